@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vma/err.h - Error names, export macros and the allocation hook of libvma.
+ *
+ * Every libvma function that can fail returns 0 or a negative errno. The
+ * names sent on the wire ("EINVAL", ...) come from one list, VMA_ERRNO_MAP.
+ *
+ * Locking: everything here is Any context. The allocation hook is a test
+ * facility; set it only while no other thread allocates.
+ */
+#ifndef VMA_ERR_H
+#define VMA_ERR_H
+
+#include <stddef.h>
+
+#define VMA_API	      __attribute__((visibility("default")))
+#define VMA_MUST_CHECK __attribute__((warn_unused_result))
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, message): every errno libvma and vmad report. */
+#define VMA_ERRNO_MAP(X)                                         \
+	X(EPERM, "operation not permitted")                      \
+	X(ENOENT, "no such entry")                               \
+	X(EINTR, "interrupted")                                  \
+	X(EAGAIN, "resource temporarily unavailable")            \
+	X(ENOMEM, "cannot allocate memory")                      \
+	X(EACCES, "permission denied")                           \
+	X(EFAULT, "bad address")                                 \
+	X(EBUSY, "resource busy")                                \
+	X(EEXIST, "already exists")                              \
+	X(ENODEV, "no such device")                              \
+	X(EINVAL, "invalid argument")                            \
+	X(ENFILE, "too many open files in system")               \
+	X(EMFILE, "too many open files")                         \
+	X(EFBIG, "file too large")                               \
+	X(ENOSPC, "no space left")                               \
+	X(ERANGE, "result out of range")                         \
+	X(ENAMETOOLONG, "name too long")                         \
+	X(ENOSYS, "function not implemented")                    \
+	X(EOVERFLOW, "value too large")                          \
+	X(ECANCELED, "operation canceled")                       \
+	X(ETIMEDOUT, "timed out")
+
+/**
+ * vma_strerror() - Message for a (positive or negative) errno.
+ * Context: Any context.
+ * Return: a static string; "unknown error" for an errno not in the map.
+ */
+VMA_API const char *vma_strerror(int err);
+
+/**
+ * vma_errno_name() - Symbolic name ("EINVAL") for a (positive or negative)
+ * errno, as sent on the wire.
+ * Context: Any context.
+ * Return: a static string; "EUNKNOWN" for an errno not in the map.
+ */
+VMA_API const char *vma_errno_name(int err);
+
+/**
+ * vma_alloc() - Allocate @size bytes for libvma (and its users' tests).
+ * Context: Any context.
+ * Return: new memory, or NULL if out of memory or the test hook says fail.
+ */
+VMA_API void *vma_alloc(size_t size);
+
+/**
+ * vma_calloc() - As vma_alloc(), zero-filled.
+ */
+VMA_API void *vma_calloc(size_t size);
+
+/**
+ * vma_free() - Free memory from vma_alloc()/vma_calloc(). NULL is ignored.
+ */
+VMA_API void vma_free(void *ptr);
+
+/**
+ * vma_alloc_fail_after() - Test hook: let @n more allocations succeed, then
+ * fail every one after them. A negative @n turns the hook off (the default).
+ * Context: Init only (no concurrent allocation).
+ */
+VMA_API void vma_alloc_fail_after(long n);
+
+/**
+ * vma_alloc_failures() - Test hook: how many allocations the hook failed
+ * since it was last armed.
+ */
+VMA_API long vma_alloc_failures(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMA_ERR_H */

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vma/vas.h - A simulated process address space with Linux 6.x x86-64
+ * semantics: mmap, munmap, mprotect, mremap, brk, fork, stacks, faults.
+ *
+ * VMAs live in an RCU range tree (vma/vt.h). Each mutation validates its
+ * arguments, gathers what it affects, builds new VMA objects and commits
+ * one tree transaction, so concurrent readers see it before or after,
+ * never half-done. Faults and lookups run as RCU readers and take no lock
+ * unless a stack has to grow.
+ *
+ * Ranges here are half-open [start, end), as in mmap and /proc/PID/maps.
+ * Every function returns 0 or a negative errno, the one Linux would return.
+ *
+ * Locking:
+ *   vas_new, vas_free                       Init only (no other user)
+ *   vas_mmap, vas_munmap, vas_mprotect,     Takes vas->write_lock
+ *   vas_mremap, vas_brk, vas_fork,
+ *   vas_maps, vas_validate
+ *   vas_fault                               RCU reader; takes
+ *                                           vas->write_lock to grow a stack
+ *   vas_lookup, vas_stats                   RCU reader
+ *
+ * Every thread calling into a vas must be a registered urcu-memb thread
+ * (rcu_register_thread()). The functions enter RCU read-side sections
+ * themselves; callers need not (nested sections are fine).
+ */
+#ifndef VMA_VAS_H
+#define VMA_VAS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vma/err.h"
+#include "vma/vt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VAS_PAGE_SIZE  4096ULL
+#define VAS_PAGE_SHIFT 12
+#define VAS_FILE_MAX   256 /* bytes of a file name, NUL included */
+
+/* Defaults: Linux x86-64 with randomization off. */
+#define VAS_DEFAULT_TASK_SIZE	    0x7ffffffff000ULL
+#define VAS_DEFAULT_MMAP_BASE	    0x7ffff7fff000ULL
+#define VAS_DEFAULT_STACK_GUARD_GAP 256 /* pages */
+#define VAS_DEFAULT_MAX_MAP_COUNT   65530
+#define VAS_DEFAULT_STACK_RLIMIT    (8ULL << 20)
+#define VAS_DEFAULT_BRK_BASE	    0x555555559000ULL
+#define VAS_INITIAL_STACK_SIZE	    (132ULL << 10)
+
+/* Protection bits (PROT_*). */
+enum {
+	VAS_PROT_READ = 1u << 0,
+	VAS_PROT_WRITE = 1u << 1,
+	VAS_PROT_EXEC = 1u << 2,
+};
+
+/* mmap flags (MAP_*). */
+enum {
+	VAS_MAP_PRIVATE = 1u << 0,
+	VAS_MAP_SHARED = 1u << 1,
+	VAS_MAP_ANONYMOUS = 1u << 2,
+	VAS_MAP_FIXED = 1u << 3,
+	VAS_MAP_FIXED_NOREPLACE = 1u << 4,
+	VAS_MAP_GROWSDOWN = 1u << 5,
+	VAS_MAP_GROWSUP = 1u << 6,
+	VAS_MAP_POPULATE = 1u << 7,
+	VAS_MAP_NORESERVE = 1u << 8,
+};
+
+/* Properties of a VMA as reported (a subset of vm_flags). */
+enum {
+	VAS_VM_SHARED = 1u << 0,    /* VM_SHARED (else private) */
+	VAS_VM_ANON = 1u << 1,      /* anonymous (no file) */
+	VAS_VM_GROWSDOWN = 1u << 2, /* VM_GROWSDOWN */
+	VAS_VM_GROWSUP = 1u << 3,   /* VM_GROWSUP */
+	VAS_VM_NORESERVE = 1u << 4, /* VM_NORESERVE */
+	VAS_VM_ACCOUNT = 1u << 5,   /* VM_ACCOUNT: private writable, charged */
+	VAS_VM_ANON_VMA = 1u << 6,  /* has an anon_vma (written or COWed) */
+	VAS_VM_STACK = 1u << 7,     /* the [stack] */
+	VAS_VM_HEAP = 1u << 8,      /* the [heap] (brk area) */
+};
+
+/* mremap flags (MREMAP_*). */
+enum {
+	VAS_MREMAP_MAYMOVE = 1u << 0,
+	VAS_MREMAP_FIXED = 1u << 1,
+	VAS_MREMAP_DONTUNMAP = 1u << 2,
+};
+
+enum vas_access {
+	VAS_ACCESS_READ,
+	VAS_ACCESS_WRITE,
+	VAS_ACCESS_EXEC,
+};
+
+enum vas_fault_status {
+	VAS_FAULT_OK,
+	VAS_FAULT_SEGV,
+};
+
+enum vas_segv_code {
+	VAS_SEGV_NONE,
+	VAS_SEGV_MAPERR, /* no VMA covers the address */
+	VAS_SEGV_ACCERR, /* a VMA covers it but forbids the access */
+};
+
+/* Layout of a new space; vas_layout_default() fills the Linux defaults. */
+struct vas_layout {
+	uint64_t task_size;	   /* highest user address + 1 */
+	uint64_t mmap_base;	   /* top-down placement starts below this */
+	uint64_t stack_guard_gap;  /* in pages; 0 allowed */
+	uint64_t max_map_count;	   /* most VMAs a space may hold */
+	uint64_t stack_rlimit;	   /* RLIMIT_STACK in bytes */
+	uint64_t brk_base;	   /* start_brk: where the heap begins */
+	bool stack;		   /* create an initial [stack] VMA */
+};
+
+/* A copy of one VMA's state, safe to keep after the call. */
+struct vas_vma_info {
+	uint64_t start;		  /* inclusive */
+	uint64_t end;		  /* exclusive */
+	uint64_t offset;	  /* file offset in bytes (pgoff << 12) */
+	unsigned prot;		  /* VAS_PROT_* */
+	unsigned flags;		  /* VAS_VM_* */
+	uint64_t rss_pages;	  /* resident pages in [start, end) */
+	uint64_t inode;		  /* simulated inode of the file, 0 if anon */
+	char file[VAS_FILE_MAX];  /* file name, "" if anonymous */
+	const char *name;	  /* "[stack]", "[heap]" or NULL (static) */
+};
+
+struct vas_fault_result {
+	enum vas_fault_status status;
+	enum vas_segv_code code;  /* when status is VAS_FAULT_SEGV */
+	bool populated;		  /* this fault made the page resident */
+	bool expanded;		  /* a stack VMA grew to cover the address */
+	struct vas_vma_info vma;  /* the VMA, when status is VAS_FAULT_OK */
+};
+
+struct vas_stats {
+	uint64_t nr_vmas;
+	uint64_t mapped_bytes;	 /* sum of VMA sizes */
+	uint64_t rss_pages;	 /* resident pages */
+	uint64_t faults;	 /* vas_fault() calls */
+	uint64_t fault_retries;	 /* walks restarted from the root */
+	uint64_t expansions;	 /* stack expansions by faults */
+	uint64_t segv_maperr;
+	uint64_t segv_accerr;
+	uint64_t mutations;	 /* committed mutating operations */
+	uint64_t brk;		 /* current program break */
+	struct vt_stats tree;	 /* the VMA tree */
+	uint64_t bytes;		 /* memory of the space: tree, VMAs, pages */
+};
+
+struct vas;
+
+/**
+ * vas_layout_default() - Fill @layout with the Linux defaults above
+ * (no initial stack).
+ * Context: Any context.
+ */
+VMA_API void vas_layout_default(struct vas_layout *layout);
+
+/**
+ * vas_new() - Create an address space.
+ * @layout: its layout (NULL for the defaults).
+ * Context: Any context (registered RCU thread).
+ * Return: 0 and *@out; -EINVAL for an inconsistent layout (unaligned,
+ *         mmap_base above task_size, ...); -ENOMEM.
+ */
+VMA_API int vas_new(const struct vas_layout *layout,
+		    struct vas **out) VMA_MUST_CHECK;
+
+/**
+ * vas_free() - Destroy a space and every VMA (waits for RCU readers).
+ * Context: Init only: no other thread may use @vas any more.
+ */
+VMA_API void vas_free(struct vas *vas);
+
+/**
+ * vas_fork() - Create *@out as a copy of every VMA of @vas, as fork(2):
+ * same ranges, properties and resident pages (private pages are copied,
+ * shared stay shared in the model's bookkeeping).
+ * Context: Takes @vas->write_lock (held for the copy, as fork holds
+ *          mmap_lock).
+ * Return: 0; -ENOMEM (nothing created).
+ */
+VMA_API int vas_fork(struct vas *vas, struct vas **out) VMA_MUST_CHECK;
+
+/**
+ * vas_mmap() - mmap(2).
+ * @addr: hint, or the exact address with VAS_MAP_FIXED(_NOREPLACE).
+ * @file: simulated file name, or NULL/"" for an anonymous mapping.
+ * @offset: byte offset in the file (page-aligned).
+ * @out: the mapped address.
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -ENOMEM, -EEXIST, -EPERM, -EOVERFLOW, ... as Linux.
+ */
+VMA_API int vas_mmap(struct vas *vas, uint64_t addr, uint64_t length,
+		     unsigned prot, unsigned flags, const char *file,
+		     uint64_t offset, uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vas_munmap() - munmap(2).
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL; -ENOMEM (a split would exceed max_map_count).
+ */
+VMA_API int vas_munmap(struct vas *vas, uint64_t addr,
+		       uint64_t length) VMA_MUST_CHECK;
+
+/**
+ * vas_mprotect() - mprotect(2).
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL; -ENOMEM (unmapped hole, or too many VMAs); -EACCES.
+ */
+VMA_API int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length,
+			 unsigned prot) VMA_MUST_CHECK;
+
+/**
+ * vas_mremap() - mremap(2).
+ * @flags: VAS_MREMAP_*.
+ * @new_addr: with VAS_MREMAP_FIXED, the destination.
+ * @out: the (possibly new) address of the mapping.
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -ENOMEM, -EFAULT, ... as Linux.
+ */
+VMA_API int vas_mremap(struct vas *vas, uint64_t old_addr,
+		       uint64_t old_length, uint64_t new_length,
+		       unsigned flags, uint64_t new_addr,
+		       uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vas_brk() - brk(2): move the program break to @addr (0 or any value the
+ * kernel refuses leaves it unchanged).
+ * @out: the program break after the call (as the syscall returns it).
+ * Context: Takes vas->write_lock.
+ * Return: 0 (brk reports failure by returning the old break, as Linux).
+ */
+VMA_API int vas_brk(struct vas *vas, uint64_t addr,
+		    uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vas_fault() - A page fault at @addr for @access: the page-fault path of
+ * lock_vma_under_rcu(). Populates the page on success and grows a stack
+ * when Linux would.
+ * Context: RCU reader; takes vas->write_lock only to grow a stack.
+ * Return: 0 with *@res filled (a SEGV is a result, not an error);
+ *         -ENOMEM if a stack expansion could not allocate.
+ */
+VMA_API int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
+		      struct vas_fault_result *res) VMA_MUST_CHECK;
+
+/**
+ * vas_lookup() - Copy the VMA containing @addr into *@info.
+ * Context: RCU reader.
+ * Return: true if a VMA contains @addr.
+ */
+VMA_API bool vas_lookup(struct vas *vas, uint64_t addr,
+			struct vas_vma_info *info);
+
+/**
+ * vas_maps() - Snapshot every VMA in address order.
+ * @out: new array of *@nr entries (free with vma_free()); NULL if empty.
+ * Context: Takes vas->write_lock (a consistent snapshot, as /proc/PID/maps
+ *          under mmap_lock).
+ * Return: 0; -ENOMEM.
+ */
+VMA_API int vas_maps(struct vas *vas, struct vas_vma_info **out,
+		     size_t *nr) VMA_MUST_CHECK;
+
+/**
+ * vas_format_maps_line() - Format one /proc/PID/maps line for @info into
+ * @buf, byte for byte as the kernel prints it, with the final newline.
+ * Context: Any context.
+ * Return: the length the line needs (as snprintf).
+ */
+VMA_API int vas_format_maps_line(const struct vas_vma_info *info, char *buf,
+				 size_t len);
+
+/**
+ * vas_stats() - Fill @st with the space's counters and sizes.
+ * Context: RCU reader.
+ */
+VMA_API void vas_stats(struct vas *vas, struct vas_stats *st);
+
+/**
+ * vas_layout() - Copy the layout the space was created with.
+ * Context: Any context.
+ */
+VMA_API void vas_get_layout(const struct vas *vas, struct vas_layout *layout);
+
+/**
+ * vas_validate() - Check every invariant of the space and its tree
+ * (VMAs sorted, non-overlapping, page-aligned, within task_size, no two
+ * adjacent VMAs that Linux would have merged, counts, resident pages).
+ * @msg: receives the first violation (may be NULL).
+ * Context: Takes vas->write_lock.
+ * Return: 0 if valid, -EINVAL otherwise.
+ */
+VMA_API int vas_validate(struct vas *vas, char *msg, size_t len);
+
+#ifdef VMAD_TEST_HOOKS
+/*
+ * Test pause point: if set, called by every mutation after it has marked
+ * the VMAs it will change or detach and before it commits. Lets stress
+ * tests hold a writer in the race window deterministically.
+ */
+VMA_API extern void (*vas_test_before_commit)(struct vas *vas);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMA_VAS_H */

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vma/vt.h - The RCU range tree: a B+tree of non-overlapping inclusive
+ * ranges [first, last] -> pointer, covering the full 64-bit key space.
+ *
+ * Readers never block and never see a half-done write: published nodes are
+ * immutable, a writer copies what it changes into a transaction, and a
+ * commit publishes the new root with one rcu_assign_pointer(). Replaced
+ * nodes (and objects the caller hands to vt_txn_defer_free()) are freed
+ * after a grace period.
+ *
+ * Ranges are inclusive here ("first/last"); the address-space layer converts
+ * from half-open [start, end) in one place.
+ *
+ * Locking:
+ *   vt_new, vt_free                        Init only (no readers, no writer)
+ *   vt_load, vt_next, vt_prev,             RCU reader (or the writer)
+ *   vt_find_free, vt_stats
+ *   vt_txn_*, vt_store, vt_erase           Writer (serialized by the caller)
+ *   vt_validate                            Writer, or no writer running
+ *
+ * Readers must be registered urcu-memb threads (rcu_register_thread()) and
+ * call these inside rcu_read_lock(); a returned pointer and range are valid
+ * only until rcu_read_unlock(). The tree never dereferences or frees the
+ * stored pointers. NULL cannot be stored (storing NULL erases).
+ */
+#ifndef VMA_VT_H
+#define VMA_VT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vma/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vt;
+struct vtn;
+
+/* Free-area search direction. */
+enum vt_dir {
+	VT_LOWEST,  /* lowest fitting address first (bottom-up) */
+	VT_HIGHEST, /* highest fitting address first (top-down) */
+};
+
+/* Called with a deferred object after a grace period. */
+typedef void (*vt_free_fn)(void *ptr);
+
+struct vt_stats {
+	uint64_t nr_entries; /* ranges stored */
+	uint64_t nr_nodes;   /* leaf + internal nodes reachable from the root */
+	uint64_t nr_leaves;
+	unsigned height;     /* 0 for an empty tree, 1 for a single leaf */
+	uint64_t bytes;      /* bytes of all reachable nodes and the tree head */
+	uint64_t nr_commits; /* transactions committed over the tree's life */
+	uint64_t nr_retired; /* nodes handed to RCU reclamation so far */
+};
+
+/*
+ * A write transaction. Lives on the writer's stack: VT_TXN(txn, vt) or
+ * vt_txn_begin(). Every store or erase goes to private copies of the nodes
+ * it touches; vt_txn_commit() publishes all of them at once and
+ * vt_txn_abort() discards them. If an operation fails (-ENOMEM), the
+ * transaction is poisoned: later operations return the same error and only
+ * vt_txn_abort() is valid. Fields are private.
+ */
+struct vt_txn {
+	struct vt *vt;
+	struct vtn *root;    /* private working root (may be shared) */
+	int err;             /* first error, sticky */
+	unsigned nr_ops;
+	/* Nodes allocated by this transaction (freed on abort). */
+	struct vtn **fresh;
+	size_t nr_fresh, cap_fresh;
+	/* Published nodes replaced, and caller objects deferred (on commit). */
+	struct vt_retired *retired;
+	size_t nr_retired, cap_retired;
+};
+
+/**
+ * vt_new() - Create an empty tree.
+ * Context: Any context.
+ * Return: new tree, or NULL on allocation failure.
+ */
+VMA_API struct vt *vt_new(void);
+
+/**
+ * vt_free() - Destroy the tree and every node, waiting for readers of
+ * nodes retired earlier (it calls rcu_barrier()). Stored pointers are not
+ * freed. NULL is ignored.
+ * Context: Init only: no reader may still hold references into the tree,
+ *          and the caller must not be inside an RCU read-side section.
+ */
+VMA_API void vt_free(struct vt *vt);
+
+/**
+ * vt_load() - Find the entry whose range contains @index.
+ * @first, @last: set to its range when found (either may be NULL).
+ * Context: RCU reader (or the writer).
+ * Return: the stored pointer, or NULL if @index is in a gap.
+ */
+VMA_API void *vt_load(const struct vt *vt, uint64_t index, uint64_t *first,
+		      uint64_t *last);
+
+/**
+ * vt_next() - Find the first entry whose range ends at or after @index
+ * (the entry containing @index, else the next one above it).
+ * Context: RCU reader (or the writer).
+ * Return: the stored pointer and its range, or NULL if there is none.
+ */
+VMA_API void *vt_next(const struct vt *vt, uint64_t index, uint64_t *first,
+		      uint64_t *last);
+
+/**
+ * vt_prev() - Find the last entry whose range starts at or before @index
+ * (the entry containing @index, else the next one below it).
+ * Context: RCU reader (or the writer).
+ * Return: the stored pointer and its range, or NULL if there is none.
+ */
+VMA_API void *vt_prev(const struct vt *vt, uint64_t index, uint64_t *first,
+		      uint64_t *last);
+
+/**
+ * vt_find_free() - Find a free (unstored) run of @size keys inside
+ * [@lo, @hi] whose first key is a multiple of @align.
+ * @align: a power of two, 1 for no alignment.
+ * @dir: VT_LOWEST returns the lowest such first key, VT_HIGHEST the highest.
+ * @out: set to the first key of the run.
+ *
+ * Uses the largest-gap values kept in internal nodes: O(log n) without
+ * alignment.
+ * Context: RCU reader (or the writer).
+ * Return: 0; -EINVAL for @size 0, @lo > @hi, or a bad @align; -ENOMEM if no
+ *         run fits (named after mmap's errno for a full address space).
+ */
+VMA_API int vt_find_free(const struct vt *vt, uint64_t lo, uint64_t hi,
+			 uint64_t size, uint64_t align, enum vt_dir dir,
+			 uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vt_stats() - Fill @st with the tree's current size figures.
+ * Context: RCU reader (or the writer); exact only without a concurrent
+ *          writer.
+ */
+VMA_API void vt_stats(const struct vt *vt, struct vt_stats *st);
+
+/**
+ * vt_validate() - Check every invariant: key order, no overlap, equal leaf
+ * depth, node fill, pivots, minimum keys and gap values, entry counts.
+ * @msg: receives a description of the first violation (may be NULL).
+ * Context: Writer, or no writer running.
+ * Return: 0 if valid, -EINVAL otherwise.
+ */
+VMA_API int vt_validate(const struct vt *vt, char *msg, size_t len);
+
+/**
+ * vt_txn_begin() - Start a write transaction on @vt.
+ * Context: Writer. One transaction per tree at a time.
+ */
+VMA_API void vt_txn_begin(struct vt_txn *txn, struct vt *vt);
+
+#define VT_TXN(name, tree)                 \
+	struct vt_txn name;                \
+	vt_txn_begin(&name, (tree))
+
+/**
+ * vt_txn_store() - Store @ptr over [@first, @last], overwriting whatever it
+ * overlaps: entries inside are removed, entries that stick out keep their
+ * pointer on the part outside (a range inside one entry splits it in two).
+ * @ptr: NULL erases the range.
+ * Context: Writer.
+ * Return: 0; -EINVAL if @first > @last; -ENOMEM (transaction poisoned).
+ */
+VMA_API int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last,
+			 void *ptr) VMA_MUST_CHECK;
+
+/**
+ * vt_txn_erase() - Remove everything in [@first, @last] (see vt_txn_store).
+ */
+VMA_API int vt_txn_erase(struct vt_txn *txn, uint64_t first,
+			 uint64_t last) VMA_MUST_CHECK;
+
+/**
+ * vt_txn_load() - vt_load() on the transaction's working state, which
+ * includes its uncommitted stores.
+ * Context: Writer.
+ */
+VMA_API void *vt_txn_load(const struct vt_txn *txn, uint64_t index,
+			  uint64_t *first, uint64_t *last);
+
+/**
+ * vt_txn_next() - vt_next() on the transaction's working state.
+ */
+VMA_API void *vt_txn_next(const struct vt_txn *txn, uint64_t index,
+			  uint64_t *first, uint64_t *last);
+
+/**
+ * vt_txn_prev() - vt_prev() on the transaction's working state.
+ */
+VMA_API void *vt_txn_prev(const struct vt_txn *txn, uint64_t index,
+			  uint64_t *first, uint64_t *last);
+
+/**
+ * vt_txn_defer_free() - Have @fn(@ptr) called after a grace period that
+ * follows this transaction's commit. If the transaction aborts, nothing is
+ * called and @ptr stays the caller's.
+ * Context: Writer.
+ * Return: 0; -ENOMEM (transaction poisoned).
+ */
+VMA_API int vt_txn_defer_free(struct vt_txn *txn, void *ptr,
+			      vt_free_fn fn) VMA_MUST_CHECK;
+
+/**
+ * vt_txn_commit() - Publish every store of the transaction at one instant
+ * and hand what it replaced to RCU reclamation. On error the transaction
+ * is aborted and the tree is unchanged.
+ * Context: Writer.
+ * Return: 0; the transaction's sticky error (after aborting it).
+ */
+VMA_API int vt_txn_commit(struct vt_txn *txn) VMA_MUST_CHECK;
+
+/**
+ * vt_txn_abort() - Discard the transaction; the tree is unchanged.
+ * Context: Writer.
+ */
+VMA_API void vt_txn_abort(struct vt_txn *txn);
+
+/**
+ * vt_store() - One-operation transaction: vt_txn_store() and commit.
+ * Context: Writer.
+ * Return: 0; -EINVAL; -ENOMEM (tree unchanged).
+ */
+VMA_API int vt_store(struct vt *vt, uint64_t first, uint64_t last,
+		     void *ptr) VMA_MUST_CHECK;
+
+/**
+ * vt_erase() - One-operation transaction: vt_txn_erase() and commit.
+ */
+VMA_API int vt_erase(struct vt *vt, uint64_t first,
+		     uint64_t last) VMA_MUST_CHECK;
+
+/**
+ * vt_reclaim_flush() - Hand every retired node still batched to RCU now
+ * (commits batch small retirements to amortize call_rcu()).
+ * Context: Writer.
+ */
+VMA_API void vt_reclaim_flush(struct vt *vt);
+
+#ifdef VMAD_TEST_HOOKS
+/*
+ * Test pause point: if set, called by vt_txn_commit() just before the new
+ * root is published, with the tree. Lets tests hold a race window open.
+ */
+VMA_API extern void (*vt_test_before_publish)(struct vt *vt);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMA_VT_H */
