@@ -1,0 +1,836 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Requests: JSON to typed structs, driven by the method table.
+ *
+ * Every method is one row of rpc_methods[]: its wire name and a table of
+ * its parameters (name, type, offset of the typed field in struct
+ * rpc_request, flags). One generic loop walks the params object, finds
+ * each member's row (an unknown member is -32602 naming it), converts and
+ * checks the value by type (a wrong type, a negative or too large number
+ * is -32602 naming the parameter) and finally checks that every required
+ * parameter was given. Adding a method is one row here, one parameter
+ * table, and one handler in the daemon.
+ *
+ * What is checked here is the shape of each value: JSON type, range, the
+ * alphabet of prot and flags. What Linux checks (alignment of addresses
+ * and lengths given to mmap and friends, flag combinations) is left to the
+ * model, which answers with the errno Linux would: an unaligned munmap is
+ * EINVAL from vas_munmap(), not an invalid-params error.
+ *
+ * Numbers: JSON integers from 0 to 2^64-1, or strings "0x..." with 1 to 16
+ * significant hex digits. jansson stores integers as signed 64-bit values
+ * and refuses larger ones as a parse error, so rpc_msg_parse() first
+ * rewrites every integer token of 19 digits or more into a string
+ * "\u0001N<digits>" that the number check below parses itself: 2^63 to
+ * 2^64-1 are accepted, anything larger or negative is -32602 "out of
+ * range", never a parse error.
+ */
+#include "rpc/jsonrpc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define BIG_MARK     "\x01N"
+#define BIG_MARK_LEN 2
+
+enum rpc_ptype {
+	P_U64,		/* struct rpc_u64 */
+	P_SPACE,	/* struct rpc_space_ref */
+	P_PROT,		/* unsigned, VAS_PROT_* */
+	P_MAP_FLAGS,	/* unsigned, VAS_MAP_* */
+	P_MREMAP_FLAGS, /* unsigned, VAS_MREMAP_* */
+	P_ACCESS,	/* enum vas_access */
+	P_NAME,		/* char[RPC_NAME_MAX] */
+	P_FILE,		/* char[VAS_FILE_MAX] */
+	P_BOOL,		/* bool */
+};
+
+enum {
+	PF_REQUIRED = 1u << 0,
+	PF_ALIGNED = 1u << 1, /* a multiple of the page size */
+	PF_SEEN = 1u << 2,    /* internal: set while decoding */
+};
+
+struct rpc_param {
+	const char *name;
+	enum rpc_ptype type;
+	size_t off;
+	unsigned flags;
+};
+
+struct rpc_method_row {
+	const char *name;
+	const struct rpc_param *params;
+	size_t nr_params;
+};
+
+#define F(member)	 offsetof(struct rpc_request, p.member)
+#define ROW(m, str, tbl) [m] = {str, tbl, sizeof(tbl) / sizeof(tbl[0])}
+#define ROW0(m, str)	 [m] = {str, NULL, 0}
+
+static const struct rpc_param create_params[] = {
+	{"name", P_NAME, F(create.name), 0},
+	{"task_size", P_U64, F(create.task_size), PF_ALIGNED},
+	{"mmap_base", P_U64, F(create.mmap_base), PF_ALIGNED},
+	{"stack_guard_gap", P_U64, F(create.stack_guard_gap), 0},
+	{"max_map_count", P_U64, F(create.max_map_count), 0},
+	{"stack_rlimit", P_U64, F(create.stack_rlimit), 0},
+	{"brk_base", P_U64, F(create.brk_base), PF_ALIGNED},
+	{"stack", P_BOOL, F(create.stack), 0},
+};
+
+static const struct rpc_param space_params[] = {
+	{"space", P_SPACE, F(addr.space), PF_REQUIRED},
+};
+
+static const struct rpc_param stats_params[] = {
+	{"space", P_SPACE, F(addr.space), 0},
+};
+
+static const struct rpc_param fork_params[] = {
+	{"space", P_SPACE, F(fork.space), PF_REQUIRED},
+	{"name", P_NAME, F(fork.name), 0},
+};
+
+static const struct rpc_param mmap_params[] = {
+	{"space", P_SPACE, F(mmap.space), PF_REQUIRED},
+	{"addr", P_U64, F(mmap.addr), 0},
+	{"length", P_U64, F(mmap.length), PF_REQUIRED},
+	{"prot", P_PROT, F(mmap.prot), PF_REQUIRED},
+	{"flags", P_MAP_FLAGS, F(mmap.flags), PF_REQUIRED},
+	{"file", P_FILE, F(mmap.file), 0},
+	{"offset", P_U64, F(mmap.offset), 0},
+};
+
+static const struct rpc_param munmap_params[] = {
+	{"space", P_SPACE, F(range.space), PF_REQUIRED},
+	{"addr", P_U64, F(range.addr), PF_REQUIRED},
+	{"length", P_U64, F(range.length), PF_REQUIRED},
+};
+
+static const struct rpc_param mprotect_params[] = {
+	{"space", P_SPACE, F(range.space), PF_REQUIRED},
+	{"addr", P_U64, F(range.addr), PF_REQUIRED},
+	{"length", P_U64, F(range.length), PF_REQUIRED},
+	{"prot", P_PROT, F(range.prot), PF_REQUIRED},
+};
+
+static const struct rpc_param mremap_params[] = {
+	{"space", P_SPACE, F(mremap.space), PF_REQUIRED},
+	{"old_addr", P_U64, F(mremap.old_addr), PF_REQUIRED},
+	{"old_length", P_U64, F(mremap.old_length), PF_REQUIRED},
+	{"new_length", P_U64, F(mremap.new_length), PF_REQUIRED},
+	{"flags", P_MREMAP_FLAGS, F(mremap.flags), 0},
+	{"new_addr", P_U64, F(mremap.new_addr), 0},
+};
+
+static const struct rpc_param brk_params[] = {
+	{"space", P_SPACE, F(addr.space), PF_REQUIRED},
+	{"addr", P_U64, F(addr.addr), 0},
+};
+
+static const struct rpc_param fault_params[] = {
+	{"space", P_SPACE, F(addr.space), PF_REQUIRED},
+	{"addr", P_U64, F(addr.addr), PF_REQUIRED},
+	{"access", P_ACCESS, F(addr.access), PF_REQUIRED},
+};
+
+static const struct rpc_param lookup_params[] = {
+	{"space", P_SPACE, F(addr.space), PF_REQUIRED},
+	{"addr", P_U64, F(addr.addr), PF_REQUIRED},
+};
+
+/* The method table: one row per method, indexed by enum rpc_method. */
+static const struct rpc_method_row rpc_methods[RPC_NR_METHODS] = {
+	ROW(RPC_SPACE_CREATE, "space.create", create_params),
+	ROW(RPC_SPACE_DESTROY, "space.destroy", space_params),
+	ROW(RPC_SPACE_FORK, "space.fork", fork_params),
+	ROW0(RPC_SPACE_LIST, "space.list"),
+	ROW(RPC_MMAP, "mmap", mmap_params),
+	ROW(RPC_MUNMAP, "munmap", munmap_params),
+	ROW(RPC_MPROTECT, "mprotect", mprotect_params),
+	ROW(RPC_MREMAP, "mremap", mremap_params),
+	ROW(RPC_BRK, "brk", brk_params),
+	ROW(RPC_FAULT, "fault", fault_params),
+	ROW(RPC_LOOKUP, "lookup", lookup_params),
+	ROW(RPC_MAPS, "maps", space_params),
+	ROW(RPC_STATS, "stats", stats_params),
+	ROW(RPC_VALIDATE, "space.validate", space_params),
+	ROW0(RPC_PING, "ping"),
+};
+
+/* Names of the bits of a flags array, in bit order. */
+static const char *const map_flag_names[] = {
+	"private",   "shared",	"anonymous", "fixed",	  "fixed_noreplace",
+	"growsdown", "growsup", "populate",  "noreserve",
+};
+
+static const char *const mremap_flag_names[] = {
+	"maymove",
+	"fixed",
+	"dontunmap",
+};
+
+static const char *const access_names[] = {
+	[VAS_ACCESS_READ] = "read",
+	[VAS_ACCESS_WRITE] = "write",
+	[VAS_ACCESS_EXEC] = "exec",
+};
+
+const char *rpc_method_name(enum rpc_method m)
+{
+	if ((unsigned)m >= RPC_NR_METHODS)
+		return "?";
+	return rpc_methods[m].name;
+}
+
+int rpc_error_set(struct rpc_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->code = code;
+	err->err = 0;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -EPROTO;
+}
+
+int rpc_error_errno(struct rpc_error *err, int errnum)
+{
+	if (errnum < 0)
+		errnum = -errnum;
+	err->code = RPC_OS_ERROR;
+	err->offset = 0;
+	err->err = errnum;
+	snprintf(err->msg, sizeof(err->msg), "%s", vma_strerror(errnum));
+	return -EPROTO;
+}
+
+/* ---- Parsing ---------------------------------------------------------- */
+
+/*
+ * Copy @frame, turning each integer token of 19 digits or more (outside
+ * strings) into the string BIG_MARK "<token>". Return NULL on ENOMEM.
+ */
+static char *rewrite_big_ints(const char *frame, size_t len, size_t *out_len)
+{
+	/* A token of n bytes becomes n + 2 quotes + "\u0001N" (7 bytes). */
+	size_t cap = len + len / 19 * 9 + 16, o = 0, i = 0;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	while (i < len) {
+		char c = frame[i];
+
+		if (c == '"') {
+			/* Copy the string with its escapes verbatim. */
+			out[o++] = frame[i++];
+			while (i < len && frame[i] != '"') {
+				if (frame[i] == '\\' && i + 1 < len)
+					out[o++] = frame[i++];
+				out[o++] = frame[i++];
+			}
+			if (i < len)
+				out[o++] = frame[i++];
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			/* A whole number token: sign, digits, fraction,
+			 * exponent. */
+			size_t j = i + (c == '-');
+			size_t k = i, d;
+
+			while (k < len && frame[k] &&
+			       strchr("0123456789.eE+-", frame[k]))
+				k++;
+			for (d = j;
+			     d < k && frame[d] >= '0' && frame[d] <= '9';)
+				d++;
+			if (d == k && k - j >= 19) {
+				memcpy(out + o, "\"\\u0001N", 8);
+				o += 8;
+				memcpy(out + o, frame + i, k - i);
+				o += k - i;
+				out[o++] = '"';
+			} else {
+				memcpy(out + o, frame + i, k - i);
+				o += k - i;
+			}
+			i = k;
+		} else {
+			out[o++] = frame[i++];
+		}
+	}
+	*out_len = o;
+	return out;
+}
+
+int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
+		  bool big_int, size_t max_batch, struct rpc_error *err)
+{
+	json_error_t jerr;
+	char *copy = NULL;
+	json_t *root;
+
+	memset(msg, 0, sizeof(*msg));
+	if (big_int) {
+		copy = rewrite_big_ints(frame, len, &len);
+		if (!copy)
+			return -ENOMEM;
+		frame = copy;
+	}
+	root = json_loadb(frame, len, JSON_DECODE_ANY, &jerr);
+	free(copy);
+	if (!root) {
+		err->offset = (size_t)jerr.position;
+		return rpc_error_set(err, RPC_PARSE_ERROR,
+				     "parse error at byte %d: %s",
+				     jerr.position, jerr.text);
+	}
+	if (json_is_array(root)) {
+		size_t n = json_array_size(root);
+
+		if (n == 0 || n > max_batch) {
+			json_decref(root);
+			if (n == 0)
+				return rpc_error_set(err, RPC_INVALID_REQUEST,
+						     "empty batch");
+			return rpc_error_set(err, RPC_INVALID_REQUEST,
+					     "batch of %zu requests exceeds "
+					     "the limit of %zu",
+					     n, max_batch);
+		}
+		msg->is_batch = true;
+		msg->nr = n;
+	} else {
+		msg->nr = 1;
+	}
+	msg->root = root;
+	return 0;
+}
+
+void rpc_msg_fini(struct rpc_msg *msg)
+{
+	json_decref(msg->root);
+	msg->root = NULL;
+}
+
+/* ---- Parameter checks -------------------------------------------------- */
+
+static bool is_big_marker(const char *s)
+{
+	return strncmp(s, BIG_MARK, BIG_MARK_LEN) == 0;
+}
+
+/* Parse an unsigned decimal or "0x" hex string; -ERANGE on overflow. */
+static int parse_u64_text(const char *s, int base, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned nd = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned d;
+
+		if (*s >= '0' && *s <= '9')
+			d = (unsigned)(*s - '0');
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = (unsigned)(*s - 'a' + 10);
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = (unsigned)(*s - 'A' + 10);
+		else
+			return -EINVAL;
+		if (v > (UINT64_MAX - d) / (unsigned)base)
+			return -ERANGE;
+		v = v * (unsigned)base + d;
+		nd++;
+	}
+	*out = v;
+	return nd ? 0 : -EINVAL;
+}
+
+static int get_u64(const json_t *v, const char *name, unsigned flags,
+		   uint64_t *out, struct rpc_error *err)
+{
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+
+		if (i < 0)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must not be negative", name);
+		*out = (uint64_t)i;
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		int ret;
+
+		if (strlen(s) != json_string_length(v))
+			goto bad_type;
+		if (is_big_marker(s)) {
+			s += BIG_MARK_LEN;
+			if (*s == '-')
+				return rpc_error_set(
+					err, RPC_INVALID_PARAMS,
+					"'%s' must not be negative", name);
+			ret = parse_u64_text(s, 10, out);
+		} else if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+			ret = parse_u64_text(s + 2, 16, out);
+		} else {
+			goto bad_type;
+		}
+		if (ret == -ERANGE)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' out of range (above 2^64-1)",
+					     name);
+		if (ret)
+			goto bad_type;
+	} else if (json_is_real(v)) {
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be an integer", name);
+	} else {
+		goto bad_type;
+	}
+	if ((flags & PF_ALIGNED) && (*out & (VAS_PAGE_SIZE - 1)))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be a multiple of %llu", name,
+				     (unsigned long long)VAS_PAGE_SIZE);
+	return 0;
+bad_type:
+	return rpc_error_set(err, RPC_INVALID_PARAMS,
+			     "'%s' must be an integer or a \"0x\" hex string",
+			     name);
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr("_.:@+/-", c);
+}
+
+static int get_name(const json_t *v, const char *name, char *out,
+		    struct rpc_error *err)
+{
+	const char *s;
+	size_t n, i;
+
+	if (!json_is_string(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be a string", name);
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n == 0 || n >= RPC_NAME_MAX)
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be 1 to %d bytes long", name,
+				     RPC_NAME_MAX - 1);
+	for (i = 0; i < n; i++)
+		if (!s[i] || !is_name_char(s[i]))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' may hold only letters, "
+					     "digits and _.:@+/-",
+					     name);
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
+static int get_space(const json_t *v, const char *name,
+		     struct rpc_space_ref *ref, struct rpc_error *err)
+{
+	memset(ref, 0, sizeof(*ref));
+	ref->present = true;
+	if (json_is_string(v) && !is_big_marker(json_string_value(v))) {
+		ref->by_name = true;
+		return get_name(v, name, ref->name, err);
+	}
+	if (json_is_integer(v) || json_is_string(v)) {
+		int ret = get_u64(v, name, 0, &ref->id, err);
+
+		if (ret)
+			return ret;
+		if (ref->id == 0)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must be an id (>= 1) or a "
+					     "name",
+					     name);
+		return 0;
+	}
+	return rpc_error_set(err, RPC_INVALID_PARAMS,
+			     "'%s' must be an integer id or a name", name);
+}
+
+static int get_prot(const json_t *v, const char *name, unsigned *out,
+		    struct rpc_error *err)
+{
+	const char *s;
+	unsigned prot = 0, bit;
+
+	if (!json_is_string(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be a string of r, w, x", name);
+	s = json_string_value(v);
+	if (strlen(s) != json_string_length(v))
+		goto bad;
+	if (!strcmp(s, "none")) {
+		*out = 0;
+		return 0;
+	}
+	for (; *s; s++) {
+		switch (*s) {
+		case 'r':
+			bit = VAS_PROT_READ;
+			break;
+		case 'w':
+			bit = VAS_PROT_WRITE;
+			break;
+		case 'x':
+			bit = VAS_PROT_EXEC;
+			break;
+		default:
+			goto bad;
+		}
+		if (prot & bit)
+			goto bad;
+		prot |= bit;
+	}
+	*out = prot;
+	return 0;
+bad:
+	return rpc_error_set(err, RPC_INVALID_PARAMS,
+			     "'%s' must hold each of r, w, x at most once, or "
+			     "be \"none\"",
+			     name);
+}
+
+static int get_flags(const json_t *v, const char *name,
+		     const char *const *names, size_t nr, unsigned *out,
+		     struct rpc_error *err)
+{
+	unsigned flags = 0;
+	size_t i, j;
+
+	if (!json_is_array(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be an array of strings", name);
+	for (i = 0; i < json_array_size(v); i++) {
+		const json_t *e = json_array_get(v, i);
+		const char *s;
+
+		if (!json_is_string(e))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must be an array of strings",
+					     name);
+		s = json_string_value(e);
+		for (j = 0; j < nr; j++)
+			if (!strcmp(s, names[j]))
+				break;
+		if (j == nr || strlen(s) != json_string_length(e))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s': unknown flag \"%.32s\"",
+					     name, s);
+		flags |= 1u << j;
+	}
+	*out = flags;
+	return 0;
+}
+
+static int get_file(const json_t *v, const char *name, char *out,
+		    struct rpc_error *err)
+{
+	const unsigned char *s;
+	size_t n, i;
+
+	if (json_is_null(v)) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be a string or null", name);
+	s = (const unsigned char *)json_string_value(v);
+	n = json_string_length(v);
+	if (n >= VAS_FILE_MAX)
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' longer than %d bytes", name,
+				     VAS_FILE_MAX - 1);
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must not hold control "
+					     "characters",
+					     name);
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
+static int get_param(const struct rpc_param *p, const json_t *v,
+		     struct rpc_request *req, struct rpc_error *err)
+{
+	char *field = (char *)req + p->off;
+	size_t i;
+
+	switch (p->type) {
+	case P_U64: {
+		struct rpc_u64 *u = (struct rpc_u64 *)field;
+
+		u->present = true;
+		return get_u64(v, p->name, p->flags, &u->v, err);
+	}
+	case P_SPACE:
+		return get_space(v, p->name, (struct rpc_space_ref *)field,
+				 err);
+	case P_PROT:
+		return get_prot(v, p->name, (unsigned *)field, err);
+	case P_MAP_FLAGS:
+		return get_flags(v, p->name, map_flag_names,
+				 sizeof(map_flag_names) / sizeof(char *),
+				 (unsigned *)field, err);
+	case P_MREMAP_FLAGS:
+		return get_flags(v, p->name, mremap_flag_names,
+				 sizeof(mremap_flag_names) / sizeof(char *),
+				 (unsigned *)field, err);
+	case P_ACCESS:
+		if (json_is_string(v))
+			for (i = 0; i < 3; i++)
+				if (!strcmp(json_string_value(v),
+					    access_names[i])) {
+					*(enum vas_access *)field = i;
+					return 0;
+				}
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be \"read\", \"write\" or "
+				     "\"exec\"",
+				     p->name);
+	case P_NAME:
+		return get_name(v, p->name, field, err);
+	case P_FILE:
+		return get_file(v, p->name, field, err);
+	case P_BOOL:
+		if (!json_is_boolean(v))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must be true or false",
+					     p->name);
+		*(bool *)field = json_is_true(v);
+		return 0;
+	}
+	return rpc_error_set(err, RPC_INTERNAL_ERROR, "bad parameter type");
+}
+
+/* ---- Requests ---------------------------------------------------------- */
+
+/* Record the id's JSON text; -EPROTO if it is not a valid id. */
+static int get_id(const json_t *id, struct rpc_request *req,
+		  struct rpc_error *err)
+{
+	req->has_id = true;
+	if (json_is_null(id))
+		return 0;
+	if (json_is_integer(id)) {
+		snprintf(req->id, sizeof(req->id), "%lld",
+			 (long long)json_integer_value(id));
+		return 0;
+	}
+	if (json_is_string(id) && !is_big_marker(json_string_value(id))) {
+		char *text = json_dumps(id, JSON_ENCODE_ANY);
+		size_t n;
+
+		if (!text)
+			return rpc_error_set(err, RPC_INTERNAL_ERROR,
+					     "out of memory");
+		n = strlen(text);
+		if (n < sizeof(req->id))
+			memcpy(req->id, text, n + 1);
+		free(text);
+		if (n >= sizeof(req->id))
+			return rpc_error_set(err, RPC_INVALID_REQUEST,
+					     "'id' longer than %d bytes",
+					     RPC_ID_MAX - 1);
+		return 0;
+	}
+	return rpc_error_set(err, RPC_INVALID_REQUEST,
+			     "'id' must be a string, an integer in the "
+			     "64-bit signed range, or null");
+}
+
+static int find_method(const char *name)
+{
+	int m;
+
+	for (m = 0; m < RPC_NR_METHODS; m++)
+		if (!strcmp(rpc_methods[m].name, name))
+			return m;
+	return -1;
+}
+
+int rpc_msg_request(const struct rpc_msg *msg, size_t i,
+		    struct rpc_request *req, struct rpc_error *err)
+{
+	const json_t *r =
+		msg->is_batch ? json_array_get(msg->root, i) : msg->root;
+	const json_t *id, *ver, *method, *params, *v;
+	const struct rpc_method_row *row;
+	unsigned seen = 0; /* bit per parameter row */
+	const char *key;
+	size_t k;
+	int m, ret;
+
+	memset(req, 0, sizeof(*req));
+	strcpy(req->id, "null");
+	err->offset = 0;
+	if (!json_is_object(r))
+		return rpc_error_set(err, RPC_INVALID_REQUEST,
+				     "a request must be an object");
+	id = json_object_get(r, "id");
+	if (id) {
+		ret = get_id(id, req, err);
+		if (ret)
+			return ret;
+	}
+	ver = json_object_get(r, "jsonrpc");
+	if (!json_is_string(ver) || strcmp(json_string_value(ver), "2.0"))
+		return rpc_error_set(err, RPC_INVALID_REQUEST,
+				     "'jsonrpc' must be \"2.0\"");
+	method = json_object_get(r, "method");
+	if (!json_is_string(method))
+		return rpc_error_set(err, RPC_INVALID_REQUEST,
+				     "'method' must be a string");
+	json_object_foreach((json_t *)r, key, v)
+	{
+		if (strcmp(key, "jsonrpc") && strcmp(key, "id") &&
+		    strcmp(key, "method") && strcmp(key, "params"))
+			return rpc_error_set(err, RPC_INVALID_REQUEST,
+					     "unknown member '%.40s' in the "
+					     "request",
+					     key);
+	}
+	m = find_method(json_string_value(method));
+	if (m < 0)
+		return rpc_error_set(err, RPC_METHOD_NOT_FOUND,
+				     "method not found: '%.60s'",
+				     json_string_value(method));
+	req->method = (enum rpc_method)m;
+	row = &rpc_methods[m];
+	params = json_object_get(r, "params");
+	if (params && !json_is_object(params) &&
+	    !(json_is_array(params) && json_array_size(params) == 0))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'params' must be an object");
+	if (params && json_is_object(params)) {
+		json_object_foreach((json_t *)params, key, v)
+		{
+			for (k = 0; k < row->nr_params; k++)
+				if (!strcmp(row->params[k].name, key))
+					break;
+			if (k == row->nr_params)
+				return rpc_error_set(err, RPC_INVALID_PARAMS,
+						     "unknown parameter "
+						     "'%.40s' for %s",
+						     key, row->name);
+			ret = get_param(&row->params[k], v, req, err);
+			if (ret)
+				return ret;
+			seen |= 1u << k;
+		}
+	}
+	for (k = 0; k < row->nr_params; k++)
+		if ((row->params[k].flags & PF_REQUIRED) && !(seen & 1u << k))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "missing parameter '%s' for %s",
+					     row->params[k].name, row->name);
+	return 0;
+}
+
+/* ---- Canonical text of a request (tests and logs) ----------------------- */
+
+static int fmt_flags(char *buf, size_t len, unsigned flags,
+		     const char *const *names, size_t nr)
+{
+	int n = 0;
+	size_t j;
+
+	for (j = 0; j < nr; j++)
+		if (flags & 1u << j)
+			n += snprintf(buf + n, len > (size_t)n ? len - n : 0,
+				      "%s%s", n ? "|" : "", names[j]);
+	if (!n)
+		n = snprintf(buf, len, "-");
+	return n;
+}
+
+int rpc_request_format(const struct rpc_request *req, char *buf, size_t len)
+{
+	const struct rpc_method_row *row = &rpc_methods[req->method];
+	int n;
+	size_t k;
+
+#define OUT(...)                                                               \
+	(n += snprintf(buf + n, len > (size_t)n ? len - n : 0, __VA_ARGS__))
+	n = 0;
+	OUT("%s", row->name);
+	if (req->has_id)
+		OUT(" id=%s", req->id);
+	else
+		OUT(" notification");
+	for (k = 0; k < row->nr_params; k++) {
+		const struct rpc_param *p = &row->params[k];
+		const char *field = (const char *)req + p->off;
+
+		OUT(" %s=", p->name);
+		switch (p->type) {
+		case P_U64: {
+			const struct rpc_u64 *u = (const void *)field;
+
+			if (u->present)
+				OUT("0x%llx", (unsigned long long)u->v);
+			else
+				OUT("-");
+			break;
+		}
+		case P_SPACE: {
+			const struct rpc_space_ref *s = (const void *)field;
+
+			if (!s->present)
+				OUT("-");
+			else if (s->by_name)
+				OUT("'%s'", s->name);
+			else
+				OUT("#%llu", (unsigned long long)s->id);
+			break;
+		}
+		case P_PROT: {
+			unsigned prot = *(const unsigned *)field;
+
+			OUT("%c%c%c", prot & VAS_PROT_READ ? 'r' : '-',
+			    prot & VAS_PROT_WRITE ? 'w' : '-',
+			    prot & VAS_PROT_EXEC ? 'x' : '-');
+			break;
+		}
+		case P_MAP_FLAGS:
+			n += fmt_flags(buf + n, len > (size_t)n ? len - n : 0,
+				       *(const unsigned *)field, map_flag_names,
+				       9);
+			break;
+		case P_MREMAP_FLAGS:
+			n += fmt_flags(buf + n, len > (size_t)n ? len - n : 0,
+				       *(const unsigned *)field,
+				       mremap_flag_names, 3);
+			break;
+		case P_ACCESS:
+			OUT("%s",
+			    access_names[*(const enum vas_access *)field]);
+			break;
+		case P_NAME:
+		case P_FILE:
+			OUT("'%s'", field);
+			break;
+		case P_BOOL:
+			OUT("%s", *(const bool *)field ? "true" : "false");
+			break;
+		}
+	}
+#undef OUT
+	return n;
+}

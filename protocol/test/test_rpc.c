@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Unit tests of the JSON-RPC codec.
+ *
+ * Data-driven part: every folder tests/data/rpc/{valid,invalid}/<case>
+ * holds an "input" (bytes of a stream: one or more JSON values) and an
+ * "expected" text: one line per request, either the canonical form of the
+ * decoded request (rpc_request_format()) or "error CODE MESSAGE", then
+ * "pending N" if N bytes of an incomplete value remain at the end. Each
+ * input is fed whole and again one byte at a time; both must give the
+ * expected text. Cases under valid/ must decode without error lines,
+ * cases under invalid/ must produce at least one.
+ *
+ * The other tests check framing limits, big numbers and the writers.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rpc/defaults.h"
+#include "rpc/jsonrpc.h"
+
+#ifndef RPC_VECTORS
+#error "RPC_VECTORS must name tests/data/rpc"
+#endif
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	ck_assert_msg(f, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	ck_assert(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* Run the codec over a stream fed in @chunk-byte pieces; text in @out. */
+static void run_stream(const char *in, size_t len, size_t chunk,
+		       struct rpc_buf *out)
+{
+	struct rpc_decoder dec;
+	struct rpc_error err;
+	size_t off = 0;
+	int ret = 0;
+	bool failed = false;
+
+	rpc_decoder_init(&dec, 4096);
+	while (ret >= 0) {
+		const char *frame;
+		size_t flen, i;
+		struct rpc_msg msg;
+
+		ret = rpc_decoder_next(&dec, &frame, &flen, &err);
+		if (ret < 0) {
+			rpc_buf_printf(out, "error %d %s\n", err.code, err.msg);
+			failed = true;
+			break;
+		}
+		if (ret == 0) {
+			size_t n = len - off < chunk ? len - off : chunk;
+
+			if (!n)
+				break;
+			ret = rpc_decoder_feed(&dec, in + off, n);
+			ck_assert_int_eq(ret, 0);
+			off += n;
+			continue;
+		}
+		ret = rpc_msg_parse(&msg, frame, flen,
+				    rpc_decoder_frame_has_big_int(&dec), 8,
+				    &err);
+		if (ret) {
+			ck_assert_int_eq(ret, -EPROTO);
+			rpc_buf_printf(out, "error %d %s\n", err.code, err.msg);
+			continue;
+		}
+		for (i = 0; i < msg.nr; i++) {
+			struct rpc_request req;
+			char line[1024];
+
+			if (rpc_msg_request(&msg, i, &req, &err)) {
+				rpc_buf_printf(out, "error %d %s id=%s\n",
+					       err.code, err.msg,
+					       req.has_id ? req.id : "-");
+				continue;
+			}
+			rpc_request_format(&req, line, sizeof(line));
+			rpc_buf_printf(out, "%s\n", line);
+		}
+		rpc_msg_fini(&msg);
+	}
+	if (!failed && rpc_decoder_pending(&dec))
+		rpc_buf_printf(out, "pending %zu\n", rpc_decoder_pending(&dec));
+	rpc_decoder_fini(&dec);
+	rpc_buf_put(out, "", 1);
+}
+
+static void run_dir(const char *kind)
+{
+	char path[4096];
+	struct dirent *de;
+	DIR *d;
+	int nr = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", RPC_VECTORS, kind);
+	d = opendir(path);
+	ck_assert_msg(d, "no vector folder %s", path);
+	while ((de = readdir(d))) {
+		char *in, *exp;
+		size_t in_len, exp_len;
+		struct rpc_buf whole, bytes;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s/input", RPC_VECTORS,
+			 kind, de->d_name);
+		in = read_file(path, &in_len);
+		snprintf(path, sizeof(path), "%s/%s/%s/expected", RPC_VECTORS,
+			 kind, de->d_name);
+		exp = read_file(path, &exp_len);
+		rpc_buf_init(&whole);
+		rpc_buf_init(&bytes);
+		run_stream(in, in_len, in_len ? in_len : 1, &whole);
+		run_stream(in, in_len, 1, &bytes);
+		ck_assert_msg(!strcmp(whole.data, exp),
+			      "case %s/%s:\n--- expected\n%s--- got\n%s", kind,
+			      de->d_name, exp, whole.data);
+		ck_assert_msg(!strcmp(bytes.data, exp),
+			      "case %s/%s fed bytewise:\n--- expected\n%s"
+			      "--- got\n%s",
+			      kind, de->d_name, exp, bytes.data);
+		if (!strcmp(kind, "valid"))
+			ck_assert_msg(!strstr(exp, "error "),
+				      "valid case %s expects an error",
+				      de->d_name);
+		else
+			ck_assert_msg(strstr(exp, "error ") ||
+					      strstr(exp, "pending "),
+				      "invalid case %s expects no error",
+				      de->d_name);
+		rpc_buf_fini(&whole);
+		rpc_buf_fini(&bytes);
+		free(in);
+		free(exp);
+		nr++;
+	}
+	closedir(d);
+	ck_assert_msg(nr >= 5, "only %d %s vectors", nr, kind);
+}
+
+START_TEST(test_vectors_valid)
+{
+	run_dir("valid");
+}
+END_TEST
+
+START_TEST(test_vectors_invalid)
+{
+	run_dir("invalid");
+}
+END_TEST
+
+/* A value over the maximum is refused before it is buffered whole. */
+START_TEST(test_frame_too_large)
+{
+	struct rpc_decoder dec;
+	struct rpc_error err;
+	const char *frame;
+	size_t len, fed = 0;
+	char *p;
+	long room;
+	int ret;
+
+	rpc_decoder_init(&dec, 1000);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, "[\"", 2), 0);
+	for (;;) {
+		room = rpc_decoder_space(&dec, &p);
+		ck_assert_int_ge(room, 0);
+		if (!room)
+			break;
+		memset(p, 'a', (size_t)room);
+		rpc_decoder_commit(&dec, (size_t)room);
+		fed += (size_t)room;
+		ck_assert_int_lt(fed, 2000);
+		ret = rpc_decoder_next(&dec, &frame, &len, &err);
+		if (ret < 0)
+			break;
+		ck_assert_int_eq(ret, 0);
+	}
+	ret = rpc_decoder_next(&dec, &frame, &len, &err);
+	ck_assert_int_eq(ret, -EMSGSIZE);
+	ck_assert_int_eq(err.code, RPC_INVALID_REQUEST);
+	ck_assert_uint_le(dec.cap, 1000 + 65536 + 1);
+	/* The decoder stays failed. */
+	ck_assert_int_lt(rpc_decoder_next(&dec, &frame, &len, &err), 0);
+	rpc_decoder_fini(&dec);
+}
+END_TEST
+
+/* A value of exactly the maximum passes; one byte more does not. */
+START_TEST(test_frame_limit_exact)
+{
+	struct rpc_decoder dec;
+	struct rpc_error err;
+	const char *frame;
+	size_t len;
+	char buf[102];
+
+	memset(buf, ' ', sizeof(buf));
+	buf[0] = '[';
+	buf[99] = ']';
+	rpc_decoder_init(&dec, 100);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, buf, 100), 0);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), 1);
+	ck_assert_uint_eq(len, 100);
+	buf[99] = ' ';
+	buf[100] = ']';
+	ck_assert_int_eq(rpc_decoder_feed(&dec, buf, 101), 0);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), -EMSGSIZE);
+	rpc_decoder_fini(&dec);
+}
+END_TEST
+
+START_TEST(test_depth_limit)
+{
+	struct rpc_decoder dec;
+	struct rpc_error err;
+	const char *frame;
+	size_t len;
+	char buf[RPC_MAX_DEPTH + 1];
+
+	memset(buf, '[', sizeof(buf));
+	rpc_decoder_init(&dec, 4096);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, buf, RPC_MAX_DEPTH), 0);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), 0);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, buf, 1), 0);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), -ELOOP);
+	ck_assert_int_eq(err.code, RPC_PARSE_ERROR);
+	rpc_decoder_fini(&dec);
+}
+END_TEST
+
+/* Many small values in one buffer: each found once, in order. */
+START_TEST(test_many_values)
+{
+	struct rpc_decoder dec;
+	struct rpc_error err;
+	struct rpc_buf in;
+	const char *frame;
+	size_t len;
+	int i, n = 0, ret;
+
+	rpc_buf_init(&in);
+	for (i = 0; i < 5000; i++)
+		rpc_buf_printf(&in, "{\"i\":%d}%s", i, i % 2 ? "\n" : "");
+	rpc_decoder_init(&dec, 1u << 20);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, in.data, in.len), 0);
+	while ((ret = rpc_decoder_next(&dec, &frame, &len, &err)) == 1) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "{\"i\":%d}", n);
+		ck_assert_uint_eq(len, strlen(want));
+		ck_assert(!memcmp(frame, want, len));
+		n++;
+	}
+	ck_assert_int_eq(ret, 0);
+	ck_assert_int_eq(n, 5000);
+	rpc_decoder_fini(&dec);
+	rpc_buf_fini(&in);
+}
+END_TEST
+
+static void write_vma_expect(const struct vas_vma_info *v, const char *want)
+{
+	struct rpc_buf b;
+
+	rpc_buf_init(&b);
+	rpc_write_vma(&b, v);
+	rpc_buf_put(&b, "", 1);
+	ck_assert_str_eq(b.data, want);
+	rpc_buf_fini(&b);
+}
+
+START_TEST(test_write_vma)
+{
+	struct vas_vma_info v;
+
+	memset(&v, 0, sizeof(v));
+	v.start = 0x7ffffffde000ULL;
+	v.end = 0x7ffffffff000ULL;
+	v.prot = VAS_PROT_READ | VAS_PROT_WRITE;
+	v.flags = VAS_VM_ANON | VAS_VM_GROWSDOWN | VAS_VM_STACK;
+	v.rss_pages = 3;
+	v.name = "[stack]";
+	write_vma_expect(&v, "{\"start\":140737488207872,\"end\":"
+			     "140737488351232,\"perms\":\"rw-p\",\"offset\":0,"
+			     "\"file\":null,\"name\":\"[stack]\",\"flags\":["
+			     "\"private\",\"anonymous\",\"growsdown\","
+			     "\"stack\"],\"rss_pages\":3}");
+	v.prot = VAS_PROT_EXEC;
+	v.flags = VAS_VM_SHARED;
+	v.start = 0;
+	v.end = UINT64_MAX;
+	v.offset = 4096;
+	v.name = NULL;
+	strcpy(v.file, "/lib/a \"b\"\n");
+	write_vma_expect(&v, "{\"start\":0,\"end\":18446744073709551615,"
+			     "\"perms\":\"--xs\",\"offset\":4096,\"file\":"
+			     "\"/lib/a \\\"b\\\"\\n\",\"name\":null,\"flags\":"
+			     "[\"shared\"],\"rss_pages\":0}");
+}
+END_TEST
+
+START_TEST(test_write_error)
+{
+	struct rpc_error err;
+	struct rpc_buf b;
+
+	rpc_buf_init(&b);
+	rpc_error_errno(&err, -EINVAL);
+	rpc_write_error(&b, "7", &err);
+	rpc_buf_put(&b, "", 1);
+	ck_assert_str_eq(b.data,
+			 "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{"
+			 "\"code\":-32000,\"message\":\"invalid "
+			 "argument\",\"data\":{\"errno\":\"EINVAL\"}}}");
+	rpc_buf_reset(&b);
+	rpc_error_set(&err, RPC_INVALID_PARAMS, "'%s' bad", "addr");
+	rpc_write_error(&b, NULL, &err);
+	rpc_buf_put(&b, "", 1);
+	ck_assert_str_eq(b.data, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
+				 "{\"code\":-32602,\"message\":\"'addr' "
+				 "bad\"}}");
+	rpc_buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_write_fault)
+{
+	struct vas_fault_result r;
+	struct rpc_buf b;
+
+	memset(&r, 0, sizeof(r));
+	r.status = VAS_FAULT_SEGV;
+	r.code = VAS_SEGV_ACCERR;
+	rpc_buf_init(&b);
+	rpc_write_fault(&b, &r);
+	rpc_buf_put(&b, "", 1);
+	ck_assert_str_eq(b.data, "{\"status\":\"segv\",\"code\":"
+				 "\"SEGV_ACCERR\"}");
+	rpc_buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_socket_path)
+{
+	char buf[108], want[108];
+
+	unsetenv("VMAD_SOCKET");
+	setenv("XDG_RUNTIME_DIR", "/run/user/5", 1);
+	ck_assert_int_eq(rpc_default_socket_path(buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/run/user/5/vmad.sock");
+	unsetenv("XDG_RUNTIME_DIR");
+	ck_assert_int_eq(rpc_default_socket_path(buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "/tmp/vmad-%u.sock", (unsigned)getuid());
+	ck_assert_str_eq(buf, want);
+	ck_assert_int_eq(rpc_socket_path(NULL, "/etc/x.sock", buf, 108), 0);
+	ck_assert_str_eq(buf, "/etc/x.sock");
+	setenv("VMAD_SOCKET", "/env.sock", 1);
+	ck_assert_int_eq(rpc_socket_path(NULL, "/etc/x.sock", buf, 108), 0);
+	ck_assert_str_eq(buf, "/env.sock");
+	ck_assert_int_eq(rpc_socket_path("/opt.sock", "/c", buf, 108), 0);
+	ck_assert_str_eq(buf, "/opt.sock");
+	ck_assert_int_eq(rpc_socket_path("/a", NULL, buf, 2), -ENAMETOOLONG);
+}
+END_TEST
+
+static Suite *rpc_suite(void)
+{
+	Suite *s = suite_create("rpc");
+	TCase *tc = tcase_create("codec");
+
+	tcase_add_test(tc, test_vectors_valid);
+	tcase_add_test(tc, test_vectors_invalid);
+	tcase_add_test(tc, test_frame_too_large);
+	tcase_add_test(tc, test_frame_limit_exact);
+	tcase_add_test(tc, test_depth_limit);
+	tcase_add_test(tc, test_many_values);
+	tcase_add_test(tc, test_write_vma);
+	tcase_add_test(tc, test_write_error);
+	tcase_add_test(tc, test_write_fault);
+	tcase_add_test(tc, test_socket_path);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(rpc_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
