@@ -1,0 +1,2093 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Differential test of the simulated address space against the kernel
+ *
+ * Every operation sequence runs twice: with real syscalls in a fresh child
+ * process (fork per sequence, so its window starts empty), and on a fresh
+ * simulated space (struct vas) in this process. After every step the test
+ * compares the return value and errno of the call, the outcome of a fault
+ * (ok, SEGV_MAPERR, SEGV_ACCERR) and the lines of /proc/self/maps of the
+ * child that fall in the window with the simulator's vas_maps() (start,
+ * end, perms, offset and file name; device and inode are not compared).
+ *
+ * The window: a fixed high range (64 MiB, by default at 0x500000000000,
+ * clear of the ASan allocator at 0x600000000000). Nothing in it is ever
+ * reserved. Every mapping the child creates in it uses MAP_FIXED_NOREPLACE,
+ * MAP_FIXED over addresses the window already owns, or a hint inside the
+ * window. When the kernel does not honour a hint (or mremap moves a
+ * mapping with MREMAP_MAYMOVE alone), the mapping lands outside the
+ * window: the child unmaps it at once and reports "outside"; the
+ * simulator does the same with its own placement, so both sides compare
+ * equal exactly when both refused (or both honoured) the hint.
+ *
+ *	window  [W ........................................ W + 64 MiB)
+ *	arena   [W ........ W + 8 MiB)   random operations stay in here
+ *
+ * Faults are real memory accesses in the child, with SIGSEGV caught
+ * (sigsetjmp/siglongjmp) and si_code recorded. Exec faults jump into the
+ * page with %rax = 0: the pages of the window only ever contain zero
+ * bytes (writes store 0, files are sparse), which decode as
+ * "add %al,(%rax)". If the instruction fetch faults, the page-fault error
+ * code has the instruction-fetch bit and si_addr is the target: the exec
+ * fault failed with si_code. Otherwise the fetch succeeded and the first
+ * instruction faults on address 0: the exec fault succeeded.
+ *
+ * File mappings use real sparse files (128 MiB each, larger than any
+ * offset plus length the test uses, so no access hits SIGBUS) in a
+ * temporary directory; the simulator gets the same path names.
+ *
+ * Growsdown stacks live in the window too; the guard gap is the kernel's
+ * (stack_guard_gap= on /proc/cmdline, else 256 pages), and the child's
+ * RLIMIT_STACK soft limit is set to the simulator's stack_rlimit.
+ *
+ * Zero page: upstream Linux maps the shared zero page on a read fault of
+ * private anonymous memory, so such a fault allocates no anon_vma. A
+ * kernel booted without the zero page allocates one, which changes
+ * merging. The test detects which at start (two adjacent private
+ * anonymous mappings, each read, then given equal protections: do they
+ * merge?) and, on a kernel without the zero page, does not run read or
+ * exec faults that would populate private anonymous memory that has no
+ * anon_vma yet (in the simulator's view), since upstream and that kernel
+ * disagree there.
+ *
+ * A mismatch prints the sequence shortened to its first failing step and
+ * then delta-reduced (operations removed one at a time while a mismatch
+ * remains), as a listing of calls with both sides' results and maps.
+ *
+ * Hand-written cases (merging, anon_vma, file offsets, splits, MAP_FIXED
+ * over several VMAs, mremap, NOREPLACE, stacks and guard gaps) run through
+ * the same engine and also assert an expected number of VMAs or errno, so
+ * they check the test's premise against the kernel too. max_map_count is
+ * tested on the simulator only, with a small limit, after measuring at
+ * which count the real kernel refuses a new mapping (in a throwaway child
+ * at its real limit), so the expected boundary is the kernel's own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "vma/vas.h"
+
+#define PG		 4096ULL
+#define WINDOW_SIZE	 (64ULL << 20)
+#define ARENA_PAGES	 2048ULL
+#define FILE_SIZE	 (128ULL << 20)
+#define NR_FILES	 3
+#define MAX_OPS		 512
+#define MAPS_BUF	 (1u << 20)
+#define MAX_LINES	 4096
+#define REL_OUTSIDE	 (~0ULL) /* result address outside the window */
+#define X86_PF_INSTR	 0x10
+#define STACK_RLIMIT_SET (8ULL << 20)
+
+/* Candidate windows, tried in order: the first with room around it. */
+static const uint64_t window_candidates[] = {
+	0x500000000000ULL,
+	0x480000000000ULL,
+	0x680000000000ULL,
+	0x700000000000ULL,
+};
+
+enum op_kind {
+	OP_MMAP,
+	OP_MUNMAP,
+	OP_MPROTECT,
+	OP_MREMAP,
+	OP_FAULT,
+};
+
+/*
+ * One operation. Addresses are relative to the window base; the window is
+ * added when the operation runs, so listings read "W+0x3000".
+ */
+struct op {
+	enum op_kind kind;
+	uint64_t addr;	   /* mmap hint/address, munmap/mprotect/mremap start */
+	uint64_t len;	   /* mmap/munmap/mprotect length, mremap old length */
+	uint64_t new_len;  /* mremap */
+	uint64_t new_addr; /* mremap with VAS_MREMAP_FIXED */
+	unsigned prot;	   /* VAS_PROT_* */
+	unsigned flags;	   /* VAS_MAP_* or VAS_MREMAP_* */
+	int file;	   /* -1: anonymous, else index in test_files */
+	uint64_t off;	   /* file offset */
+	enum vas_access access;
+};
+
+/* What one side observed for one operation. */
+struct outcome {
+	int err;	  /* 0 or -errno */
+	uint64_t addr;	  /* relative result of mmap/mremap, or REL_OUTSIDE */
+	int fstatus;	  /* fault: 0 ok, 1 SIGSEGV, 2 anything else */
+	int fcode;	  /* fault: VAS_SEGV_* */
+	bool skipped;	  /* not run (zero-page divergence, see DOC) */
+	bool expanded;	  /* simulator: the fault grew a stack */
+	char detail[128]; /* unexpected events */
+};
+
+/* A parsed /proc/PID/maps line. */
+struct mline {
+	uint64_t start, end, off;
+	char perms[5];
+	char name[VAS_FILE_MAX + 64];
+};
+
+struct maps {
+	struct mline *l;
+	int n;
+};
+
+/* Child reply header, followed by maps_len bytes of window maps lines. */
+struct kreply {
+	struct outcome out;
+	uint32_t maps_len;
+};
+
+static uint64_t win;		 /* window base */
+static uint64_t guard_gap_pages; /* the kernel's stack_guard_gap */
+static uint64_t stack_rlimit;	 /* child's RLIMIT_STACK */
+static bool kernel_zero_page;	 /* read faults map the zero page */
+static char tmpdir[PATH_MAX];
+static char test_files[NR_FILES][PATH_MAX];
+static int test_fds[NR_FILES];
+static bool verbose;
+static bool kernel_only; /* check the hand-written premises only */
+
+/* Totals over the run, to show what the random sequences exercised. */
+static struct {
+	uint64_t ops[OP_FAULT + 1];
+	uint64_t errors, fault_ok, fault_maperr, fault_accerr, expansions;
+	uint64_t outside, skipped, max_vmas;
+} tally;
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("diff_kernel: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* splitmix64 */
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(uint64_t *s, uint64_t n)
+{
+	return n ? rng_next(s) % n : 0;
+}
+
+static bool chance(uint64_t *s, unsigned pct)
+{
+	return rnd(s, 100) < pct;
+}
+
+static int prot_to_sys(unsigned p)
+{
+	return ((p & VAS_PROT_READ) ? PROT_READ : 0) |
+	       ((p & VAS_PROT_WRITE) ? PROT_WRITE : 0) |
+	       ((p & VAS_PROT_EXEC) ? PROT_EXEC : 0);
+}
+
+static int mflags_to_sys(unsigned f)
+{
+	return ((f & VAS_MAP_PRIVATE) ? MAP_PRIVATE : 0) |
+	       ((f & VAS_MAP_SHARED) ? MAP_SHARED : 0) |
+	       ((f & VAS_MAP_ANONYMOUS) ? MAP_ANONYMOUS : 0) |
+	       ((f & VAS_MAP_FIXED) ? MAP_FIXED : 0) |
+	       ((f & VAS_MAP_FIXED_NOREPLACE) ? MAP_FIXED_NOREPLACE : 0) |
+	       ((f & VAS_MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0) |
+	       ((f & VAS_MAP_POPULATE) ? MAP_POPULATE : 0) |
+	       ((f & VAS_MAP_NORESERVE) ? MAP_NORESERVE : 0);
+}
+
+static int rflags_to_sys(unsigned f)
+{
+	return ((f & VAS_MREMAP_MAYMOVE) ? MREMAP_MAYMOVE : 0) |
+	       ((f & VAS_MREMAP_FIXED) ? MREMAP_FIXED : 0) |
+	       ((f & VAS_MREMAP_DONTUNMAP) ? MREMAP_DONTUNMAP : 0);
+}
+
+static const char *prot_str(unsigned p, char *buf)
+{
+	buf[0] = (p & VAS_PROT_READ) ? 'r' : '-';
+	buf[1] = (p & VAS_PROT_WRITE) ? 'w' : '-';
+	buf[2] = (p & VAS_PROT_EXEC) ? 'x' : '-';
+	buf[3] = 0;
+	return buf;
+}
+
+static void mflags_str(unsigned f, char *buf, size_t len)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{VAS_MAP_PRIVATE, "PRIVATE"},
+		{VAS_MAP_SHARED, "SHARED"},
+		{VAS_MAP_ANONYMOUS, "ANONYMOUS"},
+		{VAS_MAP_FIXED, "FIXED"},
+		{VAS_MAP_FIXED_NOREPLACE, "FIXED_NOREPLACE"},
+		{VAS_MAP_GROWSDOWN, "GROWSDOWN"},
+		{VAS_MAP_POPULATE, "POPULATE"},
+		{VAS_MAP_NORESERVE, "NORESERVE"},
+	};
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(f & names[i].bit))
+			continue;
+		used += snprintf(buf + used, len - used, "%s%s",
+				 used ? "|" : "", names[i].name);
+		if (used >= len)
+			break;
+	}
+	if (!used)
+		snprintf(buf, len, "0");
+}
+
+static void rflags_str(unsigned f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s",
+		 (f & VAS_MREMAP_MAYMOVE) ? "MAYMOVE" : "",
+		 (f & VAS_MREMAP_FIXED) ? "|FIXED" : "",
+		 (f & VAS_MREMAP_DONTUNMAP) ? "|DONTUNMAP" : "", f ? "" : "0");
+}
+
+static const char *access_str(enum vas_access a)
+{
+	return a == VAS_ACCESS_READ    ? "read"
+	       : a == VAS_ACCESS_WRITE ? "write"
+				       : "exec";
+}
+
+static void op_str(const struct op *op, char *buf, size_t len)
+{
+	char p[4], f[128];
+
+	switch (op->kind) {
+	case OP_MMAP:
+		mflags_str(op->flags, f, sizeof(f));
+		snprintf(buf, len,
+			 "mmap(W+%#" PRIx64 ", %#" PRIx64
+			 ", %s, %s, %s, %#" PRIx64 ")",
+			 op->addr, op->len, prot_str(op->prot, p), f,
+			 op->file < 0 ? "-"
+				      : strrchr(test_files[op->file], '/') + 1,
+			 op->off);
+		break;
+	case OP_MUNMAP:
+		snprintf(buf, len, "munmap(W+%#" PRIx64 ", %#" PRIx64 ")",
+			 op->addr, op->len);
+		break;
+	case OP_MPROTECT:
+		snprintf(buf, len, "mprotect(W+%#" PRIx64 ", %#" PRIx64 ", %s)",
+			 op->addr, op->len, prot_str(op->prot, p));
+		break;
+	case OP_MREMAP:
+		rflags_str(op->flags, f, sizeof(f));
+		snprintf(buf, len,
+			 "mremap(W+%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
+			 ", %s, W+%#" PRIx64 ")",
+			 op->addr, op->len, op->new_len, f, op->new_addr);
+		break;
+	case OP_FAULT:
+		snprintf(buf, len, "fault(W+%#" PRIx64 ", %s)", op->addr,
+			 access_str(op->access));
+		break;
+	}
+}
+
+static void outcome_str(const struct op *op, const struct outcome *o, char *buf,
+			size_t len)
+{
+	if (o->skipped) {
+		snprintf(buf, len, "skipped");
+	} else if (op->kind == OP_FAULT) {
+		if (o->err)
+			snprintf(buf, len, "error %s", vma_errno_name(o->err));
+		else if (o->fstatus == 0)
+			snprintf(buf, len, "ok");
+		else if (o->fstatus == 1)
+			snprintf(buf, len, "SIGSEGV %s",
+				 o->fcode == VAS_SEGV_MAPERR   ? "SEGV_MAPERR"
+				 : o->fcode == VAS_SEGV_ACCERR ? "SEGV_ACCERR"
+							       : "other code");
+		else
+			snprintf(buf, len, "unexpected: %.100s", o->detail);
+	} else if (o->err) {
+		snprintf(buf, len, "-1 %s", vma_errno_name(o->err));
+	} else if (op->kind == OP_MMAP || op->kind == OP_MREMAP) {
+		if (o->addr == REL_OUTSIDE)
+			snprintf(buf, len, "(outside the window)");
+		else
+			snprintf(buf, len, "W+%#" PRIx64, o->addr);
+	} else {
+		snprintf(buf, len, "0");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* /proc/PID/maps lines                                                 */
+
+/*
+ * Parse one maps line (kernel's or vas_format_maps_line()'s). Returns
+ * false if it is not a maps line.
+ */
+static bool parse_line(const char *s, struct mline *m)
+{
+	unsigned long long a, b, off;
+	char perms[8];
+	int n = 0;
+	const char *name;
+	size_t len;
+
+	if (sscanf(s, "%llx-%llx %7s %llx %*s %*s%n", &a, &b, perms, &off,
+		   &n) != 4 ||
+	    !n)
+		return false;
+	m->start = a;
+	m->end = b;
+	m->off = off;
+	perms[4] = 0;
+	memcpy(m->perms, perms, sizeof(m->perms));
+	name = s + n;
+	while (*name == ' ')
+		name++;
+	len = strcspn(name, "\n");
+	if (len >= sizeof(m->name))
+		len = sizeof(m->name) - 1;
+	memcpy(m->name, name, len);
+	m->name[len] = 0;
+	return true;
+}
+
+static bool in_window(uint64_t start, uint64_t end)
+{
+	return end > win && start < win + WINDOW_SIZE;
+}
+
+/* Parse the window's lines of a maps text into @m (appending). */
+static void parse_maps_text(char *text, struct maps *m)
+{
+	char *line = text, *nl;
+
+	while (line && *line) {
+		struct mline ml;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if (parse_line(line, &ml) && in_window(ml.start, ml.end)) {
+			if (m->n >= MAX_LINES)
+				die("too many maps lines");
+			m->l[m->n++] = ml;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+/* The simulator's window lines, through vas_format_maps_line(). */
+static int sim_maps(struct vas *vas, struct maps *m)
+{
+	struct vas_vma_info *info = NULL;
+	size_t nr = 0;
+	int err;
+
+	m->n = 0;
+	err = vas_maps(vas, &info, &nr);
+	if (err)
+		return err;
+	for (size_t i = 0; i < nr; i++) {
+		char line[VAS_FILE_MAX + 256];
+		struct mline ml;
+
+		vas_format_maps_line(&info[i], line, sizeof(line));
+		if (!parse_line(line, &ml)) {
+			fprintf(stderr, "unparsable simulator line: %s\n",
+				line);
+			vma_free(info);
+			return -EINVAL;
+		}
+		if (ml.start != info[i].start || ml.end != info[i].end) {
+			fprintf(stderr,
+				"simulator line disagrees with its VMA: %s",
+				line);
+			vma_free(info);
+			return -EINVAL;
+		}
+		if (in_window(ml.start, ml.end) && m->n < MAX_LINES)
+			m->l[m->n++] = ml;
+	}
+	vma_free(info);
+	return 0;
+}
+
+static bool mline_eq(const struct mline *a, const struct mline *b)
+{
+	return a->start == b->start && a->end == b->end &&
+	       !strcmp(a->perms, b->perms) && a->off == b->off &&
+	       !strcmp(a->name, b->name);
+}
+
+static bool maps_eq(const struct maps *a, const struct maps *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (int i = 0; i < a->n; i++)
+		if (!mline_eq(&a->l[i], &b->l[i]))
+			return false;
+	return true;
+}
+
+static void print_maps(FILE *f, const char *who, const struct maps *m)
+{
+	fprintf(f, "    %s maps (%d lines in the window):\n", who, m->n);
+	for (int i = 0; i < m->n; i++)
+		fprintf(f,
+			"      W+%08" PRIx64 "-W+%08" PRIx64 " %s %08" PRIx64
+			" %s\n",
+			m->l[i].start - win, m->l[i].end - win, m->l[i].perms,
+			m->l[i].off, m->l[i].name);
+}
+
+/* ------------------------------------------------------------------ */
+/* The child: real syscalls                                             */
+
+static sigjmp_buf child_jmp;
+static volatile sig_atomic_t child_sig;
+static volatile int child_code;
+static volatile uintptr_t child_addr;
+static volatile unsigned long child_pferr;
+static char child_buf[MAPS_BUF];
+static char child_out[MAPS_BUF];
+
+static void child_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	child_sig = sig;
+	child_code = si->si_code;
+	child_addr = (uintptr_t)si->si_addr;
+	child_pferr = uc->uc_mcontext.gregs[REG_ERR];
+	siglongjmp(child_jmp, 1);
+}
+
+static bool full_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
+static bool full_read(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* Copy the window's lines of /proc/self/maps into child_out. */
+static uint32_t child_window_maps(void)
+{
+	size_t len = 0, out = 0;
+	char *line;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		_exit(3);
+	for (;;) {
+		ssize_t n =
+			read(fd, child_buf + len, sizeof(child_buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			_exit(3);
+		if (n == 0)
+			break;
+		len += n;
+		if (len >= sizeof(child_buf) - 1)
+			_exit(4);
+	}
+	close(fd);
+	child_buf[len] = 0;
+	line = child_buf;
+	while (*line) {
+		char *nl = strchr(line, '\n');
+		size_t ll = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		unsigned long long a, b;
+
+		if (sscanf(line, "%llx-%llx", &a, &b) == 2 && in_window(a, b)) {
+			memcpy(child_out + out, line, ll);
+			out += ll;
+		}
+		line += ll;
+	}
+	child_out[out] = 0;
+	return (uint32_t)out;
+}
+
+/* Run one fault for real. */
+static void child_fault(const struct op *op, struct outcome *o)
+{
+	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(win + op->addr);
+
+	child_sig = 0;
+	if (sigsetjmp(child_jmp, 1) == 0) {
+		switch (op->access) {
+		case VAS_ACCESS_READ:
+			(void)*p;
+			break;
+		case VAS_ACCESS_WRITE:
+			*p = 0;
+			break;
+		case VAS_ACCESS_EXEC:
+			/*
+			 * Zero bytes decode as add %al,(%rax): with %rax = 0
+			 * the first instruction faults on address 0 unless
+			 * the fetch itself faulted first.
+			 */
+			__asm__ volatile("xor %%eax, %%eax\n\t"
+					 "call *%%rdx\n\t" ::"d"(p)
+					 : "rax", "rcx", "rsi", "rdi", "r8",
+					   "r9", "r10", "r11", "memory", "cc");
+			o->fstatus = 2;
+			snprintf(o->detail, sizeof(o->detail),
+				 "exec returned normally");
+			return;
+		}
+		o->fstatus = 0;
+		return;
+	}
+	/* Came back from the signal handler. */
+	if (child_sig != SIGSEGV) {
+		o->fstatus = 2;
+		snprintf(o->detail, sizeof(o->detail),
+			 "signal %d code %d at %#lx", (int)child_sig,
+			 child_code, (unsigned long)child_addr);
+		return;
+	}
+	if (op->access == VAS_ACCESS_EXEC) {
+		if (child_addr == 0 && !(child_pferr & X86_PF_INSTR)) {
+			o->fstatus = 0; /* the fetch worked */
+			return;
+		}
+		if (child_addr != (uintptr_t)p ||
+		    !(child_pferr & X86_PF_INSTR)) {
+			o->fstatus = 2;
+			snprintf(o->detail, sizeof(o->detail),
+				 "exec: SIGSEGV at %#lx err %#lx",
+				 (unsigned long)child_addr, child_pferr);
+			return;
+		}
+	} else if (child_addr != (uintptr_t)p) {
+		o->fstatus = 2;
+		snprintf(o->detail, sizeof(o->detail), "SIGSEGV at %#lx",
+			 (unsigned long)child_addr);
+		return;
+	}
+	o->fstatus = 1;
+	o->fcode = child_code == SEGV_MAPERR   ? VAS_SEGV_MAPERR
+		   : child_code == SEGV_ACCERR ? VAS_SEGV_ACCERR
+					       : -1;
+}
+
+static uint64_t child_rel(void *p, uint64_t len)
+{
+	uint64_t a = (uintptr_t)p;
+
+	if (a >= win && a + len <= win + WINDOW_SIZE)
+		return a - win;
+	munmap(p, len); /* placed outside the window: drop it */
+	return REL_OUTSIDE;
+}
+
+static void child_run_op(const struct op *op, struct outcome *o)
+{
+	void *r;
+
+	memset(o, 0, sizeof(*o));
+	switch (op->kind) {
+	case OP_MMAP:
+		r = mmap((void *)(uintptr_t)(win + op->addr), op->len,
+			 prot_to_sys(op->prot), mflags_to_sys(op->flags),
+			 op->file < 0 ? -1 : test_fds[op->file],
+			 (off_t)op->off);
+		if (r == MAP_FAILED)
+			o->err = -errno;
+		else
+			o->addr = child_rel(r, (op->len + PG - 1) & ~(PG - 1));
+		break;
+	case OP_MUNMAP:
+		if (munmap((void *)(uintptr_t)(win + op->addr), op->len))
+			o->err = -errno;
+		break;
+	case OP_MPROTECT:
+		if (mprotect((void *)(uintptr_t)(win + op->addr), op->len,
+			     prot_to_sys(op->prot)))
+			o->err = -errno;
+		break;
+	case OP_MREMAP:
+		r = mremap((void *)(uintptr_t)(win + op->addr), op->len,
+			   op->new_len, rflags_to_sys(op->flags),
+			   (void *)(uintptr_t)(win + op->new_addr));
+		if (r == MAP_FAILED)
+			o->err = -errno;
+		else
+			o->addr = child_rel(r,
+					    (op->new_len + PG - 1) & ~(PG - 1));
+		break;
+	case OP_FAULT:
+		child_fault(op, o);
+		break;
+	}
+}
+
+static void __attribute__((noreturn)) child_main(int rfd, int wfd)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+	struct op op;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = child_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	getrlimit(RLIMIT_STACK, &rl);
+	rl.rlim_cur = stack_rlimit;
+	if (setrlimit(RLIMIT_STACK, &rl))
+		_exit(5);
+	while (full_read(rfd, &op, sizeof(op))) {
+		struct kreply rep;
+
+		child_run_op(&op, &rep.out);
+		rep.maps_len = child_window_maps();
+		if (!full_write(wfd, &rep, sizeof(rep)) ||
+		    !full_write(wfd, child_out, rep.maps_len))
+			_exit(6);
+	}
+	_exit(0);
+}
+
+struct child {
+	pid_t pid;
+	int wfd, rfd;
+};
+
+static void child_start(struct child *c)
+{
+	int to[2], from[2];
+
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);
+	c->pid = fork();
+	if (c->pid < 0)
+		die("fork: %s", strerror(errno));
+	if (c->pid == 0) {
+		close(to[1]);
+		close(from[0]);
+		child_main(to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	c->wfd = to[1];
+	c->rfd = from[0];
+}
+
+static void child_stop(struct child *c)
+{
+	int st;
+
+	close(c->wfd);
+	close(c->rfd);
+	while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Run @op in the child; its window maps go to @m. */
+static bool child_op(struct child *c, const struct op *op, struct outcome *o,
+		     struct maps *m, char *text)
+{
+	struct kreply rep;
+
+	if (!full_write(c->wfd, op, sizeof(*op)) ||
+	    !full_read(c->rfd, &rep, sizeof(rep)) || rep.maps_len >= MAPS_BUF ||
+	    !full_read(c->rfd, text, rep.maps_len))
+		return false;
+	text[rep.maps_len] = 0;
+	*o = rep.out;
+	m->n = 0;
+	parse_maps_text(text, m);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* The simulator side                                                   */
+
+static uint64_t sim_rel(struct vas *vas, uint64_t a, uint64_t len)
+{
+	if (a >= win && a + len <= win + WINDOW_SIZE)
+		return a - win;
+	/* Placed outside the window, as the kernel would: drop it. */
+	if (vas_munmap(vas, a, len))
+		fprintf(stderr,
+			"simulator: munmap of an outside mapping failed\n");
+	return REL_OUTSIDE;
+}
+
+/*
+ * Would this read/exec fault populate private anonymous memory that has no
+ * anon_vma? (Upstream maps the zero page; a kernel without it does not.)
+ */
+static bool zero_page_sensitive(struct vas *vas, const struct op *op)
+{
+	struct vas_vma_info info;
+
+	if (op->access == VAS_ACCESS_WRITE)
+		return false;
+	if (!vas_lookup(vas, win + op->addr, &info))
+		return false;
+	if (!(info.flags & VAS_VM_ANON) || (info.flags & VAS_VM_SHARED) ||
+	    (info.flags & VAS_VM_ANON_VMA))
+		return false;
+	if (op->access == VAS_ACCESS_EXEC)
+		return info.prot & VAS_PROT_EXEC;
+	return info.prot != 0;
+}
+
+static void sim_run_op(struct vas *vas, const struct op *op, struct outcome *o)
+{
+	struct vas_fault_result fr;
+	uint64_t out = 0;
+
+	memset(o, 0, sizeof(*o));
+	switch (op->kind) {
+	case OP_MMAP:
+		o->err = vas_mmap(vas, win + op->addr, op->len, op->prot,
+				  op->flags,
+				  op->file < 0 ? NULL : test_files[op->file],
+				  op->off, &out);
+		if (!o->err)
+			o->addr = sim_rel(vas, out,
+					  (op->len + PG - 1) & ~(PG - 1));
+		break;
+	case OP_MUNMAP:
+		o->err = vas_munmap(vas, win + op->addr, op->len);
+		break;
+	case OP_MPROTECT:
+		o->err = vas_mprotect(vas, win + op->addr, op->len, op->prot);
+		break;
+	case OP_MREMAP:
+		o->err = vas_mremap(vas, win + op->addr, op->len, op->new_len,
+				    op->flags, win + op->new_addr, &out);
+		if (!o->err)
+			o->addr = sim_rel(vas, out,
+					  (op->new_len + PG - 1) & ~(PG - 1));
+		break;
+	case OP_FAULT:
+		memset(&fr, 0, sizeof(fr));
+		o->err = vas_fault(vas, win + op->addr, op->access, &fr);
+		if (o->err)
+			break;
+		if (fr.status == VAS_FAULT_OK) {
+			o->fstatus = 0;
+			o->expanded = fr.expanded;
+			if (win + op->addr < fr.vma.start ||
+			    win + op->addr >= fr.vma.end) {
+				o->fstatus = 2;
+				snprintf(o->detail, sizeof(o->detail),
+					 "fault ok but its VMA %#" PRIx64
+					 "-%#" PRIx64
+					 " does not contain the address",
+					 fr.vma.start, fr.vma.end);
+			}
+		} else {
+			o->fstatus = 1;
+			o->fcode = fr.code;
+		}
+		break;
+	}
+}
+
+static bool outcome_eq(const struct op *op, const struct outcome *k,
+		       const struct outcome *s)
+{
+	if (k->err != s->err)
+		return false;
+	if (k->err)
+		return true;
+	if (op->kind == OP_MMAP || op->kind == OP_MREMAP)
+		return k->addr == s->addr;
+	if (op->kind == OP_FAULT)
+		return k->fstatus == s->fstatus &&
+		       (k->fstatus != 1 || k->fcode == s->fcode) &&
+		       k->fstatus != 2;
+	return true;
+}
+
+static int new_space(struct vas **vas)
+{
+	struct vas_layout lay;
+
+	vas_layout_default(&lay);
+	lay.stack_guard_gap = guard_gap_pages;
+	lay.stack_rlimit = stack_rlimit;
+	lay.stack = false;
+	return vas_new(&lay, vas);
+}
+
+/* ------------------------------------------------------------------ */
+/* Random operations                                                    */
+
+static const unsigned prots[] = {
+	VAS_PROT_READ,
+	VAS_PROT_READ | VAS_PROT_WRITE,
+	VAS_PROT_READ | VAS_PROT_WRITE,
+	VAS_PROT_READ | VAS_PROT_EXEC,
+	VAS_PROT_READ | VAS_PROT_WRITE | VAS_PROT_EXEC,
+	0,
+	VAS_PROT_WRITE,
+	VAS_PROT_EXEC,
+};
+
+static unsigned rnd_prot(uint64_t *s)
+{
+	return prots[rnd(s, sizeof(prots) / sizeof(prots[0]))];
+}
+
+static uint64_t rnd_pages(uint64_t *s)
+{
+	if (chance(s, 70))
+		return 1 + rnd(s, 8);
+	if (chance(s, 80))
+		return 1 + rnd(s, 48);
+	return 1 + rnd(s, 300);
+}
+
+/* A page index in the arena, often next to an existing boundary. */
+static uint64_t rnd_page(uint64_t *s, const struct maps *m)
+{
+	if (m->n && chance(s, 60)) {
+		const struct mline *l = &m->l[rnd(s, m->n)];
+		uint64_t b = (chance(s, 50) ? l->start : l->end) - win;
+		int64_t d = (int64_t)rnd(s, 9) - 4;
+		int64_t pg = (int64_t)(b / PG) + d;
+
+		if (pg < 0)
+			pg = 0;
+		if ((uint64_t)pg >= ARENA_PAGES)
+			pg = ARENA_PAGES - 1;
+		return pg;
+	}
+	return rnd(s, ARENA_PAGES);
+}
+
+static uint64_t clamp_len(uint64_t pg, uint64_t npages)
+{
+	if (pg + npages > ARENA_PAGES)
+		npages = ARENA_PAGES - pg;
+	return npages ? npages : 1;
+}
+
+/* A file offset; often contiguous with a neighbouring mapping of it. */
+static void rnd_file(uint64_t *s, const struct maps *m, uint64_t pg,
+		     struct op *op)
+{
+	op->file = (int)rnd(s, NR_FILES);
+	op->off = rnd(s, 64) * PG;
+	if (!chance(s, 60))
+		return;
+	for (int i = 0; i < m->n; i++) {
+		const struct mline *l = &m->l[i];
+
+		for (int f = 0; f < NR_FILES; f++) {
+			uint64_t a = win + pg * PG;
+
+			if (strcmp(l->name, test_files[f]))
+				continue;
+			if (l->end == a || l->start == a + op->len) {
+				int64_t off = (int64_t)l->off +
+					      (int64_t)(a - l->start);
+
+				if (off >= 0 && (uint64_t)off < FILE_SIZE / 2) {
+					op->file = f;
+					op->off = (uint64_t)off;
+					return;
+				}
+			}
+		}
+	}
+}
+
+static void gen_op(uint64_t *s, const struct maps *m, struct op *op)
+{
+	unsigned r = (unsigned)rnd(s, 100);
+	uint64_t pg, np;
+
+	memset(op, 0, sizeof(*op));
+	op->file = -1;
+	if (r < 32) {
+		unsigned how = (unsigned)rnd(s, 100);
+
+		op->kind = OP_MMAP;
+		pg = rnd_page(s, m);
+		np = clamp_len(pg, rnd_pages(s));
+		op->addr = pg * PG;
+		op->len = np * PG;
+		op->prot = rnd_prot(s);
+		op->flags = chance(s, 75) ? VAS_MAP_PRIVATE : VAS_MAP_SHARED;
+		if (how < 38)
+			op->flags |= VAS_MAP_FIXED_NOREPLACE;
+		else if (how < 72)
+			op->flags |= VAS_MAP_FIXED;
+		else if (how < 90)
+			; /* a hint */
+		else {
+			/* A growsdown stack with room to grow below it. */
+			op->flags = VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS |
+				    VAS_MAP_GROWSDOWN | VAS_MAP_FIXED_NOREPLACE;
+			if (chance(s, 10))
+				op->flags = (op->flags & ~VAS_MAP_PRIVATE) |
+					    VAS_MAP_SHARED;
+			pg = 400 + rnd(s, ARENA_PAGES - 400 - 16);
+			op->addr = pg * PG;
+			op->len = (1 + rnd(s, 8)) * PG;
+			op->prot = VAS_PROT_READ | VAS_PROT_WRITE;
+			return;
+		}
+		if (chance(s, 45))
+			op->flags |= VAS_MAP_ANONYMOUS;
+		else
+			rnd_file(s, m, pg, op);
+		if (chance(s, 3))
+			op->flags |= VAS_MAP_POPULATE;
+		if (chance(s, 5))
+			op->flags |= VAS_MAP_NORESERVE;
+		if (chance(s, 3))
+			op->len -= 100; /* unaligned length: rounded up */
+		if (chance(s, 2))
+			op->addr += 123; /* unaligned: EINVAL if fixed */
+		if (chance(s, 1))
+			op->len = 0;
+	} else if (r < 44) {
+		op->kind = OP_MUNMAP;
+		pg = rnd_page(s, m);
+		op->addr = pg * PG;
+		op->len = clamp_len(pg, rnd_pages(s)) * PG;
+		if (chance(s, 2))
+			op->addr += 8;
+	} else if (r < 58) {
+		op->kind = OP_MPROTECT;
+		pg = rnd_page(s, m);
+		op->addr = pg * PG;
+		op->len = clamp_len(pg, rnd_pages(s)) * PG;
+		op->prot = rnd_prot(s);
+		if (chance(s, 3))
+			op->len -= 1000;
+	} else if (r < 68) {
+		unsigned how = (unsigned)rnd(s, 100);
+
+		op->kind = OP_MREMAP;
+		if (m->n && chance(s, 85)) {
+			const struct mline *l = &m->l[rnd(s, m->n)];
+			uint64_t vp = (l->end - l->start) / PG;
+			uint64_t sub = rnd(s, vp);
+
+			pg = (l->start - win) / PG;
+			if (chance(s, 50)) /* from the VMA start */
+				sub = 0;
+			op->addr = (pg + sub) * PG;
+			np = vp - sub;
+			if (chance(s, 30) && np > 1)
+				np = 1 + rnd(s, np);
+			else if (chance(s, 10))
+				np += 1 + rnd(s, 4); /* spans past the VMA */
+			op->len = np * PG;
+		} else {
+			pg = rnd_page(s, m);
+			op->addr = pg * PG;
+			op->len = clamp_len(pg, rnd_pages(s)) * PG;
+			np = op->len / PG;
+		}
+		if (how < 25) { /* shrink */
+			op->new_len = (np > 1 ? 1 + rnd(s, np - 1) : 1) * PG;
+		} else if (how < 55) { /* grow in place */
+			op->new_len = (np + 1 + rnd(s, 16)) * PG;
+		} else if (how < 90) { /* move within the window */
+			uint64_t dst = rnd_page(s, m);
+			uint64_t nn = chance(s, 50) ? np : 1 + rnd(s, np + 8);
+
+			op->new_len = clamp_len(dst, nn) * PG;
+			op->new_addr = dst * PG;
+			op->flags = VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED;
+			if (chance(s, 8))
+				op->flags |= VAS_MREMAP_DONTUNMAP;
+		} else { /* grow, moving elsewhere if it must */
+			op->new_len = (np + 1 + rnd(s, 16)) * PG;
+			op->flags = VAS_MREMAP_MAYMOVE;
+		}
+		if (op->addr + op->new_len > ARENA_PAGES * PG &&
+		    !(op->flags & VAS_MREMAP_FIXED))
+			op->new_len = op->len;
+	} else {
+		op->kind = OP_FAULT;
+		r = (unsigned)rnd(s, 100);
+		if (m->n && r < 70) {
+			const struct mline *l = &m->l[rnd(s, m->n)];
+
+			op->addr = l->start - win +
+				   rnd(s, (l->end - l->start) / PG) * PG;
+		} else if (m->n && r < 92) {
+			/* Below a VMA: grows it if it is a stack. */
+			const struct mline *l = &m->l[rnd(s, m->n)];
+			uint64_t below =
+				1 + (chance(s, 70) ? rnd(s, 16) : rnd(s, 300));
+			uint64_t spg = (l->start - win) / PG;
+
+			op->addr = (spg > below ? spg - below : 0) * PG;
+		} else {
+			op->addr = rnd(s, ARENA_PAGES) * PG;
+		}
+		op->addr += rnd(s, 64) * 8; /* never near the page end */
+		r = (unsigned)rnd(s, 100);
+		op->access = r < 45   ? VAS_ACCESS_READ
+			     : r < 90 ? VAS_ACCESS_WRITE
+				      : VAS_ACCESS_EXEC;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Running sequences                                                    */
+
+struct mismatch {
+	int step; /* first failing step, -1 if none */
+	char what[256];
+	struct outcome k, s;
+	struct maps km, sm;
+};
+
+static struct mline km_lines[MAX_LINES], sm_lines[MAX_LINES];
+static struct mline mm_k_lines[MAX_LINES], mm_s_lines[MAX_LINES];
+static char ktext[MAPS_BUF];
+
+/*
+ * Run @n operations on a fresh child and a fresh space. With @seed
+ * non-NULL, generate each operation from the random state first (and
+ * store it in @ops). Stop at the first mismatch.
+ * Return: the index of the first mismatching step, or -1.
+ */
+static int run_ops(struct op *ops, int n, uint64_t *seed, struct mismatch *mm,
+		   bool count)
+{
+	struct maps km = {km_lines, 0}, sm = {sm_lines, 0};
+	struct child c;
+	struct vas *vas;
+	int fail = -1, err;
+
+	mm->step = -1;
+	err = new_space(&vas);
+	if (err)
+		die("vas_new: %s", vma_strerror(err));
+	child_start(&c);
+	for (int i = 0; i < n; i++) {
+		struct outcome k, s;
+		char msg[256];
+
+		if (seed)
+			gen_op(seed, &sm, &ops[i]);
+		if (ops[i].kind == OP_FAULT && !kernel_zero_page &&
+		    zero_page_sensitive(vas, &ops[i])) {
+			if (count)
+				tally.skipped++;
+			continue;
+		}
+		sim_run_op(vas, &ops[i], &s);
+		if (!child_op(&c, &ops[i], &k, &km, ktext)) {
+			snprintf(mm->what, sizeof(mm->what),
+				 "the child died or broke the protocol");
+			fail = i;
+			mm->k = s;
+			mm->s = s;
+			break;
+		}
+		err = sim_maps(vas, &sm);
+		if (err) {
+			snprintf(mm->what, sizeof(mm->what), "vas_maps: %s",
+				 vma_strerror(err));
+			fail = i;
+		} else if (vas_validate(vas, msg, sizeof(msg))) {
+			snprintf(mm->what, sizeof(mm->what),
+				 "vas_validate: %.200s", msg);
+			fail = i;
+		} else if (!outcome_eq(&ops[i], &k, &s)) {
+			snprintf(mm->what, sizeof(mm->what), "results differ");
+			fail = i;
+		} else if (!maps_eq(&km, &sm)) {
+			snprintf(mm->what, sizeof(mm->what), "maps differ");
+			fail = i;
+		}
+		if (count) {
+			tally.ops[ops[i].kind]++;
+			tally.errors += !!s.err;
+			tally.outside += s.addr == REL_OUTSIDE;
+			tally.expansions += s.expanded;
+			if (ops[i].kind == OP_FAULT && !s.err) {
+				tally.fault_ok += s.fstatus == 0;
+				tally.fault_maperr +=
+					s.fstatus == 1 &&
+					s.fcode == VAS_SEGV_MAPERR;
+				tally.fault_accerr +=
+					s.fstatus == 1 &&
+					s.fcode == VAS_SEGV_ACCERR;
+			}
+			if ((uint64_t)sm.n > tally.max_vmas)
+				tally.max_vmas = sm.n;
+		}
+		if (verbose) {
+			char a[256], b[128], d[128];
+
+			op_str(&ops[i], a, sizeof(a));
+			outcome_str(&ops[i], &k, b, sizeof(b));
+			outcome_str(&ops[i], &s, d, sizeof(d));
+			fprintf(stderr, "  %3d %-70s kernel %-22s sim %s\n", i,
+				a, b, d);
+		}
+		if (fail >= 0) {
+			mm->k = k;
+			mm->s = s;
+			mm->km.l = mm_k_lines;
+			mm->sm.l = mm_s_lines;
+			mm->km.n = km.n;
+			mm->sm.n = sm.n;
+			memcpy(mm_k_lines, km.l, sizeof(km.l[0]) * km.n);
+			memcpy(mm_s_lines, sm.l, sizeof(sm.l[0]) * sm.n);
+			break;
+		}
+	}
+	child_stop(&c);
+	vas_free(vas);
+	mm->step = fail;
+	return fail;
+}
+
+/*
+ * Delta-reduce a failing sequence: drop operations one at a time as long
+ * as some step still mismatches, cutting after the first failing step.
+ */
+static int reduce(struct op *ops, int n, struct mismatch *mm)
+{
+	static struct op trial[MAX_OPS];
+	bool changed = true;
+
+	for (int pass = 0; changed && pass < 8; pass++) {
+		changed = false;
+		for (int i = 0; i < n && n > 1;) {
+			struct mismatch tm;
+			int f, tn = 0;
+
+			for (int j = 0; j < n; j++)
+				if (j != i)
+					trial[tn++] = ops[j];
+			f = run_ops(trial, tn, NULL, &tm, false);
+			if (f >= 0) {
+				n = f + 1;
+				memcpy(ops, trial, sizeof(ops[0]) * n);
+				*mm = tm;
+				changed = true;
+			} else {
+				i++;
+			}
+		}
+	}
+	return n;
+}
+
+static void print_listing(FILE *f, const struct op *ops, int n,
+			  const struct mismatch *mm)
+{
+	char a[256], b[128], d[128];
+
+	for (int i = 0; i < n; i++) {
+		op_str(&ops[i], a, sizeof(a));
+		fprintf(f, "    %2d  %s\n", i, a);
+	}
+	op_str(&ops[n - 1], a, sizeof(a));
+	outcome_str(&ops[n - 1], &mm->k, b, sizeof(b));
+	outcome_str(&ops[n - 1], &mm->s, d, sizeof(d));
+	fprintf(f, "  at step %d (%s): %s\n", n - 1, a, mm->what);
+	fprintf(f, "    kernel:    %s\n    simulator: %s\n", b, d);
+	print_maps(f, "kernel", &mm->km);
+	print_maps(f, "simulator", &mm->sm);
+}
+
+/*
+ * Report a failing sequence: the shortest failing prefix, then its
+ * delta-reduced form.
+ */
+static void report_failure(const char *title, struct op *ops, int n,
+			   struct mismatch *mm)
+{
+	static struct op red[MAX_OPS];
+	struct mismatch rm = *mm;
+	int rn;
+
+	(void)n;
+	fprintf(stderr,
+		"MISMATCH in %s (W = %#" PRIx64 ", guard gap %" PRIu64
+		" pages, zero page %s)\n",
+		title, win, guard_gap_pages, kernel_zero_page ? "yes" : "no");
+	fprintf(stderr, "  failing prefix (%d operations):\n", mm->step + 1);
+	print_listing(stderr, ops, mm->step + 1, mm);
+	memcpy(red, ops, sizeof(ops[0]) * (mm->step + 1));
+	rn = reduce(red, mm->step + 1, &rm);
+	fprintf(stderr, "  reduced (%d operations):\n", rn);
+	print_listing(stderr, red, rn, &rm);
+	fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hand-written cases                                                   */
+
+#define MMAP(pg, np, pr, fl, fi, offpg)                                        \
+	{                                                                      \
+		.kind = OP_MMAP, .addr = (pg)*PG, .len = (np)*PG,              \
+		.prot = (pr), .flags = (fl), .file = (fi), .off = (offpg)*PG   \
+	}
+#define MUNMAP(pg, np)                                                         \
+	{                                                                      \
+		.kind = OP_MUNMAP, .addr = (pg)*PG, .len = (np)*PG, .file = -1 \
+	}
+#define MPROT(pg, np, pr)                                                      \
+	{                                                                      \
+		.kind = OP_MPROTECT, .addr = (pg)*PG, .len = (np)*PG,          \
+		.prot = (pr), .file = -1                                       \
+	}
+#define MREMAP(pg, onp, nnp, fl, dpg)                                          \
+	{                                                                      \
+		.kind = OP_MREMAP, .addr = (pg)*PG, .len = (onp)*PG,           \
+		.new_len = (nnp)*PG, .flags = (fl), .new_addr = (dpg)*PG,      \
+		.file = -1                                                     \
+	}
+#define FAULT(pg, acc)                                                         \
+	{                                                                      \
+		.kind = OP_FAULT, .addr = (pg)*PG, .access = (acc), .file = -1 \
+	}
+
+#define R   VAS_PROT_READ
+#define RW  (VAS_PROT_READ | VAS_PROT_WRITE)
+#define RX  (VAS_PROT_READ | VAS_PROT_EXEC)
+#define RWX (VAS_PROT_READ | VAS_PROT_WRITE | VAS_PROT_EXEC)
+#define NR  VAS_MAP_FIXED_NOREPLACE
+#define FX  VAS_MAP_FIXED
+#define PA  (VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS)
+#define SA  (VAS_MAP_SHARED | VAS_MAP_ANONYMOUS)
+#define PF  VAS_MAP_PRIVATE
+#define SF  VAS_MAP_SHARED
+#define GD  (VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS | VAS_MAP_GROWSDOWN | NR)
+#define MM  VAS_MREMAP_MAYMOVE
+#define MF  (VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED)
+
+struct hcase {
+	const char *name;
+	struct op ops[24];
+	int nr_ops;
+	int expect_vmas;  /* window VMAs after the last op (-1: not checked) */
+	int expect_err;	  /* errno of the last op (0: success) */
+	int expect_fault; /* last op a fault: 0 ok, 1 MAPERR, 2 ACCERR, -1 */
+	bool needs_zero_page;
+};
+
+#define HC(nm, nv, ne, nf, ...)                                                \
+	{                                                                      \
+		.name = nm, .ops = {__VA_ARGS__},                              \
+		.nr_ops = sizeof((struct op[]){__VA_ARGS__}) /                 \
+			  sizeof(struct op),                                   \
+		.expect_vmas = nv, .expect_err = ne, .expect_fault = nf        \
+	}
+
+static const struct hcase hcases[] = {
+	HC("merge of adjacent anonymous mappings", 1, 0, -1,
+	   MMAP(0, 2, RW, PA | NR, -1, 0), MMAP(2, 2, RW, PA | NR, -1, 0),
+	   MMAP(4, 3, RW, PA | NR, -1, 0)),
+	HC("merge into a written neighbour (one anon_vma)", 1, 0, -1,
+	   MMAP(0, 2, RW, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+	   MMAP(2, 2, RW, PA | NR, -1, 0), FAULT(3, VAS_ACCESS_WRITE)),
+	/*
+	 * A write fault next to a written VMA whose flags differ only in
+	 * access bits reuses its anon_vma (find_mergeable_anon_vma), so
+	 * equal protections later merge them.
+	 */
+	HC("written neighbours share an anon_vma and merge after mprotect", 1,
+	   0, -1, MMAP(0, 2, RW, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+	   MMAP(2, 2, RWX, PA | NR, -1, 0), FAULT(2, VAS_ACCESS_WRITE),
+	   MPROT(2, 2, RW)),
+	/* Written apart (not adjacent), they get two anon_vmas. */
+	HC("no merge after separate writes (two anon_vmas)", 2, 0, -1,
+	   MMAP(0, 2, RW, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+	   MMAP(3, 2, RW, PA | NR, -1, 0), FAULT(3, VAS_ACCESS_WRITE),
+	   MMAP(2, 1, RW, PA | NR, -1, 0)),
+	HC("mprotect merges back after separate mappings", 1, 0, -1,
+	   MMAP(0, 2, R, PA | NR, -1, 0), MMAP(2, 2, RW, PA | NR, -1, 0),
+	   MPROT(2, 2, R)),
+	HC("different protections do not merge", 2, 0, -1,
+	   MMAP(0, 2, R, PA | NR, -1, 0), MMAP(2, 2, RW, PA | NR, -1, 0)),
+	HC("shared and private do not merge", 2, 0, -1,
+	   MMAP(0, 2, RW, PF | NR, 0, 0), MMAP(2, 2, RW, SF | NR, 0, 2)),
+	HC("file offset contiguity merges", 1, 0, -1,
+	   MMAP(10, 4, R, PF | NR, 0, 0), MMAP(14, 4, R, PF | NR, 0, 4)),
+	HC("file offset gap does not merge", 2, 0, -1,
+	   MMAP(10, 4, R, PF | NR, 0, 0), MMAP(14, 4, R, PF | NR, 0, 5)),
+	HC("different files do not merge", 2, 0, -1,
+	   MMAP(10, 4, R, PF | NR, 0, 0), MMAP(14, 4, R, PF | NR, 1, 4)),
+	HC("file mapping below merges by offset", 1, 0, -1,
+	   MMAP(14, 4, RW, SF | NR, 2, 8), MMAP(10, 4, RW, SF | NR, 2, 4)),
+	HC("mprotect splits in the middle", 3, 0, -1,
+	   MMAP(0, 10, RW, PA | NR, -1, 0), MPROT(3, 2, R)),
+	HC("mprotect split of a file mapping keeps offsets", 3, 0, -1,
+	   MMAP(0, 10, RW, PF | NR, 1, 16), MPROT(3, 2, R)),
+	HC("mprotect back merges the three parts", 1, 0, -1,
+	   MMAP(0, 10, RW, PA | NR, -1, 0), MPROT(3, 2, R), MPROT(3, 2, RW)),
+	HC("mprotect over a hole fails with ENOMEM", -1, -ENOMEM, -1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(6, 4, RW, PA | NR, -1, 0),
+	   MPROT(0, 10, R)),
+	HC("mprotect starting in a hole fails with ENOMEM", 1, -ENOMEM, -1,
+	   MMAP(2, 4, RW, PA | NR, -1, 0), MPROT(0, 6, R)),
+	HC("munmap of the middle", 2, 0, -1, MMAP(0, 10, RW, PA | NR, -1, 0),
+	   MUNMAP(4, 2)),
+	HC("munmap of the middle of a file mapping", 2, 0, -1,
+	   MMAP(0, 10, R, PF | NR, 0, 3), MUNMAP(4, 2)),
+	HC("munmap over several VMAs and holes", 2, 0, -1,
+	   MMAP(0, 4, R, PA | NR, -1, 0), MMAP(6, 4, RW, PA | NR, -1, 0),
+	   MMAP(12, 4, R, PA | NR, -1, 0), MUNMAP(2, 12)),
+	HC("munmap unaligned fails with EINVAL", 1, -EINVAL, -1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0),
+	   {.kind = OP_MUNMAP, .addr = 100, .len = PG, .file = -1}),
+	HC("MAP_FIXED over several VMAs and the gaps between them", 3, 0, -1,
+	   MMAP(0, 3, R, PA | NR, -1, 0), MMAP(4, 3, RW, PA | NR, -1, 0),
+	   MMAP(8, 3, R, PF | NR, 0, 0), MMAP(12, 3, RX, PA | NR, -1, 0),
+	   MMAP(16, 3, R, SF | NR, 1, 0), MMAP(20, 3, RW, PA | NR, -1, 0),
+	   MMAP(24, 3, R, PA | NR, -1, 0), MMAP(28, 3, RWX, PA | NR, -1, 0),
+	   MMAP(32, 3, R, PF | NR, 2, 0), MMAP(1, 33, RWX, PF | FX, 1, 40)),
+	HC("MAP_FIXED exactly over one VMA merges with both neighbours", 1, 0,
+	   -1, MMAP(0, 3, RW, PA | NR, -1, 0), MMAP(3, 3, R, PA | NR, -1, 0),
+	   MMAP(6, 3, RW, PA | NR, -1, 0), MMAP(3, 3, RW, PA | FX, -1, 0)),
+	HC("MAP_FIXED_NOREPLACE over a mapping fails with EEXIST", 1, -EEXIST,
+	   -1, MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(3, 4, RW, PA | NR, -1, 0)),
+	HC("hint inside the window is honoured when free", 1, 0, -1,
+	   MMAP(100, 4, RW, PA, -1, 0)),
+	HC("hint over a mapping goes outside the window", 1, 0, -1,
+	   MMAP(100, 4, RW, PA | NR, -1, 0), MMAP(102, 4, R, PA, -1, 0)),
+	HC("mapping of length 0 fails with EINVAL", 0, -EINVAL, -1,
+	   MMAP(0, 0, RW, PA | NR, -1, 0)),
+	HC("neither shared nor private fails with EINVAL", 0, -EINVAL, -1,
+	   MMAP(0, 1, RW, VAS_MAP_ANONYMOUS | NR, -1, 0)),
+	HC("mremap shrink", 1, 0, -1, MMAP(0, 8, RW, PA | NR, -1, 0),
+	   MREMAP(0, 8, 3, 0, 0)),
+	HC("mremap grow in place", 1, 0, -1, MMAP(0, 4, RW, PA | NR, -1, 0),
+	   MREMAP(0, 4, 8, 0, 0)),
+	HC("mremap grow in place blocked fails with ENOMEM", 2, -ENOMEM, -1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(6, 4, R, PA | NR, -1, 0),
+	   MREMAP(0, 4, 8, 0, 0)),
+	HC("mremap across two VMAs fails with EFAULT", 2, -EFAULT, -1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(4, 4, R, PA | NR, -1, 0),
+	   MREMAP(0, 8, 10, MM, 0)),
+	HC("mremap of a written file VMA keeps its offset", 1, 0, -1,
+	   MMAP(0, 4, RW, PF | NR, 0, 8), FAULT(1, VAS_ACCESS_WRITE),
+	   MREMAP(0, 4, 4, MF, 100)),
+	HC("mremap moves part of a file VMA with the right offset", 2, 0, -1,
+	   MMAP(0, 8, R, PF | NR, 1, 8), MREMAP(4, 4, 4, MF, 200)),
+	HC("moved written anonymous VMA does not merge with a new one", 2, 0,
+	   -1, MMAP(0, 4, RW, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE),
+	   MREMAP(0, 4, 4, MF, 100), MMAP(104, 2, RW, PA | NR, -1, 0)),
+	HC("moved unwritten anonymous VMA merges with a new one", 1, 0, -1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), MREMAP(0, 4, 4, MF, 100),
+	   MMAP(104, 2, RW, PA | NR, -1, 0)),
+	HC("mremap fixed over existing mappings replaces them", 1, 0, -1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(10, 2, R, PA | NR, -1, 0),
+	   MMAP(13, 2, R, PA | NR, -1, 0), MREMAP(0, 4, 6, MF, 9)),
+	HC("write fault on a read-only VMA is SEGV_ACCERR", 1, 0, 2,
+	   MMAP(0, 4, R, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE)),
+	HC("read fault on PROT_NONE is SEGV_ACCERR", 1, 0, 2,
+	   MMAP(0, 4, 0, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_READ)),
+	HC("exec fault on a non-exec VMA is SEGV_ACCERR", 1, 0, 2,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE),
+	   FAULT(1, VAS_ACCESS_EXEC)),
+	HC("exec fault on an exec VMA is ok", 1, 0, 0,
+	   MMAP(0, 4, RWX, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE),
+	   FAULT(1, VAS_ACCESS_EXEC)),
+	HC("read of an exec-only file page is ok (x86 without pkeys)", 1, 0, 0,
+	   MMAP(0, 4, VAS_PROT_EXEC, PF | NR, 0, 0), FAULT(2, VAS_ACCESS_READ)),
+	HC("fault in a hole is SEGV_MAPERR", 2, 0, 1,
+	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(6, 4, RW, PA | NR, -1, 0),
+	   FAULT(5, VAS_ACCESS_READ)),
+	HC("write to a shared file mapping", 1, 0, 0,
+	   MMAP(0, 4, RW, SF | NR, 2, 0), FAULT(3, VAS_ACCESS_WRITE)),
+	HC("growsdown stack grows by a fault below it", 1, 0, 0,
+	   MMAP(1000, 4, RW, GD, -1, 0), FAULT(990, VAS_ACCESS_WRITE)),
+	HC("growsdown stack grows by an exec fault", 1, 0, 0,
+	   MMAP(1000, 4, RWX, GD, -1, 0), FAULT(995, VAS_ACCESS_EXEC)),
+	HC("fault below a non-growsdown VMA is SEGV_MAPERR", 1, 0, 1,
+	   MMAP(1000, 4, RW, PA | NR, -1, 0), FAULT(999, VAS_ACCESS_WRITE)),
+	HC("growsdown stack grows until it abuts a growsdown VMA", 2, 0, 0,
+	   MMAP(990, 2, RW, GD, -1, 0), MMAP(1000, 4, RW, GD, -1, 0),
+	   FAULT(992, VAS_ACCESS_WRITE)),
+	HC("guard gap ignores a PROT_NONE VMA below", 2, 0, 0,
+	   MMAP(990, 2, 0, PA | NR, -1, 0), MMAP(1000, 4, RW, GD, -1, 0),
+	   FAULT(992, VAS_ACCESS_READ)),
+	HC("munmap of a whole stack", 0, 0, -1, MMAP(1000, 4, RW, GD, -1, 0),
+	   FAULT(996, VAS_ACCESS_WRITE), MUNMAP(996, 8)),
+	HC("mremap in place of a written anonymous VMA, then neighbour", 1, 0,
+	   -1, MMAP(0, 4, RW, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+	   MREMAP(0, 4, 6, 0, 0), MMAP(6, 2, RW, PA | NR, -1, 0)),
+};
+
+/*
+ * Cases built at run time because they depend on the kernel's guard gap.
+ */
+static int stack_cases(struct hcase *out)
+{
+	uint64_t g = guard_gap_pages;
+	uint64_t top = 1400, base = top - g - 40; /* room below the stack */
+	int n = 0;
+
+	if (g + 64 > top)
+		return 0; /* a huge guard gap: no room in the arena */
+	/* Below the stack, far enough: the stack grows. */
+	out[n] = (struct hcase){
+		.name = "stack grows when the gap to the VMA below stays >= "
+			"guard gap",
+		.ops = {MMAP(base, 4, RW, PA | NR, -1, 0),
+			MMAP(top, 4, RW, GD, -1, 0),
+			FAULT(base + 4 + g, VAS_ACCESS_WRITE)},
+		.nr_ops = 3,
+		.expect_vmas = 2,
+		.expect_fault = 0,
+	};
+	n++;
+	/* One page further down: the guard gap forbids it. */
+	out[n] = (struct hcase){
+		.name = "stack does not grow into the guard gap (SEGV_MAPERR)",
+		.ops = {MMAP(base, 4, RW, PA | NR, -1, 0),
+			MMAP(top, 4, RW, GD, -1, 0),
+			FAULT(base + 4 + g - 1, VAS_ACCESS_WRITE)},
+		.nr_ops = 3,
+		.expect_vmas = 2,
+		.expect_fault = 1,
+	};
+	n++;
+	/* A hint inside the stack's guard gap is not honoured. */
+	out[n] = (struct hcase){
+		.name = "hint inside a stack's guard gap is not honoured",
+		.ops = {MMAP(top, 4, RW, GD, -1, 0),
+			MMAP(top - 8, 4, RW, PA, -1, 0)},
+		.nr_ops = 2,
+		.expect_vmas = 1,
+		.expect_fault = -1,
+	};
+	n++;
+	/* MAP_FIXED_NOREPLACE ignores the guard gap. */
+	out[n] = (struct hcase){
+		.name = "MAP_FIXED_NOREPLACE inside a stack's guard gap works",
+		.ops = {MMAP(top, 4, RW, GD, -1, 0),
+			MMAP(top - 8, 4, RW, PA | NR, -1, 0)},
+		.nr_ops = 2,
+		.expect_vmas = 2,
+		.expect_fault = -1,
+	};
+	n++;
+	return n;
+}
+
+static int run_hcase(const struct hcase *hc)
+{
+	static struct op ops[MAX_OPS];
+	struct maps km = {km_lines, 0};
+	struct mismatch mm;
+	int f;
+
+	memcpy(ops, hc->ops, sizeof(hc->ops[0]) * hc->nr_ops);
+	f = kernel_only ? -1 : run_ops(ops, hc->nr_ops, NULL, &mm, true);
+	if (f >= 0) {
+		report_failure(hc->name, ops, hc->nr_ops, &mm);
+		return 1;
+	}
+	/*
+	 * Both sides agree; check the premise. run_ops() kept the last
+	 * maps and outcomes only on a mismatch, so replay the case once
+	 * more on the kernel alone for the final state.
+	 */
+	{
+		struct child c;
+		struct outcome k = {0};
+
+		child_start(&c);
+		for (int i = 0; i < hc->nr_ops; i++)
+			if (!child_op(&c, &ops[i], &k, &km, ktext))
+				die("child failed in %s", hc->name);
+		child_stop(&c);
+		if (hc->expect_vmas >= 0 && km.n != hc->expect_vmas) {
+			fprintf(stderr, "FAIL %s: %d VMAs, expected %d\n",
+				hc->name, km.n, hc->expect_vmas);
+			print_maps(stderr, "kernel", &km);
+			return 1;
+		}
+		if (k.err != hc->expect_err) {
+			fprintf(stderr,
+				"FAIL %s: last op returned %s, expected %s\n",
+				hc->name, vma_errno_name(k.err),
+				vma_errno_name(hc->expect_err));
+			return 1;
+		}
+		if (hc->expect_fault >= 0 &&
+		    (k.fstatus != (hc->expect_fault ? 1 : 0) ||
+		     (hc->expect_fault == 1 && k.fcode != VAS_SEGV_MAPERR) ||
+		     (hc->expect_fault == 2 && k.fcode != VAS_SEGV_ACCERR))) {
+			fprintf(stderr,
+				"FAIL %s: unexpected fault outcome %d/%d\n",
+				hc->name, k.fstatus, k.fcode);
+			return 1;
+		}
+	}
+	if (verbose)
+		fprintf(stderr, "ok   %s\n", hc->name);
+	return 0;
+}
+
+/*
+ * The zero-page case, run only when the kernel has the zero page (the
+ * premise of upstream): each mapping read-faulted, then equal prot.
+ */
+static const struct hcase zero_page_case =
+	HC("read faults on private anonymous memory allocate no anon_vma", 1, 0,
+	   -1, MMAP(0, 2, R, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_READ),
+	   MMAP(2, 2, RW, PA | NR, -1, 0), FAULT(2, VAS_ACCESS_READ),
+	   MPROT(2, 2, R));
+
+/* ------------------------------------------------------------------ */
+/* max_map_count                                                        */
+
+/*
+ * Measure the kernel at its real limit, in a throwaway child: how many
+ * VMAs it holds when mmap first fails (relative to max_map_count), and
+ * whether a split (munmap of the middle, mprotect of the middle) is
+ * refused at that count. Single-page mappings with alternating
+ * protections, placed by the kernel (outside the window), never merge.
+ */
+struct mmc_probe {
+	long delta;	  /* VMAs when mmap fails, minus max_map_count */
+	int split_munmap; /* errno of munmap of a middle page then */
+	int split_mprot;  /* errno of mprotect of a middle page then */
+	int ok;
+};
+
+static long count_vmas(void)
+{
+	static char buf[8 << 20];
+	size_t len = 0;
+	long n = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (r <= 0)
+			break;
+		len += r;
+	}
+	close(fd);
+	buf[len] = 0;
+	for (char *p = buf; (p = strchr(p, '\n')); p++)
+		n++;
+	if (strstr(buf, "[vsyscall]"))
+		n--; /* the gate area is not a VMA of the mm */
+	return n;
+}
+
+static void probe_kernel_map_count(long max, struct mmc_probe *res)
+{
+	int pfd[2];
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	if (pipe(pfd))
+		die("pipe");
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct mmc_probe r = {0};
+		char *three = mmap(NULL, 3 * PG, PROT_READ,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		long i;
+
+		close(pfd[0]);
+		for (i = 0; i < 2 * max; i++) {
+			void *p =
+				mmap(NULL, PG, (i & 1) ? PROT_READ : PROT_NONE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				break;
+		}
+		r.delta = count_vmas() - max;
+		r.split_munmap = munmap(three + PG, PG) ? -errno : 0;
+		r.split_mprot =
+			mprotect(three + PG, PG, PROT_NONE) ? -errno : 0;
+		r.ok = three != MAP_FAILED && i < 2 * max;
+		full_write(pfd[1], &r, sizeof(r));
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (!full_read(pfd[0], res, sizeof(*res)))
+		res->ok = 0;
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+}
+
+#define SIM_MMC 16
+
+static int map_count_case(void)
+{
+	struct mmc_probe kp;
+	struct vas_layout lay;
+	struct vas_stats st;
+	struct vas *vas;
+	uint64_t out, a = win, three;
+	long max = 0, n;
+	int err, fails = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+
+	if (!f || fscanf(f, "%ld", &max) != 1)
+		die("cannot read vm.max_map_count");
+	fclose(f);
+	probe_kernel_map_count(max, &kp);
+	if (!kp.ok)
+		die("max_map_count probe of the kernel failed");
+	printf("kernel at max_map_count %ld: mmap fails at max%+ld VMAs, split "
+	       "by munmap %s, by mprotect %s\n",
+	       max, kp.delta, vma_errno_name(kp.split_munmap),
+	       vma_errno_name(kp.split_mprot));
+
+	vas_layout_default(&lay);
+	lay.max_map_count = SIM_MMC;
+	err = vas_new(&lay, &vas);
+	if (err)
+		die("vas_new: %s", vma_strerror(err));
+	/* A three-page VMA to split later, then single pages. */
+	err = vas_mmap(vas, a, 3 * PG, VAS_PROT_READ, PA | NR, NULL, 0, &out);
+	three = a;
+	a += 4 * PG;
+	for (n = 0; !err && n < 4 * SIM_MMC; n++) {
+		err = vas_mmap(vas, a, PG,
+			       (n & 1) ? VAS_PROT_READ : VAS_PROT_WRITE,
+			       PA | NR, NULL, 0, &out);
+		a += 2 * PG;
+	}
+	vas_stats(vas, &st);
+	if (err != -ENOMEM) {
+		fprintf(stderr,
+			"FAIL max_map_count: mmap over the limit returned %s, "
+			"expected ENOMEM\n",
+			vma_errno_name(err));
+		fails++;
+	}
+	if ((long)st.nr_vmas != SIM_MMC + kp.delta) {
+		fprintf(stderr,
+			"FAIL max_map_count %d: mmap failed at %" PRIu64
+			" VMAs, the kernel fails at max%+ld\n",
+			SIM_MMC, st.nr_vmas, kp.delta);
+		fails++;
+	}
+	err = vas_munmap(vas, three + PG, PG);
+	if (err != kp.split_munmap) {
+		fprintf(stderr,
+			"FAIL max_map_count: munmap split at the limit "
+			"returned %s, the kernel %s\n",
+			vma_errno_name(err), vma_errno_name(kp.split_munmap));
+		fails++;
+	}
+	if (!err)
+		goto out; /* the layout changed; skip the rest */
+	err = vas_mprotect(vas, three + PG, PG, 0);
+	if (err != kp.split_mprot) {
+		fprintf(stderr,
+			"FAIL max_map_count: mprotect split at the limit "
+			"returned %s, the kernel %s\n",
+			vma_errno_name(err), vma_errno_name(kp.split_mprot));
+		fails++;
+	}
+	/* Removing a whole VMA never needs a new one. */
+	err = vas_munmap(vas, win + 4 * PG, PG);
+	if (err) {
+		fprintf(stderr,
+			"FAIL max_map_count: munmap of a whole VMA at the "
+			"limit returned %s\n",
+			vma_errno_name(err));
+		fails++;
+	}
+	/* Below the limit again, the split is allowed (count - 1 < max). */
+	vas_stats(vas, &st);
+	while ((long)st.nr_vmas >= SIM_MMC) {
+		err = vas_munmap(vas, a - 2 * PG, PG);
+		a -= 2 * PG;
+		vas_stats(vas, &st);
+		if (err)
+			break;
+	}
+	err = vas_munmap(vas, three + PG, PG);
+	if (err) {
+		fprintf(stderr,
+			"FAIL max_map_count: munmap split below the limit "
+			"returned %s\n",
+			vma_errno_name(err));
+		fails++;
+	}
+out:
+	vas_free(vas);
+	if (!fails)
+		printf("ok   max_map_count (simulator, limit %d)\n", SIM_MMC);
+	return fails;
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup                                                                */
+
+static uint64_t read_guard_gap(void)
+{
+	char buf[4096];
+	FILE *f = fopen("/proc/cmdline", "r");
+	uint64_t g = VAS_DEFAULT_STACK_GUARD_GAP;
+	char *p;
+
+	if (!f)
+		return g;
+	if (fgets(buf, sizeof(buf), f) && (p = strstr(buf, "stack_guard_gap=")))
+		g = strtoull(p + strlen("stack_guard_gap="), NULL, 0);
+	fclose(f);
+	return g;
+}
+
+/* Pick a window with 1 GiB of free space on both sides. */
+static void pick_window(void)
+{
+	static char buf[MAPS_BUF];
+	const uint64_t margin = 1ULL << 30;
+	size_t len = 0;
+	int fd = open("/proc/self/maps", O_RDONLY);
+
+	if (fd < 0)
+		die("open maps");
+	for (;;) {
+		ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (r <= 0)
+			break;
+		len += r;
+	}
+	close(fd);
+	buf[len] = 0;
+	for (size_t i = 0;
+	     i < sizeof(window_candidates) / sizeof(window_candidates[0]);
+	     i++) {
+		uint64_t lo = window_candidates[i] - margin;
+		uint64_t hi = window_candidates[i] + WINDOW_SIZE + margin;
+		bool clash = false;
+
+		for (char *l = buf; l && *l;) {
+			unsigned long long a, b;
+
+			if (sscanf(l, "%llx-%llx", &a, &b) == 2 && b > lo &&
+			    a < hi)
+				clash = true;
+			l = strchr(l, '\n');
+			if (l)
+				l++;
+		}
+		if (!clash) {
+			win = window_candidates[i];
+			return;
+		}
+	}
+	die("no free window for the test");
+}
+
+static void make_files(void)
+{
+	const char *base = getenv("TMPDIR");
+	char tmpl[PATH_MAX], real[PATH_MAX];
+
+	snprintf(tmpl, sizeof(tmpl), "%s/vmad-diff.XXXXXX",
+		 base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpl))
+		die("mkdtemp %s: %s", tmpl, strerror(errno));
+	if (!realpath(tmpl, real))
+		die("realpath");
+	snprintf(tmpdir, sizeof(tmpdir), "%s", real);
+	for (int i = 0; i < NR_FILES; i++) {
+		int n = snprintf(test_files[i], sizeof(test_files[i]),
+				 "%s/file%d", tmpdir, i);
+
+		if (n >= VAS_FILE_MAX)
+			die("temporary path too long for the simulator");
+		test_fds[i] =
+			open(test_files[i], O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (test_fds[i] < 0 || ftruncate(test_fds[i], FILE_SIZE))
+			die("create %s: %s", test_files[i], strerror(errno));
+	}
+}
+
+static void remove_files(void)
+{
+	for (int i = 0; i < NR_FILES; i++) {
+		close(test_fds[i]);
+		unlink(test_files[i]);
+	}
+	rmdir(tmpdir);
+}
+
+/* Do two read-faulted adjacent private anonymous mappings merge? */
+static bool detect_zero_page(void)
+{
+	int pfd[2];
+	pid_t pid;
+	char merged = 0;
+
+	if (pipe(pfd))
+		die("pipe");
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		char *a = (char *)(uintptr_t)win;
+		void *p =
+			mmap(a, PG, PROT_READ,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		void *q =
+			mmap(a + PG, PG, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		char m = 'e';
+
+		close(pfd[0]);
+		if (p == a && q == a + PG) {
+			(void)*(volatile char *)a;
+			(void)*(volatile char *)(a + PG);
+			if (!mprotect(a + PG, PG, PROT_READ)) {
+				child_window_maps();
+				m = strchr(child_out, '\n') ==
+						    strrchr(child_out, '\n')
+					    ? 'y'
+					    : 'n';
+			}
+		}
+		full_write(pfd[1], &m, 1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (!full_read(pfd[0], &merged, 1) || merged == 'e')
+		die("zero-page probe failed");
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+	return merged == 'y';
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: diff_kernel [--seed N] [--seqs N] [--ops N] "
+		"[--verbose]\n"
+		"                   [--no-random] [--no-hand] [--kernel-only]\n"
+		"  --kernel-only: check the hand-written cases' expectations\n"
+		"                 against the kernel alone (no simulator).\n"
+		"  Environment: VMAD_DIFF_SEED, VMAD_DIFF_SEQS, "
+		"VMAD_DIFF_OPS.\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static struct op ops[MAX_OPS];
+	uint64_t seed = 1, seqs = 200, nops = 60;
+	bool random_seqs = true, hand = true;
+	struct rlimit rl;
+	int fails = 0;
+	const char *e;
+
+	if ((e = getenv("VMAD_DIFF_SEED")))
+		seed = strtoull(e, NULL, 0);
+	if ((e = getenv("VMAD_DIFF_SEQS")))
+		seqs = strtoull(e, NULL, 0);
+	if ((e = getenv("VMAD_DIFF_OPS")))
+		nops = strtoull(e, NULL, 0);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+			seed = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--seqs") && i + 1 < argc)
+			seqs = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+			nops = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--verbose"))
+			verbose = true;
+		else if (!strcmp(argv[i], "--no-random"))
+			random_seqs = false;
+		else if (!strcmp(argv[i], "--no-hand"))
+			hand = false;
+		else if (!strcmp(argv[i], "--kernel-only"))
+			kernel_only = true;
+		else
+			usage();
+	}
+	if (nops > MAX_OPS)
+		nops = MAX_OPS;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	urcu_memb_register_thread();
+	pick_window();
+	guard_gap_pages = read_guard_gap();
+	getrlimit(RLIMIT_STACK, &rl);
+	stack_rlimit = STACK_RLIMIT_SET;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < stack_rlimit)
+		stack_rlimit = rl.rlim_max & ~(PG - 1);
+	make_files();
+	kernel_zero_page = detect_zero_page();
+	printf("window %#" PRIx64 "+%#llx, guard gap %" PRIu64
+	       " pages, stack rlimit %" PRIu64 ", zero page: %s\n",
+	       win, WINDOW_SIZE, guard_gap_pages, stack_rlimit,
+	       kernel_zero_page ? "yes (upstream)"
+				: "no (read faults on private anonymous memory "
+				  "without anon_vma not run)");
+
+	if (hand) {
+		struct hcase sc[8];
+		int nsc = stack_cases(sc), nh = 0, hf = 0;
+
+		for (size_t i = 0; i < sizeof(hcases) / sizeof(hcases[0]);
+		     i++, nh++)
+			hf += run_hcase(&hcases[i]);
+		for (int i = 0; i < nsc; i++, nh++)
+			hf += run_hcase(&sc[i]);
+		if (kernel_zero_page) {
+			hf += run_hcase(&zero_page_case);
+			nh++;
+		}
+		printf("hand-written cases: %d run, %d failed\n", nh, hf);
+		fails += hf;
+		if (!kernel_only)
+			fails += map_count_case();
+	}
+
+	if (random_seqs && !kernel_only) {
+		uint64_t rf = 0;
+
+		for (uint64_t i = 0; i < seqs; i++) {
+			uint64_t s = seed * 1000003ULL + i, st = s;
+			struct mismatch mm;
+
+			if (verbose)
+				fprintf(stderr,
+					"sequence %" PRIu64
+					" (seed state %" PRIu64 "):\n",
+					i, s);
+			if (run_ops(ops, (int)nops, &st, &mm, true) >= 0) {
+				char title[128];
+
+				snprintf(title, sizeof(title),
+					 "random sequence %" PRIu64
+					 " (--seed %" PRIu64
+					 ", sequence %" PRIu64 ")",
+					 i, seed, i);
+				if (rf < 5)
+					report_failure(title, ops, (int)nops,
+						       &mm);
+				rf++;
+			}
+		}
+		printf("random sequences: %" PRIu64 " x %" PRIu64
+		       " ops, %" PRIu64 " failed\n",
+		       seqs, nops, rf);
+		printf("  ops: mmap %" PRIu64 " munmap %" PRIu64
+		       " mprotect %" PRIu64 " mremap %" PRIu64 " fault %" PRIu64
+		       "\n",
+		       tally.ops[OP_MMAP], tally.ops[OP_MUNMAP],
+		       tally.ops[OP_MPROTECT], tally.ops[OP_MREMAP],
+		       tally.ops[OP_FAULT]);
+		printf("  errors %" PRIu64
+		       ", outside-window placements %" PRIu64
+		       ", faults ok %" PRIu64 " maperr %" PRIu64
+		       " accerr %" PRIu64 ", stack expansions %" PRIu64
+		       ", skipped %" PRIu64 ", max VMAs %" PRIu64 "\n",
+		       tally.errors, tally.outside, tally.fault_ok,
+		       tally.fault_maperr, tally.fault_accerr, tally.expansions,
+		       tally.skipped, tally.max_vmas);
+		fails += rf;
+		/*
+		 * The sequences must reach the interesting paths; a generator
+		 * that never does would pass vacuously.
+		 */
+		if (seqs >= 50 && (!tally.expansions || !tally.fault_maperr ||
+				   !tally.fault_accerr || !tally.outside ||
+				   tally.max_vmas < 8)) {
+			fprintf(stderr, "FAIL: the random sequences missed a "
+					"path (see the counts above)\n");
+			fails++;
+		}
+	}
+	remove_files();
+	urcu_memb_unregister_thread();
+	printf("%s\n", fails ? "FAILED" : "PASSED");
+	return fails ? 1 : 0;
+}
