@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: rtree-bench - the RCU range tree against a sorted array under a
+ * reader-writer lock.
+ *
+ * For each N it builds N ranges [first, last] spread over a span (about
+ * half of the span is covered, so lookups hit and miss), then measures:
+ *
+ * - store: stores/s building the structure in random order;
+ * - erase: erases/s removing every range in random order;
+ * - bytes_per_entry: vt_stats().bytes / N after the random-order build
+ *   (array: allocated capacity / N);
+ * - lookup (writers 0): one reader's lookups/s at addresses drawn
+ *   uniformly over the span, pre-generated in an array so that the
+ *   random-number generator is not measured;
+ * - lookup (writers 1) and commit (readers 1): the same reader while one
+ *   writer thread replaces entries (a new pointer over an existing entry's
+ *   exact range, one transaction each), and the writer's commits/s.
+ *
+ * The "array" implementation is what a user would write first: a sorted
+ * array with binary search, readers under pthread_rwlock_rdlock(), the
+ * writer under the write lock (replace = binary search + pointer swap,
+ * insert/erase = memmove). A random-order build of a sorted array costs
+ * O(N^2) moves, so above ARRAY_SAMPLE entries the array's store and erase
+ * are timed on ARRAY_SAMPLE random entries inserted into (then erased
+ * from) an array already holding the other N - ARRAY_SAMPLE; the lines
+ * say so with "sample".
+ *
+ * rtree readers take rcu_read_lock() around every single lookup ("batch":
+ * 1), as array readers take the read lock around every lookup. Every
+ * figure is the median of "runs" runs; after each rtree/array pair a line
+ * with "impl": "ratio" gives rtree / array.
+ *
+ * Usage: rtree-bench [--quick] [--seconds S] [--runs R] [--n N1,N2,...]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu/uatomic.h>
+#include <urcu/urcu-memb.h>
+
+#include "vma/vt.h"
+
+#define BENCH	     "rtree-bench"
+#define STRIDE	     (1ULL << 16)
+#define BASE	     (1ULL << 40)
+#define NR_ADDR	     (1u << 20) /* pre-generated lookup addresses */
+#define ARRAY_SAMPLE 1000
+#define MAX_RUNS     15
+
+struct range {
+	uint64_t first, last;
+};
+
+struct opts {
+	double seconds;
+	int runs;
+	uint64_t n[16];
+	int nr_n;
+};
+
+/* splitmix64 */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t size)
+{
+	void *p = malloc(size);
+
+	if (!p) {
+		fprintf(stderr, BENCH ": out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static void *fake_ptr(uint64_t tag)
+{
+	return (void *)(uintptr_t)((tag << 4) | 8);
+}
+
+static void shuffle(uint64_t *v, uint64_t n, uint64_t *seed)
+{
+	for (uint64_t i = 0; i < n; i++)
+		v[i] = i;
+	for (uint64_t i = n - 1; i > 0 && n; i--) {
+		uint64_t j = rng_next(seed) % (i + 1), t = v[i];
+		v[i] = v[j];
+		v[j] = t;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The obvious alternative: a sorted array under a reader-writer lock. */
+struct arr_ent {
+	uint64_t first, last;
+	void *ptr;
+};
+
+struct arr {
+	struct arr_ent *e;
+	size_t nr, cap;
+	pthread_rwlock_t lock;
+};
+
+static void arr_init(struct arr *a)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_rwlock_init(&a->lock, NULL);
+}
+
+static void arr_fini(struct arr *a)
+{
+	free(a->e);
+	pthread_rwlock_destroy(&a->lock);
+}
+
+/* First entry whose last >= index. */
+static size_t arr_lower(const struct arr *a, uint64_t index)
+{
+	size_t lo = 0, hi = a->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->e[mid].last < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void *arr_load(struct arr *a, uint64_t index)
+{
+	void *p = NULL;
+
+	pthread_rwlock_rdlock(&a->lock);
+	size_t i = arr_lower(a, index);
+	if (i < a->nr && a->e[i].first <= index)
+		p = a->e[i].ptr;
+	pthread_rwlock_unlock(&a->lock);
+	return p;
+}
+
+/* Insert a range that overlaps nothing. */
+static void arr_insert(struct arr *a, uint64_t first, uint64_t last, void *p)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	if (a->nr == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->e = realloc(a->e, a->cap * sizeof(*a->e));
+		if (!a->e)
+			abort();
+	}
+	size_t i = arr_lower(a, first);
+	memmove(&a->e[i + 1], &a->e[i], (a->nr - i) * sizeof(*a->e));
+	a->e[i] = (struct arr_ent){first, last, p};
+	a->nr++;
+	pthread_rwlock_unlock(&a->lock);
+}
+
+static void arr_erase(struct arr *a, uint64_t first)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	size_t i = arr_lower(a, first);
+	if (i < a->nr && a->e[i].first == first) {
+		memmove(&a->e[i], &a->e[i + 1],
+			(a->nr - i - 1) * sizeof(*a->e));
+		a->nr--;
+	}
+	pthread_rwlock_unlock(&a->lock);
+}
+
+static void arr_replace(struct arr *a, uint64_t first, void *p)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	size_t i = arr_lower(a, first);
+	if (i < a->nr && a->e[i].first == first)
+		a->e[i].ptr = p;
+	pthread_rwlock_unlock(&a->lock);
+}
+
+/* One data set: N ranges, lookup addresses, writer targets. */
+struct data {
+	uint64_t n;
+	struct range *r;
+	uint64_t *addr;	  /* NR_ADDR lookup addresses */
+	uint64_t *target; /* NR_ADDR entry indexes for the writer */
+	uint64_t *order;  /* a permutation of 0..n-1 */
+	uint64_t seed;
+};
+
+static void data_init(struct data *d, uint64_t n)
+{
+	d->n = n;
+	d->seed = 0x5eed0000 + n;
+	d->r = xmalloc(n * sizeof(*d->r));
+	d->addr = xmalloc(NR_ADDR * sizeof(*d->addr));
+	d->target = xmalloc(NR_ADDR * sizeof(*d->target));
+	d->order = xmalloc(n * sizeof(*d->order));
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t len = STRIDE / 4 + rng_next(&d->seed) % (STRIDE / 2);
+		d->r[i].first =
+			BASE + i * STRIDE + rng_next(&d->seed) % (STRIDE - len);
+		d->r[i].last = d->r[i].first + len - 1;
+	}
+	uint64_t lo = d->r[0].first, span = d->r[n - 1].last - lo + 1;
+	for (uint32_t k = 0; k < NR_ADDR; k++) {
+		d->addr[k] = lo + rng_next(&d->seed) % span;
+		d->target[k] = rng_next(&d->seed) % n;
+	}
+}
+
+static void data_fini(struct data *d)
+{
+	free(d->r);
+	free(d->addr);
+	free(d->target);
+	free(d->order);
+}
+
+enum impl { RTREE, ARRAY };
+
+struct run {
+	enum impl impl;
+	struct vt *vt;
+	struct arr *arr;
+	const struct data *d;
+	pthread_barrier_t start;
+	int stop;
+	double reader_rate, writer_rate;
+	unsigned long sink;
+};
+
+static void *reader_main(void *arg)
+{
+	struct run *run = arg;
+	const uint64_t *addr = run->d->addr;
+	unsigned long nr = 0, hits = 0;
+	uint32_t pos = 0;
+
+	if (run->impl == RTREE)
+		rcu_register_thread();
+	pthread_barrier_wait(&run->start);
+	double t0 = now();
+	while (!CMM_LOAD_SHARED(run->stop)) {
+		if (run->impl == RTREE) {
+			for (int k = 0; k < 1024; k++) {
+				uint64_t index = addr[pos++ & (NR_ADDR - 1)];
+				rcu_read_lock();
+				hits += vt_load(run->vt, index, NULL, NULL) !=
+					NULL;
+				rcu_read_unlock();
+			}
+		} else {
+			for (int k = 0; k < 1024; k++) {
+				uint64_t index = addr[pos++ & (NR_ADDR - 1)];
+				hits += arr_load(run->arr, index) != NULL;
+			}
+		}
+		nr += 1024;
+	}
+	run->reader_rate = (double)nr / (now() - t0);
+	run->sink += hits;
+	if (run->impl == RTREE)
+		rcu_unregister_thread();
+	return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+	struct run *run = arg;
+	const struct data *d = run->d;
+	unsigned long nr = 0;
+	uint64_t tag = 1;
+	uint32_t pos = 0;
+
+	if (run->impl == RTREE)
+		rcu_register_thread();
+	pthread_barrier_wait(&run->start);
+	double t0 = now();
+	while (!CMM_LOAD_SHARED(run->stop)) {
+		for (int k = 0; k < 64; k++) {
+			const struct range *r =
+				&d->r[d->target[pos++ & (NR_ADDR - 1)]];
+			if (run->impl == RTREE) {
+				if (vt_store(run->vt, r->first, r->last,
+					     fake_ptr(tag++))) {
+					fprintf(stderr,
+						BENCH ": store failed\n");
+					exit(1);
+				}
+			} else {
+				arr_replace(run->arr, r->first,
+					    fake_ptr(tag++));
+			}
+		}
+		nr += 64;
+	}
+	run->writer_rate = (double)nr / (now() - t0);
+	if (run->impl == RTREE)
+		rcu_unregister_thread();
+	return NULL;
+}
+
+/* One timed lookup run, with or without a writer. */
+static void lookup_run(struct run *run, int writers, double seconds)
+{
+	pthread_t rt, wt;
+	struct timespec ts = {
+		(time_t)seconds,
+		(long)((seconds - (double)(time_t)seconds) * 1e9)};
+
+	run->stop = 0;
+	pthread_barrier_init(&run->start, NULL, writers ? 3 : 2);
+	pthread_create(&rt, NULL, reader_main, run);
+	if (writers)
+		pthread_create(&wt, NULL, writer_main, run);
+	pthread_barrier_wait(&run->start);
+	nanosleep(&ts, NULL);
+	CMM_STORE_SHARED(run->stop, 1);
+	pthread_join(rt, NULL);
+	if (writers)
+		pthread_join(wt, NULL);
+	pthread_barrier_destroy(&run->start);
+}
+
+static void emit(const char *figure, const char *impl, uint64_t n,
+		 const char *param, double value, const char *unit,
+		 const struct opts *o, const char *extra)
+{
+	printf("{\"bench\": \"" BENCH "\", \"figure\": \"%s\", \"impl\": "
+	       "\"%s\", \"n\": %" PRIu64 "%s, \"value\": %.2f, \"unit\": "
+	       "\"%s\", \"runs\": %d%s}\n",
+	       figure, impl, n, param, value, unit, o->runs, extra);
+	fflush(stdout);
+}
+
+static void emit_pair(const char *figure, uint64_t n, const char *param,
+		      double rtree, double array, const char *unit,
+		      const struct opts *o, const char *rx, const char *ax)
+{
+	emit(figure, "rtree", n, param, rtree, unit, o, rx);
+	emit(figure, "array", n, param, array, unit, o, ax);
+	emit(figure, "ratio", n, param, array > 0 ? rtree / array : 0.0, "x", o,
+	     "");
+}
+
+static struct vt *rtree_build(const struct data *d, uint64_t *order,
+			      uint64_t *seed, double *secs)
+{
+	struct vt *vt = vt_new();
+
+	if (!vt)
+		abort();
+	shuffle(order, d->n, seed);
+	double t0 = now();
+	for (uint64_t k = 0; k < d->n; k++) {
+		const struct range *r = &d->r[order[k]];
+		if (vt_store(vt, r->first, r->last, fake_ptr(order[k] + 1))) {
+			fprintf(stderr, BENCH ": vt_store failed\n");
+			exit(1);
+		}
+	}
+	*secs = now() - t0;
+	return vt;
+}
+
+/* Build an array with every entry but the sample, in order (not timed). */
+static uint64_t array_prefill(struct arr *a, const struct data *d,
+			      uint64_t *sample_mask_order, uint8_t *in_sample,
+			      uint64_t *seed)
+{
+	uint64_t k = d->n < ARRAY_SAMPLE ? d->n : ARRAY_SAMPLE;
+
+	shuffle(sample_mask_order, d->n, seed);
+	memset(in_sample, 0, d->n);
+	for (uint64_t i = 0; i < k; i++)
+		in_sample[sample_mask_order[i]] = 1;
+	for (uint64_t i = 0; i < d->n; i++)
+		if (!in_sample[i])
+			arr_insert(a, d->r[i].first, d->r[i].last,
+				   fake_ptr(i + 1));
+	return k;
+}
+
+static void bench_n(uint64_t n, const struct opts *o)
+{
+	struct data d;
+	double st_r[MAX_RUNS], er_r[MAX_RUNS], by_r[MAX_RUNS];
+	double st_a[MAX_RUNS], er_a[MAX_RUNS], by_a[MAX_RUNS];
+	double l0_r[MAX_RUNS], l1_r[MAX_RUNS], c_r[MAX_RUNS];
+	double l0_a[MAX_RUNS], l1_a[MAX_RUNS], c_a[MAX_RUNS];
+	uint8_t *in_sample = xmalloc(n);
+	uint64_t sample = 0;
+	char param[96], ax[96], rx[96];
+
+	data_init(&d, n);
+	for (int k = 0; k < o->runs; k++) {
+		double secs;
+		struct vt_stats vs;
+		struct vt *vt = rtree_build(&d, d.order, &d.seed, &secs);
+		st_r[k] = (double)n / secs;
+		vt_stats(vt, &vs);
+		by_r[k] = (double)vs.bytes / (double)n;
+		shuffle(d.order, n, &d.seed);
+		double t0 = now();
+		for (uint64_t i = 0; i < n; i++) {
+			const struct range *r = &d.r[d.order[i]];
+			if (vt_erase(vt, r->first, r->last))
+				abort();
+		}
+		er_r[k] = (double)n / (now() - t0);
+		vt_free(vt);
+
+		struct arr a;
+		arr_init(&a);
+		sample = array_prefill(&a, &d, d.order, in_sample, &d.seed);
+		/* d.order[0..sample) is the sample, in random order. */
+		t0 = now();
+		for (uint64_t i = 0; i < sample; i++) {
+			const struct range *r = &d.r[d.order[i]];
+			arr_insert(&a, r->first, r->last,
+				   fake_ptr(d.order[i] + 1));
+		}
+		st_a[k] = (double)sample / (now() - t0);
+		by_a[k] =
+			(double)(a.cap * sizeof(*a.e) + sizeof(a)) / (double)n;
+		for (uint64_t i = sample; i > 1; i--) { /* erase order */
+			uint64_t j = rng_next(&d.seed) % i, t = d.order[i - 1];
+			d.order[i - 1] = d.order[j];
+			d.order[j] = t;
+		}
+		t0 = now();
+		for (uint64_t i = 0; i < sample; i++)
+			arr_erase(&a, d.r[d.order[i]].first);
+		er_a[k] = (double)sample / (now() - t0);
+		arr_fini(&a);
+	}
+	snprintf(rx, sizeof(rx), ", \"sample\": %" PRIu64, n);
+	snprintf(ax, sizeof(ax), ", \"sample\": %" PRIu64, sample);
+	emit_pair("store", n, "", median(st_r, o->runs), median(st_a, o->runs),
+		  "ops/s", o, rx, ax);
+	emit_pair("erase", n, "", median(er_r, o->runs), median(er_a, o->runs),
+		  "ops/s", o, rx, ax);
+	emit_pair("bytes_per_entry", n, "", median(by_r, o->runs),
+		  median(by_a, o->runs), "bytes", o, "", "");
+
+	/* Lookups: one structure of each kind, built once. */
+	double secs;
+	struct run run = {.d = &d};
+	struct vt *vt = rtree_build(&d, d.order, &d.seed, &secs);
+	struct arr a;
+	arr_init(&a);
+	for (uint64_t i = 0; i < n; i++)
+		arr_insert(&a, d.r[i].first, d.r[i].last, fake_ptr(i + 1));
+	for (int k = 0; k < o->runs; k++) {
+		run.impl = RTREE;
+		run.vt = vt;
+		lookup_run(&run, 0, o->seconds);
+		l0_r[k] = run.reader_rate;
+		lookup_run(&run, 1, o->seconds);
+		l1_r[k] = run.reader_rate;
+		c_r[k] = run.writer_rate;
+		run.impl = ARRAY;
+		run.arr = &a;
+		lookup_run(&run, 0, o->seconds);
+		l0_a[k] = run.reader_rate;
+		lookup_run(&run, 1, o->seconds);
+		l1_a[k] = run.reader_rate;
+		c_a[k] = run.writer_rate;
+	}
+	snprintf(rx, sizeof(rx), ", \"batch\": 1, \"seconds\": %.3f",
+		 o->seconds);
+	snprintf(param, sizeof(param), ", \"writers\": 0");
+	emit_pair("lookup", n, param, median(l0_r, o->runs),
+		  median(l0_a, o->runs), "ops/s", o, rx, rx);
+	snprintf(param, sizeof(param), ", \"writers\": 1");
+	emit_pair("lookup", n, param, median(l1_r, o->runs),
+		  median(l1_a, o->runs), "ops/s", o, rx, rx);
+	snprintf(param, sizeof(param), ", \"readers\": 1");
+	snprintf(rx, sizeof(rx), ", \"ops_per_txn\": 1, \"seconds\": %.3f",
+		 o->seconds);
+	emit_pair("commit", n, param, median(c_r, o->runs),
+		  median(c_a, o->runs), "ops/s", o, rx, rx);
+	if (run.sink == 42) /* keep the lookups' results alive */
+		fputc('\n', stderr);
+	vt_free(vt);
+	arr_fini(&a);
+	free(in_sample);
+	data_fini(&d);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: " BENCH " [--quick] [--seconds S] [--runs R] "
+		   "[--n N1,N2,...]\n"
+		   "Prints one JSON line per figure (see ARCHITECTURE.md, "
+		   "Performance).\n");
+}
+
+static int parse_n(struct opts *o, const char *s)
+{
+	char *end;
+
+	o->nr_n = 0;
+	while (*s) {
+		unsigned long long v = strtoull(s, &end, 10);
+		if (end == s || v < 2 || v > (1ULL << 26) || o->nr_n == 16)
+			return -EINVAL;
+		o->n[o->nr_n++] = v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -EINVAL;
+	}
+	return o->nr_n ? 0 : -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.seconds = 1.0,
+			 .runs = 3,
+			 .n = {1000, 100000, 1000000},
+			 .nr_n = 3};
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			o.seconds = 0.05;
+			o.n[0] = 1000;
+			o.n[1] = 20000;
+			o.nr_n = 2;
+		} else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+			o.seconds = strtod(argv[++i], NULL);
+			if (!(o.seconds > 0 && o.seconds < 3600)) {
+				usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+			o.runs = atoi(argv[++i]);
+			if (o.runs < 1 || o.runs > MAX_RUNS) {
+				usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--n") && i + 1 < argc) {
+			if (parse_n(&o, argv[++i])) {
+				usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	rcu_register_thread();
+	for (int k = 0; k < o.nr_n; k++)
+		bench_n(o.n[k], &o);
+	rcu_unregister_thread();
+	return 0;
+}

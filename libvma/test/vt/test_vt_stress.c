@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Concurrent stress test of the range tree.
+ *
+ * The tree holds NR_STABLE "stable" ranges, always present with the same
+ * extent, and between them "unstable" entries that come and go. Every
+ * stored pointer is a struct sobj recording its range and a magic value;
+ * the writer hands replaced objects to vt_txn_defer_free(), whose callback
+ * poisons the magic before freeing.
+ *
+ *   key  ..[S0]uu.u..uuu.u[S1]..uuu.uu.u[S2]u.u..  (S stable, u unstable)
+ *
+ * The writer (the test's thread) runs transactions without pause:
+ * - replace one stable range by a new object of the same extent;
+ * - rewrite a window covering several stable ranges and the unstable
+ *   entries around them (many leaves): erase or overwrite the whole window
+ *   with one spanning store, store new stable objects, re-populate the
+ *   unstable space, all in one transaction (sometimes aborted instead);
+ * - rewrite a part of one unstable gap.
+ *
+ * Readers (registered urcu-memb threads) check, in the "lookup" variant,
+ * that every stable address is found, inside the returned range, with a
+ * live object whose recorded range equals the entry's; any entry found by
+ * a random lookup or vt_find_free() result must be coherent too. In the
+ * "iterate" variant they walk the tree with vt_next()/vt_prev() and check
+ * order, object coherence, that every stable range is met in every pass,
+ * and non-overlap of neighbours returned from the same version of the tree
+ * (a sequence count bumped around each commit tells which ones are).
+ *
+ * Environment: VT_STRESS_SECONDS per variant (default 4), VT_STRESS_READERS
+ * (default 2), VT_TEST_SEED for the writer's choices.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <check.h>
+#include <urcu/uatomic.h>
+#include <urcu/urcu-memb.h>
+
+#include "vma/vt.h"
+#include "vt_test_util.h"
+
+#define NR_STABLE   64
+#define STRIDE	    (1ULL << 16)
+#define BASE	    (1ULL << 44)
+#define SPAN_END    (BASE + (NR_STABLE + 1) * STRIDE)
+#define SOBJ_MAGIC  0x5eb1e0b1ec7a11feULL
+#define SOBJ_POISON 0xdeadde1e7edf00dULL
+#define MAX_READERS 16
+
+struct sobj {
+	uint64_t magic;
+	uint64_t first, last;
+};
+
+struct stress {
+	struct vt *vt;
+	uint64_t stable_first[NR_STABLE], stable_last[NR_STABLE];
+	struct sobj *stable_obj[NR_STABLE]; /* writer's view */
+	int stop;
+	unsigned long seq; /* odd while a commit is being published */
+	int failed;
+	char msg[512];
+	unsigned long nr_lookups, nr_passes, nr_pairs_checked, nr_free_found;
+	unsigned long nr_freed;
+	int iterate; /* reader variant */
+};
+
+static struct stress *G;
+
+static struct sobj *sobj_new(uint64_t first, uint64_t last)
+{
+	struct sobj *o = malloc(sizeof(*o));
+
+	if (!o)
+		abort();
+	o->magic = SOBJ_MAGIC;
+	o->first = first;
+	o->last = last;
+	return o;
+}
+
+static void sobj_free(void *ptr)
+{
+	struct sobj *o = ptr;
+
+	/* Poison first: a reader still holding it would see the magic go. */
+	CMM_STORE_SHARED(o->magic, SOBJ_POISON);
+	uatomic_inc(&G->nr_freed);
+	free(o);
+}
+
+static void stress_fail(struct stress *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void stress_fail(struct stress *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (uatomic_cmpxchg(&s->failed, 0, 1) != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+	va_end(ap);
+	CMM_STORE_SHARED(s->stop, 1);
+}
+
+/* Check one returned entry; @index must lie in it if @contains. */
+static int check_entry(struct stress *s, const char *what, uint64_t index,
+		       const struct sobj *o, uint64_t first, uint64_t last,
+		       int contains)
+{
+	uint64_t magic = CMM_LOAD_SHARED(o->magic);
+
+	if (magic != SOBJ_MAGIC) {
+		stress_fail(s,
+			    "%s(%#" PRIx64 "): object %p [%#" PRIx64
+			    ", %#" PRIx64 "] has magic %#" PRIx64
+			    " (freed too early)",
+			    what, index, (const void *)o, first, last, magic);
+		return -1;
+	}
+	if (o->first != first || o->last != last) {
+		stress_fail(s,
+			    "%s(%#" PRIx64 "): entry [%#" PRIx64 ", %#" PRIx64
+			    "] holds object of [%#" PRIx64 ", %#" PRIx64 "]",
+			    what, index, first, last, o->first, o->last);
+		return -1;
+	}
+	if (first > last || (contains && (index < first || index > last))) {
+		stress_fail(s,
+			    "%s(%#" PRIx64 "): bad range [%#" PRIx64
+			    ", %#" PRIx64 "]",
+			    what, index, first, last);
+		return -1;
+	}
+	return 0;
+}
+
+static int stable_at(const struct stress *s, uint64_t index)
+{
+	if (index < BASE)
+		return -1;
+	uint64_t i = (index - BASE) / STRIDE;
+	if (i >= NR_STABLE || index < s->stable_first[i] ||
+	    index > s->stable_last[i])
+		return -1;
+	return (int)i;
+}
+
+static void reader_lookups(struct stress *s, struct test_rng *r,
+			   unsigned long *nr)
+{
+	uint64_t first, last, out;
+
+	rcu_read_lock();
+	for (int k = 0; k < 16; k++) {
+		uint64_t p = test_below(r, 100), index;
+		int i;
+
+		if (p < 75) {
+			i = (int)test_below(r, NR_STABLE);
+			index = test_between(r, s->stable_first[i],
+					     s->stable_last[i]);
+		} else {
+			index = BASE - 64 + test_below(r, SPAN_END - BASE);
+			i = stable_at(s, index);
+		}
+		if (p >= 95) {
+			/* Free-area search: never inside a stable range. */
+			uint64_t size = 1 + test_below(r, 256);
+			uint64_t hi = index + test_below(r, 8 * STRIDE);
+			enum vt_dir d = p & 1 ? VT_LOWEST : VT_HIGHEST;
+			int err =
+				vt_find_free(s->vt, index, hi, size,
+					     1ULL << test_below(r, 6), d, &out);
+			if (err == 0) {
+				uatomic_inc(&s->nr_free_found);
+				if (out < index || out + size - 1 > hi) {
+					stress_fail(s,
+						    "find_free out of bounds");
+					break;
+				}
+				for (uint64_t j = 0; j < NR_STABLE; j++) {
+					if (out <= s->stable_last[j] &&
+					    out + size - 1 >=
+						    s->stable_first[j]) {
+						stress_fail(
+							s,
+							"find_free returned "
+							"[%#" PRIx64
+							", +%#" PRIx64
+							"] over stable "
+							"%" PRIu64,
+							out, size, j);
+						break;
+					}
+				}
+			} else if (err != -ENOMEM) {
+				stress_fail(s, "find_free returned %d", err);
+			}
+			continue;
+		}
+		struct sobj *o;
+		if (p >= 90) {
+			o = vt_prev(s->vt, index, &first, &last);
+			if (o &&
+			    (last < BASE ||
+			     check_entry(s, "prev", index, o, first, last, 0) ||
+			     first > index)) {
+				stress_fail(s, "prev(%#" PRIx64 ") bad", index);
+				break;
+			}
+			continue;
+		}
+		o = vt_load(s->vt, index, &first, &last);
+		(*nr)++;
+		if (i >= 0 && !o) {
+			stress_fail(s,
+				    "load(%#" PRIx64 ") missed stable range %d "
+				    "[%#" PRIx64 ", %#" PRIx64 "]",
+				    index, i, s->stable_first[i],
+				    s->stable_last[i]);
+			break;
+		}
+		if (o && check_entry(s, "load", index, o, first, last, 1))
+			break;
+		if (i >= 0 && (first != s->stable_first[i] ||
+			       last != s->stable_last[i])) {
+			stress_fail(s,
+				    "load(%#" PRIx64 ") of stable %d returned "
+				    "[%#" PRIx64 ", %#" PRIx64 "]",
+				    index, i, first, last);
+			break;
+		}
+	}
+	rcu_read_unlock();
+}
+
+static unsigned long seq_read(struct stress *s)
+{
+	unsigned long v = CMM_LOAD_SHARED(s->seq);
+	cmm_smp_rmb();
+	return v;
+}
+
+/* One full pass over the tree, forward or backward. */
+static void reader_pass(struct stress *s, int backward, unsigned long *pairs)
+{
+	uint64_t index = backward ? UINT64_MAX : 0, first, last;
+	uint64_t prev_first = 0, prev_last = 0;
+	unsigned long prev_seq = 1; /* odd: no previous entry */
+	int nr_stable = 0, have_prev = 0;
+
+	rcu_read_lock();
+	for (;;) {
+		unsigned long before = seq_read(s);
+		struct sobj *o = backward
+					 ? vt_prev(s->vt, index, &first, &last)
+					 : vt_next(s->vt, index, &first, &last);
+		cmm_smp_rmb();
+		unsigned long after = CMM_LOAD_SHARED(s->seq);
+		if (!o)
+			break;
+		if (check_entry(s, backward ? "prev" : "next", index, o, first,
+				last, 0))
+			break;
+		if (backward ? first > index : last < index) {
+			stress_fail(s,
+				    "%s(%#" PRIx64 ") returned [%#" PRIx64
+				    ", %#" PRIx64 "]",
+				    backward ? "prev" : "next", index, first,
+				    last);
+			break;
+		}
+		/* Same tree version for both neighbours: no overlap. */
+		if (have_prev && prev_seq == after && !(after & 1)) {
+			(*pairs)++;
+			if (backward ? last >= prev_first
+				     : first <= prev_last) {
+				stress_fail(s,
+					    "neighbours [%#" PRIx64
+					    ", %#" PRIx64 "] and [%#" PRIx64
+					    ", %#" PRIx64
+					    "] overlap or are out of order",
+					    prev_first, prev_last, first, last);
+				break;
+			}
+		}
+		int i = stable_at(s, first);
+		if (i >= 0 && first == s->stable_first[i] &&
+		    last == s->stable_last[i])
+			nr_stable++;
+		prev_first = first;
+		prev_last = last;
+		prev_seq = before;
+		have_prev = 1;
+		if (backward ? first == 0 : last == UINT64_MAX)
+			break;
+		index = backward ? first - 1 : last + 1;
+	}
+	rcu_read_unlock();
+	if (!CMM_LOAD_SHARED(s->failed) && nr_stable != NR_STABLE)
+		stress_fail(s, "a %s pass met %d of %d stable ranges",
+			    backward ? "backward" : "forward", nr_stable,
+			    NR_STABLE);
+}
+
+static void *reader(void *arg)
+{
+	struct stress *s = G;
+	struct test_rng r = {(uintptr_t)arg * 7919 + 1};
+	unsigned long nr = 0, passes = 0, pairs = 0;
+
+	rcu_register_thread();
+	while (!CMM_LOAD_SHARED(s->stop)) {
+		if (s->iterate) {
+			reader_pass(s, passes & 1, &pairs);
+			passes++;
+		} else {
+			reader_lookups(s, &r, &nr);
+		}
+	}
+	rcu_unregister_thread();
+	uatomic_add(&s->nr_lookups, nr);
+	uatomic_add(&s->nr_passes, passes);
+	uatomic_add(&s->nr_pairs_checked, pairs);
+	return NULL;
+}
+
+/* Writer side. Gap g is the unstable space after stable g. */
+static uint64_t gap_first(const struct stress *s, int g)
+{
+	return s->stable_last[g] + 1;
+}
+
+static uint64_t gap_last(int g)
+{
+	return BASE + (uint64_t)(g + 1) * STRIDE + 999;
+}
+
+static void txn_ok(int err, const char *what)
+{
+	if (err)
+		ck_abort_msg("writer: %s returned %d", what, err);
+}
+
+/* Populate [a, b] with unstable objects, leaving holes or tiling it. */
+static void populate(struct vt_txn *txn, struct test_rng *r, uint64_t a,
+		     uint64_t b, int tile, struct sobj **fresh, size_t *nr)
+{
+	uint64_t x = a;
+
+	while (x <= b) {
+		if (!tile)
+			x += test_below(r, 2048);
+		if (x > b)
+			break;
+		uint64_t len = 1 + test_below(r, tile ? 4096 : 2048);
+		uint64_t last = x + len - 1 > b ? b : x + len - 1;
+		struct sobj *o = sobj_new(x, last);
+		txn_ok(vt_txn_store(txn, x, last, o), "populate store");
+		if (fresh)
+			fresh[(*nr)++] = o;
+		x = last + 1;
+	}
+}
+
+/* Defer-free every object stored in [a, b] (all lie inside it). */
+static void retire_window(struct vt_txn *txn, uint64_t a, uint64_t b)
+{
+	uint64_t index = a, first, last;
+	struct sobj *o;
+
+	while ((o = vt_txn_next(txn, index, &first, &last)) && first <= b) {
+		if (first < a || last > b)
+			ck_abort_msg("writer: entry [%#" PRIx64 ", %#" PRIx64
+				     "] sticks out of [%#" PRIx64 ", %#" PRIx64
+				     "]",
+				     first, last, a, b);
+		txn_ok(vt_txn_defer_free(txn, o, sobj_free), "defer_free");
+		index = last + 1;
+	}
+}
+
+static void commit(struct stress *s, struct vt_txn *txn)
+{
+	uatomic_inc(&s->seq);
+	cmm_smp_mb();
+	txn_ok(vt_txn_commit(txn), "commit");
+	cmm_smp_mb();
+	uatomic_inc(&s->seq);
+}
+
+#define MAX_FRESH 8192
+
+static void writer_step(struct stress *s, struct test_rng *r,
+			struct sobj **fresh)
+{
+	uint64_t p = test_below(r, 100);
+	VT_TXN(txn, s->vt);
+
+	if (p < 40) {
+		int i = (int)test_below(r, NR_STABLE);
+		struct sobj *o =
+			sobj_new(s->stable_first[i], s->stable_last[i]);
+		txn_ok(vt_txn_store(&txn, o->first, o->last, o), "stable");
+		txn_ok(vt_txn_defer_free(&txn, s->stable_obj[i], sobj_free),
+		       "defer_free stable");
+		commit(s, &txn);
+		s->stable_obj[i] = o;
+		return;
+	}
+	if (p < 75) {
+		/* A window over stable i..j-1 and their gaps. */
+		int i = (int)test_below(r, NR_STABLE - 2);
+		int j = i + 2 + (int)test_below(r, 9);
+		j = j > NR_STABLE ? NR_STABLE : j;
+		uint64_t a = s->stable_first[i], b = gap_last(j - 1);
+		int abort_it = p >= 70, tile = p & 1;
+		struct sobj *stable_new[NR_STABLE];
+		size_t nr_fresh = 0;
+
+		if (!abort_it)
+			retire_window(&txn, a, b);
+		if (tile) {
+			/* One spanning store, overwritten piece by piece. */
+			struct sobj *filler = sobj_new(a, b);
+			txn_ok(vt_txn_store(&txn, a, b, filler), "filler");
+			fresh[nr_fresh++] = filler;
+		} else {
+			txn_ok(vt_txn_erase(&txn, a, b), "window erase");
+		}
+		for (int k = i; k < j; k++) {
+			stable_new[k] =
+				sobj_new(s->stable_first[k], s->stable_last[k]);
+			fresh[nr_fresh++] = stable_new[k];
+			txn_ok(vt_txn_store(&txn, s->stable_first[k],
+					    s->stable_last[k], stable_new[k]),
+			       "window stable");
+			populate(&txn, r, gap_first(s, k), gap_last(k), tile,
+				 fresh, &nr_fresh);
+		}
+		if (abort_it) {
+			vt_txn_abort(&txn);
+			for (size_t k = 0; k < nr_fresh; k++)
+				free(fresh[k]); /* never published */
+			return;
+		}
+		if (tile) /* the filler is fully overwritten, never seen */
+			txn_ok(vt_txn_defer_free(&txn, fresh[0], sobj_free),
+			       "defer filler");
+		commit(s, &txn);
+		for (int k = i; k < j; k++)
+			s->stable_obj[k] = stable_new[k];
+		return;
+	}
+	/* Rewrite a part of one gap. */
+	int g = (int)test_below(r, NR_STABLE);
+	uint64_t a = test_between(r, gap_first(s, g), gap_last(g));
+	uint64_t b = a + test_below(r, 8192);
+	uint64_t first, last;
+	struct sobj *o;
+	b = b > gap_last(g) ? gap_last(g) : b;
+	o = vt_txn_next(&txn, a, &first, &last);
+	if (o && first < a && last >= a)
+		a = first;
+	o = vt_txn_prev(&txn, b, &first, &last);
+	if (o && last > b && first <= b)
+		b = last;
+	retire_window(&txn, a, b);
+	txn_ok(vt_txn_erase(&txn, a, b), "gap erase");
+	populate(&txn, r, a, b, (int)test_below(r, 2), NULL, NULL);
+	commit(s, &txn);
+}
+
+static void stress_run(int iterate)
+{
+	struct stress *s = calloc(1, sizeof(*s));
+	unsigned secs = (unsigned)test_env_u64("VT_STRESS_SECONDS", 4);
+	unsigned nr_readers = (unsigned)test_env_u64("VT_STRESS_READERS", 2);
+	struct test_rng r = {test_env_u64("VT_TEST_SEED", 12345) + iterate};
+	pthread_t th[MAX_READERS];
+	struct sobj **fresh = malloc(MAX_FRESH * sizeof(*fresh));
+	unsigned long nr_commits = 0;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(fresh);
+	if (nr_readers > MAX_READERS)
+		nr_readers = MAX_READERS;
+	G = s;
+	s->iterate = iterate;
+	rcu_register_thread();
+	s->vt = vt_new();
+	ck_assert_ptr_nonnull(s->vt);
+
+	/* Initial layout: stable ranges of varied length, gaps populated. */
+	VT_TXN(txn, s->vt);
+	for (int i = 0; i < NR_STABLE; i++) {
+		s->stable_first[i] = BASE + (uint64_t)i * STRIDE + 1000;
+		s->stable_last[i] = s->stable_first[i] + (uint64_t)i * 37 % 500;
+		s->stable_obj[i] =
+			sobj_new(s->stable_first[i], s->stable_last[i]);
+		txn_ok(vt_txn_store(&txn, s->stable_first[i], s->stable_last[i],
+				    s->stable_obj[i]),
+		       "initial stable");
+	}
+	for (int g = 0; g < NR_STABLE; g++)
+		populate(&txn, &r, gap_first(s, g), gap_last(g), 0, NULL, NULL);
+	txn_ok(vt_txn_commit(&txn), "initial commit");
+	struct vt_stats st;
+	vt_stats(s->vt, &st);
+	ck_assert_uint_ge(st.height, 3);
+
+	for (unsigned k = 0; k < nr_readers; k++)
+		ck_assert_int_eq(pthread_create(&th[k], NULL, reader,
+						(void *)(uintptr_t)k),
+				 0);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		writer_step(s, &r, fresh);
+		nr_commits++;
+		if (CMM_LOAD_SHARED(s->stop))
+			break;
+		if (nr_commits % 64 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec >= (time_t)secs)
+				break;
+		}
+	}
+	CMM_STORE_SHARED(s->stop, 1);
+	for (unsigned k = 0; k < nr_readers; k++)
+		pthread_join(th[k], NULL);
+	ck_assert_msg(!s->failed, "%s", s->msg);
+
+	/* The final tree is valid and every stable range is intact. */
+	char msg[256];
+	ck_assert_msg(vt_validate(s->vt, msg, sizeof(msg)) == 0, "%s", msg);
+	for (int i = 0; i < NR_STABLE; i++) {
+		uint64_t first, last;
+		void *o = vt_load(s->vt, s->stable_first[i], &first, &last);
+		ck_assert_ptr_eq(o, s->stable_obj[i]);
+	}
+	vt_stats(s->vt, &st);
+	printf("stress %s: %u readers, %lu commits, %lu lookups, %lu passes, "
+	       "%lu same-version pairs, %lu free areas, %lu objects freed, "
+	       "%" PRIu64 " entries, height %u\n",
+	       iterate ? "iterate" : "lookup", nr_readers, nr_commits,
+	       s->nr_lookups, s->nr_passes, s->nr_pairs_checked,
+	       s->nr_free_found, s->nr_freed, st.nr_entries, st.height);
+	if (iterate)
+		ck_assert_uint_gt(s->nr_pairs_checked, 0);
+	else if (nr_readers)
+		ck_assert_uint_gt(s->nr_lookups, 0);
+	ck_assert_uint_gt(nr_commits, 100);
+
+	/* Collect the live objects, destroy the tree, then free them. */
+	size_t nr_live = 0, cap = 4096;
+	struct sobj **live = malloc(cap * sizeof(*live));
+	uint64_t index = 0, first, last;
+	struct sobj *o;
+	while ((o = vt_next(s->vt, index, &first, &last))) {
+		if (nr_live == cap) {
+			cap *= 2;
+			live = realloc(live, cap * sizeof(*live));
+			ck_assert_ptr_nonnull(live);
+		}
+		live[nr_live++] = o;
+		index = last + 1;
+	}
+	vt_free(s->vt);
+	for (size_t k = 0; k < nr_live; k++) {
+		ck_assert_uint_eq(live[k]->magic, SOBJ_MAGIC);
+		free(live[k]);
+	}
+	free(live);
+	free(fresh);
+	rcu_unregister_thread();
+	G = NULL;
+	free(s);
+}
+
+START_TEST(test_stress_lookup)
+{
+	stress_run(0);
+}
+END_TEST
+
+START_TEST(test_stress_iterate)
+{
+	stress_run(1);
+}
+END_TEST
+
+static Suite *vt_stress_suite(void)
+{
+	Suite *s = suite_create("vt_stress");
+	TCase *tc = tcase_create("stress");
+	unsigned secs = (unsigned)test_env_u64("VT_STRESS_SECONDS", 4);
+
+	tcase_set_timeout(tc, secs + 60);
+	tcase_add_test(tc, test_stress_lookup);
+	tcase_add_test(tc, test_stress_iterate);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(vt_stress_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
