@@ -8,9 +8,11 @@
  * responses without allocating while vmactl and vma-replay hand the cut
  * bytes to jansson.
  *
- * The socket path is chosen in the daemon's order: --socket, $VMAD_SOCKET,
- * the "socket" setting of the config file (--config or $VMAD_CONFIG), and
- * the default of vmc_default_socket_path().
+ * The socket path is chosen in the daemon's order by rpc_socket_path() of
+ * the protocol library: --socket, $VMAD_SOCKET, the "socket" setting of a
+ * config file (only when one is named with --config or $VMAD_CONFIG; the
+ * daemon itself runs on an embedded default configuration), and the default
+ * of rpc_default_socket_path().
  */
 #include "vmc.h"
 
@@ -26,10 +28,7 @@
 
 #include <vma/err.h>
 
-#if __has_include(<rpc/defaults.h>)
 #include <rpc/defaults.h>
-#define VMC_HAVE_RPC_DEFAULTS 1
-#endif
 
 void vmc_reader_init(struct vmc_reader *r)
 {
@@ -181,20 +180,7 @@ bool vmc_reader_pending(const struct vmc_reader *r)
 
 int vmc_default_socket_path(char *buf, size_t len)
 {
-	int n;
-#ifdef VMC_HAVE_RPC_DEFAULTS
-	const char *p = rpc_default_socket_path();
-
-	n = snprintf(buf, len, "%s", p);
-#else
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (xdg && *xdg)
-		n = snprintf(buf, len, "%s/vmad.sock", xdg);
-	else
-		n = snprintf(buf, len, "/tmp/vmad-%u.sock", (unsigned)getuid());
-#endif
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return rpc_default_socket_path(buf, len);
 }
 
 /* Trim leading and trailing blanks (and one pair of quotes) in place. */
@@ -254,31 +240,18 @@ static int vmc_config_socket(const char *file, char *buf, size_t len)
 int vmc_socket_path(const char *opt, const char *config, char *buf,
 		    size_t len)
 {
-	const char *env = getenv("VMAD_SOCKET");
+	char from_config[4096] = "";
 	int ret;
 
-	if (opt && *opt) {
-		if (strlen(opt) >= len)
-			return -ENAMETOOLONG;
-		strcpy(buf, opt);
-		return 0;
-	}
-	if (env && *env) {
-		if (strlen(env) >= len)
-			return -ENAMETOOLONG;
-		strcpy(buf, env);
-		return 0;
-	}
 	if (!config || !*config)
 		config = getenv("VMAD_CONFIG");
 	if (config && *config) {
-		ret = vmc_config_socket(config, buf, len);
+		ret = vmc_config_socket(config, from_config,
+					sizeof(from_config));
 		if (ret < 0)
 			return ret;
-		if (ret > 0)
-			return 0;
 	}
-	return vmc_default_socket_path(buf, len);
+	return rpc_socket_path(opt, from_config, buf, len);
 }
 
 int vmc_connect(struct vmc_conn *c, const char *path)

@@ -113,9 +113,9 @@ struct vmc_conn {
 };
 
 /**
- * vmc_default_socket_path() - The documented default socket path:
- * $XDG_RUNTIME_DIR/vmad.sock if XDG_RUNTIME_DIR is set, else
- * /tmp/vmad-$UID.sock.
+ * vmc_default_socket_path() - The documented default socket path, from
+ * rpc_default_socket_path(): $XDG_RUNTIME_DIR/vmad.sock if XDG_RUNTIME_DIR
+ * is set, else /tmp/vmad-$UID.sock.
  * Context: Any context.
  * Return: 0, or -ENAMETOOLONG if it does not fit in @len bytes.
  */
@@ -124,8 +124,8 @@ int vmc_default_socket_path(char *buf, size_t len);
 /**
  * vmc_socket_path() - Choose the socket path as the daemon does.
  * @opt:    Value of --socket, or NULL.
- * @config: Value of --config, or NULL (then VMAD_CONFIG, then the default
- *          config files are tried).
+ * @config: Value of --config, or NULL (then $VMAD_CONFIG is tried; without
+ *          either no config file is read).
  * @buf:    Output buffer.
  * @len:    Its size.
  *
