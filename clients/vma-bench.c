@@ -59,8 +59,10 @@ static const char bench_help[] =
 	"    vma-bench creates --spaces address spaces with --vmas VMAs each,\n"
 	"    opens --connections connections spread over --threads client\n"
 	"    threads, and sends a mix of requests for --duration seconds (or\n"
-	"    --requests requests) after a --warmup period that is not counted.\n"
-	"    It prints a live progress line on a terminal, then the throughput\n"
+	"    --requests requests) after a --warmup period that is not "
+	"counted.\n"
+	"    It prints a live progress line on a terminal, then the "
+	"throughput\n"
 	"    and the latency percentiles (p50, p90, p99, p99.9, max) overall\n"
 	"    and per operation, the client's CPU time (getrusage) and, with\n"
 	"    --daemon-pid, the daemon's CPU time over the same interval.\n"
@@ -70,14 +72,17 @@ static const char bench_help[] =
 	"      lookup    look up a random address of a stable VMA\n"
 	"      mmap, munmap\n"
 	"                map / unmap one page in a slot private to the\n"
-	"                connection; the two alternate, so their weights add up\n"
+	"                connection; the two alternate, so their weights add "
+	"up\n"
 	"      mprotect  toggle the middle page of a stable VMA between r and\n"
 	"                rw (split into three, merge back)\n"
 	"      fixed     cut an 8-page zone into 8 VMAs with 4 mprotects\n"
 	"                (reported as fixed_prep), then MAP_FIXED over all 8\n"
 	"\n"
-	"    Closed loop by default: each connection keeps --pipeline requests\n"
-	"    in flight. With --rate the load is open loop: requests are sent at\n"
+	"    Closed loop by default: each connection keeps --pipeline "
+	"requests\n"
+	"    in flight. With --rate the load is open loop: requests are sent "
+	"at\n"
 	"    a fixed rate and latency counts from the intended send time.\n"
 	"\n"
 	"OPTIONS\n"
@@ -86,20 +91,25 @@ static const char bench_help[] =
 	"    -c, --connections N    Connections (default 4).\n"
 	"    -p, --pipeline N       Requests in flight per connection, 1..256\n"
 	"                           (default 1).\n"
-	"    -t, --threads N        Client threads (default 2, at most one per\n"
+	"    -t, --threads N        Client threads (default 2, at most one "
+	"per\n"
 	"                           connection).\n"
 	"    -m, --mix SPEC         Operation mix (default fault=1).\n"
 	"        --spaces N         Address spaces (default 1).\n"
 	"        --vmas N           Stable VMAs per space (default 64).\n"
-	"        --access A         read, write or exec for fault (default read).\n"
+	"        --access A         read, write or exec for fault (default "
+	"read).\n"
 	"    -d, --duration SEC     Measured time (default 5).\n"
 	"    -n, --requests N       Stop after N measured requests instead.\n"
 	"    -w, --warmup SEC       Unmeasured time first (default 1).\n"
 	"    -R, --rate R           Open loop at R requests/s in total.\n"
-	"        --mutators N       Extra connections (1 in flight each) running\n"
-	"                           --mutator-mix on the same spaces (default 0).\n"
+	"        --mutators N       Extra connections (1 in flight each) "
+	"running\n"
+	"                           --mutator-mix on the same spaces (default "
+	"0).\n"
 	"        --mutator-mix SPEC Default mmap=1,munmap=1,fixed=1.\n"
-	"        --daemon-pid PID   Report the daemon's CPU time (/proc/PID/stat).\n"
+	"        --daemon-pid PID   Report the daemon's CPU time "
+	"(/proc/PID/stat).\n"
 	"        --keep             Do not destroy the spaces at the end.\n"
 	"    -j, --json             Print one JSON object with the results.\n"
 	"    -h, --help             Print this help.\n"
@@ -131,11 +141,10 @@ enum bench_op {
 };
 
 static const char *const bench_op_names[NR_OPS] = {
-	"fault",    "lookup", "mmap",	    "munmap",
-	"mprotect", "fixed",  "fixed_prep",
+	"fault", "lookup", "mmap", "munmap", "mprotect", "fixed", "fixed_prep",
 };
 
-#define BENCH_RING   256	/* max pipeline depth */
+#define BENCH_RING   256 /* max pipeline depth */
 #define BENCH_OUTCAP (BENCH_RING * 512)
 #define BENCH_HBITS  5
 #define BENCH_HSUB   (1 << BENCH_HBITS)
@@ -437,7 +446,7 @@ static int bench_flush(int ep, struct bench_conn *c)
 	}
 	c->out_off = c->out_len = 0;
 	if (c->want_out) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 
 		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 		c->want_out = false;
@@ -508,8 +517,8 @@ static int bench_read(struct bench_thread *t, struct bench_conn *c)
 			    c->sent[slot] < bench_t_end) {
 				bench_record(&t->hist[c->op[slot]],
 					     now - c->sent[slot], err);
-				atomic_fetch_add_explicit(
-					&t->done, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&t->done, 1,
+							  memory_order_relaxed);
 			}
 		}
 		if (r < 0)
@@ -528,14 +537,14 @@ static void *bench_thread_main(void *arg)
 	double rate = bo.rate / bo.threads;
 
 	for (i = 0; i < t->nr_conns; i++) {
-		struct epoll_event ev = { .events = EPOLLIN,
-					  .data.ptr = &t->conns[i] };
+		struct epoll_event ev = {.events = EPOLLIN,
+					 .data.ptr = &t->conns[i]};
 
 		epoll_ctl(ep, EPOLL_CTL_ADD, t->conns[i].fd, &ev);
 	}
 	if (bo.rate > 0) {
-		struct itimerspec its = { 0 };
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+		struct itimerspec its = {0};
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 
 		interval = (uint64_t)(1e9 / rate);
 		if (!interval)
@@ -752,17 +761,16 @@ static int bench_setup(struct vmc_conn *c, int total_conns)
 		for (v = 0; v < bo.vmas; v++) {
 			ret = bench_setup_call(
 				c, "mmap",
-				json_pack("{s:I, s:I, s:I, s:s, s:o}", "space",
-					  (json_int_t)bench_space_ids[s],
-					  "addr",
-					  (json_int_t)(STABLE_BASE +
-						       (uint64_t)v * 2 *
-							       VMA_PAGES * PAGE),
-					  "length",
-					  (json_int_t)(VMA_PAGES * PAGE),
-					  "prot", "rw",
-					  "flags",
-					  bench_flags("fixed_noreplace")),
+				json_pack(
+					"{s:I, s:I, s:I, s:s, s:o}", "space",
+					(json_int_t)bench_space_ids[s], "addr",
+					(json_int_t)(STABLE_BASE +
+						     (uint64_t)v * 2 *
+							     VMA_PAGES * PAGE),
+					"length",
+					(json_int_t)(VMA_PAGES * PAGE), "prot",
+					"rw", "flags",
+					bench_flags("fixed_noreplace")),
 				NULL);
 			if (ret)
 				return ret;
@@ -842,31 +850,31 @@ static int bench_usage(const char *what, const char *arg)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 1 },
-		{ "connections", required_argument, NULL, 'c' },
-		{ "pipeline", required_argument, NULL, 'p' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "mix", required_argument, NULL, 'm' },
-		{ "spaces", required_argument, NULL, 2 },
-		{ "vmas", required_argument, NULL, 3 },
-		{ "access", required_argument, NULL, 4 },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "requests", required_argument, NULL, 'n' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "rate", required_argument, NULL, 'R' },
-		{ "mutators", required_argument, NULL, 5 },
-		{ "mutator-mix", required_argument, NULL, 6 },
-		{ "daemon-pid", required_argument, NULL, 7 },
-		{ "keep", no_argument, NULL, 8 },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 1},
+		{"connections", required_argument, NULL, 'c'},
+		{"pipeline", required_argument, NULL, 'p'},
+		{"threads", required_argument, NULL, 't'},
+		{"mix", required_argument, NULL, 'm'},
+		{"spaces", required_argument, NULL, 2},
+		{"vmas", required_argument, NULL, 3},
+		{"access", required_argument, NULL, 4},
+		{"duration", required_argument, NULL, 'd'},
+		{"requests", required_argument, NULL, 'n'},
+		{"warmup", required_argument, NULL, 'w'},
+		{"rate", required_argument, NULL, 'R'},
+		{"mutators", required_argument, NULL, 5},
+		{"mutator-mix", required_argument, NULL, 6},
+		{"daemon-pid", required_argument, NULL, 7},
+		{"keep", no_argument, NULL, 8},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	const char *sock = NULL, *config = NULL;
 	struct bench_thread *threads;
-	struct bench_hist total = { 0 }, per[NR_OPS];
+	struct bench_hist total = {0}, per[NR_OPS];
 	struct bench_conn *conns;
 	struct vmc_conn ctl;
 	double cpu0, cpu1 = 0, dcpu0 = -1, dcpu1 = -1, secs;
@@ -979,7 +987,8 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		return bench_usage("argument", argv[optind]);
 	if (vmc_socket_path(sock, config, bo.socket, sizeof(bo.socket))) {
-		fprintf(stderr, "vma-bench: cannot determine the socket path\n");
+		fprintf(stderr,
+			"vma-bench: cannot determine the socket path\n");
 		return VMC_EXIT_USAGE;
 	}
 	nconns = bo.connections + bo.mutators;
@@ -1048,7 +1057,7 @@ int main(int argc, char **argv)
 		bool measuring = false;
 
 		for (;;) {
-			struct timespec ts = { 0, 20000000 };
+			struct timespec ts = {0, 20000000};
 			uint64_t now, done = 0;
 
 			nanosleep(&ts, NULL);
@@ -1068,13 +1077,15 @@ int main(int argc, char **argv)
 			}
 			for (i = 0; i < bo.threads; i++)
 				done += atomic_load(&threads[i].done);
-			if (tty && !bo.json && now - last_print > 500000000ull) {
+			if (tty && !bo.json &&
+			    now - last_print > 500000000ull) {
 				double el = (double)(now - bench_t_start) / 1e9;
 				double rps = 0;
 
 				if (last_print && measuring)
 					rps = (double)(done - last_done) /
-					      ((double)(now - last_print) / 1e9);
+					      ((double)(now - last_print) /
+					       1e9);
 				printf("\r\033[K%5.1f s  %s  %llu requests  "
 				       "%.0f req/s",
 				       el, measuring ? "measuring" : "warm-up",
@@ -1142,9 +1153,9 @@ int main(int argc, char **argv)
 				    json_integer(bo.connections));
 		json_object_set_new(o, "pipeline", json_integer(bo.pipeline));
 		json_object_set_new(o, "threads", json_integer(bo.threads));
-		json_object_set_new(o, "rate", bo.rate > 0
-						       ? json_real(bo.rate)
-						       : json_null());
+		json_object_set_new(o, "rate",
+				    bo.rate > 0 ? json_real(bo.rate)
+						: json_null());
 		json_object_set_new(o, "mix", json_string(mixs));
 		json_object_set_new(o, "mutators", json_integer(bo.mutators));
 		if (bo.mutators)
@@ -1199,8 +1210,7 @@ int main(int argc, char **argv)
 			if (per[op].count)
 				bench_print_row(bench_op_names[op], &per[op],
 						secs);
-		printf("client CPU %.2f s (%.2f us/request)",
-		       cpu1 - cpu0,
+		printf("client CPU %.2f s (%.2f us/request)", cpu1 - cpu0,
 		       total.count ? (cpu1 - cpu0) * 1e6 / (double)total.count
 				   : 0.0);
 		if (bo.daemon_pid && dcpu0 >= 0 && dcpu1 >= 0)

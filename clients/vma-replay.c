@@ -53,13 +53,17 @@ static const char replay_help[] =
 	"\n"
 	"DESCRIPTION\n"
 	"    A scenario file holds JSON values, one per line; blank lines and\n"
-	"    lines starting with # are skipped. Each value is a JSON-RPC request\n"
+	"    lines starting with # are skipped. Each value is a JSON-RPC "
+	"request\n"
 	"    (jsonrpc and id may be omitted) with optional extra members:\n"
 	"\n"
 	"      \"expect\": {\"result\": {...}} or {\"error\": {...}}\n"
-	"          The response must contain this as a subset: objects compare\n"
-	"          the members named only, arrays element by element (and must\n"
-	"          have the same length), numbers by value. A \"0x...\" string\n"
+	"          The response must contain this as a subset: objects "
+	"compare\n"
+	"          the members named only, arrays element by element (and "
+	"must\n"
+	"          have the same length), numbers by value. A \"0x...\" "
+	"string\n"
 	"          matches the integer it spells.\n"
 	"      \"repeat\": N   (extension) send the request N times, checking\n"
 	"          the expectation each time.\n"
@@ -71,17 +75,22 @@ static const char replay_help[] =
 	"    --readers N, N reader connections fault and look up addresses of\n"
 	"    the stable ranges throughout the replay; a fault answered\n"
 	"    SEGV_MAPERR or a lookup answered null is reported as a stable\n"
-	"    address seen unmapped. SEGV_ACCERR counts as mapped. Readers fault\n"
+	"    address seen unmapped. SEGV_ACCERR counts as mapped. Readers "
+	"fault\n"
 	"    with read access, so they may populate pages of stable ranges.\n"
 	"\n"
 	"    Every failed expectation prints the file, the line, the request,\n"
-	"    the expected and the actual response. A summary follows (requests,\n"
+	"    the expected and the actual response. A summary follows "
+	"(requests,\n"
 	"    failures, elapsed time, reader checks). On a terminal a progress\n"
 	"    line is shown while replaying.\n"
 	"\n"
-	"    With --spawn each file is replayed against a fresh private vmad on\n"
-	"    a temporary socket, stopped with SIGTERM afterwards; a daemon that\n"
-	"    does not exit cleanly fails the file. Without --spawn the files run\n"
+	"    With --spawn each file is replayed against a fresh private vmad "
+	"on\n"
+	"    a temporary socket, stopped with SIGTERM afterwards; a daemon "
+	"that\n"
+	"    does not exit cleanly fails the file. Without --spawn the files "
+	"run\n"
 	"    one after the other against one running daemon, so they must use\n"
 	"    distinct space names.\n"
 	"\n"
@@ -89,19 +98,24 @@ static const char replay_help[] =
 	"    -s, --socket PATH   Socket of a running daemon.\n"
 	"    -c, --config FILE   Read the socket path from FILE.\n"
 	"    -S, --spawn         Start a private daemon for each file.\n"
-	"        --vmad PATH     Daemon binary for --spawn (default: ../daemon/vmad\n"
-	"                        next to this program's directory, then vmad next\n"
+	"        --vmad PATH     Daemon binary for --spawn (default: "
+	"../daemon/vmad\n"
+	"                        next to this program's directory, then vmad "
+	"next\n"
 	"                        to it, then vmad on PATH).\n"
 	"    -r, --readers N     Concurrent reader connections (default 0).\n"
-	"    -t, --timeout SEC   Fail when a response takes longer (default 30).\n"
+	"    -t, --timeout SEC   Fail when a response takes longer (default "
+	"30).\n"
 	"    -j, --json          Print a JSON report on standard output.\n"
 	"    -q, --quiet         Print only failures and the summary.\n"
 	"    -h, --help          Print this help.\n"
 	"    -V, --version       Print the version.\n"
 	"\n"
 	"EXIT STATUS\n"
-	"    0   Every expectation held and no stable address was seen unmapped.\n"
-	"    1   An expectation failed, a stable address was seen unmapped, or a\n"
+	"    0   Every expectation held and no stable address was seen "
+	"unmapped.\n"
+	"    1   An expectation failed, a stable address was seen unmapped, or "
+	"a\n"
 	"        spawned daemon exited abnormally.\n"
 	"    2   Usage error, unreadable or malformed scenario, daemon\n"
 	"        unreachable or not answering.\n"
@@ -111,7 +125,8 @@ static const char replay_help[] =
 	"\n"
 	"EXAMPLES\n"
 	"    vma-replay --spawn tests/scenarios/*.jsonl\n"
-	"    vma-replay --spawn --readers 2 tests/scenarios/hazard-map-fixed-8.jsonl\n"
+	"    vma-replay --spawn --readers 2 "
+	"tests/scenarios/hazard-map-fixed-8.jsonl\n"
 	"    vma-replay --socket /tmp/vmad.sock --json my-scenario.jsonl\n";
 
 /* One declared stable range. */
@@ -171,7 +186,7 @@ static double replay_seconds(uint64_t ns)
 
 static void replay_set_timeout(int fd, int seconds)
 {
-	struct timeval tv = { .tv_sec = seconds };
+	struct timeval tv = {.tv_sec = seconds};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -264,15 +279,15 @@ static void replay_reader_report(struct replay_file *rf, int idx,
 	fprintf(stderr,
 		"%s:%d: reader %d: stable address %#llx (range %#llx-%#llx "
 		"declared at line %d) %s: %s\n",
-		rf->name, atomic_load(&rf->line), idx,
-		(unsigned long long)addr, (unsigned long long)r->start,
-		(unsigned long long)r->end, r->line, what, how);
+		rf->name, atomic_load(&rf->line), idx, (unsigned long long)addr,
+		(unsigned long long)r->start, (unsigned long long)r->end,
+		r->line, what, how);
 	if (rf->errors) {
-		json_t *e = json_pack("{s:i, s:s, s:i, s:I, s:s, s:s}", "line",
-				      atomic_load(&rf->line), "kind",
-				      "unmapped", "reader", idx, "addr",
-				      (json_int_t)addr, "seen_by", what, "detail",
-				      how);
+		json_t *e =
+			json_pack("{s:i, s:s, s:i, s:I, s:s, s:s}", "line",
+				  atomic_load(&rf->line), "kind", "unmapped",
+				  "reader", idx, "addr", (json_int_t)addr,
+				  "seen_by", what, "detail", how);
 		json_array_append_new(rf->errors, e);
 	}
 	pthread_mutex_unlock(&rf->print_lock);
@@ -309,7 +324,7 @@ static void *replay_reader_main(void *arg)
 
 		pthread_rwlock_rdlock(&rf->lock);
 		if (!rf->nr_ranges) {
-			struct timespec ts = { 0, 100000 };
+			struct timespec ts = {0, 100000};
 
 			pthread_rwlock_unlock(&rf->lock);
 			nanosleep(&ts, NULL);
@@ -373,8 +388,8 @@ static void *replay_reader_main(void *arg)
 					     addr, r, s ? s : "bad response");
 			free(s);
 		} else if (fault) {
-			const char *code = json_string_value(
-				json_object_get(res, "code"));
+			const char *code =
+				json_string_value(json_object_get(res, "code"));
 
 			if (code && !strcmp(code, "SEGV_MAPERR")) {
 				atomic_fetch_add(&rf->unmapped, 1);
@@ -385,8 +400,8 @@ static void *replay_reader_main(void *arg)
 		} else if (!json_is_object(json_object_get(res, "vma"))) {
 			atomic_fetch_add(&rf->unmapped, 1);
 			replay_reader_report(rf, rd->idx,
-					     "seen unmapped by lookup", addr,
-					     r, "vma null");
+					     "seen unmapped by lookup", addr, r,
+					     "vma null");
 		}
 		json_decref(resp);
 		pthread_rwlock_unlock(&rf->lock);
@@ -407,9 +422,9 @@ static int replay_unstable(struct replay_file *rf, uint64_t s, uint64_t e)
 			continue;
 		if (r->start < s && r->end > e) {
 			/* Punch a hole: keep [start, s), add [e, end). */
-			struct replay_range *nr = realloc(
-				rf->ranges,
-				(rf->nr_ranges + 1) * sizeof(*rf->ranges));
+			struct replay_range *nr =
+				realloc(rf->ranges, (rf->nr_ranges +
+						     1) * sizeof(*rf->ranges));
 
 			if (!nr)
 				return -ENOMEM;
@@ -442,8 +457,7 @@ static int replay_range_of(const json_t *v, uint64_t *s, uint64_t *e)
 }
 
 static void replay_fail(struct replay_file *rf, int line, const char *why,
-			const json_t *req, const json_t *exp,
-			const json_t *act)
+			const json_t *req, const json_t *exp, const json_t *act)
 {
 	pthread_mutex_lock(&rf->print_lock);
 	replay_clear_progress(rf);
@@ -454,15 +468,15 @@ static void replay_fail(struct replay_file *rf, int line, const char *why,
 	if (rf->errors)
 		json_array_append_new(
 			rf->errors,
-			json_pack("{s:i, s:s, s:s, s:O?, s:O?, s:O?}", "line",
+			json_pack("{s:i, s:s, s:s, s:o?, s:o?, s:o?}", "line",
 				  line, "kind", "expectation", "why", why,
-				  "request", req, "expected", exp, "actual",
-				  act));
+				  "request", json_deep_copy(req), "expected",
+				  json_deep_copy(exp), "actual",
+				  json_deep_copy(act)));
 	pthread_mutex_unlock(&rf->print_lock);
 }
 
-static void replay_progress(struct replay_file *rf, int line,
-			    uint64_t *last)
+static void replay_progress(struct replay_file *rf, int line, uint64_t *last)
 {
 	uint64_t now;
 
@@ -532,13 +546,13 @@ static int replay_lines(struct replay_file *rf, struct vmc_conn *conn,
 			json_t *sp = json_object_get(v, "space");
 			uint64_t st, en;
 			char *spj = sp ? json_dumps(sp, JSON_ENCODE_ANY)
-				       : cur_space ? strdup(cur_space)
-						   : NULL;
+				    : cur_space ? strdup(cur_space)
+						: NULL;
 
-			if (replay_range_of(json_object_get(v, stable
-								       ? "stable"
-								       : "unstable"),
-					    &st, &en) ||
+			if (replay_range_of(
+				    json_object_get(v, stable ? "stable"
+							      : "unstable"),
+				    &st, &en) ||
 			    (stable && !spj)) {
 				fprintf(stderr,
 					"%s:%d: bad %s line (need [START, END] "
@@ -552,16 +566,15 @@ static int replay_lines(struct replay_file *rf, struct vmc_conn *conn,
 			}
 			pthread_rwlock_wrlock(&rf->lock);
 			if (stable) {
-				struct replay_range *nr = realloc(
-					rf->ranges, (rf->nr_ranges + 1) *
-							    sizeof(*nr));
+				struct replay_range *nr =
+					realloc(rf->ranges, (rf->nr_ranges +
+							     1) * sizeof(*nr));
 
 				if (nr) {
 					rf->ranges = nr;
 					nr[rf->nr_ranges++] =
 						(struct replay_range){
-							st, en, spj, lineno
-						};
+							st, en, spj, lineno};
 					spj = NULL;
 				}
 			} else {
@@ -576,7 +589,8 @@ static int replay_lines(struct replay_file *rf, struct vmc_conn *conn,
 		json_incref(exp);
 		json_object_del(v, "expect");
 		if (json_is_integer(json_object_get(v, "repeat"))) {
-			repeat = json_integer_value(json_object_get(v, "repeat"));
+			repeat = json_integer_value(
+				json_object_get(v, "repeat"));
 			json_object_del(v, "repeat");
 		}
 		if (!json_object_get(v, "jsonrpc"))
@@ -608,18 +622,15 @@ static int replay_lines(struct replay_file *rf, struct vmc_conn *conn,
 				break;
 			}
 			rf->requests++;
-			if (exp && !replay_match(exp, resp, path,
-						 sizeof(path))) {
+			if (exp &&
+			    !replay_match(exp, resp, path, sizeof(path))) {
 				char why[600];
 
 				snprintf(why, sizeof(why),
 					 "expectation failed at %s",
 					 *path ? path : "(top)");
 				rf->failures++;
-				json_object_del(v, "jsonrpc");
 				replay_fail(rf, lineno, why, v, exp, resp);
-				json_object_set_new(v, "jsonrpc",
-						    json_string("2.0"));
 			}
 			json_decref(resp);
 		}
@@ -709,8 +720,7 @@ static void replay_print_log(const char *log)
 }
 
 /* Start a private daemon; returns 0 when its socket accepts connections. */
-static int replay_spawn(struct replay_daemon *d, const char *vmad,
-			int timeout)
+static int replay_spawn(struct replay_daemon *d, const char *vmad, int timeout)
 {
 	uint64_t deadline;
 	int status;
@@ -738,8 +748,7 @@ static int replay_spawn(struct replay_daemon *d, const char *vmad,
 		if (strchr(vmad, '/'))
 			execl(vmad, vmad, "--socket", d->socket, (char *)NULL);
 		else
-			execlp(vmad, vmad, "--socket", d->socket,
-			       (char *)NULL);
+			execlp(vmad, vmad, "--socket", d->socket, (char *)NULL);
 		fprintf(stderr, "vma-replay: cannot run %s: %s\n", vmad,
 			strerror(errno));
 		_exit(127);
@@ -747,7 +756,7 @@ static int replay_spawn(struct replay_daemon *d, const char *vmad,
 	deadline = vmc_now_ns() + (uint64_t)timeout * 1000000000ull;
 	while (vmc_now_ns() < deadline) {
 		struct vmc_conn c;
-		struct timespec ts = { 0, 5000000 };
+		struct timespec ts = {0, 5000000};
 
 		if (!vmc_connect(&c, d->socket)) {
 			vmc_close(&c);
@@ -784,13 +793,14 @@ static int replay_reap(struct replay_daemon *d)
 		kill(d->pid, SIGTERM);
 		for (;;) {
 			pid_t p = waitpid(d->pid, &status, WNOHANG);
-			struct timespec ts = { 0, 2000000 };
+			struct timespec ts = {0, 2000000};
 
 			if (p == d->pid)
 				break;
 			if (vmc_now_ns() > deadline) {
-				fprintf(stderr, "vma-replay: daemon did not "
-						"stop on SIGTERM; killing it\n");
+				fprintf(stderr,
+					"vma-replay: daemon did not "
+					"stop on SIGTERM; killing it\n");
 				kill(d->pid, SIGKILL);
 				waitpid(d->pid, &status, 0);
 				ret = -1;
@@ -816,12 +826,11 @@ static int replay_reap(struct replay_daemon *d)
 	return ret;
 }
 
-static void replay_file_run(struct replay_file *rf,
-			    const struct replay_opts *o)
+static void replay_file_run(struct replay_file *rf, const struct replay_opts *o)
 {
 	struct replay_reader *readers = NULL;
-	struct replay_daemon d = { 0 };
-	struct vmc_conn conn = { .fd = -1 };
+	struct replay_daemon d = {0};
+	struct vmc_conn conn = {.fd = -1};
 	uint64_t t0 = vmc_now_ns();
 	char vmad[PATH_MAX];
 	char *text;
@@ -866,8 +875,7 @@ static void replay_file_run(struct replay_file *rf,
 	atomic_store(&rf->stop, true);
 	for (i = 0; readers && i < o->readers; i++)
 		pthread_join(readers[i].thread, NULL);
-	if (atomic_load(&rf->reader_errors) &&
-	    atomic_load(&rf->checks) == 0)
+	if (atomic_load(&rf->reader_errors) && atomic_load(&rf->checks) == 0)
 		rf->broken = true;
 	free(readers);
 	vmc_close(&conn);
@@ -881,21 +889,20 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "spawn", no_argument, NULL, 'S' },
-		{ "vmad", required_argument, NULL, 'v' },
-		{ "readers", required_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 'c'},
+		{"spawn", no_argument, NULL, 'S'},
+		{"vmad", required_argument, NULL, 'v'},
+		{"readers", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
-	struct replay_opts o = { .timeout = 30 };
-	unsigned long long requests = 0, failures = 0, checks = 0,
-			   unmapped = 0;
+	struct replay_opts o = {.timeout = 30};
+	unsigned long long requests = 0, failures = 0, checks = 0, unmapped = 0;
 	bool broken = false, failed = false;
 	json_t *report = NULL, *files = NULL;
 	char socket[4096];
@@ -922,8 +929,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			if (vmc_parse_u64(optarg, &v) || v > 256) {
-				fprintf(stderr, "vma-replay: bad --readers "
-						"'%s' (0..256)\n",
+				fprintf(stderr,
+					"vma-replay: bad --readers "
+					"'%s' (0..256)\n",
 					optarg);
 				return VMC_EXIT_USAGE;
 			}
@@ -931,8 +939,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (vmc_parse_u64(optarg, &v) || !v || v > 3600) {
-				fprintf(stderr, "vma-replay: bad --timeout "
-						"'%s'\n",
+				fprintf(stderr,
+					"vma-replay: bad --timeout "
+					"'%s'\n",
 					optarg);
 				return VMC_EXIT_USAGE;
 			}
@@ -972,8 +981,7 @@ int main(int argc, char **argv)
 	}
 	t0 = vmc_now_ns();
 	for (i = optind; i < argc; i++) {
-		struct replay_file rf = { .name = argv[i],
-					  .timeout = o.timeout };
+		struct replay_file rf = {.name = argv[i], .timeout = o.timeout};
 		size_t k;
 
 		pthread_rwlockattr_t ra;
@@ -1044,17 +1052,18 @@ int main(int argc, char **argv)
 	}
 	if (o.json) {
 		json_object_set_new(report, "files", files);
-		json_object_set_new(report, "requests", json_integer(
-								(json_int_t)requests));
-		json_object_set_new(report, "failures", json_integer(
-								(json_int_t)failures));
+		json_object_set_new(report, "requests",
+				    json_integer((json_int_t)requests));
+		json_object_set_new(report, "failures",
+				    json_integer((json_int_t)failures));
 		json_object_set_new(report, "readers", json_integer(o.readers));
 		json_object_set_new(report, "reader_checks",
 				    json_integer((json_int_t)checks));
 		json_object_set_new(report, "unmapped",
 				    json_integer((json_int_t)unmapped));
-		json_object_set_new(report, "elapsed_s",
-				    json_real(replay_seconds(vmc_now_ns() - t0)));
+		json_object_set_new(
+			report, "elapsed_s",
+			json_real(replay_seconds(vmc_now_ns() - t0)));
 		json_object_set_new(report, "passed",
 				    json_boolean(!broken && !failed));
 		json_dumpf(report, stdout, JSON_INDENT(2));
@@ -1066,7 +1075,9 @@ int main(int argc, char **argv)
 		       "addresses seen unmapped, %.3f s: %s\n",
 		       argc - optind, requests, failures, checks, unmapped,
 		       replay_seconds(vmc_now_ns() - t0),
-		       broken ? "ERROR" : failed ? "FAILED" : "passed");
+		       broken	? "ERROR"
+		       : failed ? "FAILED"
+				: "passed");
 	}
 	return broken ? VMC_EXIT_USAGE : failed ? VMC_EXIT_FAIL : VMC_EXIT_OK;
 }

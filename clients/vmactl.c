@@ -35,11 +35,15 @@ static const char vmactl_help[] =
 	"    vmactl [--socket PATH] -  < requests.jsonl\n"
 	"\n"
 	"DESCRIPTION\n"
-	"    vmactl sends one JSON-RPC request to vmad over its Unix socket and\n"
-	"    prints the result for people, or as JSON with --json. Every method\n"
-	"    of the daemon has a subcommand; parameters are given positionally\n"
+	"    vmactl sends one JSON-RPC request to vmad over its Unix socket "
+	"and\n"
+	"    prints the result for people, or as JSON with --json. Every "
+	"method\n"
+	"    of the daemon has a subcommand; parameters are given "
+	"positionally\n"
 	"    in the order shown or as --name VALUE options (dashes or\n"
-	"    underscores). Addresses and lengths accept decimal, 0x-hex and the\n"
+	"    underscores). Addresses and lengths accept decimal, 0x-hex and "
+	"the\n"
 	"    suffixes K, M, G, T. A SPACE is the id or the name of a space.\n"
 	"\n"
 	"COMMANDS\n"
@@ -51,16 +55,19 @@ static const char vmactl_help[] =
 	"    space list\n"
 	"    mmap SPACE [--addr A] --length L --prot P --flags F[,F...]\n"
 	"                 [--file NAME] [--offset O]\n"
-	"        PROT is letters from rwx, or none; FLAGS from private, shared,\n"
+	"        PROT is letters from rwx, or none; FLAGS from private, "
+	"shared,\n"
 	"        anonymous, fixed, fixed_noreplace, growsdown, growsup,\n"
 	"        populate, noreserve. Prints the address.\n"
 	"    munmap SPACE ADDR LENGTH\n"
 	"    mprotect SPACE ADDR LENGTH PROT\n"
-	"    mremap SPACE OLD_ADDR OLD_LENGTH NEW_LENGTH [--flags maymove,fixed,\n"
+	"    mremap SPACE OLD_ADDR OLD_LENGTH NEW_LENGTH [--flags "
+	"maymove,fixed,\n"
 	"                 dontunmap] [--new-addr A]\n"
 	"    brk SPACE [ADDR]\n"
 	"    fault SPACE ADDR [--read | --write | --exec | --access A]\n"
-	"        Prints the outcome in one line: ok (with the VMA, and whether\n"
+	"        Prints the outcome in one line: ok (with the VMA, and "
+	"whether\n"
 	"        the page was populated or the stack expanded) or segv with\n"
 	"        SEGV_MAPERR or SEGV_ACCERR. A segv exits 0: it is a result.\n"
 	"    lookup SPACE ADDR\n"
@@ -69,18 +76,23 @@ static const char vmactl_help[] =
 	"    stats [SPACE]\n"
 	"    show SPACE [--svg FILE] [--guard-gap PAGES]\n"
 	"        Draws the address space: VMAs as bands on a log-scaled axis,\n"
-	"        coloured by permissions, with gaps and stack guard gaps. Text on\n"
+	"        coloured by permissions, with gaps and stack guard gaps. Text "
+	"on\n"
 	"        the terminal; an SVG picture with --svg.\n"
 	"    call METHOD [PARAMS-JSON]\n"
 	"        Sends any request and prints its result as JSON.\n"
 	"    -   Reads requests, one JSON value per line, from standard input\n"
-	"        and prints each response on one line. jsonrpc and id are added\n"
-	"        when missing. Blank lines and lines starting with # are skipped.\n"
+	"        and prints each response on one line. jsonrpc and id are "
+	"added\n"
+	"        when missing. Blank lines and lines starting with # are "
+	"skipped.\n"
 	"\n"
 	"OPTIONS\n"
 	"    -s, --socket PATH   Socket of the daemon.\n"
-	"    -c, --config FILE   Read the socket path from FILE (\"socket PATH\").\n"
-	"    -j, --json          Print the raw JSON result (error responses are\n"
+	"    -c, --config FILE   Read the socket path from FILE (\"socket "
+	"PATH\").\n"
+	"    -j, --json          Print the raw JSON result (error responses "
+	"are\n"
 	"                        printed whole on standard output too).\n"
 	"    -h, --help          Print this help.\n"
 	"    -V, --version       Print the version.\n"
@@ -88,16 +100,19 @@ static const char vmactl_help[] =
 	"EXIT STATUS\n"
 	"    0   Success.\n"
 	"    1   The operation failed (an errno from the daemon, printed as\n"
-	"        \"vmactl: mmap: EINVAL (invalid argument)\"); with -, at least\n"
+	"        \"vmactl: mmap: EINVAL (invalid argument)\"); with -, at "
+	"least\n"
 	"        one response was an error.\n"
-	"    2   Usage error, including requests the daemon rejects as invalid\n"
+	"    2   Usage error, including requests the daemon rejects as "
+	"invalid\n"
 	"        (JSON-RPC -32600, -32601, -32602).\n"
 	"    3   The daemon cannot be reached (the message names the socket).\n"
 	"\n"
 	"ENVIRONMENT\n"
 	"    VMAD_SOCKET       Socket path when --socket is not given.\n"
 	"    VMAD_CONFIG       Config file when --config is not given.\n"
-	"    XDG_RUNTIME_DIR   The default socket is $XDG_RUNTIME_DIR/vmad.sock,\n"
+	"    XDG_RUNTIME_DIR   The default socket is "
+	"$XDG_RUNTIME_DIR/vmad.sock,\n"
 	"                      or /tmp/vmad-$UID.sock when it is not set.\n"
 	"\n"
 	"EXAMPLES\n"
@@ -107,7 +122,8 @@ static const char vmactl_help[] =
 	"    vmactl fault p 0x7ffff7ffe000 --write\n"
 	"    vmactl maps p\n"
 	"    vmactl show p --svg p.svg\n"
-	"    vmactl call mprotect '{\"space\":\"p\",\"addr\":\"0x7ffff7ffe000\","
+	"    vmactl call mprotect "
+	"'{\"space\":\"p\",\"addr\":\"0x7ffff7ffe000\","
 	"\"length\":4096,\"prot\":\"r\"}'\n"
 	"    echo '{\"method\":\"space.list\"}' | vmactl -\n";
 
@@ -123,16 +139,16 @@ static const struct {
 	const char *name;
 	enum vmactl_type type;
 } vmactl_params[] = {
-	{ "space", VMACTL_SPACE },	  { "name", VMACTL_STR },
-	{ "addr", VMACTL_U64 },		  { "length", VMACTL_U64 },
-	{ "prot", VMACTL_STR },		  { "flags", VMACTL_FLAGS },
-	{ "file", VMACTL_STR },		  { "offset", VMACTL_U64 },
-	{ "old_addr", VMACTL_U64 },	  { "old_length", VMACTL_U64 },
-	{ "new_length", VMACTL_U64 },	  { "new_addr", VMACTL_U64 },
-	{ "access", VMACTL_STR },	  { "task_size", VMACTL_U64 },
-	{ "mmap_base", VMACTL_U64 },	  { "stack_guard_gap", VMACTL_U64 },
-	{ "max_map_count", VMACTL_U64 }, { "stack_rlimit", VMACTL_U64 },
-	{ "stack", VMACTL_BOOL },
+	{"space", VMACTL_SPACE},       {"name", VMACTL_STR},
+	{"addr", VMACTL_U64},	       {"length", VMACTL_U64},
+	{"prot", VMACTL_STR},	       {"flags", VMACTL_FLAGS},
+	{"file", VMACTL_STR},	       {"offset", VMACTL_U64},
+	{"old_addr", VMACTL_U64},      {"old_length", VMACTL_U64},
+	{"new_length", VMACTL_U64},    {"new_addr", VMACTL_U64},
+	{"access", VMACTL_STR},	       {"task_size", VMACTL_U64},
+	{"mmap_base", VMACTL_U64},     {"stack_guard_gap", VMACTL_U64},
+	{"max_map_count", VMACTL_U64}, {"stack_rlimit", VMACTL_U64},
+	{"stack", VMACTL_BOOL},
 };
 
 enum vmactl_out {
@@ -149,75 +165,75 @@ enum vmactl_out {
 };
 
 struct vmactl_cmd {
-	const char *name;	/* "space create", "mmap", ... */
-	const char *method;	/* JSON-RPC method */
-	const char *pos[4];	/* positional parameters, in order */
-	const char *opts[10];	/* further parameters allowed as options */
+	const char *name;     /* "space create", "mmap", ... */
+	const char *method;   /* JSON-RPC method */
+	const char *pos[4];   /* positional parameters, in order */
+	const char *opts[10]; /* further parameters allowed as options */
 	const char *required[4];
 	enum vmactl_out out;
 };
 
 static const struct vmactl_cmd vmactl_cmds[] = {
-	{ "space create",
-	  "space.create",
-	  { "name" },
-	  { "task_size", "mmap_base", "stack_guard_gap", "max_map_count",
-	    "stack_rlimit", "stack" },
-	  {},
-	  VMACTL_OUT_SPACE },
-	{ "space destroy",
-	  "space.destroy",
-	  { "space" },
-	  {},
-	  { "space" },
-	  VMACTL_OUT_NONE },
-	{ "space fork",
-	  "space.fork",
-	  { "space", "name" },
-	  {},
-	  { "space" },
-	  VMACTL_OUT_SPACE },
-	{ "space list", "space.list", {}, {}, {}, VMACTL_OUT_LIST },
-	{ "mmap",
-	  "mmap",
-	  { "space" },
-	  { "addr", "length", "prot", "flags", "file", "offset" },
-	  { "space", "length", "prot", "flags" },
-	  VMACTL_OUT_ADDR },
-	{ "munmap",
-	  "munmap",
-	  { "space", "addr", "length" },
-	  {},
-	  { "space", "addr", "length" },
-	  VMACTL_OUT_NONE },
-	{ "mprotect",
-	  "mprotect",
-	  { "space", "addr", "length", "prot" },
-	  {},
-	  { "space", "addr", "length", "prot" },
-	  VMACTL_OUT_NONE },
-	{ "mremap",
-	  "mremap",
-	  { "space", "old_addr", "old_length", "new_length" },
-	  { "flags", "new_addr" },
-	  { "space", "old_addr", "old_length", "new_length" },
-	  VMACTL_OUT_ADDR },
-	{ "brk", "brk", { "space", "addr" }, {}, { "space" }, VMACTL_OUT_BRK },
-	{ "fault",
-	  "fault",
-	  { "space", "addr" },
-	  { "access" },
-	  { "space", "addr" },
-	  VMACTL_OUT_FAULT },
-	{ "lookup",
-	  "lookup",
-	  { "space", "addr" },
-	  {},
-	  { "space", "addr" },
-	  VMACTL_OUT_LOOKUP },
-	{ "maps", "maps", { "space" }, {}, { "space" }, VMACTL_OUT_MAPS },
-	{ "stats", "stats", { "space" }, {}, {}, VMACTL_OUT_STATS },
-	{ "show", "maps", { "space" }, {}, { "space" }, VMACTL_OUT_SHOW },
+	{"space create",
+	 "space.create",
+	 {"name"},
+	 {"task_size", "mmap_base", "stack_guard_gap", "max_map_count",
+	  "stack_rlimit", "stack"},
+	 {},
+	 VMACTL_OUT_SPACE},
+	{"space destroy",
+	 "space.destroy",
+	 {"space"},
+	 {},
+	 {"space"},
+	 VMACTL_OUT_NONE},
+	{"space fork",
+	 "space.fork",
+	 {"space", "name"},
+	 {},
+	 {"space"},
+	 VMACTL_OUT_SPACE},
+	{"space list", "space.list", {}, {}, {}, VMACTL_OUT_LIST},
+	{"mmap",
+	 "mmap",
+	 {"space"},
+	 {"addr", "length", "prot", "flags", "file", "offset"},
+	 {"space", "length", "prot", "flags"},
+	 VMACTL_OUT_ADDR},
+	{"munmap",
+	 "munmap",
+	 {"space", "addr", "length"},
+	 {},
+	 {"space", "addr", "length"},
+	 VMACTL_OUT_NONE},
+	{"mprotect",
+	 "mprotect",
+	 {"space", "addr", "length", "prot"},
+	 {},
+	 {"space", "addr", "length", "prot"},
+	 VMACTL_OUT_NONE},
+	{"mremap",
+	 "mremap",
+	 {"space", "old_addr", "old_length", "new_length"},
+	 {"flags", "new_addr"},
+	 {"space", "old_addr", "old_length", "new_length"},
+	 VMACTL_OUT_ADDR},
+	{"brk", "brk", {"space", "addr"}, {}, {"space"}, VMACTL_OUT_BRK},
+	{"fault",
+	 "fault",
+	 {"space", "addr"},
+	 {"access"},
+	 {"space", "addr"},
+	 VMACTL_OUT_FAULT},
+	{"lookup",
+	 "lookup",
+	 {"space", "addr"},
+	 {},
+	 {"space", "addr"},
+	 VMACTL_OUT_LOOKUP},
+	{"maps", "maps", {"space"}, {}, {"space"}, VMACTL_OUT_MAPS},
+	{"stats", "stats", {"space"}, {}, {}, VMACTL_OUT_STATS},
+	{"show", "maps", {"space"}, {}, {"space"}, VMACTL_OUT_SHOW},
 };
 
 struct vmactl {
@@ -453,8 +469,8 @@ static int vmactl_report_error(struct vmactl *vc, const char *what,
 }
 
 /* Send @method(@params) and return the result in *@out (new reference). */
-static int vmactl_request(struct vmactl *vc, const char *method,
-			  json_t *params, json_t **resp)
+static int vmactl_request(struct vmactl *vc, const char *method, json_t *params,
+			  json_t **resp)
 {
 	int ret = vmactl_connect(vc);
 
@@ -493,13 +509,12 @@ char *vmactl_format_vma(const json_t *vma, char *buf, size_t len)
 	const char *label = name ? name : file ? file : "";
 	int n;
 
-	n = snprintf(buf, len, "%08llx-%08llx %s %08llx 00:00 0",
-		     (unsigned long long)vmactl_u64(
-			     json_object_get(vma, "start")),
-		     (unsigned long long)vmactl_u64(json_object_get(vma, "end")),
-		     perms ? perms : "????",
-		     (unsigned long long)vmactl_u64(
-			     json_object_get(vma, "offset")));
+	n = snprintf(
+		buf, len, "%08llx-%08llx %s %08llx 00:00 0",
+		(unsigned long long)vmactl_u64(json_object_get(vma, "start")),
+		(unsigned long long)vmactl_u64(json_object_get(vma, "end")),
+		perms ? perms : "????",
+		(unsigned long long)vmactl_u64(json_object_get(vma, "offset")));
 	if (*label && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, "%*s%s", n < 73 ? 73 - n : 1,
 			 "", label);
@@ -540,9 +555,9 @@ static long long vmactl_space_guard(struct vmactl *vc, const json_t *space)
 	/* The space list may describe each space's layout. */
 	if (vmc_call(&vc->conn, "space.list", NULL, &resp))
 		return gap;
-	json_array_foreach(json_object_get(json_object_get(resp, "result"),
-					   "spaces"),
-			   i, sp)
+	json_array_foreach(
+		json_object_get(json_object_get(resp, "result"), "spaces"), i,
+		sp)
 	{
 		json_t *id = json_object_get(sp, "space");
 		json_t *nm = json_object_get(sp, "name");
@@ -608,8 +623,19 @@ static void vmactl_print_fault(const json_t *params, const json_t *r)
 		bool pop = json_is_true(json_object_get(r, "populated"));
 		bool exp = json_is_true(json_object_get(r, "expanded"));
 
-		vmactl_format_vma(json_object_get(r, "vma"), line,
-				  sizeof(line));
+		const json_t *vma = json_object_get(r, "vma");
+		const char *perms =
+			json_string_value(json_object_get(vma, "perms"));
+		const char *name =
+			json_string_value(json_object_get(vma, "name"));
+
+		snprintf(line, sizeof(line), "%llx-%llx %s%s%s",
+			 (unsigned long long)vmactl_u64(
+				 json_object_get(vma, "start")),
+			 (unsigned long long)vmactl_u64(
+				 json_object_get(vma, "end")),
+			 perms ? perms : "?", name ? " " : "",
+			 name ? name : "");
 		printf("%#llx %s: ok%s%s in %s\n", (unsigned long long)addr,
 		       access, pop ? ", populated" : "",
 		       exp ? ", stack expanded" : "", line);
@@ -682,7 +708,8 @@ static void vmactl_print(struct vmactl *vc, const struct vmactl_cmd *cmd,
 	case VMACTL_OUT_LOOKUP:
 		v = json_object_get(r, "vma");
 		if (json_is_object(v))
-			printf("%s\n", vmactl_format_vma(v, line, sizeof(line)));
+			printf("%s\n",
+			       vmactl_format_vma(v, line, sizeof(line)));
 		else
 			printf("%#llx: not mapped\n",
 			       (unsigned long long)vmactl_u64(
@@ -694,8 +721,8 @@ static void vmactl_print(struct vmactl *vc, const struct vmactl_cmd *cmd,
 			fputs(json_string_value(v), stdout);
 			break;
 		}
-		json_array_foreach(json_object_get(r, "vmas"), i, v)
-			printf("%s\n", vmactl_format_vma(v, line, sizeof(line)));
+		json_array_foreach(json_object_get(r, "vmas"), i, v) printf(
+			"%s\n", vmactl_format_vma(v, line, sizeof(line)));
 		break;
 	case VMACTL_OUT_STATS:
 		vmactl_print_flat("", r);
@@ -721,8 +748,7 @@ static int vmactl_run_cmd(struct vmactl *vc, const struct vmactl_cmd *cmd,
 	if (ret)
 		goto out;
 	if (cmd->out == VMACTL_OUT_SHOW) {
-		ret = vmactl_show(vc, params,
-				  json_object_get(resp, "result"));
+		ret = vmactl_show(vc, params, json_object_get(resp, "result"));
 	} else if (vc->json) {
 		json_dumpf(json_object_get(resp, "result"), stdout,
 			   JSON_COMPACT | JSON_ENCODE_ANY);
@@ -757,7 +783,8 @@ static int vmactl_call(struct vmactl *vc, int argc, char **argv)
 	if (ret)
 		return ret;
 	json_dumpf(json_object_get(resp, "result"), stdout,
-		   JSON_ENCODE_ANY | (vc->json ? JSON_COMPACT : JSON_INDENT(2)));
+		   JSON_ENCODE_ANY |
+			   (vc->json ? JSON_COMPACT : JSON_INDENT(2)));
 	putchar('\n');
 	json_decref(resp);
 	return 0;
@@ -785,9 +812,9 @@ static bool vmactl_expects_response(const json_t *req)
 	if (json_is_object(req))
 		return json_object_get(req, "id") != NULL;
 	if (json_is_array(req)) {
-		json_array_foreach(req, i, e)
-			if (!json_is_object(e) || json_object_get(e, "id"))
-				return true;
+		json_array_foreach(req, i,
+				   e) if (!json_is_object(e) ||
+					  json_object_get(e, "id")) return true;
 		return json_array_size(req) == 0;
 	}
 	return true;
@@ -799,9 +826,9 @@ static bool vmactl_is_error(const json_t *resp)
 	const json_t *e;
 
 	if (json_is_array(resp)) {
-		json_array_foreach(resp, i, e)
-			if (json_object_get(e, "error"))
-				return true;
+		json_array_foreach(
+			resp, i,
+			e) if (json_object_get(e, "error")) return true;
 		return false;
 	}
 	return json_object_get(resp, "error") != NULL;
@@ -876,14 +903,14 @@ lost:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
-	struct vmactl vc = { .guard_gap = -1 };
+	struct vmactl vc = {.guard_gap = -1};
 	const char *sock = NULL, *config = NULL;
 	char name[64];
 	size_t i;
@@ -919,7 +946,8 @@ int main(int argc, char **argv)
 	}
 	ret = vmc_socket_path(sock, config, vc.socket, sizeof(vc.socket));
 	if (ret) {
-		fprintf(stderr, "vmactl: cannot determine the socket path: %s\n",
+		fprintf(stderr,
+			"vmactl: cannot determine the socket path: %s\n",
 			strerror(-ret));
 		return VMC_EXIT_USAGE;
 	}

@@ -26,8 +26,7 @@ char *vmactl_format_vma(const json_t *vma, char *buf, size_t len);
  * @guard: Stack guard gap in bytes.
  * @color: Use ANSI colours.
  */
-void vmactl_show_text(FILE *out, const json_t *vmas, uint64_t guard,
-		      int color);
+void vmactl_show_text(FILE *out, const json_t *vmas, uint64_t guard, int color);
 
 /**
  * vmactl_show_svg() - Draw the VMAs of a maps result as an SVG picture.

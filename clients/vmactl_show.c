@@ -53,9 +53,10 @@ static bool vmactl_has_flag(const json_t *vma, const char *flag)
 	size_t i;
 	const json_t *f;
 
-	json_array_foreach(json_object_get(vma, "flags"), i, f)
-		if (json_is_string(f) && !strcmp(json_string_value(f), flag))
-			return true;
+	json_array_foreach(
+		json_object_get(vma, "flags"), i,
+		f) if (json_is_string(f) &&
+		       !strcmp(json_string_value(f), flag)) return true;
 	return false;
 }
 
@@ -86,7 +87,8 @@ static void vmactl_gap(struct vmactl_seg **v, size_t *n, size_t *cap,
 	uint64_t gs, ge;
 
 	if (!guard || (!down && !up)) {
-		vmactl_push(v, n, cap, (struct vmactl_seg){ SEG_GAP, lo, hi, NULL, 0 });
+		vmactl_push(v, n, cap,
+			    (struct vmactl_seg){SEG_GAP, lo, hi, NULL, 0});
 		return;
 	}
 	if (down) {
@@ -94,11 +96,10 @@ static void vmactl_gap(struct vmactl_seg **v, size_t *n, size_t *cap,
 
 		gs = hi - lo > guard ? hi - guard : lo;
 		vmactl_push(v, n, cap,
-			    (struct vmactl_seg){ SEG_GAP, lo, gs, NULL, 0 });
+			    (struct vmactl_seg){SEG_GAP, lo, gs, NULL, 0});
 		vmactl_push(v, n, cap,
-			    (struct vmactl_seg){ bad ? SEG_GUARD_BAD
-						     : SEG_GUARD,
-						 gs, hi, NULL, guard });
+			    (struct vmactl_seg){bad ? SEG_GUARD_BAD : SEG_GUARD,
+						gs, hi, NULL, guard});
 		return;
 	}
 	{
@@ -106,11 +107,10 @@ static void vmactl_gap(struct vmactl_seg **v, size_t *n, size_t *cap,
 
 		ge = hi - lo > guard ? lo + guard : hi;
 		vmactl_push(v, n, cap,
-			    (struct vmactl_seg){ bad ? SEG_GUARD_BAD
-						     : SEG_GUARD,
-						 lo, ge, NULL, guard });
+			    (struct vmactl_seg){bad ? SEG_GUARD_BAD : SEG_GUARD,
+						lo, ge, NULL, guard});
 		vmactl_push(v, n, cap,
-			    (struct vmactl_seg){ SEG_GAP, ge, hi, NULL, 0 });
+			    (struct vmactl_seg){SEG_GAP, ge, hi, NULL, 0});
 	}
 }
 
@@ -124,7 +124,8 @@ static struct vmactl_seg *vmactl_segments(const json_t *vmas, uint64_t guard,
 
 	json_array_foreach(vmas, i, vma)
 	{
-		uint64_t s = vmactl_get(vma, "start"), e = vmactl_get(vma, "end");
+		uint64_t s = vmactl_get(vma, "start"),
+			 e = vmactl_get(vma, "end");
 
 		if (prev)
 			vmactl_gap(&v, &n, &cap, prev, vma,
@@ -134,7 +135,7 @@ static struct vmactl_seg *vmactl_segments(const json_t *vmas, uint64_t guard,
 			vmactl_gap(&v, &n, &cap, NULL, vma, s - guard, s,
 				   guard);
 		vmactl_push(&v, &n, &cap,
-			    (struct vmactl_seg){ SEG_VMA, s, e, vma, 0 });
+			    (struct vmactl_seg){SEG_VMA, s, e, vma, 0});
 		prev = vma;
 	}
 	if (prev && vmactl_has_flag(prev, "growsup") && guard) {
@@ -199,8 +200,7 @@ static const char *vmactl_vma_label(const json_t *vma)
 	return name ? name : file ? file : "";
 }
 
-void vmactl_show_text(FILE *out, const json_t *vmas, uint64_t guard,
-		      int color)
+void vmactl_show_text(FILE *out, const json_t *vmas, uint64_t guard, int color)
 {
 	size_t n, i;
 	struct vmactl_seg *seg = vmactl_segments(vmas, guard, &n);
@@ -226,9 +226,8 @@ void vmactl_show_text(FILE *out, const json_t *vmas, uint64_t guard,
 			bars[bar] = 0;
 			fprintf(out, "%012llx-%012llx %-4s %7s %s%-40s%s %s\n",
 				(unsigned long long)s->start,
-				(unsigned long long)s->end,
-				perms ? perms : "?", sz,
-				color ? vmactl_perm_ansi(perms) : "", bars,
+				(unsigned long long)s->end, perms ? perms : "?",
+				sz, color ? vmactl_perm_ansi(perms) : "", bars,
 				color ? "\033[0m" : "",
 				vmactl_vma_label(s->vma));
 			continue;
@@ -285,8 +284,8 @@ void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
 	static const struct {
 		const char *perms, *label;
 	} legend[] = {
-		{ "r--", "r--" }, { "rw-", "rw-" }, { "r-x", "r-x" },
-		{ "rwx", "rwx" }, { "---", "---" }, { "-w-", "other" },
+		{"r--", "r--"}, {"rw-", "rw-"}, {"r-x", "r-x"},
+		{"rwx", "rwx"}, {"---", "---"}, {"-w-", "other"},
 	};
 	const double x0 = 150, bw = 220, lx = 390, top = 78;
 	size_t n, i;
@@ -306,15 +305,18 @@ void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"860\" "
 		"height=\"%.0f\" viewBox=\"0 0 860 %.0f\" "
-		"font-family=\"DejaVu Sans Mono, monospace\" font-size=\"11\">\n"
+		"font-family=\"DejaVu Sans Mono, monospace\" "
+		"font-size=\"11\">\n"
 		"<defs><pattern id=\"hatch\" width=\"8\" height=\"8\" "
 		"patternUnits=\"userSpaceOnUse\" "
-		"patternTransform=\"rotate(45)\"><rect width=\"8\" height=\"8\" "
+		"patternTransform=\"rotate(45)\"><rect width=\"8\" "
+		"height=\"8\" "
 		"fill=\"#f2f2f2\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" "
 		"stroke=\"#888\" stroke-width=\"3\"/></pattern>"
 		"<pattern id=\"hatchbad\" width=\"8\" height=\"8\" "
 		"patternUnits=\"userSpaceOnUse\" "
-		"patternTransform=\"rotate(45)\"><rect width=\"8\" height=\"8\" "
+		"patternTransform=\"rotate(45)\"><rect width=\"8\" "
+		"height=\"8\" "
 		"fill=\"#fde0dd\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" "
 		"stroke=\"#d7301f\" stroke-width=\"3\"/></pattern></defs>\n"
 		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
@@ -322,8 +324,9 @@ void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
 	fprintf(out, "<text x=\"10\" y=\"22\" font-size=\"15\" "
 		     "font-weight=\"bold\">");
 	vmactl_svg_text(out, title);
-	fprintf(out, " - %zu VMAs, log-scaled address axis (high addresses "
-		     "on top)</text>\n",
+	fprintf(out,
+		" - %zu VMAs, log-scaled address axis (high addresses "
+		"on top)</text>\n",
 		json_array_size(vmas));
 	for (i = 0; i < sizeof(legend) / sizeof(legend[0]); i++) {
 		double lxp = 10 + (double)i * 80;
@@ -344,7 +347,8 @@ void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
 		"<text x=\"608\" y=\"47\">gap</text>\n"
 		"<text x=\"660\" y=\"47\">dashed border: shared</text>\n");
 	if (!n)
-		fprintf(out, "<text x=\"%.0f\" y=\"%.0f\">(no mappings)</text>\n",
+		fprintf(out,
+			"<text x=\"%.0f\" y=\"%.0f\">(no mappings)</text>\n",
 			x0, top + 20);
 	y = top;
 	for (i = n; i-- > 0;) {
@@ -355,8 +359,8 @@ void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
 		if (s->kind == SEG_VMA) {
 			const char *perms = json_string_value(
 				json_object_get(s->vma, "perms"));
-			bool shared = perms && strlen(perms) >= 4 &&
-				      perms[3] == 's';
+			bool shared =
+				perms && strlen(perms) >= 4 && perms[3] == 's';
 
 			fprintf(out,
 				"<rect x=\"%.0f\" y=\"%.1f\" width=\"%.0f\" "
@@ -407,8 +411,7 @@ void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
 				"stroke=\"%s\"/>\n",
 				x0, y, bw, h[i], bad ? "hatchbad" : "hatch",
 				bad ? "#d7301f" : "#888");
-			fprintf(out,
-				"<text x=\"%.0f\" y=\"%.1f\" fill=\"%s\">",
+			fprintf(out, "<text x=\"%.0f\" y=\"%.1f\" fill=\"%s\">",
 				lx, mid, bad ? "#d7301f" : "#555");
 			if (bad)
 				fprintf(out,

@@ -237,8 +237,7 @@ static int vmc_config_socket(const char *file, char *buf, size_t len)
 	return found;
 }
 
-int vmc_socket_path(const char *opt, const char *config, char *buf,
-		    size_t len)
+int vmc_socket_path(const char *opt, const char *config, char *buf, size_t len)
 {
 	char from_config[4096] = "";
 	int ret;
@@ -256,7 +255,7 @@ int vmc_socket_path(const char *opt, const char *config, char *buf,
 
 int vmc_connect(struct vmc_conn *c, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	c->fd = -1;
 	c->next_id = 1;
@@ -336,7 +335,8 @@ int vmc_recv_raw(struct vmc_conn *c, const char **val, size_t *len)
 			return -errno;
 		}
 		if (n == 0) {
-			/* A scalar at the very end of the stream is complete. */
+			/* A scalar at the very end of the stream is complete.
+			 */
 			if (c->rd.kind && c->rd.kind != '{' &&
 			    c->rd.kind != '[' && !c->rd.in_str) {
 				*val = c->rd.buf + c->rd.start;
@@ -398,7 +398,7 @@ const char *vmc_errno_message(const char *name)
 		const char *name;
 		const char *msg;
 	} map[] = {
-#define VMC_X(n, m) { #n, m },
+#define VMC_X(n, m) {#n, m},
 		VMA_ERRNO_MAP(VMC_X)
 #undef VMC_X
 	};

@@ -134,8 +134,7 @@ int vmc_default_socket_path(char *buf, size_t len);
  * Return: 0, or -ENAMETOOLONG, or -ENOENT if an explicit @config cannot be
  *         read.
  */
-int vmc_socket_path(const char *opt, const char *config, char *buf,
-		    size_t len);
+int vmc_socket_path(const char *opt, const char *config, char *buf, size_t len);
 
 /**
  * vmc_connect() - Connect @c to the daemon listening on @path.
