@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: space-bench - throughput and memory of a simulated address space
+ *
+ * Prints one JSON line per figure (ARCHITECTURE.md "Performance"):
+ *
+ *   {"bench": "space-bench", "figure": F, "impl": I, "value": V,
+ *    "unit": U, ...parameters}
+ *
+ * Figures:
+ *   mmap_munmap    anonymous non-fixed mmap of 4 pages then its munmap,
+ *                  one thread, in a space holding 1,000 other VMAs
+ *                  (pairs/s).
+ *   map_fixed_8    MAP_FIXED over a range covering 8 VMAs and the 7 gaps
+ *                  between them, one thread (ops/s). The space holds 1,000
+ *                  groups of 8 VMAs; each op replaces one group by one
+ *                  VMA. When every group has been replaced, the groups are
+ *                  rebuilt with the clock stopped: only the MAP_FIXED
+ *                  operations are timed and counted ("counted":
+ *                  "map_fixed_only").
+ *   fault          read faults at random pages of 1,000 VMAs of 16 pages
+ *                  (already populated), with "threads" 1 or 2 faulting
+ *                  threads and "mutators" 0 or 1 (a thread doing
+ *                  mmap/mprotect/munmap in the same space, far from the
+ *                  faulted range); faults/s summed over the faulting
+ *                  threads.
+ *   bytes_per_vma  vas_stats().bytes / nr_vmas with n VMAs (n = 100,000).
+ *
+ * Implementations ("impl"):
+ *   vmad     the libvma calls as they are (faults under RCU, no lock);
+ *   rwlock   the same calls, each under one pthread_rwlock_t around the
+ *            space (faults take it for read, mutations for write), the
+ *            classic mmap_lock design. The lock prefers writers, as the
+ *            kernel's rwsem makes new readers wait behind a writer;
+ *   kernel   the same operations as real syscalls of this process, for
+ *            reference (mmap_munmap and map_fixed_8 only);
+ *   ratio    vmad / rwlock for each figure, and the scaling ratios
+ *            (fault 2 threads / 1 thread, with / without a mutator), with
+ *            "of" naming the quotient.
+ *
+ * Each value is the median of 3 runs (--runs N). --quick shortens every
+ * run and uses n = 10,000 for bytes_per_vma, for a smoke test. The
+ * default run takes well under a minute.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "vma/vas.h"
+
+#define PG	VAS_PAGE_SIZE
+#define MAXRUNS 15
+
+#define P_R    VAS_PROT_READ
+#define P_RW   (VAS_PROT_READ | VAS_PROT_WRITE)
+#define P_RX   (VAS_PROT_READ | VAS_PROT_EXEC)
+#define F_ANON (VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS)
+
+enum impl {
+	IMPL_VMAD,
+	IMPL_RWLOCK,
+	IMPL_KERNEL,
+};
+
+static const char *impl_name[] = {"vmad", "rwlock", "kernel"};
+
+/* A space and, for the rwlock variant, the lock around it. */
+struct space {
+	struct vas *vas;
+	enum impl impl;
+	pthread_rwlock_t lock;
+};
+
+static double run_seconds = 0.5;
+static int nr_runs = 3;
+static bool quick;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "space-bench: %s: %s\n", what, vma_strerror(err));
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void emit(const char *figure, const char *impl, double value,
+		 const char *unit, const char *params)
+{
+	printf("{\"bench\": \"space-bench\", \"figure\": \"%s\", \"impl\": "
+	       "\"%s\", \"value\": %.1f, \"unit\": \"%s\"%s%s}\n",
+	       figure, impl, value, unit, params && *params ? ", " : "",
+	       params ? params : "");
+	fflush(stdout);
+}
+
+static void emit_ratio(const char *figure, double num, double den,
+		       const char *of, const char *params)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "\"of\": \"%s\"%s%s", of,
+		 params && *params ? ", " : "", params ? params : "");
+	printf("{\"bench\": \"space-bench\", \"figure\": \"%s\", \"impl\": "
+	       "\"ratio\", \"value\": %.3f, \"unit\": \"x\", %s}\n",
+	       figure, den > 0 ? num / den : 0.0, p);
+	fflush(stdout);
+}
+
+static void space_init(struct space *s, enum impl impl)
+{
+	struct vas_layout lay;
+	pthread_rwlockattr_t attr;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->impl = impl;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(
+		&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (impl == IMPL_KERNEL)
+		return;
+	vas_layout_default(&lay);
+	lay.max_map_count = 1u << 20;
+	err = vas_new(&lay, &s->vas);
+	if (err)
+		die("vas_new", err);
+}
+
+static void space_fini(struct space *s)
+{
+	if (s->vas)
+		vas_free(s->vas);
+	pthread_rwlock_destroy(&s->lock);
+}
+
+static inline void wlock(struct space *s)
+{
+	if (s->impl == IMPL_RWLOCK)
+		pthread_rwlock_wrlock(&s->lock);
+}
+
+static inline void rlock(struct space *s)
+{
+	if (s->impl == IMPL_RWLOCK)
+		pthread_rwlock_rdlock(&s->lock);
+}
+
+static inline void unlock(struct space *s)
+{
+	if (s->impl == IMPL_RWLOCK)
+		pthread_rwlock_unlock(&s->lock);
+}
+
+static int sp_mmap(struct space *s, uint64_t addr, uint64_t len, unsigned prot,
+		   unsigned flags, uint64_t *out)
+{
+	int err;
+
+	if (s->impl == IMPL_KERNEL) {
+		int kp = ((prot & P_R) ? PROT_READ : 0) |
+			 ((prot & VAS_PROT_WRITE) ? PROT_WRITE : 0) |
+			 ((prot & VAS_PROT_EXEC) ? PROT_EXEC : 0);
+		int kf =
+			MAP_PRIVATE | MAP_ANONYMOUS |
+			((flags & VAS_MAP_FIXED) ? MAP_FIXED : 0) |
+			((flags & VAS_MAP_FIXED_NOREPLACE) ? MAP_FIXED_NOREPLACE
+							   : 0);
+		void *p = mmap((void *)(uintptr_t)addr, len, kp, kf, -1, 0);
+
+		if (p == MAP_FAILED)
+			return -errno;
+		*out = (uintptr_t)p;
+		return 0;
+	}
+	wlock(s);
+	err = vas_mmap(s->vas, addr, len, prot, flags, NULL, 0, out);
+	unlock(s);
+	return err;
+}
+
+static int sp_munmap(struct space *s, uint64_t addr, uint64_t len)
+{
+	int err;
+
+	if (s->impl == IMPL_KERNEL)
+		return munmap((void *)(uintptr_t)addr, len) ? -errno : 0;
+	wlock(s);
+	err = vas_munmap(s->vas, addr, len);
+	unlock(s);
+	return err;
+}
+
+static int sp_mprotect(struct space *s, uint64_t addr, uint64_t len,
+		       unsigned prot)
+{
+	int err;
+
+	wlock(s);
+	err = vas_mprotect(s->vas, addr, len, prot);
+	unlock(s);
+	return err;
+}
+
+static int sp_fault(struct space *s, uint64_t addr, struct vas_fault_result *r)
+{
+	int err;
+
+	rlock(s);
+	err = vas_fault(s->vas, addr, VAS_ACCESS_READ, r);
+	unlock(s);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* mmap_munmap                                                          */
+
+/* 1,000 single-page VMAs low in the space (kernel: none, it has its own). */
+static void add_background(struct space *s, uint64_t base, int n)
+{
+	uint64_t out;
+	int err;
+
+	if (s->impl == IMPL_KERNEL)
+		return;
+	for (int i = 0; i < n; i++) {
+		err = sp_mmap(s, base + (uint64_t)i * 2 * PG, PG,
+			      (i & 1) ? P_R : P_RW,
+			      F_ANON | VAS_MAP_FIXED_NOREPLACE, &out);
+		if (err)
+			die("mmap background", err);
+	}
+}
+
+static double run_mmap_munmap(enum impl impl)
+{
+	struct space s;
+	uint64_t n = 0, out;
+	double t0, t;
+	int err;
+
+	space_init(&s, impl);
+	add_background(&s, 0x10000000ULL, 1000);
+	t0 = now();
+	do {
+		for (int i = 0; i < 256; i++) {
+			err = sp_mmap(&s, 0, 4 * PG, P_RW, F_ANON, &out);
+			if (err)
+				die("mmap", err);
+			err = sp_munmap(&s, out, 4 * PG);
+			if (err)
+				die("munmap", err);
+		}
+		n += 256;
+		t = now() - t0;
+	} while (t < run_seconds);
+	space_fini(&s);
+	return n / t;
+}
+
+/* ------------------------------------------------------------------ */
+/* map_fixed_8                                                          */
+
+#define MF_GROUPS     1000
+#define MF_VMA_PAGES  4
+#define MF_GROUP_SPAN (8 * (MF_VMA_PAGES + 1)) /* pages, with a gap after */
+
+/* Build group g: 8 VMAs of 4 pages, alternating prot, 1-page gaps. */
+static void mf_build(struct space *s, uint64_t base, int g)
+{
+	uint64_t gs = base + (uint64_t)g * MF_GROUP_SPAN * PG, out;
+	int err;
+
+	for (int i = 0; i < 8; i++) {
+		uint64_t a = gs + (uint64_t)i * (MF_VMA_PAGES + 1) * PG;
+
+		err = sp_mmap(s, a, MF_VMA_PAGES * PG, (i & 1) ? P_R : P_RX,
+			      F_ANON | VAS_MAP_FIXED, &out);
+		if (err)
+			die("mmap group", err);
+		/* Punch the gap after it (the replacement filled it). */
+		err = sp_munmap(s, a + MF_VMA_PAGES * PG, PG);
+		if (err)
+			die("munmap gap", err);
+	}
+}
+
+static double run_map_fixed_8(enum impl impl)
+{
+	const uint64_t span = (uint64_t)MF_GROUPS * MF_GROUP_SPAN * PG;
+	struct space s;
+	uint64_t base = 0x200000000000ULL, n = 0, out;
+	double timed = 0;
+	void *res = NULL;
+	int err;
+
+	space_init(&s, impl);
+	if (impl == IMPL_KERNEL) {
+		/* Our own reservation to work in. */
+		res = mmap(NULL, span + PG, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (res == MAP_FAILED)
+			die("reserve", -errno);
+		base = (uintptr_t)res;
+	}
+	do {
+		double t0;
+
+		for (int g = 0; g < MF_GROUPS; g++)
+			mf_build(&s, base, g);
+		t0 = now();
+		for (int g = 0; g < MF_GROUPS; g++) {
+			uint64_t gs = base + (uint64_t)g * MF_GROUP_SPAN * PG;
+
+			/* 8 VMAs and the 7 gaps between them. */
+			err = sp_mmap(&s, gs, (MF_GROUP_SPAN - 1) * PG, P_RW,
+				      F_ANON | VAS_MAP_FIXED, &out);
+			if (err)
+				die("MAP_FIXED over 8", err);
+		}
+		timed += now() - t0;
+		n += MF_GROUPS;
+	} while (timed < run_seconds);
+	if (res)
+		munmap(res, span + PG);
+	space_fini(&s);
+	return n / timed;
+}
+
+/* ------------------------------------------------------------------ */
+/* fault                                                                */
+
+#define FT_VMAS	     1000
+#define FT_VMA_PAGES 16
+#define FT_BASE	     0x300000000000ULL
+
+struct fault_run {
+	struct space *s;
+	pthread_barrier_t start;
+	atomic_bool stop;
+	atomic_ulong faults;
+	atomic_ulong mutations;
+	atomic_int error;
+};
+
+static void *fault_thread(void *arg)
+{
+	struct fault_run *fr = arg;
+	const uint64_t npages = (uint64_t)FT_VMAS * FT_VMA_PAGES;
+	uint64_t x = (uint64_t)(uintptr_t)&x | 1, n = 0;
+
+	urcu_memb_register_thread();
+	pthread_barrier_wait(&fr->start);
+	while (!atomic_load_explicit(&fr->stop, memory_order_relaxed)) {
+		for (int i = 0; i < 64; i++) {
+			struct vas_fault_result r;
+			int err;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			err = sp_fault(fr->s, FT_BASE + (x % npages) * PG, &r);
+			if (err || r.status != VAS_FAULT_OK)
+				atomic_store(&fr->error, err ? err : -EFAULT);
+		}
+		n += 64;
+	}
+	atomic_fetch_add(&fr->faults, n);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+/* mmap, mprotect of the middle page, munmap: far above the faulted range. */
+static void *mutator_thread(void *arg)
+{
+	struct fault_run *fr = arg;
+	uint64_t n = 0, out;
+
+	urcu_memb_register_thread();
+	pthread_barrier_wait(&fr->start);
+	while (!atomic_load_explicit(&fr->stop, memory_order_relaxed)) {
+		int err = sp_mmap(fr->s, 0, 4 * PG, P_RW, F_ANON, &out);
+
+		if (!err)
+			err = sp_mprotect(fr->s, out + PG, PG, P_R);
+		if (!err)
+			err = sp_munmap(fr->s, out, 4 * PG);
+		if (err)
+			atomic_store(&fr->error, err);
+		n += 3;
+	}
+	atomic_fetch_add(&fr->mutations, n);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+static double run_fault(enum impl impl, int threads, int mutators)
+{
+	struct fault_run fr;
+	struct space s;
+	pthread_t t[4];
+	uint64_t out;
+	double t0, t1;
+	int nt = threads + mutators, err;
+
+	space_init(&s, impl);
+	for (int i = 0; i < FT_VMAS; i++) {
+		uint64_t a = FT_BASE + (uint64_t)i * FT_VMA_PAGES * PG;
+
+		err = sp_mmap(&s, a, FT_VMA_PAGES * PG, (i & 1) ? P_R : P_RW,
+			      F_ANON | VAS_MAP_FIXED_NOREPLACE, &out);
+		if (err)
+			die("mmap fault range", err);
+		for (int p = 0; p < FT_VMA_PAGES; p++) {
+			struct vas_fault_result r;
+
+			err = sp_fault(&s, a + (uint64_t)p * PG, &r);
+			if (err || r.status != VAS_FAULT_OK)
+				die("populate", err ? err : -EFAULT);
+		}
+	}
+	memset(&fr, 0, sizeof(fr));
+	fr.s = &s;
+	pthread_barrier_init(&fr.start, NULL, nt + 1);
+	for (int i = 0; i < nt; i++)
+		if (pthread_create(&t[i], NULL,
+				   i < threads ? fault_thread : mutator_thread,
+				   &fr))
+			abort();
+	pthread_barrier_wait(&fr.start);
+	t0 = now();
+	usleep((useconds_t)(run_seconds * 1e6));
+	atomic_store(&fr.stop, true);
+	for (int i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	t1 = now();
+	pthread_barrier_destroy(&fr.start);
+	if (atomic_load(&fr.error))
+		die("fault run", atomic_load(&fr.error));
+	if (mutators && !atomic_load(&fr.mutations))
+		die("fault run: the mutator made no progress", -EAGAIN);
+	space_fini(&s);
+	return atomic_load(&fr.faults) / (t1 - t0);
+}
+
+/* ------------------------------------------------------------------ */
+/* bytes_per_vma                                                        */
+
+static double run_bytes_per_vma(uint64_t n)
+{
+	struct space s;
+	struct vas_stats st;
+	uint64_t out;
+	int err;
+
+	space_init(&s, IMPL_VMAD);
+	for (uint64_t i = 0; i < n; i++) {
+		/* Adjacent single pages of alternating prot: never merged. */
+		err = sp_mmap(&s, 0x100000000ULL + i * PG, PG,
+			      (i & 1) ? P_R : P_RW,
+			      F_ANON | VAS_MAP_FIXED_NOREPLACE, &out);
+		if (err)
+			die("mmap", err);
+	}
+	vas_stats(s.vas, &st);
+	if (st.nr_vmas != n) {
+		fprintf(stderr,
+			"space-bench: %" PRIu64 " VMAs, expected %" PRIu64 "\n",
+			st.nr_vmas, n);
+		exit(1);
+	}
+	space_fini(&s);
+	return (double)st.bytes / (double)st.nr_vmas;
+}
+
+/* ------------------------------------------------------------------ */
+
+typedef double (*run_fn)(enum impl impl, int a, int b);
+
+static double fig_mmap_munmap(enum impl impl, int a, int b)
+{
+	return run_mmap_munmap(impl);
+}
+
+static double fig_map_fixed_8(enum impl impl, int a, int b)
+{
+	return run_map_fixed_8(impl);
+}
+
+static double fig_fault(enum impl impl, int threads, int mutators)
+{
+	return run_fault(impl, threads, mutators);
+}
+
+static double measure(run_fn fn, enum impl impl, int a, int b)
+{
+	double v[MAXRUNS];
+
+	for (int i = 0; i < nr_runs; i++)
+		v[i] = fn(impl, a, b);
+	return median(v, nr_runs);
+}
+
+int main(int argc, char **argv)
+{
+	char params[128];
+	double v[2], k, f[2][2][2]; /* [impl][threads-1][mutators] */
+	uint64_t n = 100000;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = true;
+		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+			nr_runs = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+			run_seconds = atof(argv[++i]);
+		} else {
+			fprintf(stderr, "usage: space-bench [--quick] [--runs "
+					"N] [--seconds S]\n");
+			return 2;
+		}
+	}
+	if (quick) {
+		run_seconds = 0.05;
+		n = 10000;
+	}
+	if (nr_runs < 3)
+		nr_runs = 3;
+	if (nr_runs > MAXRUNS)
+		nr_runs = MAXRUNS;
+	urcu_memb_register_thread();
+
+	snprintf(params, sizeof(params),
+		 "\"pages\": 4, \"vmas\": 1000, \"runs\": %d", nr_runs);
+	for (int i = 0; i < 2; i++) {
+		v[i] = measure(fig_mmap_munmap, (enum impl)i, 0, 0);
+		emit("mmap_munmap", impl_name[i], v[i], "pairs/s", params);
+	}
+	k = measure(fig_mmap_munmap, IMPL_KERNEL, 0, 0);
+	emit("mmap_munmap", "kernel", k, "pairs/s", params);
+	emit_ratio("mmap_munmap", v[0], v[1], "vmad/rwlock", params);
+
+	snprintf(params, sizeof(params),
+		 "\"vmas_covered\": 8, \"counted\": \"map_fixed_only\", "
+		 "\"runs\": %d",
+		 nr_runs);
+	for (int i = 0; i < 2; i++) {
+		v[i] = measure(fig_map_fixed_8, (enum impl)i, 0, 0);
+		emit("map_fixed_8", impl_name[i], v[i], "ops/s", params);
+	}
+	k = measure(fig_map_fixed_8, IMPL_KERNEL, 0, 0);
+	emit("map_fixed_8", "kernel", k, "ops/s", params);
+	emit_ratio("map_fixed_8", v[0], v[1], "vmad/rwlock", params);
+
+	for (int m = 0; m < 2; m++) {
+		for (int t = 1; t <= 2; t++) {
+			snprintf(params, sizeof(params),
+				 "\"threads\": %d, \"mutators\": %d, \"vmas\": "
+				 "%d, \"runs\": %d",
+				 t, m, FT_VMAS, nr_runs);
+			for (int i = 0; i < 2; i++) {
+				f[i][t - 1][m] =
+					measure(fig_fault, (enum impl)i, t, m);
+				emit("fault", impl_name[i], f[i][t - 1][m],
+				     "faults/s", params);
+			}
+			emit_ratio("fault", f[0][t - 1][m], f[1][t - 1][m],
+				   "vmad/rwlock", params);
+		}
+	}
+	for (int m = 0; m < 2; m++) {
+		snprintf(params, sizeof(params), "\"mutators\": %d", m);
+		emit_ratio("fault", f[0][1][m], f[0][0][m],
+			   "vmad threads=2 / threads=1", params);
+	}
+	for (int t = 1; t <= 2; t++) {
+		snprintf(params, sizeof(params), "\"threads\": %d", t);
+		emit_ratio("fault", f[0][t - 1][1], f[0][t - 1][0],
+			   "vmad mutators=1 / mutators=0", params);
+	}
+
+	{
+		double b[MAXRUNS];
+
+		for (int i = 0; i < nr_runs; i++)
+			b[i] = run_bytes_per_vma(n);
+		snprintf(params, sizeof(params),
+			 "\"n\": %" PRIu64
+			 ", \"runs\": %d, \"from\": \"vas_stats.bytes\"",
+			 n, nr_runs);
+		emit("bytes_per_vma", "vmad", median(b, nr_runs), "bytes",
+		     params);
+	}
+	urcu_memb_unregister_thread();
+	return 0;
+}
