@@ -743,6 +743,24 @@ int rpc_msg_request(const struct rpc_msg *msg, size_t i,
 	return 0;
 }
 
+int rpc_msg_peek(const struct rpc_msg *msg, size_t i, bool *has_space)
+{
+	const json_t *r =
+		msg->is_batch ? json_array_get(msg->root, i) : msg->root;
+	const json_t *method, *params;
+
+	*has_space = false;
+	if (!json_is_object(r))
+		return -1;
+	method = json_object_get(r, "method");
+	if (!json_is_string(method))
+		return -1;
+	params = json_object_get(r, "params");
+	if (json_is_object(params) && json_object_get(params, "space"))
+		*has_space = true;
+	return find_method(json_string_value(method));
+}
+
 /* ---- Canonical text of a request (tests and logs) ----------------------- */
 
 static int fmt_flags(char *buf, size_t len, unsigned flags,

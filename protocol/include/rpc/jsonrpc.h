@@ -289,6 +289,16 @@ int rpc_msg_request(const struct rpc_msg *msg, size_t i,
 		    struct rpc_request *req, struct rpc_error *err);
 
 /**
+ * rpc_msg_peek() - The method of request @i of @msg, without decoding it
+ * (to route it before running it).
+ * @has_space: set if its params name a "space".
+ * Context: Any context.
+ * Return: the enum rpc_method, or -1 if the request is not valid enough
+ *         to tell (rpc_msg_request() will report why).
+ */
+int rpc_msg_peek(const struct rpc_msg *msg, size_t i, bool *has_space);
+
+/**
  * rpc_msg_fini() - Release @msg.
  * Context: Any context.
  */

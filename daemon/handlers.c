@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Method handlers.
+ *
+ * vmad_handlers[] has one row per enum rpc_method: the handler and
+ * whether the method may take long (it then runs on the job pool). The
+ * codec has already checked every parameter's type and range; a handler
+ * resolves the space (taking a reference), calls the model and writes the
+ * result object. A failed model call becomes error -32000 with
+ * data.errno; the dispatcher rolls back whatever the handler wrote.
+ *
+ * fault and lookup are RCU readers inside vas_fault()/vas_lookup() and
+ * take no lock here: the registry lookup is lock-free and the reference
+ * count is one atomic operation each way.
+ */
+#include "vmad.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/uatomic.h>
+
+typedef int (*vmad_handler_fn)(struct vmad_ctx *ctx,
+			       const struct rpc_request *req,
+			       struct rpc_buf *out, struct rpc_error *err);
+
+enum {
+	H_JOB = 1u << 0,       /* may take long: run on the job pool */
+	H_JOB_SPACE = 1u << 1, /* only when a space is named */
+};
+
+struct vmad_handler {
+	vmad_handler_fn fn;
+	unsigned flags;
+};
+
+#define LIT(b, s) rpc_buf_put(b, s, sizeof(s) - 1)
+
+static int get_space(struct vmad_ctx *ctx, const struct rpc_space_ref *ref,
+		     struct vmad_space **sp, struct rpc_error *err)
+{
+	int ret = vmad_registry_lookup(ctx->srv, ref, ctx->uid, sp);
+
+	if (ret == -ENOENT) {
+		rpc_error_errno(err, ret);
+		if (ref->by_name)
+			snprintf(err->msg, sizeof(err->msg),
+				 "no such space: '%s'", ref->name);
+		else
+			snprintf(err->msg, sizeof(err->msg),
+				 "no such space: %llu",
+				 (unsigned long long)ref->id);
+		return -EPROTO;
+	}
+	if (ret)
+		return rpc_error_errno(err, ret);
+	return 0;
+}
+
+static void put_space_result(struct rpc_buf *out, const struct vmad_space *sp)
+{
+	LIT(out, "{\"space\":");
+	rpc_buf_put_u64(out, sp->id);
+	LIT(out, ",\"name\":");
+	if (sp->name[0])
+		rpc_buf_put_string(out, sp->name, strlen(sp->name));
+	else
+		LIT(out, "null");
+	LIT(out, "}");
+}
+
+static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
+			  struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_create_params *p = &req->p.create;
+	const struct vmad_config *cfg = &ctx->srv->cfg;
+	struct vas_layout layout;
+	struct vmad_space *sp;
+	struct vas *vas;
+	int ret;
+
+	vas_layout_default(&layout);
+	layout.max_map_count = cfg->default_max_map_count;
+	if (p->task_size.present)
+		layout.task_size = p->task_size.v;
+	if (p->mmap_base.present)
+		layout.mmap_base = p->mmap_base.v;
+	else if (p->task_size.present && layout.mmap_base > layout.task_size)
+		layout.mmap_base = layout.task_size; /* follow a smaller task */
+	if (p->stack_guard_gap.present)
+		layout.stack_guard_gap = p->stack_guard_gap.v;
+	if (p->max_map_count.present) {
+		if (p->max_map_count.v > cfg->max_map_count_limit)
+			return rpc_error_set(
+				err, RPC_INVALID_PARAMS,
+				"'max_map_count' above the "
+				"limit of %llu",
+				(unsigned long long)cfg->max_map_count_limit);
+		layout.max_map_count = p->max_map_count.v;
+	}
+	if (p->stack_rlimit.present)
+		layout.stack_rlimit = p->stack_rlimit.v;
+	if (p->brk_base.present)
+		layout.brk_base = p->brk_base.v;
+	layout.stack = p->stack;
+	ret = vas_new(&layout, &vas);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	ret = vmad_registry_add(ctx->srv, p->name, ctx->uid, vas, &sp);
+	if (ret) {
+		vas_free(vas);
+		rpc_error_errno(err, ret);
+		if (ret == -EEXIST)
+			snprintf(err->msg, sizeof(err->msg),
+				 "a space named '%s' exists", p->name);
+		else if (ret == -EAGAIN)
+			snprintf(err->msg, sizeof(err->msg),
+				 "uid %u owns the most spaces allowed (%u)",
+				 (unsigned)ctx->uid, cfg->max_spaces_per_uid);
+		return -EPROTO;
+	}
+	put_space_result(out, sp);
+	vmad_space_put(sp);
+	return 0;
+}
+
+static int h_space_destroy(struct vmad_ctx *ctx, const struct rpc_request *req,
+			   struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vmad_space *sp;
+	int ret = get_space(ctx, &req->p.addr.space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vmad_registry_remove(ctx->srv, sp);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	LIT(out, "{}");
+	return 0;
+}
+
+static int h_space_fork(struct vmad_ctx *ctx, const struct rpc_request *req,
+			struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_fork_params *p = &req->p.fork;
+	struct vmad_space *sp, *child;
+	struct vas *vas;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_fork(sp->vas, &vas);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	ret = vmad_registry_add(ctx->srv, p->name, ctx->uid, vas, &child);
+	if (ret) {
+		vas_free(vas);
+		rpc_error_errno(err, ret);
+		if (ret == -EEXIST)
+			snprintf(err->msg, sizeof(err->msg),
+				 "a space named '%s' exists", p->name);
+		return -EPROTO;
+	}
+	put_space_result(out, child);
+	vmad_space_put(child);
+	return 0;
+}
+
+static int h_space_list(struct vmad_ctx *ctx, const struct rpc_request *req,
+			struct rpc_buf *out, struct rpc_error *err)
+{
+	LIT(out, "{\"spaces\":");
+	vmad_registry_list(ctx->srv, ctx->uid, out);
+	LIT(out, "}");
+	return 0;
+}
+
+static void put_addr(struct rpc_buf *out, const char *key, uint64_t v)
+{
+	LIT(out, "{\"");
+	rpc_buf_puts(out, key);
+	LIT(out, "\":");
+	rpc_buf_put_u64(out, v);
+	LIT(out, "}");
+}
+
+static int h_mmap(struct vmad_ctx *ctx, const struct rpc_request *req,
+		  struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_mmap_params *p = &req->p.mmap;
+	struct vmad_space *sp;
+	uint64_t addr;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_mmap(sp->vas, p->addr.v, p->length.v, p->prot, p->flags,
+		       p->file[0] ? p->file : NULL, p->offset.v, &addr);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	put_addr(out, "addr", addr);
+	return 0;
+}
+
+static int h_munmap(struct vmad_ctx *ctx, const struct rpc_request *req,
+		    struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_range_params *p = &req->p.range;
+	struct vmad_space *sp;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_munmap(sp->vas, p->addr.v, p->length.v);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	LIT(out, "{}");
+	return 0;
+}
+
+static int h_mprotect(struct vmad_ctx *ctx, const struct rpc_request *req,
+		      struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_range_params *p = &req->p.range;
+	struct vmad_space *sp;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_mprotect(sp->vas, p->addr.v, p->length.v, p->prot);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	LIT(out, "{}");
+	return 0;
+}
+
+static int h_mremap(struct vmad_ctx *ctx, const struct rpc_request *req,
+		    struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_mremap_params *p = &req->p.mremap;
+	struct vmad_space *sp;
+	uint64_t addr;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_mremap(sp->vas, p->old_addr.v, p->old_length.v,
+			 p->new_length.v, p->flags, p->new_addr.v, &addr);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	put_addr(out, "addr", addr);
+	return 0;
+}
+
+static int h_brk(struct vmad_ctx *ctx, const struct rpc_request *req,
+		 struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_addr_params *p = &req->p.addr;
+	struct vmad_space *sp;
+	uint64_t brk;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_brk(sp->vas, p->addr.v, &brk);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	put_addr(out, "brk", brk);
+	return 0;
+}
+
+static int h_fault(struct vmad_ctx *ctx, const struct rpc_request *req,
+		   struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_addr_params *p = &req->p.addr;
+	struct vas_fault_result res;
+	struct vmad_space *sp;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_fault(sp->vas, p->addr.v, p->access, &res);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	ctx->nr_faults++;
+	rpc_write_fault(out, &res);
+	return 0;
+}
+
+static int h_lookup(struct vmad_ctx *ctx, const struct rpc_request *req,
+		    struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_addr_params *p = &req->p.addr;
+	struct vas_vma_info info;
+	struct vmad_space *sp;
+	bool found;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	found = vas_lookup(sp->vas, p->addr.v, &info);
+	vmad_space_put(sp);
+	LIT(out, "{\"vma\":");
+	if (found)
+		rpc_write_vma(out, &info);
+	else
+		LIT(out, "null");
+	LIT(out, "}");
+	return 0;
+}
+
+static int h_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
+		  struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vas_vma_info *vmas = NULL;
+	struct vmad_space *sp;
+	size_t nr = 0;
+	int ret = get_space(ctx, &req->p.addr.space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_maps(sp->vas, &vmas, &nr);
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	rpc_write_maps(out, vmas, nr);
+	vma_free(vmas);
+	return 0;
+}
+
+static void put_stat(struct rpc_buf *out, const char *name, uint64_t v)
+{
+	LIT(out, ",\"");
+	rpc_buf_puts(out, name);
+	LIT(out, "\":");
+	rpc_buf_put_u64(out, v);
+}
+
+static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
+		   struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vmad_server *srv = ctx->srv;
+	uint64_t requests = 0, errors = 0, faults = 0;
+	unsigned i;
+
+	if (req->p.addr.space.present) {
+		struct vas_stats st;
+		struct vmad_space *sp;
+		int ret = get_space(ctx, &req->p.addr.space, &sp, err);
+
+		if (ret)
+			return ret;
+		vas_stats(sp->vas, &st);
+		LIT(out, "{\"space\":");
+		rpc_buf_put_u64(out, sp->id);
+		vmad_space_put(sp);
+		LIT(out, ",");
+		rpc_write_space_stats(out, &st);
+		LIT(out, "}");
+		return 0;
+	}
+	for (i = 0; i < srv->nr_workers; i++) {
+		struct vmad_worker *w = &srv->workers[i];
+
+		requests += uatomic_read(&w->nr_requests);
+		errors += uatomic_read(&w->nr_errors);
+		faults += uatomic_read(&w->nr_faults);
+	}
+	LIT(out, "{\"version\":\"" VMAD_VERSION "\"");
+	put_stat(out, "uptime_s", (uint64_t)time(NULL) - srv->started);
+	put_stat(out, "requests", requests);
+	put_stat(out, "errors", errors);
+	put_stat(out, "faults", faults);
+	put_stat(out, "spaces", (uint64_t)uatomic_read(&srv->reg.nr_spaces));
+	put_stat(out, "connections", (uint64_t)uatomic_read(&srv->nr_conns));
+	put_stat(out, "connections_total", uatomic_read(&srv->conns_total));
+	put_stat(out, "connections_refused", uatomic_read(&srv->conns_refused));
+	put_stat(out, "workers", srv->nr_workers);
+	put_stat(out, "job_threads", srv->jobs.nr_threads);
+	put_stat(out, "jobs", (uint64_t)uatomic_read(&srv->jobs.nr_run));
+	LIT(out, "}");
+	return 0;
+}
+
+static int h_validate(struct vmad_ctx *ctx, const struct rpc_request *req,
+		      struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vmad_space *sp;
+	char msg[256] = "";
+	int ret = get_space(ctx, &req->p.addr.space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vas_validate(sp->vas, msg, sizeof(msg));
+	vmad_space_put(sp);
+	if (!ret) {
+		LIT(out, "{\"valid\":true}");
+		return 0;
+	}
+	LIT(out, "{\"valid\":false,\"error\":");
+	rpc_buf_put_string(out, msg, strnlen(msg, sizeof(msg)));
+	LIT(out, "}");
+	return 0;
+}
+
+static int h_ping(struct vmad_ctx *ctx, const struct rpc_request *req,
+		  struct rpc_buf *out, struct rpc_error *err)
+{
+	LIT(out, "{\"version\":\"" VMAD_VERSION "\"}");
+	return 0;
+}
+
+/* The handler table: one row per method, indexed by enum rpc_method. */
+static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
+	[RPC_SPACE_CREATE] = {h_space_create, 0},
+	[RPC_SPACE_DESTROY] = {h_space_destroy, 0},
+	[RPC_SPACE_FORK] = {h_space_fork, H_JOB},
+	[RPC_SPACE_LIST] = {h_space_list, 0},
+	[RPC_MMAP] = {h_mmap, 0},
+	[RPC_MUNMAP] = {h_munmap, 0},
+	[RPC_MPROTECT] = {h_mprotect, 0},
+	[RPC_MREMAP] = {h_mremap, 0},
+	[RPC_BRK] = {h_brk, 0},
+	[RPC_FAULT] = {h_fault, 0},
+	[RPC_LOOKUP] = {h_lookup, 0},
+	[RPC_MAPS] = {h_maps, H_JOB},
+	[RPC_STATS] = {h_stats, H_JOB_SPACE},
+	[RPC_VALIDATE] = {h_validate, H_JOB},
+	[RPC_PING] = {h_ping, 0},
+};
+
+bool vmad_msg_needs_job(const struct rpc_msg *msg)
+{
+	size_t i;
+
+	for (i = 0; i < msg->nr; i++) {
+		bool has_space;
+		int m = rpc_msg_peek(msg, i, &has_space);
+		unsigned f;
+
+		if (m < 0)
+			continue;
+		f = vmad_handlers[m].flags;
+		if ((f & H_JOB) || ((f & H_JOB_SPACE) && has_space))
+			return true;
+	}
+	return false;
+}
+
+/* Run one request; append its response (if any) to @out. */
+static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
+			    size_t i, struct rpc_buf *out)
+{
+	struct rpc_request req;
+	struct rpc_error err;
+	size_t mark = out->len;
+	int ret;
+
+	ret = rpc_msg_request(msg, i, &req, &err);
+	if (ret) {
+		ctx->nr_errors++;
+		/* A notification gets no response, not even an error. */
+		if (!req.has_id && err.code != RPC_INVALID_REQUEST)
+			return false;
+		rpc_write_error(out, req.has_id ? req.id : NULL, &err);
+		return true;
+	}
+	rpc_write_result_begin(out, req.id);
+	ret = vmad_handlers[req.method].fn(ctx, &req, out, &err);
+	if (ret) {
+		ctx->nr_errors++;
+		out->len = mark;
+		if (req.has_id)
+			rpc_write_error(out, req.id, &err);
+		return req.has_id;
+	}
+	if (!req.has_id) {
+		out->len = mark;
+		return false;
+	}
+	rpc_write_result_end(out);
+	return true;
+}
+
+size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
+		       struct rpc_buf *out)
+{
+	size_t mark = out->len, i, nr_out = 0;
+
+	if (!msg->is_batch) {
+		if (vmad_handle_one(ctx, msg, 0, out))
+			LIT(out, "\n");
+		return 1;
+	}
+	LIT(out, "[");
+	for (i = 0; i < msg->nr; i++) {
+		size_t before = out->len;
+
+		if (nr_out)
+			LIT(out, ",");
+		if (vmad_handle_one(ctx, msg, i, out))
+			nr_out++;
+		else
+			out->len = before; /* drop the comma */
+	}
+	if (!nr_out) {
+		out->len = mark; /* all notifications: no response */
+		return msg->nr;
+	}
+	LIT(out, "]\n");
+	return msg->nr;
+}
+
+unsigned vmad_nr_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Logging.
+ *
+ * vmad_log() checks the level before evaluating its arguments (a macro);
+ * vmad_log_write() formats one line with a timestamp and the level and
+ * writes it with a single write(2), so lines from different threads do not
+ * interleave. The destination is stderr, a log file (reopened on SIGHUP by
+ * vmad_log_open()) or syslog. The level and the destination are process
+ * state set during start-up or by the main thread; workers only read them.
+ */
+#include "vmad.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+int vmad_log_level = VMAD_LOG_INFO;
+static int vmad_log_fd = STDERR_FILENO;
+static bool vmad_log_syslog;
+
+static const char *const level_tag[] = {"error", "warn", "info", "verbose",
+					"debug"};
+
+int vmad_log_open(const struct vmad_config *cfg)
+{
+	int fd;
+
+	vmad_log_level = (int)cfg->log_level;
+	if (cfg->syslog) {
+		if (!vmad_log_syslog)
+			openlog("vmad", LOG_PID, LOG_DAEMON);
+		vmad_log_syslog = true;
+		return 0;
+	}
+	if (!cfg->log_file[0])
+		return 0;
+	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		  0640);
+	if (fd < 0)
+		return -errno;
+	if (vmad_log_fd != STDERR_FILENO) {
+		/* Atomically replace the old descriptor. */
+		dup2(fd, vmad_log_fd);
+		close(fd);
+	} else {
+		vmad_log_fd = fd;
+	}
+	return 0;
+}
+
+void vmad_log_write(int level, const char *fmt, ...)
+{
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_INFO,
+				   LOG_DEBUG};
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	if (level < 0)
+		level = 0;
+	if (level > VMAD_LOG_DEBUG)
+		level = VMAD_LOG_DEBUG;
+	if (vmad_log_syslog) {
+		va_start(ap, fmt);
+		vsyslog(prio[level], fmt, ap);
+		va_end(ap);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = (int)strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+	n += snprintf(line + n, sizeof(line) - (size_t)n,
+		      ".%03ld vmad[%d] %s: ", ts.tv_nsec / 1000000,
+		      (int)getpid(), level_tag[level]);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(vmad_log_fd, line, (size_t)n) < 0) {
+		/* Nowhere left to report it. */
+	}
+}
+
+void vmad_log_signal_safe(const char *msg)
+{
+	if (write(STDERR_FILENO, msg, strlen(msg)) < 0) {
+		/* Nothing to do in a signal handler. */
+	}
+}

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: The space registry: ids and names to spaces.
+ *
+ * Two RCU lock-free hash tables (cds_lfht) map ids and names to struct
+ * vmad_space. Lookups run on any worker without locks: under the RCU read
+ * lock they find the node and take a reference with a compare-and-swap
+ * that never revives a count that reached zero. Additions and removals
+ * are serialised by registry->lock, which also guards the id counter and
+ * the per-uid space counts.
+ *
+ * Lifetime: the registry holds one reference while a space is listed;
+ * each request holds one while it uses the space. space.destroy unlists
+ * the space and drops the registry's reference; whoever drops the last
+ * one queues a reap job: vas_free() runs on a job thread (it waits for RCU
+ * callbacks, so it must not run inside a read-side section, in a call_rcu
+ * callback or on a worker that has other connections to serve), and the
+ * struct itself is freed by urcu_memb_call_rcu() because a concurrent lookup
+ * may still be looking at its hash node.
+ */
+#include "vmad.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/uatomic.h>
+
+static unsigned long hash_u64(uint64_t v)
+{
+	v ^= v >> 33;
+	v *= 0xff51afd7ed558ccdULL;
+	v ^= v >> 33;
+	v *= 0xc4ceb9fe1a85ec53ULL;
+	v ^= v >> 33;
+	return (unsigned long)v;
+}
+
+static unsigned long hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return hash_u64(h);
+}
+
+static int match_id(struct cds_lfht_node *node, const void *key)
+{
+	struct vmad_space *sp =
+		caa_container_of(node, struct vmad_space, id_node);
+
+	return sp->id == *(const uint64_t *)key;
+}
+
+static int match_name(struct cds_lfht_node *node, const void *key)
+{
+	struct vmad_space *sp =
+		caa_container_of(node, struct vmad_space, name_node);
+
+	return !strcmp(sp->name, key);
+}
+
+int vmad_registry_init(struct vmad_registry *reg)
+{
+	memset(reg, 0, sizeof(*reg));
+	pthread_mutex_init(&reg->lock, NULL);
+	reg->next_id = 1;
+	reg->by_id = cds_lfht_new_flavor(
+		64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+		&urcu_memb_flavor, NULL);
+	reg->by_name = cds_lfht_new_flavor(
+		64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+		&urcu_memb_flavor, NULL);
+	if (!reg->by_id || !reg->by_name)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Take a reference unless the count already dropped to zero. */
+static bool space_tryget(struct vmad_space *sp)
+{
+	long old = uatomic_read(&sp->refs);
+
+	while (old > 0) {
+		long seen = uatomic_cmpxchg(&sp->refs, old, old + 1);
+
+		if (seen == old)
+			return true;
+		old = seen;
+	}
+	return false;
+}
+
+static void space_free_rcu(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct vmad_space, rcu));
+}
+
+/* Job: free the model of an unreferenced space (job thread). */
+static void space_reap(struct vmad_job *job)
+{
+	struct vmad_space *sp = job->space;
+
+	vas_free(sp->vas);
+	sp->vas = NULL;
+	urcu_memb_call_rcu(&sp->rcu, space_free_rcu);
+	free(job);
+}
+
+void vmad_space_put(struct vmad_space *sp)
+{
+	struct vmad_job *job;
+
+	if (uatomic_sub_return(&sp->refs, 1) != 0)
+		return;
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		/* Cannot defer: leak the model rather than free it here. */
+		vmad_log(VMAD_LOG_ERROR, "out of memory freeing space %llu",
+			 (unsigned long long)sp->id);
+		return;
+	}
+	job->fn = space_reap;
+	job->space = sp;
+	vmad_jobs_submit(sp->srv, job);
+}
+
+int vmad_registry_lookup(struct vmad_server *srv,
+			 const struct rpc_space_ref *ref, uid_t uid,
+			 struct vmad_space **out)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct vmad_space *sp = NULL;
+	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
+
+	urcu_memb_read_lock();
+	if (ref->by_name) {
+		cds_lfht_lookup(reg->by_name, hash_str(ref->name), match_name,
+				ref->name, &iter);
+		node = cds_lfht_iter_get_node(&iter);
+		if (node)
+			sp = caa_container_of(node, struct vmad_space,
+					      name_node);
+	} else {
+		cds_lfht_lookup(reg->by_id, hash_u64(ref->id), match_id,
+				&ref->id, &iter);
+		node = cds_lfht_iter_get_node(&iter);
+		if (node)
+			sp = caa_container_of(node, struct vmad_space, id_node);
+	}
+	if (sp && !space_tryget(sp))
+		sp = NULL;
+	urcu_memb_read_unlock();
+	if (!sp)
+		return -ENOENT;
+	if (sp->owner != uid && uid != 0) {
+		vmad_space_put(sp);
+		return -EPERM;
+	}
+	*out = sp;
+	return 0;
+}
+
+static struct vmad_uid_count *uid_slot(struct vmad_registry *reg, uid_t uid,
+				       bool create)
+{
+	size_t i;
+
+	for (i = 0; i < reg->nr_uids; i++)
+		if (reg->uids[i].uid == uid)
+			return &reg->uids[i];
+	if (!create)
+		return NULL;
+	if (reg->nr_uids == reg->cap_uids) {
+		size_t ncap = reg->cap_uids ? reg->cap_uids * 2 : 8;
+		struct vmad_uid_count *n =
+			realloc(reg->uids, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		reg->uids = n;
+		reg->cap_uids = ncap;
+	}
+	reg->uids[reg->nr_uids].uid = uid;
+	reg->uids[reg->nr_uids].nr = 0;
+	return &reg->uids[reg->nr_uids++];
+}
+
+int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
+		      struct vas *vas, struct vmad_space **out)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct vmad_uid_count *cnt;
+	struct vmad_space *sp;
+	int ret = 0;
+
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	snprintf(sp->name, sizeof(sp->name), "%s", name ? name : "");
+	sp->owner = uid;
+	sp->vas = vas;
+	sp->refs = 2; /* the registry's and the caller's */
+	sp->srv = srv;
+	cds_lfht_node_init(&sp->id_node);
+	cds_lfht_node_init(&sp->name_node);
+
+	pthread_mutex_lock(&reg->lock);
+	cnt = uid_slot(reg, uid, true);
+	if (!cnt) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	if (cnt->nr >= srv->cfg.max_spaces_per_uid) {
+		ret = -EAGAIN;
+		goto out_unlock;
+	}
+	urcu_memb_read_lock();
+	if (sp->name[0]) {
+		struct cds_lfht_node *dup;
+
+		dup = cds_lfht_add_unique(reg->by_name, hash_str(sp->name),
+					  match_name, sp->name, &sp->name_node);
+		if (dup != &sp->name_node) {
+			urcu_memb_read_unlock();
+			ret = -EEXIST;
+			goto out_unlock;
+		}
+	}
+	sp->id = reg->next_id++;
+	cds_lfht_add(reg->by_id, hash_u64(sp->id), &sp->id_node);
+	urcu_memb_read_unlock();
+	cnt->nr++;
+	uatomic_inc(&reg->nr_spaces);
+	pthread_mutex_unlock(&reg->lock);
+	*out = sp;
+	return 0;
+
+out_unlock:
+	pthread_mutex_unlock(&reg->lock);
+	free(sp); /* never published: no grace period needed */
+	return ret;
+}
+
+int vmad_registry_remove(struct vmad_server *srv, struct vmad_space *sp)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct vmad_uid_count *cnt;
+	int ret;
+
+	pthread_mutex_lock(&reg->lock);
+	urcu_memb_read_lock();
+	ret = cds_lfht_del(reg->by_id, &sp->id_node);
+	if (!ret && sp->name[0])
+		cds_lfht_del(reg->by_name, &sp->name_node);
+	urcu_memb_read_unlock();
+	if (!ret) {
+		cnt = uid_slot(reg, sp->owner, false);
+		if (cnt && cnt->nr)
+			cnt->nr--;
+		uatomic_dec(&reg->nr_spaces);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	if (ret)
+		return -ENOENT;
+	vmad_space_put(sp); /* the registry's reference */
+	return 0;
+}
+
+struct list_ent {
+	uint64_t id;
+	uid_t owner;
+	char name[RPC_NAME_MAX];
+};
+
+static int cmp_ent(const void *a, const void *b)
+{
+	const struct list_ent *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void vmad_registry_list(struct vmad_server *srv, uid_t uid, struct rpc_buf *out)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct list_ent *ents = NULL;
+	size_t nr = 0, cap = 0, i;
+	struct cds_lfht_iter iter;
+	struct vmad_space *sp;
+
+	urcu_memb_read_lock();
+	cds_lfht_for_each_entry(reg->by_id, &iter, sp, id_node)
+	{
+		if (sp->owner != uid && uid != 0)
+			continue;
+		if (nr == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct list_ent *n = realloc(ents, ncap * sizeof(*n));
+
+			if (!n) {
+				out->oom = true;
+				break;
+			}
+			ents = n;
+			cap = ncap;
+		}
+		ents[nr].id = sp->id;
+		ents[nr].owner = sp->owner;
+		memcpy(ents[nr].name, sp->name, sizeof(sp->name));
+		nr++;
+	}
+	urcu_memb_read_unlock();
+	if (nr)
+		qsort(ents, nr, sizeof(*ents), cmp_ent);
+	rpc_buf_puts(out, "[");
+	for (i = 0; i < nr; i++) {
+		rpc_buf_puts(out, i ? ",{\"space\":" : "{\"space\":");
+		rpc_buf_put_u64(out, ents[i].id);
+		rpc_buf_puts(out, ",\"name\":");
+		if (ents[i].name[0])
+			rpc_buf_put_string(out, ents[i].name,
+					   strlen(ents[i].name));
+		else
+			rpc_buf_puts(out, "null");
+		rpc_buf_puts(out, ",\"owner\":");
+		rpc_buf_put_u64(out, ents[i].owner);
+		rpc_buf_puts(out, "}");
+	}
+	rpc_buf_puts(out, "]");
+	free(ents);
+}
+
+/*
+ * Unlist every space (shutdown). The reap jobs this queues run before the
+ * job pool stops.
+ */
+void vmad_registry_fini(struct vmad_server *srv)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct cds_lfht_iter iter;
+	struct vmad_space *sp, **all = NULL;
+	size_t nr = 0, cap = 0, i;
+
+	urcu_memb_read_lock();
+	cds_lfht_for_each_entry(reg->by_id, &iter, sp, id_node)
+	{
+		if (nr == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct vmad_space **n = realloc(all, ncap * sizeof(*n));
+
+			if (!n)
+				break;
+			all = n;
+			cap = ncap;
+		}
+		all[nr++] = sp;
+	}
+	urcu_memb_read_unlock();
+	for (i = 0; i < nr; i++)
+		vmad_registry_remove(srv, all[i]);
+	free(all);
+}

@@ -1,0 +1,838 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Listener, workers and connections.
+ *
+ * The main thread owns the listening socket and its event_base. It
+ * accepts each connection, reads the peer's credentials (SO_PEERCRED: the
+ * uid owns the spaces it creates), refuses it with a JSON-RPC error if the
+ * connection limit is reached, and otherwise hands it to the next worker
+ * round-robin: it queues the descriptor in the worker's inbox and writes
+ * the worker's eventfd.
+ *
+ * Each worker runs its own event_base with one bufferevent per
+ * connection. Bytes go from the bufferevent's input into the
+ * connection's rpc_decoder; every complete value is parsed and run at
+ * once, and its responses are appended to a per-worker scratch buffer
+ * that is handed to the bufferevent once per read callback, so a burst of
+ * pipelined requests is answered with one write.
+ *
+ * Ordering: a connection runs its requests one after the other. A request
+ * that may take long (vmad_msg_needs_job()) goes to the job pool with the
+ * whole value it came in; the connection stops reading until the job
+ * comes back through the inbox, appends its responses, and resumes with
+ * whatever was buffered meanwhile. Other connections of the worker are
+ * served in the meantime.
+ *
+ * Back-pressure: when a connection's output exceeds output_high_water the
+ * worker stops reading it; the write callback (output at or below
+ * output_low_water) resumes it. A bufferevent write timeout closes a
+ * connection whose output has not moved for output_timeout seconds.
+ *
+ * Protocol errors that break the stream (a parse error, a value too large
+ * or too deep) are answered, then the connection is closed once the
+ * answer is flushed.
+ *
+ * Shutdown (SIGTERM, SIGINT): the listener closes and removes the socket
+ * file; each worker stops reading, flushes every connection's pending
+ * responses (waiting for jobs in flight), closes them and exits; then the
+ * registry frees every space.
+ */
+#include "vmad.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <urcu/uatomic.h>
+
+/* ---- Connections (worker thread) ---------------------------------------- */
+
+static bool conn_process(struct vmad_conn *c);
+
+static void conn_free_final(struct vmad_conn *c)
+{
+	struct vmad_worker *w = c->w;
+
+	rpc_decoder_fini(&c->dec);
+	free(c);
+	uatomic_dec(&w->srv->nr_conns);
+	w->nr_conns--;
+	if (w->stopping && !w->nr_conns)
+		event_base_loopexit(w->base, NULL);
+}
+
+/* Close now; the struct waits for a job in flight. */
+static void conn_close(struct vmad_conn *c)
+{
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		cds_list_del(&c->node);
+	}
+	if (c->job) {
+		c->dead = true;
+		return;
+	}
+	conn_free_final(c);
+}
+
+static size_t conn_out_len(struct vmad_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* Move the worker's scratch responses to the connection's output. */
+static void conn_flush_scratch(struct vmad_conn *c)
+{
+	struct rpc_buf *s = &c->w->scratch;
+
+	if (s->len && c->bev)
+		bufferevent_write(c->bev, s->data, s->len);
+	rpc_buf_reset(s);
+}
+
+/* Enter the closing state: no more reading, close once flushed. */
+static void conn_set_closing(struct vmad_conn *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+/*
+ * After output was added: apply the high-water mark, and close a closing
+ * connection whose output is flushed. Return false if @c is gone.
+ */
+static bool conn_check_output(struct vmad_conn *c)
+{
+	const struct vmad_config *cfg = &c->w->srv->cfg;
+	size_t len = conn_out_len(c);
+
+	if (c->closing) {
+		if (!len && !c->job) {
+			conn_close(c);
+			return false;
+		}
+		return true;
+	}
+	if (!c->paused && len > cfg->output_high_water) {
+		c->paused = true;
+		bufferevent_disable(c->bev, EV_READ);
+		vmad_log(VMAD_LOG_DEBUG, "conn %llu: output %zu bytes, paused",
+			 (unsigned long long)c->serial, len);
+	}
+	return true;
+}
+
+static void conn_protocol_error(struct vmad_conn *c,
+				const struct rpc_error *err)
+{
+	rpc_write_error(&c->w->scratch, NULL, err);
+	rpc_buf_put(&c->w->scratch, "\n", 1);
+	vmad_log(VMAD_LOG_VERBOSE, "conn %llu (uid %u): %s; closing",
+		 (unsigned long long)c->serial, (unsigned)c->uid, err->msg);
+	c->closing = true;
+}
+
+/* Job thread: run a long request and hand it back to the worker. */
+static void request_job(struct vmad_job *job)
+{
+	struct vmad_conn *c = job->conn;
+	struct vmad_worker *w = c->w;
+	struct vmad_ctx ctx = {.srv = w->srv, .w = NULL, .uid = c->uid};
+	size_t n;
+
+	n = vmad_handle_msg(&ctx, &job->msg, &job->out);
+	uatomic_add(&w->nr_requests, n);
+	uatomic_add(&w->nr_errors, ctx.nr_errors);
+	uatomic_add(&w->nr_faults, ctx.nr_faults);
+	vmad_worker_post_job(w, job);
+}
+
+static void job_free(struct vmad_job *job)
+{
+	rpc_msg_fini(&job->msg);
+	rpc_buf_fini(&job->out);
+	free(job);
+}
+
+/* Run one complete JSON value. */
+static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
+{
+	struct vmad_worker *w = c->w;
+	struct vmad_ctx ctx = {.srv = w->srv, .w = w, .uid = c->uid};
+	struct rpc_error err;
+	struct rpc_msg msg;
+	size_t n;
+	int ret;
+
+	ret = rpc_msg_parse(&msg, frame, len,
+			    rpc_decoder_frame_has_big_int(&c->dec),
+			    w->srv->cfg.max_batch, &err);
+	if (ret == -ENOMEM) {
+		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
+		conn_protocol_error(c, &err);
+		return;
+	}
+	if (ret) {
+		uatomic_inc(&w->nr_errors);
+		if (err.code == RPC_PARSE_ERROR) {
+			conn_protocol_error(c, &err);
+			return;
+		}
+		rpc_write_error(&w->scratch, NULL, &err);
+		rpc_buf_put(&w->scratch, "\n", 1);
+		return;
+	}
+	if (vmad_msg_needs_job(&msg)) {
+		struct vmad_job *job = calloc(1, sizeof(*job));
+
+		if (!job) {
+			rpc_msg_fini(&msg);
+			rpc_error_set(&err, RPC_INTERNAL_ERROR,
+				      "out of memory");
+			conn_protocol_error(c, &err);
+			return;
+		}
+		job->fn = request_job;
+		job->conn = c;
+		job->msg = msg;
+		rpc_buf_init(&job->out);
+		c->job = job;
+		bufferevent_disable(c->bev, EV_READ);
+		vmad_jobs_submit(w->srv, job);
+		return;
+	}
+	n = vmad_handle_msg(&ctx, &msg, &w->scratch);
+	rpc_msg_fini(&msg);
+	uatomic_add(&w->nr_requests, n);
+	if (ctx.nr_errors)
+		uatomic_add(&w->nr_errors, ctx.nr_errors);
+	if (ctx.nr_faults)
+		uatomic_add(&w->nr_faults, ctx.nr_faults);
+	if (w->scratch.oom) {
+		rpc_buf_reset(&w->scratch);
+		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
+		conn_protocol_error(c, &err);
+	}
+}
+
+/*
+ * Feed buffered input to the decoder and run every complete value.
+ * Return false if @c was closed and freed.
+ */
+static bool conn_process(struct vmad_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	const struct vmad_config *cfg = &c->w->srv->cfg;
+	bool drained = false;
+
+	while (!c->job && !c->closing && !c->paused) {
+		struct rpc_error err;
+		const char *frame;
+		size_t len;
+		long room;
+		char *p;
+		int n, ret;
+
+		ret = rpc_decoder_next(&c->dec, &frame, &len, &err);
+		if (ret == 1) {
+			conn_frame(c, frame, len);
+			/* Keep the output bounded inside one read burst. */
+			if (c->w->scratch.len > cfg->output_high_water ||
+			    c->job) {
+				conn_flush_scratch(c);
+				if (!conn_check_output(c))
+					return false;
+			}
+			continue;
+		}
+		if (ret < 0) {
+			conn_protocol_error(c, &err);
+			break;
+		}
+		if (!evbuffer_get_length(in)) {
+			drained = true;
+			break;
+		}
+		room = rpc_decoder_space(&c->dec, &p);
+		if (room <= 0) {
+			rpc_error_set(
+				&err,
+				room ? RPC_INTERNAL_ERROR : RPC_INVALID_REQUEST,
+				room ? "out of memory" : "message too large");
+			conn_protocol_error(c, &err);
+			break;
+		}
+		n = evbuffer_remove(in, p, (size_t)room);
+		if (n <= 0)
+			break;
+		rpc_decoder_commit(&c->dec, (size_t)n);
+	}
+	if (drained && c->eof && !c->closing) {
+		/* Values complete before EOF were run; a partial one is not. */
+		if (rpc_decoder_pending(&c->dec)) {
+			struct rpc_error err;
+
+			rpc_error_set(&err, RPC_PARSE_ERROR,
+				      "end of stream inside a value "
+				      "(%zu bytes)",
+				      rpc_decoder_pending(&c->dec));
+			conn_protocol_error(c, &err);
+		}
+		/* The peer may still read (shutdown(SHUT_WR)): flush first. */
+		c->closing = true;
+	}
+	conn_flush_scratch(c);
+	if (c->closing)
+		conn_set_closing(c);
+	return conn_check_output(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct vmad_conn *c = arg;
+	const struct vmad_config *cfg = &c->w->srv->cfg;
+
+	if (c->closing) {
+		conn_check_output(c);
+		return;
+	}
+	if (c->paused && conn_out_len(c) <= cfg->output_low_water) {
+		c->paused = false;
+		if (!c->job && !c->eof)
+			bufferevent_enable(c->bev, EV_READ);
+		vmad_log(VMAD_LOG_DEBUG, "conn %llu: resumed",
+			 (unsigned long long)c->serial);
+		conn_process(c);
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct vmad_conn *c = arg;
+
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		vmad_log(VMAD_LOG_VERBOSE, "conn %llu: %s; closing",
+			 (unsigned long long)c->serial,
+			 what & BEV_EVENT_TIMEOUT ? "output timed out"
+						  : strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		bufferevent_disable(c->bev, EV_READ);
+		conn_process(c);
+	}
+}
+
+static void conn_new(struct vmad_worker *w, const struct vmad_pending_conn *pc)
+{
+	const struct vmad_config *cfg = &w->srv->cfg;
+	struct timeval wt = {.tv_sec = cfg->output_timeout};
+	struct vmad_conn *c = calloc(1, sizeof(*c));
+	static uint64_t serial; /* per process; for log lines only */
+
+	w->nr_conns++;
+	if (!c)
+		goto out_close;
+	c->w = w;
+	c->uid = pc->uid;
+	c->pid = pc->pid;
+	c->serial = uatomic_add_return(&serial, 1);
+	rpc_decoder_init(&c->dec, cfg->max_message);
+	c->bev = bufferevent_socket_new(w->base, pc->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		rpc_decoder_fini(&c->dec);
+		free(c);
+		goto out_close;
+	}
+	cds_list_add(&c->node, &w->conns);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->output_low_water, 0);
+	bufferevent_set_timeouts(c->bev, NULL, &wt);
+	bufferevent_enable(c->bev, EV_READ);
+	vmad_log(VMAD_LOG_VERBOSE, "conn %llu: uid %u pid %d on worker %u",
+		 (unsigned long long)c->serial, (unsigned)c->uid, (int)c->pid,
+		 w->idx);
+	return;
+out_close:
+	close(pc->fd);
+	uatomic_dec(&w->srv->nr_conns);
+	w->nr_conns--;
+}
+
+/* A job came back: append its responses in order and resume. */
+static void conn_job_done(struct vmad_job *job)
+{
+	struct vmad_conn *c = job->conn;
+
+	c->job = NULL;
+	if (c->dead) {
+		job_free(job);
+		conn_free_final(c);
+		return;
+	}
+	if (job->out.oom) {
+		struct rpc_error err;
+
+		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
+		conn_protocol_error(c, &err);
+		conn_flush_scratch(c);
+	} else if (job->out.len) {
+		bufferevent_write(c->bev, job->out.data, job->out.len);
+	}
+	job_free(job);
+	if (c->closing) {
+		conn_set_closing(c);
+		conn_check_output(c);
+		return;
+	}
+	if (!c->paused && !c->eof)
+		bufferevent_enable(c->bev, EV_READ);
+	conn_process(c);
+}
+
+/* ---- Workers ------------------------------------------------------------- */
+
+static void worker_begin_stop(struct vmad_worker *w)
+{
+	struct vmad_conn *c, *tmp;
+	struct timeval tv = {.tv_sec = w->srv->cfg.shutdown_timeout};
+
+	w->stopping = true;
+	cds_list_for_each_entry_safe(c, tmp, &w->conns, node)
+	{
+		conn_set_closing(c);
+		conn_check_output(c);
+	}
+	if (!w->nr_conns)
+		event_base_loopexit(w->base, NULL);
+	else
+		evtimer_add(w->stop_timer, &tv);
+}
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vmad_worker *w = arg;
+	struct vmad_conn *c, *tmp;
+
+	vmad_log(VMAD_LOG_WARN,
+		 "worker %u: %u connections not flushed in "
+		 "time; closing them",
+		 w->idx, w->nr_conns);
+	cds_list_for_each_entry_safe(c, tmp, &w->conns, node) conn_close(c);
+	/* Connections waiting for a job end when it returns. */
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	struct vmad_worker *w = arg;
+	struct vmad_pending_conn *pc, *pcs;
+	struct vmad_job *job, *jobs, *rev = NULL;
+	uint64_t v;
+	bool stop;
+
+	if (read(w->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already drained by an earlier callback. */
+	}
+	pthread_mutex_lock(&w->lock);
+	pcs = w->new_conns;
+	jobs = w->done_jobs;
+	stop = w->stop;
+	w->new_conns = NULL;
+	w->done_jobs = NULL;
+	pthread_mutex_unlock(&w->lock);
+
+	while (pcs) {
+		pc = pcs;
+		pcs = pc->next;
+		if (w->stopping) {
+			close(pc->fd);
+			uatomic_dec(&w->srv->nr_conns);
+		} else {
+			conn_new(w, pc);
+		}
+		free(pc);
+	}
+	/* The inbox is LIFO; jobs of different connections, any order. */
+	while (jobs) {
+		job = jobs;
+		jobs = job->next;
+		job->next = rev;
+		rev = job;
+	}
+	while (rev) {
+		job = rev;
+		rev = job->next;
+		conn_job_done(job);
+	}
+	if (stop && !w->stopping)
+		worker_begin_stop(w);
+}
+
+static void worker_post(struct vmad_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->efd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow in practice. */
+	}
+}
+
+void vmad_worker_post_job(struct vmad_worker *w, struct vmad_job *job)
+{
+	pthread_mutex_lock(&w->lock);
+	job->next = w->done_jobs;
+	w->done_jobs = job;
+	pthread_mutex_unlock(&w->lock);
+	worker_post(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct vmad_worker *w = arg;
+
+	urcu_memb_register_thread();
+	event_base_dispatch(w->base);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+static int worker_init(struct vmad_server *srv, struct vmad_worker *w,
+		       unsigned idx)
+{
+	w->srv = srv;
+	w->idx = idx;
+	pthread_mutex_init(&w->lock, NULL);
+	CDS_INIT_LIST_HEAD(&w->conns);
+	rpc_buf_init(&w->scratch);
+	w->base = event_base_new();
+	if (!w->base)
+		return -ENOMEM;
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd < 0)
+		return -errno;
+	w->notify_ev =
+		event_new(w->base, w->efd, EV_READ | EV_PERSIST, on_notify, w);
+	w->stop_timer = evtimer_new(w->base, on_stop_timeout, w);
+	if (!w->notify_ev || !w->stop_timer)
+		return -ENOMEM;
+	event_add(w->notify_ev, NULL);
+	return 0;
+}
+
+static void worker_fini(struct vmad_worker *w)
+{
+	struct vmad_conn *c, *tmp;
+
+	/* Only left-overs of a forced stop remain here. */
+	cds_list_for_each_entry_safe(c, tmp, &w->conns, node) conn_close(c);
+	if (w->notify_ev)
+		event_free(w->notify_ev);
+	if (w->stop_timer)
+		event_free(w->stop_timer);
+	if (w->base)
+		event_base_free(w->base);
+	if (w->efd > 0)
+		close(w->efd);
+	rpc_buf_fini(&w->scratch);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* ---- Listener (main thread) -----------------------------------------------
+ */
+
+static void refuse(struct vmad_server *srv, int fd)
+{
+	char line[256];
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+		     "-32000,\"message\":\"too many connections (limit "
+		     "%u)\",\"data\":{\"errno\":\"EAGAIN\"}}}\n",
+		     srv->cfg.max_connections);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* The client is gone already. */
+	}
+	close(fd);
+	uatomic_inc(&srv->conns_refused);
+	vmad_log(VMAD_LOG_VERBOSE, "connection refused: limit of %u reached",
+		 srv->cfg.max_connections);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
+		      struct sockaddr *sa, int socklen, void *arg)
+{
+	struct vmad_server *srv = arg;
+	struct vmad_pending_conn *pc;
+	struct vmad_worker *w;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (uatomic_read(&srv->nr_conns) >= (long)srv->cfg.max_connections) {
+		refuse(srv, fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		vmad_log(VMAD_LOG_WARN, "SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		close(fd);
+		return;
+	}
+	pc->fd = fd;
+	pc->uid = cred.uid;
+	pc->pid = cred.pid;
+	uatomic_inc(&srv->nr_conns);
+	uatomic_inc(&srv->conns_total);
+	w = &srv->workers[srv->next_worker++ % srv->nr_workers];
+	pthread_mutex_lock(&w->lock);
+	pc->next = w->new_conns;
+	w->new_conns = pc;
+	pthread_mutex_unlock(&w->lock);
+	worker_post(w);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	vmad_log(VMAD_LOG_WARN, "accept: %s", strerror(errno));
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct vmad_server *srv = arg;
+
+	if (sig == SIGHUP) {
+		if (vmad_log_open(&srv->cfg))
+			vmad_log(VMAD_LOG_ERROR, "cannot reopen %s",
+				 srv->cfg.log_file);
+		else
+			vmad_log(VMAD_LOG_INFO, "logs reopened");
+		return;
+	}
+	vmad_log(VMAD_LOG_INFO, "signal %d: shutting down", (int)sig);
+	event_base_loopbreak(srv->base);
+}
+
+/*
+ * Bind the socket, replacing a stale file but never a live daemon's
+ * socket or a file that is not a socket.
+ */
+static int vmad_listen(struct vmad_server *srv)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	const char *path = srv->sock_path;
+	struct stat st;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		vmad_log(VMAD_LOG_ERROR, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		int probe;
+
+		if (!S_ISSOCK(st.st_mode)) {
+			vmad_log(VMAD_LOG_ERROR,
+				 "%s exists and is not a socket; not "
+				 "replacing it",
+				 path);
+			return -EEXIST;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			return -errno;
+		ret = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+		close(probe);
+		if (ret == 0) {
+			vmad_log(VMAD_LOG_ERROR,
+				 "another vmad is already listening on %s",
+				 path);
+			return -EADDRINUSE;
+		}
+		vmad_log(VMAD_LOG_INFO, "removing stale socket %s", path);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		ret = -errno;
+		vmad_log(VMAD_LOG_ERROR, "bind %s: %s", path, strerror(-ret));
+		goto out_close;
+	}
+	if (chmod(path, srv->cfg.socket_mode) < 0) {
+		ret = -errno;
+		vmad_log(VMAD_LOG_ERROR, "chmod %s: %s", path, strerror(-ret));
+		goto out_unlink;
+	}
+	if (listen(fd, 1024) < 0) {
+		ret = -errno;
+		goto out_unlink;
+	}
+	srv->listen_fd = fd;
+	return 0;
+out_unlink:
+	unlink(path);
+out_close:
+	close(fd);
+	return ret;
+}
+
+int vmad_server_run(struct vmad_server *srv)
+{
+	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	sigset_t mask, old;
+	unsigned i, nr_started = 0;
+	int ret;
+
+	srv->started = (uint64_t)time(NULL);
+	srv->listen_fd = -1;
+	srv->nr_workers = srv->cfg.workers ? srv->cfg.workers : vmad_nr_cpus();
+	ret = vmad_listen(srv);
+	if (ret)
+		return ret;
+
+	/* Threads inherit a mask without our signals: main handles them. */
+	sigemptyset(&mask);
+	for (i = 0; i < 3; i++)
+		sigaddset(&mask, sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &mask, &old);
+	urcu_memb_register_thread();
+
+	ret = vmad_registry_init(&srv->reg);
+	if (ret)
+		goto out_jobs;
+	ret = vmad_jobs_start(srv);
+	if (ret)
+		goto out_jobs;
+	srv->workers = calloc(srv->nr_workers, sizeof(*srv->workers));
+	if (!srv->workers) {
+		ret = -ENOMEM;
+		goto out_jobs;
+	}
+	for (i = 0; i < srv->nr_workers; i++) {
+		ret = worker_init(srv, &srv->workers[i], i);
+		if (ret)
+			goto out_workers;
+	}
+	for (i = 0; i < srv->nr_workers; i++) {
+		ret = -pthread_create(&srv->workers[i].thread, NULL,
+				      worker_main, &srv->workers[i]);
+		if (ret)
+			goto out_workers;
+		nr_started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	srv->base = event_base_new();
+	if (!srv->base) {
+		ret = -ENOMEM;
+		goto out_workers;
+	}
+	srv->listener = evconnlistener_new(srv->base, on_accept, srv,
+					   LEV_OPT_CLOSE_ON_FREE |
+						   LEV_OPT_CLOSE_ON_EXEC,
+					   -1, srv->listen_fd);
+	if (!srv->listener) {
+		ret = -ENOMEM;
+		goto out_workers;
+	}
+	srv->listen_fd = -1; /* owned by the listener now */
+	evconnlistener_set_error_cb(srv->listener, on_accept_error);
+	for (i = 0; i < 3; i++) {
+		srv->sig_ev[i] =
+			evsignal_new(srv->base, sigs[i], on_signal, srv);
+		if (!srv->sig_ev[i] || event_add(srv->sig_ev[i], NULL)) {
+			ret = -ENOMEM;
+			goto out_workers;
+		}
+	}
+
+	vmad_log(VMAD_LOG_INFO,
+		 "vmad %s listening on %s (%u workers, %u job threads)",
+		 VMAD_VERSION, srv->sock_path, srv->nr_workers,
+		 srv->cfg.job_threads);
+	printf("vmad listening on %s\n", srv->sock_path);
+	fflush(stdout);
+	if (srv->ready_fd >= 0) {
+		if (write(srv->ready_fd, "", 1) < 0) {
+			/* The parent went away; carry on. */
+		}
+		close(srv->ready_fd);
+		srv->ready_fd = -1;
+	}
+
+	event_base_dispatch(srv->base);
+	ret = 0;
+
+	/* Stop accepting; the socket file goes first. */
+	evconnlistener_free(srv->listener);
+	srv->listener = NULL;
+	unlink(srv->sock_path);
+out_workers:
+	for (i = 0; i < nr_started; i++) {
+		struct vmad_worker *w = &srv->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_mutex_unlock(&w->lock);
+		worker_post(w);
+	}
+	for (i = 0; i < nr_started; i++)
+		pthread_join(srv->workers[i].thread, NULL);
+	if (srv->workers)
+		for (i = 0; i < srv->nr_workers; i++)
+			worker_fini(&srv->workers[i]);
+	free(srv->workers);
+	srv->workers = NULL;
+	srv->nr_workers = 0;
+	if (srv->reg.by_id)
+		vmad_registry_fini(srv);
+out_jobs:
+	vmad_jobs_stop(srv);
+	urcu_memb_barrier(); /* every space's call_rcu free has run */
+	if (srv->reg.by_id)
+		cds_lfht_destroy(srv->reg.by_id, NULL);
+	if (srv->reg.by_name)
+		cds_lfht_destroy(srv->reg.by_name, NULL);
+	free(srv->reg.uids);
+	urcu_memb_unregister_thread();
+	for (i = 0; i < 3; i++)
+		if (srv->sig_ev[i])
+			event_free(srv->sig_ev[i]);
+	if (srv->listener)
+		evconnlistener_free(srv->listener);
+	if (srv->base)
+		event_base_free(srv->base);
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		unlink(srv->sock_path);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	vmad_log(VMAD_LOG_INFO, "stopped");
+	return ret;
+}

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vmad.h - The daemon's shared declarations: configuration, logging, the
+ * server, its workers and connections, the space registry and the job
+ * pool.
+ *
+ * Threads (memcached's shape):
+ *   main       parses the configuration, owns the listening socket and
+ *              the listener event_base; accepts connections and hands
+ *              each to a worker round-robin; handles signals.
+ *   workers    N threads, each with its own event_base and the
+ *              connections it was handed. Registered urcu-memb readers:
+ *              fault and lookup run here without locks, mutations take
+ *              the space's writer lock inside the vas_* calls.
+ *   jobs       a small pool for long operations (fork, maps, validate,
+ *              stats of a space) and for freeing destroyed spaces, so
+ *              that a worker's other connections are never stalled.
+ *
+ * Everything a worker owns (its connections, its event_base, its scratch
+ * buffer) is not thread-safe unless stated; other threads reach a worker
+ * only through vmad_worker_post(), which takes the worker's lock and
+ * writes its eventfd.
+ *
+ * Locking:
+ *   vmad_registry_lookup, _list       RCU reader (takes the read lock)
+ *   vmad_registry_add, _remove        Takes registry->lock
+ *   vmad_space_put                    Any context (the last put queues
+ *                                     the free on the job pool)
+ *   vmad_jobs_submit                  Any context
+ */
+#ifndef VMAD_VMAD_H
+#define VMAD_VMAD_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+#include <urcu/list.h>
+
+#include "rpc/jsonrpc.h"
+#include "vma/vas.h"
+
+/* ---- Configuration (config.c) ------------------------------------------ */
+
+enum vmad_log_level {
+	VMAD_LOG_ERROR,
+	VMAD_LOG_WARN,
+	VMAD_LOG_INFO,
+	VMAD_LOG_VERBOSE,
+	VMAD_LOG_DEBUG,
+};
+
+#define VMAD_PATH_MAX 256
+
+/* Every field is a row of the table in config.c. */
+struct vmad_config {
+	/* Listening socket */
+	char socket[VMAD_PATH_MAX]; /* "" = VMAD_SOCKET or the default */
+	unsigned socket_mode;	    /* permission bits of the socket file */
+	/* Threads */
+	unsigned workers;     /* 0 = one per CPU */
+	unsigned job_threads; /* threads for long operations */
+	/* Limits */
+	unsigned max_connections;
+	uint64_t max_message; /* bytes of one JSON value */
+	unsigned max_batch;   /* requests in one batch */
+	unsigned max_spaces_per_uid;
+	uint64_t default_max_map_count; /* of a new space */
+	uint64_t max_map_count_limit;	/* most a client may ask for */
+	uint64_t output_high_water;	/* stop reading above this */
+	uint64_t output_low_water;	/* resume below this */
+	unsigned output_timeout;	/* seconds a blocked writer lives */
+	unsigned shutdown_timeout;	/* seconds to flush on SIGTERM */
+	/* Process */
+	bool daemonize;
+	char pidfile[VMAD_PATH_MAX];
+	/* Logging */
+	unsigned log_level;
+	char log_file[VMAD_PATH_MAX]; /* "" = stderr */
+	bool syslog;
+};
+
+/* Where a value came from, for the socket order of CONTRACT §1. */
+enum vmad_config_origin {
+	VMAD_CFG_DEFAULT,
+	VMAD_CFG_FILE,
+	VMAD_CFG_CLI,
+};
+
+/**
+ * vmad_config_defaults() - Fill @cfg from the table's defaults.
+ * Context: Init only.
+ */
+void vmad_config_defaults(struct vmad_config *cfg);
+
+/**
+ * vmad_config_load() - Apply the "name value" lines of @path.
+ * @errbuf: receives "FILE:LINE: reason" on error.
+ * Context: Init only.
+ * Return: 0; -EINVAL (a config error: exit with EX_CONFIG); -errno if the
+ *         file cannot be read.
+ */
+int vmad_config_load(struct vmad_config *cfg, const char *path, char *errbuf,
+		     size_t len);
+
+/**
+ * vmad_config_set() - Set option @name (dashes or underscores) to @value.
+ * Context: Init only.
+ * Return: 0; -ENOENT for an unknown option; -EINVAL for a bad value
+ *         (@errbuf says why).
+ */
+int vmad_config_set(struct vmad_config *cfg, const char *name,
+		    const char *value, enum vmad_config_origin origin,
+		    char *errbuf, size_t len);
+
+/**
+ * vmad_config_origin() - Where option @name got its value.
+ * Context: Init only.
+ */
+enum vmad_config_origin vmad_config_origin_of(const char *name);
+
+/**
+ * vmad_config_check() - Cross-option checks (low < high water, ...).
+ * Context: Init only.
+ * Return: 0; -EINVAL with @errbuf.
+ */
+int vmad_config_check(const struct vmad_config *cfg, char *errbuf, size_t len);
+
+/**
+ * vmad_config_dump() - Print every option as a config file would hold it.
+ * Context: Init only.
+ */
+void vmad_config_dump(const struct vmad_config *cfg, FILE *f);
+
+/**
+ * vmad_config_usage() - Print one line per option for --help.
+ * Context: Init only.
+ */
+void vmad_config_usage(FILE *f);
+
+/* ---- Logging (log.c) ----------------------------------------------------- */
+
+extern int vmad_log_level;
+
+/*
+ * vmad_log() - Log at @level if enabled; the level is checked before the
+ * arguments are evaluated.
+ */
+#define vmad_log(level, ...)                                                   \
+	do {                                                                   \
+		if ((int)(level) <= vmad_log_level)                            \
+			vmad_log_write((level), __VA_ARGS__);                  \
+	} while (0)
+
+void vmad_log_write(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * vmad_log_open() - Direct logs to @cfg's file, syslog or stderr.
+ * Context: Init only, or the main thread on SIGHUP (reopens the file).
+ * Return: 0; -errno if the log file cannot be opened.
+ */
+int vmad_log_open(const struct vmad_config *cfg);
+
+/**
+ * vmad_log_signal_safe() - Write @msg to stderr with write(2) only.
+ * Context: Any context, including signal handlers.
+ */
+void vmad_log_signal_safe(const char *msg);
+
+/* ---- Spaces (registry.c) ------------------------------------------------- */
+
+/**
+ * struct vmad_space - A named address space and who owns it.
+ * @refs: one for the registry while listed, one per user; the last put
+ *        frees @vas on the job pool and the struct after a grace period.
+ */
+struct vmad_space {
+	uint64_t id;
+	char name[RPC_NAME_MAX]; /* "" if unnamed */
+	uid_t owner;
+	struct vas *vas;
+	long refs;
+	struct cds_lfht_node id_node;
+	struct cds_lfht_node name_node;
+	struct rcu_head rcu;
+	struct vmad_server *srv;
+	struct vmad_space *reap_next;
+};
+
+struct vmad_uid_count {
+	uid_t uid;
+	unsigned nr;
+};
+
+struct vmad_registry {
+	struct cds_lfht *by_id;	     /* id -> space */
+	struct cds_lfht *by_name;    /* name -> space (named ones) */
+	pthread_mutex_t lock;	     /* serialises add and remove */
+	uint64_t next_id;	     /* under lock */
+	struct vmad_uid_count *uids; /* spaces per uid, under lock */
+	size_t nr_uids, cap_uids;
+	long nr_spaces; /* atomic */
+};
+
+int vmad_registry_init(struct vmad_registry *reg);
+void vmad_registry_fini(struct vmad_server *srv);
+
+/**
+ * vmad_registry_lookup() - Find a space by id or name and take a reference.
+ * Context: Any registered RCU thread (takes the read lock itself).
+ * Return: 0 and *@out (put it with vmad_space_put()); -ENOENT; -EPERM if
+ *         @uid is neither the owner nor root.
+ */
+int vmad_registry_lookup(struct vmad_server *srv,
+			 const struct rpc_space_ref *ref, uid_t uid,
+			 struct vmad_space **out);
+
+/**
+ * vmad_registry_add() - List a new space owning @vas (stolen on success).
+ * Context: Takes registry->lock.
+ * Return: 0 and *@out (a new reference); -EEXIST if the name is taken;
+ *         -EAGAIN if @uid owns max_spaces_per_uid spaces; -ENOMEM.
+ */
+int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
+		      struct vas *vas, struct vmad_space **out);
+
+/**
+ * vmad_registry_remove() - Unlist @sp (destroy); its memory goes when the
+ * last reference is put.
+ * Context: Takes registry->lock.
+ * Return: 0; -ENOENT if already removed.
+ */
+int vmad_registry_remove(struct vmad_server *srv, struct vmad_space *sp);
+
+void vmad_space_put(struct vmad_space *sp);
+
+/**
+ * vmad_registry_list() - Write the spaces visible to @uid as a JSON array.
+ * Context: Any registered RCU thread.
+ */
+void vmad_registry_list(struct vmad_server *srv, uid_t uid,
+			struct rpc_buf *out);
+
+/* ---- Jobs (jobs.c) ------------------------------------------------------- */
+
+struct vmad_conn;
+struct vmad_job;
+typedef void (*vmad_job_fn)(struct vmad_job *job);
+
+/**
+ * struct vmad_job - A unit of work for the job pool.
+ * @fn: what to run on a job thread.
+ * @conn: for request jobs, the connection to answer (its worker gets the
+ *        job back through vmad_worker_post()); NULL for fire-and-forget.
+ */
+struct vmad_job {
+	vmad_job_fn fn;
+	struct vmad_conn *conn;
+	struct rpc_msg msg;
+	struct rpc_buf out;
+	bool close_after;
+	struct vmad_space *space; /* reap jobs */
+	struct vmad_job *next;
+};
+
+struct vmad_jobs {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct vmad_job *head, *tail; /* under lock */
+	bool stop;		      /* under lock */
+	pthread_t *threads;
+	unsigned nr_threads;
+	long nr_run; /* atomic */
+};
+
+int vmad_jobs_start(struct vmad_server *srv);
+void vmad_jobs_stop(struct vmad_server *srv);
+void vmad_jobs_submit(struct vmad_server *srv, struct vmad_job *job);
+
+/* ---- Server (server.c) --------------------------------------------------- */
+
+struct vmad_worker {
+	/* Set up by main, then read-only */
+	struct vmad_server *srv;
+	unsigned idx;
+	pthread_t thread;
+	struct event_base *base;
+	int efd; /* eventfd: "look at your inbox" */
+	struct event *notify_ev;
+	struct event *stop_timer;
+	/* Inbox: written by other threads under lock */
+	pthread_mutex_t lock;
+	struct vmad_pending_conn *new_conns;
+	struct vmad_job *done_jobs;
+	bool stop;
+	/* Worker-owned: not thread-safe */
+	struct cds_list_head conns;
+	unsigned nr_conns;
+	bool stopping;
+	struct rpc_buf scratch;
+	/* Counters: written by the worker, read racily by "stats" */
+	uint64_t nr_requests;
+	uint64_t nr_errors;
+	uint64_t nr_faults;
+};
+
+struct vmad_pending_conn {
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	struct vmad_pending_conn *next;
+};
+
+/**
+ * struct vmad_conn - One client connection. Owned by its worker.
+ */
+struct vmad_conn {
+	struct vmad_worker *w;
+	struct bufferevent *bev;
+	uid_t uid;
+	pid_t pid;
+	uint64_t serial;
+	struct rpc_decoder dec;
+	struct vmad_job *job; /* the request job in flight, at most one */
+	bool closing;	      /* close once the output is flushed */
+	bool dead;	      /* closed while a job ran: free on return */
+	bool paused;	      /* reading stopped by the high-water mark */
+	bool eof;	      /* the peer will send nothing more */
+	struct cds_list_head node;
+};
+
+struct vmad_server {
+	/* Configuration */
+	struct vmad_config cfg;
+	char sock_path[VMAD_PATH_MAX];
+	int ready_fd; /* --daemon: tell the parent we listen (-1: none) */
+	/* Listener (main thread) */
+	struct event_base *base;
+	int listen_fd;
+	struct evconnlistener *listener;
+	struct event *sig_ev[3];
+	/* Workers and jobs */
+	struct vmad_worker *workers;
+	unsigned nr_workers;
+	unsigned next_worker;
+	struct vmad_jobs jobs;
+	/* Spaces */
+	struct vmad_registry reg;
+	/* Counters (atomic) */
+	long nr_conns;
+	uint64_t conns_total;
+	uint64_t conns_refused;
+	uint64_t started; /* time(NULL) at start */
+};
+
+/**
+ * vmad_server_run() - Listen, serve until SIGTERM/SIGINT, clean up.
+ * Context: Init only (the main thread).
+ * Return: 0 on a clean shutdown; a negative errno if startup failed.
+ */
+int vmad_server_run(struct vmad_server *srv);
+
+/**
+ * vmad_worker_post() - Hand a finished request job back to its worker.
+ * Context: Any context.
+ */
+void vmad_worker_post_job(struct vmad_worker *w, struct vmad_job *job);
+
+/* ---- Requests (handlers.c) ----------------------------------------------- */
+
+/* Who is asking: passed to every handler. */
+struct vmad_ctx {
+	struct vmad_server *srv;
+	struct vmad_worker *w; /* NULL on a job thread */
+	uid_t uid;
+	uint64_t nr_faults; /* faults served (added to the worker's count) */
+	uint64_t nr_errors;
+};
+
+/**
+ * vmad_msg_needs_job() - Whether @msg holds a request that may take long
+ * (it then runs on the job pool, and the connection waits for it).
+ * Context: Any context.
+ */
+bool vmad_msg_needs_job(const struct rpc_msg *msg);
+
+/**
+ * vmad_handle_msg() - Run every request of @msg and append the responses
+ * (a value and "\n", or nothing if all were notifications) to @out.
+ * Context: Any registered RCU thread, outside read-side sections.
+ * Return: the number of requests executed.
+ */
+size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
+		       struct rpc_buf *out);
+
+/**
+ * vmad_nr_cpus() - Online CPUs (at least 1).
+ * Context: Any context.
+ */
+unsigned vmad_nr_cpus(void);
+
+#endif /* VMAD_VMAD_H */
