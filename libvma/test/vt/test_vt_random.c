@@ -91,30 +91,37 @@ static void rnd_dump(struct rnd *r)
 		}                                                              \
 	} while (0)
 
+/*
+ * A range to store or erase. Mostly small ones in the window, so that the
+ * tree stays large (hundreds to thousands of entries) and overlaps are
+ * frequent; now and then one spanning thousands of keys or the whole
+ * window, and ranges touching 0 and UINT64_MAX.
+ */
 static void rnd_range(struct rnd *r, uint64_t *first, uint64_t *last)
 {
-	uint64_t p = test_below(&r->rng, 1000), len;
+	uint64_t p = test_below(&r->rng, 10000), len = 1;
 	uint64_t in = r->base + test_below(&r->rng, r->window);
+	uint64_t small = test_below(&r->rng, 64);
 
-	if (p < 700) {
+	if (p < 7500) {
 		len = 1 + test_below(&r->rng, 32);
-	} else if (p < 900) {
+	} else if (p < 9300) {
 		len = 1 + test_below(&r->rng, 256);
-	} else if (p < 970) {
+	} else if (p < 9700) {
 		len = 1 + test_below(&r->rng, 4096);
-	} else if (p < 985) {
+	} else if (p < 9730) {
 		len = 1 + test_below(&r->rng, r->window);
-	} else if (p < 990) {
-		*first = 0;
-		*last = test_below(&r->rng, 2) ? test_below(&r->rng, 64) : in;
+	} else if (p < 9830) {
+		int low = test_below(&r->rng, 2);
+		*first = low ? 0 : UINT64_MAX - small;
+		*last = low ? small : UINT64_MAX;
 		return;
-	} else if (p < 995) {
-		*first = test_below(&r->rng, 2)
-				 ? UINT64_MAX - test_below(&r->rng, 64)
-				 : in;
-		*last = UINT64_MAX;
+	} else if (p < 9850) {
+		int low = test_below(&r->rng, 2);
+		*first = low ? 0 : in;
+		*last = low ? in : UINT64_MAX;
 		return;
-	} else if (p < 999) {
+	} else if (p < 9990) {
 		uint64_t k = test_below(&r->rng, 3);
 		*first = *last = k == 0 ? 0 : k == 1 ? UINT64_MAX : in;
 		return;
@@ -122,8 +129,6 @@ static void rnd_range(struct rnd *r, uint64_t *first, uint64_t *last)
 		*first = 0;
 		*last = UINT64_MAX;
 		return;
-	} else {
-		len = 1;
 	}
 	*first = in;
 	*last = in + (len - 1) < in ? UINT64_MAX : in + (len - 1);
@@ -367,7 +372,7 @@ static void rnd_run(uint64_t seed, uint64_t nr_ops, int check_all)
 	r->seed = seed;
 	r->rng.s = seed;
 	r->check_all = check_all;
-	r->window = 1ULL << (14 + test_below(&r->rng, 3));
+	r->window = 1ULL << (15 + test_below(&r->rng, 3));
 	switch (seed % 3) {
 	case 0:
 		r->base = 0;

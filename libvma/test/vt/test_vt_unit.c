@@ -57,16 +57,16 @@ static void put(struct vt *vt, struct model *m, uint64_t first, uint64_t last,
 		void *ptr)
 {
 	int err = vt_store(vt, first, last, ptr);
-	ck_assert_msg(err == 0, "vt_store [%#" PRIx64 ", %#" PRIx64 "] = %d",
-		      first, last, err);
+	TEST_CHECK_MSG(err == 0, "vt_store [%#" PRIx64 ", %#" PRIx64 "] = %d",
+		       first, last, err);
 	model_store(m, first, last, ptr);
 }
 
 static void del(struct vt *vt, struct model *m, uint64_t first, uint64_t last)
 {
 	int err = vt_erase(vt, first, last);
-	ck_assert_msg(err == 0, "vt_erase [%#" PRIx64 ", %#" PRIx64 "] = %d",
-		      first, last, err);
+	TEST_CHECK_MSG(err == 0, "vt_erase [%#" PRIx64 ", %#" PRIx64 "] = %d",
+		       first, last, err);
 	model_erase(m, first, last);
 }
 
@@ -79,14 +79,14 @@ static void expect_load(const struct vt *vt, uint64_t index, void *want,
 	rcu_read_lock();
 	void *got = vt_load(vt, index, &first, &last);
 	rcu_read_unlock();
-	ck_assert_msg(got == want, "vt_load(%#" PRIx64 ") = %p, want %p", index,
-		      got, want);
+	TEST_CHECK_MSG(got == want, "vt_load(%#" PRIx64 ") = %p, want %p",
+		       index, got, want);
 	if (want)
-		ck_assert_msg(first == wfirst && last == wlast,
-			      "vt_load(%#" PRIx64 ") range [%#" PRIx64
-			      ", %#" PRIx64 "], want [%#" PRIx64 ", %#" PRIx64
-			      "]",
-			      index, first, last, wfirst, wlast);
+		TEST_CHECK_MSG(first == wfirst && last == wlast,
+			       "vt_load(%#" PRIx64 ") range [%#" PRIx64
+			       ", %#" PRIx64 "], want [%#" PRIx64 ", %#" PRIx64
+			       "]",
+			       index, first, last, wfirst, wlast);
 }
 
 /* Every lookup kind at @index agrees with the model. */
@@ -99,20 +99,20 @@ static void expect_lookups(const struct vt *vt, const struct model *m,
 	rcu_read_lock();
 	a = vt_load(vt, index, &f1, &l1);
 	b = model_load(m, index, &f2, &l2);
-	ck_assert_msg(a == b && (!a || (f1 == f2 && l1 == l2)),
-		      "load(%#" PRIx64 ")", index);
+	TEST_CHECK_MSG(a == b && (!a || (f1 == f2 && l1 == l2)),
+		       "load(%#" PRIx64 ")", index);
 	a = vt_next(vt, index, &f1, &l1);
 	b = model_next(m, index, &f2, &l2);
-	ck_assert_msg(a == b && (!a || (f1 == f2 && l1 == l2)),
-		      "next(%#" PRIx64 ") = %p [%#" PRIx64 ", %#" PRIx64
-		      "], want %p [%#" PRIx64 ", %#" PRIx64 "]",
-		      index, a, f1, l1, b, f2, l2);
+	TEST_CHECK_MSG(a == b && (!a || (f1 == f2 && l1 == l2)),
+		       "next(%#" PRIx64 ") = %p [%#" PRIx64 ", %#" PRIx64
+		       "], want %p [%#" PRIx64 ", %#" PRIx64 "]",
+		       index, a, f1, l1, b, f2, l2);
 	a = vt_prev(vt, index, &f1, &l1);
 	b = model_prev(m, index, &f2, &l2);
-	ck_assert_msg(a == b && (!a || (f1 == f2 && l1 == l2)),
-		      "prev(%#" PRIx64 ") = %p [%#" PRIx64 ", %#" PRIx64
-		      "], want %p [%#" PRIx64 ", %#" PRIx64 "]",
-		      index, a, f1, l1, b, f2, l2);
+	TEST_CHECK_MSG(a == b && (!a || (f1 == f2 && l1 == l2)),
+		       "prev(%#" PRIx64 ") = %p [%#" PRIx64 ", %#" PRIx64
+		       "], want %p [%#" PRIx64 ", %#" PRIx64 "]",
+		       index, a, f1, l1, b, f2, l2);
 	rcu_read_unlock();
 }
 
@@ -125,13 +125,13 @@ static void expect_free(const struct vt *vt, uint64_t lo, uint64_t hi,
 	rcu_read_lock();
 	int err = vt_find_free(vt, lo, hi, size, align, dir, &out);
 	rcu_read_unlock();
-	ck_assert_msg(err == want_err && (err || out == want),
-		      "find_free([%#" PRIx64 ", %#" PRIx64 "], size %#" PRIx64
-		      ", align %#" PRIx64 ", %s) = %d/%#" PRIx64
-		      ", want %d/%#" PRIx64,
-		      lo, hi, size, align,
-		      dir == VT_LOWEST ? "lowest" : "highest", err, out,
-		      want_err, want);
+	TEST_CHECK_MSG(err == want_err && (err || out == want),
+		       "find_free([%#" PRIx64 ", %#" PRIx64 "], size %#" PRIx64
+		       ", align %#" PRIx64 ", %s) = %d/%#" PRIx64
+		       ", want %d/%#" PRIx64,
+		       lo, hi, size, align,
+		       dir == VT_LOWEST ? "lowest" : "highest", err, out,
+		       want_err, want);
 }
 
 /* As expect_free(), with the model's answer (both directions). */
@@ -173,11 +173,11 @@ START_TEST(test_empty)
 	ck_assert_ptr_null(vt_next(vt, 0, &f, &l));
 	ck_assert_ptr_null(vt_prev(vt, KMAX, &f, &l));
 	st = stats(vt);
-	ck_assert_uint_eq(st.nr_entries, 0);
-	ck_assert_uint_eq(st.nr_nodes, 0);
-	ck_assert_uint_eq(st.nr_leaves, 0);
-	ck_assert_uint_eq(st.height, 0);
-	ck_assert_int_eq(vt_validate(vt, NULL, 0), 0);
+	TEST_EQ(st.nr_entries, 0);
+	TEST_EQ(st.nr_nodes, 0);
+	TEST_EQ(st.nr_leaves, 0);
+	TEST_EQ(st.height, 0);
+	TEST_EQ(vt_validate(vt, NULL, 0), 0);
 	expect_free(vt, 0, KMAX, 1, 1, VT_LOWEST, 0, 0);
 	expect_free(vt, 0, KMAX, 1, 1, VT_HIGHEST, 0, KMAX);
 	expect_free(vt, 0, KMAX, KMAX, 1, VT_LOWEST, 0, 0);
@@ -217,7 +217,7 @@ START_TEST(test_edges)
 	/* One entry over the whole key space. */
 	put(vt, &m, 0, KMAX, C);
 	check(vt, &m, "[0, max]");
-	ck_assert_uint_eq(stats(vt).nr_entries, 1);
+	TEST_EQ(stats(vt).nr_entries, 1);
 	expect_load(vt, 0, C, 0, KMAX);
 	expect_load(vt, KMAX, C, 0, KMAX);
 	expect_load(vt, 1ULL << 63, C, 0, KMAX);
@@ -229,7 +229,7 @@ START_TEST(test_edges)
 	/* A store inside it splits it in two. */
 	put(vt, &m, 1, KMAX - 1, D);
 	check(vt, &m, "split [0, max]");
-	ck_assert_uint_eq(stats(vt).nr_entries, 3);
+	TEST_EQ(stats(vt).nr_entries, 3);
 	expect_load(vt, 0, C, 0, 0);
 	expect_load(vt, KMAX, C, KMAX, KMAX);
 	expect_load(vt, 2, D, 1, KMAX - 1);
@@ -243,7 +243,7 @@ START_TEST(test_edges)
 	expect_free(vt, 0, KMAX, 1, 1, VT_HIGHEST, 0, KMAX);
 	del(vt, &m, 0, KMAX);
 	check(vt, &m, "erase all");
-	ck_assert_uint_eq(stats(vt).nr_nodes, 0);
+	TEST_EQ(stats(vt).nr_nodes, 0);
 
 	put(vt, &m, 5, KMAX, A);
 	put(vt, &m, 0, 4, B);
@@ -272,11 +272,11 @@ START_TEST(test_edges)
 		expect_lookups(vt, &m, probes[i]);
 	put(vt, &m, 4, KMAX - 4, A);
 	check(vt, &m, "store over everything but the ends");
-	ck_assert_uint_eq(stats(vt).nr_entries, 3);
+	TEST_EQ(stats(vt).nr_entries, 3);
 	del(vt, &m, 0, KMAX);
 	check(vt, &m, "erase everything");
-	ck_assert_uint_eq(stats(vt).nr_nodes, 0);
-	ck_assert_uint_eq(stats(vt).height, 0);
+	TEST_EQ(stats(vt).nr_nodes, 0);
+	TEST_EQ(stats(vt).height, 0);
 	vt_free(vt);
 	model_fini(&m);
 }
@@ -303,10 +303,10 @@ START_TEST(test_spanning_store)
 		m.nr = 0;
 		build_seq(vt, &m, base, n);
 		struct vt_stats before = stats(vt);
-		ck_assert_msg(before.height >= 3,
-			      "%" PRIu64 " entries give height %u", n,
-			      before.height);
-		ck_assert_uint_eq(before.nr_entries, n);
+		TEST_CHECK_MSG(before.height >= 3,
+			       "%" PRIu64 " entries give height %u", n,
+			       before.height);
+		TEST_EQ(before.nr_entries, n);
 
 		uint64_t a = n * win[w][0] / 1000, b = n * win[w][1] / 1000;
 		uint64_t per_leaf = n / before.nr_leaves;
@@ -323,11 +323,12 @@ START_TEST(test_spanning_store)
 		char what[64];
 		snprintf(what, sizeof(what), "spanning store %zu", w);
 		check(vt, &m, what);
-		ck_assert_msg(before.nr_leaves - after.nr_leaves >= 7,
-			      "%s: store over entries %" PRIu64 "..%" PRIu64
-			      " covered only %" PRIu64 " -> %" PRIu64 " leaves",
-			      what, a, b, before.nr_leaves, after.nr_leaves);
-		ck_assert_uint_eq(after.nr_entries, n - (b - a + 1) + 3);
+		TEST_CHECK_MSG(before.nr_leaves - after.nr_leaves >= 7,
+			       "%s: store over entries %" PRIu64 "..%" PRIu64
+			       " covered only %" PRIu64 " -> %" PRIu64
+			       " leaves",
+			       what, a, b, before.nr_leaves, after.nr_leaves);
+		TEST_EQ(after.nr_entries, n - (b - a + 1) + 3);
 		/* The edges were truncated, keeping their pointers. */
 		expect_load(vt, first - 1, test_ptr(a + 1), first - 1,
 			    first - 1);
@@ -344,11 +345,10 @@ START_TEST(test_spanning_store)
 		/* Re-populate it densely inside one transaction. */
 		VT_TXN(txn, vt);
 		for (uint64_t k = first - 100; k <= last + 100; k += 3) {
-			ck_assert_int_eq(
-				vt_txn_store(&txn, k, k + 1, test_ptr(k)), 0);
+			TEST_EQ(vt_txn_store(&txn, k, k + 1, test_ptr(k)), 0);
 			model_store(&m, k, k + 1, test_ptr(k));
 		}
-		ck_assert_int_eq(vt_txn_commit(&txn), 0);
+		TEST_EQ(vt_txn_commit(&txn), 0);
 		check(vt, &m, "re-populated");
 		vt_free(vt);
 	}
@@ -356,7 +356,8 @@ START_TEST(test_spanning_store)
 }
 END_TEST
 
-#define GROW_N (1000000 / VT_TEST_SCALE_DIV)
+#define GROW_N	   (1000000 / VT_TEST_SCALE_DIV)
+#define GROW_BATCH 256
 
 /* Check the whole tree against "entry i is [3i, 3i + 1] iff present[i]". */
 static void check_grid(const struct vt *vt, const uint8_t *present, uint64_t n,
@@ -368,17 +369,17 @@ static void check_grid(const struct vt *vt, const uint8_t *present, uint64_t n,
 
 	while ((p = vt_next(vt, index, &first, &last))) {
 		uint64_t i = first / 3;
-		ck_assert_msg(i < n && first == 3 * i && last == 3 * i + 1 &&
-				      present[i] && p == test_ptr(i + 1),
-			      "unexpected entry [%#" PRIx64 ", %#" PRIx64
-			      "] %p",
-			      first, last, p);
+		TEST_CHECK_MSG(i < n && first == 3 * i && last == 3 * i + 1 &&
+				       present[i] && p == test_ptr(i + 1),
+			       "unexpected entry [%#" PRIx64 ", %#" PRIx64
+			       "] %p",
+			       first, last, p);
 		count++;
 		index = last + 1;
 	}
-	ck_assert_uint_eq(count, nr_present);
-	ck_assert_msg(vt_validate(vt, msg, sizeof(msg)) == 0, "%s", msg);
-	ck_assert_uint_eq(stats(vt).nr_entries, nr_present);
+	TEST_EQ(count, nr_present);
+	TEST_CHECK_MSG(vt_validate(vt, msg, sizeof(msg)) == 0, "%s", msg);
+	TEST_EQ(stats(vt).nr_entries, nr_present);
 }
 
 START_TEST(test_grow_shrink)
@@ -399,13 +400,30 @@ START_TEST(test_grow_shrink)
 		order[i] = order[j];
 		order[j] = t;
 	}
-	for (uint64_t k = 0; k < n; k++) {
-		uint64_t i = order[k];
-		ck_assert_int_eq(
-			vt_store(vt, 3 * i, 3 * i + 1, test_ptr(i + 1)), 0);
-		present[i] = 1;
-		nr++;
-		if ((k + 1) % (n / 5) == 0)
+	/*
+	 * Random order, in transactions of GROW_BATCH stores, every 16th
+	 * batch as single vt_store() calls (a single-store commit copies a
+	 * whole path, which makes 1,000,000 of them slow).
+	 */
+	for (uint64_t k = 0; k < n; k += GROW_BATCH) {
+		uint64_t end = k + GROW_BATCH < n ? k + GROW_BATCH : n;
+		int single = (k / GROW_BATCH) % 16 == 0;
+		struct vt_txn txn;
+		if (!single)
+			vt_txn_begin(&txn, vt);
+		for (uint64_t q = k; q < end; q++) {
+			uint64_t i = order[q];
+			void *p = test_ptr(i + 1);
+			int err = single ? vt_store(vt, 3 * i, 3 * i + 1, p)
+					 : vt_txn_store(&txn, 3 * i, 3 * i + 1,
+							p);
+			TEST_EQ(err, 0);
+			present[i] = 1;
+			nr++;
+		}
+		if (!single)
+			TEST_EQ(vt_txn_commit(&txn), 0);
+		if ((k / GROW_BATCH) % (n / GROW_BATCH / 2) == 0)
 			check_grid(vt, present, n, nr);
 	}
 	struct vt_stats st = stats(vt);
@@ -413,7 +431,7 @@ START_TEST(test_grow_shrink)
 	       " leaves, height %u, %.1f bytes/entry\n",
 	       st.nr_entries, st.nr_nodes, st.nr_leaves, st.height,
 	       (double)st.bytes / (double)st.nr_entries);
-	ck_assert_uint_eq(st.nr_entries, n);
+	TEST_EQ(st.nr_entries, n);
 	ck_assert_uint_ge(st.height, 3);
 	ck_assert_uint_le(st.nr_leaves, st.nr_nodes);
 	for (int k = 0; k < 10000; k++) {
@@ -431,29 +449,39 @@ START_TEST(test_grow_shrink)
 		order[i] = order[j];
 		order[j] = t;
 	}
-	for (uint64_t k = 0; k < n; k++) {
-		uint64_t i = order[k];
-		if (!present[i])
-			continue;
-		uint64_t j = i;
-		if (k % 64 == 0) { /* erase a run of neighbours at once */
-			j = i + test_below(&rng, 20);
-			j = j < n ? j : n - 1;
+	for (uint64_t k = 0; k < n; k += GROW_BATCH) {
+		uint64_t end = k + GROW_BATCH < n ? k + GROW_BATCH : n;
+		int single = (k / GROW_BATCH) % 16 == 0;
+		struct vt_txn txn;
+		if (!single)
+			vt_txn_begin(&txn, vt);
+		for (uint64_t q = k; q < end; q++) {
+			uint64_t i = order[q], j = i;
+			if (!present[i])
+				continue;
+			if (q % 64 == 0) { /* a run of neighbours at once */
+				j = i + test_below(&rng, 20);
+				j = j < n ? j : n - 1;
+			}
+			int err = single ? vt_erase(vt, 3 * i, 3 * j + 1)
+					 : vt_txn_erase(&txn, 3 * i, 3 * j + 1);
+			TEST_EQ(err, 0);
+			for (uint64_t x = i; x <= j; x++) {
+				nr -= present[x];
+				present[x] = 0;
+			}
 		}
-		ck_assert_int_eq(vt_erase(vt, 3 * i, 3 * j + 1), 0);
-		for (uint64_t x = i; x <= j; x++) {
-			nr -= present[x];
-			present[x] = 0;
-		}
-		if ((k + 1) % (n / 5) == 0)
+		if (!single)
+			TEST_EQ(vt_txn_commit(&txn), 0);
+		if ((k / GROW_BATCH) % (n / GROW_BATCH / 2) == 0)
 			check_grid(vt, present, n, nr);
 	}
 	check_grid(vt, present, n, 0);
 	st = stats(vt);
-	ck_assert_uint_eq(st.nr_entries, 0);
-	ck_assert_uint_eq(st.nr_nodes, 0);
-	ck_assert_uint_eq(st.nr_leaves, 0);
-	ck_assert_uint_eq(st.height, 0);
+	TEST_EQ(st.nr_entries, 0);
+	TEST_EQ(st.nr_nodes, 0);
+	TEST_EQ(st.nr_leaves, 0);
+	TEST_EQ(st.height, 0);
 	vt_free(vt);
 	free(order);
 	free(present);
@@ -587,17 +615,15 @@ START_TEST(test_txn_abort_identical)
 			uint64_t len = i % 10 == 0 ? test_below(&r, 1 << 14)
 						   : test_below(&r, 16);
 			void *p = i % 3 ? test_ptr(5000000 + i) : NULL;
-			ck_assert_int_eq(
-				vt_txn_store(&txn, first, first + len, p), 0);
+			TEST_EQ(vt_txn_store(&txn, first, first + len, p), 0);
 			model_store(&work, first, first + len, p);
 		}
 		if (round == 1) { /* everything gone, then one entry */
-			ck_assert_int_eq(vt_txn_erase(&txn, 0, KMAX), 0);
+			TEST_EQ(vt_txn_erase(&txn, 0, KMAX), 0);
 			model_erase(&work, 0, KMAX);
 		}
 		if (round == 2) {
-			ck_assert_int_eq(
-				vt_txn_store(&txn, 0, KMAX, test_ptr(9)), 0);
+			TEST_EQ(vt_txn_store(&txn, 0, KMAX, test_ptr(9)), 0);
 			model_store(&work, 0, KMAX, test_ptr(9));
 		}
 		test_check_tree(vt, &txn, &work, "txn working state");
@@ -606,19 +632,19 @@ START_TEST(test_txn_abort_identical)
 		vt_txn_abort(&txn);
 		check(vt, &m, "after abort");
 		struct vt_stats after = stats(vt);
-		ck_assert_uint_eq(after.nr_entries, before.nr_entries);
-		ck_assert_uint_eq(after.nr_nodes, before.nr_nodes);
-		ck_assert_uint_eq(after.nr_leaves, before.nr_leaves);
-		ck_assert_uint_eq(after.height, before.height);
-		ck_assert_uint_eq(after.bytes, before.bytes);
-		ck_assert_uint_eq(after.nr_commits, before.nr_commits);
+		TEST_EQ(after.nr_entries, before.nr_entries);
+		TEST_EQ(after.nr_nodes, before.nr_nodes);
+		TEST_EQ(after.nr_leaves, before.nr_leaves);
+		TEST_EQ(after.height, before.height);
+		TEST_EQ(after.bytes, before.bytes);
+		TEST_EQ(after.nr_commits, before.nr_commits);
 	}
 	/* An aborted empty transaction, and a commit after all that works. */
 	VT_TXN(t2, vt);
 	vt_txn_abort(&t2);
 	put(vt, &m, 5, 5, test_ptr(77));
 	check(vt, &m, "commit after aborts");
-	ck_assert_uint_eq(stats(vt).nr_commits, before.nr_commits + 1);
+	TEST_EQ(stats(vt).nr_commits, before.nr_commits + 1);
 	vt_free(vt);
 	model_fini(&m);
 	model_fini(&work);
@@ -631,53 +657,55 @@ START_TEST(test_txn_visibility)
 	void *A = test_ptr(1), *B = test_ptr(2), *C = test_ptr(3);
 	uint64_t f = 0, l = 0;
 
-	ck_assert_int_eq(vt_store(vt, 100, 199, A), 0);
+	TEST_EQ(vt_store(vt, 100, 199, A), 0);
 	uint64_t commits = stats(vt).nr_commits;
 
 	VT_TXN(txn, vt);
-	ck_assert_int_eq(vt_txn_store(&txn, 10, 20, B), 0);
-	ck_assert_ptr_eq(vt_txn_load(&txn, 15, &f, &l), B);
-	ck_assert(f == 10 && l == 20);
+	TEST_EQ(vt_txn_store(&txn, 10, 20, B), 0);
+	TEST_EQ(vt_txn_load(&txn, 15, &f, &l), B);
+	TEST_CHECK(f == 10 && l == 20);
 	expect_load(vt, 15, NULL, 0, 0);
-	ck_assert_ptr_eq(vt_txn_next(&txn, 0, &f, &l), B);
-	ck_assert(f == 10 && l == 20);
+	TEST_EQ(vt_txn_next(&txn, 0, &f, &l), B);
+	TEST_CHECK(f == 10 && l == 20);
 	rcu_read_lock();
-	ck_assert_ptr_eq(vt_next(vt, 0, &f, &l), A);
-	ck_assert_ptr_eq(vt_prev(vt, 50, &f, &l), NULL);
+	TEST_EQ(vt_next(vt, 0, &f, &l), A);
+	TEST_EQ(vt_prev(vt, 50, &f, &l), NULL);
 	rcu_read_unlock();
-	ck_assert_ptr_eq(vt_txn_prev(&txn, 50, &f, &l), B);
+	TEST_EQ(vt_txn_prev(&txn, 50, &f, &l), B);
 
 	/* A second store in the same transaction splits the committed A. */
-	ck_assert_int_eq(vt_txn_store(&txn, 150, 159, C), 0);
-	ck_assert_ptr_eq(vt_txn_load(&txn, 149, &f, &l), A);
-	ck_assert(f == 100 && l == 149);
-	ck_assert_ptr_eq(vt_txn_load(&txn, 155, &f, &l), C);
-	ck_assert_ptr_eq(vt_txn_next(&txn, 160, &f, &l), A);
-	ck_assert(f == 160 && l == 199);
+	TEST_EQ(vt_txn_store(&txn, 150, 159, C), 0);
+	TEST_EQ(vt_txn_load(&txn, 149, &f, &l), A);
+	TEST_CHECK(f == 100 && l == 149);
+	TEST_EQ(vt_txn_load(&txn, 155, &f, &l), C);
+	TEST_EQ(vt_txn_next(&txn, 160, &f, &l), A);
+	TEST_CHECK(f == 160 && l == 199);
 	expect_load(vt, 155, A, 100, 199);
 	/* And a store over a store of this transaction. */
-	ck_assert_int_eq(vt_txn_store(&txn, 15, 152, B), 0);
-	ck_assert_ptr_eq(vt_txn_load(&txn, 100, &f, &l), B);
-	ck_assert(f == 10 && l == 152);
-	ck_assert_ptr_eq(vt_txn_load(&txn, 153, &f, &l), C);
-	ck_assert(f == 153 && l == 159);
-	ck_assert_int_eq(vt_txn_erase(&txn, 190, 300), 0);
-	ck_assert_ptr_eq(vt_txn_load(&txn, 195, &f, &l), NULL);
-	ck_assert_ptr_eq(vt_txn_prev(&txn, KMAX, &f, &l), A);
-	ck_assert(f == 160 && l == 189);
+	TEST_EQ(vt_txn_store(&txn, 15, 152, B), 0);
+	TEST_EQ(vt_txn_load(&txn, 100, &f, &l), B);
+	TEST_CHECK(f == 15 && l == 152);
+	TEST_EQ(vt_txn_load(&txn, 14, &f, &l), B);
+	TEST_CHECK(f == 10 && l == 14); /* equal neighbours are not merged */
+	TEST_EQ(vt_txn_load(&txn, 153, &f, &l), C);
+	TEST_CHECK(f == 153 && l == 159);
+	TEST_EQ(vt_txn_erase(&txn, 190, 300), 0);
+	TEST_EQ(vt_txn_load(&txn, 195, &f, &l), NULL);
+	TEST_EQ(vt_txn_prev(&txn, KMAX, &f, &l), A);
+	TEST_CHECK(f == 160 && l == 189);
 	expect_load(vt, 195, A, 100, 199);
-	ck_assert_uint_eq(stats(vt).nr_commits, commits);
+	TEST_EQ(stats(vt).nr_commits, commits);
 
-	ck_assert_int_eq(vt_txn_commit(&txn), 0);
-	ck_assert_uint_eq(stats(vt).nr_commits, commits + 1);
-	expect_load(vt, 10, B, 10, 152);
-	expect_load(vt, 100, B, 10, 152);
+	TEST_EQ(vt_txn_commit(&txn), 0);
+	TEST_EQ(stats(vt).nr_commits, commits + 1);
+	expect_load(vt, 10, B, 10, 14);
+	expect_load(vt, 100, B, 15, 152);
 	expect_load(vt, 153, C, 153, 159);
 	expect_load(vt, 189, A, 160, 189);
 	expect_load(vt, 190, NULL, 0, 0);
 	expect_load(vt, 9, NULL, 0, 0);
-	ck_assert_int_eq(vt_validate(vt, NULL, 0), 0);
-	ck_assert_uint_eq(stats(vt).nr_entries, 3);
+	TEST_EQ(vt_validate(vt, NULL, 0), 0);
+	TEST_EQ(stats(vt).nr_entries, 4);
 	vt_free(vt);
 }
 END_TEST
@@ -724,64 +752,64 @@ START_TEST(test_defer_free)
 	nr_freed = 0;
 	/* Committed: runs after the grace period, not before the commit. */
 	VT_TXN(t1, vt);
-	ck_assert_int_eq(vt_txn_store(&t1, 1, 2, test_ptr(1)), 0);
-	ck_assert_int_eq(vt_txn_defer_free(&t1, obj, count_free), 0);
+	TEST_EQ(vt_txn_store(&t1, 1, 2, test_ptr(1)), 0);
+	TEST_EQ(vt_txn_defer_free(&t1, obj, count_free), 0);
 	rcu_barrier();
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 0);
-	ck_assert_int_eq(vt_txn_commit(&t1), 0);
+	TEST_EQ(uatomic_read(&nr_freed), 0);
+	TEST_EQ(vt_txn_commit(&t1), 0);
 	rcu_barrier();
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 1);
+	TEST_EQ(uatomic_read(&nr_freed), 1);
 
 	/* Aborted: never runs. */
 	VT_TXN(t2, vt);
-	ck_assert_int_eq(vt_txn_store(&t2, 3, 4, test_ptr(2)), 0);
-	ck_assert_int_eq(vt_txn_defer_free(&t2, obj, count_free), 0);
+	TEST_EQ(vt_txn_store(&t2, 3, 4, test_ptr(2)), 0);
+	TEST_EQ(vt_txn_defer_free(&t2, obj, count_free), 0);
 	vt_txn_abort(&t2);
 	rcu_barrier();
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 1);
+	TEST_EQ(uatomic_read(&nr_freed), 1);
 
 	/* A transaction with only the deferral, no store. */
 	VT_TXN(t3, vt);
-	ck_assert_int_eq(vt_txn_defer_free(&t3, obj, count_free), 0);
-	ck_assert_int_eq(vt_txn_commit(&t3), 0);
+	TEST_EQ(vt_txn_defer_free(&t3, obj, count_free), 0);
+	TEST_EQ(vt_txn_commit(&t3), 0);
 	rcu_barrier();
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 2);
+	TEST_EQ(uatomic_read(&nr_freed), 2);
 
 	/* A reader inside a read section holds the callback back. */
 	struct holder h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
 			   0};
 	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, hold_reader, &h), 0);
+	TEST_EQ(pthread_create(&th, NULL, hold_reader, &h), 0);
 	pthread_mutex_lock(&h.lock);
 	while (h.state != 1)
 		pthread_cond_wait(&h.cond, &h.lock);
 	pthread_mutex_unlock(&h.lock);
 	VT_TXN(t4, vt);
-	ck_assert_int_eq(vt_txn_store(&t4, 1, 10, test_ptr(3)), 0);
-	ck_assert_int_eq(vt_txn_defer_free(&t4, obj, count_free), 0);
-	ck_assert_int_eq(vt_txn_commit(&t4), 0);
+	TEST_EQ(vt_txn_store(&t4, 1, 10, test_ptr(3)), 0);
+	TEST_EQ(vt_txn_defer_free(&t4, obj, count_free), 0);
+	TEST_EQ(vt_txn_commit(&t4), 0);
 	usleep(100 * 1000);
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 2);
+	TEST_EQ(uatomic_read(&nr_freed), 2);
 	pthread_mutex_lock(&h.lock);
 	h.state = 2;
 	pthread_cond_broadcast(&h.cond);
 	pthread_mutex_unlock(&h.lock);
 	pthread_join(th, NULL);
 	rcu_barrier();
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 3);
+	TEST_EQ(uatomic_read(&nr_freed), 3);
 
 	/* Committed but not flushed: vt_free() runs it. */
 	VT_TXN(t5, vt);
-	ck_assert_int_eq(vt_txn_store(&t5, 20, 30, test_ptr(4)), 0);
-	ck_assert_int_eq(vt_txn_defer_free(&t5, obj, count_free), 0);
-	ck_assert_int_eq(vt_txn_commit(&t5), 0);
+	TEST_EQ(vt_txn_store(&t5, 20, 30, test_ptr(4)), 0);
+	TEST_EQ(vt_txn_defer_free(&t5, obj, count_free), 0);
+	TEST_EQ(vt_txn_commit(&t5), 0);
 	/* And one aborted right before destruction. */
 	VT_TXN(t6, vt);
-	ck_assert_int_eq(vt_txn_defer_free(&t6, obj, count_free), 0);
+	TEST_EQ(vt_txn_defer_free(&t6, obj, count_free), 0);
 	vt_txn_abort(&t6);
 	vt_free(vt);
-	ck_assert_uint_eq(uatomic_read(&nr_freed), 4);
-	ck_assert_uint_eq(uatomic_read(&nr_bad_freed), 0);
+	TEST_EQ(uatomic_read(&nr_freed), 4);
+	TEST_EQ(uatomic_read(&nr_bad_freed), 0);
 }
 END_TEST
 
@@ -795,37 +823,37 @@ START_TEST(test_bad_input)
 	build_random(vt, &m, &r, 3000, 0, 1 << 14);
 	struct vt_stats before = stats(vt);
 
-	ck_assert_int_eq(vt_store(vt, 10, 9, test_ptr(1)), -EINVAL);
-	ck_assert_int_eq(vt_store(vt, KMAX, 0, test_ptr(1)), -EINVAL);
-	ck_assert_int_eq(vt_store(vt, 1, 0, NULL), -EINVAL);
-	ck_assert_int_eq(vt_erase(vt, 10, 9), -EINVAL);
-	ck_assert_int_eq(vt_erase(vt, KMAX, 0), -EINVAL);
+	TEST_EQ(vt_store(vt, 10, 9, test_ptr(1)), -EINVAL);
+	TEST_EQ(vt_store(vt, KMAX, 0, test_ptr(1)), -EINVAL);
+	TEST_EQ(vt_store(vt, 1, 0, NULL), -EINVAL);
+	TEST_EQ(vt_erase(vt, 10, 9), -EINVAL);
+	TEST_EQ(vt_erase(vt, KMAX, 0), -EINVAL);
 	check(vt, &m, "after -EINVAL");
-	ck_assert_uint_eq(stats(vt).nr_nodes, before.nr_nodes);
-	ck_assert_uint_eq(stats(vt).bytes, before.bytes);
+	TEST_EQ(stats(vt).nr_nodes, before.nr_nodes);
+	TEST_EQ(stats(vt).bytes, before.bytes);
 
 	VT_TXN(txn, vt);
-	ck_assert_int_eq(vt_txn_store(&txn, 10, 9, test_ptr(1)), -EINVAL);
-	ck_assert_int_eq(vt_txn_erase(&txn, KMAX, 1), -EINVAL);
+	TEST_EQ(vt_txn_store(&txn, 10, 9, test_ptr(1)), -EINVAL);
+	TEST_EQ(vt_txn_erase(&txn, KMAX, 1), -EINVAL);
 	test_check_tree(vt, &txn, &m, "txn after -EINVAL");
 	vt_txn_abort(&txn);
 	check(vt, &m, "after aborted -EINVAL txn");
 
 	/* Storing NULL erases. */
 	put(vt, &m, 100, 5000, test_ptr(2));
-	ck_assert_int_eq(vt_store(vt, 200, 300, NULL), 0);
+	TEST_EQ(vt_store(vt, 200, 300, NULL), 0);
 	model_store(&m, 200, 300, NULL);
 	check(vt, &m, "store NULL");
 	expect_load(vt, 250, NULL, 0, 0);
 	expect_load(vt, 199, test_ptr(2), 100, 199);
 	expect_load(vt, 301, test_ptr(2), 301, 5000);
-	ck_assert_int_eq(vt_store(vt, 0, KMAX, NULL), 0);
-	ck_assert_uint_eq(stats(vt).nr_entries, 0);
-	ck_assert_uint_eq(stats(vt).nr_nodes, 0);
+	TEST_EQ(vt_store(vt, 0, KMAX, NULL), 0);
+	TEST_EQ(stats(vt).nr_entries, 0);
+	TEST_EQ(stats(vt).nr_nodes, 0);
 	/* Erasing nothing is fine. */
-	ck_assert_int_eq(vt_erase(vt, 0, KMAX), 0);
-	ck_assert_int_eq(vt_erase(vt, 5, 5), 0);
-	ck_assert_int_eq(vt_validate(vt, NULL, 0), 0);
+	TEST_EQ(vt_erase(vt, 0, KMAX), 0);
+	TEST_EQ(vt_erase(vt, 5, 5), 0);
+	TEST_EQ(vt_validate(vt, NULL, 0), 0);
 	vt_free(vt);
 	model_fini(&m);
 }
@@ -873,12 +901,12 @@ static int fop_run(struct vt *vt, const struct fop *ops, int nr, int as_txn,
 		else
 			err = vt_txn_erase(&txn, ops[i].first, ops[i].last);
 		if (err) {
-			ck_assert_int_eq(err, -ENOMEM);
+			TEST_EQ(err, -ENOMEM);
 			if (!first_err)
 				first_err = err;
 		} else {
 			/* A poisoned transaction keeps failing. */
-			ck_assert_int_eq(first_err, 0);
+			TEST_EQ(first_err, 0);
 		}
 	}
 	if (first_err && use_abort) {
@@ -887,7 +915,7 @@ static int fop_run(struct vt *vt, const struct fop *ops, int nr, int as_txn,
 	}
 	int err = vt_txn_commit(&txn);
 	if (first_err)
-		ck_assert_int_eq(err, first_err);
+		TEST_EQ(err, first_err);
 	return err;
 }
 
@@ -903,17 +931,17 @@ static long fault_loop(struct vt *vt, struct model *m, const struct fop *ops,
 	char msg[160];
 
 	for (n = 0;; n++) {
-		ck_assert_msg(n < 100000, "%s: never succeeded", what);
+		TEST_CHECK_MSG(n < 100000, "%s: never succeeded", what);
 		vma_alloc_fail_after(n);
 		int err = fop_run(vt, ops, nr, as_txn, n & 1);
 		long failed = vma_alloc_failures();
 		vma_alloc_fail_after(-1);
 		if (err == 0)
 			break;
-		ck_assert_msg(err == -ENOMEM, "%s: n=%ld returned %d", what, n,
-			      err);
-		ck_assert_msg(failed > 0, "%s: -ENOMEM with no failed alloc",
-			      what);
+		TEST_CHECK_MSG(err == -ENOMEM, "%s: n=%ld returned %d", what, n,
+			       err);
+		TEST_CHECK_MSG(failed > 0, "%s: -ENOMEM with no failed alloc",
+			       what);
 		snprintf(msg, sizeof(msg), "%s: after -ENOMEM at n=%ld", what,
 			 n);
 		check(vt, m, msg);
@@ -954,8 +982,8 @@ START_TEST(test_alloc_fail)
 			nr_grown++; /* this store split up to the root */
 		height = h;
 	}
-	ck_assert_msg(nr_grown >= 2, "only %u root splits seen (height %u)",
-		      nr_grown, height);
+	TEST_CHECK_MSG(nr_grown >= 2, "only %u root splits seen (height %u)",
+		       nr_grown, height);
 	ck_assert_uint_ge(height, 3);
 
 	/* Splitting stores and erases inside entries, spanning ones. */
@@ -986,6 +1014,10 @@ START_TEST(test_alloc_fail)
 		fault_loop(vt, &m, ops, 8, 1, "txn", &defers);
 	}
 	/* Shrink to empty, every erase injected, through root merges. */
+	while (stats(vt).height < 3) {
+		uint64_t first = test_below(&r, 1 << 20) * 4;
+		put(vt, &m, first, first + 1, test_ptr(tag++));
+	}
 	height = stats(vt).height;
 	while (m.nr) {
 		size_t a = test_below(&r, m.nr);
@@ -999,10 +1031,10 @@ START_TEST(test_alloc_fail)
 		height = h;
 	}
 	ck_assert_uint_ge(nr_shrunk, 2);
-	ck_assert_uint_eq(stats(vt).nr_nodes, 0);
+	TEST_EQ(stats(vt).nr_nodes, 0);
 	printf("alloc_fail: up to %ld injected failures per store\n", max_n);
 	vt_free(vt);
-	ck_assert_uint_eq(uatomic_read(&nr_fault_freed), defers);
+	TEST_EQ(uatomic_read(&nr_fault_freed), defers);
 	model_fini(&m);
 }
 END_TEST
@@ -1019,22 +1051,22 @@ static void hook_check_old(struct vt *vt)
 	rcu_read_lock();
 	void *p = vt_load(vt, 150, &f, &l);
 	rcu_read_unlock();
-	ck_assert_ptr_eq(p, test_ptr(1));
-	ck_assert(f == 100 && l == 199);
+	TEST_EQ(p, test_ptr(1));
+	TEST_CHECK(f == 100 && l == 199);
 }
 
 START_TEST(test_publish_hook)
 {
 	struct vt *vt = vt_new();
 
-	ck_assert_int_eq(vt_store(vt, 100, 199, test_ptr(1)), 0);
+	TEST_EQ(vt_store(vt, 100, 199, test_ptr(1)), 0);
 	vt_test_before_publish = hook_check_old;
 	VT_TXN(txn, vt);
-	ck_assert_int_eq(vt_txn_store(&txn, 140, 160, test_ptr(2)), 0);
-	ck_assert_int_eq(vt_txn_erase(&txn, 100, 120), 0);
-	ck_assert_int_eq(vt_txn_commit(&txn), 0);
+	TEST_EQ(vt_txn_store(&txn, 140, 160, test_ptr(2)), 0);
+	TEST_EQ(vt_txn_erase(&txn, 100, 120), 0);
+	TEST_EQ(vt_txn_commit(&txn), 0);
 	vt_test_before_publish = NULL;
-	ck_assert_uint_eq(nr_hook_calls, 1);
+	TEST_EQ(nr_hook_calls, 1);
 	expect_load(vt, 150, test_ptr(2), 140, 160);
 	expect_load(vt, 110, NULL, 0, 0);
 	expect_load(vt, 130, test_ptr(1), 121, 139);

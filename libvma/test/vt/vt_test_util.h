@@ -19,6 +19,33 @@
 #include "vma/vt.h"
 #include "vt_model.h"
 
+/*
+ * Check's own ck_assert*() record a checkpoint (a write to a pipe) for
+ * every assertion that passes, which dominates loops of millions of
+ * checks. These only call into Check on failure.
+ */
+#define TEST_CHECK(cond)                                                       \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg("Assertion '%s' failed", #cond);          \
+	} while (0)
+
+#define TEST_CHECK_MSG(cond, ...)                                              \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg(__VA_ARGS__);                             \
+	} while (0)
+
+/* Integers or pointers; each argument is evaluated once. */
+#define TEST_EQ(a, b)                                                          \
+	do {                                                                   \
+		long long test_x_ = (long long)(a), test_y_ = (long long)(b);  \
+		if (test_x_ != test_y_)                                        \
+			ck_abort_msg("Assertion '%s == %s' failed: %#llx vs "  \
+				     "%#llx",                                  \
+				     #a, #b, test_x_, test_y_);                \
+	} while (0)
+
 /* splitmix64: small, fast, and every seed gives a good stream. */
 struct test_rng {
 	uint64_t s;
