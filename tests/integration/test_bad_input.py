@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Bad input never hurts: malformed frames over a real socket each get the
+right error (or a close), the daemon stays up, another client is not
+affected, and no space changes (maps before and after)."""
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmadtest import (P, W, Conn, Vmad, check, code_of, errno_of,  # noqa
+                      vmad_binary)
+
+vmad = Vmad(vmad_binary(), "--workers", "2", "--output-high-water", "256K",
+            "--output-low-water", "64K", "--output-timeout", "2")
+main = Conn(vmad.sock)
+sid = main.ok("space.create", {"name": "victim"})["space"]
+main.ok("mmap", {"space": "victim", "addr": W, "length": 16 * P,
+                 "prot": "rw", "flags": ["private", "anonymous", "fixed"]})
+main.ok("mprotect", {"space": "victim", "addr": W + 4 * P, "length": P,
+                     "prot": "r"})
+before = main.ok("maps", {"space": "victim"})
+
+
+def unchanged(what):
+    check(vmad.alive(), f"vmad died after {what}")
+    after = main.ok("maps", {"space": "victim"})
+    check(after["text"] == before["text"], f"space changed by {what}")
+
+
+def exchange(data, shut=False, closes=None):
+    """Send raw bytes on a new connection; return the responses."""
+    c = Conn(vmad.sock)
+    c.send(data)
+    if shut:
+        c.s.shutdown(socket.SHUT_WR)
+    out = []
+    if closes:
+        check(c.eof(10), f"connection not closed after {data[:60]!r}")
+        for line in c.buf.split(b"\n"):
+            if line:
+                out.append(json.loads(line))
+    else:
+        out.append(c.resp())
+        check(c.call("ping")["result"]["version"], "connection still usable")
+    c.close()
+    return out
+
+
+def expect(name, data, code, words=(), shut=False, closes=False):
+    out = exchange(data, shut, closes)
+    check(len(out) == 1, f"{name}: expected one response, got {out}")
+    r = out[0]
+    check(code_of(r) == code, f"{name}: expected {code}, got {r}")
+    check("id" in r, f"{name}: no id member: {r}")
+    for w in words:
+        check(w in r["error"]["message"], f"{name}: {w!r} not in {r}")
+    unchanged(name)
+    return r
+
+
+def req(method, params, id=1):
+    return json.dumps({"jsonrpc": "2.0", "id": id, "method": method,
+                       "params": params}).encode() + b"\n"
+
+
+V = {"space": "victim"}
+# Parse errors: reply with id null and close.
+r = expect("truncated", b'{"jsonrpc":"2.0","id":1,"method":"munmap"', -32700,
+           ["end of stream"], shut=True, closes=True)
+check(r["id"] is None, r)
+expect("garbage", b"hello world\n", -32700, closes=True)
+expect("invalid utf-8", req("mmap", {**V, "length": P, "prot": "r",
+                                     "flags": ["private"], "file": "x"})
+       .replace(b'"x"', b'"\xff\xfe"'), -32700, closes=True)
+expect("nul byte", b'{"jsonrpc":"2.0","id":1,"method":"mun\x00map"}\n',
+       -32700, closes=True)
+expect("mismatched", b'{"jsonrpc":"2.0","id":1,"method":"ping"]\n', -32700,
+       closes=True)
+expect("deep nesting", b"[" * 100000, -32700, ["nested"], closes=True)
+expect("deep nesting in params",
+       req("munmap", {**V, "addr": 0, "length": 0}).replace(
+           b'"length": 0', b'"length": ' + b"[" * 5000 + b"]" * 5000),
+       -32700, ["nested"], closes=True)
+# Invalid requests: reply, the connection stays usable.
+expect("non-object", b"42\n", -32600)
+expect("string", b'"munmap"\n', -32600)
+expect("null", b"null\n", -32600)
+expect("empty batch", b"[]\n", -32600, ["empty"])
+expect("no jsonrpc", b'{"id":1,"method":"ping"}\n', -32600)
+expect("unknown member", b'{"jsonrpc":"2.0","id":1,"method":"ping","x":0}\n',
+       -32600, ["'x'"])
+expect("unknown method", req("frob", {}), -32601, ["frob"])
+# Invalid params: named in the message.
+M = {**V, "addr": W, "length": P}
+expect("wrong type", req("munmap", {**M, "addr": [W]}), -32602, ["'addr'"])
+expect("bool length", req("munmap", {**M, "length": True}), -32602,
+       ["'length'"])
+expect("float", req("munmap", {**M, "addr": 1.5}), -32602, ["'addr'"])
+expect("negative", req("munmap", {**M, "addr": -4096}), -32602, ["'addr'"])
+expect("huge", req("munmap", {**M, "length": 2**64}), -32602,
+       ["'length'", "range"])
+expect("huger", req("munmap", {**M, "length": 10**40}), -32602,
+       ["'length'"])
+expect("huge negative", req("munmap", {**M, "addr": -10**30}), -32602,
+       ["'addr'"])
+expect("hex overflow", req("munmap", {**M, "addr": "0x1" + "0" * 16}),
+       -32602, ["'addr'", "range"])
+expect("hex garbage", req("munmap", {**M, "addr": "0xzz"}), -32602,
+       ["'addr'"])
+expect("unknown param", req("munmap", {**M, "len": 5}), -32602, ["'len'"])
+expect("missing param", req("munmap", V), -32602, ["'addr'"])
+expect("bad prot", req("mprotect", {**M, "prot": "rwz"}), -32602,
+       ["'prot'"])
+expect("bad flag", req("mmap", {**M, "prot": "r", "flags": ["private",
+                                                            "fixed", "big"]}),
+       -32602, ["'flags'"])
+expect("bad space", req("munmap", {**M, "space": [1]}), -32602, ["'space'"])
+expect("params array", req("munmap", [1, 2, 3]), -32602, ["params"])
+# Model errors keep the space intact.
+r = expect("unaligned munmap", req("munmap", {**M, "addr": W + 1}), -32000)
+check(errno_of(r) == "EINVAL", r)
+r = expect("unknown space", req("munmap", {**M, "space": "nope"}), -32000)
+check(errno_of(r) == "ENOENT", r)
+
+# A batch of 10,000 requests is served, in order; 10,001 is refused.
+batch = [{"jsonrpc": "2.0", "id": i, "method": "lookup",
+          "params": {"space": sid, "addr": W + (i % 16) * P}}
+         for i in range(10000)]
+c = Conn(vmad.sock)
+c.send(json.dumps(batch).encode() + b"\n")
+r = c.resp()
+check(isinstance(r, list) and len(r) == 10000 and
+      [x["id"] for x in r] == list(range(10000)) and
+      all(x["result"]["vma"]["start"] <= W + (x["id"] % 16) * P
+          for x in r), "batch of 10000")
+batch.append(batch[0])
+c.send(json.dumps(batch).encode() + b"\n")
+r = c.resp()
+check(code_of(r) == -32600 and "10001" in r["error"]["message"], r)
+c.close()
+unchanged("batches")
+
+# A 100 MiB line is refused once it exceeds max_message (1 MiB), without
+# the daemon buffering it.
+rss0 = vmad.rss_kib()
+c = Conn(vmad.sock)
+sent = [0]
+
+
+def blast():
+    chunk = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"p":"' + \
+        b"x" * (1 << 20)
+    try:
+        c.send(chunk)
+        sent[0] += len(chunk)
+        chunk = b"x" * (1 << 20)
+        for _ in range(99):
+            c.send(chunk)
+            sent[0] += len(chunk)
+    except OSError:
+        pass
+
+
+t = threading.Thread(target=blast)
+t.start()
+line = c.line()
+t.join(30)
+check(not t.is_alive(), "sender still blocked: the daemon kept reading")
+r = json.loads(line)
+check(code_of(r) == -32600 and "too large" in r["error"]["message"], r)
+check(sent[0] < 100 << 20, f"the daemon accepted all {sent[0]} bytes")
+check(c.eof(10), "connection not closed after an oversized message")
+c.close()
+grown = vmad.rss_kib() - rss0
+check(grown < 40 * 1024, f"RSS grew by {grown} KiB on a 100 MiB line")
+unchanged("100 MiB line")
+
+# A client that disconnects in the middle of a request.
+for cut in (1, 20, 45):
+    c = Conn(vmad.sock)
+    c.send(req("munmap", M)[:cut])
+    c.close()
+unchanged("disconnect mid-request")
+
+# A client that never reads: the daemon stops reading it at the high-water
+# mark (so its sends block), keeps serving others, and closes it after
+# output_timeout.
+rss0 = vmad.rss_kib()
+lazy = Conn(vmad.sock)
+lazy.s.setblocking(False)
+one = req("maps", V)
+total = 0
+stalled_since = None
+deadline = time.time() + 20
+while time.time() < deadline:
+    try:
+        total += lazy.s.send(one * 64)
+        stalled_since = None
+    except BlockingIOError:
+        if stalled_since is None:
+            stalled_since = time.time()
+        elif time.time() - stalled_since > 0.5:
+            break
+        time.sleep(0.01)
+    except OSError:
+        break
+check(total < 64 << 20, f"a non-reading client pushed {total} bytes")
+check(main.ok("ping")["version"], "others are served meanwhile")
+grown = vmad.rss_kib() - rss0
+check(grown < 64 * 1024, f"RSS grew by {grown} KiB for a non-reader")
+lazy.s.setblocking(True)
+time.sleep(3.5)  # output_timeout is 2 s
+closed = False
+try:
+    lazy.s.settimeout(10)
+    while True:
+        chunk = lazy.s.recv(1 << 20)
+        if not chunk:
+            closed = True
+            break
+except OSError:
+    closed = True
+check(closed, "a non-reading client was not closed after output_timeout")
+lazy.close()
+unchanged("non-reading client")
+
+main.close()
+vmad.stop()
+print("test_bad_input: ok")

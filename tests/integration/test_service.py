@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""vmad as a service: command line, configuration file and its errors,
+socket path order, stale and live sockets, socket mode, --daemon with a
+pidfile, SIGHUP log reopening, connection and space limits, and access
+control between uids.
+
+usage: test_service.py VMAD ETC_VMAD_CONF"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmadtest import (P, W, Conn, Vmad, check, check_sanitizers,  # noqa
+                      code_of, errno_of, vmad_binary)
+
+VMAD = vmad_binary()
+CONF = sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="vmad-svc-")
+env = {k: v for k, v in os.environ.items() if k != "VMAD_SOCKET"}
+
+
+def run(*args, extra_env=None, timeout=20):
+    e = dict(env)
+    e.update(extra_env or {})
+    p = subprocess.run([VMAD, *args], capture_output=True, text=True,
+                       env=e, timeout=timeout)
+    check_sanitizers(p.stderr)
+    return p
+
+
+# --help, --version
+p = run("--help")
+check(p.returncode == 0 and "--socket" in p.stdout and "--daemon" in
+      p.stdout and "--max-connections" in p.stdout, p.stdout)
+p = run("--version")
+check(p.returncode == 0 and p.stdout.startswith("vmad "), p.stdout)
+
+# --dump-config: every option is documented in etc/vmad.conf, whose values
+# are the defaults.
+dump = run("--dump-config")
+check(dump.returncode == 0, dump.stderr)
+names = [ln.split()[0] for ln in dump.stdout.splitlines()
+         if ln and not ln.startswith("#")]
+check(len(names) >= 15, names)
+conf_text = open(CONF).read()
+conf_names = [ln.split()[0] for ln in conf_text.splitlines()
+              if ln.strip() and not ln.lstrip().startswith("#")]
+check(sorted(names) == sorted(conf_names),
+      f"etc/vmad.conf options {conf_names} != {names}")
+p = run("--config", CONF, "--dump-config")
+check(p.returncode == 0 and p.stdout == dump.stdout,
+      "etc/vmad.conf does not hold the defaults")
+p = run("--workers", "3", "--log-level=debug", "--dump-config")
+check("workers 3\n" in p.stdout and "log_level debug\n" in p.stdout,
+      p.stdout)
+
+# Configuration errors: file, line and reason; exit 78.
+bad = os.path.join(tmp, "bad.conf")
+for text, line, why in (("workers 2\nbogus 1\n", 2, "unknown option"),
+                        ("# c\n\nworkers many\n", 3, "workers"),
+                        ("max_connections 0\n", 1, "out of range"),
+                        ("log_level loud\n", 1, "log_level"),
+                        ("socket_mode 0999\n", 1, "socket_mode"),
+                        ("workers\n", 1, "missing value")):
+    with open(bad, "w") as f:
+        f.write(text)
+    p = run("--config", bad)
+    check(p.returncode == 78 and f"{bad}:{line}:" in p.stderr and why in
+          p.stderr, f"{text!r}: rc {p.returncode}: {p.stderr}")
+p = run("--config", os.path.join(tmp, "missing.conf"))
+check(p.returncode == 78, p.stderr)
+p = run("--workers", "lots")
+check(p.returncode == 64 and "workers" in p.stderr, p.stderr)
+p = run("--no-such-option", "1")
+check(p.returncode == 64, p.stderr)
+
+# Socket path order: --socket, $VMAD_SOCKET, config file, default.
+cfg = os.path.join(tmp, "sock.conf")
+with open(cfg, "w") as f:
+    f.write(f"socket {tmp}/from-file.sock\n")
+
+
+def sock_of(*args, extra_env=None):
+    p = run(*args, "--dump-config", extra_env=extra_env)
+    return [ln.split()[1] for ln in p.stdout.splitlines()
+            if ln.startswith("socket ")][0].strip('"')
+
+
+check(sock_of("--config", cfg) == f"{tmp}/from-file.sock", "config file")
+check(sock_of("--config", cfg, extra_env={"VMAD_SOCKET": "/e.sock"}) ==
+      "/e.sock", "env beats config file")
+check(sock_of("--config", cfg, "--socket", "/o.sock", extra_env={
+    "VMAD_SOCKET": "/e.sock"}) == "/o.sock", "--socket beats env")
+check(sock_of(extra_env={"XDG_RUNTIME_DIR": tmp}) == f"{tmp}/vmad.sock",
+      "XDG_RUNTIME_DIR default")
+e = dict(env)
+e.pop("XDG_RUNTIME_DIR", None)
+p = subprocess.run([VMAD, "--dump-config"], capture_output=True, text=True,
+                   env=e)
+check(f'socket "/tmp/vmad-{os.getuid()}.sock"' in p.stdout, p.stdout)
+
+# No arguments: foreground, embedded defaults, prints the socket path.
+xdg = tempfile.mkdtemp(prefix="vmad-xdg-")
+e = dict(env, XDG_RUNTIME_DIR=xdg)
+proc = subprocess.Popen([VMAD], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, env=e)
+line = proc.stdout.readline().decode()
+check(line == f"vmad listening on {xdg}/vmad.sock\n", line)
+check(oct(os.stat(f"{xdg}/vmad.sock").st_mode & 0o777) == "0o660",
+      "default socket mode 0660")
+c = Conn(f"{xdg}/vmad.sock")
+check(c.ok("ping")["version"], "ping")
+c.close()
+# A second vmad on a live socket refuses to start.
+p = run("--socket", f"{xdg}/vmad.sock")
+check(p.returncode != 0 and "already listening" in p.stderr, p.stderr)
+check(os.path.exists(f"{xdg}/vmad.sock"), "the live socket was removed")
+proc.send_signal(signal.SIGINT)
+check(proc.wait(20) == 0, "SIGINT exit status")
+check_sanitizers(proc.stderr.read().decode())
+check(not os.path.exists(f"{xdg}/vmad.sock"), "socket left after SIGINT")
+
+# A stale socket file is replaced; a regular file is not.
+stale = os.path.join(tmp, "stale.sock")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(stale)
+s.close()
+v = Vmad(VMAD, "--socket-mode", "0600", sock=stale)
+check(oct(os.stat(stale).st_mode & 0o777) == "0o600", "socket mode 0600")
+v.stop()
+reg = os.path.join(tmp, "regular")
+open(reg, "w").close()
+p = run("--socket", reg)
+check(p.returncode != 0 and "not a socket" in p.stderr and
+      os.path.exists(reg), p.stderr)
+
+# --daemon with a pidfile; SIGHUP reopens the log file.
+dsock = os.path.join(tmp, "d.sock")
+pidf = os.path.join(tmp, "vmad.pid")
+logf = os.path.join(tmp, "vmad.log")
+p = run("--daemon", "--socket", dsock, "--pidfile", pidf, "--log-file",
+        logf)
+check(p.returncode == 0 and dsock in p.stdout, (p.stdout, p.stderr))
+pid = int(open(pidf).read())
+check(f"pid {pid}" in p.stdout, p.stdout)
+c = Conn(dsock)
+check(c.ok("ping")["version"], "daemon answers")
+c.close()
+os.rename(logf, logf + ".1")
+os.kill(pid, signal.SIGHUP)
+for _ in range(100):
+    if os.path.exists(logf) and "reopened" in open(logf).read():
+        break
+    time.sleep(0.05)
+check(os.path.exists(logf) and "reopened" in open(logf).read(),
+      "SIGHUP did not reopen the log file")
+os.kill(pid, signal.SIGTERM)
+for _ in range(200):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(0.05)
+else:
+    check(False, "the daemon did not exit on SIGTERM")
+check(not os.path.exists(dsock) and not os.path.exists(pidf),
+      "socket or pidfile left behind")
+check_sanitizers(open(logf).read() + open(logf + ".1").read())
+
+# Limits: connections, spaces per uid, max_map_count.
+v = Vmad(VMAD, "--max-connections", "2", "--max-spaces-per-uid", "2",
+         "--max-map-count-limit", "100000")
+a, b = Conn(v.sock), Conn(v.sock)
+a.ok("ping")
+b.ok("ping")
+x = Conn(v.sock)
+r = x.resp()
+check(r["id"] is None and code_of(r) == -32000 and "connections" in
+      r["error"]["message"], r)
+check(x.eof(5), "the connection over the limit was not closed")
+x.close()
+b.close()
+time.sleep(0.2)
+b = Conn(v.sock)
+b.ok("ping")
+a.ok("space.create", {"name": "one"})
+a.ok("space.create", {"name": "two", "max_map_count": 100000})
+r = a.call("space.create", {"name": "three"})
+check(errno_of(r) == "EAGAIN", r)
+r = a.call("space.create", {"name": "three", "max_map_count": 100001})
+check(code_of(r) == -32602 and "max_map_count" in r["error"]["message"], r)
+a.ok("space.destroy", {"space": "two"})
+a.ok("space.create", {"name": "three", "max_map_count": 2})
+a.ok("mmap", {"space": "three", "addr": W, "length": P, "prot": "r",
+              "flags": ["private", "anonymous", "fixed"]})
+a.ok("mmap", {"space": "three", "addr": W + 2 * P, "length": P, "prot": "rw",
+              "flags": ["private", "anonymous", "fixed"]})
+r = a.call("mmap", {"space": "three", "addr": W + 4 * P, "length": P,
+                    "prot": "r", "flags": ["private", "anonymous", "fixed"]})
+check(errno_of(r) == "ENOMEM", r)
+a.close()
+b.close()
+v.stop()
+
+# Access control: the creator's uid owns a space; other uids get EPERM,
+# root may use any space. Needs root to switch uid in a child.
+if os.getuid() == 0:
+    v = Vmad(VMAD, "--socket-mode", "0666")
+    os.chmod(v.dir, 0o755)
+    a = Conn(v.sock)
+    a.ok("space.create", {"name": "roots"})
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = {}
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            n = Conn(v.sock)
+            out["maps"] = n.call("maps", {"space": "roots"})
+            out["destroy"] = n.call("space.destroy", {"space": "roots"})
+            out["create"] = n.call("space.create", {"name": "nobodys"})
+            out["list"] = n.call("space.list")
+            n.close()
+        except Exception as ex:  # noqa: B902 - report to the parent
+            out["exc"] = repr(ex)
+        os.write(wfd, json.dumps(out).encode())
+        os._exit(0)
+    os.close(wfd)
+    data = b""
+    while True:
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.waitpid(pid, 0)
+    out = json.loads(data)
+    check("exc" not in out, out)
+    check(errno_of(out["maps"]) == "EPERM", out["maps"])
+    check(errno_of(out["destroy"]) == "EPERM", out["destroy"])
+    check("result" in out["create"], out["create"])
+    check([s["name"] for s in out["list"]["result"]["spaces"]] ==
+          ["nobodys"], out["list"])
+    r = a.ok("maps", {"space": "nobodys"})
+    check(r["vmas"] == [], "root may use any space")
+    check(len(a.ok("space.list")["spaces"]) == 2, "root lists all spaces")
+    a.ok("maps", {"space": "roots"})
+    a.close()
+    v.stop()
+    print("test_service: access control checked across uids")
+else:
+    # Without root only the owner's side can be exercised.
+    v = Vmad(VMAD)
+    a = Conn(v.sock)
+    a.ok("space.create", {"name": "mine"})
+    spaces = a.ok("space.list")["spaces"]
+    check(spaces[0]["owner"] == os.getuid(), spaces)
+    a.close()
+    v.stop()
+    print("test_service: not root; cross-uid EPERM needs root")
+print("test_service: ok")

@@ -1,0 +1,167 @@
+"""Helpers for vmad's integration tests: start a daemon on a temporary
+socket, talk JSON-RPC to it with nothing but the standard library, stop it
+and check that it exited cleanly (status 0, socket removed, no sanitizer
+report)."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+W = 0x100000000000  # a window of the address space the tests use
+P = 4096
+
+
+def fail(msg):
+    print("FAIL: " + str(msg), flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Vmad:
+    """A vmad process on a socket in a fresh temporary directory."""
+
+    def __init__(self, binary, *args, sock=None, wait=True, env=None):
+        self.dir = tempfile.mkdtemp(prefix="vmad-test-")
+        self.sock = sock or os.path.join(self.dir, "vmad.sock")
+        self.errpath = os.path.join(self.dir, "stderr")
+        self.err = open(self.errpath, "w")
+        self.argv = [binary, "--socket", self.sock, *args]
+        e = dict(os.environ)
+        e.pop("VMAD_SOCKET", None)
+        if env:
+            e.update(env)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
+                                     stderr=self.err, env=e)
+        if wait:
+            line = self.proc.stdout.readline().decode()
+            check(line.startswith("vmad listening on " + self.sock),
+                  f"unexpected first line {line!r}; stderr: {self.stderr()}")
+
+    def stderr(self):
+        self.err.flush()
+        with open(self.errpath) as f:
+            return f.read()
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Signal the daemon and check a clean exit; return its stderr."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            fail(f"vmad did not exit within {timeout}s of signal {sig}")
+        err = self.stderr()
+        check(rc == 0, f"vmad exited with {rc}; stderr:\n{err[-3000:]}")
+        check(not os.path.exists(self.sock), "socket file left behind")
+        check_sanitizers(err)
+        return err
+
+
+def check_sanitizers(err):
+    for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                "runtime error:", "WARNING: ThreadSanitizer"):
+        check(pat not in err, f"sanitizer report in stderr:\n{err[-5000:]}")
+
+
+class Conn:
+    """One JSON-RPC connection (newline-delimited)."""
+
+    def __init__(self, path, timeout=20):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.buf = b""
+        self.n = 0
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def send_req(self, method, params=None, id=None):
+        if id is None:
+            self.n += 1
+            id = self.n
+        req = {"jsonrpc": "2.0", "id": id, "method": method}
+        if params is not None:
+            req["params"] = params
+        self.send(json.dumps(req).encode() + b"\n")
+        return id
+
+    def line(self):
+        """The next response line, or None at EOF."""
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.s.recv(1 << 20)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def resp(self):
+        line = self.line()
+        check(line is not None, "connection closed, response expected")
+        return json.loads(line)
+
+    def call(self, method, params=None):
+        id = self.send_req(method, params)
+        r = self.resp()
+        check(r.get("jsonrpc") == "2.0" and r.get("id") == id,
+              f"bad envelope for {method}: {r}")
+        return r
+
+    def ok(self, method, params=None):
+        r = self.call(method, params)
+        check("result" in r, f"{method} {params} failed: {r}")
+        return r["result"]
+
+    def eof(self, timeout=10):
+        """True if the peer closes within timeout (data before is kept)."""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.s.recv(1 << 20)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
+def errno_of(r):
+    return ((r.get("error") or {}).get("data") or {}).get("errno")
+
+
+def code_of(r):
+    return (r.get("error") or {}).get("code")
+
+
+def vmad_binary():
+    check(len(sys.argv) >= 2, "usage: test.py PATH/TO/vmad")
+    return sys.argv[1]
