@@ -27,11 +27,13 @@
  * say so with "sample".
  *
  * rtree readers take rcu_read_lock() around every single lookup ("batch":
- * 1), as array readers take the read lock around every lookup. Every
+ * 1), as array readers take the read lock around every lookup; --batch B
+ * makes both take it once per B lookups (printed as "batch": B). Every
  * figure is the median of "runs" runs; after each rtree/array pair a line
  * with "impl": "ratio" gives rtree / array.
  *
- * Usage: rtree-bench [--quick] [--seconds S] [--runs R] [--n N1,N2,...]
+ * Usage: rtree-bench [--quick] [--seconds S] [--runs R] [--batch B]
+ *                    [--n N1,N2,...]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -61,6 +63,7 @@ struct range {
 struct opts {
 	double seconds;
 	int runs;
+	int batch; /* lookups per read-side critical section */
 	uint64_t n[16];
 	int nr_n;
 };
@@ -160,14 +163,19 @@ static size_t arr_lower(const struct arr *a, uint64_t index)
 	return lo;
 }
 
+static void *arr_load_locked(struct arr *a, uint64_t index)
+{
+	size_t i = arr_lower(a, index);
+
+	if (i < a->nr && a->e[i].first <= index)
+		return a->e[i].ptr;
+	return NULL;
+}
+
 static void *arr_load(struct arr *a, uint64_t index)
 {
-	void *p = NULL;
-
 	pthread_rwlock_rdlock(&a->lock);
-	size_t i = arr_lower(a, index);
-	if (i < a->nr && a->e[i].first <= index)
-		p = a->e[i].ptr;
+	void *p = arr_load_locked(a, index);
 	pthread_rwlock_unlock(&a->lock);
 	return p;
 }
@@ -257,6 +265,7 @@ struct run {
 	struct arr *arr;
 	const struct data *d;
 	pthread_barrier_t start;
+	int batch;
 	int stop;
 	double reader_rate, writer_rate;
 	unsigned long sink;
@@ -274,7 +283,7 @@ static void *reader_main(void *arg)
 	pthread_barrier_wait(&run->start);
 	double t0 = now();
 	while (!CMM_LOAD_SHARED(run->stop)) {
-		if (run->impl == RTREE) {
+		if (run->impl == RTREE && run->batch == 1) {
 			for (int k = 0; k < 1024; k++) {
 				uint64_t index = addr[pos++ & (NR_ADDR - 1)];
 				rcu_read_lock();
@@ -282,10 +291,32 @@ static void *reader_main(void *arg)
 					NULL;
 				rcu_read_unlock();
 			}
-		} else {
+		} else if (run->impl == RTREE) {
+			for (int k = 0; k < 1024; k += run->batch) {
+				rcu_read_lock();
+				for (int b = 0; b < run->batch; b++) {
+					uint64_t index =
+						addr[pos++ & (NR_ADDR - 1)];
+					hits += vt_load(run->vt, index, NULL,
+							NULL) != NULL;
+				}
+				rcu_read_unlock();
+			}
+		} else if (run->batch == 1) {
 			for (int k = 0; k < 1024; k++) {
 				uint64_t index = addr[pos++ & (NR_ADDR - 1)];
 				hits += arr_load(run->arr, index) != NULL;
+			}
+		} else {
+			for (int k = 0; k < 1024; k += run->batch) {
+				pthread_rwlock_rdlock(&run->arr->lock);
+				for (int b = 0; b < run->batch; b++) {
+					uint64_t index =
+						addr[pos++ & (NR_ADDR - 1)];
+					hits += arr_load_locked(run->arr,
+								index) != NULL;
+				}
+				pthread_rwlock_unlock(&run->arr->lock);
 			}
 		}
 		nr += 1024;
@@ -478,7 +509,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 
 	/* Lookups: one structure of each kind, built once. */
 	double secs;
-	struct run run = {.d = &d};
+	struct run run = {.d = &d, .batch = o->batch};
 	struct vt *vt = rtree_build(&d, d.order, &d.seed, &secs);
 	struct arr a;
 	arr_init(&a);
@@ -500,7 +531,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 		l1_a[k] = run.reader_rate;
 		c_a[k] = run.writer_rate;
 	}
-	snprintf(rx, sizeof(rx), ", \"batch\": 1, \"seconds\": %.3f",
+	snprintf(rx, sizeof(rx), ", \"batch\": %d, \"seconds\": %.3f", o->batch,
 		 o->seconds);
 	snprintf(param, sizeof(param), ", \"writers\": 0");
 	emit_pair("lookup", n, param, median(l0_r, o->runs),
@@ -524,7 +555,10 @@ static void bench_n(uint64_t n, const struct opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: " BENCH " [--quick] [--seconds S] [--runs R] "
-		   "[--n N1,N2,...]\n"
+		   "[--batch B] [--n N1,N2,...]\n"
+		   "  --batch B  lookups per read-side section (rcu_read_lock "
+		   "or rdlock),\n"
+		   "             a power of two up to 1024; default 1\n"
 		   "Prints one JSON line per figure (see ARCHITECTURE.md, "
 		   "Performance).\n");
 }
@@ -550,6 +584,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = {.seconds = 1.0,
 			 .runs = 3,
+			 .batch = 1,
 			 .n = {1000, 100000, 1000000},
 			 .nr_n = 3};
 
@@ -568,6 +603,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
 			o.runs = atoi(argv[++i]);
 			if (o.runs < 1 || o.runs > MAX_RUNS) {
+				usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+			o.batch = atoi(argv[++i]);
+			if (o.batch < 1 || 1024 % o.batch) {
 				usage(stderr);
 				return 2;
 			}

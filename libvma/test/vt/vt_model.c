@@ -103,8 +103,11 @@ int model_store(struct model *m, uint64_t first, uint64_t last, void *ptr)
 		tail.first = last + 1;
 		has_tail = 1;
 	}
-	memmove(&m->ents[i], &m->ents[j], (m->nr - j) * sizeof(*m->ents));
-	m->nr -= j - i;
+	if (j > i) {
+		memmove(&m->ents[i], &m->ents[j],
+			(m->nr - j) * sizeof(*m->ents));
+		m->nr -= j - i;
+	}
 	if (has_tail)
 		model_insert_at(m, i, tail.first, tail.last, tail.ptr);
 	if (ptr)
