@@ -83,6 +83,7 @@ enum {
 	VAS_VM_ANON_VMA = 1u << 6,  /* has an anon_vma (written or COWed) */
 	VAS_VM_STACK = 1u << 7,     /* the [stack] */
 	VAS_VM_HEAP = 1u << 8,      /* the [heap] (brk area) */
+	VAS_VM_FORKED = 1u << 9,    /* anon_vma inherited through fork */
 };
 
 /* mremap flags (MREMAP_*). */
@@ -130,7 +131,11 @@ struct vas_vma_info {
 	uint64_t rss_pages;	  /* resident pages in [start, end) */
 	uint64_t inode;		  /* simulated inode of the file, 0 if anon */
 	char file[VAS_FILE_MAX];  /* file name, "" if anonymous */
-	const char *name;	  /* "[stack]", "[heap]" or NULL (static) */
+	const char *name;	  /* "[stack]", "[heap]", "/dev/zero (deleted)"
+				     (shared anonymous) or NULL (static) */
+	uint64_t pgoff;		  /* vm_pgoff as Linux keeps it (anonymous
+				     private: addr >> 12 at creation) */
+	uint32_t anon_vma;	  /* anon_vma id, 0 if none (model state) */
 };
 
 struct vas_fault_result {
@@ -238,7 +243,9 @@ VMA_API int vas_mremap(struct vas *vas, uint64_t old_addr,
  * kernel refuses leaves it unchanged).
  * @out: the program break after the call (as the syscall returns it).
  * Context: Takes vas->write_lock.
- * Return: 0 (brk reports failure by returning the old break, as Linux).
+ * Return: 0 (brk reports a refusal by returning the old break, as Linux);
+ *         -ENOMEM only if the simulator could not allocate (space and
+ *         break unchanged, *@out the old break).
  */
 VMA_API int vas_brk(struct vas *vas, uint64_t addr,
 		    uint64_t *out) VMA_MUST_CHECK;

@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Address spaces.
+ *
+ * A space is a tree of VMAs (struct vas_area, immutable once published),
+ * a writer lock (the simulated mmap_lock), the layout, the program break,
+ * the interned files and the resident-page table. This file holds the
+ * life cycle (new, fork, free), the read side that needs no lock (lookup,
+ * stats), the snapshot and the validator (under the lock), and the
+ * /proc/PID/maps formatter. The mutations are in vas_ops.c, the
+ * transaction machinery in vas_op.c, the fault path in vas_fault.c.
+ */
+#include "vas_op.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Devices shown in maps: simulated files, shmem, anonymous. */
+#define VAS_FILE_DEV_MAJOR  0xfe
+#define VAS_FILE_DEV_MINOR  0x01
+#define VAS_SHMEM_DEV_MINOR 0x01
+
+/**
+ * vas__lock() - Take the writer lock.
+ * Context: Takes vas->write_lock; not in an RCU read-side section.
+ */
+void vas__lock(struct vas *vas)
+{
+	pthread_mutex_lock(&vas->write_lock);
+	vas->write_held = 1;
+}
+
+/**
+ * vas__unlock() - Release the writer lock.
+ * Context: Writer.
+ */
+void vas__unlock(struct vas *vas)
+{
+	vas_assert_write_locked(vas);
+	vas->write_held = 0;
+	pthread_mutex_unlock(&vas->write_lock);
+}
+
+/**
+ * vas__area_free_rcu() - Free a retired area (after a grace period).
+ * Context: RCU callback.
+ */
+void vas__area_free_rcu(void *ptr)
+{
+	vma_free(ptr);
+}
+
+/**
+ * vas__new_anon() - A new anon_vma id.
+ * Context: Writer (also a fault holding the write lock).
+ */
+uint32_t vas__new_anon(struct vas *vas)
+{
+	uint32_t id = uatomic_add_return(&vas->next_anon, 1) & VAS_ANON_ID;
+
+	return id ? id : uatomic_add_return(&vas->next_anon, 1) & VAS_ANON_ID;
+}
+
+/**
+ * vas__anon_compatible() - anon_vma_compatible(): may @b share the
+ * anon_vma of @a (adjacent, same file, flags differing only in access
+ * bits, contiguous page offsets)?
+ * Context: Any context.
+ */
+bool vas__anon_compatible(const struct vas_area *a, const struct vas_area *b)
+{
+	return a->end == b->start && a->file == b->file &&
+	       !((a->flags ^ b->flags) & ~VAS_F_ACCESS) &&
+	       b->pgoff == a->pgoff + vas_area_pages(a);
+}
+
+/**
+ * vas__find_mergeable_anon() - find_mergeable_anon_vma(), else a new id:
+ * the anon_vma @a gets on its first write fault. A compatible neighbour's
+ * anon_vma is reused (next first), unless it came through fork.
+ * Context: Writer (or a fault holding the write lock).
+ */
+uint32_t vas__find_mergeable_anon(struct vas *vas, const struct vas_area *a,
+				  const struct vas_area *prev,
+				  const struct vas_area *next)
+{
+	uint32_t x;
+
+	if (next && vas__anon_compatible(a, next)) {
+		x = vas_area_anon(next);
+		if (x && !(x & VAS_ANON_FORKED))
+			return x;
+	}
+	if (prev && vas__anon_compatible(prev, a)) {
+		x = vas_area_anon(prev);
+		if (x && !(x & VAS_ANON_FORKED))
+			return x;
+	}
+	return vas__new_anon(vas);
+}
+
+void vas_layout_default(struct vas_layout *layout)
+{
+	memset(layout, 0, sizeof(*layout));
+	layout->task_size = VAS_DEFAULT_TASK_SIZE;
+	layout->mmap_base = VAS_DEFAULT_MMAP_BASE;
+	layout->stack_guard_gap = VAS_DEFAULT_STACK_GUARD_GAP;
+	layout->max_map_count = VAS_DEFAULT_MAX_MAP_COUNT;
+	layout->stack_rlimit = VAS_DEFAULT_STACK_RLIMIT;
+	layout->brk_base = VAS_DEFAULT_BRK_BASE;
+	layout->stack = false;
+}
+
+void vas_get_layout(const struct vas *vas, struct vas_layout *layout)
+{
+	*layout = vas->layout;
+}
+
+static int layout_check(const struct vas_layout *l)
+{
+	uint64_t ts = l->task_size;
+
+	if (!ts || vas_offset_in_page(ts) || ts > VAS_TASK_SIZE_MAX ||
+	    ts < VAS_MMAP_MIN_ADDR + VAS_INITIAL_STACK_SIZE)
+		return -EINVAL;
+	if (vas_offset_in_page(l->mmap_base) || l->mmap_base > ts ||
+	    l->mmap_base < VAS_MMAP_MIN_ADDR)
+		return -EINVAL;
+	if (vas_offset_in_page(l->brk_base) || l->brk_base > ts)
+		return -EINVAL;
+	if (l->stack_guard_gap > (ts >> VAS_PAGE_SHIFT))
+		return -EINVAL;
+	return 0;
+}
+
+static struct vas *vas_alloc(const struct vas_layout *layout)
+{
+	struct vas *vas = vma_calloc(sizeof(*vas));
+
+	if (!vas)
+		return NULL;
+	vas->vt = vt_new();
+	if (!vas->vt)
+		goto out_free;
+	vas->pt.root = vma_calloc(sizeof(struct vas_pt_node));
+	if (!vas->pt.root)
+		goto out_vt;
+	pthread_mutex_init(&vas->write_lock, NULL);
+	vas->layout = *layout;
+	vas->guard_gap = layout->stack_guard_gap << VAS_PAGE_SHIFT;
+	vas->unmapped_base = vas_page_align(layout->task_size / 3);
+	vas->start_brk = vas->brk = layout->brk_base;
+	return vas;
+
+out_vt:
+	vt_free(vas->vt);
+out_free:
+	vma_free(vas);
+	return NULL;
+}
+
+/* The initial [stack]: growsdown, just below task_size, with an anon_vma. */
+static int vas_setup_stack(struct vas *vas)
+{
+	uint64_t top = vas->layout.task_size;
+	struct vas_proto p = {
+		.start = top - VAS_INITIAL_STACK_SIZE,
+		.end = top,
+		.pgoff = (top - VAS_INITIAL_STACK_SIZE) >> VAS_PAGE_SHIFT,
+		.file = NULL,
+		.flags = VAS_F_READ | VAS_F_WRITE | VAS_F_GROWSDOWN |
+			 VAS_F_ACCOUNT,
+		.anon = vas__new_anon(vas),
+	};
+	struct vas_op op;
+	int err;
+
+	vas->start_stack = top - sizeof(uint64_t);
+	vas__lock(vas);
+	vas_op_begin(&op, vas);
+	vas_op_store(&op, vas_op_new_area(&op, &p));
+	err = vas_op_finish(&op);
+	vas__unlock(vas);
+	return err;
+}
+
+int vas_new(const struct vas_layout *layout, struct vas **out)
+{
+	struct vas_layout def;
+	struct vas *vas;
+	int err;
+
+	if (!layout) {
+		vas_layout_default(&def);
+		layout = &def;
+	}
+	err = layout_check(layout);
+	if (err)
+		return err;
+	vas = vas_alloc(layout);
+	if (!vas)
+		return -ENOMEM;
+	if (layout->stack) {
+		err = vas_setup_stack(vas);
+		if (err) {
+			vas_free(vas);
+			return err;
+		}
+	}
+	*out = vas;
+	return 0;
+}
+
+void vas_free(struct vas *vas)
+{
+	uint64_t idx = 0, first, last;
+	struct vas_area *a;
+
+	if (!vas)
+		return;
+	while ((a = vt_next(vas->vt, idx, &first, &last)) != NULL) {
+		struct vas_file *f = a->file;
+
+		if (f && --f->refs == 0 && !f->hashed)
+			vma_free(f);
+		vma_free(a);
+		if (last == UINT64_MAX)
+			break;
+		idx = last + 1;
+	}
+	/* Waits for the deferred frees of earlier operations. */
+	vt_free(vas->vt);
+	vas__files_free(vas);
+	vas__pt_free(&vas->pt);
+	pthread_mutex_destroy(&vas->write_lock);
+	vma_free(vas);
+}
+
+/* Iterate the committed tree under the lock (or RCU). */
+#define vas_for_each_area(vas, a, idx)                                         \
+	for (idx = 0; (a = vt_next((vas)->vt, idx, NULL, NULL)) != NULL &&     \
+		      (idx = a->end, 1);)
+
+int vas_fork(struct vas *vas, struct vas **out)
+{
+	struct vas_layout l = vas->layout;
+	struct vas *child;
+	struct vas_area *a;
+	struct vas_op op;
+	uint64_t idx;
+	int err = -ENOMEM;
+
+	l.stack = false;
+	child = vas_alloc(&l);
+	if (!child)
+		return -ENOMEM;
+	vas__lock(vas);
+	/* As dup_mmap() write-locks every VMA: faults wait for the copy. */
+	vas_for_each_area(vas, a, idx) {
+		vas__mark(a);
+		vas__drain(a);
+	}
+	child->start_stack = vas->start_stack;
+	child->start_brk = vas->start_brk;
+	child->brk = vas->brk;
+	child->next_anon = vas->next_anon;
+	child->next_shmem_ino = vas->next_shmem_ino;
+
+	vas__lock(child);
+	vas_op_begin(&op, child);
+	vas_for_each_area(vas, a, idx) {
+		uint32_t anon = vas_area_anon(a);
+		struct vas_proto p = {
+			.start = a->start,
+			.end = a->end,
+			.pgoff = a->pgoff,
+			.file = NULL,
+			.flags = a->flags,
+			/* anon_vma_fork(): a new anon_vma chained to ours. */
+			.anon = anon ? vas__new_anon(child) | VAS_ANON_FORKED
+				     : 0,
+		};
+
+		if (a->file) {
+			p.file = vas__file_lookup_copy(child, a->file);
+			if (!p.file) {
+				op.err = -ENOMEM;
+				break;
+			}
+		}
+		vas_op_store(&op, vas_op_new_area(&op, &p));
+		if (op.err)
+			break;
+		if (vas__pt_prepare_like(
+			    &child->pt, &vas->pt, a->start >> VAS_PAGE_SHIFT,
+			    a->start >> VAS_PAGE_SHIFT, vas_area_pages(a)))
+			op.err = -ENOMEM;
+		else
+			vas__pt_copy(&child->pt, &vas->pt,
+				     a->start >> VAS_PAGE_SHIFT,
+				     vas_area_pages(a));
+		if (op.err)
+			break;
+	}
+	if (op.err) {
+		vas_op_abort(&op);
+	} else {
+		op.nr_changes++;
+		err = vas_op_finish(&op);
+	}
+	vas__unlock(child);
+	vas_for_each_area(vas, a, idx)
+		vas__unmark(a);
+	vas__unlock(vas);
+	if (err) {
+		vas_free(child);
+		return err;
+	}
+	*out = child;
+	return 0;
+}
+
+/**
+ * vas__fill_info() - Copy what the API reports of @a.
+ * Context: RCU reader holding @a, or Writer.
+ */
+void vas__fill_info(struct vas *vas, const struct vas_area *a,
+		    struct vas_vma_info *info)
+{
+	uint32_t anon = vas_area_anon(a);
+	unsigned flags = 0;
+
+	info->start = a->start;
+	info->end = a->end;
+	info->pgoff = a->pgoff;
+	info->offset = a->file ? a->pgoff << VAS_PAGE_SHIFT : 0;
+	info->prot = a->flags & VAS_F_ACCESS;
+	info->anon_vma = anon & VAS_ANON_ID;
+	if (a->flags & VAS_F_SHARED)
+		flags |= VAS_VM_SHARED;
+	if (!a->file || a->file->shmem)
+		flags |= VAS_VM_ANON;
+	if (a->flags & VAS_F_GROWSDOWN)
+		flags |= VAS_VM_GROWSDOWN;
+	if (a->flags & VAS_F_GROWSUP)
+		flags |= VAS_VM_GROWSUP;
+	if (a->flags & VAS_F_NORESERVE)
+		flags |= VAS_VM_NORESERVE;
+	if (a->flags & VAS_F_ACCOUNT)
+		flags |= VAS_VM_ACCOUNT;
+	if (anon)
+		flags |= VAS_VM_ANON_VMA;
+	if (anon & VAS_ANON_FORKED)
+		flags |= VAS_VM_FORKED;
+	info->name = NULL;
+	info->file[0] = '\0';
+	info->inode = 0;
+	if (a->file) {
+		info->inode = a->file->inode;
+		if (a->file->shmem)
+			info->name = "/dev/zero (deleted)";
+		else
+			snprintf(info->file, sizeof(info->file), "%s",
+				 a->file->name);
+	} else {
+		uint64_t brk = uatomic_read(&vas->brk);
+
+		/* show_map_vma(): vma_is_initial_heap() / _stack(). */
+		if (a->start <= brk && a->end >= vas->start_brk) {
+			info->name = "[heap]";
+			flags |= VAS_VM_HEAP;
+		} else if (a->start <= vas->start_stack &&
+			   a->end >= vas->start_stack) {
+			info->name = "[stack]";
+			flags |= VAS_VM_STACK;
+		}
+	}
+	info->flags = flags;
+	info->rss_pages = vas__pt_count(&vas->pt, a->start >> VAS_PAGE_SHIFT,
+					vas_area_pages(a));
+}
+
+bool vas_lookup(struct vas *vas, uint64_t addr, struct vas_vma_info *info)
+{
+	struct vas_area *a;
+
+	urcu_memb_read_lock();
+	a = vt_load(vas->vt, addr, NULL, NULL);
+	if (a)
+		vas__fill_info(vas, a, info);
+	urcu_memb_read_unlock();
+	return a != NULL;
+}
+
+int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
+{
+	struct vas_vma_info *arr = NULL;
+	struct vas_area *a;
+	size_t n, i = 0;
+	uint64_t idx;
+
+	vas__lock(vas);
+	n = vas->map_count;
+	if (n) {
+		arr = vma_alloc(n * sizeof(*arr));
+		if (!arr) {
+			vas__unlock(vas);
+			return -ENOMEM;
+		}
+		vas_for_each_area(vas, a, idx) {
+			assert(i < n);
+			vas__fill_info(vas, a, &arr[i++]);
+		}
+	}
+	vas__unlock(vas);
+	*out = arr;
+	*nr = i;
+	return 0;
+}
+
+int vas_format_maps_line(const struct vas_vma_info *info, char *buf, size_t len)
+{
+	const char *name = info->file[0] ? info->file : info->name;
+	unsigned major = 0, minor = 0;
+	char line[128 + VAS_FILE_MAX];
+	int n;
+
+	if (info->file[0]) {
+		major = VAS_FILE_DEV_MAJOR;
+		minor = VAS_FILE_DEV_MINOR;
+	} else if (info->inode) {
+		minor = VAS_SHMEM_DEV_MINOR; /* shmem of a shared anon map */
+	}
+	/* show_vma_header_prefix() */
+	n = snprintf(line, sizeof(line),
+		     "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
+		     " %02x:%02x %" PRIu64 " ",
+		     info->start, info->end,
+		     info->prot & VAS_PROT_READ ? 'r' : '-',
+		     info->prot & VAS_PROT_WRITE ? 'w' : '-',
+		     info->prot & VAS_PROT_EXEC ? 'x' : '-',
+		     info->flags & VAS_VM_SHARED ? 's' : 'p', info->offset,
+		     major, minor, info->inode);
+	if (name) {
+		/* seq_pad(): spaces up to column 72, then one more. */
+		while (n < 72)
+			line[n++] = ' ';
+		n += snprintf(line + n, sizeof(line) - n, " %s", name);
+	}
+	line[n++] = '\n';
+	line[n] = '\0';
+	if (len)
+		snprintf(buf, len, "%s", line);
+	return n;
+}
+
+void vas_stats(struct vas *vas, struct vas_stats *st)
+{
+	unsigned i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < VAS_NR_STRIPES; i++) {
+		struct vas_stripe *s = &vas->stripes[i];
+
+		st->faults += uatomic_read(&s->faults);
+		st->fault_retries += uatomic_read(&s->retries);
+		st->expansions += uatomic_read(&s->expansions);
+		st->segv_maperr += uatomic_read(&s->maperr);
+		st->segv_accerr += uatomic_read(&s->accerr);
+	}
+	st->nr_vmas = uatomic_read(&vas->map_count);
+	st->mapped_bytes = uatomic_read(&vas->mapped_bytes);
+	st->mutations = uatomic_read(&vas->mutations);
+	st->brk = uatomic_read(&vas->brk);
+	st->rss_pages =
+		vas__pt_count(&vas->pt, 0, VAS_TASK_SIZE_MAX >> VAS_PAGE_SHIFT);
+	urcu_memb_read_lock();
+	vt_stats(vas->vt, &st->tree);
+	urcu_memb_read_unlock();
+	st->bytes = sizeof(*vas) + st->tree.bytes +
+		    st->nr_vmas * sizeof(struct vas_area) +
+		    vas->nr_buckets * sizeof(struct vas_file *) +
+		    uatomic_read(&vas->file_bytes) + vas__pt_bytes(&vas->pt);
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                          */
+
+static int fail(char *msg, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *msg, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg && len) {
+		va_start(ap, fmt);
+		vsnprintf(msg, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/*
+ * Would Linux have merged @a and @b (adjacent)? Only pairs that no Linux
+ * path leaves unmerged are checked: stacks that grew into a neighbour and
+ * areas that lost their anon_vma to MREMAP_DONTUNMAP are exempt.
+ */
+static bool should_have_merged(const struct vas *vas, const struct vas_area *a,
+			       const struct vas_area *b)
+{
+	uint32_t x = vas_area_anon(a), y = vas_area_anon(b);
+
+	if (vas->merge_check_off || a->end != b->start ||
+	    a->flags != b->flags || a->file != b->file ||
+	    (a->flags & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) ||
+	    b->pgoff != a->pgoff + vas_area_pages(a))
+		return false;
+	if (x && y)
+		return x == y;
+	if (x)
+		return !(x & VAS_ANON_FORKED);
+	if (y)
+		return !(y & VAS_ANON_FORKED);
+	return true;
+}
+
+static int validate_locked(struct vas *vas, char *msg, size_t len)
+{
+	uint64_t idx = 0, first, last, count = 0, bytes = 0, prev_end = 0;
+	const struct vas_area *a, *prev = NULL;
+	size_t i;
+	int err;
+
+	err = vt_validate(vas->vt, msg, len);
+	if (err)
+		return err;
+	while ((a = vt_next(vas->vt, idx, &first, &last)) != NULL) {
+		if (first != a->start || last != a->end - 1)
+			return fail(msg, len,
+				    "area %#" PRIx64 "-%#" PRIx64
+				    " stored at %#" PRIx64 "-%#" PRIx64,
+				    a->start, a->end, first, last);
+		if (vas_offset_in_page(a->start) ||
+		    vas_offset_in_page(a->end) || a->start >= a->end)
+			return fail(msg, len,
+				    "bad range %#" PRIx64 "-%#" PRIx64,
+				    a->start, a->end);
+		if (a->start < VAS_MMAP_MIN_ADDR ||
+		    a->end > vas->layout.task_size)
+			return fail(msg, len,
+				    "area %#" PRIx64 " outside the space",
+				    a->start);
+		if (uatomic_read(&a->state) != VAS_AREA_LIVE)
+			return fail(msg, len, "area %#" PRIx64 " in state %u",
+				    a->start, a->state);
+		if (prev && prev->end > a->start)
+			return fail(msg, len, "overlap at %#" PRIx64, a->start);
+		if (prev && should_have_merged(vas, prev, a))
+			return fail(msg, len,
+				    "areas at %#" PRIx64 " and %#" PRIx64
+				    " should have merged",
+				    prev->start, a->start);
+		if (vas__pt_count(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
+				  (a->start - prev_end) >> VAS_PAGE_SHIFT))
+			return fail(msg, len,
+				    "resident pages in the gap below %#" PRIx64,
+				    a->start);
+		if (a->file)
+			a->file->refs--;
+		count++;
+		bytes += a->end - a->start;
+		prev = a;
+		prev_end = a->end;
+		idx = a->end;
+	}
+	if (vas__pt_count(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
+			  (VAS_TASK_SIZE_MAX - prev_end) >> VAS_PAGE_SHIFT))
+		err = fail(msg, len, "resident pages above the last area");
+	/* Every file count must be back to zero; then restore them. */
+	for (i = 0; i < vas->nr_buckets; i++) {
+		const struct vas_file *f;
+
+		for (f = vas->files[i]; f; f = f->hnext)
+			if (f->refs != 0 && !err)
+				err = fail(msg, len,
+					   "file %s counted %ld areas too many",
+					   f->name, f->refs);
+	}
+	idx = 0;
+	while ((a = vt_next(vas->vt, idx, NULL, NULL)) != NULL) {
+		if (a->file) {
+			if (a->file->refs < 0 && !err)
+				err = fail(msg, len,
+					   "file %s counted too few areas",
+					   a->file->name);
+			a->file->refs++;
+		}
+		idx = a->end;
+	}
+	if (err)
+		return err;
+	if (count != vas->map_count)
+		return fail(msg, len,
+			    "map_count %" PRIu64 ", %" PRIu64 " areas",
+			    vas->map_count, count);
+	if (bytes != vas->mapped_bytes)
+		return fail(msg, len,
+			    "mapped bytes %" PRIu64 ", counted %" PRIu64,
+			    vas->mapped_bytes, bytes);
+	if (vas->brk < vas->start_brk)
+		return fail(msg, len, "brk below start_brk");
+	return 0;
+}
+
+int vas_validate(struct vas *vas, char *msg, size_t len)
+{
+	int err;
+
+	vas__lock(vas);
+	err = validate_locked(vas, msg, len);
+	vas__unlock(vas);
+	return err;
+}

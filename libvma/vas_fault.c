@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: The fault path and the per-VMA read lock.
+ *
+ * vas_fault() mirrors lock_vma_under_rcu(): under rcu_read_lock() it
+ * walks the tree to the VMA, takes the VMA's read lock, rechecks that the
+ * VMA still covers the address and is neither marked nor detached, checks
+ * permissions (access_error()), populates the page and drops the lock. If
+ * the VMA is being replaced it counts a retry and starts again from the
+ * root; nothing of a walk survives a dropped read lock.
+ *
+ * The per-VMA read lock is a hazard slot per thread rather than a count
+ * in the VMA, so that two threads faulting in the same VMA write no
+ * shared cache line: a reader publishes the VMA pointer in its own slot,
+ * issues a full barrier and then checks the VMA's state; a writer marks
+ * the VMA, issues a full barrier and then waits until no slot holds the
+ * VMA (vas__drain()). Either the reader sees the mark and backs off, or
+ * the writer sees the slot and waits; readers hold a slot only for a few
+ * hundred instructions and never block while holding it.
+ *
+ * The first write fault of a private VMA gives it an anon_vma. The id is
+ * kept in the otherwise immutable VMA object and set once, from 0, with a
+ * compare-and-swap, so faults keep publishing nothing and taking no lock
+ * on their fast path. As Linux's vmf_anon_prepare() does with mmap_lock,
+ * the fault takes the space's write lock with a trylock for that step
+ * (backing off and retrying if a writer holds it), so that writers, which
+ * decide merges from anon_vma ids, never see one change under them.
+ *
+ * Counters are striped by thread slot over cache lines.
+ */
+#include "vas_op.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#define VAS_MAX_READERS	 256
+#define VAS_SPIN_RETRIES 64
+
+struct vas_reader {
+	struct vas_area *hazard; /* the VMA this thread holds, or NULL */
+	int used;
+	unsigned id;
+} __attribute__((aligned(64)));
+
+static struct vas_reader vas_readers[VAS_MAX_READERS];
+static unsigned vas_readers_hw; /* slots ever used: scan bound */
+static pthread_key_t vas_reader_key;
+static pthread_once_t vas_reader_once = PTHREAD_ONCE_INIT;
+static __thread struct vas_reader *vas_self;
+static __thread unsigned vas_self_stripe = -1u;
+
+static void reader_release(void *arg)
+{
+	struct vas_reader *r = arg;
+
+	uatomic_set(&r->hazard, NULL);
+	vas_store_release(&r->used, 0);
+}
+
+static void reader_key_init(void)
+{
+	(void)pthread_key_create(&vas_reader_key, reader_release);
+}
+
+/* This thread's slot, claimed on first use; NULL if all are taken. */
+static struct vas_reader *reader_self(void)
+{
+	unsigned i, hw;
+
+	if (caa_likely(vas_self != NULL))
+		return vas_self;
+	(void)pthread_once(&vas_reader_once, reader_key_init);
+	for (i = 0; i < VAS_MAX_READERS; i++) {
+		if (uatomic_read(&vas_readers[i].used) ||
+		    uatomic_cmpxchg(&vas_readers[i].used, 0, 1) != 0)
+			continue;
+		vas_readers[i].id = i;
+		vas_self = &vas_readers[i];
+		(void)pthread_setspecific(vas_reader_key, vas_self);
+		do {
+			hw = uatomic_read(&vas_readers_hw);
+		} while (hw < i + 1 &&
+			 uatomic_cmpxchg(&vas_readers_hw, hw, i + 1) != hw);
+		return vas_self;
+	}
+	return NULL;
+}
+
+/**
+ * vas__stripe() - The counter stripe of the calling thread.
+ * Context: Any context.
+ */
+unsigned vas__stripe(void)
+{
+	if (caa_unlikely(vas_self_stripe == -1u)) {
+		struct vas_reader *r = reader_self();
+		static unsigned rr;
+
+		vas_self_stripe =
+			r ? r->id % VAS_NR_STRIPES
+			  : uatomic_add_return(&rr, 1) % VAS_NR_STRIPES;
+	}
+	return vas_self_stripe;
+}
+
+#define stripe_inc(vas, field)                                                 \
+	__atomic_fetch_add(&(vas)->stripes[vas__stripe()].field, 1,            \
+			   __ATOMIC_RELAXED)
+
+/**
+ * vas__mark() - Mark a published VMA: faults that find it will retry.
+ * Context: Writer.
+ */
+void vas__mark(struct vas_area *a)
+{
+	uatomic_set(&a->state, VAS_AREA_MARKED);
+}
+
+/**
+ * vas__unmark() - Undo vas__mark() (the operation was aborted).
+ * Context: Writer.
+ */
+void vas__unmark(struct vas_area *a)
+{
+	vas_store_release(&a->state, VAS_AREA_LIVE);
+}
+
+/**
+ * vas__drain() - Wait until no fault holds the read lock of marked @a.
+ * Context: Writer, not in an RCU read-side section.
+ */
+void vas__drain(struct vas_area *a)
+{
+	unsigned i, n;
+
+	cmm_smp_mb(); /* order the mark before reading the slots */
+	n = uatomic_read(&vas_readers_hw);
+	for (i = 0; i < n; i++)
+		while (vas_load_acquire(&vas_readers[i].hazard) == a)
+			caa_cpu_relax();
+}
+
+/* access_error() */
+static bool access_error(const struct vas_area *a, enum vas_access access)
+{
+	switch (access) {
+	case VAS_ACCESS_WRITE:
+		return !(a->flags & VAS_F_WRITE);
+	case VAS_ACCESS_EXEC:
+		return !(a->flags & VAS_F_EXEC);
+	case VAS_ACCESS_READ:
+	default:
+		return !(a->flags & VAS_F_ACCESS);
+	}
+}
+
+/*
+ * Give @a an anon_vma (vmf_anon_prepare()): under the write lock, taken
+ * with a trylock. Return: true if @a has one now, false to retry.
+ */
+static bool fault_anon_prepare(struct vas *vas, struct vas_area *a)
+{
+	struct vas_area *prev, *next;
+	uint32_t anon;
+
+	if (pthread_mutex_trylock(&vas->write_lock))
+		return false;
+	if (vas_load_acquire(&a->state) != VAS_AREA_LIVE) {
+		pthread_mutex_unlock(&vas->write_lock);
+		return false;
+	}
+	vas->write_held = 1;
+	if (!vas_area_anon(a)) {
+		next = vt_next(vas->vt, a->end, NULL, NULL);
+		prev = a->start ? vt_prev(vas->vt, a->start - 1, NULL, NULL)
+				: NULL;
+		anon = vas__find_mergeable_anon(vas, a, prev, next);
+		uatomic_set(&a->anon, anon);
+	}
+	vas->write_held = 0;
+	pthread_mutex_unlock(&vas->write_lock);
+	return true;
+}
+
+/* Wait for the writer that made us retry, politely. */
+static void fault_backoff(struct vas *vas, unsigned retries)
+{
+	if (retries < VAS_SPIN_RETRIES) {
+		sched_yield();
+		return;
+	}
+	pthread_mutex_lock(&vas->write_lock);
+	pthread_mutex_unlock(&vas->write_lock);
+}
+
+/* Slow path without a reader slot: fault under the write lock. */
+static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
+			struct vas_fault_result *res, bool *done)
+{
+	struct vas_area *a;
+
+	*done = false;
+	vas__lock(vas);
+	a = vt_load(vas->vt, addr, NULL, NULL);
+	if (a) {
+		*done = true;
+		if (access_error(a, access)) {
+			res->status = VAS_FAULT_SEGV;
+			res->code = VAS_SEGV_ACCERR;
+		} else {
+			if (access == VAS_ACCESS_WRITE &&
+			    !(a->flags & VAS_F_SHARED) && !vas_area_anon(a)) {
+				struct vas_area *p, *n;
+
+				n = vt_next(vas->vt, a->end, NULL, NULL);
+				p = a->start ? vt_prev(vas->vt, a->start - 1,
+						       NULL, NULL)
+					     : NULL;
+				uatomic_set(&a->anon, vas__find_mergeable_anon(
+							      vas, a, p, n));
+			}
+			if (!vas__pt_test_set(&vas->pt, addr >> VAS_PAGE_SHIFT,
+					      &res->populated)) {
+				vas__unlock(vas);
+				return -ENOMEM;
+			}
+			res->status = VAS_FAULT_OK;
+			vas__fill_info(vas, a, &res->vma);
+		}
+	}
+	vas__unlock(vas);
+	return 0;
+}
+
+int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
+	      struct vas_fault_result *res)
+{
+	struct vas_reader *self = reader_self();
+	unsigned retries = 0;
+	bool expanded = false;
+	int err;
+
+	stripe_inc(vas, faults);
+	res->status = VAS_FAULT_OK;
+	res->code = VAS_SEGV_NONE;
+	res->populated = false;
+	res->expanded = false;
+
+	for (;;) {
+		struct vas_area *a, *n;
+		bool grow = false;
+
+		if (caa_unlikely(!self)) {
+			bool done;
+
+			err = fault_locked(vas, addr, access, res, &done);
+			if (err)
+				return err;
+			if (done)
+				goto out;
+			goto no_vma;
+		}
+
+		urcu_memb_read_lock();
+		a = vt_load(vas->vt, addr, NULL, NULL);
+		if (!a) {
+			/* Is there a stack to grow? */
+			n = vt_next(vas->vt, addr, NULL, NULL);
+			if (n && (n->flags & VAS_F_GROWSDOWN)) {
+				grow = true;
+			} else {
+				n = vt_prev(vas->vt, addr, NULL, NULL);
+				grow = n && (n->flags & VAS_F_GROWSUP);
+			}
+			urcu_memb_read_unlock();
+			if (!grow || expanded)
+				goto no_vma;
+			err = vas__grow_stack(vas, addr, &expanded);
+			if (err)
+				return err;
+			if (expanded) {
+				res->expanded = true;
+				stripe_inc(vas, expansions);
+			}
+			/* Look again: covered now, or a SEGV. */
+			expanded = true;
+			continue;
+		}
+
+		/* vma_start_read(): publish, then check the mark. */
+		uatomic_set(&self->hazard, a);
+		cmm_smp_mb();
+		if (uatomic_read(&a->state) != VAS_AREA_LIVE ||
+		    addr < a->start || addr >= a->end) {
+			vas_store_release(&self->hazard, NULL);
+			urcu_memb_read_unlock();
+			stripe_inc(vas, retries);
+			fault_backoff(vas, ++retries);
+			continue;
+		}
+		if (access_error(a, access)) {
+			vas_store_release(&self->hazard, NULL);
+			urcu_memb_read_unlock();
+			res->status = VAS_FAULT_SEGV;
+			res->code = VAS_SEGV_ACCERR;
+			stripe_inc(vas, accerr);
+			return 0;
+		}
+		if (access == VAS_ACCESS_WRITE && !(a->flags & VAS_F_SHARED) &&
+		    !vas_area_anon(a) && !fault_anon_prepare(vas, a)) {
+			vas_store_release(&self->hazard, NULL);
+			urcu_memb_read_unlock();
+			stripe_inc(vas, retries);
+			fault_backoff(vas, VAS_SPIN_RETRIES + ++retries);
+			continue;
+		}
+		if (!vas__pt_test_set(&vas->pt, addr >> VAS_PAGE_SHIFT,
+				      &res->populated)) {
+			vas_store_release(&self->hazard, NULL);
+			urcu_memb_read_unlock();
+			return -ENOMEM;
+		}
+		vas__fill_info(vas, a, &res->vma);
+		vas_store_release(&self->hazard, NULL);
+		urcu_memb_read_unlock();
+		goto out;
+	}
+no_vma:
+	res->status = VAS_FAULT_SEGV;
+	res->code = VAS_SEGV_MAPERR;
+	stripe_inc(vas, maperr);
+	return 0;
+out:
+	return 0;
+}

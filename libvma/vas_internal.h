@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vas_internal.h - Private structures of the address space (vas*.c only).
+ *
+ * Locking:
+ *   struct vas_area fields start..flags     immutable once published
+ *   vas_area.anon                           set once (0 -> id) by a fault
+ *                                           holding the area's read hazard,
+ *                                           or by the writer before publish
+ *   vas_area.state                          written by the writer (marking),
+ *                                           read by faults
+ *   struct vas writer fields                Writer (holds vas->write_lock)
+ *   struct vas counters, page table         Any context (atomic)
+ */
+#ifndef VMA_VAS_INTERNAL_H
+#define VMA_VAS_INTERNAL_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <urcu/urcu-memb.h>
+#include <urcu/uatomic.h>
+
+#include "vma/vas.h"
+#include "vma/vt.h"
+
+#define VAS_PAGE_MASK	  (~(VAS_PAGE_SIZE - 1))
+#define VAS_MMAP_MIN_ADDR 65536ULL /* /proc/sys/vm/mmap_min_addr */
+#define VAS_PMD_SIZE	  (2ULL << 20)
+#define VAS_TASK_SIZE_MAX (1ULL << 48) /* what the page table covers */
+
+/* Ordered atomic accesses (liburcu 0.13 has no uatomic_load/store). */
+#define vas_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define vas_load_relaxed(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
+#define vas_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+#define vas_page_align(x)     (((x) + VAS_PAGE_SIZE - 1) & VAS_PAGE_MASK)
+#define vas_offset_in_page(x) ((x) & (VAS_PAGE_SIZE - 1))
+
+/*
+ * Internal vm_flags of an area: the prot bits are VAS_PROT_* so that
+ * (flags & 7) is the protection.
+ */
+enum {
+	VAS_F_READ = VAS_PROT_READ,
+	VAS_F_WRITE = VAS_PROT_WRITE,
+	VAS_F_EXEC = VAS_PROT_EXEC,
+	VAS_F_SHARED = 1u << 3,
+	VAS_F_GROWSDOWN = 1u << 4,
+	VAS_F_GROWSUP = 1u << 5,
+	VAS_F_NORESERVE = 1u << 6,
+	VAS_F_ACCOUNT = 1u << 7,
+};
+#define VAS_F_ACCESS (VAS_F_READ | VAS_F_WRITE | VAS_F_EXEC)
+
+/* vas_area.anon: anon_vma id in the low bits; set if inherited by fork. */
+#define VAS_ANON_FORKED 0x80000000u
+#define VAS_ANON_ID	0x7fffffffu
+
+/* vas_area.state */
+enum {
+	VAS_AREA_LIVE = 0,    /* published, usable by faults */
+	VAS_AREA_MARKED = 1,  /* a writer is replacing or detaching it */
+	VAS_AREA_FRESH = 2,   /* built by an operation, not yet published */
+	VAS_AREA_DROPPED = 3, /* fresh, then replaced in the same operation */
+};
+
+/* A simulated file, interned per space. */
+struct vas_file {
+	struct vas_file *hnext; /* hash chain (named files only) */
+	uint64_t hash;
+	uint64_t inode;
+	long refs;   /* areas referring to it; Writer */
+	bool shmem;  /* the file of a shared anonymous mapping */
+	bool hashed; /* in vas->files (freed by vas__files_free()) */
+	char name[];
+};
+
+/*
+ * One VMA. Immutable in its range and properties once published; a change
+ * builds a new object. 48 bytes.
+ */
+struct vas_area {
+	uint64_t start;	       /* inclusive */
+	uint64_t end;	       /* exclusive */
+	uint64_t pgoff;	       /* vm_pgoff */
+	struct vas_file *file; /* NULL: private anonymous */
+	uint32_t anon;	       /* anon_vma id (| VAS_ANON_FORKED), 0: none */
+	uint32_t state;	       /* VAS_AREA_* */
+	uint16_t flags;	       /* VAS_F_* */
+};
+
+static inline uint64_t vas_area_pages(const struct vas_area *a)
+{
+	return (a->end - a->start) >> VAS_PAGE_SHIFT;
+}
+
+static inline uint64_t vas_area_last(const struct vas_area *a)
+{
+	return a->end - 1;
+}
+
+static inline uint32_t vas_area_anon(const struct vas_area *a)
+{
+	return uatomic_read(&a->anon);
+}
+
+static inline bool vas_area_is_anon_private(const struct vas_area *a)
+{
+	return !a->file;
+}
+
+/*
+ * Resident pages: a radix tree over page numbers with bitmap leaves.
+ * Interior nodes have 512 slots, leaves hold 512 bits (one cache line),
+ * four levels cover 2^36 pages (256 TiB). Nodes are allocated with a
+ * compare-and-swap by whoever needs them first and freed with the space.
+ */
+#define VAS_PT_BITS   9
+#define VAS_PT_SLOTS  (1u << VAS_PT_BITS)
+#define VAS_PT_LEVELS 3 /* interior levels above the leaves */
+#define VAS_PT_WORDS  (VAS_PT_SLOTS / 64)
+
+struct vas_pt_leaf {
+	uint64_t bits[VAS_PT_WORDS];
+};
+
+struct vas_pt_node {
+	void *slot[VAS_PT_SLOTS];
+};
+
+struct vas_pt {
+	struct vas_pt_node *root;
+	uint64_t nr_nodes; /* interior nodes, atomic */
+	uint64_t nr_leaves;
+};
+
+/* Per-thread-ish counters, one cache line each. */
+#define VAS_NR_STRIPES 16
+struct vas_stripe {
+	uint64_t faults;
+	uint64_t retries;
+	uint64_t expansions;
+	uint64_t maperr;
+	uint64_t accerr;
+} __attribute__((aligned(64)));
+
+struct vas {
+	struct vt *vt;
+	pthread_mutex_t write_lock; /* the simulated mmap_lock */
+	int write_held;		    /* for vas_assert_write_locked() */
+	struct vas_layout layout;
+	uint64_t guard_gap;	/* bytes */
+	uint64_t unmapped_base; /* bottom-up search start */
+	uint64_t start_stack;	/* an address in the initial stack */
+
+	/* Writer state (read racily by vas_stats()). */
+	uint64_t map_count;
+	uint64_t mapped_bytes;
+	uint64_t start_brk;
+	uint64_t brk;
+	uint64_t mutations;
+	uint64_t next_shmem_ino;
+	bool merge_check_off; /* vas_validate(): see should_have_merged */
+
+	/* anon_vma ids, also allocated by faults. */
+	uint32_t next_anon;
+
+	/* Interned files: Writer. */
+	struct vas_file **files;
+	size_t nr_buckets;
+	size_t nr_files;
+	uint64_t file_bytes;
+
+	struct vas_pt pt;
+	struct vas_stripe stripes[VAS_NR_STRIPES];
+};
+
+static inline void vas_assert_write_locked(const struct vas *vas)
+{
+	assert(vas->write_held);
+	(void)vas;
+}
+
+static inline void vas_assert_rcu_reader(void)
+{
+	assert(urcu_memb_read_ongoing());
+}
+
+/* vas.c */
+void vas__lock(struct vas *vas);
+void vas__unlock(struct vas *vas);
+void vas__fill_info(struct vas *vas, const struct vas_area *a,
+		    struct vas_vma_info *info);
+void vas__area_free_rcu(void *ptr);
+uint64_t vas__start_gap(const struct vas *vas, const struct vas_area *a);
+uint64_t vas__end_gap(const struct vas *vas, const struct vas_area *a);
+uint32_t vas__new_anon(struct vas *vas);
+bool vas__anon_compatible(const struct vas_area *a, const struct vas_area *b);
+uint32_t vas__find_mergeable_anon(struct vas *vas, const struct vas_area *a,
+				  const struct vas_area *prev,
+				  const struct vas_area *next);
+
+/* vas_file.c */
+struct vas_file *vas__file_get(struct vas *vas, const char *name);
+struct vas_file *vas__file_new_shmem(struct vas *vas);
+void vas__file_unlink(struct vas *vas, struct vas_file *f);
+void vas__files_free(struct vas *vas);
+int vas__files_copy(struct vas *dst, const struct vas *src);
+struct vas_file *vas__file_lookup_copy(struct vas *dst,
+				       const struct vas_file *f);
+uint64_t vas__file_inode(const char *name);
+
+/* vas_pt.c */
+struct vas_pt_leaf *vas__pt_leaf(struct vas_pt *pt, uint64_t pfn, bool alloc);
+int vas__pt_prepare(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+int vas__pt_prepare_like(struct vas_pt *dst, const struct vas_pt *src,
+			 uint64_t src_pfn, uint64_t dst_pfn, uint64_t nr);
+bool vas__pt_test_set(struct vas_pt *pt, uint64_t pfn, bool *populated);
+bool vas__pt_test(const struct vas_pt *pt, uint64_t pfn);
+void vas__pt_set_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+void vas__pt_clear_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+void vas__pt_move(struct vas_pt *pt, uint64_t src, uint64_t dst, uint64_t nr);
+void vas__pt_copy(struct vas_pt *dst, const struct vas_pt *src, uint64_t pfn,
+		  uint64_t nr);
+uint64_t vas__pt_count(const struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+void vas__pt_free(struct vas_pt *pt);
+uint64_t vas__pt_bytes(const struct vas_pt *pt);
+
+/* vas_fault.c: read hazards */
+struct vas_reader;
+void vas__mark(struct vas_area *a);
+void vas__unmark(struct vas_area *a);
+void vas__drain(struct vas_area *a);
+unsigned vas__stripe(void);
+
+#endif /* VMA_VAS_INTERNAL_H */

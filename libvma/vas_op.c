@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Operations as single transactions.
+ *
+ * A mutation gathers the areas it affects, builds new area objects and
+ * stores them into one tree transaction, then commits it: readers see the
+ * whole operation or nothing of it. Published areas are never changed in
+ * place. Before the commit every area about to be replaced or detached is
+ * marked (faults that find it retry) and drained (the writer waits until
+ * no fault still works on it), then the recorded page-table changes are
+ * applied, then vas_test_before_commit() runs, then the commit publishes.
+ * Replaced areas are freed after a grace period (vt_txn_defer_free()).
+ *
+ * Everything that can fail happens before the first visible change, so an
+ * allocation failure aborts with the space exactly as before.
+ */
+#include "vas_op.h"
+
+#include <errno.h>
+#include <string.h>
+
+#ifdef VMAD_TEST_HOOKS
+void (*vas_test_before_commit)(struct vas *vas);
+#endif
+
+/**
+ * vas_op_begin() - Start an operation on @vas.
+ * Context: Writer (holds vas->write_lock).
+ */
+void vas_op_begin(struct vas_op *op, struct vas *vas)
+{
+	vas_assert_write_locked(vas);
+	memset(op, 0, offsetof(struct vas_op, fresh_inline));
+	op->vas = vas;
+	op->nr_acts = 0;
+	op->fresh = op->fresh_inline;
+	op->cap_fresh = VAS_OP_INLINE;
+	op->old = op->old_inline;
+	op->cap_old = VAS_OP_INLINE;
+	vt_txn_begin(&op->txn, vas->vt);
+}
+
+static int op_push(struct vas_op *op, struct vas_area ***arr, size_t *nr,
+		   size_t *cap, struct vas_area **inl, struct vas_area *a)
+{
+	if (*nr == *cap) {
+		size_t ncap = *cap * 2;
+		struct vas_area **n = vma_alloc(ncap * sizeof(*n));
+
+		if (!n) {
+			op->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		memcpy(n, *arr, *nr * sizeof(*n));
+		if (*arr != inl)
+			vma_free(*arr);
+		*arr = n;
+		*cap = ncap;
+	}
+	(*arr)[(*nr)++] = a;
+	return 0;
+}
+
+/**
+ * vas_op_new_area() - Build a fresh area from @p (not yet in the tree).
+ * Context: Writer.
+ * Return: the area, or NULL (allocation failure recorded in @op).
+ */
+struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
+{
+	struct vas_area *a;
+
+	if (op->err)
+		return NULL;
+	a = vma_alloc(sizeof(*a));
+	if (!a) {
+		op->err = -ENOMEM;
+		return NULL;
+	}
+	a->start = p->start;
+	a->end = p->end;
+	a->pgoff = p->pgoff;
+	a->file = p->file;
+	a->anon = p->anon;
+	a->state = VAS_AREA_FRESH;
+	a->flags = p->flags;
+	if (op_push(op, &op->fresh, &op->nr_fresh, &op->cap_fresh,
+		    op->fresh_inline, a)) {
+		vma_free(a);
+		return NULL;
+	}
+	if (a->file)
+		a->file->refs++;
+	return a;
+}
+
+/**
+ * vas_op_clone() - A fresh copy of @a restricted to [@start, @end) (a
+ * piece of a split), with the page offset adjusted.
+ * Context: Writer.
+ */
+struct vas_area *vas_op_clone(struct vas_op *op, const struct vas_area *a,
+			      uint64_t start, uint64_t end)
+{
+	struct vas_proto p = {
+		.start = start,
+		.end = end,
+		.pgoff = a->pgoff + ((start - a->start) >> VAS_PAGE_SHIFT),
+		.file = a->file,
+		.flags = a->flags,
+		.anon = vas_area_anon(a),
+	};
+
+	return vas_op_new_area(op, &p);
+}
+
+/**
+ * vas_op_retire() - @a leaves the tree with this operation: a published
+ * area is marked, drained and queued for freeing after the commit's grace
+ * period; a fresh one is dropped. The caller overwrites or erases its range.
+ * Context: Writer.
+ */
+void vas_op_retire(struct vas_op *op, struct vas_area *a)
+{
+	if (op->err)
+		return;
+	op->dcount--;
+	op->dbytes -= a->end - a->start;
+	op->nr_changes++;
+	if (a->state == VAS_AREA_FRESH) {
+		a->state = VAS_AREA_DROPPED;
+		if (a->file)
+			a->file->refs--;
+		return;
+	}
+	assert(a->state == VAS_AREA_LIVE);
+	if (op_push(op, &op->old, &op->nr_old, &op->cap_old, op->old_inline, a))
+		return;
+	if (vt_txn_defer_free(&op->txn, a, vas__area_free_rcu)) {
+		op->nr_old--;
+		op->err = -ENOMEM;
+		return;
+	}
+	vas__mark(a);
+	vas__drain(a);
+	if (a->file)
+		a->file->refs--;
+}
+
+/**
+ * vas_op_store() - Put fresh area @a into the transaction over its range.
+ * Context: Writer.
+ */
+void vas_op_store(struct vas_op *op, struct vas_area *a)
+{
+	if (op->err || !a)
+		return;
+	if (vt_txn_store(&op->txn, a->start, vas_area_last(a), a)) {
+		op->err = -ENOMEM;
+		return;
+	}
+	op->dcount++;
+	op->dbytes += a->end - a->start;
+	op->nr_changes++;
+}
+
+/**
+ * vas_op_erase() - Remove [@start, @end) from the transaction's tree.
+ * Context: Writer.
+ */
+void vas_op_erase(struct vas_op *op, uint64_t start, uint64_t end)
+{
+	if (op->err)
+		return;
+	if (vt_txn_erase(&op->txn, start, end - 1))
+		op->err = -ENOMEM;
+	op->nr_changes++;
+}
+
+/**
+ * vas_op_pages() - Record a page-table change, applied before the commit.
+ * A move or set prepares its destination leaves now (this can fail).
+ * Context: Writer.
+ */
+void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
+		  uint64_t b, uint64_t n)
+{
+	struct vas_pt *pt = &op->vas->pt;
+
+	if (op->err || !n)
+		return;
+	assert(op->nr_acts < VAS_OP_ACTS);
+	if (kind == VAS_PG_MOVE && vas__pt_prepare_like(pt, pt, a, b, n))
+		op->err = -ENOMEM;
+	if (kind == VAS_PG_SET && vas__pt_prepare(pt, a, n))
+		op->err = -ENOMEM;
+	if (op->err)
+		return;
+	op->acts[op->nr_acts++] = (struct vas_pg_action){kind, a, b, n};
+}
+
+static void op_apply_pages(struct vas_op *op)
+{
+	struct vas_pt *pt = &op->vas->pt;
+	unsigned i;
+
+	for (i = 0; i < op->nr_acts; i++) {
+		struct vas_pg_action *act = &op->acts[i];
+
+		switch (act->kind) {
+		case VAS_PG_CLEAR:
+			vas__pt_clear_range(pt, act->a, act->n);
+			break;
+		case VAS_PG_MOVE:
+			vas__pt_move(pt, act->a, act->b, act->n);
+			break;
+		case VAS_PG_SET:
+			vas__pt_set_range(pt, act->a, act->n);
+			break;
+		}
+	}
+}
+
+static void op_free_lists(struct vas_op *op)
+{
+	if (op->fresh != op->fresh_inline)
+		vma_free(op->fresh);
+	if (op->old != op->old_inline)
+		vma_free(op->old);
+}
+
+/**
+ * vas_op_abort() - Undo everything: the tree, the marks, the references.
+ * A file entry the caller created for the operation stays with the caller.
+ * Context: Writer.
+ */
+void vas_op_abort(struct vas_op *op)
+{
+	size_t i;
+
+	vt_txn_abort(&op->txn);
+	for (i = 0; i < op->nr_old; i++) {
+		struct vas_area *a = op->old[i];
+
+		if (a->file)
+			a->file->refs++;
+		vas__unmark(a);
+	}
+	for (i = 0; i < op->nr_fresh; i++) {
+		struct vas_area *a = op->fresh[i];
+
+		if (a->state == VAS_AREA_FRESH && a->file)
+			a->file->refs--;
+	}
+	for (i = 0; i < op->nr_fresh; i++)
+		vma_free(op->fresh[i]);
+	op_free_lists(op);
+}
+
+static void file_free_rcu(void *ptr)
+{
+	vma_free(ptr);
+}
+
+static struct vas_area *op_area(struct vas_op *op, size_t i)
+{
+	return i < op->nr_old ? op->old[i] : op->fresh[i - op->nr_old];
+}
+
+/*
+ * Hand the files that lost their last area to the transaction's grace
+ * period, then unlink them. Queued files are tagged with refs == -1 so
+ * that each is queued once; on failure the tags are undone.
+ */
+static int op_retire_files(struct vas_op *op)
+{
+	size_t i, n = op->nr_old + op->nr_fresh;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		struct vas_file *f = op_area(op, i)->file;
+
+		if (!f || f->refs != 0)
+			continue;
+		if (vt_txn_defer_free(&op->txn, f, file_free_rcu))
+			err = -ENOMEM;
+		else
+			f->refs = -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct vas_file *f = op_area(op, i)->file;
+
+		if (!f || f->refs != -1)
+			continue;
+		f->refs = 0;
+		if (!err)
+			vas__file_unlink(op->vas, f);
+	}
+	return err;
+}
+
+/**
+ * vas_op_finish() - Commit the operation, or abort it after an allocation
+ * failure, or if it changed nothing.
+ * Context: Writer.
+ * Return: 0 if committed (or nothing to do); -ENOMEM (space unchanged).
+ */
+int vas_op_finish(struct vas_op *op)
+{
+	struct vas *vas = op->vas;
+	size_t i;
+	int err;
+
+	if (op->err || op->txn.err || !op->nr_changes) {
+		err = op->err ? op->err : op->txn.err;
+		vas_op_abort(op);
+		return err;
+	}
+	if (op_retire_files(op)) {
+		vas_op_abort(op);
+		return -ENOMEM;
+	}
+	for (i = 0; i < op->nr_fresh; i++)
+		if (op->fresh[i]->state == VAS_AREA_FRESH)
+			uatomic_set(&op->fresh[i]->state, VAS_AREA_LIVE);
+	op_apply_pages(op);
+#ifdef VMAD_TEST_HOOKS
+	if (vas_test_before_commit)
+		vas_test_before_commit(vas);
+#endif
+	err = vt_txn_commit(&op->txn);
+	assert(!err);
+	for (i = 0; i < op->nr_fresh; i++)
+		if (op->fresh[i]->state == VAS_AREA_DROPPED)
+			vma_free(op->fresh[i]);
+	uatomic_set(&vas->map_count, vas->map_count + op->dcount);
+	uatomic_set(&vas->mapped_bytes, vas->mapped_bytes + op->dbytes);
+	uatomic_set(&vas->mutations, vas->mutations + 1);
+	op_free_lists(op);
+	return err;
+}

@@ -1,0 +1,1231 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: mmap, munmap, mprotect, mremap, brk and stack growth.
+ *
+ * Each system call follows the shape and the checks of Linux 6.x
+ * (mm/mmap.c, mm/vma.c, mm/mprotect.c, mm/mremap.c) on one transaction
+ * (vas_op.c):
+ *
+ * - argument checks return the errno Linux returns, in Linux's order;
+ * - placement is top-down below mmap_base, then bottom-up from
+ *   task_size / 3 (unmapped_area_topdown(), unmapped_area()), with the
+ *   stack guard gap of growsdown/growsup neighbours and mmap_min_addr;
+ * - unmapping splits the edge areas, failing with -ENOMEM when a split
+ *   would exceed max_map_count (vms_gather_munmap_vmas());
+ * - new ranges merge with their neighbours (vma_merge_new_range()),
+ *   changed ranges with theirs (vma_merge_existing_range()), comparing
+ *   flags (prot, shared, growsdown/up, noreserve, VM_ACCOUNT), file and
+ *   contiguous page offset, and the anon_vma (is_mergeable_anon_vma()).
+ *
+ * Where Linux applies part of an operation and then fails (mprotect over
+ * a hole, mremap after unmapping its destination), the parts Linux
+ * completes are committed, in one transaction, and the error returned.
+ * An allocation failure always leaves the space unchanged.
+ */
+#include "vas_op.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Merging                                                             */
+
+static bool is_fork_child(const struct vas_area *a)
+{
+	return a && (vas_area_anon(a) & VAS_ANON_FORKED);
+}
+
+/*
+ * struct vas_merge - the merge question of mm/vma.c: may the proposed
+ * range @p merge with @prev (on its left) and/or @next (on its right)?
+ * @src is the area being changed (existing-range merge), @copied_from the
+ * source of an mremap copy; both may be NULL.
+ */
+struct vas_merge {
+	const struct vas_proto *p;
+	struct vas_area *prev, *next;
+	const struct vas_area *src;
+	const struct vas_area *copied_from;
+};
+
+static bool is_mergeable_area(const struct vas_area *tgt,
+			      const struct vas_proto *p)
+{
+	return tgt->flags == p->flags && tgt->file == p->file;
+}
+
+static bool is_mergeable_anon(const struct vas_merge *m,
+			      const struct vas_area *tgt)
+{
+	uint32_t tgt_anon = vas_area_anon(tgt);
+	uint32_t src_anon = m->p->anon;
+
+	if (!tgt_anon && src_anon)
+		return !is_fork_child(m->src) && !is_fork_child(m->copied_from);
+	if (tgt_anon && !src_anon)
+		return !is_fork_child(tgt);
+	return tgt_anon == src_anon;
+}
+
+static bool can_merge_left(const struct vas_merge *m)
+{
+	const struct vas_area *prev = m->prev;
+
+	return prev && prev->end == m->p->start &&
+	       is_mergeable_area(prev, m->p) && is_mergeable_anon(m, prev) &&
+	       prev->pgoff + vas_area_pages(prev) == m->p->pgoff;
+}
+
+static bool can_merge_right(const struct vas_merge *m, bool left)
+{
+	const struct vas_area *next = m->next;
+	uint64_t pglen = (m->p->end - m->p->start) >> VAS_PAGE_SHIFT;
+	uint32_t pa, na;
+
+	if (!next || m->p->end != next->start ||
+	    !is_mergeable_area(next, m->p) || !is_mergeable_anon(m, next) ||
+	    next->pgoff != m->p->pgoff + pglen)
+		return false;
+	if (!left)
+		return true;
+	pa = vas_area_anon(m->prev);
+	na = vas_area_anon(next);
+	return !pa || !na || pa == na;
+}
+
+/*
+ * merge_new_range() - vma_merge_new_range(): expand @m->prev and/or
+ * @m->next over the proposed range. @just_expand only tries prev (brk).
+ * Return: the merged fresh area (stored), or NULL if no merge applies
+ * (or on allocation failure, recorded in @op).
+ */
+static struct vas_area *
+merge_new_range(struct vas_op *op, const struct vas_merge *m, bool just_expand)
+{
+	const struct vas_proto *p = m->p;
+	struct vas_proto n = *p;
+	struct vas_area *target, *a;
+	bool left, right;
+
+	if (!m->prev && !m->next)
+		return NULL;
+	left = can_merge_left(m);
+	right = !just_expand && can_merge_right(m, left);
+	if (!left && !right)
+		return NULL;
+	target = left ? m->prev : m->next;
+	if (left) {
+		n.start = m->prev->start;
+		n.pgoff = m->prev->pgoff;
+	}
+	if (right)
+		n.end = m->next->end;
+	/* dup_anon_vma(): the target keeps its anon_vma or inherits one. */
+	n.anon = vas_area_anon(target);
+	if (!n.anon && left && right)
+		n.anon = vas_area_anon(m->next);
+	if (!n.anon && m->copied_from)
+		n.anon = p->anon;
+	a = vas_op_new_area(op, &n);
+	if (!a)
+		return NULL;
+	if (left)
+		vas_op_retire(op, m->prev);
+	if (right)
+		vas_op_retire(op, m->next);
+	vas_op_store(op, a);
+	return a;
+}
+
+/*
+ * merge_existing_range() - vma_merge_existing_range(): [@start, @end) of
+ * @middle gets @flags; merge it into @prev and/or the next area.
+ * Return: the area now covering @start, or NULL if no merge applies.
+ */
+static struct vas_area *merge_existing_range(struct vas_op *op,
+					     struct vas_area *prev,
+					     struct vas_area *middle,
+					     uint64_t start, uint64_t end,
+					     uint16_t flags)
+{
+	bool left_side = start == middle->start,
+	     right_side = end == middle->end;
+	struct vas_proto p = {
+		.start = start,
+		.end = end,
+		.pgoff = middle->pgoff +
+			 ((start - middle->start) >> VAS_PAGE_SHIFT),
+		.file = middle->file,
+		.flags = flags,
+		.anon = vas_area_anon(middle),
+	};
+	struct vas_merge m = {.p = &p, .prev = prev, .src = middle};
+	struct vas_proto n = p;
+	bool left, right;
+	struct vas_area *a, *rest = NULL, *next = NULL;
+
+	if (!left_side && !right_side)
+		return NULL;
+	if (prev == middle)
+		m.prev = NULL;
+	left = left_side && can_merge_left(&m);
+	if (right_side) {
+		next = vas_op_next(op, middle->end);
+		m.next = next;
+		right = can_merge_right(&m, left);
+	} else {
+		right = false;
+	}
+	if (!left && !right)
+		return NULL;
+
+	if (left && right) {
+		/* prev extends over middle and next. */
+		n.start = prev->start;
+		n.end = next->end;
+		n.pgoff = prev->pgoff;
+		n.anon = vas_area_anon(prev);
+		if (!n.anon)
+			n.anon = vas_area_anon(next) ? vas_area_anon(next)
+						     : vas_area_anon(middle);
+	} else if (left) {
+		/* prev extends to end; middle shrinks or goes. */
+		n.start = prev->start;
+		n.pgoff = prev->pgoff;
+		n.anon = vas_area_anon(prev) ? vas_area_anon(prev) : p.anon;
+		if (!right_side)
+			rest = vas_op_clone(op, middle, end, middle->end);
+	} else {
+		/* next extends down to start; middle shrinks or goes. */
+		n.end = next->end;
+		n.pgoff =
+			next->pgoff - ((next->start - start) >> VAS_PAGE_SHIFT);
+		n.anon = vas_area_anon(next) ? vas_area_anon(next) : p.anon;
+		if (!left_side)
+			rest = vas_op_clone(op, middle, middle->start, start);
+	}
+	a = vas_op_new_area(op, &n);
+	if (!a)
+		return NULL;
+	if (left)
+		vas_op_retire(op, prev);
+	vas_op_retire(op, middle);
+	if (right)
+		vas_op_retire(op, next);
+	vas_op_store(op, a);
+	vas_op_store(op, rest);
+	return a;
+}
+
+/* ------------------------------------------------------------------ */
+/* Placement                                                           */
+
+/**
+ * vas__start_gap() - vm_start_gap(): the lowest address a new mapping may
+ * end at below @a (its start, less the guard gap if it grows down).
+ * Context: Any context.
+ */
+uint64_t vas__start_gap(const struct vas *vas, const struct vas_area *a)
+{
+	uint64_t start = a->start;
+
+	if (a->flags & VAS_F_GROWSDOWN) {
+		start -= vas->guard_gap;
+		if (start > a->start)
+			start = 0;
+	}
+	return start;
+}
+
+/**
+ * vas__end_gap() - vm_end_gap(): its end, plus the gap if it grows up.
+ * Context: Any context.
+ */
+uint64_t vas__end_gap(const struct vas *vas, const struct vas_area *a)
+{
+	uint64_t end = a->end;
+
+	if (a->flags & VAS_F_GROWSUP) {
+		end += vas->guard_gap;
+		if (end < a->end)
+			end = -VAS_PAGE_SIZE;
+	}
+	return end;
+}
+
+/* unmapped_area_topdown() */
+static int unmapped_area_topdown(struct vas *vas, uint64_t len, uint64_t low,
+				 uint64_t high, uint64_t *out)
+{
+	uint64_t first, gap, gap_end;
+	struct vas_area *tmp;
+
+	if (low < VAS_MMAP_MIN_ADDR)
+		low = VAS_MMAP_MIN_ADDR;
+	for (;;) {
+		if (high <= low || high - low < len ||
+		    vt_find_free(vas->vt, low, high - 1, len, 1, VT_HIGHEST,
+				 &first))
+			return -ENOMEM;
+		gap_end = first + len;
+		gap = gap_end - len;
+		tmp = vt_next(vas->vt, gap_end, NULL, NULL);
+		if (tmp && (tmp->flags & VAS_F_GROWSDOWN)) {
+			if (vas__start_gap(vas, tmp) < gap_end) {
+				high = vas__start_gap(vas, tmp);
+				continue;
+			}
+		} else {
+			tmp = vt_prev(vas->vt, gap_end - 1, NULL, NULL);
+			if (tmp && vas__end_gap(vas, tmp) > gap) {
+				high = tmp->start;
+				continue;
+			}
+		}
+		*out = gap;
+		return 0;
+	}
+}
+
+/* unmapped_area() */
+static int unmapped_area(struct vas *vas, uint64_t len, uint64_t low,
+			 uint64_t high, uint64_t *out)
+{
+	uint64_t gap;
+	struct vas_area *tmp;
+
+	if (low < VAS_MMAP_MIN_ADDR)
+		low = VAS_MMAP_MIN_ADDR;
+	for (;;) {
+		if (high <= low || high - low < len ||
+		    vt_find_free(vas->vt, low, high - 1, len, 1, VT_LOWEST,
+				 &gap))
+			return -ENOMEM;
+		tmp = vt_next(vas->vt, gap, NULL, NULL);
+		if (tmp && (tmp->flags & VAS_F_GROWSDOWN)) {
+			if (vas__start_gap(vas, tmp) < gap + len - 1) {
+				low = tmp->end;
+				continue;
+			}
+		} else {
+			tmp = gap ? vt_prev(vas->vt, gap - 1, NULL, NULL)
+				  : NULL;
+			if (tmp && vas__end_gap(vas, tmp) > gap) {
+				low = vas__end_gap(vas, tmp);
+				continue;
+			}
+		}
+		*out = gap;
+		return 0;
+	}
+}
+
+/*
+ * A hint is honoured if [addr, addr + len) is free and clear of the guard
+ * gaps of its neighbours (generic_get_unmapped_area_topdown()).
+ */
+static bool hint_ok(struct vas *vas, uint64_t addr, uint64_t len)
+{
+	struct vas_area *vma, *prev;
+
+	if (!addr || vas->layout.task_size - len < addr ||
+	    addr < VAS_MMAP_MIN_ADDR)
+		return false;
+	vma = vt_next(vas->vt, addr, NULL, NULL);
+	prev = vt_prev(vas->vt, addr - 1, NULL, NULL);
+	if (vma && addr + len > vas__start_gap(vas, vma))
+		return false;
+	if (prev && prev != vma && addr < vas__end_gap(vas, prev))
+		return false;
+	return true;
+}
+
+/* mm_get_unmapped_area(): hint, top-down, then bottom-up. */
+static int get_area_topdown(struct vas *vas, uint64_t addr, uint64_t len,
+			    uint64_t *out)
+{
+	if (addr) {
+		addr = vas_page_align(addr);
+		if (hint_ok(vas, addr, len)) {
+			*out = addr;
+			return 0;
+		}
+	}
+	if (!unmapped_area_topdown(vas, len, VAS_PAGE_SIZE,
+				   vas->layout.mmap_base, out))
+		return 0;
+	return unmapped_area(vas, len, vas->unmapped_base,
+			     vas->layout.task_size, out);
+}
+
+/* thp_get_unmapped_area(): 2 MiB-aligned placement of large anon maps. */
+static int get_area_thp(struct vas *vas, uint64_t len, uint64_t *out)
+{
+	uint64_t ret, off_sub;
+
+	if (len + VAS_PMD_SIZE < len ||
+	    get_area_topdown(vas, 0, len + VAS_PMD_SIZE, &ret))
+		return get_area_topdown(vas, 0, len, out);
+	off_sub = (0 - ret) & (VAS_PMD_SIZE - 1);
+	*out = off_sub ? ret + off_sub : ret + VAS_PMD_SIZE;
+	return 0;
+}
+
+/*
+ * get_unmapped_area() - __get_unmapped_area(): where a mapping of @len
+ * bytes goes. @anon_private selects the THP alignment of large anonymous
+ * private mappings without a hint.
+ */
+static int get_unmapped_area(struct vas *vas, uint64_t addr, uint64_t len,
+			     bool fixed, bool anon_private, uint64_t *out)
+{
+	int err;
+
+	if (len > vas->layout.task_size)
+		return -ENOMEM;
+	if (!fixed) {
+		if (anon_private && !addr && !(len & (VAS_PMD_SIZE - 1)))
+			err = get_area_thp(vas, len, &addr);
+		else
+			err = get_area_topdown(vas, addr, len, &addr);
+		if (err)
+			return err;
+	}
+	if (addr > vas->layout.task_size - len)
+		return -ENOMEM;
+	if (vas_offset_in_page(addr))
+		return -EINVAL;
+	if (addr < VAS_MMAP_MIN_ADDR)
+		return -EPERM; /* security_mmap_addr(), unprivileged */
+	*out = addr;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Unmapping                                                           */
+
+/*
+ * unmap_range() - vms_gather_munmap_vmas() + clear: remove [start, end)
+ * from the transaction, splitting the edge areas, and release its pages.
+ * Return: 0; -ENOMEM if the split of one area in three would exceed
+ * max_map_count (nothing done).
+ */
+static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end)
+{
+	struct vas_area *v = vas_op_next(op, start);
+	uint64_t pos;
+
+	if (!v || v->start >= end)
+		return 0;
+	if (start > v->start && end < v->end &&
+	    vas_op_map_count(op) >= op->vas->layout.max_map_count)
+		return -ENOMEM;
+	while (v && v->start < end && !op->err) {
+		struct vas_area *left = NULL, *right = NULL;
+
+		pos = v->end;
+		if (v->start < start)
+			left = vas_op_clone(op, v, v->start, start);
+		if (v->end > end)
+			right = vas_op_clone(op, v, end, v->end);
+		vas_op_retire(op, v);
+		vas_op_store(op, left);
+		vas_op_store(op, right);
+		v = pos < end ? vas_op_next(op, pos) : NULL;
+	}
+	vas_op_erase(op, start, end);
+	vas_op_pages(op, VAS_PG_CLEAR, start >> VAS_PAGE_SHIFT, 0,
+		     (end - start) >> VAS_PAGE_SHIFT);
+	return 0;
+}
+
+/* do_vmi_munmap() argument checks. */
+static int munmap_check(struct vas *vas, uint64_t start, uint64_t *len)
+{
+	uint64_t ts = vas->layout.task_size;
+
+	if (vas_offset_in_page(start) || start > ts || *len > ts - start)
+		return -EINVAL;
+	*len = vas_page_align(*len);
+	if (!*len)
+		return -EINVAL;
+	return 0;
+}
+
+int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
+{
+	struct vas_op op;
+	int err;
+
+	err = munmap_check(vas, addr, &length);
+	if (err)
+		return err;
+	vas__lock(vas);
+	vas_op_begin(&op, vas);
+	err = unmap_range(&op, addr, addr + length);
+	if (err)
+		vas_op_abort(&op);
+	else
+		err = vas_op_finish(&op);
+	vas__unlock(vas);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* mmap                                                                */
+
+/*
+ * Populate [start, end) of the areas now there (MAP_POPULATE): writable
+ * private areas are write-faulted, so they get an anon_vma.
+ */
+static void populate(struct vas_op *op, uint64_t start, uint64_t end)
+{
+	struct vas_area *a = vas_op_load(op, start);
+
+	if (!a || !(a->flags & VAS_F_ACCESS))
+		return;
+	if ((a->flags & (VAS_F_WRITE | VAS_F_SHARED)) == VAS_F_WRITE &&
+	    !a->anon) {
+		/* The area is fresh: set its anon_vma before publishing. */
+		struct vas_area *prev =
+			a->start ? vas_op_prev(op, a->start - 1) : NULL;
+		struct vas_area *next = vas_op_next(op, a->end);
+
+		a->anon = vas__find_mergeable_anon(op->vas, a, prev, next);
+	}
+	vas_op_pages(op, VAS_PG_SET, start >> VAS_PAGE_SHIFT, 0,
+		     (end - start) >> VAS_PAGE_SHIFT);
+}
+
+/*
+ * mmap_region() - map [addr, addr + len) with @flags (VAS_F_*), replacing
+ * what it overlaps, merging with the neighbours.
+ */
+static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
+		       uint16_t flags, struct vas_file *file, uint64_t pgoff,
+		       bool do_populate)
+{
+	struct vas_proto p = {
+		.start = addr,
+		.end = addr + len,
+		.pgoff = pgoff,
+		.file = file,
+		.flags = flags,
+		.anon = 0,
+	};
+	struct vas_merge m = {.p = &p};
+	struct vas_area *a;
+	int err;
+
+	err = unmap_range(op, addr, addr + len);
+	if (err)
+		return err;
+	/* accountable_mapping(): private writable, not noreserve. */
+	if ((flags & (VAS_F_NORESERVE | VAS_F_SHARED | VAS_F_WRITE)) ==
+	    VAS_F_WRITE)
+		p.flags |= VAS_F_ACCOUNT;
+	m.prev = addr ? vas_op_prev(op, addr - 1) : NULL;
+	m.next = vas_op_next(op, addr + len);
+	a = merge_new_range(op, &m, false);
+	if (!a && !op->err) {
+		a = vas_op_new_area(op, &p);
+		vas_op_store(op, a);
+	}
+	if (do_populate && !op->err)
+		populate(op, addr, addr + len);
+	return 0;
+}
+
+int vas_mmap(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot,
+	     unsigned flags, const char *file, uint64_t offset, uint64_t *out)
+{
+	bool anonymous = flags & VAS_MAP_ANONYMOUS;
+	bool shared = flags & VAS_MAP_SHARED, priv = flags & VAS_MAP_PRIVATE;
+	bool fixed = flags & (VAS_MAP_FIXED | VAS_MAP_FIXED_NOREPLACE);
+	struct vas_file *f = NULL;
+	uint64_t pgoff, len;
+	uint16_t vmf;
+	struct vas_op op;
+	int err;
+
+	/* sys_mmap(): the offset must be page-aligned. */
+	if (vas_offset_in_page(offset))
+		return -EINVAL;
+	/* ksys_mmap_pgoff(): a file mapping needs a file. */
+	if (!anonymous && (!file || !*file))
+		return -EBADF;
+	if (!length)
+		return -EINVAL;
+	if (!fixed && addr) {
+		/* round_hint_to_min() */
+		addr &= VAS_PAGE_MASK;
+		if (addr < VAS_MMAP_MIN_ADDR)
+			addr = vas_page_align(VAS_MMAP_MIN_ADDR);
+	}
+	len = vas_page_align(length);
+	if (!len)
+		return -ENOMEM;
+	pgoff = offset >> VAS_PAGE_SHIFT;
+	if (pgoff + (len >> VAS_PAGE_SHIFT) < pgoff)
+		return -EOVERFLOW;
+
+	vas__lock(vas);
+	err = -ENOMEM;
+	if (vas->map_count > vas->layout.max_map_count)
+		goto out_unlock;
+	err = get_unmapped_area(vas, addr, len, fixed,
+				anonymous && priv && !shared, &addr);
+	if (err)
+		goto out_unlock;
+	if (flags & VAS_MAP_FIXED_NOREPLACE) {
+		struct vas_area *v = vt_next(vas->vt, addr, NULL, NULL);
+
+		err = -EEXIST;
+		if (v && v->start < addr + len)
+			goto out_unlock;
+	}
+	err = -EINVAL;
+	if (shared == priv)
+		goto out_unlock; /* neither or both of MAP_SHARED/PRIVATE */
+	vmf = prot & VAS_F_ACCESS;
+	if (flags & VAS_MAP_GROWSDOWN)
+		vmf |= VAS_F_GROWSDOWN;
+	if (flags & VAS_MAP_GROWSUP)
+		vmf |= VAS_F_GROWSUP;
+	if ((vmf & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) && (!anonymous || shared))
+		goto out_unlock;
+	if (flags & VAS_MAP_NORESERVE)
+		vmf |= VAS_F_NORESERVE;
+	if (shared)
+		vmf |= VAS_F_SHARED;
+
+	err = -ENOMEM;
+	if (!anonymous) {
+		f = vas__file_get(vas, file);
+		if (!f)
+			goto out_unlock;
+	} else if (shared) {
+		f = vas__file_new_shmem(vas);
+		if (!f)
+			goto out_unlock;
+		pgoff = 0;
+	} else {
+		pgoff = addr >> VAS_PAGE_SHIFT;
+	}
+
+	vas_op_begin(&op, vas);
+	err = mmap_region(&op, addr, len, vmf, f, pgoff,
+			  flags & VAS_MAP_POPULATE);
+	if (err)
+		vas_op_abort(&op);
+	else
+		err = vas_op_finish(&op);
+	if (f && f->refs == 0) {
+		/* Nothing refers to a file created for a failed mapping. */
+		vas__file_unlink(vas, f);
+		vma_free(f);
+	}
+	if (!err)
+		*out = addr;
+out_unlock:
+	vas__unlock(vas);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* mprotect                                                            */
+
+/*
+ * mprotect_fixup() - give [start, end) of @v the flags @newflags: merge,
+ * or split. *@prev is updated to the area now covering @start.
+ * Return: the area covering @start; NULL with *@err on failure.
+ */
+static struct vas_area *mprotect_fixup(struct vas_op *op, struct vas_area *v,
+				       struct vas_area **prev, uint64_t start,
+				       uint64_t end, uint16_t newflags,
+				       int *err)
+{
+	uint64_t max = op->vas->layout.max_map_count, count;
+	struct vas_area *r, *left = NULL, *right = NULL;
+
+	*err = 0;
+	if (newflags == v->flags) {
+		*prev = v;
+		return v;
+	}
+	if (newflags & VAS_F_WRITE) {
+		if (!(v->flags & (VAS_F_ACCOUNT | VAS_F_WRITE | VAS_F_SHARED |
+				  VAS_F_NORESERVE)))
+			newflags |= VAS_F_ACCOUNT;
+	} else if ((v->flags & VAS_F_ACCOUNT) && vas_area_is_anon_private(v) &&
+		   !vas_area_anon(v)) {
+		newflags &= ~VAS_F_ACCOUNT;
+	}
+	r = merge_existing_range(op, *prev, v, start, end, newflags);
+	if (op->err) {
+		*err = op->err;
+		return NULL;
+	}
+	if (r) {
+		*prev = r;
+		return r;
+	}
+	/* split_vma() refuses at max_map_count, for each split. */
+	count = vas_op_map_count(op);
+	if (v->start < start && count++ >= max) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (v->end > end && count >= max) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (v->start < start)
+		left = vas_op_clone(op, v, v->start, start);
+	if (v->end > end)
+		right = vas_op_clone(op, v, end, v->end);
+	r = vas_op_clone(op, v, start, end);
+	if (!r) {
+		*err = op->err;
+		return NULL;
+	}
+	r->flags = newflags;
+	vas_op_retire(op, v);
+	vas_op_store(op, left);
+	vas_op_store(op, r);
+	vas_op_store(op, right);
+	*prev = r;
+	return r;
+}
+
+int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot)
+{
+	uint64_t start = addr, end, nstart, tmp;
+	struct vas_area *v, *prev;
+	struct vas_op op;
+	int err = 0, ferr;
+
+	if (prot & ~(unsigned)VAS_F_ACCESS)
+		return -EINVAL;
+	if (vas_offset_in_page(start))
+		return -EINVAL;
+	if (!length)
+		return 0;
+	length = vas_page_align(length);
+	end = start + length;
+	if (end <= start)
+		return -ENOMEM;
+
+	vas__lock(vas);
+	vas_op_begin(&op, vas);
+	v = vas_op_next(&op, start);
+	if (!v || v->start >= end || v->start > start) {
+		err = -ENOMEM;
+		goto out;
+	}
+	prev = start > v->start
+		       ? v
+		       : (v->start ? vas_op_prev(&op, v->start - 1) : NULL);
+	nstart = start;
+	tmp = v->start;
+	while (v && v->start < end) {
+		uint16_t newflags = (v->flags & ~VAS_F_ACCESS) | prot;
+		struct vas_area *r;
+
+		if (v->start != tmp) {
+			err = -ENOMEM; /* a hole */
+			break;
+		}
+		tmp = v->end < end ? v->end : end;
+		r = mprotect_fixup(&op, v, &prev, nstart, tmp, newflags, &ferr);
+		if (!r) {
+			err = ferr;
+			break;
+		}
+		tmp = r->end;
+		nstart = tmp;
+		v = tmp < end ? vas_op_next(&op, tmp) : NULL;
+	}
+	if (!err && tmp < end)
+		err = -ENOMEM;
+out:
+	if (op.err) {
+		vas_op_abort(&op);
+		err = op.err;
+	} else {
+		ferr = vas_op_finish(&op);
+		if (ferr)
+			err = ferr;
+	}
+	vas__unlock(vas);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* mremap                                                              */
+
+/* vma_to_resize(): the area to remap, checked. */
+static int vma_to_resize(struct vas_op *op, uint64_t addr, uint64_t old_len,
+			 uint64_t new_len, unsigned flags,
+			 struct vas_area **out)
+{
+	struct vas_area *v = vas_op_load(op, addr);
+	uint64_t pgoff;
+
+	if (!v)
+		return -EFAULT;
+	if (!old_len && !(v->flags & VAS_F_SHARED))
+		return -EINVAL;
+	if (old_len > v->end - addr)
+		return -EFAULT;
+	*out = v;
+	if (new_len == old_len)
+		return 0;
+	pgoff = v->pgoff + ((addr - v->start) >> VAS_PAGE_SHIFT);
+	if (pgoff + (new_len >> VAS_PAGE_SHIFT) < pgoff)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * copy_vma() - the destination area of a move: a copy of @v at
+ * [new_addr, new_addr + new_len), merged with its new neighbours if
+ * possible. An unfaulted anonymous area takes the page offset of its new
+ * address; a faulted one keeps its offset (and so rarely merges).
+ */
+static struct vas_area *copy_vma(struct vas_op *op, struct vas_area *v,
+				 uint64_t old_addr, uint64_t new_addr,
+				 uint64_t new_len)
+{
+	struct vas_proto p = {
+		.start = new_addr,
+		.end = new_addr + new_len,
+		.pgoff = v->pgoff + ((old_addr - v->start) >> VAS_PAGE_SHIFT),
+		.file = v->file,
+		.flags = v->flags,
+		.anon = vas_area_anon(v),
+	};
+	struct vas_merge m = {.p = &p, .copied_from = v};
+	struct vas_area *a;
+
+	if (vas_area_is_anon_private(v) && !p.anon)
+		p.pgoff = new_addr >> VAS_PAGE_SHIFT;
+	m.prev = new_addr ? vas_op_prev(op, new_addr - 1) : NULL;
+	m.next = vas_op_next(op, new_addr + new_len);
+	a = merge_new_range(op, &m, false);
+	if (!a && !op->err) {
+		a = vas_op_new_area(op, &p);
+		vas_op_store(op, a);
+	}
+	return a;
+}
+
+/* move_vma(): move [old_addr, +old_len) of @v to new_addr. */
+static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
+		    uint64_t old_len, uint64_t new_len, uint64_t new_addr,
+		    unsigned flags, uint64_t *out)
+{
+	struct vas *vas = op->vas;
+	int err;
+
+	if (vas_op_map_count(op) >= vas->layout.max_map_count - 3)
+		return -ENOMEM;
+	if (!copy_vma(op, v, old_addr, new_addr, new_len))
+		return op->err ? op->err : -ENOMEM;
+	vas_op_pages(op, VAS_PG_MOVE, old_addr >> VAS_PAGE_SHIFT,
+		     new_addr >> VAS_PAGE_SHIFT, old_len >> VAS_PAGE_SHIFT);
+	if (flags & VAS_MREMAP_DONTUNMAP) {
+		/*
+		 * The old range stays mapped, empty. If the whole area moved,
+		 * it loses its anon_vma (unlink_anon_vmas()).
+		 */
+		if (v->start == old_addr && v->end == old_addr + old_len &&
+		    vas_area_anon(v)) {
+			struct vas_area *n =
+				vas_op_clone(op, v, v->start, v->end);
+
+			if (n) {
+				n->anon = 0;
+				vas->merge_check_off = true;
+				vas_op_retire(op, v);
+				vas_op_store(op, n);
+			}
+		}
+		*out = new_addr;
+		return op->err;
+	}
+	/* The old range goes; a split failure leaves it (Linux warns). */
+	err = unmap_range(op, old_addr, old_addr + old_len);
+	(void)err;
+	*out = new_addr;
+	return op->err;
+}
+
+/* mremap_to(): MREMAP_FIXED or MREMAP_DONTUNMAP. */
+static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
+		     uint64_t new_addr, uint64_t new_len, unsigned flags,
+		     uint64_t *out)
+{
+	struct vas *vas = op->vas;
+	uint64_t ts = vas->layout.task_size;
+	struct vas_area *v;
+	int err;
+
+	if (vas_offset_in_page(new_addr))
+		return -EINVAL;
+	if (new_len > ts || new_addr > ts - new_len)
+		return -EINVAL;
+	if (addr + old_len > new_addr && new_addr + new_len > addr)
+		return -EINVAL;
+	if (vas_op_map_count(op) + 2 >= vas->layout.max_map_count - 3)
+		return -ENOMEM;
+	if (flags & VAS_MREMAP_FIXED) {
+		err = unmap_range(op, new_addr, new_addr + new_len);
+		if (err)
+			return err;
+	}
+	if (old_len > new_len) {
+		err = unmap_range(op, addr + new_len, addr + old_len);
+		if (err)
+			return err;
+		old_len = new_len;
+	}
+	err = vma_to_resize(op, addr, old_len, new_len, flags, &v);
+	if (err)
+		return err;
+	if (!(flags & VAS_MREMAP_FIXED)) {
+		/* The hint is looked up in the committed tree, unchanged. */
+		err = get_unmapped_area(vas, new_addr, new_len, false,
+					vas_area_is_anon_private(v) &&
+						!(v->flags & VAS_F_SHARED),
+					&new_addr);
+		if (err)
+			return err;
+	}
+	return move_vma(op, v, addr, old_len, new_len, new_addr, flags, out);
+}
+
+/* vma_expandable() */
+static bool vma_expandable(struct vas_op *op, struct vas_area *v,
+			   uint64_t delta)
+{
+	uint64_t end = v->end + delta;
+	struct vas_area *n;
+
+	if (end < v->end || end > op->vas->layout.task_size)
+		return false;
+	n = vas_op_next(op, v->end);
+	return !n || n->start >= end;
+}
+
+static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
+			 uint64_t new_len, unsigned flags, uint64_t new_addr,
+			 uint64_t *out)
+{
+	struct vas *vas = op->vas;
+	struct vas_area *v = vas_op_load(op, addr);
+	int err;
+
+	if (!v)
+		return -EFAULT;
+	if (flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP))
+		return mremap_to(op, addr, old_len, new_addr, new_len, flags,
+				 out);
+	if (old_len >= new_len) {
+		*out = addr;
+		if (old_len == new_len)
+			return 0;
+		return unmap_range(op, addr + new_len, addr + old_len);
+	}
+	err = vma_to_resize(op, addr, old_len, new_len, flags, &v);
+	if (err)
+		return err;
+	if (old_len == v->end - addr) {
+		uint64_t delta = new_len - old_len;
+
+		if (vma_expandable(op, v, delta)) {
+			/* vma_merge_extend(): v grows, maybe into next. */
+			struct vas_proto p = {
+				.start = v->end,
+				.end = v->end + delta,
+				.pgoff = v->pgoff + vas_area_pages(v),
+				.file = v->file,
+				.flags = v->flags,
+				.anon = vas_area_anon(v),
+			};
+			struct vas_merge m = {.p = &p, .prev = v};
+
+			m.next = vas_op_next(op, p.end);
+			if (!merge_new_range(op, &m, false))
+				return op->err ? op->err : -ENOMEM;
+			*out = addr;
+			return 0;
+		}
+	}
+	if (!(flags & VAS_MREMAP_MAYMOVE))
+		return -ENOMEM;
+	err = get_unmapped_area(vas, 0, new_len, false,
+				vas_area_is_anon_private(v), &new_addr);
+	if (err)
+		return err;
+	return move_vma(op, v, addr, old_len, new_len, new_addr, flags, out);
+}
+
+int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
+	       uint64_t new_length, unsigned flags, uint64_t new_addr,
+	       uint64_t *out)
+{
+	struct vas_op op;
+	int err, ferr;
+
+	if (flags & ~(unsigned)(VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED |
+				VAS_MREMAP_DONTUNMAP))
+		return -EINVAL;
+	if ((flags & VAS_MREMAP_FIXED) && !(flags & VAS_MREMAP_MAYMOVE))
+		return -EINVAL;
+	if ((flags & VAS_MREMAP_DONTUNMAP) &&
+	    (!(flags & VAS_MREMAP_MAYMOVE) || old_length != new_length))
+		return -EINVAL;
+	if (vas_offset_in_page(old_addr))
+		return -EINVAL;
+	old_length = vas_page_align(old_length);
+	new_length = vas_page_align(new_length);
+	if (!new_length)
+		return -EINVAL;
+
+	vas__lock(vas);
+	vas_op_begin(&op, vas);
+	err = mremap_locked(&op, old_addr, old_length, new_length, flags,
+			    new_addr, out);
+	if (op.err) {
+		vas_op_abort(&op);
+		err = op.err;
+	} else {
+		ferr = vas_op_finish(&op);
+		if (ferr)
+			err = ferr;
+	}
+	vas__unlock(vas);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* brk                                                                 */
+
+/* Return: 0; 1 if Linux refuses; -ENOMEM on allocation failure. */
+static int brk_locked(struct vas *vas, uint64_t brk)
+{
+	uint64_t newbrk, oldbrk, limit;
+	struct vas_area *next, *brkvma;
+	struct vas_op op;
+	int err;
+
+	if (brk < vas->start_brk)
+		return 1;
+	newbrk = vas_page_align(brk);
+	oldbrk = vas_page_align(vas->brk);
+	if (oldbrk == newbrk) {
+		vas->brk = brk;
+		return 0;
+	}
+	if (brk <= vas->brk) {
+		/* Always allow shrinking brk. */
+		brkvma = vt_next(vas->vt, newbrk, NULL, NULL);
+		if (!brkvma || brkvma->start >= oldbrk)
+			return 1;
+		vas_op_begin(&op, vas);
+		if (unmap_range(&op, newbrk, oldbrk)) {
+			vas_op_abort(&op);
+			return 1;
+		}
+		err = vas_op_finish(&op);
+		if (!err)
+			vas->brk = brk;
+		return err;
+	}
+	/* check_brk_limits() */
+	if (newbrk - oldbrk > vas->layout.task_size ||
+	    oldbrk > vas->layout.task_size - (newbrk - oldbrk))
+		return 1;
+	/* The next area must stay a page (and its guard gap) away. */
+	limit = newbrk + VAS_PAGE_SIZE + vas->guard_gap;
+	next = vt_next(vas->vt, oldbrk, NULL, NULL);
+	if (next && next->start < limit &&
+	    newbrk + VAS_PAGE_SIZE > vas__start_gap(vas, next))
+		return 1;
+	/* do_brk_flags() */
+	if (vas->map_count > vas->layout.max_map_count)
+		return 1;
+	brkvma = oldbrk ? vt_load(vas->vt, oldbrk - 1, NULL, NULL) : NULL;
+	if (brkvma && brkvma->end <= vas->start_brk)
+		brkvma = NULL;
+	vas_op_begin(&op, vas);
+	{
+		struct vas_proto p = {
+			.start = oldbrk,
+			.end = newbrk,
+			.pgoff = oldbrk >> VAS_PAGE_SHIFT,
+			.file = NULL,
+			.flags = VAS_F_READ | VAS_F_WRITE | VAS_F_ACCOUNT,
+			.anon = 0,
+		};
+		struct vas_merge m = {.p = &p, .prev = brkvma};
+		struct vas_area *a = NULL;
+
+		if (brkvma && brkvma->end == oldbrk)
+			a = merge_new_range(&op, &m, true);
+		if (!a && !op.err) {
+			a = vas_op_new_area(&op, &p);
+			vas_op_store(&op, a);
+		}
+	}
+	err = vas_op_finish(&op);
+	if (!err)
+		vas->brk = brk;
+	return err;
+}
+
+int vas_brk(struct vas *vas, uint64_t addr, uint64_t *out)
+{
+	int err;
+
+	vas__lock(vas);
+	err = brk_locked(vas, addr);
+	*out = vas->brk;
+	vas__unlock(vas);
+	/*
+	 * brk() reports a refusal by returning the old break; only running
+	 * out of the simulator's own memory is an error.
+	 */
+	return err < 0 ? err : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stack growth                                                        */
+
+/* expand_downwards() + acct_stack_growth() */
+static int expand_downwards(struct vas_op *op, struct vas_area *v,
+			    uint64_t addr)
+{
+	struct vas *vas = op->vas;
+	uint64_t address = addr & VAS_PAGE_MASK, size, grow;
+	struct vas_area *prev, *next, *n;
+	struct vas_proto p;
+
+	if (address < VAS_MMAP_MIN_ADDR)
+		return -EPERM;
+	prev = v->start ? vas_op_prev(op, v->start - 1) : NULL;
+	if (prev && !(prev->flags & VAS_F_GROWSDOWN) &&
+	    (prev->flags & VAS_F_ACCESS) &&
+	    address - prev->end < vas->guard_gap)
+		return -ENOMEM;
+	if (address >= v->start)
+		return 0;
+	size = v->end - address;
+	grow = (v->start - address) >> VAS_PAGE_SHIFT;
+	if (grow > v->pgoff)
+		return -ENOMEM;
+	if (size > vas->layout.stack_rlimit)
+		return -ENOMEM;
+	next = vas_op_next(op, v->end);
+	p = (struct vas_proto){
+		.start = address,
+		.end = v->end,
+		.pgoff = v->pgoff - grow,
+		.file = v->file,
+		.flags = v->flags,
+		.anon = vas_area_anon(v),
+	};
+	/* anon_vma_prepare() on the stack before it grows. */
+	if (!p.anon)
+		p.anon = vas__find_mergeable_anon(vas, v, prev, next);
+	n = vas_op_new_area(op, &p);
+	vas_op_retire(op, v);
+	vas_op_store(op, n);
+	return op->err;
+}
+
+/* expand_upwards() */
+static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
+{
+	struct vas *vas = op->vas;
+	uint64_t ts = vas->layout.task_size, address, gap_addr, size, grow;
+	struct vas_area *next, *prev, *n;
+	struct vas_proto p;
+
+	address = addr & VAS_PAGE_MASK;
+	if (address >= (ts & VAS_PAGE_MASK))
+		return -ENOMEM;
+	address += VAS_PAGE_SIZE;
+	gap_addr = address + vas->guard_gap;
+	if (gap_addr < address || gap_addr > ts)
+		gap_addr = ts;
+	next = vas_op_next(op, v->end);
+	if (next && next->start < gap_addr && (next->flags & VAS_F_ACCESS) &&
+	    !(next->flags & VAS_F_GROWSUP))
+		return -ENOMEM;
+	if (address <= v->end)
+		return 0;
+	size = address - v->start;
+	grow = (address - v->end) >> VAS_PAGE_SHIFT;
+	if (v->pgoff + (size >> VAS_PAGE_SHIFT) < v->pgoff)
+		return -ENOMEM;
+	if (size > vas->layout.stack_rlimit)
+		return -ENOMEM;
+	(void)grow;
+	prev = v->start ? vas_op_prev(op, v->start - 1) : NULL;
+	p = (struct vas_proto){
+		.start = v->start,
+		.end = address,
+		.pgoff = v->pgoff,
+		.file = v->file,
+		.flags = v->flags,
+		.anon = vas_area_anon(v),
+	};
+	if (!p.anon)
+		p.anon = vas__find_mergeable_anon(vas, v, prev, next);
+	n = vas_op_new_area(op, &p);
+	vas_op_retire(op, v);
+	vas_op_store(op, n);
+	return op->err;
+}
+
+/**
+ * vas__grow_stack() - The slow path of a fault at @addr that no area
+ * covers: take the write lock, look again, and grow the growsdown area
+ * above @addr (or the growsup area below it) as Linux would.
+ * @expanded: set if a stack grew to cover @addr.
+ * Context: Takes vas->write_lock; the caller holds no RCU read lock.
+ * Return: 0 (look again: covered now, or a SEGV); -ENOMEM on allocation
+ *         failure (space unchanged).
+ */
+int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded)
+{
+	struct vas_area *v, *prev;
+	struct vas_op op;
+	int err = 0;
+
+	*expanded = false;
+	vas__lock(vas);
+	if (vt_load(vas->vt, addr, NULL, NULL))
+		goto out; /* somebody mapped or grew it meanwhile */
+	vas_op_begin(&op, vas);
+	v = vas_op_next(&op, addr);
+	if (v && (v->flags & VAS_F_GROWSDOWN)) {
+		err = expand_downwards(&op, v, addr);
+	} else {
+		prev = vas_op_prev(&op, addr);
+		if (prev && (prev->flags & VAS_F_GROWSUP))
+			err = expand_upwards(&op, prev, addr);
+	}
+	if (op.err || err || !op.nr_changes) {
+		vas_op_abort(&op);
+		err = op.err;
+		goto out;
+	}
+	err = vas_op_finish(&op);
+	*expanded = !err;
+out:
+	vas__unlock(vas);
+	return err;
+}
