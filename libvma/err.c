@@ -16,8 +16,8 @@
 const char *vma_strerror(int err)
 {
 	switch (err < 0 ? -err : err) {
-#define X(name, msg)  \
-	case name:    \
+#define X(name, msg)                                                           \
+	case name:                                                             \
 		return msg;
 		VMA_ERRNO_MAP(X)
 #undef X
@@ -28,8 +28,8 @@ const char *vma_strerror(int err)
 const char *vma_errno_name(int err)
 {
 	switch (err < 0 ? -err : err) {
-#define X(name, msg)  \
-	case name:    \
+#define X(name, msg)                                                           \
+	case name:                                                             \
 		return #name;
 		VMA_ERRNO_MAP(X)
 #undef X
@@ -65,6 +65,13 @@ void *vma_calloc(size_t size)
 	if (alloc_should_fail())
 		return NULL;
 	return calloc(1, size);
+}
+
+void *vma_alloc_aligned(size_t size, size_t align)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return aligned_alloc(align, (size + align - 1) & ~(align - 1));
 }
 
 void vma_free(void *ptr)

@@ -1,2 +1,1207 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Placeholder until the tree lands. */
+/**
+ * DOC: The RCU range tree.
+ *
+ * A B+tree of inclusive ranges [first, last] -> pointer. Readers walk it
+ * under rcu_read_lock() with no other synchronization; writers are
+ * serialized by the caller and never modify a node a reader can reach.
+ *
+ * Writes happen in transactions. The first time a transaction touches a
+ * published node it copies it ("cow") and hands the original to the
+ * transaction's reclaim batch; a node the transaction allocated itself is
+ * "fresh" and is edited in place. Every operation works on a path from the
+ * root that is entirely fresh, so a commit is one rcu_assign_pointer() of
+ * the new root, and the batch of replaced nodes goes to call_rcu().
+ *
+ * Operations are kept simple and local: a store is "erase the range, then
+ * insert one entry", and erasing a range removes or trims one entry at a
+ * time, each followed by the usual B+tree fix-ups (spill to a sibling or
+ * split on overflow; borrow or merge on underflow). A store that spans many
+ * nodes is therefore many small steps, all invisible until the commit:
+ * readers see the tree before or after it, never a half-done spanning
+ * store.
+ *
+ * Free-space search uses, for every child of an internal node, the
+ * subtree's lowest and highest key (min[], pivot[]) and its longest inner
+ * free run (gap[]), so both directions of search skip full subtrees.
+ */
+#include "vma/vt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "vt_internal.h"
+
+#ifdef VMAD_TEST_HOOKS
+void (*vt_test_before_publish)(struct vt *vt);
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Node helpers (any context; they read only what they are given).     */
+
+static inline unsigned vtn_nr(const struct vtn *n)
+{
+	return n->h.nr;
+}
+
+static inline unsigned vtn_cap(const struct vtn *n)
+{
+	return n->h.leaf ? VT_LEAF_CAP : VT_INT_CAP;
+}
+
+static inline unsigned vtn_min_fill(const struct vtn *n)
+{
+	return n->h.leaf ? VT_LEAF_MIN : VT_INT_MIN;
+}
+
+/* Highest key stored under @n (n non-empty). */
+static inline uint64_t vtn_max_key(const struct vtn *n)
+{
+	return n->h.leaf ? n->l.last[n->h.nr - 1] : n->i.pivot[n->h.nr - 1];
+}
+
+/* Lowest key stored under @n (n non-empty). */
+static inline uint64_t vtn_min_key(const struct vtn *n)
+{
+	return n->h.leaf ? n->l.first[0] : n->i.min[0];
+}
+
+/* Longest free run strictly between two entries under @n. */
+static uint64_t vtn_inner_gap(const struct vtn *n)
+{
+	uint64_t best = 0;
+	unsigned i;
+
+	if (n->h.leaf) {
+		for (i = 1; i < n->h.nr; i++) {
+			uint64_t g = n->l.first[i] - n->l.last[i - 1] - 1;
+			if (g > best)
+				best = g;
+		}
+		return best;
+	}
+	for (i = 0; i < n->h.nr; i++) {
+		if (n->i.gap[i] > best)
+			best = n->i.gap[i];
+		if (i > 0) {
+			uint64_t g = n->i.min[i] - n->i.pivot[i - 1] - 1;
+			if (g > best)
+				best = g;
+		}
+	}
+	return best;
+}
+
+/*
+ * First index i < nr with key[i] >= k, or nr. Branch-free on the
+ * comparison so that random lookups do not pay for mispredictions.
+ */
+static inline unsigned lower_bound(const uint64_t *key, unsigned nr, uint64_t k)
+{
+	const uint64_t *base = key;
+	unsigned len = nr;
+
+	if (len == 0)
+		return 0;
+	while (len > 1) {
+		unsigned half = len / 2;
+		base = (base[half - 1] < k) ? base + half : base;
+		len -= half;
+	}
+	return (unsigned)(base - key) + (*base < k);
+}
+
+/* Number of indices i < nr with key[i] <= k (last one is the result-1). */
+static inline unsigned upper_bound(const uint64_t *key, unsigned nr, uint64_t k)
+{
+	const uint64_t *base = key;
+	unsigned len = nr;
+
+	if (len == 0)
+		return 0;
+	while (len > 1) {
+		unsigned half = len / 2;
+		base = (base[half - 1] <= k) ? base + half : base;
+		len -= half;
+	}
+	return (unsigned)(base - key) + (*base <= k);
+}
+
+static inline void vtn_prefetch(const struct vtn *n)
+{
+	const char *p = (const char *)n;
+
+	__builtin_prefetch(p);
+	__builtin_prefetch(p + 64);
+	__builtin_prefetch(p + 128);
+	__builtin_prefetch(p + 192);
+}
+
+/* ------------------------------------------------------------------ */
+/* Readers. Context: RCU reader, or the writer on its private state.  */
+
+static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
+		       uint64_t *last)
+{
+	unsigned i;
+
+	if (!n)
+		return NULL;
+	while (!n->h.leaf) {
+		i = lower_bound(n->i.pivot, n->h.nr, index);
+		if (i == n->h.nr)
+			return NULL;
+		n = rcu_dereference(n->i.child[i]);
+		vtn_prefetch(n);
+	}
+	i = lower_bound(n->l.last, n->h.nr, index);
+	if (i == n->h.nr || n->l.first[i] > index)
+		return NULL;
+	if (first)
+		*first = n->l.first[i];
+	if (last)
+		*last = n->l.last[i];
+	return n->l.slot[i];
+}
+
+static void *walk_next(const struct vtn *n, uint64_t index, uint64_t *first,
+		       uint64_t *last)
+{
+	unsigned i;
+
+	if (!n)
+		return NULL;
+	while (!n->h.leaf) {
+		i = lower_bound(n->i.pivot, n->h.nr, index);
+		if (i == n->h.nr)
+			return NULL;
+		n = rcu_dereference(n->i.child[i]);
+	}
+	i = lower_bound(n->l.last, n->h.nr, index);
+	if (i == n->h.nr)
+		return NULL;
+	if (first)
+		*first = n->l.first[i];
+	if (last)
+		*last = n->l.last[i];
+	return n->l.slot[i];
+}
+
+static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
+		       uint64_t *last)
+{
+	unsigned i;
+
+	if (!n)
+		return NULL;
+	while (!n->h.leaf) {
+		i = upper_bound(n->i.min, n->h.nr, index);
+		if (i == 0)
+			return NULL;
+		n = rcu_dereference(n->i.child[i - 1]);
+	}
+	i = upper_bound(n->l.first, n->h.nr, index);
+	if (i == 0)
+		return NULL;
+	if (first)
+		*first = n->l.first[i - 1];
+	if (last)
+		*last = n->l.last[i - 1];
+	return n->l.slot[i - 1];
+}
+
+void *vt_load(const struct vt *vt, uint64_t index, uint64_t *first,
+	      uint64_t *last)
+{
+	if (!vt)
+		return NULL;
+	return walk_load(rcu_dereference(vt->root), index, first, last);
+}
+
+void *vt_next(const struct vt *vt, uint64_t index, uint64_t *first,
+	      uint64_t *last)
+{
+	if (!vt)
+		return NULL;
+	return walk_next(rcu_dereference(vt->root), index, first, last);
+}
+
+void *vt_prev(const struct vt *vt, uint64_t index, uint64_t *first,
+	      uint64_t *last)
+{
+	if (!vt)
+		return NULL;
+	return walk_prev(rcu_dereference(vt->root), index, first, last);
+}
+
+void *vt_txn_load(const struct vt_txn *txn, uint64_t index, uint64_t *first,
+		  uint64_t *last)
+{
+	return walk_load(txn->root, index, first, last);
+}
+
+void *vt_txn_next(const struct vt_txn *txn, uint64_t index, uint64_t *first,
+		  uint64_t *last)
+{
+	return walk_next(txn->root, index, first, last);
+}
+
+void *vt_txn_prev(const struct vt_txn *txn, uint64_t index, uint64_t *first,
+		  uint64_t *last)
+{
+	return walk_prev(txn->root, index, first, last);
+}
+
+/* ------------------------------------------------------------------ */
+/* Free-area search. Context: RCU reader (or the writer).             */
+
+struct vt_fit {
+	uint64_t lo, hi;  /* window, inclusive */
+	uint64_t size_m1; /* size - 1 */
+	uint64_t mask;	  /* align - 1 */
+	enum vt_dir dir;
+	uint64_t out;
+};
+
+/* Does a run of @size keys fit in the free run [a, b] and the window? */
+static bool fit_run(struct vt_fit *f, uint64_t a, uint64_t b)
+{
+	uint64_t s;
+
+	if (a > b || b < f->lo || a > f->hi)
+		return false;
+	if (a < f->lo)
+		a = f->lo;
+	if (b > f->hi)
+		b = f->hi;
+	if (b - a < f->size_m1)
+		return false;
+	if (f->dir == VT_LOWEST) {
+		s = (a + f->mask) & ~f->mask;
+		if (s < a || s > b || b - s < f->size_m1)
+			return false;
+	} else {
+		s = (b - f->size_m1) & ~f->mask;
+		if (s < a)
+			return false;
+	}
+	f->out = s;
+	return true;
+}
+
+/* Search the runs strictly inside @n's subtree. */
+static bool vtn_find(const struct vtn *n, struct vt_fit *f)
+{
+	unsigned nr = n->h.nr, k;
+
+	if (n->h.leaf) {
+		for (k = 1; k < nr; k++) {
+			unsigned i = f->dir == VT_LOWEST ? k : nr - k;
+			if (fit_run(f, n->l.last[i - 1] + 1, n->l.first[i] - 1))
+				return true;
+		}
+		return false;
+	}
+	for (k = 0; k < nr; k++) {
+		unsigned i = f->dir == VT_LOWEST ? k : nr - 1 - k;
+		bool child_ok = n->i.gap[i] > f->size_m1 &&
+				n->i.pivot[i] >= f->lo && n->i.min[i] <= f->hi;
+
+		if (f->dir == VT_LOWEST) {
+			if (i > 0 &&
+			    fit_run(f, n->i.pivot[i - 1] + 1, n->i.min[i] - 1))
+				return true;
+			if (child_ok &&
+			    vtn_find(rcu_dereference(n->i.child[i]), f))
+				return true;
+		} else {
+			if (child_ok &&
+			    vtn_find(rcu_dereference(n->i.child[i]), f))
+				return true;
+			if (i > 0 &&
+			    fit_run(f, n->i.pivot[i - 1] + 1, n->i.min[i] - 1))
+				return true;
+		}
+	}
+	return false;
+}
+
+int vt_find_free(const struct vt *vt, uint64_t lo, uint64_t hi, uint64_t size,
+		 uint64_t align, enum vt_dir dir, uint64_t *out)
+{
+	struct vt_fit f;
+	const struct vtn *root;
+	uint64_t min, max;
+	bool found;
+
+	if (!vt || !out || size == 0 || lo > hi || align == 0 ||
+	    (align & (align - 1)) || (dir != VT_LOWEST && dir != VT_HIGHEST))
+		return -EINVAL;
+	f = (struct vt_fit){.lo = lo,
+			    .hi = hi,
+			    .size_m1 = size - 1,
+			    .mask = align - 1,
+			    .dir = dir};
+	root = rcu_dereference(vt->root);
+	if (!root) {
+		found = fit_run(&f, 0, UINT64_MAX);
+	} else {
+		min = vtn_min_key(root);
+		max = vtn_max_key(root);
+		if (dir == VT_LOWEST)
+			found = (min > 0 && fit_run(&f, 0, min - 1)) ||
+				vtn_find(root, &f) ||
+				(max < UINT64_MAX &&
+				 fit_run(&f, max + 1, UINT64_MAX));
+		else
+			found = (max < UINT64_MAX &&
+				 fit_run(&f, max + 1, UINT64_MAX)) ||
+				vtn_find(root, &f) ||
+				(min > 0 && fit_run(&f, 0, min - 1));
+	}
+	if (!found)
+		return -ENOMEM;
+	*out = f.out;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transaction bookkeeping. Context: Writer.                          */
+
+static int txn_fail(struct vt_txn *txn, int err)
+{
+	if (!txn->err)
+		txn->err = err;
+	return txn->err;
+}
+
+/* Make room for @more items in the transaction's reclaim batch. */
+static int txn_batch_reserve(struct vt_txn *txn, size_t more)
+{
+	struct vt_batch *b = txn->batch, *nb;
+	size_t cap;
+
+	if (b && b->nr + more <= b->cap)
+		return 0;
+	cap = b ? b->cap * 2 : 16;
+	while (cap < (b ? b->nr : 0) + more)
+		cap *= 2;
+	nb = vma_alloc(sizeof(*nb) + cap * sizeof(nb->item[0]));
+	if (!nb)
+		return txn_fail(txn, -ENOMEM);
+	nb->cap = cap;
+	nb->nr = 0;
+	if (b) {
+		memcpy(nb->item, b->item, b->nr * sizeof(b->item[0]));
+		nb->nr = b->nr;
+		vma_free(b);
+	}
+	txn->batch = nb;
+	return 0;
+}
+
+static struct vtn *vtn_alloc(struct vt_txn *txn, bool leaf)
+{
+	struct vt *vt = txn->vt;
+	struct vtn *n;
+
+	if (txn->nr_fresh == txn->cap_fresh) {
+		size_t cap = txn->cap_fresh ? txn->cap_fresh * 2 : 64;
+		struct vtn **buf = vma_alloc(cap * sizeof(*buf));
+
+		if (!buf) {
+			txn_fail(txn, -ENOMEM);
+			return NULL;
+		}
+		if (txn->nr_fresh)
+			memcpy(buf, txn->fresh, txn->nr_fresh * sizeof(*buf));
+		vma_free(txn->fresh);
+		txn->fresh = vt->fresh_buf = buf;
+		txn->cap_fresh = vt->fresh_cap = cap;
+	}
+	n = vma_alloc_aligned(VTN_SIZE, VTN_ALIGN);
+	if (!n) {
+		txn_fail(txn, -ENOMEM);
+		return NULL;
+	}
+	n->h.nr = 0;
+	n->h.leaf = leaf;
+	n->h.fresh = 1;
+	n->h.pad = 0;
+	n->h.fresh_idx = (uint32_t)txn->nr_fresh;
+	txn->fresh[txn->nr_fresh++] = n;
+	txn->delta_nodes++;
+	txn->delta_leaves += leaf;
+	return n;
+}
+
+/*
+ * Drop @n from the tree being built: free it now if only this transaction
+ * ever saw it, else reclaim it after a grace period. The caller reserved
+ * one batch slot beforehand (so this cannot fail).
+ */
+static void vtn_discard(struct vt_txn *txn, struct vtn *n)
+{
+	txn->delta_nodes--;
+	txn->delta_leaves -= n->h.leaf;
+	if (n->h.fresh) {
+		struct vtn *moved = txn->fresh[--txn->nr_fresh];
+
+		moved->h.fresh_idx = n->h.fresh_idx;
+		txn->fresh[n->h.fresh_idx] = moved;
+		vma_free(n);
+		return;
+	}
+	txn->batch->item[txn->batch->nr++] = (struct vt_retired){n, NULL};
+}
+
+/* Return a writable version of @n (itself if fresh). */
+static struct vtn *vtn_cow(struct vt_txn *txn, struct vtn *n)
+{
+	struct vtn *c;
+
+	if (n->h.fresh)
+		return n;
+	if (txn_batch_reserve(txn, 1))
+		return NULL;
+	c = vtn_alloc(txn, n->h.leaf);
+	if (!c)
+		return NULL;
+	memcpy((char *)c + sizeof(c->h), (const char *)n + sizeof(n->h),
+	       VTN_SIZE - sizeof(n->h));
+	c->h.nr = n->h.nr;
+	vtn_discard(txn, n);
+	return c;
+}
+
+/* Refresh the keys parent @p keeps for its child @i. */
+static inline void vtn_refresh(struct vtn *p, unsigned i)
+{
+	const struct vtn *c = p->i.child[i];
+
+	p->i.pivot[i] = vtn_max_key(c);
+	p->i.min[i] = vtn_min_key(c);
+	p->i.gap[i] = vtn_inner_gap(c);
+}
+
+/* Move @cnt elements from @src[@si] to @dst[@di]; same kind, no overlap
+ * between different nodes (memmove handles shifts within one node). */
+static void vtn_move(struct vtn *dst, unsigned di, const struct vtn *src,
+		     unsigned si, unsigned cnt)
+{
+	if (!cnt)
+		return;
+	if (dst->h.leaf) {
+		memmove(&dst->l.last[di], &src->l.last[si], cnt * 8);
+		memmove(&dst->l.first[di], &src->l.first[si], cnt * 8);
+		memmove(&dst->l.slot[di], &src->l.slot[si], cnt * 8);
+	} else {
+		memmove(&dst->i.pivot[di], &src->i.pivot[si], cnt * 8);
+		memmove(&dst->i.min[di], &src->i.min[si], cnt * 8);
+		memmove(&dst->i.child[di], &src->i.child[si], cnt * 8);
+		memmove(&dst->i.gap[di], &src->i.gap[si], cnt * 8);
+	}
+}
+
+/* An element of either node kind, to insert into a node. */
+struct vt_elem {
+	uint64_t last, first; /* leaf: range; internal: pivot, min */
+	void *ptr;	      /* leaf: slot; internal: child */
+	uint64_t gap;	      /* internal only */
+};
+
+static void vtn_put(struct vtn *n, unsigned pos, const struct vt_elem *e)
+{
+	if (n->h.leaf) {
+		n->l.last[pos] = e->last;
+		n->l.first[pos] = e->first;
+		n->l.slot[pos] = e->ptr;
+	} else {
+		n->i.pivot[pos] = e->last;
+		n->i.min[pos] = e->first;
+		n->i.child[pos] = e->ptr;
+		n->i.gap[pos] = e->gap;
+	}
+}
+
+/* Insert @e at @pos into @n, which has room. */
+static void vtn_insert_at(struct vtn *n, unsigned pos, const struct vt_elem *e)
+{
+	vtn_move(n, pos + 1, n, pos, n->h.nr - pos);
+	vtn_put(n, pos, e);
+	n->h.nr++;
+}
+
+static void vtn_remove_at(struct vtn *n, unsigned pos)
+{
+	vtn_move(n, pos, n, pos + 1, n->h.nr - pos - 1);
+	n->h.nr--;
+}
+
+/*
+ * A path from the root to a leaf, all of it fresh (writable). node[0] is
+ * the root; idx[d] is the index of node[d + 1] in node[d].
+ */
+struct vt_path {
+	struct vtn *node[VT_MAX_DEPTH];
+	unsigned idx[VT_MAX_DEPTH];
+	unsigned depth; /* number of nodes on the path */
+};
+
+/*
+ * Copy-on-write walk from the root to the leaf for @key, choosing at each
+ * level the first child whose highest key is >= @key (else the last).
+ */
+static int path_cow(struct vt_txn *txn, uint64_t key, struct vt_path *path)
+{
+	struct vtn *n;
+	unsigned d = 0;
+
+	n = vtn_cow(txn, txn->root);
+	if (!n)
+		return txn->err;
+	txn->root = n;
+	for (;;) {
+		unsigned i;
+		struct vtn *c;
+
+		path->node[d] = n;
+		if (n->h.leaf)
+			break;
+		i = lower_bound(n->i.pivot, n->h.nr, key);
+		if (i == n->h.nr)
+			i = n->h.nr - 1;
+		c = vtn_cow(txn, n->i.child[i]);
+		if (!c)
+			return txn->err;
+		n->i.child[i] = c;
+		path->idx[d] = i;
+		n = c;
+		if (++d >= VT_MAX_DEPTH)
+			return txn_fail(txn, -EOVERFLOW);
+	}
+	path->depth = d + 1;
+	return 0;
+}
+
+/*
+ * Insert @e at @pos into @n (path level @d) which is full. Prefer moving
+ * one element to a sibling with room (keeps nodes dense); otherwise split
+ * and return the new right sibling in *@carry.
+ */
+static int vtn_overflow(struct vt_txn *txn, struct vt_path *path, unsigned d,
+			unsigned pos, const struct vt_elem *e,
+			struct vtn **carry)
+{
+	struct vtn *n = path->node[d], *p, *s;
+	unsigned cap = vtn_cap(n), i, total, left;
+	struct vt_elem tmp[VT_LEAF_CAP + 1];
+	unsigned k;
+
+	*carry = NULL;
+	if (d > 0) {
+		p = path->node[d - 1];
+		i = path->idx[d - 1];
+		if (i > 0 && vtn_nr(p->i.child[i - 1]) < cap) {
+			s = vtn_cow(txn, p->i.child[i - 1]);
+			if (!s)
+				return txn->err;
+			p->i.child[i - 1] = s;
+			if (pos == 0) {
+				vtn_insert_at(s, s->h.nr, e);
+			} else {
+				vtn_move(s, s->h.nr, n, 0, 1);
+				s->h.nr++;
+				vtn_remove_at(n, 0);
+				vtn_insert_at(n, pos - 1, e);
+			}
+			vtn_refresh(p, i - 1);
+			return 0;
+		}
+		if (i + 1 < p->h.nr && vtn_nr(p->i.child[i + 1]) < cap) {
+			s = vtn_cow(txn, p->i.child[i + 1]);
+			if (!s)
+				return txn->err;
+			p->i.child[i + 1] = s;
+			if (pos == n->h.nr) {
+				vtn_insert_at(s, 0, e);
+			} else {
+				vtn_move(s, 1, s, 0, s->h.nr);
+				vtn_move(s, 0, n, n->h.nr - 1, 1);
+				s->h.nr++;
+				n->h.nr--;
+				vtn_insert_at(n, pos, e);
+			}
+			vtn_refresh(p, i + 1);
+			return 0;
+		}
+	}
+
+	/* Split: gather cap + 1 elements, keep @left in n, rest in s. */
+	s = vtn_alloc(txn, n->h.leaf);
+	if (!s)
+		return txn->err;
+	total = cap + 1;
+	for (k = 0; k < total; k++) {
+		unsigned src = k < pos ? k : k - 1;
+
+		if (k == pos) {
+			tmp[k] = *e;
+		} else if (n->h.leaf) {
+			tmp[k] = (struct vt_elem){n->l.last[src],
+						  n->l.first[src],
+						  n->l.slot[src], 0};
+		} else {
+			tmp[k] = (struct vt_elem){
+				n->i.pivot[src], n->i.min[src], n->i.child[src],
+				n->i.gap[src]};
+		}
+	}
+	/*
+	 * Appending at the end (or the front) keeps the old side nearly full
+	 * and gives the new node its minimum: sequential inserts build dense
+	 * nodes.
+	 */
+	if (pos == cap)
+		left = total - vtn_min_fill(n);
+	else if (pos == 0)
+		left = vtn_min_fill(n);
+	else
+		left = total / 2;
+	for (k = 0; k < left; k++)
+		vtn_put(n, k, &tmp[k]);
+	n->h.nr = left;
+	for (k = left; k < total; k++)
+		vtn_put(s, k - left, &tmp[k]);
+	s->h.nr = total - left;
+	*carry = s;
+	return 0;
+}
+
+/*
+ * Fix @n (path level @d > 0) holding fewer than its minimum: borrow one
+ * element from a sibling, or merge with it.
+ */
+static int vtn_underflow(struct vt_txn *txn, struct vt_path *path, unsigned d)
+{
+	struct vtn *n = path->node[d], *p = path->node[d - 1], *s, *l, *r;
+	unsigned i = path->idx[d - 1], cap = vtn_cap(n), li;
+
+	if (p->h.nr < 2)
+		return 0; /* the parent's own fix-up handles it */
+	li = i > 0 ? i - 1 : i + 1;
+	s = vtn_cow(txn, p->i.child[li]);
+	if (!s)
+		return txn->err;
+	p->i.child[li] = s;
+	if (txn_batch_reserve(txn, 1))
+		return txn->err;
+
+	if (n->h.nr + s->h.nr <= cap) {
+		/* Merge the right node of the pair into the left one. */
+		if (li < i) {
+			l = s;
+			r = n;
+		} else {
+			l = n;
+			r = s;
+			li = i;
+		}
+		vtn_move(l, l->h.nr, r, 0, r->h.nr);
+		l->h.nr += r->h.nr;
+		r->h.nr = 0;
+		vtn_discard(txn, r);
+		vtn_remove_at(p, li + 1);
+		vtn_refresh(p, li);
+		return 0;
+	}
+	/* Borrow one element. */
+	if (li < i) {
+		vtn_move(n, 1, n, 0, n->h.nr);
+		vtn_move(n, 0, s, s->h.nr - 1, 1);
+		n->h.nr++;
+		s->h.nr--;
+	} else {
+		vtn_move(n, n->h.nr, s, 0, 1);
+		n->h.nr++;
+		vtn_remove_at(s, 0);
+	}
+	vtn_refresh(p, li);
+	vtn_refresh(p, i);
+	return 0;
+}
+
+/*
+ * After a change to the leaf at the end of @path, walk back to the root:
+ * insert split siblings, fix underflows, refresh keys. @carry is a new
+ * right sibling of the leaf to link in (or NULL).
+ */
+static int path_fixup(struct vt_txn *txn, struct vt_path *path,
+		      struct vtn *carry)
+{
+	int d;
+
+	for (d = (int)path->depth - 1; d > 0; d--) {
+		struct vtn *n = path->node[d], *p = path->node[d - 1];
+		unsigned i = path->idx[d - 1];
+
+		if (n->h.nr == 0) {
+			/* Only possible for a node emptied by erase. */
+			if (txn_batch_reserve(txn, 1))
+				return txn->err;
+			vtn_discard(txn, n);
+			vtn_remove_at(p, i);
+			path->node[d] = NULL;
+			continue;
+		}
+		vtn_refresh(p, i);
+		if (carry) {
+			struct vt_elem e = {vtn_max_key(carry),
+					    vtn_min_key(carry), carry,
+					    vtn_inner_gap(carry)};
+			struct vtn *up = NULL;
+
+			if (p->h.nr < VT_INT_CAP)
+				vtn_insert_at(p, i + 1, &e);
+			else if (vtn_overflow(txn, path, d - 1, i + 1, &e, &up))
+				return txn->err;
+			carry = up;
+		} else if (n->h.nr < vtn_min_fill(n)) {
+			if (vtn_underflow(txn, path, d))
+				return txn->err;
+		}
+	}
+
+	/* The root. */
+	if (carry) {
+		struct vtn *old = path->node[0], *root = vtn_alloc(txn, false);
+		struct vt_elem e;
+
+		if (!root)
+			return txn->err;
+		e = (struct vt_elem){vtn_max_key(old), vtn_min_key(old), old,
+				     vtn_inner_gap(old)};
+		vtn_insert_at(root, 0, &e);
+		e = (struct vt_elem){vtn_max_key(carry), vtn_min_key(carry),
+				     carry, vtn_inner_gap(carry)};
+		vtn_insert_at(root, 1, &e);
+		txn->root = root;
+		return 0;
+	}
+	for (;;) {
+		struct vtn *root = txn->root;
+
+		if (root->h.nr == 0) {
+			if (txn_batch_reserve(txn, 1))
+				return txn->err;
+			vtn_discard(txn, root);
+			txn->root = NULL;
+			break;
+		}
+		if (root->h.leaf || root->h.nr > 1)
+			break;
+		/* An internal root with one child: the child becomes root. */
+		if (txn_batch_reserve(txn, 1))
+			return txn->err;
+		txn->root = root->i.child[0];
+		vtn_discard(txn, root);
+	}
+	return 0;
+}
+
+/* Insert [first, last] -> ptr into a free range. */
+static int txn_insert(struct vt_txn *txn, uint64_t first, uint64_t last,
+		      void *ptr)
+{
+	struct vt_path path;
+	struct vt_elem e = {last, first, ptr, 0};
+	struct vtn *leaf, *carry = NULL;
+	unsigned pos;
+
+	if (!txn->root) {
+		leaf = vtn_alloc(txn, true);
+		if (!leaf)
+			return txn->err;
+		vtn_insert_at(leaf, 0, &e);
+		txn->root = leaf;
+		txn->delta_entries++;
+		return 0;
+	}
+	if (path_cow(txn, first, &path))
+		return txn->err;
+	leaf = path.node[path.depth - 1];
+	pos = lower_bound(leaf->l.last, leaf->h.nr, first);
+	if (leaf->h.nr < VT_LEAF_CAP)
+		vtn_insert_at(leaf, pos, &e);
+	else if (vtn_overflow(txn, &path, path.depth - 1, pos, &e, &carry))
+		return txn->err;
+	txn->delta_entries++;
+	return path_fixup(txn, &path, carry);
+}
+
+/*
+ * Apply one step of erasing [first, last] to the entry [a, b] it overlaps
+ * (found at key @a): remove it, or trim the part outside the range.
+ */
+static int txn_erase_one(struct vt_txn *txn, uint64_t a, uint64_t b,
+			 uint64_t first, uint64_t last)
+{
+	struct vt_path path;
+	struct vtn *leaf;
+	unsigned pos;
+
+	if (path_cow(txn, a, &path))
+		return txn->err;
+	leaf = path.node[path.depth - 1];
+	pos = lower_bound(leaf->l.last, leaf->h.nr, a);
+	if (a < first) {
+		leaf->l.last[pos] = first - 1;
+	} else if (b > last) {
+		leaf->l.first[pos] = last + 1;
+	} else {
+		vtn_remove_at(leaf, pos);
+		txn->delta_entries--;
+	}
+	return path_fixup(txn, &path, NULL);
+}
+
+static int txn_erase_range(struct vt_txn *txn, uint64_t first, uint64_t last)
+{
+	uint64_t a, b;
+	void *p;
+
+	for (;;) {
+		p = walk_next(txn->root, first, &a, &b);
+		if (!p || a > last)
+			return 0;
+		if (a < first && b > last) {
+			/* Inside one entry: keep both ends. */
+			if (txn_erase_one(txn, a, b, first, last))
+				return txn->err;
+			return txn_insert(txn, last + 1, b, p);
+		}
+		if (txn_erase_one(txn, a, b, first, last))
+			return txn->err;
+		if (b >= last)
+			return 0;
+		first = b + 1;
+	}
+}
+
+/* Replace the pointer of the entry exactly at [first, last]. */
+static int txn_replace(struct vt_txn *txn, uint64_t first, void *ptr)
+{
+	struct vt_path path;
+	struct vtn *leaf;
+
+	if (path_cow(txn, first, &path))
+		return txn->err;
+	leaf = path.node[path.depth - 1];
+	leaf->l.slot[lower_bound(leaf->l.last, leaf->h.nr, first)] = ptr;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public writer API. Context: Writer.                                */
+
+void vt_txn_begin(struct vt_txn *txn, struct vt *vt)
+{
+	memset(txn, 0, sizeof(*txn));
+	txn->vt = vt;
+	if (!vt) {
+		txn->err = -EINVAL;
+		return;
+	}
+	txn->root = vt->root;
+	txn->fresh = vt->fresh_buf;
+	txn->cap_fresh = vt->fresh_cap;
+}
+
+int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last, void *ptr)
+{
+	uint64_t a, b;
+	void *old;
+
+	if (!txn)
+		return -EINVAL;
+	if (txn->err)
+		return txn->err;
+	if (first > last)
+		return -EINVAL;
+	txn->nr_ops++;
+	if (ptr) {
+		old = walk_load(txn->root, first, &a, &b);
+		if (old && a == first && b == last)
+			return txn_replace(txn, first, ptr);
+	}
+	if (txn_erase_range(txn, first, last))
+		return txn->err;
+	if (ptr)
+		return txn_insert(txn, first, last, ptr);
+	return 0;
+}
+
+int vt_txn_erase(struct vt_txn *txn, uint64_t first, uint64_t last)
+{
+	return vt_txn_store(txn, first, last, NULL);
+}
+
+int vt_txn_defer_free(struct vt_txn *txn, void *ptr, vt_free_fn fn)
+{
+	if (!txn || !fn)
+		return -EINVAL;
+	if (txn->err)
+		return txn->err;
+	if (txn_batch_reserve(txn, 1))
+		return txn->err;
+	txn->batch->item[txn->batch->nr++] = (struct vt_retired){ptr, fn};
+	return 0;
+}
+
+static void vt_batch_free(struct rcu_head *head)
+{
+	struct vt_batch *b = caa_container_of(head, struct vt_batch, rcu);
+	size_t k;
+
+	for (k = 0; k < b->nr; k++) {
+		if (b->item[k].fn)
+			b->item[k].fn(b->item[k].ptr);
+		else
+			vma_free(b->item[k].ptr);
+	}
+	vma_free(b);
+}
+
+void vt_txn_abort(struct vt_txn *txn)
+{
+	size_t k;
+
+	if (!txn || !txn->vt)
+		return;
+	for (k = 0; k < txn->nr_fresh; k++)
+		vma_free(txn->fresh[k]);
+	txn->nr_fresh = 0;
+	vma_free(txn->batch);
+	txn->batch = NULL;
+	txn->root = txn->vt->root;
+	txn->err = -ECANCELED;
+}
+
+static unsigned tree_height(const struct vtn *n)
+{
+	unsigned h = 0;
+
+	while (n) {
+		h++;
+		n = n->h.leaf ? NULL : n->i.child[0];
+	}
+	return h;
+}
+
+int vt_txn_commit(struct vt_txn *txn)
+{
+	struct vt *vt;
+	size_t k;
+	int err;
+
+	if (!txn || !txn->vt)
+		return -EINVAL;
+	vt = txn->vt;
+	if (txn->err) {
+		err = txn->err;
+		vt_txn_abort(txn);
+		return err;
+	}
+	for (k = 0; k < txn->nr_fresh; k++)
+		txn->fresh[k]->h.fresh = 0;
+	txn->nr_fresh = 0;
+#ifdef VMAD_TEST_HOOKS
+	if (vt_test_before_publish)
+		vt_test_before_publish(vt);
+#endif
+	if (txn->root != vt->root)
+		rcu_assign_pointer(vt->root, txn->root);
+	vt->nr_entries += txn->delta_entries;
+	vt->nr_nodes += txn->delta_nodes;
+	vt->nr_leaves += txn->delta_leaves;
+	vt->height = tree_height(txn->root);
+	vt->nr_commits++;
+	if (txn->batch && txn->batch->nr) {
+		for (k = 0; k < txn->batch->nr; k++)
+			vt->nr_retired += txn->batch->item[k].fn == NULL;
+		vt->nr_batches++;
+		call_rcu(&txn->batch->rcu, vt_batch_free);
+	} else {
+		vma_free(txn->batch);
+	}
+	txn->batch = NULL;
+	txn->err = -ECANCELED; /* the transaction is over */
+	return 0;
+}
+
+int vt_store(struct vt *vt, uint64_t first, uint64_t last, void *ptr)
+{
+	VT_TXN(txn, vt);
+	int err;
+
+	if (!vt)
+		return -EINVAL;
+	err = vt_txn_store(&txn, first, last, ptr);
+	if (err) {
+		vt_txn_abort(&txn);
+		return err;
+	}
+	return vt_txn_commit(&txn);
+}
+
+int vt_erase(struct vt *vt, uint64_t first, uint64_t last)
+{
+	return vt_store(vt, first, last, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime, statistics, validation.                                  */
+
+struct vt *vt_new(void)
+{
+	return vma_calloc(sizeof(struct vt));
+}
+
+static void vtn_free_all(struct vtn *n)
+{
+	unsigned i;
+
+	if (!n)
+		return;
+	if (!n->h.leaf)
+		for (i = 0; i < n->h.nr; i++)
+			vtn_free_all(n->i.child[i]);
+	vma_free(n);
+}
+
+void vt_free(struct vt *vt)
+{
+	if (!vt)
+		return;
+	vtn_free_all(vt->root);
+	vma_free(vt->fresh_buf);
+	vma_free(vt);
+	rcu_barrier();
+}
+
+void vt_stats(const struct vt *vt, struct vt_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!vt)
+		return;
+	st->nr_entries = CMM_LOAD_SHARED(vt->nr_entries);
+	st->nr_nodes = CMM_LOAD_SHARED(vt->nr_nodes);
+	st->nr_leaves = CMM_LOAD_SHARED(vt->nr_leaves);
+	st->height = CMM_LOAD_SHARED(vt->height);
+	st->bytes = st->nr_nodes * VTN_SIZE + sizeof(*vt);
+	st->nr_commits = CMM_LOAD_SHARED(vt->nr_commits);
+	st->nr_retired = CMM_LOAD_SHARED(vt->nr_retired);
+	st->nr_batches = CMM_LOAD_SHARED(vt->nr_batches);
+}
+
+struct vt_check {
+	char *msg;
+	size_t len;
+	int leaf_depth;
+	uint64_t entries, nodes, leaves;
+};
+
+static int check_fail(struct vt_check *c, const char *what, const void *n)
+{
+	if (c->msg && c->len)
+		snprintf(c->msg, c->len, "node %p: %s", n, what);
+	return -EINVAL;
+}
+
+/* Validate @n whose keys must lie in [lo, hi]. */
+static int vtn_check(const struct vtn *n, int depth, uint64_t lo, uint64_t hi,
+		     bool is_root, struct vt_check *c)
+{
+	unsigned i, nr = n->h.nr;
+
+	c->nodes++;
+	if (n->h.fresh)
+		return check_fail(c, "published node still marked fresh", n);
+	if (nr == 0 || nr > vtn_cap(n))
+		return check_fail(c, "bad element count", n);
+	if (!is_root && nr < vtn_min_fill(n))
+		return check_fail(c, "underfull node", n);
+	if (n->h.leaf) {
+		c->leaves++;
+		if (c->leaf_depth < 0)
+			c->leaf_depth = depth;
+		else if (c->leaf_depth != depth)
+			return check_fail(c, "leaves at different depths", n);
+		for (i = 0; i < nr; i++) {
+			if (n->l.first[i] > n->l.last[i])
+				return check_fail(c, "first > last", n);
+			if (n->l.first[i] < lo || n->l.last[i] > hi)
+				return check_fail(c, "entry out of bounds", n);
+			if (i > 0 && n->l.first[i] <= n->l.last[i - 1])
+				return check_fail(c, "entries overlap", n);
+			if (!n->l.slot[i])
+				return check_fail(c, "NULL entry", n);
+		}
+		c->entries += nr;
+		return 0;
+	}
+	for (i = 0; i < nr; i++) {
+		const struct vtn *ch = n->i.child[i];
+		uint64_t clo = i > 0 ? n->i.pivot[i - 1] + 1 : lo;
+		int err;
+
+		if (!ch)
+			return check_fail(c, "NULL child", n);
+		if (ch->h.nr == 0)
+			return check_fail(c, "empty child", ch);
+		if (i > 0 && n->i.pivot[i] <= n->i.pivot[i - 1])
+			return check_fail(c, "pivots not increasing", n);
+		if (n->i.pivot[i] != vtn_max_key(ch))
+			return check_fail(c, "pivot != child max", n);
+		if (n->i.min[i] != vtn_min_key(ch))
+			return check_fail(c, "min != child min", n);
+		if (n->i.gap[i] != vtn_inner_gap(ch))
+			return check_fail(c, "gap != child inner gap", n);
+		if (n->i.min[i] > n->i.pivot[i])
+			return check_fail(c, "min > pivot", n);
+		err = vtn_check(ch, depth + 1, clo, n->i.pivot[i], false, c);
+		if (err)
+			return err;
+	}
+	if (n->i.min[0] < lo || n->i.pivot[nr - 1] > hi)
+		return check_fail(c, "subtree out of bounds", n);
+	return 0;
+}
+
+int vt_validate(const struct vt *vt, char *msg, size_t len)
+{
+	struct vt_check c = {msg, len, -1, 0, 0, 0};
+	int err;
+
+	if (msg && len)
+		msg[0] = '\0';
+	if (!vt)
+		return -EINVAL;
+	if (vt->root) {
+		err = vtn_check(vt->root, 0, 0, UINT64_MAX, true, &c);
+		if (err)
+			return err;
+		if (c.leaf_depth + 1 != (int)vt->height)
+			return check_fail(&c, "height mismatch", vt->root);
+	} else if (vt->height != 0) {
+		return check_fail(&c, "empty tree with height", vt);
+	}
+	if (c.entries != vt->nr_entries)
+		return check_fail(&c, "entry count mismatch", vt);
+	if (c.nodes != vt->nr_nodes || c.leaves != vt->nr_leaves)
+		return check_fail(&c, "node count mismatch", vt);
+	return 0;
+}

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#define VMA_API	      __attribute__((visibility("default")))
+#define VMA_API	       __attribute__((visibility("default")))
 #define VMA_MUST_CHECK __attribute__((warn_unused_result))
 
 #ifdef __cplusplus
@@ -21,27 +21,27 @@ extern "C" {
 #endif
 
 /* X(name, message): every errno libvma and vmad report. */
-#define VMA_ERRNO_MAP(X)                                         \
-	X(EPERM, "operation not permitted")                      \
-	X(ENOENT, "no such entry")                               \
-	X(EINTR, "interrupted")                                  \
-	X(EAGAIN, "resource temporarily unavailable")            \
-	X(ENOMEM, "cannot allocate memory")                      \
-	X(EACCES, "permission denied")                           \
-	X(EFAULT, "bad address")                                 \
-	X(EBUSY, "resource busy")                                \
-	X(EEXIST, "already exists")                              \
-	X(ENODEV, "no such device")                              \
-	X(EINVAL, "invalid argument")                            \
-	X(ENFILE, "too many open files in system")               \
-	X(EMFILE, "too many open files")                         \
-	X(EFBIG, "file too large")                               \
-	X(ENOSPC, "no space left")                               \
-	X(ERANGE, "result out of range")                         \
-	X(ENAMETOOLONG, "name too long")                         \
-	X(ENOSYS, "function not implemented")                    \
-	X(EOVERFLOW, "value too large")                          \
-	X(ECANCELED, "operation canceled")                       \
+#define VMA_ERRNO_MAP(X)                                                       \
+	X(EPERM, "operation not permitted")                                    \
+	X(ENOENT, "no such entry")                                             \
+	X(EINTR, "interrupted")                                                \
+	X(EAGAIN, "resource temporarily unavailable")                          \
+	X(ENOMEM, "cannot allocate memory")                                    \
+	X(EACCES, "permission denied")                                         \
+	X(EFAULT, "bad address")                                               \
+	X(EBUSY, "resource busy")                                              \
+	X(EEXIST, "already exists")                                            \
+	X(ENODEV, "no such device")                                            \
+	X(EINVAL, "invalid argument")                                          \
+	X(ENFILE, "too many open files in system")                             \
+	X(EMFILE, "too many open files")                                       \
+	X(EFBIG, "file too large")                                             \
+	X(ENOSPC, "no space left")                                             \
+	X(ERANGE, "result out of range")                                       \
+	X(ENAMETOOLONG, "name too long")                                       \
+	X(ENOSYS, "function not implemented")                                  \
+	X(EOVERFLOW, "value too large")                                        \
+	X(ECANCELED, "operation canceled")                                     \
 	X(ETIMEDOUT, "timed out")
 
 /**
@@ -70,6 +70,12 @@ VMA_API void *vma_alloc(size_t size);
  * vma_calloc() - As vma_alloc(), zero-filled.
  */
 VMA_API void *vma_calloc(size_t size);
+
+/**
+ * vma_alloc_aligned() - As vma_alloc(), aligned to @align (a power of two,
+ * at least sizeof(void *)); @size is rounded up to a multiple of @align.
+ */
+VMA_API void *vma_alloc_aligned(size_t size, size_t align);
 
 /**
  * vma_free() - Free memory from vma_alloc()/vma_calloc(). NULL is ignored.

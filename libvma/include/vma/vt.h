@@ -53,10 +53,11 @@ struct vt_stats {
 	uint64_t nr_entries; /* ranges stored */
 	uint64_t nr_nodes;   /* leaf + internal nodes reachable from the root */
 	uint64_t nr_leaves;
-	unsigned height;     /* 0 for an empty tree, 1 for a single leaf */
-	uint64_t bytes;      /* bytes of all reachable nodes and the tree head */
+	unsigned height; /* 0 for an empty tree, 1 for a single leaf */
+	uint64_t bytes;	 /* bytes of all reachable nodes and the tree head */
 	uint64_t nr_commits; /* transactions committed over the tree's life */
 	uint64_t nr_retired; /* nodes handed to RCU reclamation so far */
+	uint64_t nr_batches; /* call_rcu() batches (one per commit) */
 };
 
 /*
@@ -69,15 +70,18 @@ struct vt_stats {
  */
 struct vt_txn {
 	struct vt *vt;
-	struct vtn *root;    /* private working root (may be shared) */
-	int err;             /* first error, sticky */
+	struct vtn *root; /* private working root (may be shared) */
+	int err;	  /* first error, sticky */
 	unsigned nr_ops;
+	int64_t delta_entries; /* entries added minus removed */
+	int64_t delta_nodes;   /* nodes allocated minus retired/freed */
+	int64_t delta_leaves;  /* the same, leaves only */
 	/* Nodes allocated by this transaction (freed on abort). */
 	struct vtn **fresh;
 	size_t nr_fresh, cap_fresh;
-	/* Published nodes replaced, and caller objects deferred (on commit). */
-	struct vt_retired *retired;
-	size_t nr_retired, cap_retired;
+	/* Published nodes replaced, and caller objects deferred: one batch
+	 * handed to call_rcu() on commit. */
+	struct vt_batch *batch;
 };
 
 /**
@@ -162,8 +166,8 @@ VMA_API int vt_validate(const struct vt *vt, char *msg, size_t len);
  */
 VMA_API void vt_txn_begin(struct vt_txn *txn, struct vt *vt);
 
-#define VT_TXN(name, tree)                 \
-	struct vt_txn name;                \
+#define VT_TXN(name, tree)                                                     \
+	struct vt_txn name;                                                    \
 	vt_txn_begin(&name, (tree))
 
 /**
@@ -241,13 +245,6 @@ VMA_API int vt_store(struct vt *vt, uint64_t first, uint64_t last,
  */
 VMA_API int vt_erase(struct vt *vt, uint64_t first,
 		     uint64_t last) VMA_MUST_CHECK;
-
-/**
- * vt_reclaim_flush() - Hand every retired node still batched to RCU now
- * (commits batch small retirements to amortize call_rcu()).
- * Context: Writer.
- */
-VMA_API void vt_reclaim_flush(struct vt *vt);
 
 #ifdef VMAD_TEST_HOOKS
 /*
