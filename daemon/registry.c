@@ -290,11 +290,13 @@ void vmad_registry_list(struct vmad_server *srv, uid_t uid, struct rpc_buf *out)
 	struct list_ent *ents = NULL;
 	size_t nr = 0, cap = 0, i;
 	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
 	struct vmad_space *sp;
 
 	urcu_memb_read_lock();
-	cds_lfht_for_each_entry(reg->by_id, &iter, sp, id_node)
+	cds_lfht_for_each(reg->by_id, &iter, node)
 	{
+		sp = caa_container_of(node, struct vmad_space, id_node);
 		if (sp->owner != uid && uid != 0)
 			continue;
 		if (nr == cap) {
@@ -342,12 +344,14 @@ void vmad_registry_fini(struct vmad_server *srv)
 {
 	struct vmad_registry *reg = &srv->reg;
 	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
 	struct vmad_space *sp, **all = NULL;
 	size_t nr = 0, cap = 0, i;
 
 	urcu_memb_read_lock();
-	cds_lfht_for_each_entry(reg->by_id, &iter, sp, id_node)
+	cds_lfht_for_each(reg->by_id, &iter, node)
 	{
+		sp = caa_container_of(node, struct vmad_space, id_node);
 		if (nr == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			struct vmad_space **n = realloc(all, ncap * sizeof(*n));
