@@ -410,6 +410,8 @@ static int vmactl_parse_args(struct vmactl *vc, const struct vmactl_cmd *cmd,
 		}
 		json_object_set_new(params, name, jv);
 	}
+	if (cmd->out == VMACTL_OUT_FAULT && !json_object_get(params, "access"))
+		json_object_set_new(params, "access", json_string("read"));
 	for (i = 0; i < 4 && cmd->required[i]; i++)
 		if (!json_object_get(params, cmd->required[i])) {
 			char opt[64];

@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Black-box tests of vmactl, vma-replay and vma-bench against a private vmad.
+
+Usage: test_clients.py GROUP --bindir DIR --vmad PATH
+GROUP is one of: vmactl, show, replay, bench, help. Each group starts its own
+daemon on a temporary socket and stops it with SIGTERM at the end.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ARGS = None
+W = 0x200000000000
+P = 4096
+
+
+class Daemon:
+    def __init__(self, vmad):
+        self.dir = tempfile.mkdtemp(prefix="vmad-clients-")
+        self.sock = os.path.join(self.dir, "sock")
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen([vmad, "--socket", self.sock],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("vmad exited: " + self.output())
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.sock)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("vmad did not listen: " + self.output())
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=20)
+        if rc != 0:
+            raise RuntimeError("vmad exited with %d: %s" % (rc, self.output()))
+
+
+def run(prog, *args, stdin=None, env=None, sock=True):
+    cmd = [os.path.join(ARGS.bindir, prog)]
+    if sock:
+        cmd += ["--socket", DAEMON.sock]
+    cmd += [str(a) for a in args]
+    e = dict(os.environ)
+    e.pop("VMAD_SOCKET", None)
+    if env:
+        e.update(env)
+    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
+                       env=e, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+DAEMON = None
+
+
+class VmactlTest(unittest.TestCase):
+    def setUp(self):
+        self.space = self.id().rsplit(".", 1)[-1]
+        rc, out, err = run("vmactl", "space", "create", self.space)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^space \d+ \(%s\)\n$" % self.space)
+
+    def tearDown(self):
+        run("vmactl", "space", "destroy", self.space)
+
+    def mmap(self, addr, length, prot="rw", flags="private,anonymous,fixed"):
+        rc, out, err = run("vmactl", "mmap", "--space", self.space, "--addr",
+                           hex(addr), "--length", length, "--prot", prot,
+                           "--flags", flags)
+        self.assertEqual(rc, 0, err)
+        return int(out, 16)
+
+    def test_mmap_maps_fault(self):
+        rc, out, err = run("vmactl", "mmap", "--space", self.space,
+                           "--length", "8192", "--prot", "rw", "--flags",
+                           "private,anonymous")
+        self.assertEqual(rc, 0, err)
+        addr = int(out.strip(), 16)
+        self.assertEqual(addr % P, 0)
+        rc, out, err = run("vmactl", "maps", self.space)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^%x-%x rw-p " % (addr, addr + 8192))
+        rc, js, err = run("vmactl", "--json", "maps", self.space)
+        self.assertEqual(rc, 0, err)
+        res = json.loads(js)
+        self.assertEqual(res["text"], out)
+        self.assertEqual([(v["start"], v["end"]) for v in res["vmas"]],
+                         [(addr, addr + 8192)])
+        rc, out, err = run("vmactl", "fault", self.space, hex(addr + P),
+                           "--write")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(out.splitlines()), 1)
+        self.assertIn("write: ok, populated in %x-%x rw-p" %
+                      (addr, addr + 8192), out)
+        rc, out, err = run("vmactl", "fault", self.space, "0x1000")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("segv SEGV_MAPERR", out)
+        rc, out, err = run("vmactl", "--json", "fault", self.space,
+                           hex(addr), "--access", "exec")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out),
+                         {"status": "segv", "code": "SEGV_ACCERR"})
+
+    def test_json_outputs(self):
+        rc, out, err = run("vmactl", "--json", "mmap", self.space,
+                           "--addr", hex(W), "--length", "4K", "--prot", "r",
+                           "--flags", "private,anonymous,fixed")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out), {"addr": W})
+        rc, out, err = run("vmactl", "--json", "lookup", self.space,
+                           hex(W + 10))
+        self.assertEqual(rc, 0, err)
+        vma = json.loads(out)["vma"]
+        self.assertEqual((vma["start"], vma["end"], vma["perms"]),
+                         (W, W + P, "r--p"))
+        rc, out, err = run("vmactl", "lookup", self.space, hex(W + P))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("not mapped", out)
+        rc, out, err = run("vmactl", "--json", "stats", self.space)
+        self.assertEqual(rc, 0, err)
+        self.assertIsInstance(json.loads(out), dict)
+        rc, out, err = run("vmactl", "--json", "space", "list")
+        self.assertEqual(rc, 0, err)
+        names = [s.get("name") for s in json.loads(out)["spaces"]]
+        self.assertIn(self.space, names)
+
+    def test_mprotect_munmap_mremap_brk(self):
+        self.mmap(W, "16K")
+        rc, _, err = run("vmactl", "mprotect", self.space, hex(W + P), "4K",
+                         "r")
+        self.assertEqual(rc, 0, err)
+        rc, out, _ = run("vmactl", "maps", self.space)
+        self.assertEqual(len(out.splitlines()), 3)
+        rc, _, err = run("vmactl", "munmap", self.space, hex(W), "16K")
+        self.assertEqual(rc, 0, err)
+        rc, out, _ = run("vmactl", "maps", self.space)
+        self.assertEqual(out, "")
+        self.mmap(W, "8K")
+        rc, out, err = run("vmactl", "mremap", self.space, hex(W), "8K",
+                           "16K")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(int(out, 16), W)
+        rc, out, err = run("vmactl", "brk", self.space)
+        self.assertEqual(rc, 0, err)
+        start = int(out, 16)
+        rc, out, err = run("vmactl", "brk", self.space, hex(start + 0x3000))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(int(out, 16), start + 0x3000)
+        rc, out, _ = run("vmactl", "maps", self.space)
+        self.assertIn("[heap]", out)
+
+    def test_exit_status_failure(self):
+        rc, out, err = run("vmactl", "mmap", self.space, "--length", "0",
+                           "--prot", "rw", "--flags", "private,anonymous")
+        self.assertEqual(rc, 1)
+        self.assertEqual(err, "vmactl: mmap: EINVAL (invalid argument)\n")
+        self.mmap(W, "4K")
+        rc, out, err = run("vmactl", "--json", "mmap", self.space, "--addr",
+                           hex(W), "--length", "4K", "--prot", "rw",
+                           "--flags", "private,anonymous,fixed_noreplace")
+        self.assertEqual(rc, 1)
+        self.assertIn("EEXIST (already exists)", err)
+        self.assertEqual(json.loads(out)["error"]["data"]["errno"], "EEXIST")
+
+    def test_exit_status_usage(self):
+        for args in (["frobnicate"], ["mmap", self.space, "--bogus", "1"],
+                     ["mmap", self.space, "--prot", "rw"],
+                     ["munmap", self.space, "notanumber", "4K"],
+                     ["fault"], ["call"], ["call", "maps", "{bad json"]):
+            rc, out, err = run("vmactl", *args)
+            self.assertEqual(rc, 2, "%s: %s" % (args, err))
+            self.assertIn("vmactl:", err)
+        rc, out, err = run("vmactl", "call", "no.such.method")
+        self.assertEqual(rc, 2, err)
+
+    def test_exit_status_unreachable(self):
+        bad = os.path.join(DAEMON.dir, "nobody-here.sock")
+        rc, out, err = run("vmactl", "--socket", bad, "space", "list",
+                           sock=False)
+        self.assertEqual(rc, 3)
+        self.assertIn(bad, err)
+        rc, out, err = run("vmactl", "space", "list", sock=False,
+                           env={"VMAD_SOCKET": bad})
+        self.assertEqual(rc, 3)
+        self.assertIn(bad, err)
+
+    def test_socket_order(self):
+        # VMAD_SOCKET is used without --socket; --socket wins over it.
+        rc, out, err = run("vmactl", "space", "list", sock=False,
+                           env={"VMAD_SOCKET": DAEMON.sock})
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("vmactl", "--socket", DAEMON.sock, "space",
+                           "list", sock=False,
+                           env={"VMAD_SOCKET": "/nonexistent/x.sock"})
+        self.assertEqual(rc, 0, err)
+        conf = os.path.join(DAEMON.dir, "vmad.conf")
+        with open(conf, "w") as f:
+            f.write("# test config\nworkers 2\nsocket %s\n" % DAEMON.sock)
+        rc, out, err = run("vmactl", "--config", conf, "space", "list",
+                           sock=False)
+        self.assertEqual(rc, 0, err)
+
+    def test_call(self):
+        self.mmap(W, "8K")
+        rc, out, err = run("vmactl", "call", "lookup",
+                           json.dumps({"space": self.space,
+                                       "addr": hex(W + P)}))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["vma"]["start"], W)
+        rc, out, err = run("vmactl", "call", "munmap",
+                           json.dumps({"space": self.space, "addr": W + 1,
+                                       "length": P}))
+        self.assertEqual(rc, 1)
+        self.assertIn("EINVAL", err)
+
+    def test_stdin(self):
+        lines = [
+            "# comment",
+            "",
+            json.dumps({"method": "mmap", "params": {
+                "space": self.space, "addr": W, "length": P, "prot": "r",
+                "flags": ["private", "anonymous", "fixed"]}}),
+            json.dumps({"jsonrpc": "2.0", "id": "x", "method": "lookup",
+                        "params": {"space": self.space, "addr": W}}),
+            json.dumps({"method": "munmap", "params": {
+                "space": self.space, "addr": W + 3, "length": P}}),
+        ]
+        rc, out, err = run("vmactl", "-", stdin="\n".join(lines) + "\n")
+        self.assertEqual(rc, 1, err)  # the last request fails
+        resp = [json.loads(l) for l in out.splitlines()]
+        self.assertEqual(len(resp), 3)
+        self.assertEqual(resp[0]["result"], {"addr": W})
+        self.assertEqual(resp[1]["id"], "x")
+        self.assertEqual(resp[1]["result"]["vma"]["start"], W)
+        self.assertEqual(resp[2]["error"]["data"]["errno"], "EINVAL")
+        rc, out, err = run("vmactl", "-", stdin=lines[3] + "\n")
+        self.assertEqual(rc, 0, err)
+
+
+class ShowTest(unittest.TestCase):
+    def test_svg_and_text(self):
+        sp = "show-test"
+        run("vmactl", "space", "create", sp, "--stack")
+        for addr, length, prot in ((W, "64K", "rw"), (W + 0x100000, "4K", "r"),
+                                   (W + 0x200000, "1M", "rx"),
+                                   (W + 0x400000, "8K", "none")):
+            rc, out, err = run("vmactl", "mmap", sp, "--addr", hex(addr),
+                               "--length", length, "--prot", prot,
+                               "--flags", "private,anonymous,fixed")
+            self.assertEqual(rc, 0, err)
+        # A neighbour inside the stack's guard gap is drawn as a red hatch.
+        rc, out, err = run("vmactl", "mmap", sp, "--addr",
+                           hex(0x7ffffffde000 - 0x10000), "--length", "4K",
+                           "--prot", "rw", "--flags",
+                           "private,anonymous,fixed")
+        self.assertEqual(rc, 0, err)
+        svg = os.path.join(DAEMON.dir, "show.svg")
+        rc, out, err = run("vmactl", "show", sp, "--svg", svg)
+        self.assertEqual(rc, 0, err)
+        root = ET.parse(svg).getroot()
+        self.assertTrue(root.tag.endswith("svg"))
+        ns = {"s": "http://www.w3.org/2000/svg"}
+        texts = " ".join(t.text or "" for t in root.iter(
+            "{http://www.w3.org/2000/svg}text"))
+        for label in ("rw-p", "r--p", "r-xp", "---p", "[stack]",
+                      "%x-%x" % (W, W + 0x10000), "gap", "guard gap"):
+            self.assertIn(label, texts)
+        rects = root.findall(".//s:rect", ns)
+        self.assertGreaterEqual(len(rects), 6 + 1)
+        rc, out, err = run("vmactl", "show", sp)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("[stack]", out)
+        self.assertIn("guard gap", out)
+        self.assertEqual(len([l for l in out.splitlines()
+                              if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", l)]), 6)
+        run("vmactl", "space", "destroy", sp)
+
+
+class ReplayTest(unittest.TestCase):
+    def test_failing_expectation(self):
+        f = os.path.join(HERE, "wrong-expectation.jsonl")
+        rc, out, err = run("vma-replay", f)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("wrong-expectation.jsonl:9: expectation failed", err)
+        self.assertNotIn(":7:", err)
+        for part in ("request:", "expected:", "actual:"):
+            self.assertIn(part, err)
+        self.assertIn("1 failed", out)
+        rc, out, err = run("vma-replay", "--json", f)
+        self.assertEqual(rc, 1)
+        rep = json.loads(out)
+        self.assertFalse(rep["passed"])
+        self.assertEqual(rep["failures"], 1)
+        self.assertEqual(rep["files"][0]["errors"][0]["line"], 9)
+
+    def test_passing_and_spawn(self):
+        f = os.path.join(ARGS.scenarios, "merge-adjacent-anon.jsonl")
+        rc, out, err = run("vma-replay", "--json", f)
+        self.assertEqual(rc, 0, out + err)
+        rep = json.loads(out)
+        self.assertTrue(rep["passed"])
+        self.assertGreater(rep["requests"], 5)
+        rc, out, err = run("vma-replay", "--spawn", "--vmad", ARGS.vmad, f,
+                           sock=False)
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"ok +.*merge-adjacent-anon.jsonl")
+        self.assertIn("passed", out)
+
+    def test_stable_violation_is_reported(self):
+        f = os.path.join(HERE, "stable-violation.jsonl")
+        rc, out, err = run("vma-replay", "--readers", "2", f)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("seen unmapped", err)
+        m = re.search(r"(\d+) stable addresses seen unmapped", out)
+        self.assertTrue(m and int(m.group(1)) > 0, out)
+
+    def test_io_errors(self):
+        rc, out, err = run("vma-replay", "/nonexistent.jsonl")
+        self.assertEqual(rc, 2)
+        bad = os.path.join(DAEMON.dir, "nobody.sock")
+        rc, out, err = run("vma-replay", "--socket", bad,
+                           os.path.join(HERE, "wrong-expectation.jsonl"),
+                           sock=False)
+        self.assertEqual(rc, 2)
+        self.assertIn(bad, err)
+        malformed = os.path.join(DAEMON.dir, "bad.jsonl")
+        with open(malformed, "w") as f:
+            f.write('{"method": "space.list"}\n{not json\n')
+        rc, out, err = run("vma-replay", malformed)
+        self.assertEqual(rc, 2)
+        self.assertIn("bad.jsonl:2:", err)
+        rc, out, err = run("vma-replay")
+        self.assertEqual(rc, 2)
+
+
+class BenchTest(unittest.TestCase):
+    def test_json_smoke(self):
+        rc, out, err = run("vma-bench", "-c", "3", "-p", "4", "-t", "2",
+                           "-d", "0.5", "-w", "0.1", "--vmas", "8",
+                           "--mix", "fault=4,lookup=2,mmap=1,munmap=1,"
+                           "mprotect=1,fixed=1", "--mutators", "1", "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        for k in ("requests_per_s", "connections", "pipeline", "latency_us",
+                  "ops", "client_cpu_s"):
+            self.assertIn(k, r)
+        self.assertEqual((r["connections"], r["pipeline"]), (3, 4))
+        self.assertGreater(r["requests"], 0)
+        self.assertEqual(r["errors"], 0, out)
+        for k in ("p50", "p90", "p99", "p999", "max"):
+            self.assertIn(k, r["latency_us"])
+        self.assertLessEqual(r["latency_us"]["p50"], r["latency_us"]["max"])
+        for op in ("fault", "lookup", "mmap", "munmap", "mprotect", "fixed"):
+            self.assertIn(op, r["ops"])
+            self.assertGreater(r["ops"][op]["requests"], 0)
+            self.assertIn("p999", r["ops"][op]["latency_us"])
+        # The spaces are destroyed afterwards.
+        rc, out, err = run("vmactl", "--json", "space", "list")
+        names = [s.get("name") or "" for s in json.loads(out)["spaces"]]
+        self.assertFalse([n for n in names if n.startswith("bench-")])
+
+    def test_open_loop_and_count(self):
+        rc, out, err = run("vma-bench", "-c", "2", "-R", "2000", "-d", "0.5",
+                           "-w", "0", "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["rate"], 2000)
+        # Open loop: about rate * duration requests.
+        self.assertTrue(700 <= r["requests"] <= 1300, r["requests"])
+        rc, out, err = run("vma-bench", "-c", "2", "-n", "300", "-w", "0",
+                           "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["requests"], 300)
+        rc, out, err = run("vma-bench", "--mix", "bogus=1")
+        self.assertEqual(rc, 2)
+
+
+class HelpTest(unittest.TestCase):
+    def test_help_version(self):
+        for prog in ("vmactl", "vma-replay", "vma-bench"):
+            rc, out, err = run(prog, "--help", sock=False)
+            self.assertEqual(rc, 0)
+            for sec in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS",
+                        "EXIT STATUS", "ENVIRONMENT", "EXAMPLES"):
+                self.assertRegex(out, r"(?m)^%s$" % sec, prog)
+            rc, out, err = run(prog, "--version", sock=False)
+            self.assertEqual(rc, 0)
+            self.assertRegex(out, r"^%s \d+\.\d+\.\d+\n$" % prog)
+
+
+GROUPS = {"vmactl": VmactlTest, "show": ShowTest, "replay": ReplayTest,
+          "bench": BenchTest, "help": HelpTest}
+
+
+def main():
+    global ARGS, DAEMON
+    ap = argparse.ArgumentParser()
+    ap.add_argument("group", choices=sorted(GROUPS))
+    ap.add_argument("--bindir", required=True)
+    ap.add_argument("--vmad", required=True)
+    ap.add_argument("--scenarios", required=True)
+    ARGS = ap.parse_args()
+    DAEMON = Daemon(ARGS.vmad)
+    ok = False
+    try:
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(
+            GROUPS[ARGS.group])
+        ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
+    finally:
+        DAEMON.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
