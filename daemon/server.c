@@ -379,6 +379,11 @@ out_close:
 	w->nr_conns--;
 }
 
+static void job_out_cleanup(const void *data, size_t len, void *arg)
+{
+	free((void *)data);
+}
+
 /* A job came back: append its responses in order and resume. */
 static void conn_job_done(struct vmad_job *job)
 {
@@ -397,7 +402,13 @@ static void conn_job_done(struct vmad_job *job)
 		conn_protocol_error(c, &err);
 		conn_flush_scratch(c);
 	} else if (job->out.len) {
-		bufferevent_write(c->bev, job->out.data, job->out.len);
+		/* Hand the buffer over without copying: it may be large. */
+		if (!evbuffer_add_reference(bufferevent_get_output(c->bev),
+					    job->out.data, job->out.len,
+					    job_out_cleanup, NULL))
+			rpc_buf_init(&job->out); /* now owned by the evbuffer */
+		else
+			bufferevent_write(c->bev, job->out.data, job->out.len);
 	}
 	job_free(job);
 	if (c->closing) {
