@@ -25,6 +25,7 @@
 #include <check.h>
 #include <urcu/urcu-memb.h>
 
+#include "vma/err.h"
 #include "vma/vt.h"
 #include "vt_model.h"
 #include "vt_test_util.h"
@@ -49,6 +50,9 @@ struct rnd {
 	int check_all;	     /* compare + validate after every mutation */
 	uint64_t op;	     /* current operation number */
 	unsigned max_height; /* highest tree seen at checkpoints */
+	size_t max_entries;
+	int dense;	    /* few spanning stores: bigger trees */
+	uint64_t nr_enomem; /* operations failed by injection */
 	uint64_t nr_deferred, nr_deferred_committed;
 	char log[LOG_LEN][112]; /* ring of the last operations */
 };
@@ -102,6 +106,9 @@ static void rnd_range(struct rnd *r, uint64_t *first, uint64_t *last)
 	uint64_t p = test_below(&r->rng, 10000), len = 1;
 	uint64_t in = r->base + test_below(&r->rng, r->window);
 	uint64_t small = test_below(&r->rng, 64);
+
+	if (r->dense && p >= 7500 && p < 9850 && test_below(&r->rng, 10))
+		p = 0;
 
 	if (p < 7500) {
 		len = 1 + test_below(&r->rng, 32);
@@ -279,12 +286,26 @@ static void rnd_checkpoint(struct rnd *r)
 	vt_stats(r->vt, &st);
 	if (st.height > r->max_height)
 		r->max_height = st.height;
+	if (r->m.nr > r->max_entries)
+		r->max_entries = r->m.nr;
 }
 
 static void rnd_mutated(struct rnd *r)
 {
 	if (r->check_all || r->op % 4096 == 0)
 		rnd_checkpoint(r);
+}
+
+/*
+ * Now and then let the next few allocations succeed and fail the rest;
+ * the operation must then succeed or fail with -ENOMEM, changing nothing.
+ */
+static int rnd_inject(struct rnd *r)
+{
+	if (test_below(&r->rng, 64))
+		return 0;
+	vma_alloc_fail_after((long)test_below(&r->rng, 12));
+	return 1;
 }
 
 static void rnd_store(struct rnd *r, int erase)
@@ -299,10 +320,18 @@ static void rnd_store(struct rnd *r, int erase)
 		first = last;
 		last = t;
 	}
-	rnd_log(r, "%s [%#" PRIx64 ", %#" PRIx64 "] %p",
-		erase ? "erase" : "store", first, last, ptr);
+	int inject = rnd_inject(r);
+	rnd_log(r, "%s [%#" PRIx64 ", %#" PRIx64 "] %p%s",
+		erase ? "erase" : "store", first, last, ptr,
+		inject ? " (failing allocations)" : "");
 	err = erase ? vt_erase(r->vt, first, last)
 		    : vt_store(r->vt, first, last, ptr);
+	vma_alloc_fail_after(-1);
+	if (inject && err == -ENOMEM) {
+		r->nr_enomem++;
+		rnd_checkpoint(r); /* the failure changed nothing */
+		return;
+	}
 	int want = model_store(&r->m, first, last, ptr);
 	RCHECK(r, err == want, "%s returned %d, expected %d",
 	       erase ? "vt_erase" : "vt_store", err, want);
@@ -314,7 +343,9 @@ static void rnd_txn(struct rnd *r)
 	struct model work;
 	unsigned nr = 1 + test_below(&r->rng, 8);
 	int commit = test_below(&r->rng, 10) < 7;
+	int inject = rnd_inject(r);
 	uint64_t nr_def = 0;
+	int failed = 0;
 
 	model_init(&work);
 	model_copy(&work, &r->m);
@@ -330,15 +361,26 @@ static void rnd_txn(struct rnd *r)
 			erase ? "erase" : "store", first, last, ptr);
 		int err = erase ? vt_txn_erase(&txn, first, last)
 				: vt_txn_store(&txn, first, last, ptr);
-		RCHECK(r, err == 0, "txn op returned %d", err);
-		model_store(&work, first, last, ptr);
+		if (inject && err == -ENOMEM) {
+			failed = 1;
+		} else {
+			RCHECK(r, err == (failed ? -ENOMEM : 0),
+			       "txn op returned %d%s", err,
+			       failed ? " in a poisoned transaction" : "");
+		}
+		if (!failed)
+			model_store(&work, first, last, ptr);
 		if (test_below(&r->rng, 4) == 0) {
 			err = vt_txn_defer_free(&txn, test_ptr(r->tag++),
 						count_free);
-			RCHECK(r, err == 0, "vt_txn_defer_free returned %d",
-			       err);
-			nr_def++;
+			if (inject && err == -ENOMEM)
+				failed = 1;
+			RCHECK(r, err == (failed ? -ENOMEM : 0),
+			       "vt_txn_defer_free returned %d", err);
+			nr_def += !failed;
 		}
+		if (failed)
+			continue; /* only abort or commit are valid now */
 		/* The transaction sees its stores; readers do not. */
 		rnd_check_lookup(r, &txn, &work);
 		rnd_check_lookup(r, NULL, &r->m);
@@ -352,15 +394,26 @@ static void rnd_txn(struct rnd *r)
 	}
 	if (commit) {
 		int err = vt_txn_commit(&txn);
-		RCHECK(r, err == 0, "vt_txn_commit returned %d", err);
-		model_copy(&r->m, &work);
-		r->nr_deferred_committed += nr_def;
+		if (inject && err == -ENOMEM)
+			failed = 1;
+		RCHECK(r, err == (failed ? -ENOMEM : 0),
+		       "vt_txn_commit returned %d", err);
+		if (!failed) {
+			model_copy(&r->m, &work);
+			r->nr_deferred_committed += nr_def;
+		}
 	} else {
 		vt_txn_abort(&txn);
 	}
+	vma_alloc_fail_after(-1);
 	r->nr_deferred += nr_def;
-	rnd_log(r, "txn %s", commit ? "commit" : "abort");
+	rnd_log(r, "txn %s%s", commit ? "commit" : "abort",
+		failed ? " (-ENOMEM)" : "");
 	model_fini(&work);
+	if (failed) {
+		r->nr_enomem++;
+		rnd_checkpoint(r); /* the failure changed nothing */
+	}
 	rnd_mutated(r);
 }
 
@@ -373,6 +426,9 @@ static void rnd_run(uint64_t seed, uint64_t nr_ops, int check_all)
 	r->rng.s = seed;
 	r->check_all = check_all;
 	r->window = 1ULL << (15 + test_below(&r->rng, 3));
+	r->dense = seed % 4 == 3;
+	if (r->dense)
+		r->window <<= 2;
 	switch (seed % 3) {
 	case 0:
 		r->base = 0;
@@ -404,9 +460,11 @@ static void rnd_run(uint64_t seed, uint64_t nr_ops, int check_all)
 			rnd_check_find_free(r);
 	}
 	rnd_checkpoint(r);
-	printf("seed %" PRIu64 ": %" PRIu64 " ops, %zu entries at the end, "
+	printf("seed %" PRIu64 ": %" PRIu64 " ops (%" PRIu64
+	       " failed by injection), %zu entries at the end, max %zu, "
 	       "max height %u\n",
-	       seed, nr_ops, r->m.nr, r->max_height);
+	       seed, nr_ops, r->nr_enomem, r->m.nr, r->max_entries,
+	       r->max_height);
 
 	vt_free(r->vt);
 	/* Deferred callbacks ran for committed transactions only. */
