@@ -412,7 +412,7 @@ static int get_unmapped_area(struct vas *vas, uint64_t addr, uint64_t len,
  */
 static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end)
 {
-	struct vas_area *v = vas_op_next(op, start);
+	struct vas_area *v = start < end ? vas_op_next(op, start) : NULL;
 	uint64_t pos;
 
 	if (!v || v->start >= end)
@@ -450,6 +450,14 @@ static int munmap_check(struct vas *vas, uint64_t start, uint64_t *len)
 	if (!*len)
 		return -EINVAL;
 	return 0;
+}
+
+/* do_munmap() inside an operation: checked, then unmapped. */
+static int do_munmap(struct vas_op *op, uint64_t start, uint64_t len)
+{
+	int err = munmap_check(op->vas, start, &len);
+
+	return err ? err : unmap_range(op, start, start + len);
 }
 
 int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
@@ -854,7 +862,11 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 		*out = new_addr;
 		return op->err;
 	}
-	/* The old range goes; a split failure leaves it (Linux warns). */
+	/*
+	 * The old range goes; a split failure leaves it (Linux only fixes
+	 * its accounting), and so does an old length of 0 (the "duplicate a
+	 * shared mapping" case: do_munmap() of nothing fails with EINVAL).
+	 */
 	err = unmap_range(op, old_addr, old_addr + old_len);
 	(void)err;
 	*out = new_addr;
@@ -880,12 +892,12 @@ static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 	if (vas_op_map_count(op) + 2 >= vas->layout.max_map_count - 3)
 		return -ENOMEM;
 	if (flags & VAS_MREMAP_FIXED) {
-		err = unmap_range(op, new_addr, new_addr + new_len);
+		err = do_munmap(op, new_addr, new_len);
 		if (err)
 			return err;
 	}
 	if (old_len > new_len) {
-		err = unmap_range(op, addr + new_len, addr + old_len);
+		err = do_munmap(op, addr + new_len, old_len - new_len);
 		if (err)
 			return err;
 		old_len = new_len;
@@ -935,7 +947,7 @@ static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 		*out = addr;
 		if (old_len == new_len)
 			return 0;
-		return unmap_range(op, addr + new_len, addr + old_len);
+		return do_munmap(op, addr + new_len, old_len - new_len);
 	}
 	err = vma_to_resize(op, addr, old_len, new_len, flags, &v);
 	if (err)

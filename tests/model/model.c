@@ -1,0 +1,906 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Reference model of an address space.
+ *
+ * Every page of [0, task_size) has a record (mapped, flags, file, page
+ * offset, anon_vma, resident). Operations rewrite page records directly;
+ * VMAs are derived from them (see model.h), so splitting needs no code at
+ * all and merging is a property of the derivation. The Linux rules the
+ * model must still spell out (argument checks, placement, guard gaps,
+ * max_map_count, VM_ACCOUNT, anon_vma assignment, stack growth, brk) are
+ * written as plain loops over pages, independently of libvma's code.
+ */
+#include "model.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG	    4096ULL
+#define MIN_ADDR    65536ULL
+#define F_R	    1u
+#define F_W	    2u
+#define F_X	    4u
+#define F_ACCESS    7u
+#define F_SHARED    8u
+#define F_GROWSDOWN 16u
+#define F_GROWSUP   32u
+#define F_NORESERVE 64u
+#define F_ACCOUNT   128u
+#define MAX_FILES   64
+#define MAX_SHM	    4096
+#define PALIGN(x)   (((x) + PG - 1) & ~(PG - 1))
+
+struct mpage {
+	bool mapped, res;
+	bool hard; /* a stack grew into the page below: not merged with it */
+	uint16_t flags;
+	int file; /* 0 anon private, >0 named file, <0 shmem */
+	uint64_t pgoff;
+	uint32_t anon;
+};
+
+struct mvma {
+	uint64_t start, end, pgoff; /* bytes, bytes, pages */
+	uint16_t flags;
+	int file;
+	uint32_t anon;
+};
+
+struct model {
+	struct vas_layout l;
+	uint64_t n; /* pages */
+	struct mpage *p;
+	uint64_t guard, unmapped_base;
+	uint64_t start_brk, brk, start_stack;
+	uint32_t next_anon;
+	uint64_t next_ino;
+	char names[MAX_FILES][VAS_FILE_MAX];
+	int nr_names;
+	int nr_shm;
+	uint64_t shm_ino[MAX_SHM];
+	struct mvma *v; /* derived VMAs (scratch) */
+	size_t nv;
+};
+
+int model_munmap(struct model *m, uint64_t addr, uint64_t len);
+
+/* ---- derivation ---- */
+
+static bool anon_join(uint32_t run, uint32_t a)
+{
+	return !run || !a || run == a;
+}
+
+static void derive(struct model *m)
+{
+	uint64_t i = 0;
+
+	m->nv = 0;
+	while (i < m->n) {
+		struct mpage *s = &m->p[i];
+		struct mvma *v;
+		uint32_t anon;
+		uint64_t j;
+
+		if (!s->mapped) {
+			i++;
+			continue;
+		}
+		anon = s->anon;
+		for (j = i + 1; j < m->n; j++) {
+			struct mpage *q = &m->p[j];
+
+			if (!q->mapped || q->hard || q->flags != s->flags ||
+			    q->file != s->file ||
+			    q->pgoff != m->p[j - 1].pgoff + 1 ||
+			    !anon_join(anon, q->anon))
+				break;
+			if (!anon)
+				anon = q->anon;
+		}
+		v = &m->v[m->nv++];
+		v->start = i * PG;
+		v->end = j * PG;
+		v->pgoff = s->pgoff;
+		v->flags = s->flags;
+		v->file = s->file;
+		v->anon = anon;
+		i = j;
+	}
+}
+
+/* Derive, then give every page its VMA's anon_vma. */
+static void normalize(struct model *m)
+{
+	size_t k;
+
+	derive(m);
+	for (k = 0; k < m->nv; k++) {
+		uint64_t i;
+
+		for (i = m->v[k].start / PG; i < m->v[k].end / PG; i++)
+			m->p[i].anon = m->v[k].anon;
+	}
+}
+
+static struct mvma *vma_at(struct model *m, uint64_t addr)
+{
+	size_t k;
+
+	for (k = 0; k < m->nv; k++)
+		if (m->v[k].start <= addr && addr < m->v[k].end)
+			return &m->v[k];
+	return NULL;
+}
+
+/* First VMA ending above addr. */
+static struct mvma *vma_next(struct model *m, uint64_t addr)
+{
+	size_t k;
+
+	for (k = 0; k < m->nv; k++)
+		if (m->v[k].end > addr)
+			return &m->v[k];
+	return NULL;
+}
+
+/* Last VMA starting at or below addr. */
+static struct mvma *vma_prev(struct model *m, uint64_t addr)
+{
+	struct mvma *r = NULL;
+	size_t k;
+
+	for (k = 0; k < m->nv; k++)
+		if (m->v[k].start <= addr)
+			r = &m->v[k];
+	return r;
+}
+
+/*
+ * Pages [s, e) were rewritten: Linux tries merges at both edges, so a
+ * boundary left by stack growth there is gone.
+ */
+static void touched(struct model *m, uint64_t s, uint64_t e)
+{
+	uint64_t i;
+
+	for (i = s / PG; i <= e / PG && i < m->n; i++)
+		m->p[i].hard = false;
+}
+
+static bool range_free(struct model *m, uint64_t s, uint64_t e)
+{
+	uint64_t i;
+
+	for (i = s / PG; i < e / PG; i++)
+		if (m->p[i].mapped)
+			return false;
+	return true;
+}
+
+static uint64_t start_gap(struct model *m, const struct mvma *v)
+{
+	uint64_t s = v->start;
+
+	if (v->flags & F_GROWSDOWN) {
+		s -= m->guard;
+		if (s > v->start)
+			s = 0;
+	}
+	return s;
+}
+
+static uint64_t end_gap(struct model *m, const struct mvma *v)
+{
+	uint64_t e = v->end;
+
+	if (v->flags & F_GROWSUP) {
+		e += m->guard;
+		if (e < v->end)
+			e = -PG;
+	}
+	return e;
+}
+
+/* ---- life cycle ---- */
+
+int model_new(const struct vas_layout *l, struct model **out)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->l = *l;
+	m->n = l->task_size / PG;
+	m->p = calloc(m->n, sizeof(*m->p));
+	m->v = calloc(m->n, sizeof(*m->v));
+	m->guard = l->stack_guard_gap * PG;
+	m->unmapped_base = PALIGN(l->task_size / 3);
+	m->start_brk = m->brk = l->brk_base;
+	if (l->stack) {
+		uint64_t s = l->task_size - VAS_INITIAL_STACK_SIZE, i;
+
+		m->start_stack = l->task_size - 8;
+		m->next_anon = 1;
+		for (i = s / PG; i < m->n; i++)
+			m->p[i] = (struct mpage){
+				true,  false,
+				false, F_R | F_W | F_GROWSDOWN | F_ACCOUNT,
+				0,     i,
+				1};
+	}
+	normalize(m);
+	*out = m;
+	return 0;
+}
+
+void model_free(struct model *m)
+{
+	free(m->p);
+	free(m->v);
+	free(m);
+}
+
+/* ---- placement ---- */
+
+static int area_topdown(struct model *m, uint64_t len, uint64_t low,
+			uint64_t high, uint64_t *out)
+{
+	if (low < MIN_ADDR)
+		low = MIN_ADDR;
+	for (;;) {
+		uint64_t gap_end, gap;
+		struct mvma *t;
+
+		for (gap_end = high; gap_end >= low + len; gap_end -= PG)
+			if (range_free(m, gap_end - len, gap_end))
+				break;
+		if (high < low + len || gap_end < low + len)
+			return -ENOMEM;
+		gap = gap_end - len;
+		t = vma_next(m, gap_end);
+		if (t && (t->flags & F_GROWSDOWN)) {
+			if (start_gap(m, t) < gap_end) {
+				high = start_gap(m, t);
+				continue;
+			}
+		} else {
+			t = vma_prev(m, gap_end - 1);
+			if (t && end_gap(m, t) > gap) {
+				high = t->start;
+				continue;
+			}
+		}
+		*out = gap;
+		return 0;
+	}
+}
+
+static int area_bottomup(struct model *m, uint64_t len, uint64_t low,
+			 uint64_t high, uint64_t *out)
+{
+	if (low < MIN_ADDR)
+		low = MIN_ADDR;
+	for (;;) {
+		uint64_t gap;
+		struct mvma *t;
+
+		for (gap = low; gap + len <= high; gap += PG)
+			if (range_free(m, gap, gap + len))
+				break;
+		if (gap + len > high || high < len)
+			return -ENOMEM;
+		t = vma_next(m, gap);
+		if (t && (t->flags & F_GROWSDOWN)) {
+			if (start_gap(m, t) < gap + len - 1) {
+				low = t->end;
+				continue;
+			}
+		} else {
+			t = gap ? vma_prev(m, gap - 1) : NULL;
+			if (t && end_gap(m, t) > gap) {
+				low = end_gap(m, t);
+				continue;
+			}
+		}
+		*out = gap;
+		return 0;
+	}
+}
+
+static int get_area(struct model *m, uint64_t addr, uint64_t len, bool fixed,
+		    bool anon_private, uint64_t *out)
+{
+	uint64_t ts = m->l.task_size;
+	int err;
+
+	if (len > ts)
+		return -ENOMEM;
+	if (!fixed) {
+		bool thp = anon_private && !addr && !(len % (2ULL << 20));
+		uint64_t want = thp ? len + (2ULL << 20) : len;
+
+		err = -ENOMEM;
+		if (addr) {
+			struct mvma *v, *pv;
+
+			addr = PALIGN(addr);
+			v = vma_next(m, addr);
+			pv = vma_prev(m, addr - 1);
+			if (ts - len >= addr && addr >= MIN_ADDR &&
+			    (!v || addr + len <= start_gap(m, v)) &&
+			    (!pv || pv == v || addr >= end_gap(m, pv)))
+				err = 0;
+		}
+		while (err) {
+			err = area_topdown(m, want, PG, m->l.mmap_base, &addr);
+			if (err)
+				err = area_bottomup(m, want, m->unmapped_base,
+						    ts, &addr);
+			if (err && want != len) {
+				want = len;
+				thp = false;
+				continue;
+			}
+			if (err)
+				return err;
+			if (thp) {
+				uint64_t sub = (0 - addr) & ((2ULL << 20) - 1);
+
+				addr += sub ? sub : (2ULL << 20);
+			}
+		}
+	}
+	if (addr > ts - len)
+		return -ENOMEM;
+	if (addr % PG)
+		return -EINVAL;
+	if (addr < MIN_ADDR)
+		return -EPERM;
+	*out = addr;
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static uint64_t count_vmas(struct model *m)
+{
+	derive(m);
+	return m->nv;
+}
+
+/* munmap core: the map_count check, then clear. */
+static int unmap(struct model *m, uint64_t s, uint64_t e)
+{
+	struct mvma *v;
+	uint64_t i;
+
+	derive(m);
+	v = vma_next(m, s);
+	if (!v || v->start >= e)
+		return 0;
+	if (s > v->start && e < v->end && m->nv >= m->l.max_map_count)
+		return -ENOMEM;
+	for (i = s / PG; i < e / PG && i < m->n; i++)
+		m->p[i] = (struct mpage){0};
+	touched(m, s, e);
+	normalize(m);
+	return 0;
+}
+
+static bool anon_compatible(const struct mvma *a, const struct mvma *b)
+{
+	return a->end == b->start && a->file == b->file &&
+	       !((a->flags ^ b->flags) & ~F_ACCESS) &&
+	       b->pgoff == a->pgoff + (a->end - a->start) / PG;
+}
+
+/* find_mergeable_anon_vma(), else a new one. */
+static uint32_t find_anon(struct model *m, const struct mvma *v)
+{
+	struct mvma *next = vma_next(m, v->end);
+	struct mvma *prev = v->start ? vma_prev(m, v->start - 1) : NULL;
+
+	if (next && anon_compatible(v, next) && next->anon)
+		return next->anon;
+	if (prev && prev != v && anon_compatible(prev, v) && prev->anon)
+		return prev->anon;
+	return ++m->next_anon;
+}
+
+static void set_anon(struct model *m, const struct mvma *v, uint32_t anon)
+{
+	uint64_t i;
+
+	for (i = v->start / PG; i < v->end / PG; i++)
+		m->p[i].anon = anon;
+}
+
+/* ---- operations ---- */
+
+int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
+	       unsigned flags, const char *file, uint64_t offset, uint64_t *out)
+{
+	bool anonymous = flags & VAS_MAP_ANONYMOUS;
+	bool shared = flags & VAS_MAP_SHARED, priv = flags & VAS_MAP_PRIVATE;
+	bool fixed = flags & (VAS_MAP_FIXED | VAS_MAP_FIXED_NOREPLACE);
+	uint64_t len, pgoff, i;
+	uint16_t f;
+	int fid = 0, err;
+
+	if (offset % PG)
+		return -EINVAL;
+	if (!anonymous && (!file || !*file))
+		return -EBADF;
+	if (!length)
+		return -EINVAL;
+	if (!fixed && addr) {
+		addr &= ~(PG - 1);
+		if (addr < MIN_ADDR)
+			addr = MIN_ADDR;
+	}
+	len = PALIGN(length);
+	if (!len)
+		return -ENOMEM;
+	pgoff = offset / PG;
+	if (pgoff + len / PG < pgoff)
+		return -EOVERFLOW;
+	if (count_vmas(m) > m->l.max_map_count)
+		return -ENOMEM;
+	err = get_area(m, addr, len, fixed, anonymous && priv && !shared,
+		       &addr);
+	if (err)
+		return err;
+	if ((flags & VAS_MAP_FIXED_NOREPLACE) &&
+	    !range_free(m, addr, addr + len))
+		return -EEXIST;
+	if (shared == priv)
+		return -EINVAL;
+	f = prot & F_ACCESS;
+	if (flags & VAS_MAP_GROWSDOWN)
+		f |= F_GROWSDOWN;
+	if (flags & VAS_MAP_GROWSUP)
+		f |= F_GROWSUP;
+	if ((f & (F_GROWSDOWN | F_GROWSUP)) && (!anonymous || shared))
+		return -EINVAL;
+	if (flags & VAS_MAP_NORESERVE)
+		f |= F_NORESERVE;
+	if (shared)
+		f |= F_SHARED;
+	if (!anonymous) {
+		for (fid = 0; fid < m->nr_names; fid++)
+			if (!strcmp(m->names[fid], file))
+				break;
+		if (fid == m->nr_names) {
+			if (m->nr_names == MAX_FILES)
+				abort();
+			strcpy(m->names[m->nr_names++], file);
+		}
+		fid++;
+	} else if (shared) {
+		if (m->nr_shm == MAX_SHM)
+			abort();
+		m->shm_ino[m->nr_shm++] = ++m->next_ino;
+		fid = -m->nr_shm;
+		pgoff = 0;
+	} else {
+		pgoff = addr / PG;
+	}
+	err = unmap(m, addr, addr + len);
+	if (err)
+		return err;
+	if ((f & (F_NORESERVE | F_SHARED | F_W)) == F_W)
+		f |= F_ACCOUNT;
+	for (i = 0; i < len / PG; i++)
+		m->p[addr / PG + i] = (struct mpage){true, false,     false, f,
+						     fid,  pgoff + i, 0};
+	touched(m, addr, addr + len);
+	normalize(m);
+	if ((flags & VAS_MAP_POPULATE) && (f & F_ACCESS)) {
+		struct mvma *v = vma_at(m, addr);
+
+		if ((f & (F_W | F_SHARED)) == F_W && !v->anon) {
+			set_anon(m, v, find_anon(m, v));
+			normalize(m);
+		}
+		for (i = addr / PG; i < (addr + len) / PG; i++)
+			m->p[i].res = true;
+	}
+	*out = addr;
+	return 0;
+}
+
+int model_munmap(struct model *m, uint64_t addr, uint64_t len)
+{
+	uint64_t ts = m->l.task_size;
+
+	if (addr % PG || addr > ts || len > ts - addr)
+		return -EINVAL;
+	len = PALIGN(len);
+	if (!len)
+		return -EINVAL;
+	return unmap(m, addr, addr + len);
+}
+
+static bool can_merge(const struct mvma *a, const struct mvma *b)
+{
+	/* a then b, as if b had flags b->flags: mergeable? */
+	return a->end == b->start && a->flags == b->flags &&
+	       a->file == b->file &&
+	       b->pgoff == a->pgoff + (a->end - a->start) / PG &&
+	       anon_join(a->anon, b->anon);
+}
+
+int model_mprotect(struct model *m, uint64_t start, uint64_t len, unsigned prot)
+{
+	uint64_t end, nstart, tmp;
+	struct mvma *v;
+	int err = 0;
+
+	if (prot & ~F_ACCESS)
+		return -EINVAL;
+	if (start % PG)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	len = PALIGN(len);
+	end = start + len;
+	if (end <= start)
+		return -ENOMEM;
+	derive(m);
+	v = vma_next(m, start);
+	if (!v || v->start >= end || v->start > start)
+		return -ENOMEM;
+	nstart = start;
+	tmp = v->start;
+	while (v && v->start < end) {
+		struct mvma cur = *v, mid;
+		uint16_t nf = (cur.flags & ~F_ACCESS) | prot;
+		uint64_t s, e, i;
+
+		if (cur.start != tmp) {
+			err = -ENOMEM;
+			break;
+		}
+		s = nstart;
+		e = cur.end < end ? cur.end : end;
+		if (nf != cur.flags) {
+			if (nf & F_W) {
+				if (!(cur.flags & (F_ACCOUNT | F_W | F_SHARED |
+						   F_NORESERVE)))
+					nf |= F_ACCOUNT;
+			} else if ((cur.flags & F_ACCOUNT) && cur.file == 0 &&
+				   !cur.anon) {
+				nf &= ~F_ACCOUNT;
+			}
+			/* No merge possible: check the splits' map_count. */
+			mid = cur;
+			mid.start = s;
+			mid.end = e;
+			mid.pgoff = cur.pgoff + (s - cur.start) / PG;
+			mid.flags = nf;
+			{
+				struct mvma *pv = s ? vma_prev(m, s - 1) : NULL;
+				struct mvma *nx = vma_next(m, e);
+				bool ml = s == cur.start && pv && pv != v &&
+					  can_merge(pv, &mid);
+				bool mr =
+					e == cur.end && nx && nx != v &&
+					can_merge(&mid, nx) &&
+					(!ml || anon_join(pv->anon, nx->anon));
+				uint64_t cnt = m->nv;
+
+				if (!ml && !mr) {
+					if (cur.start < s &&
+					    cnt++ >= m->l.max_map_count) {
+						err = -ENOMEM;
+						break;
+					}
+					if (cur.end > e &&
+					    cnt >= m->l.max_map_count) {
+						err = -ENOMEM;
+						break;
+					}
+				}
+			}
+			for (i = s / PG; i < e / PG; i++)
+				m->p[i].flags = nf;
+			touched(m, s, e);
+			normalize(m);
+		}
+		v = vma_at(m, s);
+		tmp = v->end;
+		nstart = tmp;
+		v = tmp < end ? vma_next(m, tmp) : NULL;
+	}
+	if (!err && tmp < end)
+		err = -ENOMEM;
+	return err;
+}
+
+/* Move [old, old+olen) of VMA v to [new, new+nlen) (copy_vma + move). */
+static void move(struct model *m, struct mvma v, uint64_t old, uint64_t olen,
+		 uint64_t new, uint64_t nlen)
+{
+	uint64_t pgoff = v.pgoff + (old - v.start) / PG, i;
+	bool *res = calloc(olen / PG, sizeof(bool));
+
+	if (v.file == 0 && !v.anon)
+		pgoff = new / PG;
+	for (i = 0; i < olen / PG; i++) {
+		res[i] = m->p[old / PG + i].res;
+		m->p[old / PG + i].res = false;
+	}
+	for (i = 0; i < nlen / PG; i++)
+		m->p[new / PG + i] =
+			(struct mpage){true,   i < olen / PG ? res[i] : false,
+				       false,  v.flags,
+				       v.file, pgoff + i,
+				       v.anon};
+	free(res);
+	touched(m, new, new + nlen);
+	normalize(m);
+}
+
+static int to_resize(struct model *m, uint64_t addr, uint64_t olen,
+		     uint64_t nlen, struct mvma *out)
+{
+	struct mvma *v;
+
+	derive(m);
+	v = vma_at(m, addr);
+	if (!v)
+		return -EFAULT;
+	if (!olen && !(v->flags & F_SHARED))
+		return -EINVAL;
+	if (olen > v->end - addr)
+		return -EFAULT;
+	*out = *v;
+	(void)nlen;
+	return 0;
+}
+
+int model_mremap(struct model *m, uint64_t addr, uint64_t olen, uint64_t nlen,
+		 unsigned flags, uint64_t new_addr, uint64_t *out)
+{
+	uint64_t ts = m->l.task_size;
+	struct mvma v;
+	int err;
+
+	if (flags & ~(unsigned)(VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED |
+				VAS_MREMAP_DONTUNMAP))
+		return -EINVAL;
+	if ((flags & VAS_MREMAP_FIXED) && !(flags & VAS_MREMAP_MAYMOVE))
+		return -EINVAL;
+	if (flags & VAS_MREMAP_DONTUNMAP)
+		return -EINVAL; /* not modelled */
+	if (addr % PG)
+		return -EINVAL;
+	olen = PALIGN(olen);
+	nlen = PALIGN(nlen);
+	if (!nlen)
+		return -EINVAL;
+	derive(m);
+	if (!vma_at(m, addr))
+		return -EFAULT;
+	if (flags & VAS_MREMAP_FIXED) {
+		if (new_addr % PG)
+			return -EINVAL;
+		if (nlen > ts || new_addr > ts - nlen)
+			return -EINVAL;
+		if (addr + olen > new_addr && new_addr + nlen > addr)
+			return -EINVAL;
+		if (m->nv + 2 >= m->l.max_map_count - 3)
+			return -ENOMEM;
+		err = unmap(m, new_addr, new_addr + nlen);
+		if (err)
+			return err;
+		if (olen > nlen) {
+			err = model_munmap(m, addr + nlen, olen - nlen);
+			if (err)
+				return err;
+			olen = nlen;
+		}
+		err = to_resize(m, addr, olen, nlen, &v);
+		if (err)
+			return err;
+		if (count_vmas(m) >= m->l.max_map_count - 3)
+			return -ENOMEM;
+		move(m, v, addr, olen, new_addr, nlen);
+		unmap(m, addr, addr + olen);
+		*out = new_addr;
+		return 0;
+	}
+	if (olen >= nlen) {
+		*out = addr;
+		if (olen == nlen)
+			return 0;
+		return model_munmap(m, addr + nlen, olen - nlen);
+	}
+	err = to_resize(m, addr, olen, nlen, &v);
+	if (err)
+		return err;
+	if (olen == v.end - addr) {
+		uint64_t delta = nlen - olen;
+
+		if (v.end + delta <= ts &&
+		    range_free(m, v.end, v.end + delta)) {
+			uint64_t i;
+
+			for (i = 0; i < delta / PG; i++)
+				m->p[v.end / PG + i] = (struct mpage){
+					true,
+					false,
+					false,
+					v.flags,
+					v.file,
+					v.pgoff + (v.end - v.start) / PG + i,
+					v.anon};
+			touched(m, v.end, v.end + delta);
+			normalize(m);
+			*out = addr;
+			return 0;
+		}
+	}
+	if (!(flags & VAS_MREMAP_MAYMOVE))
+		return -ENOMEM;
+	err = get_area(m, 0, nlen, false, v.file == 0, &new_addr);
+	if (err)
+		return err;
+	if (m->nv >= m->l.max_map_count - 3)
+		return -ENOMEM;
+	move(m, v, addr, olen, new_addr, nlen);
+	unmap(m, addr, addr + olen);
+	*out = new_addr;
+	return 0;
+}
+
+int model_brk(struct model *m, uint64_t brk, uint64_t *out)
+{
+	uint64_t newbrk, oldbrk, i;
+	struct mvma *next;
+
+	*out = m->brk;
+	if (brk < m->start_brk)
+		return 0;
+	newbrk = PALIGN(brk);
+	oldbrk = PALIGN(m->brk);
+	if (oldbrk == newbrk) {
+		m->brk = *out = brk;
+		return 0;
+	}
+	derive(m);
+	if (brk <= m->brk) {
+		struct mvma *v = vma_next(m, newbrk);
+
+		if (!v || v->start >= oldbrk)
+			return 0;
+		if (unmap(m, newbrk, oldbrk))
+			return 0;
+		m->brk = *out = brk;
+		return 0;
+	}
+	if (newbrk - oldbrk > m->l.task_size ||
+	    oldbrk > m->l.task_size - (newbrk - oldbrk))
+		return 0;
+	next = vma_next(m, oldbrk);
+	if (next && next->start < newbrk + PG + m->guard &&
+	    newbrk + PG > start_gap(m, next))
+		return 0;
+	if (m->nv > m->l.max_map_count)
+		return 0;
+	for (i = oldbrk / PG; i < newbrk / PG; i++)
+		m->p[i] = (struct mpage){
+			true, false, false, F_R | F_W | F_ACCOUNT, 0, i, 0};
+	touched(m, oldbrk, newbrk);
+	normalize(m);
+	m->brk = *out = brk;
+	return 0;
+}
+
+static bool grow_down(struct model *m, struct mvma *v, uint64_t addr)
+{
+	uint64_t address = addr & ~(PG - 1), i, grow;
+	struct mvma *prev = v->start ? vma_prev(m, v->start - 1) : NULL;
+	uint32_t anon;
+
+	if (address < MIN_ADDR)
+		return false;
+	if (prev && !(prev->flags & F_GROWSDOWN) && (prev->flags & F_ACCESS) &&
+	    address - prev->end < m->guard)
+		return false;
+	grow = (v->start - address) / PG;
+	if (grow > v->pgoff || v->end - address > m->l.stack_rlimit)
+		return false;
+	anon = v->anon ? v->anon : find_anon(m, v);
+	for (i = address / PG; i < v->start / PG; i++)
+		m->p[i] = (struct mpage){
+			true,	  false,   false,
+			v->flags, v->file, v->pgoff - (v->start / PG - i),
+			anon};
+	/* expand_downwards() merges with nothing. */
+	if (address / PG && m->p[address / PG - 1].mapped)
+		m->p[address / PG].hard = true;
+	set_anon(m, v, anon);
+	normalize(m);
+	return true;
+}
+
+int model_fault(struct model *m, uint64_t addr, enum vas_access access,
+		struct vas_fault_result *res)
+{
+	struct mvma *v;
+	bool tried = false;
+
+	memset(res, 0, sizeof(*res));
+again:
+	derive(m);
+	v = vma_at(m, addr);
+	if (!v) {
+		struct mvma *n = vma_next(m, addr);
+
+		if (!tried && n && (n->flags & F_GROWSDOWN) &&
+		    grow_down(m, n, addr)) {
+			res->expanded = true;
+			tried = true;
+			goto again;
+		}
+		res->status = VAS_FAULT_SEGV;
+		res->code = VAS_SEGV_MAPERR;
+		return 0;
+	}
+	if ((access == VAS_ACCESS_WRITE && !(v->flags & F_W)) ||
+	    (access == VAS_ACCESS_EXEC && !(v->flags & F_X)) ||
+	    (access == VAS_ACCESS_READ && !(v->flags & F_ACCESS))) {
+		res->status = VAS_FAULT_SEGV;
+		res->code = VAS_SEGV_ACCERR;
+		return 0;
+	}
+	if (access == VAS_ACCESS_WRITE && !(v->flags & F_SHARED) && !v->anon) {
+		set_anon(m, v, find_anon(m, v));
+		normalize(m);
+	}
+	res->populated = !m->p[addr / PG].res;
+	m->p[addr / PG].res = true;
+	res->status = VAS_FAULT_OK;
+	return 0;
+}
+
+size_t model_maps(struct model *m, struct vas_vma_info *out, size_t max)
+{
+	size_t k;
+
+	derive(m);
+	for (k = 0; k < m->nv && k < max; k++) {
+		struct mvma *v = &m->v[k];
+		struct vas_vma_info *o = &out[k];
+		uint64_t i;
+
+		memset(o, 0, sizeof(*o));
+		o->start = v->start;
+		o->end = v->end;
+		o->prot = v->flags & F_ACCESS;
+		o->pgoff = v->pgoff;
+		if (v->flags & F_SHARED)
+			o->flags |= VAS_VM_SHARED;
+		if (v->file > 0) {
+			strcpy(o->file, m->names[v->file - 1]);
+			o->inode = 0; /* filled by the caller */
+			o->offset = v->pgoff * PG;
+		} else if (v->file < 0) {
+			o->name = "/dev/zero (deleted)";
+			o->inode = m->shm_ino[-v->file - 1];
+			o->offset = v->pgoff * PG;
+		} else if (v->start <= m->brk && v->end >= m->start_brk) {
+			o->name = "[heap]";
+		} else if (v->start <= m->start_stack &&
+			   v->end >= m->start_stack) {
+			o->name = "[stack]";
+		}
+		for (i = v->start / PG; i < v->end / PG; i++)
+			o->rss_pages += m->p[i].res;
+	}
+	return k;
+}
