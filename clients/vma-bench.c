@@ -550,7 +550,7 @@ static void *bench_thread_main(void *arg)
 		if (!interval)
 			interval = 1;
 		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-		its.it_interval.tv_nsec = interval < 20000 ? 20000 : interval;
+		its.it_interval.tv_nsec = interval < 100000 ? 100000 : interval;
 		if (its.it_interval.tv_nsec >= 1000000000)
 			its.it_interval.tv_nsec = 999999999;
 		its.it_value = its.it_interval;
