@@ -276,6 +276,13 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			urcu_memb_read_unlock();
 			if (!grow || expanded)
 				goto no_vma;
+			/*
+			 * The page table must be able to take the page before
+			 * the stack grows, so that -ENOMEM changes nothing.
+			 */
+			if (!vas__pt_leaf(&vas->pt, addr >> VAS_PAGE_SHIFT,
+					  true))
+				return -ENOMEM;
 			err = vas__grow_stack(vas, addr, &expanded);
 			if (err)
 				return err;

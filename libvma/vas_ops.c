@@ -592,6 +592,10 @@ int vas_mmap(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot,
 		if (v && v->start < addr + len)
 			goto out_unlock;
 	}
+	/* file_mmap_ok(): offsets beyond the largest file size. */
+	err = -EOVERFLOW;
+	if (!anonymous && pgoff > ((uint64_t)INT64_MAX - len) >> VAS_PAGE_SHIFT)
+		goto out_unlock;
 	err = -EINVAL;
 	if (shared == priv)
 		goto out_unlock; /* neither or both of MAP_SHARED/PRIVATE */
@@ -905,15 +909,15 @@ static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 	err = vma_to_resize(op, addr, old_len, new_len, flags, &v);
 	if (err)
 		return err;
-	if (!(flags & VAS_MREMAP_FIXED)) {
-		/* The hint is looked up in the committed tree, unchanged. */
-		err = get_unmapped_area(vas, new_addr, new_len, false,
-					vas_area_is_anon_private(v) &&
-						!(v->flags & VAS_F_SHARED),
-					&new_addr);
-		if (err)
-			return err;
-	}
+	/*
+	 * With MREMAP_FIXED this only checks the address (mmap_min_addr);
+	 * a hint is looked up in the committed tree, still unchanged then.
+	 */
+	err = get_unmapped_area(vas, new_addr, new_len,
+				flags & VAS_MREMAP_FIXED,
+				vas_area_is_anon_private(v), &new_addr);
+	if (err)
+		return err;
 	return move_vma(op, v, addr, old_len, new_len, new_addr, flags, out);
 }
 

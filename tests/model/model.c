@@ -456,6 +456,8 @@ int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
 	if ((flags & VAS_MAP_FIXED_NOREPLACE) &&
 	    !range_free(m, addr, addr + len))
 		return -EEXIST;
+	if (!anonymous && pgoff > ((uint64_t)INT64_MAX - len) / PG)
+		return -EOVERFLOW;
 	if (shared == priv)
 		return -EINVAL;
 	f = prot & F_ACCESS;
@@ -706,6 +708,8 @@ int model_mremap(struct model *m, uint64_t addr, uint64_t olen, uint64_t nlen,
 		err = to_resize(m, addr, olen, nlen, &v);
 		if (err)
 			return err;
+		if (new_addr < MIN_ADDR)
+			return -EPERM;
 		if (count_vmas(m) >= m->l.max_map_count - 3)
 			return -ENOMEM;
 		move(m, v, addr, olen, new_addr, nlen);

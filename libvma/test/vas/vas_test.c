@@ -1,0 +1,984 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Unit tests of the address space (libvma/vas*.c).
+ *
+ * Layouts are drawn one character per page over a small window; the
+ * legend of each drawing names the VMAs:
+ *
+ *   0123456789
+ *   AAAA..BBBB      A and B are VMAs, '.' is unmapped
+ *
+ * Each test builds a space with a small, known layout, runs one operation
+ * and checks the resulting VMAs (ranges, prot, flags, page offsets,
+ * anon_vma state), the errno and, for failures, that nothing changed.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "vma/vas.h"
+
+#define PG   4096ULL
+#define W    0x10000000ULL /* the window the tests draw */
+#define P(n) (W + (uint64_t)(n)*PG)
+#define RW   (VAS_PROT_READ | VAS_PROT_WRITE)
+#define RO   VAS_PROT_READ
+#define ANON (VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS)
+#define FIX  (ANON | VAS_MAP_FIXED)
+
+static struct vas *vas;
+
+static void setup(void)
+{
+	urcu_memb_register_thread();
+	ck_assert_int_eq(vas_new(NULL, &vas), 0);
+}
+
+static void teardown(void)
+{
+	vas_free(vas);
+	vas = NULL;
+	urcu_memb_unregister_thread();
+}
+
+static struct vas *new_space(uint64_t gap, uint64_t max, bool stack)
+{
+	struct vas_layout l;
+	struct vas *v;
+
+	vas_layout_default(&l);
+	l.stack_guard_gap = gap;
+	l.max_map_count = max;
+	l.stack = stack;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	return v;
+}
+
+static uint64_t map_at(struct vas *v, uint64_t addr, uint64_t pages,
+		       unsigned prot)
+{
+	uint64_t out = 0;
+
+	ck_assert_int_eq(
+		vas_mmap(v, addr, pages * PG, prot, FIX, NULL, 0, &out), 0);
+	ck_assert_uint_eq(out, addr);
+	return out;
+}
+
+/*
+ * Render the window [P(0), P(n)) as one char per page: VMAs get letters
+ * A, B, ... in address order, unmapped pages '.'.
+ */
+static const char *draw(struct vas *v, unsigned n)
+{
+	static char buf[128];
+	struct vas_vma_info *m;
+	size_t nr, i, k = 0;
+	unsigned p;
+
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	memset(buf, '.', n);
+	buf[n] = '\0';
+	for (i = 0; i < nr; i++) {
+		if (m[i].end <= P(0) || m[i].start >= P(n))
+			continue;
+		for (p = 0; p < n; p++)
+			if (P(p) >= m[i].start && P(p) < m[i].end)
+				buf[p] = 'A' + k;
+		k++;
+	}
+	vma_free(m);
+	return buf;
+}
+
+static struct vas_vma_info info_at(struct vas *v, uint64_t addr)
+{
+	struct vas_vma_info info;
+
+	ck_assert_msg(vas_lookup(v, addr, &info), "no VMA at %#" PRIx64, addr);
+	return info;
+}
+
+static size_t nr_vmas(struct vas *v)
+{
+	struct vas_stats st;
+
+	vas_stats(v, &st);
+	return st.nr_vmas;
+}
+
+static void valid(struct vas *v)
+{
+	char msg[256];
+
+	ck_assert_msg(vas_validate(v, msg, sizeof(msg)) == 0, "%s", msg);
+}
+
+static void fault_ok(struct vas *v, uint64_t addr, enum vas_access acc)
+{
+	struct vas_fault_result r;
+
+	ck_assert_int_eq(vas_fault(v, addr, acc, &r), 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+}
+
+/* ---------------------------------------------------------------- */
+/* mmap arguments                                                    */
+
+START_TEST(test_mmap_errors)
+{
+	uint64_t out = 0xdead;
+
+	ck_assert_int_eq(vas_mmap(vas, 0, 0, RW, ANON, NULL, 0, &out), -EINVAL);
+	ck_assert_int_eq(vas_mmap(vas, 0, -1ULL, RW, ANON, NULL, 0, &out),
+			 -ENOMEM);
+	ck_assert_int_eq(vas_mmap(vas, P(0) + 1, PG, RW, FIX, NULL, 0, &out),
+			 -EINVAL);
+	ck_assert_int_eq(
+		vas_mmap(vas, 0, PG, RW, VAS_MAP_ANONYMOUS, NULL, 0, &out),
+		-EINVAL);
+	ck_assert_int_eq(
+		vas_mmap(vas, 0, PG, RW, ANON | VAS_MAP_SHARED, NULL, 0, &out),
+		-EINVAL);
+	ck_assert_int_eq(
+		vas_mmap(vas, 0, PG, RW, VAS_MAP_PRIVATE, "/f", 100, &out),
+		-EINVAL);
+	ck_assert_int_eq(
+		vas_mmap(vas, 0, PG, RW, VAS_MAP_PRIVATE, NULL, 0, &out),
+		-EBADF);
+	ck_assert_int_eq(vas_mmap(vas, 0, PG, RW,
+				  VAS_MAP_PRIVATE | VAS_MAP_GROWSDOWN, "/f", 0,
+				  &out),
+			 -EINVAL);
+	ck_assert_int_eq(
+		vas_mmap(vas, 0, PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_GROWSDOWN,
+			 NULL, 0, &out),
+		-EINVAL);
+	ck_assert_int_eq(vas_mmap(vas, 0x1000, PG, RW, FIX, NULL, 0, &out),
+			 -EPERM);
+	ck_assert_int_eq(vas_mmap(vas, VAS_DEFAULT_TASK_SIZE, PG, RW, FIX, NULL,
+				  0, &out),
+			 -ENOMEM);
+	ck_assert_int_eq(
+		vas_mmap(vas, 0, 2 * PG, RW, VAS_MAP_PRIVATE, "/f", -PG, &out),
+		-EOVERFLOW);
+	ck_assert_uint_eq(out, 0xdead);
+	ck_assert_uint_eq(nr_vmas(vas), 0);
+}
+END_TEST
+
+/*
+ *   0123
+ *   AA..   MAP_FIXED_NOREPLACE over 1-2 fails, over 2-3 works
+ */
+START_TEST(test_mmap_noreplace)
+{
+	uint64_t out;
+
+	map_at(vas, P(0), 2, RW);
+	ck_assert_int_eq(vas_mmap(vas, P(1), 2 * PG, RO,
+				  ANON | VAS_MAP_FIXED_NOREPLACE, NULL, 0,
+				  &out),
+			 -EEXIST);
+	ck_assert_str_eq(draw(vas, 4), "AA..");
+	ck_assert_int_eq(vas_mmap(vas, P(2), 2 * PG, RO,
+				  ANON | VAS_MAP_FIXED_NOREPLACE, NULL, 0,
+				  &out),
+			 0);
+	ck_assert_str_eq(draw(vas, 4), "AABB");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* Placement                                                         */
+
+START_TEST(test_place_topdown)
+{
+	uint64_t a, b, c;
+
+	ck_assert_int_eq(vas_mmap(vas, 0, PG, RW, ANON, NULL, 0, &a), 0);
+	ck_assert_uint_eq(a, VAS_DEFAULT_MMAP_BASE - PG);
+	ck_assert_int_eq(vas_mmap(vas, 0, PG, RO, ANON, NULL, 0, &b), 0);
+	ck_assert_uint_eq(b, a - PG);
+	/* A free hint is honoured, an occupied one is not. */
+	ck_assert_int_eq(vas_mmap(vas, P(0), PG, RO, ANON, NULL, 0, &c), 0);
+	ck_assert_uint_eq(c, P(0));
+	ck_assert_int_eq(
+		vas_mmap(vas, a, PG, RO | VAS_PROT_EXEC, ANON, NULL, 0, &c), 0);
+	ck_assert_uint_eq(c, b - PG);
+	/* A hint below mmap_min_addr is raised to it. */
+	ck_assert_int_eq(vas_mmap(vas, 0x1000, PG, RO, ANON, NULL, 0, &c), 0);
+	ck_assert_uint_eq(c, 0x10000);
+	valid(vas);
+}
+END_TEST
+
+/* Large anonymous private mappings are 2 MiB-aligned (THP). */
+START_TEST(test_place_thp)
+{
+	uint64_t a;
+
+	ck_assert_int_eq(vas_mmap(vas, 0, 4ULL << 20, RW, ANON, NULL, 0, &a),
+			 0);
+	ck_assert_uint_eq(a & ((2ULL << 20) - 1), 0);
+	ck_assert_uint_le(a + (4ULL << 20), VAS_DEFAULT_MMAP_BASE);
+}
+END_TEST
+
+/*
+ * Below a growsdown VMA the guard gap is kept free: the hint just below
+ * the stack is refused and top-down placement skips the gap.
+ */
+START_TEST(test_place_guard_gap)
+{
+	struct vas *v = new_space(16, 65530, false);
+	uint64_t s, a;
+
+	ck_assert_int_eq(vas_mmap(v, P(64), 4 * PG, RW, FIX | VAS_MAP_GROWSDOWN,
+				  NULL, 0, &s),
+			 0);
+	ck_assert_int_eq(vas_mmap(v, P(60), 4 * PG, RW, ANON, NULL, 0, &a), 0);
+	ck_assert_uint_ne(a, P(60));
+	ck_assert_int_eq(vas_mmap(v, P(44), 4 * PG, RW, ANON, NULL, 0, &a), 0);
+	ck_assert_uint_eq(a, P(44));
+	vas_free(v);
+}
+END_TEST
+
+/* When nothing fits below mmap_base, placement goes bottom-up above it. */
+START_TEST(test_place_bottomup_fallback)
+{
+	struct vas_layout l;
+	struct vas *v;
+	uint64_t a;
+
+	vas_layout_default(&l);
+	l.mmap_base = 0x20000;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	ck_assert_int_eq(vas_mmap(v, 0, 32 * PG, RW, ANON, NULL, 0, &a), 0);
+	ck_assert_uint_eq(a, (VAS_DEFAULT_TASK_SIZE / 3 + PG - 1) & ~(PG - 1));
+	vas_free(v);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* Merging and splitting                                             */
+
+/*
+ *   0123456
+ *   AAA....   mmap 3-5 same props  -> AAAAAA.
+ *   AAAAAAB   mmap 6 read-only     -> B separate
+ */
+START_TEST(test_merge_new)
+{
+	map_at(vas, P(0), 3, RW);
+	map_at(vas, P(3), 3, RW);
+	ck_assert_str_eq(draw(vas, 7), "AAAAAA.");
+	map_at(vas, P(6), 1, RO);
+	ck_assert_str_eq(draw(vas, 7), "AAAAAAB");
+	/* Filling a hole between two compatible VMAs merges all three. */
+	ck_assert_int_eq(vas_munmap(vas, P(2), PG), 0);
+	ck_assert_str_eq(draw(vas, 7), "AA.BBBC");
+	map_at(vas, P(2), 1, RW);
+	ck_assert_str_eq(draw(vas, 7), "AAAAAAB");
+	ck_assert_uint_eq(info_at(vas, P(4)).pgoff, P(0) >> 12);
+	valid(vas);
+}
+END_TEST
+
+/* File mappings merge only with contiguous offsets of the same file. */
+START_TEST(test_merge_file)
+{
+	uint64_t o;
+
+	ck_assert_int_eq(vas_mmap(vas, P(0), 2 * PG, RO,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/f", 0, &o),
+			 0);
+	ck_assert_int_eq(vas_mmap(vas, P(2), 2 * PG, RO,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/f", 2 * PG,
+				  &o),
+			 0);
+	ck_assert_str_eq(draw(vas, 8), "AAAA....");
+	ck_assert_int_eq(vas_mmap(vas, P(4), 2 * PG, RO,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/f", 8 * PG,
+				  &o),
+			 0);
+	ck_assert_int_eq(vas_mmap(vas, P(6), 2 * PG, RO,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/g",
+				  10 * PG, &o),
+			 0);
+	ck_assert_str_eq(draw(vas, 8), "AAAABBCC");
+	ck_assert_uint_eq(info_at(vas, P(5)).offset, 8 * PG);
+	ck_assert_str_eq(info_at(vas, P(6)).file, "/g");
+	valid(vas);
+}
+END_TEST
+
+/*
+ *   012345
+ *   AAAAAA   mprotect 2-3 read-only -> AABBCC ; back to rw -> AAAAAA
+ */
+START_TEST(test_mprotect_split_merge)
+{
+	map_at(vas, P(0), 6, RW);
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 2 * PG, RO), 0);
+	ck_assert_str_eq(draw(vas, 6), "AABBCC");
+	ck_assert_uint_eq(info_at(vas, P(2)).prot, RO);
+	ck_assert_uint_eq(info_at(vas, P(4)).pgoff, (P(0) >> 12) + 4);
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 2 * PG, RW), 0);
+	ck_assert_str_eq(draw(vas, 6), "AAAAAA");
+	/* Same flags: nothing to do, nothing split. */
+	ck_assert_int_eq(vas_mprotect(vas, P(1), PG, RW), 0);
+	ck_assert_str_eq(draw(vas, 6), "AAAAAA");
+	/* Length 0 succeeds, unaligned start does not. */
+	ck_assert_int_eq(vas_mprotect(vas, P(1), 0, RO), 0);
+	ck_assert_int_eq(vas_mprotect(vas, P(1) + 1, PG, RO), -EINVAL);
+	ck_assert_int_eq(vas_mprotect(vas, P(1), PG, 8), -EINVAL);
+	valid(vas);
+}
+END_TEST
+
+/*
+ * VM_ACCOUNT is hidden state: a read-only private mapping made writable
+ * gets it, and then no longer merges with a VMA that was mapped read-only
+ * and is still unwritten (whose mprotect back drops VM_ACCOUNT).
+ *
+ *   0123
+ *   AABB   A: mmap rw (account), B: mmap ro; mprotect B rw -> merges
+ *   AAAA
+ */
+START_TEST(test_mprotect_account)
+{
+	map_at(vas, P(0), 2, RW);
+	map_at(vas, P(2), 2, RO);
+	ck_assert_str_eq(draw(vas, 4), "AABB");
+	ck_assert(info_at(vas, P(0)).flags & VAS_VM_ACCOUNT);
+	ck_assert(!(info_at(vas, P(2)).flags & VAS_VM_ACCOUNT));
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 2 * PG, RW), 0);
+	ck_assert_str_eq(draw(vas, 4), "AAAA");
+	/* Read-only again: unfaulted anon drops VM_ACCOUNT, so A/B merge. */
+	ck_assert_int_eq(vas_mprotect(vas, P(0), 4 * PG, RO), 0);
+	ck_assert(!(info_at(vas, P(0)).flags & VAS_VM_ACCOUNT));
+	/* A written VMA keeps VM_ACCOUNT when made read-only. */
+	ck_assert_int_eq(vas_mprotect(vas, P(0), 4 * PG, RW), 0);
+	fault_ok(vas, P(0), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 2 * PG, RO), 0);
+	ck_assert(info_at(vas, P(2)).flags & VAS_VM_ACCOUNT);
+	valid(vas);
+}
+END_TEST
+
+/*
+ * Two VMAs written separately get different anon_vmas and do not merge:
+ *
+ *   012345
+ *   AABBCC   A rw, B ro, C rw; write A and C; mprotect B rw
+ *   AAAABB   B merges with A (takes its anon_vma), not with C
+ */
+START_TEST(test_anon_vma_merge)
+{
+	map_at(vas, P(0), 2, RW);
+	map_at(vas, P(2), 2, RO);
+	map_at(vas, P(4), 2, RW);
+	fault_ok(vas, P(0), VAS_ACCESS_WRITE);
+	fault_ok(vas, P(4), VAS_ACCESS_WRITE);
+	ck_assert_uint_ne(info_at(vas, P(0)).anon_vma, 0);
+	ck_assert_uint_ne(info_at(vas, P(0)).anon_vma,
+			  info_at(vas, P(4)).anon_vma);
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 2 * PG, RW), 0);
+	ck_assert_str_eq(draw(vas, 6), "AAAABB");
+	ck_assert_uint_eq(info_at(vas, P(2)).anon_vma,
+			  info_at(vas, P(0)).anon_vma);
+	valid(vas);
+}
+END_TEST
+
+/* A first write fault reuses a compatible neighbour's anon_vma. */
+START_TEST(test_anon_vma_reuse)
+{
+	map_at(vas, P(0), 2, RW);
+	fault_ok(vas, P(0), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_mprotect(vas, P(1), PG, RO), 0);
+	ck_assert_int_eq(vas_mprotect(vas, P(1), PG, RW), 0);
+	ck_assert_str_eq(draw(vas, 2), "AA");
+	map_at(vas, P(2), 2, RO | VAS_PROT_EXEC);
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 2 * PG, RW | VAS_PROT_EXEC),
+			 0);
+	fault_ok(vas, P(2), VAS_ACCESS_WRITE);
+	ck_assert_uint_eq(info_at(vas, P(2)).anon_vma,
+			  info_at(vas, P(0)).anon_vma);
+}
+END_TEST
+
+/*
+ * mprotect over a hole changes the VMAs before the hole (Linux), then
+ * fails with ENOMEM; a hole at the start changes nothing.
+ *
+ *   01234
+ *   AA.BB   mprotect 0-4 ro -> A ro, B unchanged, -ENOMEM
+ */
+START_TEST(test_mprotect_hole)
+{
+	map_at(vas, P(0), 2, RW);
+	map_at(vas, P(3), 2, RW);
+	ck_assert_int_eq(vas_mprotect(vas, P(0), 5 * PG, RO), -ENOMEM);
+	ck_assert_uint_eq(info_at(vas, P(0)).prot, RO);
+	ck_assert_uint_eq(info_at(vas, P(3)).prot, RW);
+	ck_assert_int_eq(vas_mprotect(vas, P(2), 3 * PG, RO), -ENOMEM);
+	ck_assert_uint_eq(info_at(vas, P(3)).prot, RW);
+	valid(vas);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* munmap and max_map_count                                          */
+
+/*
+ *   01234
+ *   AAAAA   munmap 2 -> AA.BB ; at max_map_count: ENOMEM, unchanged
+ */
+START_TEST(test_munmap_split_limit)
+{
+	struct vas *v = new_space(256, 2, false);
+	uint64_t out;
+
+	map_at(v, P(0), 5, RW);
+	ck_assert_int_eq(vas_munmap(v, P(2), PG), 0);
+	ck_assert_str_eq(draw(v, 5), "AA.BB");
+	/* map_count 2 == max: a split of one VMA in three is refused. */
+	ck_assert_int_eq(vas_munmap(v, P(3), PG / 2), 0);
+	ck_assert_str_eq(draw(v, 5), "AA..B");
+	map_at(v, P(2), 1, RO);
+	ck_assert_uint_eq(nr_vmas(v), 3);
+	ck_assert_int_eq(vas_mprotect(v, P(0), PG, RO), -ENOMEM);
+	/* mmap refuses only above the limit (map_count > max). */
+	ck_assert_int_eq(vas_mmap(v, 0, PG, RO, ANON, NULL, 0, &out), -ENOMEM);
+	ck_assert_int_eq(vas_munmap(v, P(0), PG), 0);
+	ck_assert_str_eq(draw(v, 5), ".AB.C");
+	ck_assert_int_eq(vas_munmap(v, 0, PG), 0); /* nothing there */
+	ck_assert_int_eq(vas_munmap(v, VAS_DEFAULT_TASK_SIZE, PG), -EINVAL);
+	ck_assert_int_eq(vas_munmap(v, P(0) + 1, PG), -EINVAL);
+	ck_assert_int_eq(vas_munmap(v, P(0), 0), -EINVAL);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/* MAP_FIXED replaces what it overlaps in one step and frees its pages. */
+START_TEST(test_map_fixed_replace)
+{
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		map_at(vas, P(i), 1, i % 2 ? RO : RW);
+	fault_ok(vas, P(2), VAS_ACCESS_WRITE);
+	ck_assert_str_eq(draw(vas, 8), "ABCDEFGH");
+	map_at(vas, P(1), 6, RO | VAS_PROT_EXEC);
+	ck_assert_str_eq(draw(vas, 8), "ABBBBBBC");
+	ck_assert_uint_eq(info_at(vas, P(2)).rss_pages, 0);
+	valid(vas);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* mremap                                                            */
+
+START_TEST(test_mremap)
+{
+	uint64_t out, a;
+
+	map_at(vas, P(0), 2, RW);
+	/* Grow in place. */
+	ck_assert_int_eq(vas_mremap(vas, P(0), 2 * PG, 4 * PG, 0, 0, &out), 0);
+	ck_assert_uint_eq(out, P(0));
+	ck_assert_str_eq(draw(vas, 6), "AAAA..");
+	/* Shrink. */
+	ck_assert_int_eq(vas_mremap(vas, P(0), 4 * PG, 3 * PG, 0, 0, &out), 0);
+	ck_assert_str_eq(draw(vas, 6), "AAA...");
+	/* Blocked, no MAYMOVE: ENOMEM; MAYMOVE moves pages along. */
+	map_at(vas, P(3), 1, RO);
+	ck_assert_int_eq(vas_mremap(vas, P(0), 3 * PG, 5 * PG, 0, 0, &out),
+			 -ENOMEM);
+	fault_ok(vas, P(1), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_mremap(vas, P(0), 3 * PG, 5 * PG,
+				    VAS_MREMAP_MAYMOVE, 0, &a),
+			 0);
+	ck_assert_uint_ne(a, P(0));
+	ck_assert_str_eq(draw(vas, 6), "...A..");
+	ck_assert_uint_eq(info_at(vas, a).rss_pages, 1);
+	/* A written VMA keeps its page offset. */
+	ck_assert_uint_eq(info_at(vas, a).pgoff, P(0) >> 12);
+	/* Errors: no VMA, spans VMAs, bad flags, overlap. */
+	ck_assert_int_eq(vas_mremap(vas, P(5), PG, PG, 0, 0, &out), -EFAULT);
+	ck_assert_int_eq(vas_mremap(vas, a, 6 * PG, 6 * PG, 0, 0, &out),
+			 0); /* same length: nothing to check beyond */
+	ck_assert_int_eq(vas_mremap(vas, a, 6 * PG, 7 * PG, 0, 0, &out),
+			 -EFAULT);
+	ck_assert_int_eq(
+		vas_mremap(vas, a, PG, PG, VAS_MREMAP_FIXED, P(8), &out),
+		-EINVAL);
+	ck_assert_int_eq(vas_mremap(vas, a, 2 * PG, 2 * PG,
+				    VAS_MREMAP_FIXED | VAS_MREMAP_MAYMOVE,
+				    a + PG, &out),
+			 -EINVAL);
+	ck_assert_int_eq(vas_mremap(vas, a, PG, 0, 0, 0, &out), -EINVAL);
+	/* FIXED replaces the destination. */
+	ck_assert_int_eq(vas_mremap(vas, a, PG, PG,
+				    VAS_MREMAP_FIXED | VAS_MREMAP_MAYMOVE, P(3),
+				    &out),
+			 0);
+	ck_assert_uint_eq(out, P(3));
+	ck_assert_uint_eq(info_at(vas, P(3)).prot, RW);
+	valid(vas);
+}
+END_TEST
+
+/* An unfaulted anonymous VMA takes the page offset of its new place. */
+START_TEST(test_mremap_unfaulted_pgoff)
+{
+	uint64_t out;
+
+	map_at(vas, P(0), 2, RW);
+	ck_assert_int_eq(vas_mremap(vas, P(0), 2 * PG, 2 * PG,
+				    VAS_MREMAP_FIXED | VAS_MREMAP_MAYMOVE,
+				    P(10), &out),
+			 0);
+	ck_assert_uint_eq(info_at(vas, P(10)).pgoff, P(10) >> 12);
+	/* So it merges with a new neighbour. */
+	map_at(vas, P(12), 2, RW);
+	ck_assert_uint_eq(info_at(vas, P(13)).start, P(10));
+}
+END_TEST
+
+START_TEST(test_mremap_dontunmap)
+{
+	uint64_t out;
+
+	map_at(vas, P(0), 2, RW);
+	fault_ok(vas, P(0), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_mremap(vas, P(0), 2 * PG, 2 * PG,
+				    VAS_MREMAP_DONTUNMAP | VAS_MREMAP_MAYMOVE,
+				    P(8), &out),
+			 0);
+	ck_assert_str_eq(draw(vas, 12), "AA......BB..");
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).anon_vma, 0);
+	ck_assert_uint_eq(info_at(vas, out).rss_pages, 1);
+	ck_assert_int_eq(vas_mremap(vas, P(0), PG, 2 * PG,
+				    VAS_MREMAP_DONTUNMAP | VAS_MREMAP_MAYMOVE,
+				    0, &out),
+			 -EINVAL);
+	valid(vas);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* brk                                                               */
+
+START_TEST(test_brk)
+{
+	uint64_t b0, b, out;
+	struct vas_vma_info i;
+
+	ck_assert_int_eq(vas_brk(vas, 0, &b0), 0);
+	ck_assert_uint_eq(b0, VAS_DEFAULT_BRK_BASE);
+	ck_assert_int_eq(vas_brk(vas, b0 + 10000, &b), 0);
+	ck_assert_uint_eq(b, b0 + 10000);
+	i = info_at(vas, b0);
+	ck_assert_ptr_nonnull(i.name);
+	ck_assert_str_eq(i.name, "[heap]");
+	ck_assert_uint_eq(i.end, b0 + 3 * PG);
+	/* Growing merges with the heap VMA. */
+	ck_assert_int_eq(vas_brk(vas, b0 + 5 * PG, &b), 0);
+	ck_assert_uint_eq(info_at(vas, b0).end, b0 + 5 * PG);
+	/* A mapping one page above the new break is fine, closer is not. */
+	ck_assert_int_eq(vas_mmap(vas, b0 + 8 * PG, PG, RO, FIX, NULL, 0, &out),
+			 0);
+	ck_assert_int_eq(vas_brk(vas, b0 + 8 * PG, &b), 0);
+	ck_assert_uint_eq(b, b0 + 5 * PG);
+	ck_assert_int_eq(vas_brk(vas, b0 + 7 * PG, &b), 0);
+	ck_assert_uint_eq(b, b0 + 7 * PG);
+	/* Shrinking unmaps; below start_brk is refused. */
+	ck_assert_int_eq(vas_brk(vas, b0 + PG, &b), 0);
+	ck_assert_uint_eq(b, b0 + PG);
+	ck_assert_uint_eq(info_at(vas, b0).end, b0 + PG);
+	ck_assert_int_eq(vas_brk(vas, b0 - PG, &b), 0);
+	ck_assert_uint_eq(b, b0 + PG);
+	valid(vas);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* Faults and stacks                                                 */
+
+START_TEST(test_fault_access)
+{
+	struct vas_fault_result r;
+
+	map_at(vas, P(0), 1, RO);
+	map_at(vas, P(1), 1, 0);
+	map_at(vas, P(2), 1, VAS_PROT_WRITE);
+	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+	ck_assert(r.populated);
+	ck_assert_uint_eq(r.vma.rss_pages, 1);
+	ck_assert_int_eq(vas_fault(vas, P(0) + 5, VAS_ACCESS_READ, &r), 0);
+	ck_assert(!r.populated);
+	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_WRITE, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_ACCERR);
+	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_EXEC, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_ACCERR);
+	ck_assert_int_eq(vas_fault(vas, P(1), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_ACCERR);
+	/* Write-only still reads (access_error(): any of r/w/x). */
+	ck_assert_int_eq(vas_fault(vas, P(2), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+	ck_assert_int_eq(vas_fault(vas, P(3), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
+	/* munmap releases pages. */
+	ck_assert_int_eq(vas_munmap(vas, P(0), PG), 0);
+	map_at(vas, P(0), 1, RO);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 0);
+}
+END_TEST
+
+START_TEST(test_stack_growth)
+{
+	struct vas *v = new_space(256, 65530, true);
+	uint64_t top = VAS_DEFAULT_TASK_SIZE, out;
+	struct vas_fault_result r;
+	struct vas_stats st;
+
+	ck_assert_str_eq(info_at(v, top - PG).name, "[stack]");
+	ck_assert(info_at(v, top - PG).flags & VAS_VM_GROWSDOWN);
+	/* Far below (1 MiB) still grows: no distance check in 6.x. */
+	ck_assert_int_eq(vas_fault(v, top - (1ULL << 20), VAS_ACCESS_WRITE, &r),
+			 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+	ck_assert(r.expanded);
+	ck_assert_uint_eq(r.vma.start, top - (1ULL << 20));
+	/* Beyond the 8 MiB rlimit: refused. */
+	ck_assert_int_eq(vas_fault(v, top - (9ULL << 20), VAS_ACCESS_READ, &r),
+			 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
+	/* A neighbour within the guard gap blocks growth. */
+	ck_assert_int_eq(
+		vas_mmap(v, top - (4ULL << 20), PG, RO, FIX, NULL, 0, &out), 0);
+	ck_assert_int_eq(
+		vas_fault(v, top - (3ULL << 20) - 2 * PG, VAS_ACCESS_READ, &r),
+		0);
+	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
+	ck_assert_int_eq(
+		vas_fault(v, top - (3ULL << 20) + PG, VAS_ACCESS_READ, &r), 0);
+	ck_assert(r.expanded);
+	vas_stats(v, &st);
+	ck_assert_uint_eq(st.expansions, 2);
+	ck_assert_uint_eq(st.segv_maperr, 2);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/* With guard gap 0 a stack grows until it abuts its neighbour. */
+START_TEST(test_stack_gap0)
+{
+	struct vas *v = new_space(0, 65530, false);
+	struct vas_fault_result r;
+	uint64_t out;
+
+	ck_assert_int_eq(vas_mmap(v, P(8), 2 * PG, RW, FIX | VAS_MAP_GROWSDOWN,
+				  NULL, 0, &out),
+			 0);
+	map_at(v, P(0), 2, RW);
+	ck_assert_int_eq(vas_fault(v, P(2), VAS_ACCESS_WRITE, &r), 0);
+	ck_assert(r.expanded);
+	ck_assert_str_eq(draw(v, 10), "AABBBBBBBB");
+	ck_assert_int_eq(vas_fault(v, P(1), VAS_ACCESS_READ, &r), 0);
+	ck_assert(!r.expanded);
+	ck_assert_str_eq(draw(v, 10), "AABBBBBBBB");
+	/* A PROT_NONE neighbour is no obstacle for the gap. */
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* fork, maps format                                                 */
+
+START_TEST(test_fork)
+{
+	struct vas *child;
+
+	map_at(vas, P(0), 4, RW);
+	fault_ok(vas, P(1), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_fork(vas, &child), 0);
+	ck_assert_str_eq(draw(child, 4), "AAAA");
+	ck_assert_uint_eq(info_at(child, P(0)).rss_pages, 1);
+	ck_assert(info_at(child, P(0)).flags & VAS_VM_FORKED);
+	/* Independent: unmapping in the child leaves the parent. */
+	ck_assert_int_eq(vas_munmap(child, P(0), PG), 0);
+	ck_assert_str_eq(draw(vas, 4), "AAAA");
+	/* A fork child's VMA does not merge with an unwritten one... */
+	ck_assert_int_eq(vas_mprotect(child, P(2), PG, RO), 0);
+	ck_assert_int_eq(vas_mprotect(child, P(2), PG, RW), 0);
+	ck_assert_str_eq(draw(child, 4), ".AAA");
+	map_at(child, P(0), 1, RW);
+	ck_assert_str_eq(draw(child, 4), "ABBB");
+	valid(child);
+	vas_free(child);
+}
+END_TEST
+
+START_TEST(test_maps_format)
+{
+	struct vas_vma_info i;
+	char buf[512];
+	uint64_t a;
+	int n;
+
+	map_at(vas, P(0), 1, RW);
+	i = info_at(vas, P(0));
+	n = vas_format_maps_line(&i, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "10000000-10001000 rw-p 00000000 00:00 0 \n");
+	ck_assert_int_eq(n, (int)strlen(buf));
+	ck_assert_int_eq(vas_mmap(vas, P(2), PG, RO | VAS_PROT_EXEC,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED,
+				  "/usr/lib/libc.so.6", 0x26000, &a),
+			 0);
+	i = info_at(vas, P(2));
+	vas_format_maps_line(&i, buf, sizeof(buf));
+	ck_assert_int_eq(strlen(buf), 73 + strlen("/usr/lib/libc.so.6") + 1);
+	ck_assert(!strncmp(buf, "10002000-10003000 r-xp 00026000 fe:01 ", 38));
+	ck_assert(!strcmp(buf + 73, "/usr/lib/libc.so.6\n"));
+	ck_assert_uint_eq(i.inode, info_at(vas, P(2)).inode);
+	ck_assert_int_eq(
+		vas_mmap(vas, P(4), PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_FIXED,
+			 NULL, 0, &a),
+		0);
+	i = info_at(vas, P(4));
+	vas_format_maps_line(&i, buf, sizeof(buf));
+	ck_assert(!strncmp(buf, "10004000-10005000 rw-s 00000000 00:01 ", 38));
+	ck_assert(!strcmp(buf + 73, "/dev/zero (deleted)\n"));
+	/* Truncation reports the needed length, as snprintf. */
+	ck_assert_int_eq(vas_format_maps_line(&i, buf, 10),
+			 (int)strlen("10004000-10005000 rw-s 00000000 00:01 ") +
+				 (int)(73 - 38) + 20);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* Allocation failure: every -ENOMEM leaves the maps unchanged.      */
+
+static char *maps_text(struct vas *v)
+{
+	static char buf[1 << 16];
+	struct vas_vma_info *m;
+	size_t nr, i, off = 0;
+
+	vma_alloc_fail_after(-1);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	for (i = 0; i < nr; i++)
+		off += vas_format_maps_line(&m[i], buf + off,
+					    sizeof(buf) - off);
+	vma_free(m);
+	return strdup(buf);
+}
+
+static int run_op(struct vas *v, int op)
+{
+	struct vas_fault_result r;
+	uint64_t out;
+
+	switch (op) {
+	case 0:
+		return vas_mmap(v, 0, 3 * PG, RW, ANON, NULL, 0, &out);
+	case 1:
+		return vas_mmap(v, P(1), 8 * PG, RO, FIX, NULL, 0, &out);
+	case 2:
+		return vas_mmap(v, P(20), PG, RO,
+				VAS_MAP_SHARED | VAS_MAP_FIXED, "/new-file", 0,
+				&out);
+	case 3:
+		return vas_munmap(v, P(3), 3 * PG);
+	case 4:
+		return vas_mprotect(v, P(1), 5 * PG, RO);
+	case 5:
+		return vas_mremap(v, P(0), 2 * PG, 6 * PG, VAS_MREMAP_MAYMOVE,
+				  0, &out);
+	case 6:
+		return vas_mremap(v, P(2), 2 * PG, 2 * PG,
+				  VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED, P(30),
+				  &out);
+	case 7:
+		return vas_brk(v, VAS_DEFAULT_BRK_BASE + 5 * PG, &out);
+	case 8:
+		return vas_fault(v, VAS_DEFAULT_TASK_SIZE - (1ULL << 20),
+				 VAS_ACCESS_WRITE, &r);
+	case 9:
+		return vas_mmap(v, P(40), 2 * PG, RW,
+				VAS_MAP_SHARED | VAS_MAP_ANONYMOUS |
+					VAS_MAP_FIXED | VAS_MAP_POPULATE,
+				NULL, 0, &out);
+	default: {
+		struct vas *child;
+		int err = vas_fork(v, &child);
+
+		if (!err)
+			vas_free(child);
+		return err;
+	}
+	}
+}
+
+START_TEST(test_alloc_failure)
+{
+	int op = _i;
+	long n;
+
+	for (n = 0; n < 200; n++) {
+		struct vas *v = new_space(256, 65530, true);
+		char *before, *after;
+		uint64_t out;
+		int err;
+
+		map_at(v, P(0), 4, RW);
+		map_at(v, P(4), 4, RO);
+		ck_assert_int_eq(vas_mmap(v, P(10), 4 * PG, RO,
+					  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/f",
+					  0, &out),
+				 0);
+		fault_ok(v, P(0), VAS_ACCESS_WRITE);
+		before = maps_text(v);
+		vma_alloc_fail_after(n);
+		err = run_op(v, op);
+		vma_alloc_fail_after(-1);
+		after = maps_text(v);
+		if (err == -ENOMEM)
+			ck_assert_msg(
+				!strcmp(before, after),
+				"op %d fail after %ld: maps changed:\n%s\n"
+				"---\n%s",
+				op, n, before, after);
+		valid(v);
+		free(before);
+		free(after);
+		vas_free(v);
+		if (err != -ENOMEM)
+			break;
+	}
+	ck_assert_msg(n < 200, "op %d never succeeded", op);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* Concurrency: a fault during a MAP_FIXED sees the old or new VMA.  */
+
+static volatile int stop;
+
+static void *fault_thread(void *arg)
+{
+	struct vas *v = arg;
+	long bad = 0;
+
+	urcu_memb_register_thread();
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+		struct vas_fault_result r;
+		unsigned p;
+
+		for (p = 0; p < 8; p++) {
+			ck_assert_int_eq(
+				vas_fault(v, P(p), VAS_ACCESS_READ, &r), 0);
+			if (r.status != VAS_FAULT_OK)
+				bad++;
+		}
+	}
+	urcu_memb_unregister_thread();
+	return (void *)bad;
+}
+
+static unsigned hook_calls;
+
+static void hook(struct vas *v)
+{
+	(void)v;
+	hook_calls++;
+}
+
+START_TEST(test_concurrent_map_fixed)
+{
+	pthread_t t;
+	void *bad;
+	unsigned i;
+
+	map_at(vas, P(0), 8, RW);
+	vas_test_before_commit = hook;
+	stop = 0;
+	ck_assert_int_eq(pthread_create(&t, NULL, fault_thread, vas), 0);
+	for (i = 0; i < 3000; i++) {
+		map_at(vas, P(i % 7), 1 + i % 2, i % 3 ? RO : RW);
+		ck_assert_int_eq(vas_mprotect(vas, P(2), 3 * PG, RW), 0);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, &bad);
+	vas_test_before_commit = NULL;
+	ck_assert_ptr_null(bad);
+	ck_assert_uint_ge(hook_calls, 3000);
+	valid(vas);
+}
+END_TEST
+
+static Suite *vas_suite(void)
+{
+	Suite *s = suite_create("vas");
+	TCase *tc = tcase_create("ops");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_mmap_errors);
+	tcase_add_test(tc, test_mmap_noreplace);
+	tcase_add_test(tc, test_place_topdown);
+	tcase_add_test(tc, test_place_thp);
+	tcase_add_test(tc, test_place_guard_gap);
+	tcase_add_test(tc, test_place_bottomup_fallback);
+	tcase_add_test(tc, test_merge_new);
+	tcase_add_test(tc, test_merge_file);
+	tcase_add_test(tc, test_mprotect_split_merge);
+	tcase_add_test(tc, test_mprotect_account);
+	tcase_add_test(tc, test_anon_vma_merge);
+	tcase_add_test(tc, test_anon_vma_reuse);
+	tcase_add_test(tc, test_mprotect_hole);
+	tcase_add_test(tc, test_munmap_split_limit);
+	tcase_add_test(tc, test_map_fixed_replace);
+	tcase_add_test(tc, test_mremap);
+	tcase_add_test(tc, test_mremap_unfaulted_pgoff);
+	tcase_add_test(tc, test_mremap_dontunmap);
+	tcase_add_test(tc, test_brk);
+	tcase_add_test(tc, test_fault_access);
+	tcase_add_test(tc, test_stack_growth);
+	tcase_add_test(tc, test_stack_gap0);
+	tcase_add_test(tc, test_fork);
+	tcase_add_test(tc, test_maps_format);
+	tcase_add_loop_test(tc, test_alloc_failure, 0, 11);
+	tcase_add_test(tc, test_concurrent_map_fixed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(vas_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
