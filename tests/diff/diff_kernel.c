@@ -1482,6 +1482,25 @@ static const struct hcase hcases[] = {
 	HC("moved unwritten anonymous VMA merges with a new one", 1, 0, -1,
 	   MMAP(0, 4, RW, PA | NR, -1, 0), MREMAP(0, 4, 4, MF, 100),
 	   MMAP(104, 2, RW, PA | NR, -1, 0)),
+	HC("mremap with overlapping source and destination fails with EINVAL",
+	   0, -EINVAL, -1, MREMAP(10, 3, 3, MF, 11)),
+	HC("mremap overlap is checked before the VMA lookup (EINVAL)", 1,
+	   -EINVAL, -1, MMAP(10, 2, RW, PA | NR, -1, 0),
+	   MREMAP(10, 3, 3, MF, 12)),
+	/*
+	 * Since Linux 6.17 (mremap rework): the source is validated before
+	 * the destination is unmapped, and with MREMAP_FIXED and equal
+	 * lengths the source may span several VMAs and gaps.
+	 */
+	HC("failed mremap (source past its VMA) leaves the destination mapped",
+	   2, -EFAULT, -1, MMAP(0, 2, R, PA | NR, -1, 0),
+	   MMAP(20, 4, RW, PA | NR, -1, 0), MREMAP(0, 4, 3, MF, 21)),
+	HC("mremap moves several VMAs at once (MREMAP_FIXED, equal lengths)", 2,
+	   0, -1, MMAP(0, 2, R, PA | NR, -1, 0), MMAP(2, 2, RW, PA | NR, -1, 0),
+	   MREMAP(0, 4, 4, MF, 100)),
+	HC("mremap move of a range with a gap moves the VMAs in it", 2, 0, -1,
+	   MMAP(0, 1, R, PA | NR, -1, 0), MMAP(3, 1, RW, PA | NR, -1, 0),
+	   MREMAP(0, 4, 4, MF, 100)),
 	HC("mremap fixed over existing mappings replaces them", 1, 0, -1,
 	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(10, 2, R, PA | NR, -1, 0),
 	   MMAP(13, 2, R, PA | NR, -1, 0), MREMAP(0, 4, 6, MF, 9)),
