@@ -443,6 +443,31 @@ START_TEST(test_grow_shrink)
 			expect_load(vt, x, test_ptr(i + 1), 3 * i, 3 * i + 1);
 	}
 
+	/*
+	 * A store over all but the edges of the full tree (every level),
+	 * aborted: nothing changed. Then an erase of the middle third,
+	 * committed.
+	 */
+	VT_TXN(big, vt);
+	TEST_EQ(vt_txn_store(&big, 3000, 3 * (n - 1000), test_ptr(n + 7)), 0);
+	uint64_t f = 0, l = 0;
+	TEST_EQ(vt_txn_load(&big, 3 * (n / 2), &f, &l), test_ptr(n + 7));
+	TEST_CHECK(f == 3000 && l == 3 * (n - 1000));
+	TEST_EQ(vt_txn_prev(&big, 2999, &f, &l), test_ptr(999 + 1));
+	TEST_EQ(vt_txn_next(&big, 3 * (n - 1000) + 1, &f, &l),
+		test_ptr(n - 1000 + 1));
+	TEST_CHECK(f == 3 * (n - 1000) + 1 && l == 3 * (n - 1000) + 1);
+	vt_txn_abort(&big);
+	check_grid(vt, present, n, nr);
+	TEST_EQ(stats(vt).nr_nodes, st.nr_nodes);
+	TEST_EQ(vt_erase(vt, 3 * (n / 3), 3 * (2 * n / 3) + 1), 0);
+	for (uint64_t i = n / 3; i <= 2 * n / 3; i++) {
+		nr -= present[i];
+		present[i] = 0;
+	}
+	check_grid(vt, present, n, nr);
+	TEST_CHECK(stats(vt).nr_leaves < st.nr_leaves * 3 / 4);
+
 	/* Shrink in another random order, with some range erases. */
 	for (uint64_t i = n - 1; i > 0; i--) {
 		uint64_t j = test_below(&rng, i + 1), t = order[i];
