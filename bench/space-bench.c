@@ -24,7 +24,11 @@
  *                  mmap/mprotect/munmap in the same space, far from the
  *                  faulted range); faults/s summed over the faulting
  *                  threads.
- *   bytes_per_vma  vas_stats().bytes / nr_vmas with n VMAs (n = 100,000).
+ *   bytes_per_vma  vas_stats().bytes / nr_vmas with n VMAs (n = 100,000)
+ *                  adjacent single-page VMAs that never merge. bytes
+ *                  already counts the tree's nodes (vt_stats().bytes), the
+ *                  VMA objects, files and the resident-page table; it is
+ *                  the model's own accounting (no allocator overhead).
  *
  * Implementations ("impl"):
  *   vmad     the libvma calls as they are (faults under RCU, no lock);

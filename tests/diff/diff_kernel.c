@@ -178,6 +178,7 @@ static char tmpdir[PATH_MAX];
 static char test_files[NR_FILES][PATH_MAX];
 static int test_fds[NR_FILES];
 static bool verbose;
+static uint64_t first_seq;	 /* index of the first random sequence */
 static bool no_mremap;		 /* leave mremap out of random sequences */
 static uint64_t max_reports = 5; /* failing sequences printed in full */
 static bool kernel_only;	 /* check the hand-written premises only */
@@ -1999,11 +2000,16 @@ static bool detect_zero_page(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: diff_kernel [--seed N] [--seqs N] [--ops N] "
-		"[--verbose]\n"
+		"usage: diff_kernel [--seed N] [--first N] [--seqs N] [--ops "
+		"N]\n"
+		"                   [--verbose] [--max-reports N] "
+		"[--no-mremap]\n"
 		"                   [--no-random] [--no-hand] [--kernel-only]\n"
-		"  --kernel-only: check the hand-written cases' expectations\n"
-		"                 against the kernel alone (no simulator).\n"
+		"  --first N:       start at random sequence N (to rerun one)\n"
+		"  --no-mremap:     leave mremap out of the random sequences\n"
+		"  --kernel-only:   check the hand-written cases' "
+		"expectations\n"
+		"                   against the kernel alone (no simulator).\n"
 		"  Environment: VMAD_DIFF_SEED, VMAD_DIFF_SEQS, "
 		"VMAD_DIFF_OPS.\n");
 	exit(2);
@@ -2033,6 +2039,8 @@ int main(int argc, char **argv)
 			nops = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--max-reports") && i + 1 < argc)
 			max_reports = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--first") && i + 1 < argc)
+			first_seq = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--no-mremap"))
 			no_mremap = true;
 		else if (!strcmp(argv[i], "--verbose"))
@@ -2088,7 +2096,7 @@ int main(int argc, char **argv)
 	if (random_seqs && !kernel_only) {
 		uint64_t rf = 0;
 
-		for (uint64_t i = 0; i < seqs; i++) {
+		for (uint64_t i = first_seq; i < first_seq + seqs; i++) {
 			uint64_t s = seed * 1000003ULL + i, st = s;
 			struct mismatch mm;
 
@@ -2102,9 +2110,11 @@ int main(int argc, char **argv)
 
 				snprintf(title, sizeof(title),
 					 "random sequence %" PRIu64
-					 " (--seed %" PRIu64
-					 ", sequence %" PRIu64 ")",
-					 i, seed, i);
+					 " (rerun: --seed %" PRIu64
+					 " --first %" PRIu64
+					 " --seqs 1 --ops %" PRIu64
+					 " --no-hand --verbose)",
+					 i, seed, i, nops);
 				if (rf < max_reports)
 					report_failure(title, ops, (int)nops,
 						       &mm);
