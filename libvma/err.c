@@ -13,6 +13,8 @@
 
 #include <urcu/uatomic.h>
 
+#include "vma_alloc_internal.h"
+
 const char *vma_strerror(int err)
 {
 	switch (err < 0 ? -err : err) {
@@ -41,7 +43,7 @@ const char *vma_errno_name(int err)
 static long alloc_budget = -1;
 static long alloc_failed;
 
-static int alloc_should_fail(void)
+int vma__alloc_fails(void)
 {
 	if (caa_likely(uatomic_read(&alloc_budget) < 0))
 		return 0;
@@ -55,21 +57,21 @@ static int alloc_should_fail(void)
 
 void *vma_alloc(size_t size)
 {
-	if (alloc_should_fail())
+	if (vma__alloc_fails())
 		return NULL;
 	return malloc(size);
 }
 
 void *vma_calloc(size_t size)
 {
-	if (alloc_should_fail())
+	if (vma__alloc_fails())
 		return NULL;
 	return calloc(1, size);
 }
 
 void *vma_alloc_aligned(size_t size, size_t align)
 {
-	if (alloc_should_fail())
+	if (vma__alloc_fails())
 		return NULL;
 	return aligned_alloc(align, (size + align - 1) & ~(align - 1));
 }

@@ -33,6 +33,7 @@
 
 #include <urcu/urcu-memb.h>
 
+#include "vma_alloc_internal.h"
 #include "vt_internal.h"
 
 #ifdef VMAD_TEST_HOOKS
@@ -66,7 +67,7 @@ static inline uint64_t vtn_max_key(const struct vtn *n)
 /* Lowest key stored under @n (n non-empty). */
 static inline uint64_t vtn_min_key(const struct vtn *n)
 {
-	return n->h.leaf ? n->l.first[0] : n->i.min[0];
+	return n->h.leaf ? n->l.kv[0].first : n->i.min[0];
 }
 
 /* Longest free run strictly between two entries under @n. */
@@ -77,7 +78,7 @@ static uint64_t vtn_inner_gap(const struct vtn *n)
 
 	if (n->h.leaf) {
 		for (i = 1; i < n->h.nr; i++) {
-			uint64_t g = n->l.first[i] - n->l.last[i - 1] - 1;
+			uint64_t g = n->l.kv[i].first - n->l.last[i - 1] - 1;
 			if (g > best)
 				best = g;
 		}
@@ -96,48 +97,52 @@ static uint64_t vtn_inner_gap(const struct vtn *n)
 }
 
 /*
- * First index i < nr with key[i] >= k, or nr. Branch-free on the
- * comparison so that random lookups do not pay for mispredictions.
+ * First index i < nr with key[i] >= k, or nr. Nodes are small, so counting
+ * the keys below k beats a binary search: the comparisons are independent
+ * (no chain of dependent loads) and never mispredicted.
  */
 static inline unsigned lower_bound(const uint64_t *key, unsigned nr, uint64_t k)
 {
-	const uint64_t *base = key;
-	unsigned len = nr;
+	unsigned i, cnt = 0;
 
-	if (len == 0)
-		return 0;
-	while (len > 1) {
-		unsigned half = len / 2;
-		base = (base[half - 1] < k) ? base + half : base;
-		len -= half;
-	}
-	return (unsigned)(base - key) + (*base < k);
+	for (i = 0; i < nr; i++)
+		cnt += key[i] < k;
+	return cnt;
 }
 
-/* Number of indices i < nr with key[i] <= k (last one is the result-1). */
+/* Number of indices i < nr with key[i] <= k. */
 static inline unsigned upper_bound(const uint64_t *key, unsigned nr, uint64_t k)
 {
-	const uint64_t *base = key;
-	unsigned len = nr;
+	unsigned i, cnt = 0;
 
-	if (len == 0)
-		return 0;
-	while (len > 1) {
-		unsigned half = len / 2;
-		base = (base[half - 1] <= k) ? base + half : base;
-		len -= half;
-	}
-	return (unsigned)(base - key) + (*base <= k);
+	for (i = 0; i < nr; i++)
+		cnt += key[i] <= k;
+	return cnt;
+}
+
+/* Number of leaf entries whose first key is <= k. */
+static inline unsigned leaf_upper_bound(const struct vtn *n, uint64_t k)
+{
+	unsigned i, cnt = 0;
+
+	for (i = 0; i < n->h.nr; i++)
+		cnt += n->l.kv[i].first <= k;
+	return cnt;
 }
 
 static inline void vtn_prefetch(const struct vtn *n)
 {
 	const char *p = (const char *)n;
 
+	/* All eight lines: the key lines and the one line read after them. */
 	__builtin_prefetch(p);
 	__builtin_prefetch(p + 64);
 	__builtin_prefetch(p + 128);
 	__builtin_prefetch(p + 192);
+	__builtin_prefetch(p + 256);
+	__builtin_prefetch(p + 320);
+	__builtin_prefetch(p + 384);
+	__builtin_prefetch(p + 448);
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,13 +163,13 @@ static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
 		vtn_prefetch(n);
 	}
 	i = lower_bound(n->l.last, n->h.nr, index);
-	if (i == n->h.nr || n->l.first[i] > index)
+	if (i == n->h.nr || n->l.kv[i].first > index)
 		return NULL;
 	if (first)
-		*first = n->l.first[i];
+		*first = n->l.kv[i].first;
 	if (last)
 		*last = n->l.last[i];
-	return n->l.slot[i];
+	return n->l.kv[i].slot;
 }
 
 static void *walk_next(const struct vtn *n, uint64_t index, uint64_t *first,
@@ -184,10 +189,10 @@ static void *walk_next(const struct vtn *n, uint64_t index, uint64_t *first,
 	if (i == n->h.nr)
 		return NULL;
 	if (first)
-		*first = n->l.first[i];
+		*first = n->l.kv[i].first;
 	if (last)
 		*last = n->l.last[i];
-	return n->l.slot[i];
+	return n->l.kv[i].slot;
 }
 
 static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
@@ -203,14 +208,14 @@ static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
 			return NULL;
 		n = rcu_dereference(n->i.child[i - 1]);
 	}
-	i = upper_bound(n->l.first, n->h.nr, index);
+	i = leaf_upper_bound(n, index);
 	if (i == 0)
 		return NULL;
 	if (first)
-		*first = n->l.first[i - 1];
+		*first = n->l.kv[i - 1].first;
 	if (last)
 		*last = n->l.last[i - 1];
-	return n->l.slot[i - 1];
+	return n->l.kv[i - 1].slot;
 }
 
 void *vt_load(const struct vt *vt, uint64_t index, uint64_t *first,
@@ -300,7 +305,8 @@ static bool vtn_find(const struct vtn *n, struct vt_fit *f)
 	if (n->h.leaf) {
 		for (k = 1; k < nr; k++) {
 			unsigned i = f->dir == VT_LOWEST ? k : nr - k;
-			if (fit_run(f, n->l.last[i - 1] + 1, n->l.first[i] - 1))
+			if (fit_run(f, n->l.last[i - 1] + 1,
+				    n->l.kv[i].first - 1))
 				return true;
 		}
 		return false;
@@ -378,26 +384,126 @@ static int txn_fail(struct vt_txn *txn, int err)
 	return txn->err;
 }
 
+/* ------------------------------------------------------------------ */
+/* Recycling of nodes and batches.                                    */
+
+/* Push @node on the free list at @head. Context: Any context. */
+static void free_push(struct vt_free_node **head, struct vt_free_node *node)
+{
+	struct vt_free_node *old = uatomic_read(head), *seen;
+
+	for (;;) {
+		node->next = old;
+		seen = uatomic_cmpxchg(head, old, node);
+		if (seen == old)
+			return;
+		old = seen;
+	}
+}
+
+/*
+ * Pop from the free list at @head. Only one thread may pop at a time (the
+ * writer), so a node cannot be popped and pushed back between our read of
+ * it and the exchange (no ABA).
+ * Context: Writer.
+ */
+static struct vt_free_node *free_pop(struct vt_free_node **head)
+{
+	struct vt_free_node *old = uatomic_read(head), *seen;
+
+	while (old) {
+		seen = uatomic_cmpxchg(head, old, CMM_LOAD_SHARED(old->next));
+		if (seen == old)
+			return old;
+		old = seen;
+	}
+	return NULL;
+}
+
+/*
+ * Recycling. A commit's batch carries the nodes it replaced through the
+ * grace period; the RCU callback then pushes the whole batch (with the
+ * node pointers in it) on vt->reclaimed, without touching the nodes. The
+ * writer drains one such batch at a time (vt->spare) and keeps emptied
+ * batches for its next commits (vt->empty). Nodes a transaction allocated
+ * and dropped again never became visible and go to vt->local at once.
+ */
+
+/* Keep a never-published node for reuse. Context: Writer. */
+static void vt_recycle_node(struct vt *vt, struct vtn *n)
+{
+	struct vt_free_node *f = (struct vt_free_node *)n;
+
+	f->next = vt->local;
+	vt->local = f;
+}
+
+/* Keep an emptied batch for a later commit. Context: Writer. */
+static void vt_recycle_batch(struct vt *vt, struct vt_batch *b)
+{
+	if (b->cap != VT_BATCH_CAP) {
+		vma_free(b);
+		return;
+	}
+	b->free.next = vt->empty;
+	vt->empty = &b->free;
+}
+
+/* A node to reuse, or NULL. Context: Writer (the only thread that pops). */
+static struct vtn *vt_reuse_node(struct vt *vt)
+{
+	struct vt_free_node *f = vt->local;
+	struct vt_batch *b;
+
+	if (f) {
+		vt->local = f->next;
+		return (struct vtn *)f;
+	}
+	for (;;) {
+		b = vt->spare;
+		if (b && b->nr)
+			return b->item[--b->nr].ptr;
+		if (b)
+			vt_recycle_batch(vt, b);
+		f = free_pop(&vt->reclaimed);
+		if (!f) {
+			vt->spare = NULL;
+			return NULL;
+		}
+		b = caa_container_of(f, struct vt_batch, free);
+		uatomic_sub(&vt->nr_reclaimed, (long)b->nr);
+		vt->spare = b;
+	}
+}
+
 /* Make room for @more items in the transaction's reclaim batch. */
 static int txn_batch_reserve(struct vt_txn *txn, size_t more)
 {
-	struct vt_batch *b = txn->batch, *nb;
-	size_t cap;
+	struct vt_batch *b = txn->batch, *nb = NULL;
+	size_t cap, have = b ? b->nr : 0;
 
-	if (b && b->nr + more <= b->cap)
+	if (b && have + more <= b->cap)
 		return 0;
-	cap = b ? b->cap * 2 : 16;
-	while (cap < (b ? b->nr : 0) + more)
-		cap *= 2;
-	nb = vma_alloc(sizeof(*nb) + cap * sizeof(nb->item[0]));
-	if (!nb)
+	if (vma__alloc_fails())
 		return txn_fail(txn, -ENOMEM);
+	cap = VT_BATCH_CAP;
+	while (cap < have + more)
+		cap *= 2;
+	if (cap == VT_BATCH_CAP && txn->vt->empty) {
+		nb = caa_container_of(txn->vt->empty, struct vt_batch, free);
+		txn->vt->empty = nb->free.next;
+	}
+	if (!nb) {
+		nb = vma_alloc(sizeof(*nb) + cap * sizeof(nb->item[0]));
+		if (!nb)
+			return txn_fail(txn, -ENOMEM);
+	}
+	nb->vt = txn->vt;
 	nb->cap = cap;
-	nb->nr = 0;
+	nb->nr = have;
 	if (b) {
-		memcpy(nb->item, b->item, b->nr * sizeof(b->item[0]));
-		nb->nr = b->nr;
-		vma_free(b);
+		memcpy(nb->item, b->item, have * sizeof(b->item[0]));
+		vt_recycle_batch(txn->vt, b);
 	}
 	txn->batch = nb;
 	return 0;
@@ -422,7 +528,13 @@ static struct vtn *vtn_alloc(struct vt_txn *txn, bool leaf)
 		txn->fresh = vt->fresh_buf = buf;
 		txn->cap_fresh = vt->fresh_cap = cap;
 	}
-	n = vma_alloc_aligned(VTN_SIZE, VTN_ALIGN);
+	if (vma__alloc_fails()) {
+		txn_fail(txn, -ENOMEM);
+		return NULL;
+	}
+	n = vt_reuse_node(vt);
+	if (!n)
+		n = vma_alloc(VTN_SIZE);
 	if (!n) {
 		txn_fail(txn, -ENOMEM);
 		return NULL;
@@ -452,7 +564,7 @@ static void vtn_discard(struct vt_txn *txn, struct vtn *n)
 
 		moved->h.fresh_idx = n->h.fresh_idx;
 		txn->fresh[n->h.fresh_idx] = moved;
-		vma_free(n);
+		vt_recycle_node(txn->vt, n);
 		return;
 	}
 	txn->batch->item[txn->batch->nr++] = (struct vt_retired){n, NULL};
@@ -496,8 +608,7 @@ static void vtn_move(struct vtn *dst, unsigned di, const struct vtn *src,
 		return;
 	if (dst->h.leaf) {
 		memmove(&dst->l.last[di], &src->l.last[si], cnt * 8);
-		memmove(&dst->l.first[di], &src->l.first[si], cnt * 8);
-		memmove(&dst->l.slot[di], &src->l.slot[si], cnt * 8);
+		memmove(&dst->l.kv[di], &src->l.kv[si], cnt * 16);
 	} else {
 		memmove(&dst->i.pivot[di], &src->i.pivot[si], cnt * 8);
 		memmove(&dst->i.min[di], &src->i.min[si], cnt * 8);
@@ -517,8 +628,8 @@ static void vtn_put(struct vtn *n, unsigned pos, const struct vt_elem *e)
 {
 	if (n->h.leaf) {
 		n->l.last[pos] = e->last;
-		n->l.first[pos] = e->first;
-		n->l.slot[pos] = e->ptr;
+		n->l.kv[pos].first = e->first;
+		n->l.kv[pos].slot = e->ptr;
 	} else {
 		n->i.pivot[pos] = e->last;
 		n->i.min[pos] = e->first;
@@ -652,8 +763,8 @@ static int vtn_overflow(struct vt_txn *txn, struct vt_path *path, unsigned d,
 			tmp[k] = *e;
 		} else if (n->h.leaf) {
 			tmp[k] = (struct vt_elem){n->l.last[src],
-						  n->l.first[src],
-						  n->l.slot[src], 0};
+						  n->l.kv[src].first,
+						  n->l.kv[src].slot, 0};
 		} else {
 			tmp[k] = (struct vt_elem){
 				n->i.pivot[src], n->i.min[src], n->i.child[src],
@@ -789,6 +900,7 @@ static int path_fixup(struct vt_txn *txn, struct vt_path *path,
 				     carry, vtn_inner_gap(carry)};
 		vtn_insert_at(root, 1, &e);
 		txn->root = root;
+		txn->delta_height++;
 		return 0;
 	}
 	for (;;) {
@@ -799,6 +911,7 @@ static int path_fixup(struct vt_txn *txn, struct vt_path *path,
 				return txn->err;
 			vtn_discard(txn, root);
 			txn->root = NULL;
+			txn->delta_height--;
 			break;
 		}
 		if (root->h.leaf || root->h.nr > 1)
@@ -808,6 +921,7 @@ static int path_fixup(struct vt_txn *txn, struct vt_path *path,
 			return txn->err;
 		txn->root = root->i.child[0];
 		vtn_discard(txn, root);
+		txn->delta_height--;
 	}
 	return 0;
 }
@@ -828,6 +942,7 @@ static int txn_insert(struct vt_txn *txn, uint64_t first, uint64_t last,
 		vtn_insert_at(leaf, 0, &e);
 		txn->root = leaf;
 		txn->delta_entries++;
+		txn->delta_height++;
 		return 0;
 	}
 	if (path_cow(txn, first, &path))
@@ -860,7 +975,7 @@ static int txn_erase_one(struct vt_txn *txn, uint64_t a, uint64_t b,
 	if (a < first) {
 		leaf->l.last[pos] = first - 1;
 	} else if (b > last) {
-		leaf->l.first[pos] = last + 1;
+		leaf->l.kv[pos].first = last + 1;
 	} else {
 		vtn_remove_at(leaf, pos);
 		txn->delta_entries--;
@@ -900,7 +1015,7 @@ static int txn_replace(struct vt_txn *txn, uint64_t first, void *ptr)
 	if (path_cow(txn, first, &path))
 		return txn->err;
 	leaf = path.node[path.depth - 1];
-	leaf->l.slot[lower_bound(leaf->l.last, leaf->h.nr, first)] = ptr;
+	leaf->l.kv[lower_bound(leaf->l.last, leaf->h.nr, first)].slot = ptr;
 	return 0;
 }
 
@@ -961,18 +1076,28 @@ int vt_txn_defer_free(struct vt_txn *txn, void *ptr, vt_free_fn fn)
 	return 0;
 }
 
+/* RCU callback: readers are done with everything in the batch. */
 static void vt_batch_free(struct rcu_head *head)
 {
 	struct vt_batch *b = caa_container_of(head, struct vt_batch, rcu);
-	size_t k;
+	struct vt *vt = b->vt;
+	size_t k, nodes = 0;
 
 	for (k = 0; k < b->nr; k++) {
 		if (b->item[k].fn)
 			b->item[k].fn(b->item[k].ptr);
 		else
-			vma_free(b->item[k].ptr);
+			b->item[nodes++].ptr = b->item[k].ptr;
 	}
-	vma_free(b);
+	b->nr = nodes;
+	if (uatomic_read(&vt->nr_reclaimed) + (long)nodes > VT_FREE_LIMIT) {
+		for (k = 0; k < nodes; k++)
+			vma_free(b->item[k].ptr);
+		b->nr = nodes = 0;
+	}
+	/* Even an empty batch goes back: the writer reuses it. */
+	uatomic_add(&vt->nr_reclaimed, (long)nodes);
+	free_push(&vt->reclaimed, &b->free);
 }
 
 void vt_txn_abort(struct vt_txn *txn)
@@ -982,23 +1107,16 @@ void vt_txn_abort(struct vt_txn *txn)
 	if (!txn || !txn->vt)
 		return;
 	for (k = 0; k < txn->nr_fresh; k++)
-		vma_free(txn->fresh[k]);
+		vt_recycle_node(txn->vt, txn->fresh[k]);
 	txn->nr_fresh = 0;
-	vma_free(txn->batch);
+	if (txn->batch) {
+		/* Its nodes are still published: only the batch is reused. */
+		txn->batch->nr = 0;
+		vt_recycle_batch(txn->vt, txn->batch);
+	}
 	txn->batch = NULL;
 	txn->root = txn->vt->root;
 	txn->err = -ECANCELED;
-}
-
-static unsigned tree_height(const struct vtn *n)
-{
-	unsigned h = 0;
-
-	while (n) {
-		h++;
-		n = n->h.leaf ? NULL : n->i.child[0];
-	}
-	return h;
 }
 
 int vt_txn_commit(struct vt_txn *txn)
@@ -1027,15 +1145,15 @@ int vt_txn_commit(struct vt_txn *txn)
 	vt->nr_entries += txn->delta_entries;
 	vt->nr_nodes += txn->delta_nodes;
 	vt->nr_leaves += txn->delta_leaves;
-	vt->height = tree_height(txn->root);
+	vt->height += txn->delta_height;
 	vt->nr_commits++;
 	if (txn->batch && txn->batch->nr) {
 		for (k = 0; k < txn->batch->nr; k++)
 			vt->nr_retired += txn->batch->item[k].fn == NULL;
 		vt->nr_batches++;
 		call_rcu(&txn->batch->rcu, vt_batch_free);
-	} else {
-		vma_free(txn->batch);
+	} else if (txn->batch) {
+		vt_recycle_batch(vt, txn->batch);
 	}
 	txn->batch = NULL;
 	txn->err = -ECANCELED; /* the transaction is over */
@@ -1067,7 +1185,11 @@ int vt_erase(struct vt *vt, uint64_t first, uint64_t last)
 
 struct vt *vt_new(void)
 {
-	return vma_calloc(sizeof(struct vt));
+	struct vt *vt = vma_calloc(sizeof(struct vt));
+
+	if (!vt)
+		return NULL;
+	return vt;
 }
 
 static void vtn_free_all(struct vtn *n)
@@ -1082,14 +1204,38 @@ static void vtn_free_all(struct vtn *n)
 	vma_free(n);
 }
 
+static void free_batch_nodes(struct vt_batch *b)
+{
+	size_t k;
+
+	for (k = 0; k < b->nr; k++)
+		vma_free(b->item[k].ptr);
+	vma_free(b);
+}
+
 void vt_free(struct vt *vt)
 {
+	struct vt_free_node *node;
+
 	if (!vt)
 		return;
+	/* First let pending callbacks finish: they recycle into @vt. */
+	rcu_barrier();
 	vtn_free_all(vt->root);
+	while ((node = vt->local)) {
+		vt->local = node->next;
+		vma_free(node);
+	}
+	if (vt->spare)
+		free_batch_nodes(vt->spare);
+	while ((node = free_pop(&vt->reclaimed)))
+		free_batch_nodes(caa_container_of(node, struct vt_batch, free));
+	while ((node = vt->empty)) {
+		vt->empty = node->next;
+		vma_free(caa_container_of(node, struct vt_batch, free));
+	}
 	vma_free(vt->fresh_buf);
 	vma_free(vt);
-	rcu_barrier();
 }
 
 void vt_stats(const struct vt *vt, struct vt_stats *st)
@@ -1141,13 +1287,13 @@ static int vtn_check(const struct vtn *n, int depth, uint64_t lo, uint64_t hi,
 		else if (c->leaf_depth != depth)
 			return check_fail(c, "leaves at different depths", n);
 		for (i = 0; i < nr; i++) {
-			if (n->l.first[i] > n->l.last[i])
+			if (n->l.kv[i].first > n->l.last[i])
 				return check_fail(c, "first > last", n);
-			if (n->l.first[i] < lo || n->l.last[i] > hi)
+			if (n->l.kv[i].first < lo || n->l.last[i] > hi)
 				return check_fail(c, "entry out of bounds", n);
-			if (i > 0 && n->l.first[i] <= n->l.last[i - 1])
+			if (i > 0 && n->l.kv[i].first <= n->l.last[i - 1])
 				return check_fail(c, "entries overlap", n);
-			if (!n->l.slot[i])
+			if (!n->l.kv[i].slot)
 				return check_fail(c, "NULL entry", n);
 		}
 		c->entries += nr;

@@ -9,8 +9,12 @@
  * internal node) come first so that a lookup touches as few lines as
  * possible.
  *
- *   leaf:      hdr | last[21] | first[21] | slot[21]
- *   internal:  hdr | pivot[15] | min[15] | child[15] | gap[15]
+ *   leaf:      hdr | last[21] | {first, slot}[21]
+ *   internal:  hdr | pivot[15] | child[15] | min[15] | gap[15]
+ *
+ * A lookup scans last[] (or pivot[]) and then reads one {first, slot} pair
+ * (or one child pointer); min[] and gap[] serve writers and free-area
+ * search.
  *
  * For an internal node, pivot[i] is the highest key stored under child i
  * and min[i] the lowest; gap[i] is the longest free run strictly between
@@ -44,18 +48,22 @@ struct vtn_hdr {
 	uint32_t fresh_idx; /* index in txn->fresh while fresh */
 };
 
+struct vtn_kv {
+	uint64_t first;
+	void *slot;
+};
+
 struct vtn_leaf {
 	struct vtn_hdr h;
 	uint64_t last[VT_LEAF_CAP];
-	uint64_t first[VT_LEAF_CAP];
-	void *slot[VT_LEAF_CAP];
+	struct vtn_kv kv[VT_LEAF_CAP];
 };
 
 struct vtn_int {
 	struct vtn_hdr h;
 	uint64_t pivot[VT_INT_CAP];
-	uint64_t min[VT_INT_CAP];
 	struct vtn *child[VT_INT_CAP];
+	uint64_t min[VT_INT_CAP];
 	uint64_t gap[VT_INT_CAP];
 };
 
@@ -76,12 +84,34 @@ struct vt_retired {
 	vt_free_fn fn;
 };
 
+/*
+ * A node of a free list: many pushers (RCU callbacks, the writer), one
+ * popper (the writer). liburcu's lfstack does the same job but its push
+ * forms a member pointer from NULL, which UBSan rejects; this is the
+ * plain Treiber stack it implements.
+ */
+struct vt_free_node {
+	struct vt_free_node *next;
+};
+
 /* What a commit hands to call_rcu(). */
 struct vt_batch {
-	struct rcu_head rcu;
+	union {
+		struct rcu_head rcu;	  /* while waiting for readers */
+		struct vt_free_node free; /* on vt->reclaimed or vt->empty */
+	};
+	struct vt *vt;
 	size_t nr, cap;
 	struct vt_retired item[];
 };
+
+#define VT_BATCH_CAP 32 /* batches of this capacity are recycled */
+/*
+ * Most nodes kept for reuse per tree (16 MiB). Retired nodes come back only
+ * after a grace period, so a busy writer needs about (commit rate x grace
+ * period latency) nodes in circulation; below this bound none hit malloc.
+ */
+#define VT_FREE_LIMIT 32768
 
 struct vt {
 	struct vtn *root; /* RCU-protected: rcu_dereference() to read */
@@ -95,6 +125,18 @@ struct vt {
 	uint64_t nr_batches;
 	struct vtn **fresh_buf; /* reused by every transaction */
 	size_t fresh_cap;
+	/*
+	 * Recycling (see vt.c): batches back from their grace period, with
+	 * the nodes they carried, pushed by RCU callbacks and popped only by
+	 * the writer (one popper needs no lock); and the writer's own
+	 * caches. Recycling spares the allocator a free and a malloc per
+	 * node and keeps the callbacks from touching node memory.
+	 */
+	struct vt_free_node *reclaimed; /* uatomic */
+	long nr_reclaimed;		/* uatomic: nodes in reclaimed */
+	struct vt_batch *spare;		/* writer: batch being drained */
+	struct vt_free_node *empty;	/* writer: emptied batches */
+	struct vt_free_node *local;	/* writer: never-published nodes */
 };
 
 #endif /* VMA_VT_INTERNAL_H */

@@ -76,6 +76,7 @@ struct vt_txn {
 	int64_t delta_entries; /* entries added minus removed */
 	int64_t delta_nodes;   /* nodes allocated minus retired/freed */
 	int64_t delta_leaves;  /* the same, leaves only */
+	int delta_height;      /* root splits minus root collapses */
 	/* Nodes allocated by this transaction (freed on abort). */
 	struct vtn **fresh;
 	size_t nr_fresh, cap_fresh;
