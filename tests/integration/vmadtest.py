@@ -110,16 +110,24 @@ class Conn:
         return id
 
     def line(self):
-        """The next response line, or None at EOF."""
-        while b"\n" not in self.buf:
-            try:
-                chunk = self.s.recv(1 << 20)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
+        """The next response line, or None at EOF (linear in its size)."""
+        nl = self.buf.find(b"\n")
+        if nl < 0:
+            parts = [self.buf]
+            while True:
+                try:
+                    chunk = self.s.recv(1 << 20)
+                except ConnectionResetError:
+                    chunk = b""
+                if not chunk:
+                    self.buf = b"".join(parts)
+                    return None
+                parts.append(chunk)
+                if b"\n" in chunk:
+                    break
+            self.buf = b"".join(parts)
+            nl = self.buf.find(b"\n")
+        line, self.buf = self.buf[:nl], self.buf[nl + 1:]
         return line
 
     def resp(self):
