@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 		ret = vmad_config_load(&srv.cfg, config, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "vmad: %s\n", err);
-			return ret == -EINVAL ? EX_CONFIG_ : EX_CONFIG_;
+			return EX_CONFIG_;
 		}
 	}
 	/* Pass 2: the command line overrides the file. */
