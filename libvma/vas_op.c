@@ -32,7 +32,9 @@ void vas_op_begin(struct vas_op *op, struct vas *vas)
 	vas_assert_write_locked(vas);
 	memset(op, 0, offsetof(struct vas_op, fresh_inline));
 	op->vas = vas;
+	op->acts = op->acts_inline;
 	op->nr_acts = 0;
+	op->cap_acts = VAS_OP_ACTS;
 	op->fresh = op->fresh_inline;
 	op->cap_fresh = VAS_OP_INLINE;
 	op->old = op->old_inline;
@@ -189,7 +191,20 @@ void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 
 	if (op->err || !n)
 		return;
-	assert(op->nr_acts < VAS_OP_ACTS);
+	if (op->nr_acts == op->cap_acts) {
+		size_t cap = op->cap_acts * 2;
+		struct vas_pg_action *na = vma_alloc(cap * sizeof(*na));
+
+		if (!na) {
+			op->err = -ENOMEM;
+			return;
+		}
+		memcpy(na, op->acts, op->nr_acts * sizeof(*na));
+		if (op->acts != op->acts_inline)
+			vma_free(op->acts);
+		op->acts = na;
+		op->cap_acts = cap;
+	}
 	if (kind == VAS_PG_MOVE && vas__pt_prepare_like(pt, pt, a, b, n))
 		op->err = -ENOMEM;
 	if (kind == VAS_PG_SET && vas__pt_prepare(pt, a, n))
@@ -202,7 +217,7 @@ void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 static void op_apply_pages(struct vas_op *op)
 {
 	struct vas_pt *pt = &op->vas->pt;
-	unsigned i;
+	size_t i;
 
 	for (i = 0; i < op->nr_acts; i++) {
 		struct vas_pg_action *act = &op->acts[i];
@@ -227,6 +242,8 @@ static void op_free_lists(struct vas_op *op)
 		vma_free(op->fresh);
 	if (op->old != op->old_inline)
 		vma_free(op->old);
+	if (op->acts != op->acts_inline)
+		vma_free(op->acts);
 }
 
 /**

@@ -56,8 +56,9 @@ struct vas_op {
 	size_t nr_old, cap_old;
 	struct vas_area *fresh_inline[VAS_OP_INLINE];
 	struct vas_area *old_inline[VAS_OP_INLINE];
-	struct vas_pg_action acts[VAS_OP_ACTS];
-	unsigned nr_acts;
+	struct vas_pg_action *acts; /* acts_inline, or grown */
+	size_t nr_acts, cap_acts;
+	struct vas_pg_action acts_inline[VAS_OP_ACTS];
 };
 
 void vas_op_begin(struct vas_op *op, struct vas *vas);

@@ -776,21 +776,26 @@ out:
 /* ------------------------------------------------------------------ */
 /* mremap                                                              */
 
-/* vma_to_resize(): the area to remap, checked. */
-static int vma_to_resize(struct vas_op *op, uint64_t addr, uint64_t old_len,
-			 uint64_t new_len, unsigned flags,
-			 struct vas_area **out)
+/*
+ * check_prep_vma(): the checks of the source VMA @v before anything
+ * changes. Return: 0; -EFAULT, -EINVAL.
+ */
+static int check_prep_vma(struct vas_area *v, uint64_t addr, uint64_t old_len,
+			  uint64_t new_len, unsigned flags)
 {
-	struct vas_area *v = vas_op_load(op, addr);
+	bool new_addr = flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP);
 	uint64_t pgoff;
 
 	if (!v)
 		return -EFAULT;
+	if (new_len <= old_len && !new_addr)
+		return 0; /* no new address space: nothing to check */
 	if (!old_len && !(v->flags & VAS_F_SHARED))
 		return -EINVAL;
+	if (old_len > new_len)
+		old_len = new_len; /* the shrunk tail may cross VMAs */
 	if (old_len > v->end - addr)
 		return -EFAULT;
-	*out = v;
 	if (new_len == old_len)
 		return 0;
 	pgoff = v->pgoff + ((addr - v->start) >> VAS_PAGE_SHIFT);
@@ -877,24 +882,15 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 	return op->err;
 }
 
-/* mremap_to(): MREMAP_FIXED or MREMAP_DONTUNMAP. */
+/* mremap_to(): MREMAP_FIXED or MREMAP_DONTUNMAP, source checked. */
 static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 		     uint64_t new_addr, uint64_t new_len, unsigned flags,
 		     uint64_t *out)
 {
 	struct vas *vas = op->vas;
-	uint64_t ts = vas->layout.task_size;
 	struct vas_area *v;
 	int err;
 
-	if (vas_offset_in_page(new_addr))
-		return -EINVAL;
-	if (new_len > ts || new_addr > ts - new_len)
-		return -EINVAL;
-	if (addr + old_len > new_addr && new_addr + new_len > addr)
-		return -EINVAL;
-	if (vas_op_map_count(op) + 2 >= vas->layout.max_map_count - 3)
-		return -ENOMEM;
 	if (flags & VAS_MREMAP_FIXED) {
 		err = do_munmap(op, new_addr, new_len);
 		if (err)
@@ -906,9 +902,9 @@ static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 			return err;
 		old_len = new_len;
 	}
-	err = vma_to_resize(op, addr, old_len, new_len, flags, &v);
-	if (err)
-		return err;
+	v = vas_op_load(op, addr);
+	if (!v)
+		return -EFAULT;
 	/*
 	 * With MREMAP_FIXED this only checks the address (mmap_min_addr);
 	 * a hint is looked up in the committed tree, still unchanged then.
@@ -919,6 +915,46 @@ static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 	if (err)
 		return err;
 	return move_vma(op, v, addr, old_len, new_len, new_addr, flags, out);
+}
+
+/*
+ * remap_move(): MREMAP_FIXED with old_len == new_len moves every VMA of
+ * [addr, addr + len), keeping the gaps between them (Linux 6.17+). A gap
+ * at the start is -EFAULT.
+ */
+static int remap_move(struct vas_op *op, uint64_t addr, uint64_t len,
+		      uint64_t new_addr, unsigned flags, uint64_t *out)
+{
+	uint64_t end = addr + len, target = new_addr, last_end = 0, res = 0;
+	bool seen = false;
+	struct vas_area *v;
+	int err;
+
+	while ((v = vas_op_next(op, seen ? last_end : addr)) != NULL &&
+	       v->start < end) {
+		uint64_t a = v->start > addr ? v->start : addr;
+		uint64_t l = (end < v->end ? end : v->end) - a;
+		uint64_t off = seen ? v->start - last_end : 0, got;
+
+		if (!seen && addr < v->start)
+			return -EFAULT;
+		last_end = v->end;
+		err = check_prep_vma(v, a, l, l, flags);
+		if (!err)
+			err = mremap_to(op, a, l, target + off, l, flags, &got);
+		if (err)
+			return err;
+		if (!seen)
+			res = got;
+		seen = true;
+		target = got + l;
+		if (op->err)
+			return op->err;
+	}
+	if (!seen)
+		return -EFAULT;
+	*out = res;
+	return 0;
 }
 
 /* vma_expandable() */
@@ -939,23 +975,27 @@ static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 			 uint64_t *out)
 {
 	struct vas *vas = op->vas;
-	struct vas_area *v = vas_op_load(op, addr);
+	struct vas_area *v;
 	int err;
 
-	if (!v)
-		return -EFAULT;
+	/* check_map_count_against_split_early() */
+	if ((flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP)) &&
+	    vas_op_map_count(op) + 6 > vas->layout.max_map_count)
+		return -ENOMEM;
+	if ((flags & VAS_MREMAP_FIXED) && old_len == new_len)
+		return remap_move(op, addr, old_len, new_addr, flags, out);
+	v = vas_op_load(op, addr);
+	err = check_prep_vma(v, addr, old_len, new_len, flags);
+	if (err)
+		return err;
 	if (flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP))
 		return mremap_to(op, addr, old_len, new_addr, new_len, flags,
 				 out);
-	if (old_len >= new_len) {
-		*out = addr;
-		if (old_len == new_len)
-			return 0;
+	*out = addr;
+	if (old_len == new_len)
+		return 0;
+	if (old_len > new_len)
 		return do_munmap(op, addr + new_len, old_len - new_len);
-	}
-	err = vma_to_resize(op, addr, old_len, new_len, flags, &v);
-	if (err)
-		return err;
 	if (old_len == v->end - addr) {
 		uint64_t delta = new_len - old_len;
 
@@ -974,7 +1014,6 @@ static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 			m.next = vas_op_next(op, p.end);
 			if (!merge_new_range(op, &m, false))
 				return op->err ? op->err : -ENOMEM;
-			*out = addr;
 			return 0;
 		}
 	}
@@ -991,23 +1030,31 @@ int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
 	       uint64_t new_length, unsigned flags, uint64_t new_addr,
 	       uint64_t *out)
 {
+	uint64_t ts = vas->layout.task_size;
 	struct vas_op op;
 	int err, ferr;
 
+	/* check_mremap_params(), before the lock */
 	if (flags & ~(unsigned)(VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED |
 				VAS_MREMAP_DONTUNMAP))
-		return -EINVAL;
-	if ((flags & VAS_MREMAP_FIXED) && !(flags & VAS_MREMAP_MAYMOVE))
-		return -EINVAL;
-	if ((flags & VAS_MREMAP_DONTUNMAP) &&
-	    (!(flags & VAS_MREMAP_MAYMOVE) || old_length != new_length))
 		return -EINVAL;
 	if (vas_offset_in_page(old_addr))
 		return -EINVAL;
 	old_length = vas_page_align(old_length);
 	new_length = vas_page_align(new_length);
-	if (!new_length)
+	if (!new_length || new_length > ts)
 		return -EINVAL;
+	if (flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP)) {
+		if (new_addr > ts - new_length || vas_offset_in_page(new_addr))
+			return -EINVAL;
+		if (!(flags & VAS_MREMAP_MAYMOVE))
+			return -EINVAL;
+		if ((flags & VAS_MREMAP_DONTUNMAP) && old_length != new_length)
+			return -EINVAL;
+		if (old_addr + old_length > new_addr &&
+		    new_addr + new_length > old_addr)
+			return -EINVAL;
+	}
 
 	vas__lock(vas);
 	vas_op_begin(&op, vas);

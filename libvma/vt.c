@@ -698,6 +698,87 @@ static int path_cow(struct vt_txn *txn, uint64_t key, struct vt_path *path)
 	return 0;
 }
 
+/* Copy elements [from, from + cnt) of @n to @tmp, with @e inserted at
+ * position @pos of the result when @e is non-NULL. Return the count. */
+static unsigned vtn_gather(struct vt_elem *tmp, const struct vtn *n,
+			   unsigned from, unsigned cnt, unsigned pos,
+			   const struct vt_elem *e)
+{
+	unsigned k, out = 0;
+
+	for (k = from; k < from + cnt; k++) {
+		if (e && out == pos)
+			tmp[out++] = *e;
+		if (n->h.leaf)
+			tmp[out++] =
+				(struct vt_elem){n->l.last[k], n->l.kv[k].first,
+						 n->l.kv[k].slot, 0};
+		else
+			tmp[out++] =
+				(struct vt_elem){n->i.pivot[k], n->i.min[k],
+						 n->i.child[k], n->i.gap[k]};
+	}
+	if (e && out == pos)
+		tmp[out++] = *e;
+	return out;
+}
+
+/* Make @n hold exactly tmp[from, from + cnt). */
+static void vtn_scatter(struct vtn *n, const struct vt_elem *tmp, unsigned from,
+			unsigned cnt)
+{
+	unsigned k;
+
+	for (k = 0; k < cnt; k++)
+		vtn_put(n, k, &tmp[from + k]);
+	n->h.nr = cnt;
+}
+
+/*
+ * Two-into-three split (as in a B*-tree): @n (full, path level @d > 0) and
+ * a full sibling share their elements and @e with a new node, each about
+ * two thirds full. The new node always lands right after @n in the
+ * parent, so it is the *carry that path_fixup links in.
+ */
+static int vtn_split3(struct vt_txn *txn, struct vt_path *path, unsigned d,
+		      unsigned pos, const struct vt_elem *e, struct vtn **carry)
+{
+	struct vtn *n = path->node[d], *p = path->node[d - 1], *s, *t;
+	unsigned i = path->idx[d - 1], si = i > 0 ? i - 1 : i + 1;
+	struct vt_elem tmp[2 * VT_LEAF_CAP + 1];
+	unsigned total, a, b;
+
+	s = vtn_cow(txn, p->i.child[si]);
+	if (!s)
+		return txn->err;
+	p->i.child[si] = s;
+	t = vtn_alloc(txn, n->h.leaf);
+	if (!t)
+		return txn->err;
+	if (si < i) {
+		/* s | n | t */
+		total = vtn_gather(tmp, s, 0, s->h.nr, 0, NULL);
+		total += vtn_gather(tmp + total, n, 0, n->h.nr, pos, e);
+		a = total / 3;
+		b = (total - a) / 2;
+		vtn_scatter(s, tmp, 0, a);
+		vtn_scatter(n, tmp, a, b);
+		vtn_scatter(t, tmp, a + b, total - a - b);
+	} else {
+		/* n | t | s */
+		total = vtn_gather(tmp, n, 0, n->h.nr, pos, e);
+		total += vtn_gather(tmp + total, s, 0, s->h.nr, 0, NULL);
+		a = total / 3;
+		b = (total - a) / 2;
+		vtn_scatter(n, tmp, 0, a);
+		vtn_scatter(t, tmp, a, b);
+		vtn_scatter(s, tmp, a + b, total - a - b);
+	}
+	vtn_refresh(p, si);
+	*carry = t;
+	return 0;
+}
+
 /*
  * Insert @e at @pos into @n (path level @d) which is full. Prefer moving
  * one element to a sibling with room (keeps nodes dense); otherwise split
@@ -710,7 +791,6 @@ static int vtn_overflow(struct vt_txn *txn, struct vt_path *path, unsigned d,
 	struct vtn *n = path->node[d], *p, *s;
 	unsigned cap = vtn_cap(n), i, total, left;
 	struct vt_elem tmp[VT_LEAF_CAP + 1];
-	unsigned k;
 
 	*carry = NULL;
 	if (d > 0) {
@@ -751,43 +831,25 @@ static int vtn_overflow(struct vt_txn *txn, struct vt_path *path, unsigned d,
 		}
 	}
 
-	/* Split: gather cap + 1 elements, keep @left in n, rest in s. */
+	if (d > 0)
+		return vtn_split3(txn, path, d, pos, e, carry);
+
+	/*
+	 * The root splits in two. Appending at the end (or the front) keeps
+	 * the old side nearly full and gives the new node its minimum.
+	 */
 	s = vtn_alloc(txn, n->h.leaf);
 	if (!s)
 		return txn->err;
-	total = cap + 1;
-	for (k = 0; k < total; k++) {
-		unsigned src = k < pos ? k : k - 1;
-
-		if (k == pos) {
-			tmp[k] = *e;
-		} else if (n->h.leaf) {
-			tmp[k] = (struct vt_elem){n->l.last[src],
-						  n->l.kv[src].first,
-						  n->l.kv[src].slot, 0};
-		} else {
-			tmp[k] = (struct vt_elem){
-				n->i.pivot[src], n->i.min[src], n->i.child[src],
-				n->i.gap[src]};
-		}
-	}
-	/*
-	 * Appending at the end (or the front) keeps the old side nearly full
-	 * and gives the new node its minimum: sequential inserts build dense
-	 * nodes.
-	 */
+	total = vtn_gather(tmp, n, 0, n->h.nr, pos, e);
 	if (pos == cap)
 		left = total - vtn_min_fill(n);
 	else if (pos == 0)
 		left = vtn_min_fill(n);
 	else
 		left = total / 2;
-	for (k = 0; k < left; k++)
-		vtn_put(n, k, &tmp[k]);
-	n->h.nr = left;
-	for (k = left; k < total; k++)
-		vtn_put(s, k - left, &tmp[k]);
-	s->h.nr = total - left;
+	vtn_scatter(n, tmp, 0, left);
+	vtn_scatter(s, tmp, left, total - left);
 	*carry = s;
 	return 0;
 }

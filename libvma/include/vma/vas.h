@@ -75,14 +75,14 @@ enum {
 /* Properties of a VMA as reported (a subset of vm_flags). */
 enum {
 	VAS_VM_SHARED = 1u << 0,    /* VM_SHARED (else private) */
-	VAS_VM_ANON = 1u << 1,      /* anonymous (no file) */
+	VAS_VM_ANON = 1u << 1,	    /* anonymous (no file) */
 	VAS_VM_GROWSDOWN = 1u << 2, /* VM_GROWSDOWN */
 	VAS_VM_GROWSUP = 1u << 3,   /* VM_GROWSUP */
 	VAS_VM_NORESERVE = 1u << 4, /* VM_NORESERVE */
 	VAS_VM_ACCOUNT = 1u << 5,   /* VM_ACCOUNT: private writable, charged */
 	VAS_VM_ANON_VMA = 1u << 6,  /* has an anon_vma (written or COWed) */
-	VAS_VM_STACK = 1u << 7,     /* the [stack] */
-	VAS_VM_HEAP = 1u << 8,      /* the [heap] (brk area) */
+	VAS_VM_STACK = 1u << 7,	    /* the [stack] */
+	VAS_VM_HEAP = 1u << 8,	    /* the [heap] (brk area) */
 	VAS_VM_FORKED = 1u << 9,    /* anon_vma inherited through fork */
 };
 
@@ -112,53 +112,53 @@ enum vas_segv_code {
 
 /* Layout of a new space; vas_layout_default() fills the Linux defaults. */
 struct vas_layout {
-	uint64_t task_size;	   /* highest user address + 1 */
-	uint64_t mmap_base;	   /* top-down placement starts below this */
-	uint64_t stack_guard_gap;  /* in pages; 0 allowed */
-	uint64_t max_map_count;	   /* most VMAs a space may hold */
-	uint64_t stack_rlimit;	   /* RLIMIT_STACK in bytes */
-	uint64_t brk_base;	   /* start_brk: where the heap begins */
-	bool stack;		   /* create an initial [stack] VMA */
+	uint64_t task_size;	  /* highest user address + 1 */
+	uint64_t mmap_base;	  /* top-down placement starts below this */
+	uint64_t stack_guard_gap; /* in pages; 0 allowed */
+	uint64_t max_map_count;	  /* most VMAs a space may hold */
+	uint64_t stack_rlimit;	  /* RLIMIT_STACK in bytes */
+	uint64_t brk_base;	  /* start_brk: where the heap begins */
+	bool stack;		  /* create an initial [stack] VMA */
 };
 
 /* A copy of one VMA's state, safe to keep after the call. */
 struct vas_vma_info {
-	uint64_t start;		  /* inclusive */
-	uint64_t end;		  /* exclusive */
-	uint64_t offset;	  /* file offset in bytes (pgoff << 12) */
-	unsigned prot;		  /* VAS_PROT_* */
-	unsigned flags;		  /* VAS_VM_* */
-	uint64_t rss_pages;	  /* resident pages in [start, end) */
-	uint64_t inode;		  /* simulated inode of the file, 0 if anon */
-	char file[VAS_FILE_MAX];  /* file name, "" if anonymous */
-	const char *name;	  /* "[stack]", "[heap]", "/dev/zero (deleted)"
-				     (shared anonymous) or NULL (static) */
-	uint64_t pgoff;		  /* vm_pgoff as Linux keeps it (anonymous
-				     private: addr >> 12 at creation) */
-	uint32_t anon_vma;	  /* anon_vma id, 0 if none (model state) */
+	uint64_t start;		 /* inclusive */
+	uint64_t end;		 /* exclusive */
+	uint64_t offset;	 /* file offset in bytes (pgoff << 12) */
+	unsigned prot;		 /* VAS_PROT_* */
+	unsigned flags;		 /* VAS_VM_* */
+	uint64_t rss_pages;	 /* resident pages in [start, end) */
+	uint64_t inode;		 /* simulated inode of the file, 0 if anon */
+	char file[VAS_FILE_MAX]; /* file name, "" if anonymous */
+	const char *name;	 /* "[stack]", "[heap]", "/dev/zero (deleted)"
+				    (shared anonymous) or NULL (static) */
+	uint64_t pgoff;		 /* vm_pgoff as Linux keeps it (anonymous
+				    private: addr >> 12 at creation) */
+	uint32_t anon_vma;	 /* anon_vma id, 0 if none (model state) */
 };
 
 struct vas_fault_result {
 	enum vas_fault_status status;
-	enum vas_segv_code code;  /* when status is VAS_FAULT_SEGV */
-	bool populated;		  /* this fault made the page resident */
-	bool expanded;		  /* a stack VMA grew to cover the address */
-	struct vas_vma_info vma;  /* the VMA, when status is VAS_FAULT_OK */
+	enum vas_segv_code code; /* when status is VAS_FAULT_SEGV */
+	bool populated;		 /* this fault made the page resident */
+	bool expanded;		 /* a stack VMA grew to cover the address */
+	struct vas_vma_info vma; /* the VMA, when status is VAS_FAULT_OK */
 };
 
 struct vas_stats {
 	uint64_t nr_vmas;
-	uint64_t mapped_bytes;	 /* sum of VMA sizes */
-	uint64_t rss_pages;	 /* resident pages */
-	uint64_t faults;	 /* vas_fault() calls */
-	uint64_t fault_retries;	 /* walks restarted from the root */
-	uint64_t expansions;	 /* stack expansions by faults */
+	uint64_t mapped_bytes;	/* sum of VMA sizes */
+	uint64_t rss_pages;	/* resident pages */
+	uint64_t faults;	/* vas_fault() calls */
+	uint64_t fault_retries; /* walks restarted from the root */
+	uint64_t expansions;	/* stack expansions by faults */
 	uint64_t segv_maperr;
 	uint64_t segv_accerr;
-	uint64_t mutations;	 /* committed mutating operations */
-	uint64_t brk;		 /* current program break */
-	struct vt_stats tree;	 /* the VMA tree */
-	uint64_t bytes;		 /* memory of the space: tree, VMAs, pages */
+	uint64_t mutations;   /* committed mutating operations */
+	uint64_t brk;	      /* current program break */
+	struct vt_stats tree; /* the VMA tree */
+	uint64_t bytes;	      /* memory of the space: tree, VMAs, pages */
 };
 
 struct vas;
@@ -233,9 +233,8 @@ VMA_API int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length,
  * Context: Takes vas->write_lock.
  * Return: 0; -EINVAL, -ENOMEM, -EFAULT, ... as Linux.
  */
-VMA_API int vas_mremap(struct vas *vas, uint64_t old_addr,
-		       uint64_t old_length, uint64_t new_length,
-		       unsigned flags, uint64_t new_addr,
+VMA_API int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
+		       uint64_t new_length, unsigned flags, uint64_t new_addr,
 		       uint64_t *out) VMA_MUST_CHECK;
 
 /**
