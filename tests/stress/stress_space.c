@@ -326,7 +326,7 @@ static int run_stack(void)
 	struct stack_state st = {0};
 	pthread_t t[16], g;
 	struct vas_stats vs;
-	uint64_t base = BASE, out, rounds = 0;
+	uint64_t base = BASE, out, rounds = 0, cuts = 0;
 	double end;
 	int err;
 
@@ -392,15 +392,30 @@ static int run_stack(void)
 			     "munmap old stack part");
 		}
 		rounds++;
+		/*
+		 * Churn: cut the stack again as soon as it has grown a
+		 * little, so cuts land while faults are expanding it.
+		 */
+		for (int k = 0; k < 20 && now() < end; k++) {
+			while (!vas_lookup(c.vas, st.orig_start - PG, &v) &&
+			       now() < end)
+				sched_yield();
+			must(&c,
+			     vas_munmap(c.vas, st.below_end,
+					st.orig_start - st.below_end),
+			     "munmap grown stack (churn)");
+			cuts++;
+		}
 	}
 	stop_readers(&c, t);
 	pthread_join(g, NULL);
 	vas_stats(c.vas, &vs);
-	printf("stack: %" PRIu64
-	       " rounds, %lu abuts, %lu grower faults, %" PRIu64
+	printf("stack: %" PRIu64 " rounds, %" PRIu64
+	       " churn cuts, %lu abuts, %lu grower faults, %" PRIu64
 	       " expansions, %lu reader ops, %" PRIu64 " retries\n",
-	       rounds, atomic_load(&st.abuts), atomic_load(&st.grower_faults),
-	       vs.expansions, atomic_load(&c.reads), vs.fault_retries);
+	       rounds, cuts, atomic_load(&st.abuts),
+	       atomic_load(&st.grower_faults), vs.expansions,
+	       atomic_load(&c.reads), vs.fault_retries);
 	if (!rounds || !atomic_load(&st.abuts) || !vs.expansions)
 		fail(&c, "stack: the stack never grew to abut the VMA below");
 	vas_free(c.vas);
@@ -755,8 +770,8 @@ static int run_retry(void)
 				fail(&c,
 				     "retry round %d: got VMA %#" PRIx64
 				     "-%#" PRIx64 " prot %#x, expected the "
-						  "MAP_FIXED one %#" PRIx64
-				     "-%#" PRIx64 " r-x",
+				     "MAP_FIXED one %#" PRIx64 "-%#" PRIx64
+				     " r-x",
 				     round, rj.res.vma.start, rj.res.vma.end,
 				     rj.res.vma.prot, tp - 40 * PG,
 				     tp + 40 * PG);
