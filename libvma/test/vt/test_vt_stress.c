@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <urcu/uatomic.h>
@@ -399,6 +400,21 @@ static void commit(struct stress *s, struct vt_txn *txn)
 
 #define MAX_FRESH 8192
 
+#ifdef VMAD_TEST_HOOKS
+static unsigned long nr_publish;
+
+/*
+ * Hold every 16th commit open just before its publish, so that readers
+ * run while the transaction's new nodes exist but are not yet reachable.
+ */
+static void stress_before_publish(struct vt *vt)
+{
+	(void)vt;
+	if (++nr_publish % 16 == 0)
+		usleep(20);
+}
+#endif
+
 static void writer_step(struct stress *s, struct test_rng *r,
 			struct sobj **fresh)
 {
@@ -517,6 +533,9 @@ static void stress_run(int iterate)
 	vt_stats(s->vt, &st);
 	ck_assert_uint_ge(st.height, 3);
 
+#ifdef VMAD_TEST_HOOKS
+	vt_test_before_publish = stress_before_publish;
+#endif
 	for (unsigned k = 0; k < nr_readers; k++)
 		ck_assert_int_eq(pthread_create(&th[k], NULL, reader,
 						(void *)(uintptr_t)k),
@@ -537,6 +556,9 @@ static void stress_run(int iterate)
 	CMM_STORE_SHARED(s->stop, 1);
 	for (unsigned k = 0; k < nr_readers; k++)
 		pthread_join(th[k], NULL);
+#ifdef VMAD_TEST_HOOKS
+	vt_test_before_publish = NULL;
+#endif
 	ck_assert_msg(!s->failed, "%s", s->msg);
 
 	/* The final tree is valid and every stable range is intact. */
