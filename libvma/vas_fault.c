@@ -238,7 +238,7 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 {
 	struct vas_reader *self = reader_self();
 	unsigned retries = 0;
-	bool expanded = false;
+	bool expanded, refused = false;
 	int err;
 
 	stripe_inc(vas, faults);
@@ -274,7 +274,7 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 				grow = n && (n->flags & VAS_F_GROWSUP);
 			}
 			urcu_memb_read_unlock();
-			if (!grow || expanded)
+			if (!grow || refused)
 				goto no_vma;
 			/*
 			 * The page table must be able to take the page before
@@ -284,14 +284,22 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 					  true))
 				return -ENOMEM;
 			err = vas__grow_stack(vas, addr, &expanded);
-			if (err)
+			if (err < 0)
 				return err;
+			if (err > 0)
+				continue; /* covered meanwhile: look again */
 			if (expanded) {
 				res->expanded = true;
 				stripe_inc(vas, expansions);
+			} else {
+				/*
+				 * Refused. After a growth (ours or another
+				 * fault's), a writer may cut the stack again
+				 * before we look, so growing again is
+				 * allowed then.
+				 */
+				refused = true;
 			}
-			/* Look again: covered now, or a SEGV. */
-			expanded = true;
 			continue;
 		}
 

@@ -1259,7 +1259,8 @@ static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
  * above @addr (or the growsup area below it) as Linux would.
  * @expanded: set if a stack grew to cover @addr.
  * Context: Takes vas->write_lock; the caller holds no RCU read lock.
- * Return: 0 (look again: covered now, or a SEGV); -ENOMEM on allocation
+ * Return: 0 (look again: covered now, or a SEGV); 1 if the address was
+ *         already covered when the lock was taken; -ENOMEM on allocation
  *         failure (space unchanged).
  */
 int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded)
@@ -1270,8 +1271,10 @@ int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded)
 
 	*expanded = false;
 	vas__lock(vas);
-	if (vt_load(vas->vt, addr, NULL, NULL))
-		goto out; /* somebody mapped or grew it meanwhile */
+	if (vt_load(vas->vt, addr, NULL, NULL)) {
+		err = 1; /* somebody mapped or grew it meanwhile */
+		goto out;
+	}
 	vas_op_begin(&op, vas);
 	v = vas_op_next(&op, addr);
 	if (v && (v->flags & VAS_F_GROWSDOWN)) {
