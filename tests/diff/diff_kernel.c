@@ -178,6 +178,7 @@ static char tmpdir[PATH_MAX];
 static char test_files[NR_FILES][PATH_MAX];
 static int test_fds[NR_FILES];
 static bool verbose;
+static pid_t main_pid;		 /* die() cleans up only in the parent */
 static uint64_t first_seq;	 /* index of the first random sequence */
 static bool no_mremap;		 /* leave mremap out of random sequences */
 static uint64_t max_reports = 5; /* failing sequences printed in full */
@@ -202,6 +203,12 @@ static void die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (getpid() == main_pid && tmpdir[0]) {
+		for (int i = 0; i < NR_FILES; i++)
+			if (test_files[i][0])
+				unlink(test_files[i]);
+		rmdir(tmpdir);
+	}
 	exit(2);
 }
 
@@ -2058,6 +2065,7 @@ int main(int argc, char **argv)
 		nops = MAX_OPS;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	main_pid = getpid();
 	urcu_memb_register_thread();
 	pick_window();
 	guard_gap_pages = read_guard_gap();
