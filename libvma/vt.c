@@ -11,7 +11,8 @@
  * transaction's reclaim batch; a node the transaction allocated itself is
  * "fresh" and is edited in place. Every operation works on a path from the
  * root that is entirely fresh, so a commit is one rcu_assign_pointer() of
- * the new root, and the batch of replaced nodes goes to call_rcu().
+ * the new root, and the batch of replaced nodes goes to the reclaimer
+ * (vt_reclaim.c), which recycles it after a grace period.
  *
  * Operations are kept simple and local: a store is "erase the range, then
  * insert one entry", and erasing a range removes or trims one entry at a
@@ -461,18 +462,21 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 	}
 	for (;;) {
 		b = vt->spare;
-		if (b && b->nr)
+		if (b && b->nr) {
+			CMM_STORE_SHARED(vt->nr_reused, vt->nr_reused + 1);
 			return b->item[--b->nr].ptr;
+		}
 		if (b)
 			vt_recycle_batch(vt, b);
-		f = free_pop(&vt->reclaimed);
+		f = vt->ready;
+		if (!f) /* take everything reclaimed so far at once */
+			f = uatomic_xchg(&vt->reclaimed, NULL);
 		if (!f) {
 			vt->spare = NULL;
 			return NULL;
 		}
-		b = caa_container_of(f, struct vt_batch, free);
-		uatomic_sub(&vt->nr_reclaimed, (long)b->nr);
-		vt->spare = b;
+		vt->ready = f->next;
+		vt->spare = caa_container_of(f, struct vt_batch, free);
 	}
 }
 
@@ -1138,10 +1142,9 @@ int vt_txn_defer_free(struct vt_txn *txn, void *ptr, vt_free_fn fn)
 	return 0;
 }
 
-/* RCU callback: readers are done with everything in the batch. */
-static void vt_batch_free(struct rcu_head *head)
+/* Readers are done with everything in the batch. Context: reclaimer. */
+void vt__batch_reclaim(struct vt_batch *b)
 {
-	struct vt_batch *b = caa_container_of(head, struct vt_batch, rcu);
 	struct vt *vt = b->vt;
 	size_t k, nodes = 0;
 
@@ -1152,13 +1155,14 @@ static void vt_batch_free(struct rcu_head *head)
 			b->item[nodes++].ptr = b->item[k].ptr;
 	}
 	b->nr = nodes;
-	if (uatomic_read(&vt->nr_reclaimed) + (long)nodes > VT_FREE_LIMIT) {
+	if (vt->nr_recycled - CMM_LOAD_SHARED(vt->nr_reused) + nodes >
+	    VT_FREE_LIMIT) {
 		for (k = 0; k < nodes; k++)
 			vma_free(b->item[k].ptr);
 		b->nr = nodes = 0;
 	}
 	/* Even an empty batch goes back: the writer reuses it. */
-	uatomic_add(&vt->nr_reclaimed, (long)nodes);
+	CMM_STORE_SHARED(vt->nr_recycled, vt->nr_recycled + nodes);
 	free_push(&vt->reclaimed, &b->free);
 }
 
@@ -1195,6 +1199,13 @@ int vt_txn_commit(struct vt_txn *txn)
 		vt_txn_abort(txn);
 		return err;
 	}
+	if (txn->batch && txn->batch->nr) {
+		err = vt__reclaim_prepare();
+		if (err) {
+			vt_txn_abort(txn);
+			return err;
+		}
+	}
 	for (k = 0; k < txn->nr_fresh; k++)
 		txn->fresh[k]->h.fresh = 0;
 	txn->nr_fresh = 0;
@@ -1213,7 +1224,7 @@ int vt_txn_commit(struct vt_txn *txn)
 		for (k = 0; k < txn->batch->nr; k++)
 			vt->nr_retired += txn->batch->item[k].fn == NULL;
 		vt->nr_batches++;
-		call_rcu(&txn->batch->rcu, vt_batch_free);
+		vt__reclaim_enqueue(txn->batch);
 	} else if (txn->batch) {
 		vt_recycle_batch(vt, txn->batch);
 	}
@@ -1266,6 +1277,11 @@ static void vtn_free_all(struct vtn *n)
 	vma_free(n);
 }
 
+void vt_barrier(void)
+{
+	vt__reclaim_wait();
+}
+
 static void free_batch_nodes(struct vt_batch *b)
 {
 	size_t k;
@@ -1281,8 +1297,8 @@ void vt_free(struct vt *vt)
 
 	if (!vt)
 		return;
-	/* First let pending callbacks finish: they recycle into @vt. */
-	rcu_barrier();
+	/* First let pending batches finish: they recycle into @vt. */
+	vt__reclaim_wait();
 	vtn_free_all(vt->root);
 	while ((node = vt->local)) {
 		vt->local = node->next;
@@ -1290,6 +1306,10 @@ void vt_free(struct vt *vt)
 	}
 	if (vt->spare)
 		free_batch_nodes(vt->spare);
+	while ((node = vt->ready)) {
+		vt->ready = node->next;
+		free_batch_nodes(caa_container_of(node, struct vt_batch, free));
+	}
 	while ((node = free_pop(&vt->reclaimed)))
 		free_batch_nodes(caa_container_of(node, struct vt_batch, free));
 	while ((node = vt->empty)) {

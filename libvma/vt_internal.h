@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include <urcu/urcu-memb.h>
+#include <urcu/wfcqueue.h>
 
 #include "vma/vt.h"
 
@@ -97,8 +98,8 @@ struct vt_free_node {
 /* What a commit hands to call_rcu(). */
 struct vt_batch {
 	union {
-		struct rcu_head rcu;	  /* while waiting for readers */
-		struct vt_free_node free; /* on vt->reclaimed or vt->empty */
+		struct cds_wfcq_node qnode; /* queued for a grace period */
+		struct vt_free_node free;   /* on vt->reclaimed or vt->empty */
 	};
 	struct vt *vt;
 	size_t nr, cap;
@@ -132,11 +133,20 @@ struct vt {
 	 * caches. Recycling spares the allocator a free and a malloc per
 	 * node and keeps the callbacks from touching node memory.
 	 */
-	struct vt_free_node *reclaimed; /* uatomic */
-	long nr_reclaimed;		/* uatomic: nodes in reclaimed */
+	struct vt_free_node *reclaimed; /* uatomic: pushed by the reclaimer */
+	unsigned long nr_recycled;	/* nodes pushed (reclaimer writes) */
+	unsigned long nr_reused;	/* nodes taken back (writer writes) */
+	struct vt_free_node *ready;	/* writer: batches taken, to drain */
 	struct vt_batch *spare;		/* writer: batch being drained */
 	struct vt_free_node *empty;	/* writer: emptied batches */
 	struct vt_free_node *local;	/* writer: never-published nodes */
 };
+
+/* vt_reclaim.c: the grace-period reclaimer shared by all trees. */
+int vt__reclaim_prepare(void);
+void vt__reclaim_enqueue(struct vt_batch *b);
+void vt__reclaim_wait(void);
+/* vt.c: called by the reclaimer once readers are done with @b. */
+void vt__batch_reclaim(struct vt_batch *b);
 
 #endif /* VMA_VT_INTERNAL_H */

@@ -14,6 +14,7 @@
  *
  * Locking:
  *   vt_new, vt_free                        Init only (no readers, no writer)
+ *   vt_barrier                             Any thread outside RCU sections
  *   vt_load, vt_next, vt_prev,             RCU reader (or the writer)
  *   vt_find_free, vt_stats
  *   vt_txn_*, vt_store, vt_erase           Writer (serialized by the caller)
@@ -57,7 +58,7 @@ struct vt_stats {
 	uint64_t bytes;	 /* bytes of all reachable nodes and the tree head */
 	uint64_t nr_commits; /* transactions committed over the tree's life */
 	uint64_t nr_retired; /* nodes handed to RCU reclamation so far */
-	uint64_t nr_batches; /* call_rcu() batches (one per commit) */
+	uint64_t nr_batches; /* reclaim batches (one per commit) */
 };
 
 /*
@@ -81,7 +82,7 @@ struct vt_txn {
 	struct vtn **fresh;
 	size_t nr_fresh, cap_fresh;
 	/* Published nodes replaced, and caller objects deferred: one batch
-	 * handed to call_rcu() on commit. */
+	 * handed to the reclaimer on commit. */
 	struct vt_batch *batch;
 };
 
@@ -93,13 +94,23 @@ struct vt_txn {
 VMA_API struct vt *vt_new(void);
 
 /**
- * vt_free() - Destroy the tree and every node, waiting for readers of
- * nodes retired earlier (it calls rcu_barrier()). Stored pointers are not
- * freed. NULL is ignored.
+ * vt_free() - Destroy the tree and every node, first waiting until
+ * everything its commits retired has been reclaimed (vt_barrier()).
+ * Stored pointers are not freed. NULL is ignored.
  * Context: Init only: no reader may still hold references into the tree,
  *          and the caller must not be inside an RCU read-side section.
  */
 VMA_API void vt_free(struct vt *vt);
+
+/**
+ * vt_barrier() - Wait until everything that commits of any tree retired
+ * before this call has been reclaimed: replaced nodes recycled, deferred
+ * free functions called. (Reclamation runs on its own thread after a grace
+ * period; rcu_barrier() does not wait for it.)
+ * Context: Not inside an RCU read-side section, not from a deferred free
+ *          function.
+ */
+VMA_API void vt_barrier(void);
 
 /**
  * vt_load() - Find the entry whose range contains @index.

@@ -779,10 +779,10 @@ START_TEST(test_defer_free)
 	VT_TXN(t1, vt);
 	TEST_EQ(vt_txn_store(&t1, 1, 2, test_ptr(1)), 0);
 	TEST_EQ(vt_txn_defer_free(&t1, obj, count_free), 0);
-	rcu_barrier();
+	vt_barrier();
 	TEST_EQ(uatomic_read(&nr_freed), 0);
 	TEST_EQ(vt_txn_commit(&t1), 0);
-	rcu_barrier();
+	vt_barrier();
 	TEST_EQ(uatomic_read(&nr_freed), 1);
 
 	/* Aborted: never runs. */
@@ -790,14 +790,14 @@ START_TEST(test_defer_free)
 	TEST_EQ(vt_txn_store(&t2, 3, 4, test_ptr(2)), 0);
 	TEST_EQ(vt_txn_defer_free(&t2, obj, count_free), 0);
 	vt_txn_abort(&t2);
-	rcu_barrier();
+	vt_barrier();
 	TEST_EQ(uatomic_read(&nr_freed), 1);
 
 	/* A transaction with only the deferral, no store. */
 	VT_TXN(t3, vt);
 	TEST_EQ(vt_txn_defer_free(&t3, obj, count_free), 0);
 	TEST_EQ(vt_txn_commit(&t3), 0);
-	rcu_barrier();
+	vt_barrier();
 	TEST_EQ(uatomic_read(&nr_freed), 2);
 
 	/* A reader inside a read section holds the callback back. */
@@ -820,7 +820,7 @@ START_TEST(test_defer_free)
 	pthread_cond_broadcast(&h.cond);
 	pthread_mutex_unlock(&h.lock);
 	pthread_join(th, NULL);
-	rcu_barrier();
+	vt_barrier();
 	TEST_EQ(uatomic_read(&nr_freed), 3);
 
 	/* Committed but not flushed: vt_free() runs it. */
