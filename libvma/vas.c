@@ -379,8 +379,7 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		}
 	}
 	info->flags = flags;
-	info->rss_pages = vas__pt_count(&vas->pt, a->start >> VAS_PAGE_SHIFT,
-					vas_area_pages(a));
+	info->rss_pages = uatomic_read(&a->rss);
 }
 
 bool vas_lookup(struct vas *vas, uint64_t addr, struct vas_vma_info *info)
@@ -569,6 +568,16 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 			return fail(msg, len,
 				    "resident pages in the gap below %#" PRIx64,
 				    a->start);
+		if (uatomic_read(&a->rss) !=
+		    vas__pt_count(&vas->pt, a->start >> VAS_PAGE_SHIFT,
+				  vas_area_pages(a)))
+			return fail(msg, len,
+				    "area %#" PRIx64 " counts %" PRIu64
+				    " resident pages, the page table %" PRIu64,
+				    a->start, a->rss,
+				    vas__pt_count(&vas->pt,
+						  a->start >> VAS_PAGE_SHIFT,
+						  vas_area_pages(a)));
 		if (a->file)
 			a->file->refs--;
 		count++;

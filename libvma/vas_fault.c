@@ -225,6 +225,8 @@ static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
 				vas__unlock(vas);
 				return -ENOMEM;
 			}
+			if (res->populated)
+				uatomic_inc(&a->rss);
 			res->status = VAS_FAULT_OK;
 			vas__fill_info(vas, a, &res->vma);
 		}
@@ -336,6 +338,8 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			urcu_memb_read_unlock();
 			return -ENOMEM;
 		}
+		if (res->populated)
+			uatomic_inc(&a->rss);
 		vas__fill_info(vas, a, &res->vma);
 		vas_store_release(&self->hazard, NULL);
 		urcu_memb_read_unlock();

@@ -90,6 +90,13 @@ struct vas_area {
 	uint32_t anon;	       /* anon_vma id (| VAS_ANON_FORKED), 0: none */
 	uint32_t state;	       /* VAS_AREA_* */
 	uint16_t flags;	       /* VAS_F_* */
+	/*
+	 * Resident pages in [start, end): counted from the page table by the
+	 * writer before the area is published, then incremented (atomically)
+	 * by each fault that populates a page while holding the area, so
+	 * that reporting rss_pages costs a load, not a page-table scan.
+	 */
+	uint64_t rss;
 };
 
 static inline uint64_t vas_area_pages(const struct vas_area *a)

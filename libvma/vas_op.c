@@ -86,6 +86,7 @@ struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
 	a->anon = p->anon;
 	a->state = VAS_AREA_FRESH;
 	a->flags = p->flags;
+	a->rss = 0;
 	if (op_push(op, &op->fresh, &op->nr_fresh, &op->cap_fresh,
 		    op->fresh_inline, a)) {
 		vma_free(a);
@@ -341,6 +342,15 @@ int vas_op_finish(struct vas_op *op)
 		if (op->fresh[i]->state == VAS_AREA_FRESH)
 			uatomic_set(&op->fresh[i]->state, VAS_AREA_LIVE);
 	op_apply_pages(op);
+	/* Faults cannot touch these ranges now: old areas are drained. */
+	for (i = 0; i < op->nr_fresh; i++) {
+		struct vas_area *a = op->fresh[i];
+
+		if (a->state == VAS_AREA_LIVE)
+			a->rss = vas__pt_count(&vas->pt,
+					       a->start >> VAS_PAGE_SHIFT,
+					       vas_area_pages(a));
+	}
 #ifdef VMAD_TEST_HOOKS
 	if (vas_test_before_commit)
 		vas_test_before_commit(vas);

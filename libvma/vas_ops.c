@@ -853,20 +853,22 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 		     new_addr >> VAS_PAGE_SHIFT, old_len >> VAS_PAGE_SHIFT);
 	if (flags & VAS_MREMAP_DONTUNMAP) {
 		/*
-		 * The old range stays mapped, empty. If the whole area moved,
-		 * it loses its anon_vma (unlink_anon_vmas()).
+		 * The old range stays mapped, empty. Its pages leave, so the
+		 * area is replaced by a copy (published areas never change,
+		 * and their resident count is fixed when they are published).
+		 * If the whole area moved, the copy loses the anon_vma
+		 * (unlink_anon_vmas()).
 		 */
-		if (v->start == old_addr && v->end == old_addr + old_len &&
-		    vas_area_anon(v)) {
-			struct vas_area *n =
-				vas_op_clone(op, v, v->start, v->end);
+		struct vas_area *n = vas_op_clone(op, v, v->start, v->end);
 
-			if (n) {
+		if (n) {
+			if (v->start == old_addr &&
+			    v->end == old_addr + old_len && vas_area_anon(v)) {
 				n->anon = 0;
 				vas->merge_check_off = true;
-				vas_op_retire(op, v);
-				vas_op_store(op, n);
 			}
+			vas_op_retire(op, v);
+			vas_op_store(op, n);
 		}
 		*out = new_addr;
 		return op->err;
