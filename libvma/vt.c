@@ -1258,10 +1258,11 @@ int vt_erase(struct vt *vt, uint64_t first, uint64_t last)
 
 struct vt *vt_new(void)
 {
-	struct vt *vt = vma_calloc(sizeof(struct vt));
+	struct vt *vt = vma_alloc_aligned(sizeof(struct vt), VTN_ALIGN);
 
 	if (!vt)
 		return NULL;
+	memset(vt, 0, sizeof(*vt));
 	return vt;
 }
 

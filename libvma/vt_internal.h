@@ -114,8 +114,17 @@ struct vt_batch {
  */
 #define VT_FREE_LIMIT 32768
 
+/*
+ * The tree head. Readers touch only @root, so it has a cache line of its
+ * own: the writer's counters and the reclaimer's list change on every
+ * commit, and sharing a line with them would cost every lookup a miss
+ * while a writer runs. Allocated VTN_ALIGN-aligned (vt_new()).
+ */
 struct vt {
+	/* Read by every lookup; written once per commit. */
 	struct vtn *root; /* RCU-protected: rcu_dereference() to read */
+	char pad0[VTN_ALIGN - sizeof(struct vtn *)];
+
 	/* Writer-only state (serialized by the caller). */
 	unsigned height;
 	uint64_t nr_entries;
@@ -127,20 +136,24 @@ struct vt {
 	struct vtn **fresh_buf; /* reused by every transaction */
 	size_t fresh_cap;
 	/*
-	 * Recycling (see vt.c): batches back from their grace period, with
-	 * the nodes they carried, pushed by RCU callbacks and popped only by
-	 * the writer (one popper needs no lock); and the writer's own
-	 * caches. Recycling spares the allocator a free and a malloc per
-	 * node and keeps the callbacks from touching node memory.
+	 * Recycling (see vt.c): the writer's caches of batches taken back
+	 * from the reclaimer and of nodes it allocated and dropped before
+	 * publishing them.
 	 */
-	struct vt_free_node *reclaimed; /* uatomic: pushed by the reclaimer */
-	unsigned long nr_recycled;	/* nodes pushed (reclaimer writes) */
-	unsigned long nr_reused;	/* nodes taken back (writer writes) */
-	struct vt_free_node *ready;	/* writer: batches taken, to drain */
-	struct vt_batch *spare;		/* writer: batch being drained */
-	struct vt_free_node *empty;	/* writer: emptied batches */
-	struct vt_free_node *local;	/* writer: never-published nodes */
-};
+	unsigned long nr_reused;    /* nodes taken back (writer writes) */
+	struct vt_free_node *ready; /* batches taken, to drain */
+	struct vt_batch *spare;	    /* batch being drained */
+	struct vt_free_node *empty; /* emptied batches */
+	struct vt_free_node *local; /* never-published nodes */
+
+	/*
+	 * Batches back from their grace period, with the nodes they carry:
+	 * pushed by the reclaimer, taken all at once by the writer.
+	 */
+	struct vt_free_node *reclaimed
+		__attribute__((aligned(VTN_ALIGN))); /* uatomic */
+	unsigned long nr_recycled; /* nodes pushed (reclaimer writes) */
+} __attribute__((aligned(VTN_ALIGN)));
 
 /* vt_reclaim.c: the grace-period reclaimer shared by all trees. */
 int vt__reclaim_prepare(void);
