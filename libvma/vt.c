@@ -1072,16 +1072,28 @@ static int txn_erase_range(struct vt_txn *txn, uint64_t first, uint64_t last)
 	}
 }
 
-/* Replace the pointer of the entry exactly at [first, last]. */
-static int txn_replace(struct vt_txn *txn, uint64_t first, void *ptr)
+/* Replace the pointer of the entry exactly at [first, last], if any. */
+static int txn_replace(struct vt_txn *txn, uint64_t first, uint64_t last,
+		       void *ptr, bool *done)
 {
 	struct vt_path path;
 	struct vtn *leaf;
+	unsigned pos;
 
+	/*
+	 * Copy the path to @first: an exact replace needs nothing more, and
+	 * any other store changes this same path, so the copy is never
+	 * wasted.
+	 */
 	if (path_cow(txn, first, &path))
 		return txn->err;
 	leaf = path.node[path.depth - 1];
-	leaf->l.kv[lower_bound(leaf->l.last, leaf->h.nr, first)].slot = ptr;
+	pos = lower_bound(leaf->l.last, leaf->h.nr, first);
+	if (pos < leaf->h.nr && leaf->l.kv[pos].first == first &&
+	    leaf->l.last[pos] == last) {
+		leaf->l.kv[pos].slot = ptr;
+		*done = true;
+	}
 	return 0;
 }
 
@@ -1103,8 +1115,7 @@ void vt_txn_begin(struct vt_txn *txn, struct vt *vt)
 
 int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last, void *ptr)
 {
-	uint64_t a, b;
-	void *old;
+	bool done = false;
 
 	if (!txn)
 		return -EINVAL;
@@ -1113,11 +1124,10 @@ int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last, void *ptr)
 	if (first > last)
 		return -EINVAL;
 	txn->nr_ops++;
-	if (ptr) {
-		old = walk_load(txn->root, first, &a, &b);
-		if (old && a == first && b == last)
-			return txn_replace(txn, first, ptr);
-	}
+	if (ptr && txn->root && txn_replace(txn, first, last, ptr, &done))
+		return txn->err;
+	if (done)
+		return 0;
 	if (txn_erase_range(txn, first, last))
 		return txn->err;
 	if (ptr)

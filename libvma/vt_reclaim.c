@@ -22,7 +22,9 @@
  *
  * The queue is liburcu's wait-free concurrent queue: commits enqueue
  * without a lock; only the reclaimer dequeues. A commit wakes the reclaimer
- * only when it sleeps for lack of work.
+ * only when it finds the queue empty (the reclaimer sleeps only then), and
+ * vt__reclaim_wait() queues a marker and waits for it to come out: the
+ * queue is FIFO, so every batch queued before it has been reclaimed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,13 +46,10 @@
 static struct {
 	struct cds_wfcq_head head;
 	struct cds_wfcq_tail tail;
-	pthread_mutex_t lock;  /* protects the sleep/wake handshake */
-	pthread_cond_t wake;   /* reclaimer waits here for work */
-	pthread_cond_t done;   /* vt__reclaim_wait() waits for progress */
-	unsigned long queued;  /* batches enqueued (uatomic) */
-	unsigned long retired; /* batches processed (under lock) */
-	int sleeping;	       /* the reclaimer waits on @wake (uatomic) */
-	bool started;	       /* under lock */
+	pthread_mutex_t lock; /* protects the sleep/wake handshake */
+	pthread_cond_t wake;  /* reclaimer waits here for work */
+	pthread_cond_t done;  /* vt__reclaim_wait() waits for markers */
+	bool started;	      /* under lock */
 	pthread_t thread;
 } rc = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -68,7 +67,6 @@ static void *vt_reclaimer(void *arg)
 	const char *env = getenv("VMA_RECLAIM_PACE_US");
 	long us = env ? atol(env) : VT_RECLAIM_PACE_US;
 	struct timespec pace;
-	unsigned long n;
 
 	(void)arg;
 	if (us < 0 || us > 1000000)
@@ -78,12 +76,8 @@ static void *vt_reclaimer(void *arg)
 	rcu_register_thread();
 	for (;;) {
 		pthread_mutex_lock(&rc.lock);
-		uatomic_set(&rc.sleeping, 1);
-		cmm_smp_mb(); /* pairs with the barrier in vt__reclaim_enqueue
-			       */
 		while (cds_wfcq_empty(&rc.head, &rc.tail))
 			pthread_cond_wait(&rc.wake, &rc.lock);
-		uatomic_set(&rc.sleeping, 0);
 		pthread_mutex_unlock(&rc.lock);
 
 		if (us)
@@ -93,18 +87,22 @@ static void *vt_reclaimer(void *arg)
 		__cds_wfcq_splice_blocking(&batch_head, &batch_tail, &rc.head,
 					   &rc.tail);
 		synchronize_rcu();
-		n = 0;
 		__cds_wfcq_for_each_blocking_safe(&batch_head, &batch_tail,
 						  node, next)
 		{
-			vt__batch_reclaim(
-				caa_container_of(node, struct vt_batch, qnode));
-			n++;
+			struct vt_batch *b =
+				caa_container_of(node, struct vt_batch, qnode);
+
+			if (b->vt) {
+				vt__batch_reclaim(b);
+				continue;
+			}
+			/* A marker of vt__reclaim_wait(), on its stack. */
+			pthread_mutex_lock(&rc.lock);
+			b->nr = 1;
+			pthread_cond_broadcast(&rc.done);
+			pthread_mutex_unlock(&rc.lock);
 		}
-		pthread_mutex_lock(&rc.lock);
-		rc.retired += n;
-		pthread_cond_broadcast(&rc.done);
-		pthread_mutex_unlock(&rc.lock);
 	}
 	return NULL;
 }
@@ -116,8 +114,6 @@ static void rc_atfork_child(void)
 	pthread_mutex_init(&rc.lock, NULL);
 	pthread_cond_init(&rc.wake, NULL);
 	pthread_cond_init(&rc.done, NULL);
-	rc.queued = rc.retired = 0;
-	rc.sleeping = 0;
 	rc.started = false;
 }
 
@@ -169,10 +165,8 @@ int vt__reclaim_prepare(void)
 void vt__reclaim_enqueue(struct vt_batch *b)
 {
 	cds_wfcq_node_init(&b->qnode);
-	uatomic_inc(&rc.queued);
-	cds_wfcq_enqueue(&rc.head, &rc.tail, &b->qnode);
-	cmm_smp_mb(); /* enqueue before reading @sleeping */
-	if (uatomic_read(&rc.sleeping)) {
+	if (!cds_wfcq_enqueue(&rc.head, &rc.tail, &b->qnode)) {
+		/* The queue was empty: the reclaimer may be asleep. */
 		pthread_mutex_lock(&rc.lock);
 		pthread_cond_signal(&rc.wake);
 		pthread_mutex_unlock(&rc.lock);
@@ -187,12 +181,13 @@ void vt__reclaim_enqueue(struct vt_batch *b)
  */
 void vt__reclaim_wait(void)
 {
-	unsigned long target = uatomic_read(&rc.queued);
+	struct vt_batch marker = {.vt = NULL, .nr = 0};
 
 	if (!CMM_LOAD_SHARED(rc.started))
 		return;
+	vt__reclaim_enqueue(&marker);
 	pthread_mutex_lock(&rc.lock);
-	while (rc.retired < target)
+	while (!marker.nr)
 		pthread_cond_wait(&rc.done, &rc.lock);
 	pthread_mutex_unlock(&rc.lock);
 }
