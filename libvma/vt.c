@@ -149,8 +149,13 @@ static inline void vtn_prefetch(const struct vtn *n)
 /* ------------------------------------------------------------------ */
 /* Readers. Context: RCU reader, or the writer on its private state.  */
 
-static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
-		       uint64_t *last)
+/*
+ * Walk to the first entry whose range ends at or after @index: at every
+ * level the first child whose highest key is >= @index. Return its leaf
+ * and set *@pos, or NULL if every key is below @index.
+ */
+static inline const struct vtn *walk_to(const struct vtn *n, uint64_t index,
+					unsigned *pos)
 {
 	unsigned i;
 
@@ -164,8 +169,15 @@ static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
 		vtn_prefetch(n);
 	}
 	i = lower_bound(n->l.last, n->h.nr, index);
-	if (i == n->h.nr || n->l.kv[i].first > index)
+	if (i == n->h.nr)
 		return NULL;
+	*pos = i;
+	return n;
+}
+
+static inline void *leaf_entry(const struct vtn *n, unsigned i, uint64_t *first,
+			       uint64_t *last)
+{
 	if (first)
 		*first = n->l.kv[i].first;
 	if (last)
@@ -173,27 +185,24 @@ static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
 	return n->l.kv[i].slot;
 }
 
+static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
+		       uint64_t *last)
+{
+	unsigned i;
+
+	n = walk_to(n, index, &i);
+	if (!n || n->l.kv[i].first > index)
+		return NULL;
+	return leaf_entry(n, i, first, last);
+}
+
 static void *walk_next(const struct vtn *n, uint64_t index, uint64_t *first,
 		       uint64_t *last)
 {
 	unsigned i;
 
-	if (!n)
-		return NULL;
-	while (!n->h.leaf) {
-		i = lower_bound(n->i.pivot, n->h.nr, index);
-		if (i == n->h.nr)
-			return NULL;
-		n = rcu_dereference(n->i.child[i]);
-	}
-	i = lower_bound(n->l.last, n->h.nr, index);
-	if (i == n->h.nr)
-		return NULL;
-	if (first)
-		*first = n->l.kv[i].first;
-	if (last)
-		*last = n->l.last[i];
-	return n->l.kv[i].slot;
+	n = walk_to(n, index, &i);
+	return n ? leaf_entry(n, i, first, last) : NULL;
 }
 
 static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
@@ -210,13 +219,7 @@ static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
 		n = rcu_dereference(n->i.child[i - 1]);
 	}
 	i = leaf_upper_bound(n, index);
-	if (i == 0)
-		return NULL;
-	if (first)
-		*first = n->l.kv[i - 1].first;
-	if (last)
-		*last = n->l.last[i - 1];
-	return n->l.kv[i - 1].slot;
+	return i ? leaf_entry(n, i - 1, first, last) : NULL;
 }
 
 void *vt_load(const struct vt *vt, uint64_t index, uint64_t *first,
