@@ -392,6 +392,169 @@ START_TEST(test_socket_path)
 }
 END_TEST
 
+/* The tree path alone must pass the same vectors. */
+START_TEST(test_vectors_tree_path)
+{
+	rpc_fast_path = 0;
+	run_dir("valid");
+	run_dir("invalid");
+	rpc_fast_path = 1;
+}
+END_TEST
+
+/* What rpc_msg_parse() and rpc_msg_request() make of @frame, as text. */
+static void describe(const char *frame, size_t len, bool fast, char *out,
+		     size_t cap, bool *was_fast)
+{
+	struct rpc_error err;
+	struct rpc_msg msg;
+	size_t i, n = 0;
+	int ret;
+
+	rpc_fast_path = fast;
+	ret = rpc_msg_parse(&msg, frame, len, false, 8, &err);
+	rpc_fast_path = 1;
+	if (ret) {
+		snprintf(out, cap, "parse %d %d %s", ret, err.code, err.msg);
+		*was_fast = false;
+		return;
+	}
+	*was_fast = msg.fast;
+	for (i = 0; i < msg.nr && n < cap; i++) {
+		struct rpc_request req;
+		bool has_space;
+		int m = rpc_msg_peek(&msg, i, &has_space);
+
+		n += (size_t)snprintf(out + n, cap - n, "[peek %d %d] ", m,
+				      m >= 0 && has_space);
+		if (n >= cap)
+			break;
+		if (rpc_msg_request(&msg, i, &req, &err)) {
+			n += (size_t)snprintf(out + n, cap - n,
+					      "error %d %s id=%s has_id=%d\n",
+					      err.code, err.msg, req.id,
+					      req.has_id);
+			continue;
+		}
+		n += (size_t)rpc_request_format(&req, out + n, cap - n);
+		if (n < cap)
+			n += (size_t)snprintf(out + n, cap - n, "\n");
+	}
+	rpc_msg_fini(&msg);
+}
+
+static const char *const fp_templates[] = {
+	"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"fault\",\"params\":"
+	"{\"space\":1,\"addr\":17592186044416,\"access\":\"write\"}}",
+	"{\"jsonrpc\": \"2.0\", \"id\": \"a-b\", \"method\": \"lookup\", "
+	"\"params\": {\"space\": \"demo\", \"addr\": \"0x100000000000\"}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":-12,\"method\":\"mmap\",\"params\":{"
+	"\"space\":3,\"addr\":\"0X7fff0000\",\"length\":8192,\"prot\":\"rw\","
+	"\"flags\":[\"private\",\"anonymous\",\"fixed\"],\"file\":null,"
+	"\"offset\":0}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"mmap\",\"params\":{"
+	"\"space\":\"s.1\",\"length\":4096,\"prot\":\"none\",\"flags\":"
+	"[\"shared\"],\"file\":\"/lib/x.so\",\"offset\":4096}}",
+	"{\"jsonrpc\":\"2.0\",\"method\":\"munmap\",\"params\":{\"space\":1,"
+	"\"addr\":4096,\"length\":4096}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"mprotect\",\"params\":{"
+	"\"space\":1,\"addr\":4096,\"length\":4096,\"prot\":\"xr\"}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"mremap\",\"params\":{"
+	"\"space\":1,\"old_addr\":4096,\"old_length\":4096,\"new_length\":"
+	"8192,\"flags\":[\"maymove\",\"fixed\"],\"new_addr\":65536}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"space.create\",\"params\":"
+	"{\"name\":\"demo\",\"task_size\":\"0x7ffffffff000\",\"stack\":true,"
+	"\"max_map_count\":100,\"stack_guard_gap\":0}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"space.fork\",\"params\":{"
+	"\"space\":1,\"name\":\"child\"}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"stats\"}",
+	"{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"stats\",\"params\":{"
+	"\"space\":2}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"brk\",\"params\":{"
+	"\"space\":1,\"addr\":0}}",
+	"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\",\"params\":{}}",
+	" {\n\"jsonrpc\" : \"2.0\" ,\t\"id\" : 0 , \"method\" : \"maps\" , "
+	"\"params\" : { \"space\" : 1 } } ",
+	"{\"id\":10,\"method\":\"space.list\",\"jsonrpc\":\"2.0\"}",
+	/* params before method: left to the tree path */
+	"{\"jsonrpc\":\"2.0\",\"params\":{\"space\":1},\"id\":11,"
+	"\"method\":\"maps\"}",
+};
+
+/* Bytes worth inserting: structure, escapes, digits, letters. */
+static const char fp_alphabet[] = "{}[],:\" \\0123456789-+.eExXabfrwnul\x01";
+
+/*
+ * The fast path must decode every value it accepts exactly as the tree
+ * path does, and leave every other value alone: compare both on the
+ * templates and on thousands of random mutations of them.
+ */
+START_TEST(test_fast_path_matches_tree)
+{
+	static char a[4096], b[4096], buf[1024];
+	uint64_t rnd = 0x9e3779b97f4a7c15ull;
+	size_t t, nr_fast = 0, nr_cases = 0;
+	int iter;
+
+	for (t = 0; t < sizeof(fp_templates) / sizeof(fp_templates[0]); t++) {
+		size_t len = strlen(fp_templates[t]);
+		bool fa, fb;
+
+		describe(fp_templates[t], len, true, a, sizeof(a), &fa);
+		describe(fp_templates[t], len, false, b, sizeof(b), &fb);
+		ck_assert_msg(!strcmp(a, b), "template %zu:\n%s\nvs\n%s", t, a,
+			      b);
+		ck_assert_msg(fa == (t != 15), "template %zu not fast", t);
+		ck_assert(!fb);
+		ck_assert_msg(!strstr(a, "error"), "template %zu: %s", t, a);
+		for (iter = 0; iter < 3000; iter++) {
+			size_t n = len, pos, k, edits;
+
+			memcpy(buf, fp_templates[t], len);
+			rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+			edits = 1 + rnd % 3;
+			for (k = 0; k < edits; k++) {
+				rnd ^= rnd << 13, rnd ^= rnd >> 7,
+					rnd ^= rnd << 17;
+				pos = (rnd >> 8) % n;
+				switch (rnd % 3) {
+				case 0: /* delete */
+					memmove(buf + pos, buf + pos + 1,
+						n - pos - 1);
+					n--;
+					break;
+				case 1: /* insert */
+					memmove(buf + pos + 1, buf + pos,
+						n - pos);
+					buf[pos] = fp_alphabet
+						[(rnd >> 24) %
+						 (sizeof(fp_alphabet) - 1)];
+					n++;
+					break;
+				default: /* replace */
+					buf[pos] = fp_alphabet
+						[(rnd >> 24) %
+						 (sizeof(fp_alphabet) - 1)];
+				}
+				if (n < 2)
+					break;
+			}
+			describe(buf, n, true, a, sizeof(a), &fa);
+			describe(buf, n, false, b, sizeof(b), &fb);
+			ck_assert_msg(
+				!strcmp(a, b),
+				"mutation of %zu: %.*s\nfast: %s\ntree: %s", t,
+				(int)n, buf, a, b);
+			nr_fast += fa;
+			nr_cases++;
+		}
+	}
+	/* Some mutations keep the value valid (a digit for a digit). */
+	ck_assert_msg(nr_fast > nr_cases / 50, "only %zu of %zu fast", nr_fast,
+		      nr_cases);
+}
+END_TEST
+
 static Suite *rpc_suite(void)
 {
 	Suite *s = suite_create("rpc");
@@ -407,6 +570,8 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_write_fault);
 	tcase_add_test(tc, test_socket_path);
+	tcase_add_test(tc, test_vectors_tree_path);
+	tcase_add_test(tc, test_fast_path_matches_tree);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -245,15 +245,26 @@ const char *rpc_method_name(enum rpc_method m);
 
 /**
  * struct rpc_msg - One parsed JSON value: a request or a batch.
- * @root: private (the JSON tree).
+ * @root: private (the JSON tree; NULL when @fast holds the request).
  * @is_batch: the value was an array.
  * @nr: requests in it (1 if not a batch).
+ * @fast: private: the value was one valid request in the common shape,
+ *        decoded by the fast path into @req without building a tree.
+ * @req: private: that request.
  */
 struct rpc_msg {
 	void *root;
 	bool is_batch;
+	bool fast;
 	size_t nr;
+	struct rpc_request req;
 };
+
+/*
+ * rpc_fast_path - Test hook: 0 makes rpc_msg_parse() always build the JSON
+ * tree, so that tests can check that both paths decode alike. Default 1.
+ */
+extern int rpc_fast_path;
 
 /**
  * rpc_msg_parse() - Parse one value found by rpc_decoder_next().
