@@ -11,6 +11,7 @@
  * transaction machinery in vas_op.c, the fault path in vas_fault.c.
  */
 #include "vas_op.h"
+#include "vma_alloc_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -44,13 +45,104 @@ void vas__unlock(struct vas *vas)
 	pthread_mutex_unlock(&vas->write_lock);
 }
 
+/*
+ * Recycling of area objects. A retired area, after its grace period, is
+ * pushed by the reclaimer on vas->area_reclaimed (a Treiber stack: any
+ * thread pushes); the writer takes the whole stack at once into its
+ * private vas->area_local and reuses from there, so areas are allocated
+ * and freed by the writer's thread, not freed across threads. At most
+ * VAS_AREA_CACHE_MAX areas are kept (pushes minus pops, both counted by
+ * their only writer); the rest are freed.
+ */
+
 /**
- * vas__area_free_rcu() - Free a retired area (after a grace period).
- * Context: RCU callback.
+ * vas__area_free_rcu() - Recycle a retired area (after a grace period).
+ * Context: RCU callback (the reclaimer thread), or the writer.
  */
 void vas__area_free_rcu(void *ptr)
 {
-	vma_free(ptr);
+	struct vas_area *a = ptr;
+	struct vas *vas = a->vas;
+	struct vas_area_free *f = ptr, *old, *seen;
+	uint64_t pushes = vas_load_relaxed(&vas->area_pushes);
+
+	if (pushes - vas_load_relaxed(&vas->area_pops) >= VAS_AREA_CACHE_MAX) {
+		vma_free(a);
+		return;
+	}
+	vas_store_release(&vas->area_pushes, pushes + 1);
+	old = uatomic_read(&vas->area_reclaimed);
+	for (;;) {
+		f->next = old;
+		seen = uatomic_cmpxchg(&vas->area_reclaimed, old, f);
+		if (seen == old)
+			return;
+		old = seen;
+	}
+}
+
+/**
+ * vas__area_get() - A new area object of @vas: recycled, else allocated.
+ * Counts against the allocation-failure test hook either way.
+ * Context: Writer.
+ * Return: the object (uninitialized but for ->vas), or NULL.
+ */
+struct vas_area *vas__area_get(struct vas *vas)
+{
+	struct vas_area_free *f = vas->area_local;
+	struct vas_area *a;
+
+	if (!f && vas_load_relaxed(&vas->area_reclaimed))
+		f = uatomic_xchg(&vas->area_reclaimed, NULL);
+	if (f) {
+		if (vma__alloc_fails()) {
+			vas->area_local = f;
+			return NULL;
+		}
+		vas->area_local = f->next;
+		vas_store_release(&vas->area_pops, vas->area_pops + 1);
+		a = (struct vas_area *)f;
+	} else {
+		a = vma_alloc(sizeof(*a));
+		if (!a)
+			return NULL;
+	}
+	a->vas = vas;
+	return a;
+}
+
+/**
+ * vas__area_put() - Take back an area that was never published.
+ * Context: Writer.
+ */
+void vas__area_put(struct vas *vas, struct vas_area *a)
+{
+	struct vas_area_free *f = (struct vas_area_free *)a;
+
+	if (vas->area_pushes - vas->area_pops >= VAS_AREA_CACHE_MAX) {
+		vma_free(a);
+		return;
+	}
+	/* Counted as pushed and taken again at once. */
+	f->next = vas->area_local;
+	vas->area_local = f;
+	vas_store_release(&vas->area_pops, vas->area_pops - 1);
+}
+
+/* Free every recycled area. Context: Init only (after vt_free()). */
+static void vas_areas_free(struct vas *vas)
+{
+	struct vas_area_free *f, *next;
+
+	for (f = vas->area_local; f; f = next) {
+		next = f->next;
+		vma_free(f);
+	}
+	for (f = vas->area_reclaimed; f; f = next) {
+		next = f->next;
+		vma_free(f);
+	}
+	vas->area_local = vas->area_reclaimed = NULL;
 }
 
 /**
@@ -233,6 +325,7 @@ void vas_free(struct vas *vas)
 	}
 	/* Waits for the deferred frees of earlier operations. */
 	vt_free(vas->vt);
+	vas_areas_free(vas);
 	vas__files_free(vas);
 	vas__pt_free(&vas->pt);
 	pthread_mutex_destroy(&vas->write_lock);

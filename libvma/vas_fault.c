@@ -132,13 +132,45 @@ void vas__unmark(struct vas_area *a)
  */
 void vas__drain(struct vas_area *a)
 {
-	unsigned i, n;
+	vas__drain_all(&a, 1);
+}
 
-	cmm_smp_mb(); /* order the mark before reading the slots */
-	n = uatomic_read(&vas_readers_hw);
+static bool area_in(struct vas_area *const *v, size_t n,
+		    const struct vas_area *h)
+{
+	size_t i;
+
 	for (i = 0; i < n; i++)
-		while (vas_load_acquire(&vas_readers[i].hazard) == a)
+		if (v[i] == h)
+			return true;
+	return false;
+}
+
+/**
+ * vas__drain_all() - Wait until no fault holds the read lock of any of the
+ * @n marked areas @v: one pass over the reader slots for all of them, so
+ * that an operation reads each reader's slot (and takes its cache line
+ * away from the reader) once, not once per area.
+ * Context: Writer, not in an RCU read-side section.
+ */
+void vas__drain_all(struct vas_area *const *v, size_t n)
+{
+	unsigned i, nr;
+
+	if (!n)
+		return;
+	cmm_smp_mb(); /* order the marks before reading the slots */
+	nr = uatomic_read(&vas_readers_hw);
+	for (i = 0; i < nr; i++) {
+		struct vas_area *h = vas_load_acquire(&vas_readers[i].hazard);
+
+		/* A slot can only come to hold a marked area again briefly:
+		 * the reader sees the mark and backs off. */
+		while (h && area_in(v, n, h)) {
 			caa_cpu_relax();
+			h = vas_load_acquire(&vas_readers[i].hazard);
+		}
+	}
 }
 
 /* access_error() */

@@ -80,16 +80,13 @@ struct vas_file {
 
 /*
  * One VMA. Immutable in its range and properties once published; a change
- * builds a new object. 48 bytes.
+ * builds a new object. 56 bytes.
  */
 struct vas_area {
 	uint64_t start;	       /* inclusive */
 	uint64_t end;	       /* exclusive */
 	uint64_t pgoff;	       /* vm_pgoff */
 	struct vas_file *file; /* NULL: private anonymous */
-	uint32_t anon;	       /* anon_vma id (| VAS_ANON_FORKED), 0: none */
-	uint32_t state;	       /* VAS_AREA_* */
-	uint16_t flags;	       /* VAS_F_* */
 	/*
 	 * Resident pages in [start, end): counted from the page table by the
 	 * writer before the area is published, then incremented (atomically)
@@ -97,7 +94,22 @@ struct vas_area {
 	 * that reporting rss_pages costs a load, not a page-table scan.
 	 */
 	uint64_t rss;
+	struct vas *vas; /* owner: where the object is recycled */
+	uint32_t anon;	 /* anon_vma id (| VAS_ANON_FORKED), 0: none */
+	uint16_t state;	 /* VAS_AREA_* */
+	uint16_t flags;	 /* VAS_F_* */
 };
+
+/*
+ * A retired area after its grace period, kept for reuse (it overlays the
+ * area's first word).
+ */
+struct vas_area_free {
+	struct vas_area_free *next;
+};
+
+/* Most retired areas a space keeps for reuse (the rest are freed). */
+#define VAS_AREA_CACHE_MAX 4096
 
 static inline uint64_t vas_area_pages(const struct vas_area *a)
 {
@@ -154,23 +166,38 @@ struct vas_stripe {
 	uint64_t accerr;
 } __attribute__((aligned(64)));
 
+/*
+ * The space. Fields are grouped by who writes them so that faults, which
+ * read the first group on every call, never share a cache line with what
+ * every mutation writes (the lock, the counters) or with what the
+ * reclaimer writes (the recycled areas).
+ */
 struct vas {
+	/* Read by faults; written only by rare operations (brk, exec-like
+	 * setup). */
 	struct vt *vt;
-	pthread_mutex_t write_lock; /* the simulated mmap_lock */
-	int write_held;		    /* for vas_assert_write_locked() */
+	struct vas_pt pt;     /* its counters change only when it grows */
+	uint64_t guard_gap;   /* bytes */
+	uint64_t start_stack; /* an address in the initial stack */
+	uint64_t start_brk;
+	uint64_t brk;
 	struct vas_layout layout;
-	uint64_t guard_gap;	/* bytes */
+
+	/* Writer: written by every mutation. */
+	pthread_mutex_t write_lock __attribute__((aligned(64)));
+	int write_held;		/* for vas_assert_write_locked() */
 	uint64_t unmapped_base; /* bottom-up search start */
-	uint64_t start_stack;	/* an address in the initial stack */
 
 	/* Writer state (read racily by vas_stats()). */
 	uint64_t map_count;
 	uint64_t mapped_bytes;
-	uint64_t start_brk;
-	uint64_t brk;
 	uint64_t mutations;
 	uint64_t next_shmem_ino;
 	bool merge_check_off; /* vas_validate(): see should_have_merged */
+
+	/* Recycled areas the writer takes from (Writer only). */
+	struct vas_area_free *area_local;
+	uint64_t area_pops; /* areas taken for reuse, ever */
 
 	/* anon_vma ids, also allocated by faults. */
 	uint32_t next_anon;
@@ -181,7 +208,11 @@ struct vas {
 	size_t nr_files;
 	uint64_t file_bytes;
 
-	struct vas_pt pt;
+	/* Written by the reclaimer thread: retired areas after their grace
+	 * period (pushed by any thread, taken whole by the writer). */
+	struct vas_area_free *area_reclaimed __attribute__((aligned(64)));
+	uint64_t area_pushes; /* areas pushed for reuse, ever */
+
 	struct vas_stripe stripes[VAS_NR_STRIPES];
 };
 
@@ -202,6 +233,8 @@ void vas__unlock(struct vas *vas);
 void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		    struct vas_vma_info *info);
 void vas__area_free_rcu(void *ptr);
+struct vas_area *vas__area_get(struct vas *vas);
+void vas__area_put(struct vas *vas, struct vas_area *a);
 uint64_t vas__start_gap(const struct vas *vas, const struct vas_area *a);
 uint64_t vas__end_gap(const struct vas *vas, const struct vas_area *a);
 uint32_t vas__new_anon(struct vas *vas);
@@ -241,6 +274,7 @@ struct vas_reader;
 void vas__mark(struct vas_area *a);
 void vas__unmark(struct vas_area *a);
 void vas__drain(struct vas_area *a);
+void vas__drain_all(struct vas_area *const *v, size_t n);
 unsigned vas__stripe(void);
 
 #endif /* VMA_VAS_INTERNAL_H */

@@ -74,7 +74,7 @@ struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
 
 	if (op->err)
 		return NULL;
-	a = vma_alloc(sizeof(*a));
+	a = vas__area_get(op->vas);
 	if (!a) {
 		op->err = -ENOMEM;
 		return NULL;
@@ -89,7 +89,7 @@ struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
 	a->rss = 0;
 	if (op_push(op, &op->fresh, &op->nr_fresh, &op->cap_fresh,
 		    op->fresh_inline, a)) {
-		vma_free(a);
+		vas__area_put(op->vas, a);
 		return NULL;
 	}
 	if (a->file)
@@ -144,8 +144,6 @@ void vas_op_retire(struct vas_op *op, struct vas_area *a)
 		op->err = -ENOMEM;
 		return;
 	}
-	vas__mark(a);
-	vas__drain(a);
 	if (a->file)
 		a->file->refs--;
 }
@@ -262,7 +260,8 @@ void vas_op_abort(struct vas_op *op)
 
 		if (a->file)
 			a->file->refs++;
-		vas__unmark(a);
+		if (op->marked)
+			vas__unmark(a);
 	}
 	for (i = 0; i < op->nr_fresh; i++) {
 		struct vas_area *a = op->fresh[i];
@@ -271,7 +270,7 @@ void vas_op_abort(struct vas_op *op)
 			a->file->refs--;
 	}
 	for (i = 0; i < op->nr_fresh; i++)
-		vma_free(op->fresh[i]);
+		vas__area_put(op->vas, op->fresh[i]);
 	op_free_lists(op);
 }
 
@@ -338,6 +337,17 @@ int vas_op_finish(struct vas_op *op)
 		vas_op_abort(op);
 		return -ENOMEM;
 	}
+	/*
+	 * Nothing can fail from here. Mark every area leaving the tree
+	 * (faults that find one now retry), then wait once until no fault
+	 * still holds any of them. Until now faults could keep using them:
+	 * the operation changed nothing they see, and a fault cannot give
+	 * one an anon_vma while we hold the write lock.
+	 */
+	for (i = 0; i < op->nr_old; i++)
+		vas__mark(op->old[i]);
+	op->marked = true;
+	vas__drain_all(op->old, op->nr_old);
 	for (i = 0; i < op->nr_fresh; i++)
 		if (op->fresh[i]->state == VAS_AREA_FRESH)
 			uatomic_set(&op->fresh[i]->state, VAS_AREA_LIVE);
@@ -359,7 +369,7 @@ int vas_op_finish(struct vas_op *op)
 	assert(!err);
 	for (i = 0; i < op->nr_fresh; i++)
 		if (op->fresh[i]->state == VAS_AREA_DROPPED)
-			vma_free(op->fresh[i]);
+			vas__area_put(vas, op->fresh[i]);
 	uatomic_set(&vas->map_count, vas->map_count + op->dcount);
 	uatomic_set(&vas->mapped_bytes, vas->mapped_bytes + op->dbytes);
 	uatomic_set(&vas->mutations, vas->mutations + 1);

@@ -50,6 +50,7 @@ struct vas_op {
 	int64_t dcount; /* map_count delta */
 	int64_t dbytes; /* mapped bytes delta */
 	unsigned nr_changes;
+	bool marked; /* the old areas are marked (vas_op_finish()) */
 	struct vas_area **fresh;
 	size_t nr_fresh, cap_fresh;
 	struct vas_area **old;

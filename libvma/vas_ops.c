@@ -407,10 +407,14 @@ static int get_unmapped_area(struct vas *vas, uint64_t addr, uint64_t len,
 /*
  * unmap_range() - vms_gather_munmap_vmas() + clear: remove [start, end)
  * from the transaction, splitting the edge areas, and release its pages.
+ * @erase: false if the caller stores over all of [start, end) in the same
+ * operation (mmap_region()): the store replaces what is left there, so a
+ * separate erase would only cost another pass over the tree.
  * Return: 0; -ENOMEM if the split of one area in three would exceed
  * max_map_count (nothing done).
  */
-static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end)
+static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
+		       bool erase)
 {
 	struct vas_area *v = start < end ? vas_op_next(op, start) : NULL;
 	uint64_t pos;
@@ -433,7 +437,8 @@ static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end)
 		vas_op_store(op, right);
 		v = pos < end ? vas_op_next(op, pos) : NULL;
 	}
-	vas_op_erase(op, start, end);
+	if (erase)
+		vas_op_erase(op, start, end);
 	vas_op_pages(op, VAS_PG_CLEAR, start >> VAS_PAGE_SHIFT, 0,
 		     (end - start) >> VAS_PAGE_SHIFT);
 	return 0;
@@ -457,7 +462,7 @@ static int do_munmap(struct vas_op *op, uint64_t start, uint64_t len)
 {
 	int err = munmap_check(op->vas, start, &len);
 
-	return err ? err : unmap_range(op, start, start + len);
+	return err ? err : unmap_range(op, start, start + len, true);
 }
 
 int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
@@ -470,7 +475,7 @@ int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
 		return err;
 	vas__lock(vas);
 	vas_op_begin(&op, vas);
-	err = unmap_range(&op, addr, addr + length);
+	err = unmap_range(&op, addr, addr + length, true);
 	if (err)
 		vas_op_abort(&op);
 	else
@@ -525,7 +530,8 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 	struct vas_area *a;
 	int err;
 
-	err = unmap_range(op, addr, addr + len);
+	/* The new area (or a merge) is stored over all of the range. */
+	err = unmap_range(op, addr, addr + len, false);
 	if (err)
 		return err;
 	/* accountable_mapping(): private writable, not noreserve. */
@@ -878,7 +884,7 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 	 * its accounting), and so does an old length of 0 (the "duplicate a
 	 * shared mapping" case: do_munmap() of nothing fails with EINVAL).
 	 */
-	err = unmap_range(op, old_addr, old_addr + old_len);
+	err = unmap_range(op, old_addr, old_addr + old_len, true);
 	(void)err;
 	*out = new_addr;
 	return op->err;
@@ -1099,7 +1105,7 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 		if (!brkvma || brkvma->start >= oldbrk)
 			return 1;
 		vas_op_begin(&op, vas);
-		if (unmap_range(&op, newbrk, oldbrk)) {
+		if (unmap_range(&op, newbrk, oldbrk, true)) {
 			vas_op_abort(&op);
 			return 1;
 		}
