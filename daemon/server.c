@@ -51,7 +51,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <urcu/uatomic.h>
@@ -59,6 +58,8 @@
 /* ---- Connections (worker thread) ---------------------------------------- */
 
 static bool conn_process(struct vmad_conn *c);
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
 
 static void conn_free_final(struct vmad_conn *c)
 {
@@ -75,9 +76,13 @@ static void conn_free_final(struct vmad_conn *c)
 /* Close now; the struct waits for a job in flight. */
 static void conn_close(struct vmad_conn *c)
 {
-	if (c->bev) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+	if (c->fd >= 0) {
+		event_free(c->read_ev);
+		event_free(c->write_ev);
+		evbuffer_free(c->out);
+		close(c->fd);
+		c->fd = -1;
+		c->reading = c->writing = false;
 		cds_list_del(&c->node);
 	}
 	if (c->job) {
@@ -89,16 +94,107 @@ static void conn_close(struct vmad_conn *c)
 
 static size_t conn_out_len(struct vmad_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(c->out);
 }
 
-/* Move the worker's scratch responses to the connection's output. */
+static void conn_want_read(struct vmad_conn *c, bool on)
+{
+	if (c->fd < 0 || on == c->reading)
+		return;
+	c->reading = on;
+	if (on)
+		event_add(c->read_ev, NULL);
+	else
+		event_del(c->read_ev);
+}
+
+/* The peer is gone: drop what it will never read and wind down. */
+static void conn_broken(struct vmad_conn *c, int err)
+{
+	vmad_log(VMAD_LOG_VERBOSE, "conn %llu: %s; closing",
+		 (unsigned long long)c->serial, strerror(err));
+	evbuffer_drain(c->out, conn_out_len(c));
+	c->closing = true;
+	conn_want_read(c, false);
+}
+
+/*
+ * Push queued output to the socket; keep the write event armed (with the
+ * output timeout, restarted by every write that makes progress) while
+ * bytes remain.
+ */
+static void conn_push(struct vmad_conn *c)
+{
+	const struct vmad_config *cfg = &c->w->srv->cfg;
+	struct timeval wt = {.tv_sec = cfg->output_timeout};
+	int budget = 4;
+
+	/* A bounded amount per call: other connections wait meanwhile. */
+	while (conn_out_len(c) && budget) {
+		int n = evbuffer_write_atmost(c->out, c->fd, 256 << 10);
+
+		budget--;
+		if (n > 0)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			conn_broken(c, errno);
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (conn_out_len(c) && !c->writing) {
+		c->writing = true;
+		event_add(c->write_ev, &wt);
+	} else if (!conn_out_len(c) && c->writing) {
+		c->writing = false;
+		event_del(c->write_ev);
+	}
+}
+
+/*
+ * Send @len bytes: straight to the socket when nothing is queued (the
+ * common case: one send per burst of responses), the rest to c->out.
+ */
+static void conn_send(struct vmad_conn *c, const char *data, size_t len)
+{
+	if (!conn_out_len(c)) {
+		while (len) {
+			ssize_t n = send(c->fd, data, len,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (n > 0) {
+				data += n;
+				len -= (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				conn_broken(c, errno);
+				return;
+			}
+			break;
+		}
+		if (!len)
+			return;
+	}
+	if (evbuffer_add(c->out, data, len)) {
+		conn_broken(c, ENOMEM);
+		return;
+	}
+	conn_push(c);
+}
+
+/* Move the worker's scratch responses to the connection. */
 static void conn_flush_scratch(struct vmad_conn *c)
 {
 	struct rpc_buf *s = &c->w->scratch;
 
-	if (s->len && c->bev)
-		bufferevent_write(c->bev, s->data, s->len);
+	if (s->len && c->fd >= 0)
+		conn_send(c, s->data, s->len);
 	rpc_buf_reset(s);
 }
 
@@ -106,8 +202,7 @@ static void conn_flush_scratch(struct vmad_conn *c)
 static void conn_set_closing(struct vmad_conn *c)
 {
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	conn_want_read(c, false);
 }
 
 /*
@@ -128,7 +223,7 @@ static bool conn_check_output(struct vmad_conn *c)
 	}
 	if (!c->paused && len > cfg->output_high_water) {
 		c->paused = true;
-		bufferevent_disable(c->bev, EV_READ);
+		conn_want_read(c, false);
 		vmad_log(VMAD_LOG_DEBUG, "conn %llu: output %zu bytes, paused",
 			 (unsigned long long)c->serial, len);
 	}
@@ -210,7 +305,7 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 		job->msg = msg;
 		rpc_buf_init(&job->out);
 		c->job = job;
-		bufferevent_disable(c->bev, EV_READ);
+		conn_want_read(c, false);
 		vmad_jobs_submit(w->srv, job);
 		return;
 	}
@@ -229,22 +324,24 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 }
 
 /*
- * Feed buffered input to the decoder and run every complete value.
- * Return false if @c was closed and freed.
+ * Run every complete value buffered in the decoder, reading more from the
+ * socket (straight into the decoder's buffer) while it has some; answer
+ * the whole burst with one send. Return false if @c was closed and freed.
  */
 static bool conn_process(struct vmad_conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
 	const struct vmad_config *cfg = &c->w->srv->cfg;
-	bool drained = false;
+	bool drained = false, may_read = c->reading;
+	int reads = 0;
 
 	while (!c->job && !c->closing && !c->paused) {
 		struct rpc_error err;
 		const char *frame;
 		size_t len;
 		long room;
+		ssize_t n;
 		char *p;
-		int n, ret;
+		int ret;
 
 		ret = rpc_decoder_next(&c->dec, &frame, &len, &err);
 		if (ret == 1) {
@@ -262,10 +359,12 @@ static bool conn_process(struct vmad_conn *c)
 			conn_protocol_error(c, &err);
 			break;
 		}
-		if (!evbuffer_get_length(in)) {
+		if (c->eof) {
 			drained = true;
 			break;
 		}
+		if (!may_read)
+			break;
 		room = rpc_decoder_space(&c->dec, &p);
 		if (room <= 0) {
 			rpc_error_set(
@@ -275,10 +374,32 @@ static bool conn_process(struct vmad_conn *c)
 			conn_protocol_error(c, &err);
 			break;
 		}
-		n = evbuffer_remove(in, p, (size_t)room);
-		if (n <= 0)
+		n = read(c->fd, p, (size_t)room);
+		if (n > 0) {
+			rpc_decoder_commit(&c->dec, (size_t)n);
+			/*
+			 * A short read emptied the socket: stop after these.
+			 * A few full ones at most: the event loop comes back.
+			 */
+			if (n < room || ++reads >= 4)
+				may_read = false;
+			continue;
+		}
+		if (n == 0) {
+			c->eof = true;
+			conn_want_read(c, false);
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			break;
-		rpc_decoder_commit(&c->dec, (size_t)n);
+		/* A reset: nobody will read the answers. */
+		rpc_buf_reset(&c->w->scratch);
+		vmad_log(VMAD_LOG_VERBOSE, "conn %llu: %s; closing",
+			 (unsigned long long)c->serial, strerror(errno));
+		conn_close(c);
+		return false;
 	}
 	if (drained && c->eof && !c->closing) {
 		/* Values complete before EOF were run; a partial one is not. */
@@ -300,16 +421,24 @@ static bool conn_process(struct vmad_conn *c)
 	return conn_check_output(c);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	conn_process(arg);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+static void on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct vmad_conn *c = arg;
 	const struct vmad_config *cfg = &c->w->srv->cfg;
 
+	if (what & EV_TIMEOUT) {
+		vmad_log(VMAD_LOG_VERBOSE,
+			 "conn %llu: output timed out; closing",
+			 (unsigned long long)c->serial);
+		conn_close(c);
+		return;
+	}
+	conn_push(c);
 	if (c->closing) {
 		conn_check_output(c);
 		return;
@@ -317,28 +446,9 @@ static void on_write(struct bufferevent *bev, void *arg)
 	if (c->paused && conn_out_len(c) <= cfg->output_low_water) {
 		c->paused = false;
 		if (!c->job && !c->eof)
-			bufferevent_enable(c->bev, EV_READ);
+			conn_want_read(c, true);
 		vmad_log(VMAD_LOG_DEBUG, "conn %llu: resumed",
 			 (unsigned long long)c->serial);
-		conn_process(c);
-	}
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct vmad_conn *c = arg;
-
-	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		vmad_log(VMAD_LOG_VERBOSE, "conn %llu: %s; closing",
-			 (unsigned long long)c->serial,
-			 what & BEV_EVENT_TIMEOUT ? "output timed out"
-						  : strerror(errno));
-		conn_close(c);
-		return;
-	}
-	if (what & BEV_EVENT_EOF) {
-		c->eof = true;
-		bufferevent_disable(c->bev, EV_READ);
 		conn_process(c);
 	}
 }
@@ -346,7 +456,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void conn_new(struct vmad_worker *w, const struct vmad_pending_conn *pc)
 {
 	const struct vmad_config *cfg = &w->srv->cfg;
-	struct timeval wt = {.tv_sec = cfg->output_timeout};
 	struct vmad_conn *c = calloc(1, sizeof(*c));
 	static uint64_t serial; /* per process; for log lines only */
 
@@ -354,21 +463,29 @@ static void conn_new(struct vmad_worker *w, const struct vmad_pending_conn *pc)
 	if (!c)
 		goto out_close;
 	c->w = w;
+	c->fd = pc->fd;
 	c->uid = pc->uid;
 	c->pid = pc->pid;
 	c->serial = uatomic_add_return(&serial, 1);
-	rpc_decoder_init(&c->dec, cfg->max_message);
-	c->bev = bufferevent_socket_new(w->base, pc->fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		rpc_decoder_fini(&c->dec);
+	evutil_make_socket_nonblocking(pc->fd);
+	c->read_ev =
+		event_new(w->base, pc->fd, EV_READ | EV_PERSIST, on_read, c);
+	c->write_ev =
+		event_new(w->base, pc->fd, EV_WRITE | EV_PERSIST, on_write, c);
+	c->out = evbuffer_new();
+	if (!c->read_ev || !c->write_ev || !c->out) {
+		if (c->read_ev)
+			event_free(c->read_ev);
+		if (c->write_ev)
+			event_free(c->write_ev);
+		if (c->out)
+			evbuffer_free(c->out);
 		free(c);
 		goto out_close;
 	}
+	rpc_decoder_init(&c->dec, cfg->max_message);
 	cds_list_add(&c->node, &w->conns);
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->output_low_water, 0);
-	bufferevent_set_timeouts(c->bev, NULL, &wt);
-	bufferevent_enable(c->bev, EV_READ);
+	conn_want_read(c, true);
 	vmad_log(VMAD_LOG_VERBOSE, "conn %llu: uid %u pid %d on worker %u",
 		 (unsigned long long)c->serial, (unsigned)c->uid, (int)c->pid,
 		 w->idx);
@@ -379,9 +496,31 @@ out_close:
 	w->nr_conns--;
 }
 
+/* Job thread: free a large response buffer off the worker. */
+static void free_job_fn(struct vmad_job *job)
+{
+	rpc_buf_fini(&job->out);
+	free(job);
+}
+
+/*
+ * The evbuffer is done with a job's response buffer: freeing hundreds of
+ * megabytes returns them to the kernel page by page, which would stall
+ * the worker; a big one is freed on the job pool.
+ */
 static void job_out_cleanup(const void *data, size_t len, void *arg)
 {
-	free((void *)data);
+	struct vmad_server *srv = arg;
+	struct vmad_job *job;
+
+	if (len < (1u << 20) || !(job = calloc(1, sizeof(*job)))) {
+		free((void *)data);
+		return;
+	}
+	job->fn = free_job_fn;
+	job->out.data = (void *)data;
+	job->out.len = job->out.cap = len;
+	vmad_jobs_submit(srv, job);
 }
 
 /* A job came back: append its responses in order and resume. */
@@ -401,14 +540,15 @@ static void conn_job_done(struct vmad_job *job)
 		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
 		conn_protocol_error(c, &err);
 		conn_flush_scratch(c);
-	} else if (job->out.len) {
-		/* Hand the buffer over without copying: it may be large. */
-		if (!evbuffer_add_reference(bufferevent_get_output(c->bev),
-					    job->out.data, job->out.len,
-					    job_out_cleanup, NULL))
-			rpc_buf_init(&job->out); /* now owned by the evbuffer */
-		else
-			bufferevent_write(c->bev, job->out.data, job->out.len);
+	} else if (job->out.len < 65536) {
+		conn_send(c, job->out.data, job->out.len);
+	} else if (!evbuffer_add_reference(c->out, job->out.data, job->out.len,
+					   job_out_cleanup, c->w->srv)) {
+		/* Handed over without copying: it may be large. */
+		rpc_buf_init(&job->out);
+		conn_push(c);
+	} else {
+		conn_send(c, job->out.data, job->out.len);
 	}
 	job_free(job);
 	if (c->closing) {
@@ -417,7 +557,7 @@ static void conn_job_done(struct vmad_job *job)
 		return;
 	}
 	if (!c->paused && !c->eof)
-		bufferevent_enable(c->bev, EV_READ);
+		conn_want_read(c, true);
 	conn_process(c);
 }
 

@@ -322,7 +322,12 @@ struct vmad_pending_conn {
  */
 struct vmad_conn {
 	struct vmad_worker *w;
-	struct bufferevent *bev;
+	int fd;			/* -1 once closed */
+	struct event *read_ev;	/* added while reading */
+	struct event *write_ev; /* added while @out holds bytes */
+	struct evbuffer *out;	/* responses the socket did not take yet */
+	bool reading;		/* read_ev is added */
+	bool writing;		/* write_ev is added */
 	uid_t uid;
 	pid_t pid;
 	uint64_t serial;

@@ -238,7 +238,38 @@ int rpc_decoder_next(struct rpc_decoder *dec, const char **frame, size_t *len,
 				count_digit(dec, c);
 			}
 			break;
-		case ST_CONTAINER:
+		case ST_CONTAINER: {
+			/*
+			 * Skip digits and bytes without meaning for framing
+			 * in one go (never past the size limit, so that the
+			 * check below fires at the same byte).
+			 */
+			const char *p = buf + dec->scan;
+			const char *stop = buf + dec->end;
+			unsigned digits = dec->digits;
+
+			if ((size_t)(stop - p) >
+			    dec->start + dec->max + 1 - dec->scan)
+				stop = buf + dec->start + dec->max + 1;
+			while (p < stop) {
+				unsigned char b = (unsigned char)*p;
+
+				if (b >= '0' && b <= '9') {
+					if (++digits >= 19)
+						dec->big_int = true;
+				} else if (b == '"' || b == '{' || b == '[' ||
+					   b == '}' || b == ']') {
+					break;
+				} else {
+					digits = 0;
+				}
+				p++;
+			}
+			dec->digits = digits;
+			dec->scan = (size_t)(p - buf);
+			if (p == stop)
+				break;
+			c = *p;
 			dec->scan++;
 			count_digit(dec, c);
 			if (c == '"') {
@@ -256,6 +287,7 @@ int rpc_decoder_next(struct rpc_decoder *dec, const char **frame, size_t *len,
 								err);
 			}
 			break;
+		}
 		case ST_STRING: {
 			/* Skip to the next quote or backslash in one go. */
 			const char *p = buf + dec->scan;

@@ -58,7 +58,7 @@ static bool rpc_buf_reserve(struct rpc_buf *b, size_t more)
 	return true;
 }
 
-void rpc_buf_put(struct rpc_buf *b, const void *data, size_t len)
+void rpc_buf_put_slow(struct rpc_buf *b, const void *data, size_t len)
 {
 	if (!rpc_buf_reserve(b, len))
 		return;

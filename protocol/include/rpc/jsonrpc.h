@@ -354,7 +354,20 @@ struct rpc_buf {
 void rpc_buf_init(struct rpc_buf *b);
 void rpc_buf_fini(struct rpc_buf *b);
 void rpc_buf_reset(struct rpc_buf *b);
-void rpc_buf_put(struct rpc_buf *b, const void *data, size_t len);
+/* Slow path of rpc_buf_put(): grow (or record the failure) and append. */
+void rpc_buf_put_slow(struct rpc_buf *b, const void *data, size_t len);
+
+/* Append @len bytes; inline so that short constant copies stay cheap. */
+static inline void rpc_buf_put(struct rpc_buf *b, const void *data, size_t len)
+{
+	if (__builtin_expect(b->oom || b->cap - b->len <= len, 0)) {
+		rpc_buf_put_slow(b, data, len);
+		return;
+	}
+	__builtin_memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
 void rpc_buf_puts(struct rpc_buf *b, const char *s);
 void rpc_buf_printf(struct rpc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
