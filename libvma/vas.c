@@ -230,10 +230,12 @@ static int layout_check(const struct vas_layout *l)
 
 static struct vas *vas_alloc(const struct vas_layout *layout)
 {
-	struct vas *vas = vma_calloc(sizeof(*vas));
+	/* Aligned, so that its cache-line groups are cache lines. */
+	struct vas *vas = vma_alloc_aligned(sizeof(*vas), 64);
 
 	if (!vas)
 		return NULL;
+	memset(vas, 0, sizeof(*vas));
 	vas->vt = vt_new();
 	if (!vas->vt)
 		goto out_free;

@@ -87,6 +87,15 @@ static struct vas_reader *reader_self(void)
 	return NULL;
 }
 
+/*
+ * Counter stripes: a thread whose reader slot id is below
+ * VAS_NR_STRIPES - 1 owns the stripe of that number alone (a slot has one
+ * owner at a time) and increments it with a plain load and store, no
+ * locked instruction; every other thread shares the last stripe and adds
+ * atomically.
+ */
+#define VAS_STRIPE_SHARED (VAS_NR_STRIPES - 1)
+
 /**
  * vas__stripe() - The counter stripe of the calling thread.
  * Context: Any context.
@@ -95,18 +104,27 @@ unsigned vas__stripe(void)
 {
 	if (caa_unlikely(vas_self_stripe == -1u)) {
 		struct vas_reader *r = reader_self();
-		static unsigned rr;
 
-		vas_self_stripe =
-			r ? r->id % VAS_NR_STRIPES
-			  : uatomic_add_return(&rr, 1) % VAS_NR_STRIPES;
+		vas_self_stripe = r && r->id < VAS_STRIPE_SHARED
+					  ? r->id
+					  : VAS_STRIPE_SHARED;
 	}
 	return vas_self_stripe;
 }
 
+static inline void stripe_add(uint64_t *c, unsigned stripe)
+{
+	if (caa_likely(stripe != VAS_STRIPE_SHARED))
+		vas_store_release(c, vas_load_relaxed(c) + 1);
+	else
+		__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
 #define stripe_inc(vas, field)                                                 \
-	__atomic_fetch_add(&(vas)->stripes[vas__stripe()].field, 1,            \
-			   __ATOMIC_RELAXED)
+	do {                                                                   \
+		unsigned s_ = vas__stripe();                                   \
+		stripe_add(&(vas)->stripes[s_].field, s_);                     \
+	} while (0)
 
 /**
  * vas__mark() - Mark a published VMA: faults that find it will retry.
@@ -337,9 +355,12 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			continue;
 		}
 
-		/* vma_start_read(): publish, then check the mark. */
-		uatomic_set(&self->hazard, a);
-		cmm_smp_mb();
+		/*
+		 * vma_start_read(): publish, then check the mark. The
+		 * exchange is the full barrier between the two (cheaper than
+		 * a store and a separate fence).
+		 */
+		(void)uatomic_xchg(&self->hazard, a);
 		if (uatomic_read(&a->state) != VAS_AREA_LIVE ||
 		    addr < a->start || addr >= a->end) {
 			vas_store_release(&self->hazard, NULL);
