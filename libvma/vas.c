@@ -100,6 +100,9 @@ struct vas_area *vas__area_get(struct vas *vas)
 			return NULL;
 		}
 		vas->area_local = f->next;
+		/* The next one is cold too: fetch it while this one is used. */
+		if (f->next)
+			__builtin_prefetch(f->next, 1);
 		vas_store_release(&vas->area_pops, vas->area_pops + 1);
 		a = (struct vas_area *)f;
 	} else {

@@ -527,19 +527,23 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 		.anon = 0,
 	};
 	struct vas_merge m = {.p = &p};
-	struct vas_area *a;
+	struct vas_area *a, *v = vas_op_next(op, addr);
 	int err;
 
-	/* The new area (or a merge) is stored over all of the range. */
-	err = unmap_range(op, addr, addr + len, false);
-	if (err)
-		return err;
+	if (v && v->start < addr + len) {
+		/* The new area (or a merge) is stored over all the range. */
+		err = unmap_range(op, addr, addr + len, false);
+		if (err)
+			return err;
+		v = vas_op_next(op, addr + len);
+	}
+	/* v: the first area above the (now free) range. */
 	/* accountable_mapping(): private writable, not noreserve. */
 	if ((flags & (VAS_F_NORESERVE | VAS_F_SHARED | VAS_F_WRITE)) ==
 	    VAS_F_WRITE)
 		p.flags |= VAS_F_ACCOUNT;
 	m.prev = addr ? vas_op_prev(op, addr - 1) : NULL;
-	m.next = vas_op_next(op, addr + len);
+	m.next = v;
 	a = merge_new_range(op, &m, false);
 	if (!a && !op->err) {
 		a = vas_op_new_area(op, &p);
