@@ -440,10 +440,18 @@ static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
 	[RPC_PING] = {h_ping, 0},
 };
 
+/*
+ * A batch longer than this runs on the job pool: ten thousand mmaps take
+ * tens of milliseconds, which the worker's other connections would wait.
+ */
+#define VMAD_INLINE_BATCH_MAX 128
+
 bool vmad_msg_needs_job(const struct rpc_msg *msg)
 {
 	size_t i;
 
+	if (msg->is_batch && msg->nr > VMAD_INLINE_BATCH_MAX)
+		return true;
 	for (i = 0; i < msg->nr; i++) {
 		bool has_space;
 		int m = rpc_msg_peek(msg, i, &has_space);

@@ -17,14 +17,28 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <urcu/uatomic.h>
+
+/* Nice value of the job threads, relative to the workers' 0. */
+#define VMAD_JOB_NICE 5
 
 static void *vmad_job_thread(void *arg)
 {
 	struct vmad_server *srv = arg;
 	struct vmad_jobs *jobs = &srv->jobs;
 
+	/*
+	 * Below the workers: on a machine with few cores a job thread must
+	 * not hold a worker off the CPU (the nice value of a Linux thread is
+	 * its own).
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), VMAD_JOB_NICE) < 0)
+		vmad_log(VMAD_LOG_DEBUG, "job thread nice: %s",
+			 strerror(errno));
 	urcu_memb_register_thread();
 	pthread_mutex_lock(&jobs->lock);
 	for (;;) {
