@@ -9,12 +9,17 @@
  * round-robin: it queues the descriptor in the worker's inbox and writes
  * the worker's eventfd.
  *
- * Each worker runs its own event_base with one bufferevent per
- * connection. Bytes go from the bufferevent's input into the
- * connection's rpc_decoder; every complete value is parsed and run at
- * once, and its responses are appended to a per-worker scratch buffer
- * that is handed to the bufferevent once per read callback, so a burst of
- * pipelined requests is answered with one write.
+ * Each worker runs its own event_base with a read and a write event per
+ * connection (plain events on the socket, no bufferevent). A readable
+ * socket is read straight into the connection's rpc_decoder; every
+ * complete value is parsed and run at once, and its responses are
+ * appended to a per-worker scratch buffer that is sent once per burst:
+ * one read and one send for a burst of pipelined requests, whatever its
+ * size. Only what the socket does not take goes to the connection's
+ * output evbuffer, and the write event is armed while it holds bytes.
+ * A large job result (maps of a big space) is handed to that evbuffer by
+ * reference, written a bounded amount per callback, and freed on the job
+ * pool.
  *
  * Ordering: a connection runs its requests one after the other. A request
  * that may take long (vmad_msg_needs_job()) goes to the job pool with the
@@ -24,9 +29,10 @@
  * served in the meantime.
  *
  * Back-pressure: when a connection's output exceeds output_high_water the
- * worker stops reading it; the write callback (output at or below
- * output_low_water) resumes it. A bufferevent write timeout closes a
- * connection whose output has not moved for output_timeout seconds.
+ * worker stops reading it; the write callback resumes it once the output
+ * is at or below output_low_water. The write event carries a timeout of
+ * output_timeout seconds, restarted whenever the socket becomes writable:
+ * a connection whose output has not moved for that long is closed.
  *
  * Protocol errors that break the stream (a parse error, a value too large
  * or too deep) are answered, then the connection is closed once the
