@@ -16,7 +16,11 @@
  * the VMA, issues a full barrier and then waits until no slot holds the
  * VMA (vas__drain()). Either the reader sees the mark and backs off, or
  * the writer sees the slot and waits; readers hold a slot only for a few
- * hundred instructions and never block while holding it.
+ * hundred instructions and never block while holding it. Before its
+ * first publication of a VMA a fault also flags the VMA as entered (once
+ * per VMA, so faults keep writing no shared line); the writer reads the
+ * slots only if one of the VMAs it replaces carries the flag, so that
+ * replacing VMAs no fault ever used leaves the readers' lines alone.
  *
  * The first write fault of a private VMA gives it an anon_vma. The id is
  * kept in the otherwise immutable VMA object and set once, from 0, with a
@@ -33,6 +37,10 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+
+#ifdef VMAD_TEST_HOOKS
+void (*vas_test_fault_held)(struct vas *vas, uint64_t addr);
+#endif
 
 #define VAS_MAX_READERS	 256
 #define VAS_SPIN_RETRIES 64
@@ -174,10 +182,23 @@ static bool area_in(struct vas_area *const *v, size_t n,
 void vas__drain_all(struct vas_area *const *v, size_t n)
 {
 	unsigned i, nr;
+	size_t j;
 
 	if (!n)
 		return;
-	cmm_smp_mb(); /* order the marks before reading the slots */
+	cmm_smp_mb(); /* order the marks before reading the flags and slots */
+	/*
+	 * A fault sets a->faulted, then (full barrier) publishes its hazard
+	 * and reads the mark; we marked, then (full barrier) read the flag.
+	 * So if no area of @v is flagged, any fault still to flag one will
+	 * see its mark and back off: no slot needs to be read, and the
+	 * readers' slot lines stay theirs.
+	 */
+	for (j = 0; j < n; j++)
+		if (uatomic_read(&v[j]->faulted))
+			break;
+	if (j == n)
+		return;
 	nr = uatomic_read(&vas_readers_hw);
 	for (i = 0; i < nr; i++) {
 		struct vas_area *h = vas_load_acquire(&vas_readers[i].hazard);
@@ -356,10 +377,13 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 		}
 
 		/*
-		 * vma_start_read(): publish, then check the mark. The
-		 * exchange is the full barrier between the two (cheaper than
-		 * a store and a separate fence).
+		 * vma_start_read(): flag the area as entered by a fault
+		 * (once), publish, then check the mark. The exchange is the
+		 * full barrier between the stores and the check (cheaper
+		 * than a store and a separate fence).
 		 */
+		if (caa_unlikely(!vas_load_relaxed(&a->faulted)))
+			uatomic_set(&a->faulted, 1);
 		(void)uatomic_xchg(&self->hazard, a);
 		if (uatomic_read(&a->state) != VAS_AREA_LIVE ||
 		    addr < a->start || addr >= a->end) {
@@ -369,6 +393,10 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			fault_backoff(vas, ++retries);
 			continue;
 		}
+#ifdef VMAD_TEST_HOOKS
+		if (vas_test_fault_held)
+			vas_test_fault_held(vas, addr);
+#endif
 		if (access_error(a, access)) {
 			vas_store_release(&self->hazard, NULL);
 			urcu_memb_read_unlock();

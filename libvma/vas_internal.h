@@ -9,6 +9,8 @@
  *                                           or by the writer before publish
  *   vas_area.state                          written by the writer (marking),
  *                                           read by faults
+ *   vas_area.faulted                        set once (0 -> 1) by faults,
+ *                                           read by the writer's drain
  *   struct vas writer fields                Writer (holds vas->write_lock)
  *   struct vas counters, page table         Any context (atomic)
  */
@@ -96,8 +98,14 @@ struct vas_area {
 	uint64_t rss;
 	struct vas *vas; /* owner: where the object is recycled */
 	uint32_t anon;	 /* anon_vma id (| VAS_ANON_FORKED), 0: none */
-	uint16_t state;	 /* VAS_AREA_* */
-	uint16_t flags;	 /* VAS_F_* */
+	uint8_t state;	 /* VAS_AREA_* */
+	/*
+	 * Set (0 -> 1, once) by the first fault that takes the area's read
+	 * lock, before it publishes its hazard: an area no fault ever
+	 * entered needs no wait for readers when it is replaced.
+	 */
+	uint8_t faulted;
+	uint16_t flags; /* VAS_F_* */
 };
 
 /*

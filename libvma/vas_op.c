@@ -85,6 +85,7 @@ struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
 	a->file = p->file;
 	a->anon = p->anon;
 	a->state = VAS_AREA_FRESH;
+	a->faulted = 0;
 	a->flags = p->flags;
 	a->rss = 0;
 	if (op_push(op, &op->fresh, &op->nr_fresh, &op->cap_fresh,

@@ -32,6 +32,12 @@
  *               hundred VMAs deep, and the mutation (MAP_FIXED over many
  *               VMAs, or an mprotect) reshapes it.
  *
+ *   rss         Readers populate pages of a range by faults while the
+ *               writer splits, merges, unmaps and maps over it; between
+ *               rounds vas_validate() checks every VMA's resident count
+ *               against the page table (the writer must wait for faults
+ *               still populating a VMA it replaces).
+ *
  * In every mode readers also check that a successful fault or lookup
  * returns a VMA containing the address. Memory safety (no reader touches a
  * freed VMA or node) is checked by running these under ASan, and leaks by
@@ -584,6 +590,121 @@ static int run_neighbours(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* (iv) resident pages counted across concurrent populating faults      */
+
+/*
+ * Readers fault (and so populate) random pages of a 64-page range while
+ * the writer splits and merges it (mprotect), unmaps parts of it and maps
+ * over parts of it (MAP_FIXED). Every new VMA counts its resident pages
+ * when it is built, so a fault still populating a page of a VMA being
+ * replaced must be waited for; the VMAs no fault entered are replaced
+ * without that wait. In rounds of 0.2 s the readers are stopped and
+ * vas_validate() compares each VMA's count with the page table.
+ */
+#ifdef VMAD_TEST_HOOKS
+/* Hold one fault in 16 inside its VMA for about a microsecond. */
+static void hold_fault(struct vas *vas, uint64_t addr)
+{
+	static _Thread_local unsigned n;
+
+	if (++n % 16 == 0) {
+		double until = now() + 1e-6;
+
+		while (now() < until)
+			;
+	}
+}
+#endif
+
+static int run_rss(void)
+{
+	static const unsigned prots[] = {P_R, P_RW, P_RX};
+	const uint64_t base = BASE, npg = 64;
+	struct ctx c = {0};
+	pthread_t t[16];
+	struct vas_stats vs;
+	uint64_t out, ops = 0, rounds = 0, s = 0x9e3779b97f4a7c15ULL;
+	char msg[256];
+	double end;
+	int err;
+
+	err = new_space(VAS_DEFAULT_STACK_GUARD_GAP, &c.vas);
+	if (err) {
+		fprintf(stderr, "vas_new: %s\n", vma_errno_name(err));
+		return 1;
+	}
+	add_clutter(&c, base, base + npg * PG, 100);
+	must(&c,
+	     vas_mmap(c.vas, base, npg * PG, P_R, F_ANON | VAS_MAP_FIXED, NULL,
+		      0, &out),
+	     "mmap range");
+	c.probe_lo = base;
+	c.probe_hi = base + npg * PG;
+#ifdef VMAD_TEST_HOOKS
+	vas_test_fault_held = hold_fault;
+#endif
+	end = now() + seconds;
+	while (now() < end && !atomic_load(&c.failures)) {
+		double round_end = now() + 0.2;
+
+		atomic_store(&c.stop, false);
+		start_readers(&c, t);
+		while (now() < round_end && !atomic_load(&c.failures)) {
+			uint64_t r = rng(&s);
+			uint64_t a = (r >> 8) % npg, b = (r >> 16) % npg;
+			unsigned prot = prots[(r >> 24) % 3];
+
+			if (a > b) {
+				uint64_t x = a;
+
+				a = b;
+				b = x;
+			}
+			switch ((r >> 4) % 4) {
+			case 0:
+			case 1: /* split or merge */
+				err = vas_mprotect(c.vas, base + a * PG,
+						   (b - a + 1) * PG, prot);
+				if (err && err != -ENOMEM)
+					fail(&c, "mprotect: %s",
+					     vma_errno_name(err));
+				break;
+			case 2: /* release pages */
+				must(&c,
+				     vas_munmap(c.vas, base + a * PG,
+						(b - a + 1) * PG),
+				     "munmap");
+				break;
+			case 3: /* map over a part, keeping nothing */
+				must(&c,
+				     vas_mmap(c.vas, base + a * PG,
+					      (b - a + 1) * PG, prot,
+					      F_ANON | VAS_MAP_FIXED, NULL, 0,
+					      &out),
+				     "MAP_FIXED");
+				break;
+			}
+			ops++;
+		}
+		stop_readers(&c, t);
+		rounds++;
+		if (vas_validate(c.vas, msg, sizeof(msg)))
+			fail(&c, "round %" PRIu64 ": %s", rounds, msg);
+	}
+#ifdef VMAD_TEST_HOOKS
+	vas_test_fault_held = NULL;
+#endif
+	vas_stats(c.vas, &vs);
+	printf("rss: %" PRIu64 " mutations in %" PRIu64
+	       " rounds, %lu reader ops, %" PRIu64 " resident pages\n",
+	       ops, rounds, atomic_load(&c.reads), vs.rss_pages);
+	if (!vs.faults)
+		fail(&c, "no fault ran");
+	vas_free(c.vas);
+	return atomic_load(&c.failures) != 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* (iv) a reader forced to retry                                        */
 
 #ifdef VMAD_TEST_HOOKS
@@ -824,9 +945,9 @@ int main(int argc, char **argv)
 	if (nr_readers < 1 || nr_readers > 16)
 		nr_readers = 2;
 	if (!mode) {
-		fprintf(stderr,
-			"usage: stress_space stack|map_fixed|neighbours|retry "
-			"[--seconds N] [--readers N]\n");
+		fprintf(stderr, "usage: stress_space "
+				"stack|map_fixed|neighbours|retry|rss "
+				"[--seconds N] [--readers N]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -839,6 +960,8 @@ int main(int argc, char **argv)
 		ret = run_neighbours();
 	else if (!strcmp(mode, "retry"))
 		ret = run_retry();
+	else if (!strcmp(mode, "rss"))
+		ret = run_rss();
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		ret = 2;

@@ -316,6 +316,12 @@ VMA_API int vas_validate(struct vas *vas, char *msg, size_t len);
  * tests hold a writer in the race window deterministically.
  */
 VMA_API extern void (*vas_test_before_commit)(struct vas *vas);
+/*
+ * Test pause point: if set, called by vas_fault() while it holds a VMA's
+ * read lock (after checking the VMA, before populating the page). Lets
+ * stress tests widen the window in which a writer must wait for faults.
+ */
+VMA_API extern void (*vas_test_fault_held)(struct vas *vas, uint64_t addr);
 #endif
 
 #ifdef __cplusplus
