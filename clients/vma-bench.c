@@ -93,7 +93,8 @@ static const char bench_help[] =
 	"        --config FILE      Read the socket path from FILE.\n"
 	"    -c, --connections N    Connections (default 4).\n"
 	"    -p, --pipeline N       Requests in flight per connection, 1..256\n"
-	"                           (default 1).\n"
+	"                           (default 1). With --rate: requests sent\n"
+	"                           to one connection in a row.\n"
 	"    -t, --threads N        Client threads (default 2, at most one "
 	"per\n"
 	"                           connection).\n"
@@ -535,7 +536,7 @@ static void *bench_thread_main(void *arg)
 {
 	struct bench_thread *t = arg;
 	struct epoll_event evs[64];
-	int ep = epoll_create1(EPOLL_CLOEXEC), tfd = -1, i, rr = 0;
+	int ep = epoll_create1(EPOLL_CLOEXEC), tfd = -1, i, rr = 0, burst = 0;
 	uint64_t next_send = 0, interval = 0, stop_deadline = 0;
 	double rate = bo.rate / bo.threads;
 
@@ -608,16 +609,25 @@ static void *bench_thread_main(void *arg)
 				struct bench_conn *c = NULL;
 				int tries;
 
-				for (tries = 0; tries < t->nr_conns; tries++) {
+				/*
+				 * Round robin; with --pipeline N, up to N
+				 * requests in a row go to one connection (a
+				 * pipelining client in open loop).
+				 */
+				for (tries = 0; tries <= t->nr_conns; tries++) {
 					struct bench_conn *x =
-						&t->conns[rr++ % t->nr_conns];
+						&t->conns[rr % t->nr_conns];
 
-					if (!x->mutator &&
+					if (burst < bo.pipeline &&
+					    !x->mutator &&
 					    bench_inflight(x) < BENCH_RING &&
 					    x->out_len + 512 < BENCH_OUTCAP) {
 						c = x;
+						burst++;
 						break;
 					}
+					rr++;
+					burst = 0;
 				}
 				if (!c || !bench_take_budget(next_send))
 					break; /* saturated: keep the debt */
