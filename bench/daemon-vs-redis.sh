@@ -107,13 +107,16 @@ redis_get() { # $1 = pipeline, $2 = requests -> "rps p99_ms"
 		awk -F'"' '$2 == "GET" { print $4, $14 }'
 }
 
-# vma-bench --json: pick requests_per_s and latency_us.p99.
-vb() { # args... -> "rps p99_us"
+# vma-bench --json: the fault requests/s and their p99 (mutators' own
+# requests are not counted), then the mutators' requests/s.
+vb() { # args... -> "fault_rps fault_p99_us mutator_rps"
 	"$VMA_BENCH" -s "$tmp/vmad.sock" --daemon-pid "$vmad_pid" --json \
 		-t "$CLIENT_THREADS" -d "$DURATION" -w 1 "$@" | python3 -c '
 import json, sys
 o = json.loads(sys.stdin.read().strip().splitlines()[-1])
-print(o["requests_per_s"], o["latency_us"]["p99"])'
+f = o["ops"]["fault"]
+m = sum(v["requests_per_s"] for k, v in o["ops"].items() if k != "fault")
+print(f["requests_per_s"], f["latency_us"]["p99"], m)'
 }
 
 line() { # figure impl value unit extra-json
@@ -176,7 +179,8 @@ line p99_pipelined redis "$(python3 -c "print($rp99 * 1000)")" us \
 # 4. with one mutator on the same space
 set -- $(vb -c "$CONNS" -p 1 --mutators 1)
 vm=$1
-line rps_mutators vmad "$vm" req/s ', "pipeline": 1, "mutators": 1, "op": "fault"'
+line rps_mutators vmad "$vm" req/s ", \"pipeline\": 1, \"mutators\": 1, \"op\": \"fault\", \"mutator_ops_per_s\": $3"
+
 ratio_line rps_mutators_vs_none "$vm" "$v1" 0.8 ', "pipeline": 1, "mutators": 1, "note": "vmad with a mutator / vmad without"'
 
 # 5. long jobs (optional: takes a minute or more)

@@ -238,82 +238,79 @@ int rpc_decoder_next(struct rpc_decoder *dec, const char **frame, size_t *len,
 				count_digit(dec, c);
 			}
 			break;
-		case ST_CONTAINER: {
+		case ST_CONTAINER:
+		case ST_STRING:
+		case ST_ESCAPE: {
 			/*
-			 * Skip digits and bytes without meaning for framing
-			 * in one go (never past the size limit, so that the
-			 * check below fires at the same byte).
+			 * The hot loop: containers, strings and escapes with
+			 * the state in locals, never past the size limit (so
+			 * that the check below fires at the same byte as a
+			 * byte-by-byte scan would).
 			 */
 			const char *p = buf + dec->scan;
 			const char *stop = buf + dec->end;
+			unsigned st = dec->state, depth = dec->depth;
 			unsigned digits = dec->digits;
+			bool big = dec->big_int;
+			int ret = 0;
 
 			if ((size_t)(stop - p) >
 			    dec->start + dec->max + 1 - dec->scan)
 				stop = buf + dec->start + dec->max + 1;
 			while (p < stop) {
-				unsigned char b = (unsigned char)*p;
+				unsigned char b = (unsigned char)*p++;
 
+				if (st == ST_STRING) {
+					if (b == '\\') {
+						st = ST_ESCAPE;
+					} else if (b == '"') {
+						digits = 0;
+						if (!depth) {
+							ret = 1;
+							break;
+						}
+						st = ST_CONTAINER;
+					}
+					continue;
+				}
+				if (st == ST_ESCAPE) {
+					st = ST_STRING;
+					continue;
+				}
 				if (b >= '0' && b <= '9') {
 					if (++digits >= 19)
-						dec->big_int = true;
-				} else if (b == '"' || b == '{' || b == '[' ||
-					   b == '}' || b == ']') {
-					break;
-				} else {
-					digits = 0;
+						big = true;
+					continue;
 				}
-				p++;
+				digits = 0;
+				if (b == '"') {
+					st = ST_STRING;
+				} else if (b == '{' || b == '[') {
+					if (++depth > RPC_MAX_DEPTH) {
+						ret = -ELOOP;
+						break;
+					}
+				} else if (b == '}' || b == ']') {
+					if (--depth == 0) {
+						ret = 1;
+						break;
+					}
+				}
 			}
+			dec->scan = (size_t)(p - buf);
+			dec->state = st;
+			dec->depth = depth;
 			dec->digits = digits;
-			dec->scan = (size_t)(p - buf);
-			if (p == stop)
-				break;
-			c = *p;
-			dec->scan++;
-			count_digit(dec, c);
-			if (c == '"') {
-				dec->state = ST_STRING;
-			} else if (c == '{' || c == '[') {
-				if (++dec->depth > RPC_MAX_DEPTH)
-					return rpc_decoder_fail(
-						dec, err, -ELOOP,
-						RPC_PARSE_ERROR,
-						"value nested too deeply");
-			} else if (c == '}' || c == ']') {
-				if (--dec->depth == 0)
-					return rpc_decoder_emit(dec, dec->scan,
-								frame, len,
-								err);
-			}
-			break;
-		}
-		case ST_STRING: {
-			/* Skip to the next quote or backslash in one go. */
-			const char *p = buf + dec->scan;
-			const char *stop = buf + dec->end;
-
-			while (p < stop && *p != '"' && *p != '\\')
-				p++;
-			dec->scan = (size_t)(p - buf);
-			if (p == stop)
-				break;
-			dec->scan++;
-			if (*p == '\\') {
-				dec->state = ST_ESCAPE;
-			} else if (dec->depth == 0) {
+			dec->big_int = big;
+			if (ret == 1)
 				return rpc_decoder_emit(dec, dec->scan, frame,
 							len, err);
-			} else {
-				dec->state = ST_CONTAINER;
-				dec->digits = 0;
-			}
+			if (ret < 0)
+				return rpc_decoder_fail(
+					dec, err, -ELOOP, RPC_PARSE_ERROR,
+					"value nested too deeply");
 			break;
 		}
-		case ST_ESCAPE:
-			dec->scan++;
-			dec->state = ST_STRING;
-			break;
 		case ST_SCALAR:
 			if (ends_scalar(c))
 				return rpc_decoder_emit(dec, dec->scan, frame,
