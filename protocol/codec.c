@@ -666,6 +666,14 @@ static bool fp_char(struct fp *s, char c)
 	return false;
 }
 
+/* Bytes that end a plain string, or make it not plain: 1 per byte. */
+static const unsigned char fp_special[256] = {
+	[0x00 ... 0x1f] = 1,
+	['"'] = 1,
+	['\\'] = 1,
+	[0x7f ... 0xff] = 1,
+};
+
 /* A string of printable ASCII without escapes: its bytes, unquoted. */
 static bool fp_string(struct fp *s, const char **str, size_t *len)
 {
@@ -673,11 +681,9 @@ static bool fp_string(struct fp *s, const char **str, size_t *len)
 
 	if (s->p >= s->end || *s->p != '"')
 		return false;
-	for (q = s->p + 1; q < s->end && *q != '"'; q++)
-		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f ||
-		    *q == '\\')
-			return false;
-	if (q >= s->end)
+	for (q = s->p + 1; q < s->end && !fp_special[(unsigned char)*q]; q++)
+		;
+	if (q >= s->end || *q != '"')
 		return false;
 	*str = s->p + 1;
 	*len = (size_t)(q - s->p - 1);
@@ -685,9 +691,10 @@ static bool fp_string(struct fp *s, const char **str, size_t *len)
 	return true;
 }
 
+/* Whether the @len bytes at @str are the string @lit. */
 static bool fp_is(const char *str, size_t len, const char *lit)
 {
-	return strlen(lit) == len && !memcmp(str, lit, len);
+	return !strncmp(lit, str, len) && lit[len] == '\0';
 }
 
 /* Digits of a JSON integer of at most 18 digits (json_int_t holds it). */
