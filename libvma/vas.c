@@ -66,7 +66,8 @@ void vas__area_free_rcu(void *ptr)
 	struct vas_area_free *f = ptr, *old, *seen;
 	uint64_t pushes = vas_load_relaxed(&vas->area_pushes);
 
-	if (pushes - vas_load_relaxed(&vas->area_pops) >= VAS_AREA_CACHE_MAX) {
+	if (pushes - vas_load_relaxed(&vas->area_pops) + 1 >
+	    VAS_AREA_CACHE_MAX) {
 		vma_free(a);
 		return;
 	}
@@ -122,7 +123,7 @@ void vas__area_put(struct vas *vas, struct vas_area *a)
 {
 	struct vas_area_free *f = (struct vas_area_free *)a;
 
-	if (vas->area_pushes - vas->area_pops >= VAS_AREA_CACHE_MAX) {
+	if (vas->area_pushes - vas->area_pops + 1 > VAS_AREA_CACHE_MAX) {
 		vma_free(a);
 		return;
 	}
