@@ -2,6 +2,7 @@
 socket, talk JSON-RPC to it with nothing but the standard library, stop it
 and check that it exited cleanly (status 0, socket removed, no sanitizer
 report)."""
+import atexit
 import json
 import os
 import re
@@ -26,6 +27,19 @@ def check(cond, msg):
         fail(msg)
 
 
+_live = []  # (creator pid, Vmad) of every daemon started
+
+
+@atexit.register
+def _kill_left_overs():
+    """A failed test exits without stopping its daemons: kill them, so
+    that no daemon (and no client looping on it) outlives the test."""
+    for pid, v in _live:
+        if pid == os.getpid() and v.proc.poll() is None:
+            v.proc.kill()
+            v.proc.wait()
+
+
 class Vmad:
     """A vmad process on a socket in a fresh temporary directory."""
 
@@ -41,6 +55,7 @@ class Vmad:
             e.update(env)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
                                      stderr=self.err, env=e)
+        _live.append((os.getpid(), self))
         if wait:
             line = self.proc.stdout.readline().decode()
             check(line.startswith("vmad listening on " + self.sock),
