@@ -2,10 +2,11 @@
 # foreground; `make test` runs the whole test suite (what CI runs).
 BUILD      ?= build
 SAN_BUILD  ?= build-san
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps build build-san run test test-san bench format clean
+.PHONY: all deps build build-san run test test-san fuzz bench format clean
 
 all: build
 
@@ -24,13 +25,20 @@ build-san: deps
 run: build
 	$(BUILD)/daemon/vmad --foreground
 
-# The sanitizer configuration runs first so that the run ends with the
-# summary of the plain build's full suite.
-test: test-san build
+# The fuzz and sanitizer configurations run first so that the run ends with
+# the summary of the plain build's full suite.
+test: fuzz test-san build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE regtest
 
 test-san: build-san
 	cd $(SAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L sanitize -LE regtest
+
+# libFuzzer targets (clang, ASan+UBSan), each run briefly on its corpus.
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DVMAD_FUZZ=ON \
+		-DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_rpc fuzz_vt
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS) -L fuzz
 
 bench: build
 	$(BUILD)/bench/rtree-bench
@@ -40,4 +48,4 @@ format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -7,6 +7,7 @@ packages=(
 	build-essential cmake pkg-config
 	liburcu-dev libevent-dev libjansson-dev check libsubunit-dev
 	python3 socat
+	clang libclang-rt-14-dev
 )
 
 missing=()
