@@ -123,7 +123,8 @@ void vas__area_put(struct vas *vas, struct vas_area *a)
 {
 	struct vas_area_free *f = (struct vas_area_free *)a;
 
-	if (vas->area_pushes - vas->area_pops + 1 > VAS_AREA_CACHE_MAX) {
+	if (vas_load_relaxed(&vas->area_pushes) - vas->area_pops + 1 >
+	    VAS_AREA_CACHE_MAX) {
 		vma_free(a);
 		return;
 	}
