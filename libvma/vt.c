@@ -146,6 +146,16 @@ static inline void vtn_prefetch(const struct vtn *n)
 	__builtin_prefetch(p + 448);
 }
 
+/* Prefetch a whole node that is about to be overwritten. */
+static inline void vtn_prefetch_write(const void *n)
+{
+	const char *p = n;
+	unsigned off;
+
+	for (off = 0; off < VTN_SIZE; off += 64)
+		__builtin_prefetch(p + off, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Readers. Context: RCU reader, or the writer on its private state.  */
 
@@ -467,7 +477,11 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 		b = vt->spare;
 		if (b && b->nr) {
 			CMM_STORE_SHARED(vt->nr_reused, vt->nr_reused + 1);
-			return b->item[--b->nr].ptr;
+			b->nr--;
+			/* Recycled nodes are cold: fetch the next one early. */
+			if (b->nr)
+				vtn_prefetch_write(b->item[b->nr - 1].ptr);
+			return b->item[b->nr].ptr;
 		}
 		if (b)
 			vt_recycle_batch(vt, b);
