@@ -255,11 +255,42 @@ static void request_job(struct vmad_job *job)
 	size_t n;
 
 	n = vmad_handle_msg(&ctx, &job->msg, &job->out);
+	rpc_msg_fini(&job->msg); /* a big tree: free it here, not on w */
 	uatomic_add(&w->nr_requests, n);
 	uatomic_add(&w->nr_errors, ctx.nr_errors);
 	uatomic_add(&w->nr_faults, ctx.nr_faults);
 	vmad_worker_post_job(w, job);
 }
+
+/*
+ * Job thread: parse a large value (a batch of thousands of requests takes
+ * milliseconds to parse and free), then run it as request_job() would.
+ */
+static void frame_job(struct vmad_job *job)
+{
+	struct vmad_conn *c = job->conn;
+	struct vmad_worker *w = c->w;
+	struct rpc_error err;
+	int ret;
+
+	ret = rpc_msg_parse(&job->msg, job->frame, job->frame_len,
+			    job->frame_big, w->srv->cfg.max_batch, &err);
+	if (!ret) {
+		request_job(job);
+		return;
+	}
+	if (ret == -ENOMEM)
+		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
+	else
+		uatomic_inc(&w->nr_errors);
+	rpc_write_error(&job->out, NULL, &err);
+	rpc_buf_put(&job->out, "\n", 1);
+	job->close_after = ret == -ENOMEM || err.code == RPC_PARSE_ERROR;
+	vmad_worker_post_job(w, job);
+}
+
+/* Values larger than this are parsed and run on the job pool. */
+#define VMAD_INLINE_FRAME_MAX (64u << 10)
 
 static void job_free(struct vmad_job *job)
 {
@@ -278,6 +309,26 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 	size_t n;
 	int ret;
 
+	if (len > VMAD_INLINE_FRAME_MAX) {
+		struct vmad_job *job = calloc(1, sizeof(*job));
+
+		if (!job) {
+			rpc_error_set(&err, RPC_INTERNAL_ERROR,
+				      "out of memory");
+			conn_protocol_error(c, &err);
+			return;
+		}
+		job->fn = frame_job;
+		job->conn = c;
+		job->frame = frame;
+		job->frame_len = len;
+		job->frame_big = rpc_decoder_frame_has_big_int(&c->dec);
+		rpc_buf_init(&job->out);
+		c->job = job;
+		conn_want_read(c, false);
+		vmad_jobs_submit(w->srv, job);
+		return;
+	}
 	ret = rpc_msg_parse(&msg, frame, len,
 			    rpc_decoder_frame_has_big_int(&c->dec),
 			    w->srv->cfg.max_batch, &err);
@@ -546,6 +597,14 @@ static void conn_job_done(struct vmad_job *job)
 		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
 		conn_protocol_error(c, &err);
 		conn_flush_scratch(c);
+	} else if (job->close_after) {
+		/* A value that broke the stream: answer, then close. */
+		vmad_log(VMAD_LOG_VERBOSE, "conn %llu (uid %u): %.*s",
+			 (unsigned long long)c->serial, (unsigned)c->uid,
+			 (int)(job->out.len > 200 ? 200 : job->out.len - 1),
+			 job->out.data);
+		c->closing = true;
+		conn_send(c, job->out.data, job->out.len);
 	} else if (job->out.len < 65536) {
 		conn_send(c, job->out.data, job->out.len);
 	} else if (!evbuffer_add_reference(c->out, job->out.data, job->out.len,

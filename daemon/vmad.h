@@ -264,7 +264,12 @@ struct vmad_job {
 	struct vmad_conn *conn;
 	struct rpc_msg msg;
 	struct rpc_buf out;
-	bool close_after;
+	bool close_after; /* the stream is broken: close after @out */
+	/* A large value parsed on the job thread (in the connection's
+	 * decoder buffer, which stays put while the job runs). */
+	const char *frame;
+	size_t frame_len;
+	bool frame_big;
 	struct vmad_space *space; /* reap jobs */
 	struct vmad_job *next;
 };

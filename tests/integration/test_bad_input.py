@@ -84,6 +84,25 @@ expect("deep nesting in params",
        req("munmap", {**V, "addr": 0, "length": 0}).replace(
            b'"length": 0', b'"length": ' + b"[" * 5000 + b"]" * 5000),
        -32700, ["nested"], closes=True)
+# Values over 64 KiB are parsed on the job pool: same answers.
+big_pad = b" " * (70 << 10)
+r = expect("large garbage", b"[" + big_pad + b"1,}\n", -32700, closes=True)
+check(r["id"] is None and r["error"]["data"]["offset"] > 70 << 10, r)
+expect("large oversized batch",
+       b"[" + b",".join([b'{"jsonrpc":"2.0","id":1,"method":"ping"}'] *
+                        10001) + b"]\n", -32600, ["limit"])
+# A large batch, then a small request: answered in order, stays open.
+c = Conn(vmad.sock)
+batch = [{"jsonrpc": "2.0", "id": i, "method": "lookup",
+          "params": {**V, "addr": W + (i % 16) * P}} for i in range(2000)]
+c.send(json.dumps(batch).encode() + b"\n" + req("ping", {}, id="after"))
+r = c.resp()
+check(len(r) == 2000 and [x["id"] for x in r] == list(range(2000)) and
+      all(x["result"]["vma"]["start"] >= W for x in r), r[:2])
+r = c.resp()
+check(r.get("id") == "after" and "result" in r, r)
+c.close()
+unchanged("large batch")
 # Invalid requests: reply, the connection stays usable.
 expect("non-object", b"42\n", -32600)
 expect("string", b'"munmap"\n', -32600)
