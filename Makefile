@@ -37,7 +37,7 @@ test-san: build-san
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DVMAD_FUZZ=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_rpc fuzz_vt
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_rpc fuzz_vt fuzz_vas
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS) -L fuzz
 
 bench: build
