@@ -867,9 +867,14 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 		 * area is replaced by a copy (published areas never change,
 		 * and their resident count is fixed when they are published).
 		 * If the whole area moved, the copy loses the anon_vma
-		 * (unlink_anon_vmas()).
+		 * (unlink_anon_vmas()). If the new range merged with the
+		 * source itself (copy_vma(): an unfaulted source next to its
+		 * destination), the merged area already replaced it.
 		 */
-		struct vas_area *n = vas_op_clone(op, v, v->start, v->end);
+		struct vas_area *n =
+			vas_op_load(op, old_addr) == v
+				? vas_op_clone(op, v, v->start, v->end)
+				: NULL;
 
 		if (n) {
 			if (v->start == old_addr &&

@@ -5,8 +5,7 @@
  * The input is read as a program of address-space operations on a small
  * space (8 MiB, an initial stack): mmap (anonymous or file, fixed,
  * fixed_noreplace, hints, populate, noreserve, growsdown), munmap,
- * mprotect, mremap (maymove, fixed; dontunmap only with FUZZ_VAS_STRICT
- * set, see the README), brk, faults of the three
+ * mprotect, mremap (maymove, fixed, dontunmap), brk, faults of the three
  * kinds, lookups and fork. After every operation vas_validate() must pass
  * and vas_maps() must hold sorted, non-overlapping, page-aligned VMAs
  * below task_size. The first byte picks the layout (stack guard gap,
@@ -163,7 +162,6 @@ static void leave_model(struct fz *fz)
 }
 
 /* Also generate the operations of known, not yet fixed bugs. */
-static bool strict;
 
 static const char *files[] = {"/lib/a.so", "/data/b", "/c"};
 
@@ -260,8 +258,7 @@ static void step(struct fz *fz, struct vas **forks, size_t *nr_forks)
 			flags |= VAS_MREMAP_FIXED;
 			naddr = rd_addr(fz, brk);
 		}
-		/* Known bug, see the README: off unless FUZZ_VAS_STRICT. */
-		if ((x & 0xe0) == 0xe0 && strict)
+		if ((x & 0xe0) == 0xe0)
 			flags |= VAS_MREMAP_DONTUNMAP;
 		snprintf(fz->desc, sizeof(fz->desc),
 			 "mremap(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
@@ -354,7 +351,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	setenv("VMA_RECLAIM_PACE_US", "0", 0);
-	strict = getenv("FUZZ_VAS_STRICT") != NULL;
 	rcu_register_thread();
 	return 0;
 }

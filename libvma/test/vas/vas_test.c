@@ -579,6 +579,29 @@ START_TEST(test_mremap_dontunmap)
 }
 END_TEST
 
+/*
+ * DONTUNMAP to right below an unfaulted source: the new VMA merges with
+ * the source (copy_vma() allows it; Linux shows one VMA too).
+ *
+ *   before   ....AAAAAAAA      after   .AAAAAAAAAAA
+ *                 ^^^ moved            ^^^ lands here
+ */
+START_TEST(test_mremap_dontunmap_self_merge)
+{
+	uint64_t out;
+
+	map_at(vas, P(4), 8, VAS_PROT_READ);
+	ck_assert_int_eq(vas_mremap(vas, P(8), 3 * PG, 3 * PG,
+				    VAS_MREMAP_DONTUNMAP | VAS_MREMAP_MAYMOVE |
+					    VAS_MREMAP_FIXED,
+				    P(1), &out),
+			 0);
+	ck_assert_uint_eq(out, P(1));
+	ck_assert_str_eq(draw(vas, 12), ".AAAAAAAAAAA");
+	valid(vas);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- */
 /* brk                                                               */
 
@@ -960,6 +983,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_mremap);
 	tcase_add_test(tc, test_mremap_unfaulted_pgoff);
 	tcase_add_test(tc, test_mremap_dontunmap);
+	tcase_add_test(tc, test_mremap_dontunmap_self_merge);
 	tcase_add_test(tc, test_brk);
 	tcase_add_test(tc, test_fault_access);
 	tcase_add_test(tc, test_stack_growth);
