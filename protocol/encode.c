@@ -99,6 +99,45 @@ void rpc_buf_put_u64(struct rpc_buf *b, uint64_t v)
 	rpc_buf_put(b, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at @s (at most @len bytes) that
+ * starts with a byte >= 0x80, or 0 if it is not one (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF).
+ */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, k;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (k = 2; k < n; k++)
+		if (s[k] < 0x80 || s[k] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * Write @s as a JSON string. Bytes that are not well-formed UTF-8 (an error
+ * message quoting client input cut inside a character, say) become U+FFFD,
+ * so that every response is valid JSON.
+ */
 void rpc_buf_put_string(struct rpc_buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -112,8 +151,22 @@ void rpc_buf_put_string(struct rpc_buf *b, const char *s, size_t len)
 		char esc[6];
 		size_t n = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\') {
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			run++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t seq = utf8_seq_len((const unsigned char *)s + i,
+						  len - i);
+
+			if (seq) {
+				run += seq;
+				i += seq - 1;
+				continue;
+			}
+			rpc_buf_put(b, s + i - run, run);
+			run = 0;
+			rpc_buf_put(b, "\xef\xbf\xbd", 3); /* U+FFFD */
 			continue;
 		}
 		rpc_buf_put(b, s + i - run, run);

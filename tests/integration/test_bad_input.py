@@ -112,6 +112,10 @@ expect("no jsonrpc", b'{"id":1,"method":"ping"}\n', -32600)
 expect("unknown member", b'{"jsonrpc":"2.0","id":1,"method":"ping","x":0}\n',
        -32600, ["'x'"])
 expect("unknown method", req("frob", {}), -32601, ["frob"])
+# The error message quotes the name cut to 60 bytes, inside the "é": the
+# response must still be valid JSON (json.loads rejects broken UTF-8).
+expect("unknown method cut in a character", req("a" * 59 + "\u00e9", {}),
+       -32601, ["a" * 59])
 # Invalid params: named in the message.
 M = {**V, "addr": W, "length": P}
 expect("wrong type", req("munmap", {**M, "addr": [W]}), -32602, ["'addr'"])
