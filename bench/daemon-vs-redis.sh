@@ -124,14 +124,16 @@ line() { # figure impl value unit extra-json
 		"$1" "$2" "$3" "$4" "$CONNS" "$CLIENT_THREADS" "$5"
 }
 
-ratio_line() { # figure vmad redis target extra
+ratio_line() { # figure value base target extra [base-name]
 	python3 - "$@" "$CONNS" <<'EOF'
 import json, sys
-fig, v, r, target, extra, conns = sys.argv[1:7]
+fig, v, r, target, extra = sys.argv[1:6]
+base = sys.argv[6] if len(sys.argv) > 7 else "redis"
+conns = sys.argv[-1]
 v, r, target = float(v), float(r), float(target)
 o = {"bench": "daemon-vs-redis", "figure": fig, "impl": "ratio",
      "value": round(v / r, 3) if r else None, "unit": "x",
-     "connections": int(conns), "vmad": v, "redis": r,
+     "connections": int(conns), "vmad": v, base: r,
      "target": target, "meets": bool(r) and v / r >= target}
 o.update(json.loads("{" + extra.lstrip(",") + "}"))
 print(json.dumps(o))
@@ -181,7 +183,7 @@ set -- $(vb -c "$CONNS" -p 1 --mutators 1)
 vm=$1
 line rps_mutators vmad "$vm" req/s ", \"pipeline\": 1, \"mutators\": 1, \"op\": \"fault\", \"mutator_ops_per_s\": $3"
 
-ratio_line rps_mutators_vs_none "$vm" "$v1" 0.8 ', "pipeline": 1, "mutators": 1, "note": "vmad with a mutator / vmad without"'
+ratio_line rps_mutators_vs_none "$vm" "$v1" 0.8 ', "pipeline": 1, "mutators": 1, "note": "vmad with a mutator / vmad without"' vmad_without_mutators
 
 # 5. long jobs (optional: takes a minute or more)
 if [ "$LONG_JOBS" = 1 ]; then
