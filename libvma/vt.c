@@ -146,6 +146,9 @@ static inline void vtn_prefetch(const struct vtn *n)
 	__builtin_prefetch(p + 448);
 }
 
+/* Recycled nodes fetched ahead of their use (a commit copies ~3). */
+#define VT_PREFETCH_AHEAD 3
+
 /* Prefetch a whole node that is about to be overwritten. */
 static inline void vtn_prefetch_write(const void *n)
 {
@@ -478,9 +481,13 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 		if (b && b->nr) {
 			CMM_STORE_SHARED(vt->nr_reused, vt->nr_reused + 1);
 			b->nr--;
-			/* Recycled nodes are cold: fetch the next one early. */
-			if (b->nr)
-				vtn_prefetch_write(b->item[b->nr - 1].ptr);
+			/*
+			 * Recycled nodes are cold, and a commit takes a few
+			 * in a row: fetch the one VT_PREFETCH_AHEAD further.
+			 */
+			if (b->nr >= VT_PREFETCH_AHEAD)
+				vtn_prefetch_write(
+					b->item[b->nr - VT_PREFETCH_AHEAD].ptr);
 			return b->item[b->nr].ptr;
 		}
 		if (b)
@@ -493,7 +500,12 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 			return NULL;
 		}
 		vt->ready = f->next;
-		vt->spare = caa_container_of(f, struct vt_batch, free);
+		b = vt->spare = caa_container_of(f, struct vt_batch, free);
+		/* The next batch's header, and this one's first nodes. */
+		if (vt->ready)
+			__builtin_prefetch(vt->ready, 1);
+		for (unsigned k = 1; k <= VT_PREFETCH_AHEAD && k <= b->nr; k++)
+			vtn_prefetch_write(b->item[b->nr - k].ptr);
 	}
 }
 
