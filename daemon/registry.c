@@ -204,6 +204,7 @@ int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 	snprintf(sp->name, sizeof(sp->name), "%s", name ? name : "");
 	sp->owner = uid;
 	sp->vas = vas;
+	vas_get_layout(vas, &sp->layout);
 	sp->refs = 2; /* the registry's and the caller's */
 	sp->srv = srv;
 	cds_lfht_node_init(&sp->id_node);
@@ -275,7 +276,23 @@ struct list_ent {
 	uint64_t id;
 	uid_t owner;
 	char name[RPC_NAME_MAX];
+	struct vas_layout layout;
 };
+
+/* The layout members of a space.list entry (as space.create names them). */
+static void put_layout(struct rpc_buf *out, const struct vas_layout *l)
+{
+	rpc_buf_puts(out, ",\"task_size\":");
+	rpc_buf_put_u64(out, l->task_size);
+	rpc_buf_puts(out, ",\"mmap_base\":");
+	rpc_buf_put_u64(out, l->mmap_base);
+	rpc_buf_puts(out, ",\"stack_guard_gap\":");
+	rpc_buf_put_u64(out, l->stack_guard_gap);
+	rpc_buf_puts(out, ",\"max_map_count\":");
+	rpc_buf_put_u64(out, l->max_map_count);
+	rpc_buf_puts(out, ",\"stack_rlimit\":");
+	rpc_buf_put_u64(out, l->stack_rlimit);
+}
 
 static int cmp_ent(const void *a, const void *b)
 {
@@ -313,6 +330,7 @@ void vmad_registry_list(struct vmad_server *srv, uid_t uid, struct rpc_buf *out)
 		ents[nr].id = sp->id;
 		ents[nr].owner = sp->owner;
 		memcpy(ents[nr].name, sp->name, sizeof(sp->name));
+		ents[nr].layout = sp->layout;
 		nr++;
 	}
 	urcu_memb_read_unlock();
@@ -330,6 +348,7 @@ void vmad_registry_list(struct vmad_server *srv, uid_t uid, struct rpc_buf *out)
 			rpc_buf_puts(out, "null");
 		rpc_buf_puts(out, ",\"owner\":");
 		rpc_buf_put_u64(out, ents[i].owner);
+		put_layout(out, &ents[i].layout);
 		rpc_buf_puts(out, "}");
 	}
 	rpc_buf_puts(out, "]");

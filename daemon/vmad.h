@@ -185,6 +185,7 @@ struct vmad_space {
 	char name[RPC_NAME_MAX]; /* "" if unnamed */
 	uid_t owner;
 	struct vas *vas;
+	struct vas_layout layout; /* a copy: space.list reads it under RCU */
 	long refs;
 	struct cds_lfht_node id_node;
 	struct cds_lfht_node name_node;

@@ -28,6 +28,14 @@ ids = [s["space"] for s in spaces]
 check(sid in ids and anon in ids and ids == sorted(ids), spaces)
 check(any(s["name"] == "m1" and s["owner"] == os.getuid() for s in spaces),
       spaces)
+# Each entry carries the space's layout, as space.create names it.
+m1 = [s for s in spaces if s["name"] == "m1"][0]
+other = [s for s in spaces if s["space"] == anon][0]
+check(m1["stack_guard_gap"] == 0 and other["stack_guard_gap"] == 256 and
+      other["task_size"] == 0x7ffffffff000 and
+      other["mmap_base"] == 0x7ffff7fff000 and
+      other["max_map_count"] == 65530 and
+      other["stack_rlimit"] == 8 << 20, spaces)
 
 # mmap: fixed, by id and name, hex strings, placement
 r = c.ok("mmap", {"space": "m1", "addr": W, "length": 8 * P, "prot": "rw",
