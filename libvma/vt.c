@@ -894,7 +894,7 @@ static int vtn_overflow(struct vt_txn *txn, struct vt_path *path, unsigned d,
 static int vtn_underflow(struct vt_txn *txn, struct vt_path *path, unsigned d)
 {
 	struct vtn *n = path->node[d], *p = path->node[d - 1], *s, *l, *r;
-	unsigned i = path->idx[d - 1], cap = vtn_cap(n), li;
+	unsigned i = path->idx[d - 1], cap = vtn_cap(n), li, k;
 
 	if (p->h.nr < 2)
 		return 0; /* the parent's own fix-up handles it */
@@ -924,17 +924,21 @@ static int vtn_underflow(struct vt_txn *txn, struct vt_path *path, unsigned d)
 		vtn_refresh(p, li);
 		return 0;
 	}
-	/* Borrow one element. */
+	/*
+	 * Borrow half the difference: both end with at least (cap + 1) / 2,
+	 * however far below its minimum @n was (an erase can empty most of
+	 * a leaf in one step).
+	 */
+	k = (s->h.nr - n->h.nr) / 2;
 	if (li < i) {
-		vtn_move(n, 1, n, 0, n->h.nr);
-		vtn_move(n, 0, s, s->h.nr - 1, 1);
-		n->h.nr++;
-		s->h.nr--;
+		vtn_move(n, k, n, 0, n->h.nr);
+		vtn_move(n, 0, s, s->h.nr - k, k);
 	} else {
-		vtn_move(n, n->h.nr, s, 0, 1);
-		n->h.nr++;
-		vtn_remove_at(s, 0);
+		vtn_move(n, n->h.nr, s, 0, k);
+		vtn_move(s, 0, s, k, s->h.nr - k);
 	}
+	n->h.nr += k;
+	s->h.nr -= k;
 	vtn_refresh(p, li);
 	vtn_refresh(p, i);
 	return 0;
@@ -1054,33 +1058,42 @@ static int txn_insert(struct vt_txn *txn, uint64_t first, uint64_t last,
 
 /*
  * Apply one step of erasing [first, last] to the entry [a, b] it overlaps
- * (found at key @a): remove it, or trim the part outside the range.
+ * (found at key @a): trim the part outside the range, or remove it
+ * together with every following entry of the same leaf that lies inside
+ * the range (one fix-up for all of them). *@done is set to the highest
+ * key handled.
  */
 static int txn_erase_one(struct vt_txn *txn, uint64_t a, uint64_t b,
-			 uint64_t first, uint64_t last)
+			 uint64_t first, uint64_t last, uint64_t *done)
 {
 	struct vt_path path;
 	struct vtn *leaf;
-	unsigned pos;
+	unsigned pos, end;
 
 	if (path_cow(txn, a, &path))
 		return txn->err;
 	leaf = path.node[path.depth - 1];
 	pos = lower_bound(leaf->l.last, leaf->h.nr, a);
+	*done = b;
 	if (a < first) {
 		leaf->l.last[pos] = first - 1;
 	} else if (b > last) {
 		leaf->l.kv[pos].first = last + 1;
 	} else {
-		vtn_remove_at(leaf, pos);
-		txn->delta_entries--;
+		for (end = pos + 1;
+		     end < leaf->h.nr && leaf->l.last[end] <= last; end++)
+			;
+		*done = leaf->l.last[end - 1];
+		vtn_move(leaf, pos, leaf, end, leaf->h.nr - end);
+		leaf->h.nr -= end - pos;
+		txn->delta_entries -= end - pos;
 	}
 	return path_fixup(txn, &path, NULL);
 }
 
 static int txn_erase_range(struct vt_txn *txn, uint64_t first, uint64_t last)
 {
-	uint64_t a, b;
+	uint64_t a, b, done;
 	void *p;
 
 	for (;;) {
@@ -1089,15 +1102,15 @@ static int txn_erase_range(struct vt_txn *txn, uint64_t first, uint64_t last)
 			return 0;
 		if (a < first && b > last) {
 			/* Inside one entry: keep both ends. */
-			if (txn_erase_one(txn, a, b, first, last))
+			if (txn_erase_one(txn, a, b, first, last, &done))
 				return txn->err;
 			return txn_insert(txn, last + 1, b, p);
 		}
-		if (txn_erase_one(txn, a, b, first, last))
+		if (txn_erase_one(txn, a, b, first, last, &done))
 			return txn->err;
-		if (b >= last)
+		if (done >= last)
 			return 0;
-		first = b + 1;
+		first = done + 1;
 	}
 }
 
