@@ -1183,14 +1183,43 @@ int vas_brk(struct vas *vas, uint64_t addr, uint64_t *out)
 /* ------------------------------------------------------------------ */
 /* Stack growth                                                        */
 
+/*
+ * Replace stack @v by a copy grown to [@start, @end) with page offset
+ * @pgoff. A stack that has no anon_vma yet gets one first
+ * (anon_vma_prepare() before it grows), shared with a neighbour where
+ * Linux would share it.
+ * Context: Writer.
+ */
+static int stack_replace(struct vas_op *op, struct vas_area *v, uint64_t start,
+			 uint64_t end, uint64_t pgoff, struct vas_area *prev,
+			 struct vas_area *next)
+{
+	struct vas_proto p = {
+		.start = start,
+		.end = end,
+		.pgoff = pgoff,
+		.file = v->file,
+		.flags = v->flags,
+		.anon = vas_area_anon(v),
+	};
+
+	struct vas_area *n;
+
+	if (!p.anon)
+		p.anon = vas__find_mergeable_anon(op->vas, v, prev, next);
+	n = vas_op_new_area(op, &p);
+	vas_op_retire(op, v);
+	vas_op_store(op, n);
+	return op->err;
+}
+
 /* expand_downwards() + acct_stack_growth() */
 static int expand_downwards(struct vas_op *op, struct vas_area *v,
 			    uint64_t addr)
 {
 	struct vas *vas = op->vas;
 	uint64_t address = addr & VAS_PAGE_MASK, size, grow;
-	struct vas_area *prev, *next, *n;
-	struct vas_proto p;
+	struct vas_area *prev, *next;
 
 	if (address < VAS_MMAP_MIN_ADDR)
 		return -EPERM;
@@ -1208,30 +1237,16 @@ static int expand_downwards(struct vas_op *op, struct vas_area *v,
 	if (size > vas->layout.stack_rlimit)
 		return -ENOMEM;
 	next = vas_op_next(op, v->end);
-	p = (struct vas_proto){
-		.start = address,
-		.end = v->end,
-		.pgoff = v->pgoff - grow,
-		.file = v->file,
-		.flags = v->flags,
-		.anon = vas_area_anon(v),
-	};
-	/* anon_vma_prepare() on the stack before it grows. */
-	if (!p.anon)
-		p.anon = vas__find_mergeable_anon(vas, v, prev, next);
-	n = vas_op_new_area(op, &p);
-	vas_op_retire(op, v);
-	vas_op_store(op, n);
-	return op->err;
+	return stack_replace(op, v, address, v->end, v->pgoff - grow, prev,
+			     next);
 }
 
 /* expand_upwards() */
 static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
 {
 	struct vas *vas = op->vas;
-	uint64_t ts = vas->layout.task_size, address, gap_addr, size, grow;
-	struct vas_area *next, *prev, *n;
-	struct vas_proto p;
+	uint64_t ts = vas->layout.task_size, address, gap_addr, size;
+	struct vas_area *next, *prev;
 
 	address = addr & VAS_PAGE_MASK;
 	if (address >= (ts & VAS_PAGE_MASK))
@@ -1247,27 +1262,12 @@ static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
 	if (address <= v->end)
 		return 0;
 	size = address - v->start;
-	grow = (address - v->end) >> VAS_PAGE_SHIFT;
 	if (v->pgoff + (size >> VAS_PAGE_SHIFT) < v->pgoff)
 		return -ENOMEM;
 	if (size > vas->layout.stack_rlimit)
 		return -ENOMEM;
-	(void)grow;
 	prev = v->start ? vas_op_prev(op, v->start - 1) : NULL;
-	p = (struct vas_proto){
-		.start = v->start,
-		.end = address,
-		.pgoff = v->pgoff,
-		.file = v->file,
-		.flags = v->flags,
-		.anon = vas_area_anon(v),
-	};
-	if (!p.anon)
-		p.anon = vas__find_mergeable_anon(vas, v, prev, next);
-	n = vas_op_new_area(op, &p);
-	vas_op_retire(op, v);
-	vas_op_store(op, n);
-	return op->err;
+	return stack_replace(op, v, v->start, address, v->pgoff, prev, next);
 }
 
 /**
