@@ -1202,7 +1202,6 @@ static int stack_replace(struct vas_op *op, struct vas_area *v, uint64_t start,
 		.flags = v->flags,
 		.anon = vas_area_anon(v),
 	};
-
 	struct vas_area *n;
 
 	if (!p.anon)
