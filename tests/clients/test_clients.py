@@ -7,9 +7,11 @@ GROUP is one of: vmactl, show, replay, bench, help. Each group starts its own
 daemon on a temporary socket and stops it with SIGTERM at the end.
 """
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,7 @@ P = 4096
 class Daemon:
     def __init__(self, vmad):
         self.dir = tempfile.mkdtemp(prefix="vmad-clients-")
+        atexit.register(shutil.rmtree, self.dir, True)
         self.sock = os.path.join(self.dir, "sock")
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = subprocess.Popen([vmad, "--socket", self.sock],

@@ -5,8 +5,10 @@ pidfile, SIGHUP log reopening, connection and space limits, and access
 control between uids.
 
 usage: test_service.py VMAD ETC_VMAD_CONF"""
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +23,7 @@ from vmadtest import (P, W, Conn, Vmad, check, check_sanitizers,  # noqa
 VMAD = vmad_binary()
 CONF = sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="vmad-svc-")
+atexit.register(shutil.rmtree, tmp, True)
 env = {k: v for k, v in os.environ.items() if k != "VMAD_SOCKET"}
 
 
@@ -106,6 +109,7 @@ check(f'socket "/tmp/vmad-{os.getuid()}.sock"' in p.stdout, p.stdout)
 
 # No arguments: foreground, embedded defaults, prints the socket path.
 xdg = tempfile.mkdtemp(prefix="vmad-xdg-")
+atexit.register(shutil.rmtree, xdg, True)
 e = dict(env, XDG_RUNTIME_DIR=xdg)
 proc = subprocess.Popen([VMAD], stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, env=e)

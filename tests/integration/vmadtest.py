@@ -6,6 +6,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,9 +36,14 @@ def _kill_left_overs():
     """A failed test exits without stopping its daemons: kill them, so
     that no daemon (and no client looping on it) outlives the test."""
     for pid, v in _live:
-        if pid == os.getpid() and v.proc.poll() is None:
+        if pid != os.getpid():
+            continue
+        if v.proc.poll() is None:
             v.proc.kill()
             v.proc.wait()
+        # A passing test leaves nothing in the temporary directory; a
+        # failing one has printed what it needs.
+        shutil.rmtree(v.dir, ignore_errors=True)
 
 
 class Vmad:
