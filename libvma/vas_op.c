@@ -377,3 +377,24 @@ int vas_op_finish(struct vas_op *op)
 	op_free_lists(op);
 	return err;
 }
+
+/**
+ * vas_op_end() - End an operation whose steps Linux keeps when a later
+ * step fails (mprotect over a hole, mremap): commit what it changed, or
+ * abort everything after an allocation failure.
+ * @err: the operation's own (semantic) error, or 0.
+ * Context: Writer.
+ * Return: the allocation failure, else the commit's error, else @err.
+ */
+int vas_op_end(struct vas_op *op, int err)
+{
+	int ferr;
+
+	if (op->err) {
+		err = op->err;
+		vas_op_abort(op);
+		return err;
+	}
+	ferr = vas_op_finish(op);
+	return ferr ? ferr : err;
+}

@@ -65,6 +65,7 @@ struct vas_op {
 void vas_op_begin(struct vas_op *op, struct vas *vas);
 int vas_op_finish(struct vas_op *op);
 void vas_op_abort(struct vas_op *op);
+int vas_op_end(struct vas_op *op, int err);
 
 struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p);
 struct vas_area *vas_op_clone(struct vas_op *op, const struct vas_area *a,

@@ -771,14 +771,7 @@ int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot)
 	if (!err && tmp < end)
 		err = -ENOMEM;
 out:
-	if (op.err) {
-		vas_op_abort(&op);
-		err = op.err;
-	} else {
-		ferr = vas_op_finish(&op);
-		if (ferr)
-			err = ferr;
-	}
+	err = vas_op_end(&op, err);
 	vas__unlock(vas);
 	return err;
 }
@@ -1049,7 +1042,7 @@ int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
 {
 	uint64_t ts = vas->layout.task_size;
 	struct vas_op op;
-	int err, ferr;
+	int err;
 
 	/* check_mremap_params(), before the lock */
 	if (flags & ~(unsigned)(VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED |
@@ -1077,14 +1070,7 @@ int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
 	vas_op_begin(&op, vas);
 	err = mremap_locked(&op, old_addr, old_length, new_length, flags,
 			    new_addr, out);
-	if (op.err) {
-		vas_op_abort(&op);
-		err = op.err;
-	} else {
-		ferr = vas_op_finish(&op);
-		if (ferr)
-			err = ferr;
-	}
+	err = vas_op_end(&op, err);
 	vas__unlock(vas);
 	return err;
 }
