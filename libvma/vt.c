@@ -29,7 +29,10 @@
 #include "vma/vt.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <urcu/urcu-memb.h>
@@ -131,15 +134,22 @@ static inline unsigned leaf_upper_bound(const struct vtn *n, uint64_t k)
 	return cnt;
 }
 
-static inline void vtn_prefetch(const struct vtn *n)
+/* A node's header and key lines, and an internal node's child pointers. */
+static inline void vtn_prefetch_keys(const struct vtn *n)
 {
 	const char *p = (const char *)n;
 
-	/* All eight lines: the key lines and the one line read after them. */
 	__builtin_prefetch(p);
 	__builtin_prefetch(p + 64);
 	__builtin_prefetch(p + 128);
 	__builtin_prefetch(p + 192);
+}
+
+/* The rest of a leaf: its {first, slot} pairs. */
+static inline void vtn_prefetch_kv(const struct vtn *n)
+{
+	const char *p = (const char *)n;
+
 	__builtin_prefetch(p + 256);
 	__builtin_prefetch(p + 320);
 	__builtin_prefetch(p + 384);
@@ -166,27 +176,99 @@ static inline void vtn_prefetch_write(const void *n)
  * Walk to the first entry whose range ends at or after @index: at every
  * level the first child whose highest key is >= @index. Return its leaf
  * and set *@pos, or NULL if every key is below @index.
+ *
+ * The walk is written once (VT_WALK_TO) and instantiated twice: with the
+ * portable counting search, and with AVX-512 compares where the CPU has
+ * them (a node's keys in two or three instructions instead of a loop of
+ * up to 21). Readers use the second when vt_walk_simd is set at startup.
+ *
+ * Prefetch: a child's first four lines (header and keys, and for an
+ * internal node the child pointers) as soon as its address is known; a
+ * leaf's remaining lines (the {first, slot} pairs) once it is known to be
+ * a leaf. Internal nodes' min[] and gap[] lines serve only writers and
+ * are not fetched.
  */
+#define VT_WALK_TO(name, search, attr)                                         \
+	attr static const struct vtn *name(const struct vtn *n,                \
+					   uint64_t index, unsigned *pos)      \
+	{                                                                      \
+		unsigned i;                                                    \
+                                                                               \
+		if (!n)                                                        \
+			return NULL;                                           \
+		while (!n->h.leaf) {                                           \
+			i = search(n->i.pivot, n->h.nr, index);                \
+			if (i == n->h.nr)                                      \
+				return NULL;                                   \
+			n = rcu_dereference(n->i.child[i]);                    \
+			vtn_prefetch_keys(n);                                  \
+		}                                                              \
+		vtn_prefetch_kv(n);                                            \
+		i = search(n->l.last, n->h.nr, index);                         \
+		if (i == n->h.nr)                                              \
+			return NULL;                                           \
+		*pos = i;                                                      \
+		return n;                                                      \
+	}
+
+VT_WALK_TO(walk_to_generic, lower_bound, inline)
+
+#if defined(__x86_64__) && !defined(VMA_NO_SIMD)
+#include <immintrin.h>
+
+/*
+ * lower_bound() for nr <= 24 with AVX-512: compare eight keys per
+ * instruction and count the set bits below nr. Keys at nr and beyond are
+ * read (they lie inside the 512-byte node) but masked out.
+ */
+__attribute__((target("avx512f,popcnt"))) static inline unsigned
+lower_bound_avx512(const uint64_t *key, unsigned nr, uint64_t k)
+{
+	__m512i kk = _mm512_set1_epi64((long long)k);
+	uint32_t m;
+
+	m = _mm512_cmplt_epu64_mask(_mm512_loadu_si512(key), kk);
+	m |= (uint32_t)_mm512_cmplt_epu64_mask(_mm512_loadu_si512(key + 8), kk)
+	     << 8;
+	if (nr > 16)
+		m |= (uint32_t)_mm512_cmplt_epu64_mask(
+			     _mm512_loadu_si512(key + 16), kk)
+		     << 16;
+	return (unsigned)__builtin_popcount(m & ((1u << nr) - 1));
+}
+
+_Static_assert(offsetof(struct vtn_leaf, last) + 24 * sizeof(uint64_t) <=
+		       VTN_SIZE,
+	       "a leaf's three key vectors lie inside the node");
+_Static_assert(offsetof(struct vtn_int, pivot) + 16 * sizeof(uint64_t) <=
+		       VTN_SIZE,
+	       "an internal node's two key vectors lie inside the node");
+
+VT_WALK_TO(walk_to_avx512, lower_bound_avx512,
+	   __attribute__((target("avx512f,popcnt"), noinline)))
+
+/* Set once at load time; read-only afterwards. */
+static bool vt_walk_simd;
+
+__attribute__((constructor)) static void vt_walk_select(void)
+{
+	const char *env = getenv("VMA_NO_SIMD");
+
+	__builtin_cpu_init();
+	vt_walk_simd = __builtin_cpu_supports("avx512f") &&
+		       !(env && *env && strcmp(env, "0"));
+}
+
 static inline const struct vtn *walk_to(const struct vtn *n, uint64_t index,
 					unsigned *pos)
 {
-	unsigned i;
-
-	if (!n)
-		return NULL;
-	while (!n->h.leaf) {
-		i = lower_bound(n->i.pivot, n->h.nr, index);
-		if (i == n->h.nr)
-			return NULL;
-		n = rcu_dereference(n->i.child[i]);
-		vtn_prefetch(n);
-	}
-	i = lower_bound(n->l.last, n->h.nr, index);
-	if (i == n->h.nr)
-		return NULL;
-	*pos = i;
-	return n;
+	if (caa_likely(vt_walk_simd))
+		return walk_to_avx512(n, index, pos);
+	return walk_to_generic(n, index, pos);
 }
+#else
+#define walk_to walk_to_generic
+#endif
 
 static inline void *leaf_entry(const struct vtn *n, unsigned i, uint64_t *first,
 			       uint64_t *last)
@@ -567,7 +649,7 @@ static struct vtn *vtn_alloc(struct vt_txn *txn, bool leaf)
 	}
 	n = vt_reuse_node(vt);
 	if (!n)
-		n = vma_alloc(VTN_SIZE);
+		n = vtn_mem_alloc();
 	if (!n) {
 		txn_fail(txn, -ENOMEM);
 		return NULL;
@@ -1210,7 +1292,7 @@ void vt__batch_reclaim(struct vt_batch *b)
 	if (vt->nr_recycled - CMM_LOAD_SHARED(vt->nr_reused) + nodes >
 	    VT_FREE_LIMIT) {
 		for (k = 0; k < nodes; k++)
-			vma_free(b->item[k].ptr);
+			vtn_mem_free(b->item[k].ptr);
 		b->nr = nodes = 0;
 	}
 	/* Even an empty batch goes back: the writer reuses it. */
@@ -1327,7 +1409,7 @@ static void vtn_free_all(struct vtn *n)
 	if (!n->h.leaf)
 		for (i = 0; i < n->h.nr; i++)
 			vtn_free_all(n->i.child[i]);
-	vma_free(n);
+	vtn_mem_free(n);
 }
 
 void vt_barrier(void)
@@ -1340,7 +1422,7 @@ static void free_batch_nodes(struct vt_batch *b)
 	size_t k;
 
 	for (k = 0; k < b->nr; k++)
-		vma_free(b->item[k].ptr);
+		vtn_mem_free(b->item[k].ptr);
 	vma_free(b);
 }
 
@@ -1355,7 +1437,7 @@ void vt_free(struct vt *vt)
 	vtn_free_all(vt->root);
 	while ((node = vt->local)) {
 		vt->local = node->next;
-		vma_free(node);
+		vtn_mem_free(node);
 	}
 	if (vt->spare)
 		free_batch_nodes(vt->spare);

@@ -3,11 +3,11 @@
  * vt_internal.h - Node layout of the RCU range tree. Private to libvma and
  * its white-box tests.
  *
- * Both node kinds are 512 bytes (eight cache lines), allocated 64-byte
- * aligned. A leaf holds up to 21 ranges; an internal node up to 15
- * children. The arrays a reader searches (last[] in a leaf, pivot[] in an
- * internal node) come first so that a lookup touches as few lines as
- * possible.
+ * Both node kinds are 512 bytes (eight cache lines), 64-byte aligned, from
+ * the huge-page pool of vt_node_mem.c. A leaf holds up to 21 ranges; an
+ * internal node up to 15 children. The arrays a reader searches (last[] in a
+ * leaf, pivot[] in an internal node) come first so that a lookup touches as few
+ * lines as possible.
  *
  *   leaf:      hdr | last[21] | {first, slot}[21]
  *   internal:  hdr | pivot[15] | child[15] | min[15] | gap[15]
@@ -154,6 +154,10 @@ struct vt {
 		__attribute__((aligned(VTN_ALIGN))); /* uatomic */
 	unsigned long nr_recycled; /* nodes pushed (reclaimer writes) */
 } __attribute__((aligned(VTN_ALIGN)));
+
+/* vt_node_mem.c: 512-byte, line-aligned node memory (any thread). */
+void *vtn_mem_alloc(void);
+void vtn_mem_free(void *n);
 
 /* vt_reclaim.c: the grace-period reclaimer shared by all trees. */
 int vt__reclaim_prepare(void);
