@@ -26,6 +26,15 @@
  * from) an array already holding the other N - ARRAY_SAMPLE; the lines
  * say so with "sample".
  *
+ * Two more lines per N put the writer's cost in one number: the ratio of
+ * the rtree reader's rate with the writer to its rate without ("of":
+ * "rtree writers=1 / writers=0"), and the same reader against a writer
+ * held to --paced commits/s (default 430,000/s, the rate a userspace port
+ * of the kernel's maple tree reaches at N = 1,000), with "writer_pace" and
+ * the rate it reached. A commit costs the reader a roughly fixed time (it
+ * must fetch the new root and path), so the reader's loss grows with the
+ * writer's rate; the paced line shows it at a comparable rate.
+ *
  * rtree readers take rcu_read_lock() around every single lookup ("batch":
  * 1), as array readers take the read lock around every lookup; --batch B
  * makes both take it once per B lookups (printed as "batch": B). Every
@@ -33,7 +42,7 @@
  * with "impl": "ratio" gives rtree / array.
  *
  * Usage: rtree-bench [--quick] [--seconds S] [--runs R] [--batch B]
- *                    [--n N1,N2,...]
+ *                    [--paced C] [--n N1,N2,...]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,7 +72,8 @@ struct range {
 struct opts {
 	double seconds;
 	int runs;
-	int batch; /* lookups per read-side critical section */
+	int batch;    /* lookups per read-side critical section */
+	double paced; /* commits/s of the paced writer run; 0 = none */
 	uint64_t n[16];
 	int nr_n;
 };
@@ -267,6 +277,7 @@ struct run {
 	pthread_barrier_t start;
 	int batch;
 	int stop;
+	double pace; /* writer's commits/s, 0 = as fast as it can */
 	double reader_rate, writer_rate;
 	unsigned long sink;
 };
@@ -357,6 +368,11 @@ static void *writer_main(void *arg)
 			}
 		}
 		nr += 64;
+		/* Paced: spin until the schedule catches up (no shared lines).
+		 */
+		while (run->pace > 0 && !CMM_LOAD_SHARED(run->stop) &&
+		       now() - t0 < (double)nr / run->pace)
+			caa_cpu_relax();
 	}
 	run->writer_rate = (double)nr / (now() - t0);
 	if (run->impl == RTREE)
@@ -452,6 +468,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 	double st_a[MAX_RUNS], er_a[MAX_RUNS], by_a[MAX_RUNS];
 	double l0_r[MAX_RUNS], l1_r[MAX_RUNS], c_r[MAX_RUNS];
 	double l0_a[MAX_RUNS], l1_a[MAX_RUNS], c_a[MAX_RUNS];
+	double lp_r[MAX_RUNS], cp_r[MAX_RUNS];
 	uint8_t *in_sample = xmalloc(n);
 	uint64_t sample = 0;
 	char param[96], ax[96], rx[96];
@@ -523,6 +540,13 @@ static void bench_n(uint64_t n, const struct opts *o)
 		lookup_run(&run, 1, o->seconds);
 		l1_r[k] = run.reader_rate;
 		c_r[k] = run.writer_rate;
+		if (o->paced > 0) {
+			run.pace = o->paced;
+			lookup_run(&run, 1, o->seconds);
+			lp_r[k] = run.reader_rate;
+			cp_r[k] = run.writer_rate;
+			run.pace = 0;
+		}
 		run.impl = ARRAY;
 		run.arr = &a;
 		lookup_run(&run, 0, o->seconds);
@@ -539,6 +563,27 @@ static void bench_n(uint64_t n, const struct opts *o)
 	snprintf(param, sizeof(param), ", \"writers\": 1");
 	emit_pair("lookup", n, param, median(l1_r, o->runs),
 		  median(l1_a, o->runs), "ops/s", o, rx, rx);
+	/* What the writer costs the reader: rtree writers=1 / writers=0. */
+	snprintf(param, sizeof(param), ", \"writers\": 1");
+	emit("lookup", "ratio", n, param,
+	     median(l1_r, o->runs) / median(l0_r, o->runs), "x", o,
+	     ", \"of\": \"rtree writers=1 / writers=0\"");
+	if (o->paced > 0) {
+		char px[160];
+
+		snprintf(px, sizeof(px),
+			 ", \"batch\": %d, \"seconds\": %.3f, "
+			 "\"writer_pace\": %.0f, \"writer_rate\": %.0f",
+			 o->batch, o->seconds, o->paced, median(cp_r, o->runs));
+		emit("lookup", "rtree", n, param, median(lp_r, o->runs),
+		     "ops/s", o, px);
+		snprintf(px, sizeof(px),
+			 ", \"writer_pace\": %.0f, \"of\": \"rtree "
+			 "writers=1 (paced) / writers=0\"",
+			 o->paced);
+		emit("lookup", "ratio", n, param,
+		     median(lp_r, o->runs) / median(l0_r, o->runs), "x", o, px);
+	}
 	snprintf(param, sizeof(param), ", \"readers\": 1");
 	snprintf(rx, sizeof(rx), ", \"ops_per_txn\": 1, \"seconds\": %.3f",
 		 o->seconds);
@@ -555,10 +600,13 @@ static void bench_n(uint64_t n, const struct opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: " BENCH " [--quick] [--seconds S] [--runs R] "
-		   "[--batch B] [--n N1,N2,...]\n"
+		   "[--batch B] [--paced C] [--n N1,N2,...]\n"
 		   "  --batch B  lookups per read-side section (rcu_read_lock "
 		   "or rdlock),\n"
 		   "             a power of two up to 1024; default 1\n"
+		   "  --paced C  also time the rtree reader against a writer "
+		   "held to C\n"
+		   "             commits/s; default 430000, 0 to skip\n"
 		   "Prints one JSON line per figure (see ARCHITECTURE.md, "
 		   "Performance).\n");
 }
@@ -585,6 +633,7 @@ int main(int argc, char **argv)
 	struct opts o = {.seconds = 1.0,
 			 .runs = 3,
 			 .batch = 1,
+			 .paced = 430000,
 			 .n = {1000, 100000, 1000000},
 			 .nr_n = 3};
 
@@ -609,6 +658,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
 			o.batch = atoi(argv[++i]);
 			if (o.batch < 1 || 1024 % o.batch) {
+				usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--paced") && i + 1 < argc) {
+			o.paced = strtod(argv[++i], NULL);
+			if (!(o.paced >= 0 && o.paced < 1e9)) {
 				usage(stderr);
 				return 2;
 			}
