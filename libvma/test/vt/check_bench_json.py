@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run rtree-bench (arguments as given) and check its output: exit status 0,
 every line one JSON object with the members of ARCHITECTURE.md
-"Performance", and every figure present for rtree, array and ratio."""
+"Performance", every figure present for rtree, array and ratio, and the
+reader's with/without-writer ratios (full speed and paced)."""
 import json
 import math
 import subprocess
@@ -36,7 +37,10 @@ def main():
                 assert obj["batch"] >= 1, line
         if obj["figure"] == "commit":
             assert obj["readers"] == 1, line
-        key = (obj["figure"], obj["impl"], obj["n"], obj.get("writers"))
+        if "writer_pace" in obj:
+            assert obj["writer_pace"] > 0 and obj["writers"] == 1, line
+        key = (obj["figure"], obj["impl"], obj["n"], obj.get("writers"),
+               obj.get("of"), obj.get("writer_pace"))
         assert key not in seen, f"duplicate figure: {line}"
         seen.add(key)
     ns = {k[2] for k in seen}
@@ -46,7 +50,13 @@ def main():
             for fig, w in (("store", None), ("erase", None),
                            ("bytes_per_entry", None), ("lookup", 0),
                            ("lookup", 1), ("commit", None)):
-                assert (fig, impl, n, w) in seen, f"missing {fig}/{impl}/{n}/{w}"
+                assert (fig, impl, n, w, None, None) in seen, \
+                    f"missing {fig}/{impl}/{n}/{w}"
+        # The writer's cost to the reader, full speed and paced.
+        assert ("lookup", "ratio", n, 1, "rtree writers=1 / writers=0",
+                None) in seen, f"missing reader ratio for {n}"
+        assert any(k[:4] == ("lookup", "rtree", n, 1) and k[5]
+                   for k in seen), f"missing paced lookup for {n}"
     print(f"{len(lines)} JSON lines checked")
     print("1 passed, 0 failed")
     return 0
