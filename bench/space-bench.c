@@ -23,7 +23,9 @@
  *                  threads and "mutators" 0 or 1 (a thread doing
  *                  mmap/mprotect/munmap in the same space, far from the
  *                  faulted range); faults/s summed over the faulting
- *                  threads.
+ *                  threads. With a mutator the line also gives the
+ *                  mutator's operations/s ("mutations_per_s"): every one
+ *                  commits a new tree root that the faults must fetch.
  *   bytes_per_vma  vas_stats().bytes / nr_vmas with n VMAs (n = 100,000)
  *                  adjacent single-page VMAs that never merge. bytes
  *                  already counts the tree's nodes (vt_stats().bytes), the
@@ -428,6 +430,10 @@ static void *mutator_thread(void *arg)
 	return NULL;
 }
 
+/* The mutator's operations/s in each run of the current measurement. */
+static double mut_rates[MAXRUNS];
+static int nr_mut_rates;
+
 static double run_fault(enum impl impl, int threads, int mutators)
 {
 	struct fault_run fr;
@@ -474,6 +480,9 @@ static double run_fault(enum impl impl, int threads, int mutators)
 	if (mutators && !atomic_load(&fr.mutations))
 		die("fault run: the mutator made no progress", -EAGAIN);
 	space_fini(&s);
+	if (mutators && nr_mut_rates < MAXRUNS)
+		mut_rates[nr_mut_rates++] =
+			atomic_load(&fr.mutations) / (t1 - t0);
 	return atomic_load(&fr.faults) / (t1 - t0);
 }
 
@@ -593,10 +602,22 @@ int main(int argc, char **argv)
 				 "%d, \"runs\": %d",
 				 t, m, FT_VMAS, nr_runs);
 			for (int i = 0; i < 2; i++) {
+				char p2[192];
+
+				nr_mut_rates = 0;
 				f[i][t - 1][m] =
 					measure(fig_fault, (enum impl)i, t, m);
+				if (m)
+					snprintf(
+						p2, sizeof(p2),
+						"%s, \"mutations_per_s\": %.0f",
+						params,
+						median(mut_rates,
+						       nr_mut_rates));
+				else
+					snprintf(p2, sizeof(p2), "%s", params);
 				emit("fault", impl_name[i], f[i][t - 1][m],
-				     "faults/s", params);
+				     "faults/s", p2);
 			}
 			emit_ratio("fault", f[0][t - 1][m], f[1][t - 1][m],
 				   "vmad/rwlock", params);
