@@ -114,26 +114,6 @@ static inline unsigned lower_bound(const uint64_t *key, unsigned nr, uint64_t k)
 	return cnt;
 }
 
-/* Number of indices i < nr with key[i] <= k. */
-static inline unsigned upper_bound(const uint64_t *key, unsigned nr, uint64_t k)
-{
-	unsigned i, cnt = 0;
-
-	for (i = 0; i < nr; i++)
-		cnt += key[i] <= k;
-	return cnt;
-}
-
-/* Number of leaf entries whose first key is <= k. */
-static inline unsigned leaf_upper_bound(const struct vtn *n, uint64_t k)
-{
-	unsigned i, cnt = 0;
-
-	for (i = 0; i < n->h.nr; i++)
-		cnt += n->l.kv[i].first <= k;
-	return cnt;
-}
-
 /* A node's header and key lines, and an internal node's child pointers. */
 static inline void vtn_prefetch_keys(const struct vtn *n)
 {
@@ -213,6 +193,43 @@ static inline void vtn_prefetch_write(const void *n)
 
 VT_WALK_TO(walk_to_generic, lower_bound, inline)
 
+/*
+ * Walk to the last entry whose range starts at or below @index. The same
+ * search as VT_WALK_TO finds the first child (entry) ending at or after
+ * @index; if that one starts above @index, or there is none, the one
+ * before it is the answer. Instantiated like VT_WALK_TO.
+ */
+#define VT_WALK_PREV(name, search, attr)                                       \
+	attr static const struct vtn *name(const struct vtn *n,                \
+					   uint64_t index, unsigned *pos)      \
+	{                                                                      \
+		unsigned i;                                                    \
+                                                                               \
+		if (!n)                                                        \
+			return NULL;                                           \
+		while (!n->h.leaf) {                                           \
+			i = search(n->i.pivot, n->h.nr, index);                \
+			if (i == n->h.nr || n->i.min[i] > index) {             \
+				if (i == 0)                                    \
+					return NULL;                           \
+				i--;                                           \
+			}                                                      \
+			n = rcu_dereference(n->i.child[i]);                    \
+			vtn_prefetch_keys(n);                                  \
+		}                                                              \
+		vtn_prefetch_kv(n);                                            \
+		i = search(n->l.last, n->h.nr, index);                         \
+		if (i == n->h.nr || n->l.kv[i].first > index) {                \
+			if (i == 0)                                            \
+				return NULL;                                   \
+			i--;                                                   \
+		}                                                              \
+		*pos = i;                                                      \
+		return n;                                                      \
+	}
+
+VT_WALK_PREV(walk_prev_generic, lower_bound, inline)
+
 #if defined(__x86_64__) && !defined(VMA_NO_SIMD)
 #include <immintrin.h>
 
@@ -246,6 +263,8 @@ _Static_assert(offsetof(struct vtn_int, pivot) + 16 * sizeof(uint64_t) <=
 
 VT_WALK_TO(walk_to_avx512, lower_bound_avx512,
 	   __attribute__((target("avx512f,popcnt"), noinline)))
+VT_WALK_PREV(walk_prev_avx512, lower_bound_avx512,
+	     __attribute__((target("avx512f,popcnt"), noinline)))
 
 /* Set once at load time; read-only afterwards. */
 static bool vt_walk_simd;
@@ -266,8 +285,17 @@ static inline const struct vtn *walk_to(const struct vtn *n, uint64_t index,
 		return walk_to_avx512(n, index, pos);
 	return walk_to_generic(n, index, pos);
 }
+
+static inline const struct vtn *walk_prev_to(const struct vtn *n,
+					     uint64_t index, unsigned *pos)
+{
+	if (caa_likely(vt_walk_simd))
+		return walk_prev_avx512(n, index, pos);
+	return walk_prev_generic(n, index, pos);
+}
 #else
-#define walk_to walk_to_generic
+#define walk_to	     walk_to_generic
+#define walk_prev_to walk_prev_generic
 #endif
 
 static inline void *leaf_entry(const struct vtn *n, unsigned i, uint64_t *first,
@@ -305,16 +333,8 @@ static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
 {
 	unsigned i;
 
-	if (!n)
-		return NULL;
-	while (!n->h.leaf) {
-		i = upper_bound(n->i.min, n->h.nr, index);
-		if (i == 0)
-			return NULL;
-		n = rcu_dereference(n->i.child[i - 1]);
-	}
-	i = leaf_upper_bound(n, index);
-	return i ? leaf_entry(n, i - 1, first, last) : NULL;
+	n = walk_prev_to(n, index, &i);
+	return n ? leaf_entry(n, i, first, last) : NULL;
 }
 
 void *vt_load(const struct vt *vt, uint64_t index, uint64_t *first,
