@@ -157,7 +157,11 @@ static inline void vtn_prefetch_write(const void *n)
  * level the first child whose highest key is >= @index. Return its leaf
  * and set *@pos, or NULL if every key is below @index.
  *
- * The walk is written once (VT_WALK_TO) and instantiated twice: with the
+ * With @back, walk instead to the last entry whose range starts at or
+ * below @index: if the child (entry) found that way starts above @index,
+ * or there is none, the one before it is the answer.
+ *
+ * The walk is written once (VT_WALK) and instantiated twice: with the
  * portable counting search, and with AVX-512 compares where the CPU has
  * them (a node's keys in two or three instructions instead of a loop of
  * up to 21). Readers use the second when vt_walk_simd is set at startup.
@@ -165,12 +169,12 @@ static inline void vtn_prefetch_write(const void *n)
  * Prefetch: a child's first four lines (header and keys, and for an
  * internal node the child pointers) as soon as its address is known; a
  * leaf's remaining lines (the {first, slot} pairs) once it is known to be
- * a leaf. Internal nodes' min[] and gap[] lines serve only writers and
- * are not fetched.
+ * a leaf. Internal nodes' min[] and gap[] lines serve only writers (and
+ * backward walks) and are not fetched.
  */
-#define VT_WALK_TO(name, search, attr)                                         \
-	attr static const struct vtn *name(const struct vtn *n,                \
-					   uint64_t index, unsigned *pos)      \
+#define VT_WALK(name, search, attr)                                            \
+	attr static const struct vtn *name(                                    \
+		const struct vtn *n, uint64_t index, unsigned *pos, bool back) \
 	{                                                                      \
 		unsigned i;                                                    \
                                                                                \
@@ -178,39 +182,8 @@ static inline void vtn_prefetch_write(const void *n)
 			return NULL;                                           \
 		while (!n->h.leaf) {                                           \
 			i = search(n->i.pivot, n->h.nr, index);                \
-			if (i == n->h.nr)                                      \
-				return NULL;                                   \
-			n = rcu_dereference(n->i.child[i]);                    \
-			vtn_prefetch_keys(n);                                  \
-		}                                                              \
-		vtn_prefetch_kv(n);                                            \
-		i = search(n->l.last, n->h.nr, index);                         \
-		if (i == n->h.nr)                                              \
-			return NULL;                                           \
-		*pos = i;                                                      \
-		return n;                                                      \
-	}
-
-VT_WALK_TO(walk_to_generic, lower_bound, inline)
-
-/*
- * Walk to the last entry whose range starts at or below @index. The same
- * search as VT_WALK_TO finds the first child (entry) ending at or after
- * @index; if that one starts above @index, or there is none, the one
- * before it is the answer. Instantiated like VT_WALK_TO.
- */
-#define VT_WALK_PREV(name, search, attr)                                       \
-	attr static const struct vtn *name(const struct vtn *n,                \
-					   uint64_t index, unsigned *pos)      \
-	{                                                                      \
-		unsigned i;                                                    \
-                                                                               \
-		if (!n)                                                        \
-			return NULL;                                           \
-		while (!n->h.leaf) {                                           \
-			i = search(n->i.pivot, n->h.nr, index);                \
-			if (i == n->h.nr || n->i.min[i] > index) {             \
-				if (i == 0)                                    \
+			if (i == n->h.nr || (back && n->i.min[i] > index)) {   \
+				if (!back || i == 0)                           \
 					return NULL;                           \
 				i--;                                           \
 			}                                                      \
@@ -219,8 +192,8 @@ VT_WALK_TO(walk_to_generic, lower_bound, inline)
 		}                                                              \
 		vtn_prefetch_kv(n);                                            \
 		i = search(n->l.last, n->h.nr, index);                         \
-		if (i == n->h.nr || n->l.kv[i].first > index) {                \
-			if (i == 0)                                            \
+		if (i == n->h.nr || (back && n->l.kv[i].first > index)) {      \
+			if (!back || i == 0)                                   \
 				return NULL;                                   \
 			i--;                                                   \
 		}                                                              \
@@ -228,7 +201,7 @@ VT_WALK_TO(walk_to_generic, lower_bound, inline)
 		return n;                                                      \
 	}
 
-VT_WALK_PREV(walk_prev_generic, lower_bound, inline)
+VT_WALK(walk_generic, lower_bound, inline)
 
 #if defined(__x86_64__) && !defined(VMA_NO_SIMD)
 #include <immintrin.h>
@@ -261,10 +234,8 @@ _Static_assert(offsetof(struct vtn_int, pivot) + 16 * sizeof(uint64_t) <=
 		       VTN_SIZE,
 	       "an internal node's two key vectors lie inside the node");
 
-VT_WALK_TO(walk_to_avx512, lower_bound_avx512,
-	   __attribute__((target("avx512f,popcnt"), noinline)))
-VT_WALK_PREV(walk_prev_avx512, lower_bound_avx512,
-	     __attribute__((target("avx512f,popcnt"), noinline)))
+VT_WALK(walk_avx512, lower_bound_avx512,
+	__attribute__((target("avx512f,popcnt"), noinline)))
 
 /* Set once at load time; read-only afterwards. */
 static bool vt_walk_simd;
@@ -278,24 +249,15 @@ __attribute__((constructor)) static void vt_walk_select(void)
 		       !(env && *env && strcmp(env, "0"));
 }
 
-static inline const struct vtn *walk_to(const struct vtn *n, uint64_t index,
-					unsigned *pos)
+static inline const struct vtn *walk(const struct vtn *n, uint64_t index,
+				     unsigned *pos, bool back)
 {
 	if (caa_likely(vt_walk_simd))
-		return walk_to_avx512(n, index, pos);
-	return walk_to_generic(n, index, pos);
-}
-
-static inline const struct vtn *walk_prev_to(const struct vtn *n,
-					     uint64_t index, unsigned *pos)
-{
-	if (caa_likely(vt_walk_simd))
-		return walk_prev_avx512(n, index, pos);
-	return walk_prev_generic(n, index, pos);
+		return walk_avx512(n, index, pos, back);
+	return walk_generic(n, index, pos, back);
 }
 #else
-#define walk_to	     walk_to_generic
-#define walk_prev_to walk_prev_generic
+#define walk walk_generic
 #endif
 
 static inline void *leaf_entry(const struct vtn *n, unsigned i, uint64_t *first,
@@ -313,7 +275,7 @@ static void *walk_load(const struct vtn *n, uint64_t index, uint64_t *first,
 {
 	unsigned i;
 
-	n = walk_to(n, index, &i);
+	n = walk(n, index, &i, false);
 	if (!n || n->l.kv[i].first > index)
 		return NULL;
 	return leaf_entry(n, i, first, last);
@@ -324,7 +286,7 @@ static void *walk_next(const struct vtn *n, uint64_t index, uint64_t *first,
 {
 	unsigned i;
 
-	n = walk_to(n, index, &i);
+	n = walk(n, index, &i, false);
 	return n ? leaf_entry(n, i, first, last) : NULL;
 }
 
@@ -333,7 +295,7 @@ static void *walk_prev(const struct vtn *n, uint64_t index, uint64_t *first,
 {
 	unsigned i;
 
-	n = walk_prev_to(n, index, &i);
+	n = walk(n, index, &i, true);
 	return n ? leaf_entry(n, i, first, last) : NULL;
 }
 
