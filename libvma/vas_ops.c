@@ -416,26 +416,39 @@ static int get_unmapped_area(struct vas *vas, uint64_t addr, uint64_t len,
 static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
 		       bool erase)
 {
-	struct vas_area *v = start < end ? vas_op_next(op, start) : NULL;
-	uint64_t pos;
+	void *batch[16];
+	size_t n, i;
 
-	if (!v || v->start >= end)
+	n = start < end ? vt_txn_collect(&op->txn, start, end - 1, batch, 16)
+			: 0;
+	if (!n)
 		return 0;
-	if (start > v->start && end < v->end &&
+	if (start > ((struct vas_area *)batch[0])->start &&
+	    end < ((struct vas_area *)batch[0])->end &&
 	    vas_op_map_count(op) >= op->vas->layout.max_map_count)
 		return -ENOMEM;
-	while (v && v->start < end && !op->err) {
-		struct vas_area *left = NULL, *right = NULL;
+	/*
+	 * Collect, then retire: the pieces stored on the way lie outside
+	 * [start, end), so the next batch is collected from the same tree.
+	 */
+	for (;;) {
+		for (i = 0; i < n && !op->err; i++) {
+			struct vas_area *v = batch[i], *left = NULL,
+					*right = NULL;
 
-		pos = v->end;
-		if (v->start < start)
-			left = vas_op_clone(op, v, v->start, start);
-		if (v->end > end)
-			right = vas_op_clone(op, v, end, v->end);
-		vas_op_retire(op, v);
-		vas_op_store(op, left);
-		vas_op_store(op, right);
-		v = pos < end ? vas_op_next(op, pos) : NULL;
+			if (v->start < start)
+				left = vas_op_clone(op, v, v->start, start);
+			if (v->end > end)
+				right = vas_op_clone(op, v, end, v->end);
+			vas_op_retire(op, v);
+			vas_op_store(op, left);
+			vas_op_store(op, right);
+		}
+		if (n < 16 || op->err)
+			break;
+		n = vt_txn_collect(&op->txn,
+				   ((struct vas_area *)batch[15])->end, end - 1,
+				   batch, 16);
 	}
 	if (erase)
 		vas_op_erase(op, start, end);
@@ -527,22 +540,25 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 		.anon = 0,
 	};
 	struct vas_merge m = {.p = &p};
-	struct vas_area *a, *v = vas_op_next(op, addr);
+	struct vas_area *a, *v;
+	void *prev;
 	int err;
 
+	v = vt_txn_around(&op->txn, addr, &prev);
 	if (v && v->start < addr + len) {
 		/* The new area (or a merge) is stored over all the range. */
 		err = unmap_range(op, addr, addr + len, false);
 		if (err)
 			return err;
 		v = vas_op_next(op, addr + len);
+		prev = addr ? vas_op_prev(op, addr - 1) : NULL;
 	}
-	/* v: the first area above the (now free) range. */
+	/* v, prev: the areas above and below the (now free) range. */
 	/* accountable_mapping(): private writable, not noreserve. */
 	if ((flags & (VAS_F_NORESERVE | VAS_F_SHARED | VAS_F_WRITE)) ==
 	    VAS_F_WRITE)
 		p.flags |= VAS_F_ACCOUNT;
-	m.prev = addr ? vas_op_prev(op, addr - 1) : NULL;
+	m.prev = prev;
 	m.next = v;
 	a = merge_new_range(op, &m, false);
 	if (!a && !op->err) {

@@ -14,13 +14,16 @@
  * the new root, and the batch of replaced nodes goes to the reclaimer
  * (vt_reclaim.c), which recycles it after a grace period.
  *
- * Operations are kept simple and local: a store is "erase the range, then
- * insert one entry", and erasing a range removes or trims one entry at a
- * time, each followed by the usual B+tree fix-ups (spill to a sibling or
- * split on overflow; borrow or merge on underflow). A store that spans many
- * nodes is therefore many small steps, all invisible until the commit:
- * readers see the tree before or after it, never a half-done spanning
- * store.
+ * Operations are kept simple and local. A store whose range and the
+ * entries it overlaps lie in one leaf, and whose result fits there (mmap,
+ * munmap, MAP_FIXED over a few VMAs, the pieces of a split), is spliced
+ * into that leaf: one copy-on-write walk and one fix-up. Any other store
+ * is "erase the range, then insert one entry", and erasing removes or trims
+ * the entries of one leaf at a time, each step followed by the usual
+ * B+tree fix-ups (spill to a sibling or split on overflow; borrow or merge
+ * on underflow). A store that spans many nodes is therefore many small
+ * steps, all invisible until the commit: readers see the tree before or
+ * after it, never a half-done spanning store.
  *
  * Free-space search uses, for every child of an internal node, the
  * subtree's lowest and highest key (min[], pivot[]) and its longest inner
@@ -339,6 +342,51 @@ void *vt_txn_prev(const struct vt_txn *txn, uint64_t index, uint64_t *first,
 		  uint64_t *last)
 {
 	return walk_prev(txn->root, index, first, last);
+}
+
+size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first, uint64_t last,
+		      void **out, size_t max)
+{
+	const struct vtn *leaf;
+	size_t n = 0;
+	unsigned i;
+
+	while (n < max && first <= last) {
+		leaf = walk(txn->root, first, &i, false);
+		if (!leaf)
+			break;
+		for (; i < leaf->h.nr; i++) {
+			if (leaf->l.kv[i].first > last || n == max)
+				return n;
+			out[n++] = leaf->l.kv[i].slot;
+		}
+		/* The leaf is done: go on from just past its highest key. */
+		first = leaf->l.last[leaf->h.nr - 1];
+		if (first >= last)
+			break;
+		first++;
+	}
+	return n;
+}
+
+void *vt_txn_around(const struct vt_txn *txn, uint64_t index, void **prev)
+{
+	const struct vtn *leaf;
+	unsigned i;
+
+	leaf = walk(txn->root, index, &i, false);
+	if (!leaf) {
+		*prev = walk_prev(txn->root, UINT64_MAX, NULL, NULL);
+		return NULL;
+	}
+	if (i > 0)
+		*prev = leaf->l.kv[i - 1].slot;
+	else if (leaf->l.kv[0].first > 0)
+		*prev = walk_prev(txn->root, leaf->l.kv[0].first - 1, NULL,
+				  NULL);
+	else
+		*prev = NULL;
+	return leaf->l.kv[i].slot;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1178,29 +1226,77 @@ static int txn_erase_range(struct vt_txn *txn, uint64_t first, uint64_t last)
 	}
 }
 
-/* Replace the pointer of the entry exactly at [first, last], if any. */
-static int txn_replace(struct vt_txn *txn, uint64_t first, uint64_t last,
-		       void *ptr, bool *done)
+/*
+ * Lowest key of the subtree after the leaf at the end of @path, or false
+ * if that leaf is the last of the tree.
+ */
+static bool path_next_min(const struct vt_path *path, uint64_t *min)
+{
+	int d;
+
+	for (d = (int)path->depth - 2; d >= 0; d--) {
+		const struct vtn *p = path->node[d];
+
+		if (path->idx[d] + 1 < p->h.nr) {
+			*min = p->i.min[path->idx[d] + 1];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Store @ptr (NULL: erase) over [first, last] in one leaf, if every entry
+ * the range overlaps lies in the leaf that @first leads to and the result
+ * fits in it: the usual case of mmap, munmap, MAP_FIXED over a few VMAs and
+ * the pieces of a split. One copy-on-write walk and one fix-up, instead of
+ * a walk and a fix-up per entry removed or trimmed and another for the
+ * insert. Sets *@done if it handled the store.
+ */
+static int txn_store_local(struct vt_txn *txn, uint64_t first, uint64_t last,
+			   void *ptr, bool *done)
 {
 	struct vt_path path;
+	struct vt_elem put[3];
 	struct vtn *leaf;
-	unsigned pos;
+	unsigned pos, end, nr, cnt = 0;
+	uint64_t next_min;
 
-	/*
-	 * Copy the path to @first: an exact replace needs nothing more, and
-	 * any other store changes this same path, so the copy is never
-	 * wasted.
-	 */
 	if (path_cow(txn, first, &path))
 		return txn->err;
 	leaf = path.node[path.depth - 1];
-	pos = lower_bound(leaf->l.last, leaf->h.nr, first);
-	if (pos < leaf->h.nr && leaf->l.kv[pos].first == first &&
-	    leaf->l.last[pos] == last) {
+	nr = leaf->h.nr;
+	pos = lower_bound(leaf->l.last, nr, first);
+	for (end = pos; end < nr && leaf->l.kv[end].first <= last; end++)
+		;
+	/* An entry of a later leaf may still overlap: leave it to erase. */
+	if (end == nr && path_next_min(&path, &next_min) && next_min <= last)
+		return 0;
+	if (end > pos && leaf->l.kv[pos].first < first)
+		put[cnt++] = (struct vt_elem){first - 1, leaf->l.kv[pos].first,
+					      leaf->l.kv[pos].slot, 0};
+	if (ptr)
+		put[cnt++] = (struct vt_elem){last, first, ptr, 0};
+	if (end > pos && leaf->l.last[end - 1] > last)
+		put[cnt++] = (struct vt_elem){leaf->l.last[end - 1], last + 1,
+					      leaf->l.kv[end - 1].slot, 0};
+	if (nr - (end - pos) + cnt > VT_LEAF_CAP)
+		return 0; /* it would split the leaf: the general path */
+	*done = true;
+	if (end - pos == 1 && cnt == 1 && ptr &&
+	    leaf->l.kv[pos].first == first && leaf->l.last[pos] == last) {
+		/* The same extent: only the pointer changes. */
 		leaf->l.kv[pos].slot = ptr;
-		*done = true;
+		return 0;
 	}
-	return 0;
+	if (end - pos == 0 && cnt == 0)
+		return 0; /* erasing a free range */
+	vtn_move(leaf, pos + cnt, leaf, end, nr - end);
+	for (unsigned k = 0; k < cnt; k++)
+		vtn_put(leaf, pos + k, &put[k]);
+	leaf->h.nr = (uint8_t)(nr - (end - pos) + cnt);
+	txn->delta_entries += (int64_t)cnt - (int64_t)(end - pos);
+	return path_fixup(txn, &path, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1230,7 +1326,7 @@ int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last, void *ptr)
 	if (first > last)
 		return -EINVAL;
 	txn->nr_ops++;
-	if (ptr && txn->root && txn_replace(txn, first, last, ptr, &done))
+	if (txn->root && txn_store_local(txn, first, last, ptr, &done))
 		return txn->err;
 	if (done)
 		return 0;

@@ -220,6 +220,28 @@ VMA_API void *vt_txn_prev(const struct vt_txn *txn, uint64_t index,
 			  uint64_t *first, uint64_t *last);
 
 /**
+ * vt_txn_collect() - The pointers of the entries overlapping [@first,
+ * @last] in the transaction's working state, in address order, at most
+ * @max of them into @out: one walk per leaf instead of one per entry.
+ * Context: Writer.
+ * Return: how many were stored. If that is @max, more may follow: collect
+ * again from just past the last one.
+ */
+VMA_API size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first,
+			      uint64_t last, void **out, size_t max);
+
+/**
+ * vt_txn_around() - vt_txn_next() of @index and, in *@prev, the entry
+ * before that one (the last entry of the tree if there is none at or above
+ * @index; NULL if there is none before): the neighbours of a free range
+ * in one walk.
+ * Context: Writer.
+ * Return: the first entry ending at or above @index, or NULL.
+ */
+VMA_API void *vt_txn_around(const struct vt_txn *txn, uint64_t index,
+			    void **prev);
+
+/**
  * vt_txn_defer_free() - Have @fn(@ptr) called after a grace period that
  * follows this transaction's commit. If the transaction aborts, nothing is
  * called and @ptr stays the caller's.

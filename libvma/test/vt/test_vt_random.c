@@ -169,6 +169,40 @@ static uint64_t rnd_index(struct rnd *r)
 	return test_rand(&r->rng);
 }
 
+/*
+ * vt_txn_collect() over a random range with a random small limit, and
+ * vt_txn_around() at a random index, against the model's array.
+ */
+static void rnd_check_collect(struct rnd *r, const struct vt_txn *txn,
+			      const struct model *m)
+{
+	uint64_t first, last, index = rnd_index(r);
+	void *got[8], *prev = (void *)1, *next;
+	size_t max = 1 + test_below(&r->rng, 8), n, k = 0, i;
+
+	rnd_range(r, &first, &last);
+	rnd_log(r, "txn_collect [%#" PRIx64 ", %#" PRIx64 "] max %zu", first,
+		last, max);
+	n = vt_txn_collect(txn, first, last, got, max);
+	while (k < m->nr && m->ents[k].last < first)
+		k++;
+	for (i = 0; i < max && k + i < m->nr && m->ents[k + i].first <= last;
+	     i++)
+		RCHECK(r, i < n && got[i] == m->ents[k + i].ptr,
+		       "txn_collect entry %zu: %p, model %p", i,
+		       i < n ? got[i] : NULL, m->ents[k + i].ptr);
+	RCHECK(r, n == i, "txn_collect returned %zu, model %zu", n, i);
+
+	rnd_log(r, "txn_around %#" PRIx64, index);
+	next = vt_txn_around(txn, index, &prev);
+	for (k = 0; k < m->nr && m->ents[k].last < index; k++)
+		;
+	RCHECK(r, next == (k < m->nr ? m->ents[k].ptr : NULL),
+	       "txn_around(%#" PRIx64 ") next %p", index, next);
+	RCHECK(r, prev == (k > 0 ? m->ents[k - 1].ptr : NULL),
+	       "txn_around(%#" PRIx64 ") prev %p", index, prev);
+}
+
 static void rnd_check_lookup(struct rnd *r, const struct vt_txn *txn,
 			     const struct model *m)
 {
@@ -383,6 +417,7 @@ static void rnd_txn(struct rnd *r)
 			continue; /* only abort or commit are valid now */
 		/* The transaction sees its stores; readers do not. */
 		rnd_check_lookup(r, &txn, &work);
+		rnd_check_collect(r, &txn, &work);
 		rnd_check_lookup(r, NULL, &r->m);
 		if (r->check_all) {
 			char what[80];
