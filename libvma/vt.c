@@ -207,6 +207,19 @@ static inline void vtn_prefetch_write(const void *n)
 		return n;                                                      \
 	}
 
+/* Copy a whole node, 16 aligned bytes at a time. */
+static inline void vtn_copy_lines_generic(struct vtn *dst,
+					  const struct vtn *src)
+{
+	typedef uint64_t word_t __attribute__((vector_size(16), aligned(16)));
+	word_t *d = (word_t *)(void *)dst;
+	const word_t *s = (const word_t *)(const void *)src;
+	unsigned k;
+
+	for (k = 0; k < VTN_SIZE / sizeof(word_t); k++)
+		d[k] = s[k];
+}
+
 VT_WALK(walk_generic, lower_bound, inline)
 
 #if defined(__x86_64__) && !defined(VMA_NO_SIMD)
@@ -281,6 +294,19 @@ vtn_inner_gap_int_avx512(const struct vtn *n)
 	return _mm512_reduce_max_epu64(best);
 }
 
+/* vtn_copy_lines_generic() a line per instruction. */
+__attribute__((target("avx512f"))) static void
+vtn_copy_lines_avx512(struct vtn *dst, const struct vtn *src)
+{
+	__m512i line[VTN_SIZE / 64];
+	unsigned k;
+
+	for (k = 0; k < VTN_SIZE / 64; k++)
+		line[k] = _mm512_load_si512((const char *)src + 64 * k);
+	for (k = 0; k < VTN_SIZE / 64; k++)
+		_mm512_store_si512((char *)dst + 64 * k, line[k]);
+}
+
 /* Set once at load time; read-only afterwards. */
 static bool vt_walk_simd;
 
@@ -307,9 +333,18 @@ static inline uint64_t vtn_inner_gap(const struct vtn *n)
 		return vtn_inner_gap_int_avx512(n);
 	return vtn_inner_gap_generic(n);
 }
+
+static inline void vtn_copy_lines(struct vtn *dst, const struct vtn *src)
+{
+	if (caa_likely(vt_walk_simd))
+		vtn_copy_lines_avx512(dst, src);
+	else
+		vtn_copy_lines_generic(dst, src);
+}
 #else
-#define walk	      walk_generic
-#define vtn_inner_gap vtn_inner_gap_generic
+#define walk	       walk_generic
+#define vtn_inner_gap  vtn_inner_gap_generic
+#define vtn_copy_lines vtn_copy_lines_generic
 #endif
 
 static inline void *leaf_entry(const struct vtn *n, unsigned i, uint64_t *first,
@@ -764,6 +799,21 @@ static void vtn_discard(struct vt_txn *txn, struct vtn *n)
 	txn->batch->item[txn->batch->nr++] = (struct vt_retired){n, NULL};
 }
 
+/*
+ * Copy @src's keys and slots into @dst, which keeps its own header but for
+ * the count. Whole aligned lines: the compiler turned the 504-byte copy
+ * that skipped the header into rep movsq, with its start-up cost and
+ * misaligned by 8, about 70% of a copy-on-write.
+ */
+static void vtn_copy(struct vtn *dst, const struct vtn *src)
+{
+	struct vtn_hdr h = dst->h;
+
+	vtn_copy_lines(dst, src);
+	h.nr = src->h.nr;
+	dst->h = h;
+}
+
 /* Return a writable version of @n (itself if fresh). */
 static struct vtn *vtn_cow(struct vt_txn *txn, struct vtn *n)
 {
@@ -776,9 +826,7 @@ static struct vtn *vtn_cow(struct vt_txn *txn, struct vtn *n)
 	c = vtn_alloc(txn, n->h.leaf);
 	if (!c)
 		return NULL;
-	memcpy((char *)c + sizeof(c->h), (const char *)n + sizeof(n->h),
-	       VTN_SIZE - sizeof(n->h));
-	c->h.nr = n->h.nr;
+	vtn_copy(c, n);
 	vtn_discard(txn, n);
 	return c;
 }
