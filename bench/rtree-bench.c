@@ -272,6 +272,7 @@ enum impl { RTREE, ARRAY };
 struct run {
 	enum impl impl;
 	struct vt *vt;
+	struct vt *wvt; /* the writer's tree: vt, or a private copy */
 	struct arr *arr;
 	const struct data *d;
 	pthread_barrier_t start;
@@ -356,7 +357,7 @@ static void *writer_main(void *arg)
 			const struct range *r =
 				&d->r[d->target[pos++ & (NR_ADDR - 1)]];
 			if (run->impl == RTREE) {
-				if (vt_store(run->vt, r->first, r->last,
+				if (vt_store(run->wvt, r->first, r->last,
 					     fake_ptr(tag++))) {
 					fprintf(stderr,
 						BENCH ": store failed\n");
@@ -469,6 +470,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 	double l0_r[MAX_RUNS], l1_r[MAX_RUNS], c_r[MAX_RUNS];
 	double l0_a[MAX_RUNS], l1_a[MAX_RUNS], c_a[MAX_RUNS];
 	double lp_r[MAX_RUNS], cp_r[MAX_RUNS];
+	double ls_r[MAX_RUNS], cs_r[MAX_RUNS];
 	uint8_t *in_sample = xmalloc(n);
 	uint64_t sample = 0;
 	char param[96], ax[96], rx[96];
@@ -528,6 +530,8 @@ static void bench_n(uint64_t n, const struct opts *o)
 	double secs;
 	struct run run = {.d = &d, .batch = o->batch};
 	struct vt *vt = rtree_build(&d, d.order, &d.seed, &secs);
+	/* A second tree of the same shape that only the writer touches. */
+	struct vt *wvt = rtree_build(&d, d.order, &d.seed, &secs);
 	struct arr a;
 	arr_init(&a);
 	for (uint64_t i = 0; i < n; i++)
@@ -535,6 +539,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 	for (int k = 0; k < o->runs; k++) {
 		run.impl = RTREE;
 		run.vt = vt;
+		run.wvt = vt;
 		lookup_run(&run, 0, o->seconds);
 		l0_r[k] = run.reader_rate;
 		lookup_run(&run, 1, o->seconds);
@@ -547,6 +552,13 @@ static void bench_n(uint64_t n, const struct opts *o)
 			cp_r[k] = run.writer_rate;
 			run.pace = 0;
 		}
+		/* Same writer, but on its own tree: what a busy neighbour
+		 * core costs the reader when they share no node. */
+		run.wvt = wvt;
+		lookup_run(&run, 1, o->seconds);
+		ls_r[k] = run.reader_rate;
+		cs_r[k] = run.writer_rate;
+		run.wvt = vt;
 		run.impl = ARRAY;
 		run.arr = &a;
 		lookup_run(&run, 0, o->seconds);
@@ -584,6 +596,20 @@ static void bench_n(uint64_t n, const struct opts *o)
 		emit("lookup", "ratio", n, param,
 		     median(lp_r, o->runs) / median(l0_r, o->runs), "x", o, px);
 	}
+	{
+		char px[160];
+
+		snprintf(px, sizeof(px),
+			 ", \"batch\": %d, \"seconds\": %.3f, "
+			 "\"writer_tree\": \"separate\", \"writer_rate\": %.0f",
+			 o->batch, o->seconds, median(cs_r, o->runs));
+		emit("lookup", "rtree", n, param, median(ls_r, o->runs),
+		     "ops/s", o, px);
+		emit("lookup", "ratio", n, param,
+		     median(ls_r, o->runs) / median(l0_r, o->runs), "x", o,
+		     ", \"writer_tree\": \"separate\", \"of\": \"rtree "
+		     "writers=1 (separate tree) / writers=0\"");
+	}
 	snprintf(param, sizeof(param), ", \"readers\": 1");
 	snprintf(rx, sizeof(rx), ", \"ops_per_txn\": 1, \"seconds\": %.3f",
 		 o->seconds);
@@ -592,6 +618,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 	if (run.sink == 42) /* keep the lookups' results alive */
 		fputc('\n', stderr);
 	vt_free(vt);
+	vt_free(wvt);
 	arr_fini(&a);
 	free(in_sample);
 	data_fini(&d);

@@ -40,7 +40,7 @@ def main():
         if "writer_pace" in obj:
             assert obj["writer_pace"] > 0 and obj["writers"] == 1, line
         key = (obj["figure"], obj["impl"], obj["n"], obj.get("writers"),
-               obj.get("of"), obj.get("writer_pace"))
+               obj.get("of"), obj.get("writer_pace"), obj.get("writer_tree"))
         assert key not in seen, f"duplicate figure: {line}"
         seen.add(key)
     ns = {k[2] for k in seen}
@@ -50,13 +50,17 @@ def main():
             for fig, w in (("store", None), ("erase", None),
                            ("bytes_per_entry", None), ("lookup", 0),
                            ("lookup", 1), ("commit", None)):
-                assert (fig, impl, n, w, None, None) in seen, \
+                assert (fig, impl, n, w, None, None, None) in seen, \
                     f"missing {fig}/{impl}/{n}/{w}"
         # The writer's cost to the reader, full speed and paced.
         assert ("lookup", "ratio", n, 1, "rtree writers=1 / writers=0",
-                None) in seen, f"missing reader ratio for {n}"
+                None, None) in seen, f"missing reader ratio for {n}"
         assert any(k[:4] == ("lookup", "rtree", n, 1) and k[5]
                    for k in seen), f"missing paced lookup for {n}"
+        # The same writer on a tree of its own: the floor of its cost.
+        assert ("lookup", "ratio", n, 1,
+                "rtree writers=1 (separate tree) / writers=0", None,
+                "separate") in seen, f"missing separate-tree ratio for {n}"
     print(f"{len(lines)} JSON lines checked")
     print("1 passed, 0 failed")
     return 0
