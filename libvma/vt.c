@@ -294,7 +294,12 @@ vtn_inner_gap_int_avx512(const struct vtn *n)
 	return _mm512_reduce_max_epu64(best);
 }
 
-/* vtn_copy_lines_generic() a line per instruction. */
+/*
+ * vtn_copy_lines_generic() a line per instruction. Hot in L2 it is only 3%
+ * faster per copy, but full-line stores spare the fetch of the destination
+ * lines: mmap+munmap pairs 1.73-1.78M/s against 1.34-1.56M/s with the
+ * 16-byte loop alone (space-bench --runs 3 --seconds 0.5, alternated).
+ */
 __attribute__((target("avx512f"))) static void
 vtn_copy_lines_avx512(struct vtn *dst, const struct vtn *src)
 {
