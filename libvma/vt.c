@@ -710,13 +710,19 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 	}
 }
 
-/* Make room for @more items in the transaction's reclaim batch. */
+/*
+ * Make room for @more items in the transaction's reclaim batch. If the
+ * batch is the tree's open one, earlier commits' items (below batch_base)
+ * go to the reclaimer now and the transaction's own move to a new batch:
+ * items of a transaction not yet committed may still be reachable and
+ * must not be handed over before the commit.
+ */
 static int txn_batch_reserve(struct vt_txn *txn, size_t more)
 {
 	struct vt_batch *b = txn->batch, *nb = NULL;
-	size_t cap, have = b ? b->nr : 0;
+	size_t cap, base = txn->batch_base, have = b ? b->nr - base : 0;
 
-	if (b && have + more <= b->cap)
+	if (b && b->nr + more <= b->cap)
 		return 0;
 	if (vma__alloc_fails())
 		return txn_fail(txn, -ENOMEM);
@@ -736,10 +742,18 @@ static int txn_batch_reserve(struct vt_txn *txn, size_t more)
 	nb->cap = cap;
 	nb->nr = have;
 	if (b) {
-		memcpy(nb->item, b->item, have * sizeof(b->item[0]));
-		vt_recycle_batch(txn->vt, b);
+		memcpy(nb->item, b->item + base, have * sizeof(b->item[0]));
+		if (base) {
+			/* Committed items: the reclaimer already runs. */
+			b->nr = base;
+			txn->vt->nr_batches++;
+			vt__reclaim_enqueue(b);
+		} else {
+			vt_recycle_batch(txn->vt, b);
+		}
 	}
 	txn->batch = nb;
+	txn->batch_base = 0;
 	return 0;
 }
 
@@ -1415,6 +1429,9 @@ void vt_txn_begin(struct vt_txn *txn, struct vt *vt)
 	txn->root = vt->root;
 	txn->fresh = vt->fresh_buf;
 	txn->cap_fresh = vt->fresh_cap;
+	txn->batch = vt->open;
+	txn->batch_base = vt->open ? vt->open->nr : 0;
+	vt->open = NULL;
 }
 
 int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last, void *ptr)
@@ -1490,9 +1507,17 @@ void vt_txn_abort(struct vt_txn *txn)
 		vt_recycle_node(txn->vt, txn->fresh[k]);
 	txn->nr_fresh = 0;
 	if (txn->batch) {
-		/* Its nodes are still published: only the batch is reused. */
-		txn->batch->nr = 0;
-		vt_recycle_batch(txn->vt, txn->batch);
+		/*
+		 * What this transaction added is still published: drop it.
+		 * Earlier commits' items stay in the open batch.
+		 */
+		txn->batch->nr = txn->batch_base;
+		if (txn->batch_base && !txn->vt->open)
+			txn->vt->open = txn->batch;
+		else if (txn->batch_base) /* another transaction left one */
+			vt__reclaim_enqueue(txn->batch);
+		else
+			vt_recycle_batch(txn->vt, txn->batch);
 	}
 	txn->batch = NULL;
 	txn->root = txn->vt->root;
@@ -1535,10 +1560,17 @@ int vt_txn_commit(struct vt_txn *txn)
 	vt->height += txn->delta_height;
 	vt->nr_commits++;
 	if (txn->batch && txn->batch->nr) {
-		for (k = 0; k < txn->batch->nr; k++)
-			vt->nr_retired += txn->batch->item[k].fn == NULL;
-		vt->nr_batches++;
-		vt__reclaim_enqueue(txn->batch);
+		struct vt_batch *b = txn->batch;
+
+		for (k = txn->batch_base; k < b->nr; k++)
+			vt->nr_retired += b->item[k].fn == NULL;
+		if (!vt->open && b->cap == VT_BATCH_CAP &&
+		    b->nr + VT_BATCH_ROOM <= VT_BATCH_CAP) {
+			vt->open = b; /* the next commit adds to it */
+		} else {
+			vt->nr_batches++;
+			vt__reclaim_enqueue(b);
+		}
 	} else if (txn->batch) {
 		vt_recycle_batch(vt, txn->batch);
 	}
@@ -1592,8 +1624,19 @@ static void vtn_free_all(struct vtn *n)
 	vtn_mem_free(n);
 }
 
-void vt_barrier(void)
+/* Hand @vt's open batch to the reclaimer. Context: Writer. */
+static void vt_flush_open(struct vt *vt)
 {
+	if (vt && vt->open) {
+		vt->nr_batches++;
+		vt__reclaim_enqueue(vt->open);
+		vt->open = NULL;
+	}
+}
+
+void vt_barrier(struct vt *vt)
+{
+	vt_flush_open(vt);
 	vt__reclaim_wait();
 }
 
@@ -1613,7 +1656,7 @@ void vt_free(struct vt *vt)
 	if (!vt)
 		return;
 	/* First let pending batches finish: they recycle into @vt. */
-	vt__reclaim_wait();
+	vt_barrier(vt);
 	vtn_free_all(vt->root);
 	while ((node = vt->local)) {
 		vt->local = node->next;

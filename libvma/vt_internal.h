@@ -108,6 +108,11 @@ struct vt_batch {
 
 #define VT_BATCH_CAP 32 /* batches of this capacity are recycled */
 /*
+ * A commit leaves its batch open for the next one only if this many more
+ * items still fit (a commit usually retires two to five).
+ */
+#define VT_BATCH_ROOM 8
+/*
  * Most nodes kept for reuse per tree (16 MiB). Retired nodes come back only
  * after a grace period, so a busy writer needs about (commit rate x grace
  * period latency) nodes in circulation; below this bound none hit malloc.
@@ -145,6 +150,12 @@ struct vt {
 	struct vt_batch *spare;	    /* batch being drained */
 	struct vt_free_node *empty; /* emptied batches */
 	struct vt_free_node *local; /* never-published nodes */
+	/*
+	 * The batch that commits add their retired items to until it is
+	 * nearly full (then it goes to the reclaimer): one hand-over per
+	 * several commits instead of one per commit.
+	 */
+	struct vt_batch *open;
 
 	/*
 	 * Batches back from their grace period, with the nodes they carry:

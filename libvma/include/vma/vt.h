@@ -14,7 +14,7 @@
  *
  * Locking:
  *   vt_new, vt_free                        Init only (no readers, no writer)
- *   vt_barrier                             Any thread outside RCU sections
+ *   vt_barrier                             Writer, outside RCU sections
  *   vt_load, vt_next, vt_prev,             RCU reader (or the writer)
  *   vt_find_free, vt_stats
  *   vt_txn_*, vt_store, vt_erase           Writer (serialized by the caller)
@@ -81,9 +81,11 @@ struct vt_txn {
 	/* Nodes allocated by this transaction (freed on abort). */
 	struct vtn **fresh;
 	size_t nr_fresh, cap_fresh;
-	/* Published nodes replaced, and caller objects deferred: one batch
-	 * handed to the reclaimer on commit. */
+	/* Published nodes replaced, and caller objects deferred, added to
+	 * the tree's open batch (items below batch_base belong to earlier
+	 * commits); the batch goes to the reclaimer when it is nearly full. */
 	struct vt_batch *batch;
+	size_t batch_base;
 };
 
 /**
@@ -103,14 +105,17 @@ VMA_API struct vt *vt_new(void);
 VMA_API void vt_free(struct vt *vt);
 
 /**
- * vt_barrier() - Wait until everything that commits of any tree retired
- * before this call has been reclaimed: replaced nodes recycled, deferred
- * free functions called. (Reclamation runs on its own thread after a grace
- * period; rcu_barrier() does not wait for it.)
- * Context: Not inside an RCU read-side section, not from a deferred free
- *          function.
+ * vt_barrier() - Wait until everything that commits of @vt retired before
+ * this call, and everything other trees have handed to the reclaimer, has
+ * been reclaimed: replaced nodes recycled, deferred free functions called.
+ * A tree gathers the retired items of several commits into one batch
+ * before handing it over; this hands @vt's over at once. (Reclamation runs
+ * on its own thread after a grace period; rcu_barrier() does not wait for
+ * it.) @vt may be NULL.
+ * Context: Writer of @vt; not inside an RCU read-side section, not from a
+ *          deferred free function.
  */
-VMA_API void vt_barrier(void);
+VMA_API void vt_barrier(struct vt *vt);
 
 /**
  * vt_load() - Find the entry whose range contains @index.

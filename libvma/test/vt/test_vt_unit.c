@@ -769,6 +769,64 @@ static void *hold_reader(void *arg)
 	return NULL;
 }
 
+/* One transaction: a store and @k deferrals; commit or abort. */
+static void defer_txn(struct vt *vt, uint64_t at, int k, bool commit)
+{
+	VT_TXN(t, vt);
+
+	TEST_EQ(vt_txn_store(&t, at, at + 1, test_ptr(at + 1)), 0);
+	for (int i = 0; i < k; i++)
+		TEST_EQ(vt_txn_defer_free(&t, test_ptr(4242), count_free), 0);
+	if (commit)
+		TEST_EQ(vt_txn_commit(&t), 0);
+	else
+		vt_txn_abort(&t);
+}
+
+/*
+ * Commits gather their retired items in the tree's open batch: the items
+ * of committed transactions are all reclaimed, none of aborted ones, also
+ * when an aborted or a large transaction overflows the open batch, and
+ * without vt_barrier() at most one batch stays behind.
+ */
+START_TEST(test_defer_free_batched)
+{
+	struct vt *vt = vt_new();
+	unsigned long want = 0;
+
+	nr_freed = nr_bad_freed = 0;
+	for (int i = 0; i < 50; i++, want += 3)
+		defer_txn(vt, 10 * (uint64_t)i, 3, true);
+	/* Overflows the open batch, then aborts: earlier items survive. */
+	defer_txn(vt, 1000, 40, false);
+	vt_barrier(vt);
+	TEST_EQ(uatomic_read(&nr_freed), want);
+
+	defer_txn(vt, 2000, 2, true);
+	want += 2;
+	defer_txn(vt, 2010, 1, false);
+	defer_txn(vt, 2020, 40, true); /* one large batch */
+	want += 40;
+	vt_barrier(vt);
+	TEST_EQ(uatomic_read(&nr_freed), want);
+
+	/* No barrier: everything but the open batch comes back. */
+	for (int i = 0; i < 200; i++, want += 3)
+		defer_txn(vt, 3000 + 10 * (uint64_t)i, 3, true);
+	for (int tries = 0; tries < 500; tries++) {
+		if (uatomic_read(&nr_freed) + 32 >= want)
+			break;
+		usleep(10 * 1000);
+	}
+	TEST_CHECK_MSG(uatomic_read(&nr_freed) + 32 >= want,
+		       "%lu of %lu deferrals left behind",
+		       want - uatomic_read(&nr_freed), want);
+	vt_free(vt);
+	TEST_EQ(uatomic_read(&nr_freed), want);
+	TEST_EQ(uatomic_read(&nr_bad_freed), 0);
+}
+END_TEST
+
 START_TEST(test_defer_free)
 {
 	struct vt *vt = vt_new();
@@ -779,10 +837,10 @@ START_TEST(test_defer_free)
 	VT_TXN(t1, vt);
 	TEST_EQ(vt_txn_store(&t1, 1, 2, test_ptr(1)), 0);
 	TEST_EQ(vt_txn_defer_free(&t1, obj, count_free), 0);
-	vt_barrier();
+	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), 0);
 	TEST_EQ(vt_txn_commit(&t1), 0);
-	vt_barrier();
+	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), 1);
 
 	/* Aborted: never runs. */
@@ -790,14 +848,14 @@ START_TEST(test_defer_free)
 	TEST_EQ(vt_txn_store(&t2, 3, 4, test_ptr(2)), 0);
 	TEST_EQ(vt_txn_defer_free(&t2, obj, count_free), 0);
 	vt_txn_abort(&t2);
-	vt_barrier();
+	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), 1);
 
 	/* A transaction with only the deferral, no store. */
 	VT_TXN(t3, vt);
 	TEST_EQ(vt_txn_defer_free(&t3, obj, count_free), 0);
 	TEST_EQ(vt_txn_commit(&t3), 0);
-	vt_barrier();
+	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), 2);
 
 	/* A reader inside a read section holds the callback back. */
@@ -820,7 +878,7 @@ START_TEST(test_defer_free)
 	pthread_cond_broadcast(&h.cond);
 	pthread_mutex_unlock(&h.lock);
 	pthread_join(th, NULL);
-	vt_barrier();
+	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), 3);
 
 	/* Committed but not flushed: vt_free() runs it. */
@@ -1115,6 +1173,7 @@ static Suite *vt_unit_suite(void)
 	tcase_add_test(tc, test_txn_abort_identical);
 	tcase_add_test(tc, test_txn_visibility);
 	tcase_add_test(tc, test_defer_free);
+	tcase_add_test(tc, test_defer_free_batched);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_alloc_fail);
 #ifdef VMAD_TEST_HOOKS
