@@ -12,13 +12,18 @@
  * rounds, so at a million commits per second tens of thousands of nodes are
  * in flight and every recycled node comes back cold from memory; the
  * writer then spends most of its time on cache misses. A pace of
- * VT_RECLAIM_PACE_US (1 ms) keeps about a thousand nodes in flight, most of
- * them still in cache, while the reclaimer thread itself (a grace period
- * means two membarrier() calls that interrupt every running thread of the
+ * VT_RECLAIM_PACE_US (1.5 ms) keeps a few thousand nodes in flight, many
+ * of them still in cache, while the reclaimer thread itself (a grace period
+ * means membarrier() calls that interrupt every running thread of the
  * process) costs little CPU. Measured on two cores: at a 100 us pace the
  * reclaimer took enough CPU from the writer and readers that commits were
  * slower (684k/s vs 795k/s at 1,000 entries); at 10 ms mmap+munmap pairs
- * fell from about 970k/s to 540k/s.
+ * fell from about 970k/s to 540k/s. Between 1 ms and 1.5 ms pairs stayed
+ * the same (2.13M vs 2.15M/s, medians of 9 alternated runs) while MAP_FIXED
+ * over 8 VMAs, whose operations touch more memory each, went from 800k to
+ * 878k/s: the writer pays for every grace period more than the interrupt
+ * itself (a compute loop loses nothing at 900 grace periods/s), most
+ * likely in cache lines lost to the interrupt's exit to the host.
  *
  * The queue is liburcu's wait-free concurrent queue: commits enqueue
  * without a lock; only the reclaimer dequeues. A commit wakes the reclaimer
@@ -41,7 +46,7 @@
  * How long the reclaimer gathers batches before each grace period; the
  * environment variable VMA_RECLAIM_PACE_US overrides it (for tuning).
  */
-#define VT_RECLAIM_PACE_US 1000
+#define VT_RECLAIM_PACE_US 1500
 
 static struct {
 	struct cds_wfcq_head head;
