@@ -711,6 +711,16 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 }
 
 /*
+ * Hand batch @b (items of committed transactions only) to the reclaimer.
+ * Context: Writer, after vt__reclaim_prepare() succeeded for its items.
+ */
+static void vt_hand_over(struct vt *vt, struct vt_batch *b)
+{
+	vt->nr_batches++;
+	vt__reclaim_enqueue(b);
+}
+
+/*
  * Make room for @more items in the transaction's reclaim batch. If the
  * batch is the tree's open one, earlier commits' items (below batch_base)
  * go to the reclaimer now and the transaction's own move to a new batch:
@@ -746,8 +756,7 @@ static int txn_batch_reserve(struct vt_txn *txn, size_t more)
 		if (base) {
 			/* Committed items: the reclaimer already runs. */
 			b->nr = base;
-			txn->vt->nr_batches++;
-			vt__reclaim_enqueue(b);
+			vt_hand_over(txn->vt, b);
 		} else {
 			vt_recycle_batch(txn->vt, b);
 		}
@@ -1515,7 +1524,7 @@ void vt_txn_abort(struct vt_txn *txn)
 		if (txn->batch_base && !txn->vt->open)
 			txn->vt->open = txn->batch;
 		else if (txn->batch_base) /* another transaction left one */
-			vt__reclaim_enqueue(txn->batch);
+			vt_hand_over(txn->vt, txn->batch);
 		else
 			vt_recycle_batch(txn->vt, txn->batch);
 	}
@@ -1568,8 +1577,7 @@ int vt_txn_commit(struct vt_txn *txn)
 		    b->nr + VT_BATCH_ROOM <= VT_BATCH_CAP) {
 			vt->open = b; /* the next commit adds to it */
 		} else {
-			vt->nr_batches++;
-			vt__reclaim_enqueue(b);
+			vt_hand_over(vt, b);
 		}
 	} else if (txn->batch) {
 		vt_recycle_batch(vt, txn->batch);
@@ -1628,8 +1636,7 @@ static void vtn_free_all(struct vtn *n)
 static void vt_flush_open(struct vt *vt)
 {
 	if (vt && vt->open) {
-		vt->nr_batches++;
-		vt__reclaim_enqueue(vt->open);
+		vt_hand_over(vt, vt->open);
 		vt->open = NULL;
 	}
 }
