@@ -207,6 +207,36 @@ static inline void vtn_prefetch_write(const void *n)
 		return n;                                                      \
 	}
 
+/*
+ * Which of an internal node's first @nr slots differ between @a and @b: a
+ * bit mask per array (vtn_keepable() and the in-place gap update).
+ */
+struct vtn_diff {
+	uint32_t pivot, child, min, gap;
+};
+
+static inline uint32_t diff_mask_generic(const uint64_t *a, const uint64_t *b,
+					 unsigned nr)
+{
+	uint32_t m = 0;
+
+	for (unsigned k = 0; k < nr; k++)
+		m |= (uint32_t)(a[k] != b[k]) << k;
+	return m;
+}
+
+static void vtn_diff_generic(const struct vtn *a, const struct vtn *b,
+			     struct vtn_diff *d)
+{
+	unsigned nr = a->h.nr;
+
+	d->pivot = diff_mask_generic(a->i.pivot, b->i.pivot, nr);
+	d->child = diff_mask_generic((const uint64_t *)a->i.child,
+				     (const uint64_t *)b->i.child, nr);
+	d->min = diff_mask_generic(a->i.min, b->i.min, nr);
+	d->gap = diff_mask_generic(a->i.gap, b->i.gap, nr);
+}
+
 /* Copy a whole node, 16 aligned bytes at a time. */
 static inline void vtn_copy_lines_generic(struct vtn *dst,
 					  const struct vtn *src)
@@ -312,6 +342,36 @@ vtn_copy_lines_avx512(struct vtn *dst, const struct vtn *src)
 		_mm512_store_si512((char *)dst + 64 * k, line[k]);
 }
 
+/* vtn_diff_generic() two compares per array (15 slots, masked to @nr). */
+__attribute__((target("avx512f"))) static inline uint32_t
+diff_mask_avx512(const uint64_t *a, const uint64_t *b, unsigned nr)
+{
+	uint32_t m;
+
+	m = _mm512_cmpneq_epu64_mask(_mm512_loadu_si512(a),
+				     _mm512_loadu_si512(b));
+	m |= (uint32_t)_mm512_cmpneq_epu64_mask(_mm512_loadu_si512(a + 8),
+						_mm512_loadu_si512(b + 8))
+	     << 8;
+	return m & ((1u << nr) - 1);
+}
+
+_Static_assert(offsetof(struct vtn_int, gap) + 16 * sizeof(uint64_t) <=
+		       VTN_SIZE,
+	       "an internal node's last array, read 16 wide, lies inside it");
+
+__attribute__((target("avx512f"))) static void
+vtn_diff_avx512(const struct vtn *a, const struct vtn *b, struct vtn_diff *d)
+{
+	unsigned nr = a->h.nr;
+
+	d->pivot = diff_mask_avx512(a->i.pivot, b->i.pivot, nr);
+	d->child = diff_mask_avx512((const uint64_t *)a->i.child,
+				    (const uint64_t *)b->i.child, nr);
+	d->min = diff_mask_avx512(a->i.min, b->i.min, nr);
+	d->gap = diff_mask_avx512(a->i.gap, b->i.gap, nr);
+}
+
 /* Set once at load time; read-only afterwards. */
 static bool vt_walk_simd;
 
@@ -346,10 +406,20 @@ static inline void vtn_copy_lines(struct vtn *dst, const struct vtn *src)
 	else
 		vtn_copy_lines_generic(dst, src);
 }
+
+static inline void vtn_diff(const struct vtn *a, const struct vtn *b,
+			    struct vtn_diff *d)
+{
+	if (caa_likely(vt_walk_simd))
+		vtn_diff_avx512(a, b, d);
+	else
+		vtn_diff_generic(a, b, d);
+}
 #else
 #define walk	       walk_generic
 #define vtn_inner_gap  vtn_inner_gap_generic
 #define vtn_copy_lines vtn_copy_lines_generic
+#define vtn_diff       vtn_diff_generic
 #endif
 
 static inline void *leaf_entry(const struct vtn *n, unsigned i, uint64_t *first,
@@ -1533,8 +1603,181 @@ void vt_txn_abort(struct vt_txn *txn)
 	txn->err = -ECANCELED;
 }
 
+/*
+ * Publishing below the root. A transaction builds a fresh path from a new
+ * root, but often the new root and the nodes below it differ from the
+ * published ones only in the one child pointer that leads to the change
+ * (an mmap, munmap or mprotect inside one leaf). Then the commit stores
+ * that child into the published parent instead, with one
+ * rcu_assign_pointer(), keeps the published ancestors and drops their
+ * never-published copies at once. Readers walking the kept ancestors keep
+ * their lines cached, and the ancestors do not travel through a grace
+ * period to come back cold.
+ *
+ * Besides the child pointer, a kept ancestor may change only where no
+ * reader can see a state that never existed:
+ * - gap[], which lookups never read; vt_find_free() only prunes with it,
+ *   and a run present both before and after the commit is never pruned;
+ * - the highest key of the tree's rightmost spine (pivot[nr - 1] of every
+ *   node on it). A lookup above the old highest key finds nothing in the
+ *   old tree, and a walk that passes such a pivot but meets the other
+ *   version of the leaf finds nothing either. The pivots go in before the
+ *   child when the highest key rises and after it when it falls, so a
+ *   reader that has seen the new leaf's contents never meets an old
+ *   answer on a later lookup.
+ * Anything else (counts, other pivots, min[], which backward walks read)
+ * must be equal, or the fresh node itself is published one level up.
+ */
+struct vt_pub {
+	struct vtn *old[VT_MAX_DEPTH];	/* kept published ancestors */
+	struct vtn *copy[VT_MAX_DEPTH]; /* their fresh copies, dropped */
+	unsigned idx[VT_MAX_DEPTH];	/* the child that changes */
+	uint32_t gaps[VT_MAX_DEPTH];	/* gap[] slots to store in place */
+	unsigned depth;			/* ancestors kept */
+	int dir;			/* highest key: -1 falls, 1 rises */
+};
+
+/*
+ * May @old stay published with only its child @*idx replaced by @copy's?
+ * @spine: @old is on the rightmost spine; *@gaps receives the gap[] slots
+ * that differ. Context: Writer.
+ */
+static bool vtn_keepable(const struct vtn *old, const struct vtn *copy,
+			 bool spine, int *dir, unsigned *idx, uint32_t *gaps)
+{
+	unsigned nr = old->h.nr, last = nr - 1, i;
+	struct vtn_diff d;
+	int up;
+
+	if (old->h.leaf || copy->h.leaf || !copy->h.fresh || copy->h.nr != nr)
+		return false;
+	vtn_diff(old, copy, &d);
+	/* Exactly one child differs, and it is this transaction's. */
+	if (d.min || !d.child || (d.child & (d.child - 1)))
+		return false;
+	i = (unsigned)__builtin_ctz(d.child);
+	if (!copy->i.child[i]->h.fresh)
+		return false;
+	*gaps = d.gap;
+	if (!d.pivot)
+		return *idx = i, true;
+	/* Only the highest key of the spine, below the changed child. */
+	if (!spine || d.pivot != 1u << last || i != last)
+		return false;
+	up = copy->i.pivot[last] > old->i.pivot[last] ? 1 : -1;
+	if (*dir && *dir != up)
+		return false;
+	*dir = up;
+	*idx = i;
+	return true;
+}
+
+/* Remove @n from the transaction's own batch items. Context: Writer. */
+static bool txn_unretire(struct vt_txn *txn, const struct vtn *n)
+{
+	struct vt_batch *b = txn->batch;
+	size_t k;
+
+	for (k = b ? txn->batch_base : 0; b && k < b->nr; k++) {
+		if (b->item[k].ptr == n && !b->item[k].fn) {
+			b->item[k] = b->item[--b->nr];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Find how deep the commit can publish (fills @pub) and take the kept
+ * ancestors back from the batch and their copies out of the fresh list.
+ * Context: Writer, before the fresh marks are cleared.
+ */
+static void txn_plan_publish(struct vt_txn *txn, struct vt_pub *pub)
+{
+	struct vtn *old = txn->vt->root, *copy = txn->root;
+	bool spine = true;
+	uint32_t gaps;
+	unsigned d, k;
+
+	pub->depth = 0;
+	pub->dir = 0;
+	while (old && copy && pub->depth < VT_MAX_DEPTH - 1) {
+		int dir = pub->dir;
+		unsigned i;
+
+		if (!vtn_keepable(old, copy, spine, &dir, &i,
+				  &pub->gaps[pub->depth]))
+			break;
+		pub->old[pub->depth] = old;
+		pub->copy[pub->depth] = copy;
+		pub->idx[pub->depth++] = i;
+		pub->dir = dir;
+		spine = spine && i + 1 == old->h.nr;
+		old = old->i.child[i];
+		copy = copy->i.child[i];
+	}
+	for (d = 0; d < pub->depth; d++) {
+		if (!txn_unretire(txn, pub->old[d])) {
+			/* Not retired: keep the plain publish of the root. */
+			while (d--)
+				txn->batch->item[txn->batch->nr++] =
+					(struct vt_retired){pub->old[d], NULL};
+			pub->depth = 0;
+			return;
+		}
+	}
+	for (d = 0; d < pub->depth; d++) {
+		struct vtn *c = pub->copy[d];
+		struct vtn *moved = txn->fresh[--txn->nr_fresh];
+
+		moved->h.fresh_idx = c->h.fresh_idx;
+		txn->fresh[c->h.fresh_idx] = moved;
+		for (gaps = pub->gaps[d]; gaps; gaps &= gaps - 1) {
+			k = (unsigned)__builtin_ctz(gaps);
+			CMM_STORE_SHARED(pub->old[d]->i.gap[k], c->i.gap[k]);
+		}
+	}
+}
+
+/* Store the highest keys of the kept spine ancestors. Context: Writer. */
+static void pub_store_pivots(const struct vt_pub *pub)
+{
+	for (unsigned d = 0; d < pub->depth; d++) {
+		struct vtn *o = pub->old[d];
+		unsigned last = o->h.nr - 1;
+
+		if (o->i.pivot[last] != pub->copy[d]->i.pivot[last])
+			CMM_STORE_SHARED(o->i.pivot[last],
+					 pub->copy[d]->i.pivot[last]);
+	}
+}
+
+/* Make the transaction's tree the published one. Context: Writer. */
+static void txn_publish(struct vt_txn *txn, struct vt_pub *pub)
+{
+	struct vt *vt = txn->vt;
+	unsigned d = pub->depth;
+
+	if (!d) {
+		if (txn->root != vt->root)
+			rcu_assign_pointer(vt->root, txn->root);
+		return;
+	}
+	if (pub->dir > 0)
+		pub_store_pivots(pub);
+	rcu_assign_pointer(pub->old[d - 1]->i.child[pub->idx[d - 1]],
+			   pub->copy[d - 1]->i.child[pub->idx[d - 1]]);
+	if (pub->dir < 0)
+		pub_store_pivots(pub);
+	CMM_STORE_SHARED(vt->nr_kept, vt->nr_kept + d);
+	while (d--)
+		vt_recycle_node(vt, pub->copy[d]);
+	txn->root = vt->root;
+}
+
 int vt_txn_commit(struct vt_txn *txn)
 {
+	struct vt_pub pub;
 	struct vt *vt;
 	size_t k;
 	int err;
@@ -1554,6 +1797,7 @@ int vt_txn_commit(struct vt_txn *txn)
 			return err;
 		}
 	}
+	txn_plan_publish(txn, &pub);
 	for (k = 0; k < txn->nr_fresh; k++)
 		txn->fresh[k]->h.fresh = 0;
 	txn->nr_fresh = 0;
@@ -1561,8 +1805,7 @@ int vt_txn_commit(struct vt_txn *txn)
 	if (vt_test_before_publish)
 		vt_test_before_publish(vt);
 #endif
-	if (txn->root != vt->root)
-		rcu_assign_pointer(vt->root, txn->root);
+	txn_publish(txn, &pub);
 	vt->nr_entries += txn->delta_entries;
 	vt->nr_nodes += txn->delta_nodes;
 	vt->nr_leaves += txn->delta_leaves;
@@ -1698,6 +1941,7 @@ void vt_stats(const struct vt *vt, struct vt_stats *st)
 	st->nr_commits = CMM_LOAD_SHARED(vt->nr_commits);
 	st->nr_retired = CMM_LOAD_SHARED(vt->nr_retired);
 	st->nr_batches = CMM_LOAD_SHARED(vt->nr_batches);
+	st->nr_kept = CMM_LOAD_SHARED(vt->nr_kept);
 }
 
 struct vt_check {

@@ -138,6 +138,7 @@ struct vt {
 	uint64_t nr_commits;
 	uint64_t nr_retired;
 	uint64_t nr_batches;
+	uint64_t nr_kept;
 	struct vtn **fresh_buf; /* reused by every transaction */
 	size_t fresh_cap;
 	/*

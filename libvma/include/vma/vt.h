@@ -58,7 +58,9 @@ struct vt_stats {
 	uint64_t bytes;	 /* bytes of all reachable nodes and the tree head */
 	uint64_t nr_commits; /* transactions committed over the tree's life */
 	uint64_t nr_retired; /* nodes handed to RCU reclamation so far */
-	uint64_t nr_batches; /* reclaim batches (one per commit) */
+	uint64_t nr_batches; /* reclaim batches handed to the reclaimer */
+	uint64_t nr_kept;    /* published ancestors a commit kept instead of
+				copying (it published below the root) */
 };
 
 /*
