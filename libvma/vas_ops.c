@@ -427,16 +427,25 @@ static void prefetch_areas(void *const *v, size_t n)
  * @erase: false if the caller stores over all of [start, end) in the same
  * operation (mmap_region()): the store replaces what is left there, so a
  * separate erase would only cost another pass over the tree.
+ * @next: if not NULL, receives the area at or above @end (the right piece
+ * of a split, or the next area, or NULL) when the walks found it on the
+ * way; it is left as VAS_NEXT_UNKNOWN otherwise.
  * Return: 0; -ENOMEM if the split of one area in three would exceed
  * max_map_count (nothing done).
  */
+#define VAS_NEXT_UNKNOWN ((struct vas_area *)1)
+
 static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
-		       bool erase)
+		       bool erase, struct vas_area **next)
 {
-	void *batch[16];
+	void *batch[16], *after = NULL;
+	bool after_known = false;
 	size_t n, i;
 
-	n = start < end ? vt_txn_collect(&op->txn, start, end - 1, batch, 16)
+	if (next)
+		*next = VAS_NEXT_UNKNOWN;
+	n = start < end ? vt_txn_collect_next(&op->txn, start, end - 1, batch,
+					      16, &after, &after_known)
 			: 0;
 	if (!n)
 		return 0;
@@ -456,19 +465,24 @@ static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
 
 			if (v->start < start)
 				left = vas_op_clone(op, v, v->start, start);
-			if (v->end > end)
+			if (v->end > end) {
 				right = vas_op_clone(op, v, end, v->end);
+				after = right;
+				after_known = true;
+			}
 			vas_op_retire(op, v);
 			vas_op_store(op, left);
 			vas_op_store(op, right);
 		}
 		if (n < 16 || op->err)
 			break;
-		n = vt_txn_collect(&op->txn,
-				   ((struct vas_area *)batch[15])->end, end - 1,
-				   batch, 16);
+		n = vt_txn_collect_next(
+			&op->txn, ((struct vas_area *)batch[15])->end, end - 1,
+			batch, 16, &after, &after_known);
 		prefetch_areas(batch, n);
 	}
+	if (next && after_known && !op->err)
+		*next = after;
 	if (erase)
 		vas_op_erase(op, start, end);
 	vas_op_pages(op, VAS_PG_CLEAR, start >> VAS_PAGE_SHIFT, 0,
@@ -494,7 +508,7 @@ static int do_munmap(struct vas_op *op, uint64_t start, uint64_t len)
 {
 	int err = munmap_check(op->vas, start, &len);
 
-	return err ? err : unmap_range(op, start, start + len, true);
+	return err ? err : unmap_range(op, start, start + len, true, NULL);
 }
 
 int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
@@ -507,7 +521,7 @@ int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
 		return err;
 	vas__lock(vas);
 	vas_op_begin(&op, vas);
-	err = unmap_range(&op, addr, addr + length, true);
+	err = unmap_range(&op, addr, addr + length, true, NULL);
 	if (err)
 		vas_op_abort(&op);
 	else
@@ -565,12 +579,20 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 
 	v = vt_txn_around(&op->txn, addr, &prev);
 	if (v && v->start < addr + len) {
+		bool left = v->start < addr;
+
 		/* The new area (or a merge) is stored over all the range. */
-		err = unmap_range(op, addr, addr + len, false);
+		err = unmap_range(op, addr, addr + len, false, &v);
 		if (err)
 			return err;
-		v = vas_op_next(op, addr + len);
-		prev = addr ? vas_op_prev(op, addr - 1) : NULL;
+		/*
+		 * Without a left piece the area below is still the one the
+		 * first walk found; the one above, unmap_range()'s walks.
+		 */
+		if (v == VAS_NEXT_UNKNOWN)
+			v = vas_op_next(op, addr + len);
+		if (left)
+			prev = vas_op_prev(op, addr - 1);
 	}
 	/* v, prev: the areas above and below the (now free) range. */
 	/* accountable_mapping(): private writable, not noreserve. */
@@ -921,7 +943,7 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 	 * its accounting), and so does an old length of 0 (the "duplicate a
 	 * shared mapping" case: do_munmap() of nothing fails with EINVAL).
 	 */
-	err = unmap_range(op, old_addr, old_addr + old_len, true);
+	err = unmap_range(op, old_addr, old_addr + old_len, true, NULL);
 	(void)err;
 	*out = new_addr;
 	return op->err;
@@ -1135,7 +1157,7 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 		if (!brkvma || brkvma->start >= oldbrk)
 			return 1;
 		vas_op_begin(&op, vas);
-		if (unmap_range(&op, newbrk, oldbrk, true)) {
+		if (unmap_range(&op, newbrk, oldbrk, true, NULL)) {
 			vas_op_abort(&op);
 			return 1;
 		}

@@ -503,19 +503,29 @@ void *vt_txn_prev(const struct vt_txn *txn, uint64_t index, uint64_t *first,
 	return walk_prev(txn->root, index, first, last);
 }
 
-size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first, uint64_t last,
-		      void **out, size_t max)
+size_t vt_txn_collect_next(const struct vt_txn *txn, uint64_t first,
+			   uint64_t last, void **out, size_t max, void **next,
+			   bool *next_known)
 {
 	const struct vtn *leaf;
 	size_t n = 0;
 	unsigned i;
 
+	*next = NULL;
+	*next_known = false;
 	while (n < max && first <= last) {
 		leaf = walk(txn->root, first, &i, false);
-		if (!leaf)
+		if (!leaf) {
+			*next_known = true; /* nothing at or above @first */
 			break;
+		}
 		for (; i < leaf->h.nr; i++) {
-			if (leaf->l.kv[i].first > last || n == max)
+			if (leaf->l.kv[i].first > last) {
+				*next = leaf->l.kv[i].slot;
+				*next_known = true;
+				return n;
+			}
+			if (n == max)
 				return n;
 			out[n++] = leaf->l.kv[i].slot;
 		}
@@ -526,6 +536,15 @@ size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first, uint64_t last,
 		first++;
 	}
 	return n;
+}
+
+size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first, uint64_t last,
+		      void **out, size_t max)
+{
+	bool known;
+	void *next;
+
+	return vt_txn_collect_next(txn, first, last, out, max, &next, &known);
 }
 
 void *vt_txn_around(const struct vt_txn *txn, uint64_t index, void **prev)

@@ -620,6 +620,175 @@ START_TEST(test_stress_iterate)
 }
 END_TEST
 
+/*
+ * The top of the tree. A commit that only adds or removes the highest
+ * entry stores the new leaf into the published parent and updates the
+ * highest key of every node on the rightmost spine in place (vt.c,
+ * "Publishing below the root"). The writer alternates two transactions on
+ * the last leaf: (odd k) store X, the new highest entry, with value k and
+ * rewrite Y just below it with value k; (even k) erase X and rewrite Y
+ * with k. A reader that read version a of Y and then looks X up must see
+ * a state no older than a, and a later look at Y no older than what X
+ * showed: the in-place keys must never let a reader go back in time.
+ */
+#define SPINE_BELOW 3000 /* entries under Y: a tree of height 3 */
+#define SPINE_Y	    (BASE + SPINE_BELOW * 16)
+#define SPINE_X	    (SPINE_Y + 64)
+
+struct spine {
+	struct vt *vt;
+	int stop, failed;
+	char msg[256];
+	unsigned long nr_checks;
+};
+
+static void *spine_val(unsigned long k)
+{
+	return (void *)(uintptr_t)((k << 4) | 8);
+}
+
+static unsigned long spine_ver(const void *v)
+{
+	return (unsigned long)((uintptr_t)v >> 4);
+}
+
+static int spine_fail(struct spine *sp, const char *what, unsigned long a,
+		      unsigned long b, unsigned long c)
+{
+	if (uatomic_cmpxchg(&sp->failed, 0, 1) == 0)
+		snprintf(sp->msg, sizeof(sp->msg),
+			 "%s: Y read %lu, then %lu, then Y %lu", what, a, b, c);
+	return -1;
+}
+
+/* One check: Y, then @what at X (-1 absent), then Y again. */
+static int spine_check(struct spine *sp, const char *what, unsigned long a,
+		       long b, unsigned long c)
+{
+	sp->nr_checks++;
+	if (c < a)
+		return spine_fail(sp, "Y went back", a, (unsigned long)b, c);
+	if (b >= 0 &&
+	    (!(b & 1) || (unsigned long)b < a || c < (unsigned long)b))
+		return spine_fail(sp, what, a, (unsigned long)b, c);
+	if (b < 0 && (a & 1) && c == a)
+		return spine_fail(sp, what, a, 0, c);
+	return 0;
+}
+
+static void *spine_reader(void *arg)
+{
+	struct spine *sp = arg;
+	unsigned long checks = 0;
+
+	rcu_register_thread();
+	while (!CMM_LOAD_SHARED(sp->stop) && !CMM_LOAD_SHARED(sp->failed)) {
+		uint64_t first, last;
+		unsigned long a, c;
+		void *y, *x, *n, *p;
+
+		rcu_read_lock();
+		y = vt_load(sp->vt, SPINE_Y, NULL, NULL);
+		x = vt_load(sp->vt, SPINE_X + 5, NULL, NULL);
+		n = vt_next(sp->vt, SPINE_X + 5, &first, &last);
+		p = vt_prev(sp->vt, SPINE_X + 5, &first, &last);
+		c = spine_ver(vt_load(sp->vt, SPINE_Y, NULL, NULL));
+		rcu_read_unlock();
+		if (!y) {
+			spine_fail(sp, "Y missing", 0, 0, c);
+			break;
+		}
+		a = spine_ver(y);
+		if (spine_check(sp, "load X", a, x ? (long)spine_ver(x) : -1,
+				c) ||
+		    spine_check(sp, "next X", a, n ? (long)spine_ver(n) : -1,
+				c))
+			break;
+		/*
+		 * prev finds X if present, else Y, from one leaf: then Y's
+		 * version is even (X is absent only in even states).
+		 */
+		if (!p) {
+			spine_fail(sp, "prev found nothing", a, 0, c);
+			break;
+		}
+		if (first == SPINE_X) {
+			if (spine_check(sp, "prev X", a, (long)spine_ver(p), c))
+				break;
+		} else if ((spine_ver(p) & 1) || spine_ver(p) < a ||
+			   spine_ver(p) > c) {
+			spine_fail(sp, "prev Y", a, spine_ver(p), c);
+			break;
+		}
+		checks++;
+	}
+	rcu_unregister_thread();
+	uatomic_add(&sp->nr_checks, checks);
+	return NULL;
+}
+
+START_TEST(test_stress_spine)
+{
+	unsigned secs = (unsigned)test_env_u64("VT_STRESS_SECONDS", 4);
+	struct spine sp = {0};
+	struct vt_stats st, st0;
+	struct timespec t0, t;
+	pthread_t th[2];
+	unsigned long k;
+
+	rcu_register_thread();
+	sp.vt = vt_new();
+	ck_assert_ptr_nonnull(sp.vt);
+	for (k = 0; k < SPINE_BELOW; k++)
+		ck_assert_int_eq(vt_store(sp.vt, BASE + k * 16,
+					  BASE + k * 16 + 9, spine_val(0)),
+				 0);
+	ck_assert_int_eq(vt_store(sp.vt, SPINE_Y, SPINE_Y + 9, spine_val(0)),
+			 0);
+	vt_stats(sp.vt, &st0);
+	ck_assert_uint_ge(st0.height, 3);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(
+			pthread_create(&th[i], NULL, spine_reader, &sp), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (k = 1; !CMM_LOAD_SHARED(sp.failed); k++) {
+		VT_TXN(txn, sp.vt);
+
+		if (k & 1)
+			txn_ok(vt_txn_store(&txn, SPINE_X, SPINE_X + 9,
+					    spine_val(k)),
+			       "store X");
+		else
+			txn_ok(vt_txn_erase(&txn, SPINE_X, SPINE_X + 9),
+			       "erase X");
+		txn_ok(vt_txn_store(&txn, SPINE_Y, SPINE_Y + 9, spine_val(k)),
+		       "store Y");
+		txn_ok(vt_txn_commit(&txn), "commit");
+		if (k % 1024 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec >= (time_t)(secs / 2 + 1))
+				break;
+		}
+	}
+	CMM_STORE_SHARED(sp.stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(!sp.failed, "%s", sp.msg);
+	vt_stats(sp.vt, &st);
+	printf("stress spine: %lu commits, %lu checks, %" PRIu64
+	       " ancestors kept, root %s\n",
+	       k, sp.nr_checks, st.nr_kept - st0.nr_kept,
+	       st.nr_kept - st0.nr_kept >= 2 * (k - 1) ? "kept" : "replaced");
+	/* Every commit published below the root: the case under test ran. */
+	ck_assert_uint_ge(st.nr_kept - st0.nr_kept, 2 * (k - 1));
+	ck_assert_uint_gt(sp.nr_checks, 0);
+	char msg[256];
+	ck_assert_msg(vt_validate(sp.vt, msg, sizeof(msg)) == 0, "%s", msg);
+	vt_free(sp.vt);
+	rcu_unregister_thread();
+}
+END_TEST
+
 static Suite *vt_stress_suite(void)
 {
 	Suite *s = suite_create("vt_stress");
@@ -629,6 +798,7 @@ static Suite *vt_stress_suite(void)
 	tcase_set_timeout(tc, secs + 60);
 	tcase_add_test(tc, test_stress_lookup);
 	tcase_add_test(tc, test_stress_iterate);
+	tcase_add_test(tc, test_stress_spine);
 	suite_add_tcase(s, tc);
 	return s;
 }
