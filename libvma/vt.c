@@ -1468,7 +1468,7 @@ static bool path_next_min(const struct vt_path *path, uint64_t *min)
  * insert. Sets *@done if it handled the store.
  */
 static int txn_store_local(struct vt_txn *txn, uint64_t first, uint64_t last,
-			   void *ptr, bool *done)
+			   void *ptr, bool *done, bool again)
 {
 	struct vt_path path;
 	struct vt_elem put[3];
@@ -1483,9 +1483,17 @@ static int txn_store_local(struct vt_txn *txn, uint64_t first, uint64_t last,
 	pos = lower_bound(leaf->l.last, nr, first);
 	for (end = pos; end < nr && leaf->l.kv[end].first <= last; end++)
 		;
-	/* An entry of a later leaf may still overlap: leave it to erase. */
-	if (end == nr && path_next_min(&path, &next_min) && next_min <= last)
-		return 0;
+	/*
+	 * Entries of later leaves overlap too (a MAP_FIXED across a leaf
+	 * boundary): erase that part first; then the rest is this leaf's.
+	 */
+	if (end == nr && path_next_min(&path, &next_min) && next_min <= last) {
+		if (again)
+			return 0;
+		if (txn_erase_range(txn, leaf->l.last[nr - 1] + 1, last))
+			return txn->err;
+		return txn_store_local(txn, first, last, ptr, done, true);
+	}
 	if (end > pos && leaf->l.kv[pos].first < first)
 		put[cnt++] = (struct vt_elem){first - 1, leaf->l.kv[pos].first,
 					      leaf->l.kv[pos].slot, 0};
@@ -1543,7 +1551,7 @@ int vt_txn_store(struct vt_txn *txn, uint64_t first, uint64_t last, void *ptr)
 	if (first > last)
 		return -EINVAL;
 	txn->nr_ops++;
-	if (txn->root && txn_store_local(txn, first, last, ptr, &done))
+	if (txn->root && txn_store_local(txn, first, last, ptr, &done, false))
 		return txn->err;
 	if (done)
 		return 0;
