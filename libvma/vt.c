@@ -65,10 +65,22 @@ static inline unsigned vtn_min_fill(const struct vtn *n)
 	return n->h.leaf ? VT_LEAF_MIN : VT_INT_MIN;
 }
 
+/*
+ * Highest key under child @i of internal node @n: for the last child of a
+ * published node, top (pivot[nr - 1] may be stale there). Context: Writer,
+ * or an RCU reader (vt_find_free()).
+ */
+static inline uint64_t vtn_pivot(const struct vtn *n, unsigned i)
+{
+	if (i + 1 == n->h.nr && !n->h.fresh)
+		return CMM_LOAD_SHARED(n->i.top);
+	return n->i.pivot[i];
+}
+
 /* Highest key stored under @n (n non-empty). */
 static inline uint64_t vtn_max_key(const struct vtn *n)
 {
-	return n->h.leaf ? n->l.last[n->h.nr - 1] : n->i.pivot[n->h.nr - 1];
+	return n->h.leaf ? n->l.last[n->h.nr - 1] : vtn_pivot(n, n->h.nr - 1);
 }
 
 /* Lowest key stored under @n (n non-empty). */
@@ -160,8 +172,10 @@ static inline void vtn_prefetch_write(const void *n)
 
 /*
  * Walk to the first entry whose range ends at or after @index: at every
- * level the first child whose highest key is >= @index. Return its leaf
- * and set *@pos, or NULL if every key is below @index.
+ * level the first child whose highest key is >= @index, else the last
+ * child (so the last pivot is never read: the key is either under the last
+ * child or above every key of the tree, and then the leaf says so). Return
+ * its leaf and set *@pos, or NULL if every key is below @index.
  *
  * With @back, walk instead to the last entry whose range starts at or
  * below @index: if the child (entry) found that way starts above @index,
@@ -187,9 +201,9 @@ static inline void vtn_prefetch_write(const void *n)
 		if (!n)                                                        \
 			return NULL;                                           \
 		while (!n->h.leaf) {                                           \
-			i = search(n->i.pivot, n->h.nr, index);                \
-			if (i == n->h.nr || (back && n->i.min[i] > index)) {   \
-				if (!back || i == 0)                           \
+			i = search(n->i.pivot, n->h.nr - 1u, index);           \
+			if (back && n->i.min[i] > index) {                     \
+				if (i == 0)                                    \
 					return NULL;                           \
 				i--;                                           \
 			}                                                      \
@@ -621,7 +635,8 @@ static bool vtn_find(const struct vtn *n, struct vt_fit *f)
 	for (k = 0; k < nr; k++) {
 		unsigned i = f->dir == VT_LOWEST ? k : nr - 1 - k;
 		bool child_ok = n->i.gap[i] > f->size_m1 &&
-				n->i.pivot[i] >= f->lo && n->i.min[i] <= f->hi;
+				vtn_pivot(n, i) >= f->lo &&
+				n->i.min[i] <= f->hi;
 
 		if (f->dir == VT_LOWEST) {
 			if (i > 0 &&
@@ -944,6 +959,8 @@ static struct vtn *vtn_cow(struct vt_txn *txn, struct vtn *n)
 	if (!c)
 		return NULL;
 	vtn_copy(c, n);
+	if (!c->h.leaf) /* exact again in the copy (struct vtn_int) */
+		c->i.pivot[c->h.nr - 1] = n->i.top;
 	vtn_discard(txn, n);
 	return c;
 }
@@ -1641,19 +1658,16 @@ void vt_txn_abort(struct vt_txn *txn)
  * their lines cached, and the ancestors do not travel through a grace
  * period to come back cold.
  *
- * Besides the child pointer, a kept ancestor may change only where no
- * reader can see a state that never existed:
- * - gap[], which lookups never read; vt_find_free() only prunes with it,
- *   and a run present both before and after the commit is never pruned;
- * - the highest key of the tree's rightmost spine (pivot[nr - 1] of every
- *   node on it). A lookup above the old highest key finds nothing in the
- *   old tree, and a walk that passes such a pivot but meets the other
- *   version of the leaf finds nothing either. The pivots go in before the
- *   child when the highest key rises and after it when it falls, so a
- *   reader that has seen the new leaf's contents never meets an old
- *   answer on a later lookup.
- * Anything else (counts, other pivots, min[], which backward walks read)
- * must be equal, or the fresh node itself is published one level up.
+ * Besides the child pointer, a kept ancestor may change only in what
+ * lookups never read:
+ * - gap[]; vt_find_free() only prunes with it, and a run present both
+ *   before and after the commit is never pruned;
+ * - top, the highest key (struct vtn_int): an mmap or munmap at the top of
+ *   the tree changes it on every node of the rightmost spine. pivot[nr - 1]
+ *   stays as it was: walks never read it.
+ * Everything else (the count, the other pivots, min[], which backward
+ * walks read) must be equal, or the fresh node itself is published one
+ * level up.
  */
 struct vt_pub {
 	struct vtn *old[VT_MAX_DEPTH];	/* kept published ancestors */
@@ -1661,41 +1675,31 @@ struct vt_pub {
 	unsigned idx[VT_MAX_DEPTH];	/* the child that changes */
 	uint32_t gaps[VT_MAX_DEPTH];	/* gap[] slots to store in place */
 	unsigned depth;			/* ancestors kept */
-	int dir;			/* highest key: -1 falls, 1 rises */
 };
 
 /*
- * May @old stay published with only its child @*idx replaced by @copy's?
- * @spine: @old is on the rightmost spine; *@gaps receives the gap[] slots
- * that differ. Context: Writer.
+ * May @old stay published with only its child *@idx replaced by @copy's?
+ * *@gaps receives the gap[] slots that differ. Context: Writer.
  */
 static bool vtn_keepable(const struct vtn *old, const struct vtn *copy,
-			 bool spine, int *dir, unsigned *idx, uint32_t *gaps)
+			 unsigned *idx, uint32_t *gaps)
 {
-	unsigned nr = old->h.nr, last = nr - 1, i;
+	unsigned nr = old->h.nr, i;
 	struct vtn_diff d;
-	int up;
 
 	if (old->h.leaf || copy->h.leaf || !copy->h.fresh || copy->h.nr != nr)
 		return false;
 	vtn_diff(old, copy, &d);
+	/* pivot[nr - 1] is the copy's top; the old one may be stale. */
+	d.pivot &= ~(1u << (nr - 1));
 	/* Exactly one child differs, and it is this transaction's. */
-	if (d.min || !d.child || (d.child & (d.child - 1)))
+	if (d.pivot || d.min || !d.child || (d.child & (d.child - 1)))
 		return false;
 	i = (unsigned)__builtin_ctz(d.child);
 	if (!copy->i.child[i]->h.fresh)
 		return false;
-	*gaps = d.gap;
-	if (!d.pivot)
-		return *idx = i, true;
-	/* Only the highest key of the spine, below the changed child. */
-	if (!spine || d.pivot != 1u << last || i != last)
-		return false;
-	up = copy->i.pivot[last] > old->i.pivot[last] ? 1 : -1;
-	if (*dir && *dir != up)
-		return false;
-	*dir = up;
 	*idx = i;
+	*gaps = d.gap;
 	return true;
 }
 
@@ -1715,31 +1719,26 @@ static bool txn_unretire(struct vt_txn *txn, const struct vtn *n)
 }
 
 /*
- * Find how deep the commit can publish (fills @pub) and take the kept
- * ancestors back from the batch and their copies out of the fresh list.
+ * Find how deep the commit can publish (fills @pub), take the kept
+ * ancestors back from the batch and their copies out of the fresh list,
+ * and store what changes in the kept ancestors' writer-only fields.
  * Context: Writer, before the fresh marks are cleared.
  */
 static void txn_plan_publish(struct vt_txn *txn, struct vt_pub *pub)
 {
 	struct vtn *old = txn->vt->root, *copy = txn->root;
-	bool spine = true;
 	uint32_t gaps;
 	unsigned d, k;
 
 	pub->depth = 0;
-	pub->dir = 0;
 	while (old && copy && pub->depth < VT_MAX_DEPTH - 1) {
-		int dir = pub->dir;
 		unsigned i;
 
-		if (!vtn_keepable(old, copy, spine, &dir, &i,
-				  &pub->gaps[pub->depth]))
+		if (!vtn_keepable(old, copy, &i, &pub->gaps[pub->depth]))
 			break;
 		pub->old[pub->depth] = old;
 		pub->copy[pub->depth] = copy;
 		pub->idx[pub->depth++] = i;
-		pub->dir = dir;
-		spine = spine && i + 1 == old->h.nr;
 		old = old->i.child[i];
 		copy = copy->i.child[i];
 	}
@@ -1754,28 +1753,18 @@ static void txn_plan_publish(struct vt_txn *txn, struct vt_pub *pub)
 		}
 	}
 	for (d = 0; d < pub->depth; d++) {
-		struct vtn *c = pub->copy[d];
+		struct vtn *c = pub->copy[d], *o = pub->old[d];
 		struct vtn *moved = txn->fresh[--txn->nr_fresh];
+		uint64_t top = c->i.pivot[c->h.nr - 1];
 
 		moved->h.fresh_idx = c->h.fresh_idx;
 		txn->fresh[c->h.fresh_idx] = moved;
 		for (gaps = pub->gaps[d]; gaps; gaps &= gaps - 1) {
 			k = (unsigned)__builtin_ctz(gaps);
-			CMM_STORE_SHARED(pub->old[d]->i.gap[k], c->i.gap[k]);
+			CMM_STORE_SHARED(o->i.gap[k], c->i.gap[k]);
 		}
-	}
-}
-
-/* Store the highest keys of the kept spine ancestors. Context: Writer. */
-static void pub_store_pivots(const struct vt_pub *pub)
-{
-	for (unsigned d = 0; d < pub->depth; d++) {
-		struct vtn *o = pub->old[d];
-		unsigned last = o->h.nr - 1;
-
-		if (o->i.pivot[last] != pub->copy[d]->i.pivot[last])
-			CMM_STORE_SHARED(o->i.pivot[last],
-					 pub->copy[d]->i.pivot[last]);
+		if (o->i.top != top)
+			CMM_STORE_SHARED(o->i.top, top);
 	}
 }
 
@@ -1790,12 +1779,8 @@ static void txn_publish(struct vt_txn *txn, struct vt_pub *pub)
 			rcu_assign_pointer(vt->root, txn->root);
 		return;
 	}
-	if (pub->dir > 0)
-		pub_store_pivots(pub);
 	rcu_assign_pointer(pub->old[d - 1]->i.child[pub->idx[d - 1]],
 			   pub->copy[d - 1]->i.child[pub->idx[d - 1]]);
-	if (pub->dir < 0)
-		pub_store_pivots(pub);
 	CMM_STORE_SHARED(vt->nr_kept, vt->nr_kept + d);
 	while (d--)
 		vt_recycle_node(vt, pub->copy[d]);
@@ -1825,8 +1810,13 @@ int vt_txn_commit(struct vt_txn *txn)
 		}
 	}
 	txn_plan_publish(txn, &pub);
-	for (k = 0; k < txn->nr_fresh; k++)
-		txn->fresh[k]->h.fresh = 0;
+	for (k = 0; k < txn->nr_fresh; k++) {
+		struct vtn *n = txn->fresh[k];
+
+		if (!n->h.leaf && n->h.nr)
+			n->i.top = n->i.pivot[n->h.nr - 1];
+		n->h.fresh = 0;
+	}
 	txn->nr_fresh = 0;
 #ifdef VMAD_TEST_HOOKS
 	if (vt_test_before_publish)
@@ -2026,21 +2016,21 @@ static int vtn_check(const struct vtn *n, int depth, uint64_t lo, uint64_t hi,
 			return check_fail(c, "NULL child", n);
 		if (ch->h.nr == 0)
 			return check_fail(c, "empty child", ch);
-		if (i > 0 && n->i.pivot[i] <= n->i.pivot[i - 1])
+		if (i > 0 && vtn_pivot(n, i) <= n->i.pivot[i - 1])
 			return check_fail(c, "pivots not increasing", n);
-		if (n->i.pivot[i] != vtn_max_key(ch))
+		if (vtn_pivot(n, i) != vtn_max_key(ch))
 			return check_fail(c, "pivot != child max", n);
 		if (n->i.min[i] != vtn_min_key(ch))
 			return check_fail(c, "min != child min", n);
 		if (n->i.gap[i] != vtn_inner_gap_generic(ch))
 			return check_fail(c, "gap != child inner gap", n);
-		if (n->i.min[i] > n->i.pivot[i])
+		if (n->i.min[i] > vtn_pivot(n, i))
 			return check_fail(c, "min > pivot", n);
-		err = vtn_check(ch, depth + 1, clo, n->i.pivot[i], false, c);
+		err = vtn_check(ch, depth + 1, clo, vtn_pivot(n, i), false, c);
 		if (err)
 			return err;
 	}
-	if (n->i.min[0] < lo || n->i.pivot[nr - 1] > hi)
+	if (n->i.min[0] < lo || vtn_pivot(n, nr - 1) > hi)
 		return check_fail(c, "subtree out of bounds", n);
 	return 0;
 }

@@ -10,14 +10,15 @@
  * lines as possible.
  *
  *   leaf:      hdr | last[21] | {first, slot}[21]
- *   internal:  hdr | pivot[15] | child[15] | min[15] | gap[15]
+ *   internal:  hdr | pivot[15] | child[15] | min[15] | gap[15] | top
  *
  * A lookup scans last[] (or pivot[]) and then reads one {first, slot} pair
  * (or one child pointer); min[] and gap[] serve writers and free-area
  * search.
  *
  * For an internal node, pivot[i] is the highest key stored under child i
- * and min[i] the lowest; gap[i] is the longest free run strictly between
+ * (for the last child of a published node: top, see struct vtn_int) and
+ * min[i] the lowest; gap[i] is the longest free run strictly between
  * two entries of child i's subtree. Runs between two children, and the
  * runs below the lowest and above the highest entry of the tree, are
  * computed from pivot[] and min[] of the level above, so gap values never
@@ -66,6 +67,15 @@ struct vtn_int {
 	struct vtn *child[VT_INT_CAP];
 	uint64_t min[VT_INT_CAP];
 	uint64_t gap[VT_INT_CAP];
+	/*
+	 * The highest key under the node, for writers. Lookups never read
+	 * pivot[nr - 1] (a key above pivot[nr - 2] can only be under the last
+	 * child), so a commit that changes only the highest key of published
+	 * nodes (an mmap or munmap at the top of the tree) updates top here,
+	 * on a line lookups do not read, and leaves pivot[nr - 1] stale; a
+	 * copy restores it (vtn_cow()). Exact in every published node.
+	 */
+	uint64_t top;
 };
 
 struct vtn {
