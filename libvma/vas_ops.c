@@ -435,18 +435,14 @@ static void prefetch_areas(void *const *v, size_t n)
  */
 #define VAS_NEXT_UNKNOWN ((struct vas_area *)1)
 
-static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
-		       bool erase, struct vas_area **next)
+static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
+			   bool erase, struct vas_area **next, void **batch,
+			   size_t n, void *after, bool after_known)
 {
-	void *batch[16], *after = NULL;
-	bool after_known = false;
-	size_t n, i;
+	size_t i;
 
 	if (next)
 		*next = VAS_NEXT_UNKNOWN;
-	n = start < end ? vt_txn_collect_next(&op->txn, start, end - 1, batch,
-					      16, &after, &after_known)
-			: 0;
 	if (!n)
 		return 0;
 	prefetch_areas(batch, n);
@@ -478,7 +474,7 @@ static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
 			break;
 		n = vt_txn_collect_next(
 			&op->txn, ((struct vas_area *)batch[15])->end, end - 1,
-			batch, 16, &after, &after_known);
+			batch, 16, NULL, &after, &after_known);
 		prefetch_areas(batch, n);
 	}
 	if (next && after_known && !op->err)
@@ -488,6 +484,20 @@ static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
 	vas_op_pages(op, VAS_PG_CLEAR, start >> VAS_PAGE_SHIFT, 0,
 		     (end - start) >> VAS_PAGE_SHIFT);
 	return 0;
+}
+
+static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
+		       bool erase, struct vas_area **next)
+{
+	void *batch[16], *after;
+	bool after_known;
+	size_t n;
+
+	n = start < end ? vt_txn_collect_next(&op->txn, start, end - 1, batch,
+					      16, NULL, &after, &after_known)
+			: 0;
+	return unmap_collected(op, start, end, erase, next, batch, n, after,
+			       after_known);
 }
 
 /* do_vmi_munmap() argument checks. */
@@ -574,20 +584,26 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 	};
 	struct vas_merge m = {.p = &p};
 	struct vas_area *a, *v;
-	void *prev;
+	void *prev, *batch[16], *after;
+	bool after_known;
+	size_t n;
 	int err;
 
-	v = vt_txn_around(&op->txn, addr, &prev);
-	if (v && v->start < addr + len) {
-		bool left = v->start < addr;
+	/* What the range overlaps, and its neighbours: one walk. */
+	n = vt_txn_collect_next(&op->txn, addr, addr + len - 1, batch, 16,
+				&prev, &after, &after_known);
+	v = after;
+	if (n) {
+		bool left = ((struct vas_area *)batch[0])->start < addr;
 
 		/* The new area (or a merge) is stored over all the range. */
-		err = unmap_range(op, addr, addr + len, false, &v);
+		err = unmap_collected(op, addr, addr + len, false, &v, batch, n,
+				      after, after_known);
 		if (err)
 			return err;
 		/*
 		 * Without a left piece the area below is still the one the
-		 * first walk found; the one above, unmap_range()'s walks.
+		 * first walk found; the one above, the collecting walks'.
 		 */
 		if (v == VAS_NEXT_UNKNOWN)
 			v = vas_op_next(op, addr + len);

@@ -517,9 +517,23 @@ void *vt_txn_prev(const struct vt_txn *txn, uint64_t index, uint64_t *first,
 	return walk_prev(txn->root, index, first, last);
 }
 
+/* The entry before entry @i of @leaf (NULL: leaf NULL, nothing ahead). */
+static void *entry_before(const struct vt_txn *txn, const struct vtn *leaf,
+			  unsigned i)
+{
+	if (!leaf)
+		return walk_prev(txn->root, UINT64_MAX, NULL, NULL);
+	if (i > 0)
+		return leaf->l.kv[i - 1].slot;
+	if (leaf->l.kv[0].first > 0)
+		return walk_prev(txn->root, leaf->l.kv[0].first - 1, NULL,
+				 NULL);
+	return NULL;
+}
+
 size_t vt_txn_collect_next(const struct vt_txn *txn, uint64_t first,
-			   uint64_t last, void **out, size_t max, void **next,
-			   bool *next_known)
+			   uint64_t last, void **out, size_t max, void **prev,
+			   void **next, bool *next_known)
 {
 	const struct vtn *leaf;
 	size_t n = 0;
@@ -527,8 +541,14 @@ size_t vt_txn_collect_next(const struct vt_txn *txn, uint64_t first,
 
 	*next = NULL;
 	*next_known = false;
+	if (prev)
+		*prev = NULL;
 	while (n < max && first <= last) {
 		leaf = walk(txn->root, first, &i, false);
+		if (prev && !n) {
+			*prev = entry_before(txn, leaf, i);
+			prev = NULL;
+		}
 		if (!leaf) {
 			*next_known = true; /* nothing at or above @first */
 			break;
@@ -558,7 +578,8 @@ size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first, uint64_t last,
 	bool known;
 	void *next;
 
-	return vt_txn_collect_next(txn, first, last, out, max, &next, &known);
+	return vt_txn_collect_next(txn, first, last, out, max, NULL, &next,
+				   &known);
 }
 
 void *vt_txn_around(const struct vt_txn *txn, uint64_t index, void **prev)
@@ -567,18 +588,8 @@ void *vt_txn_around(const struct vt_txn *txn, uint64_t index, void **prev)
 	unsigned i;
 
 	leaf = walk(txn->root, index, &i, false);
-	if (!leaf) {
-		*prev = walk_prev(txn->root, UINT64_MAX, NULL, NULL);
-		return NULL;
-	}
-	if (i > 0)
-		*prev = leaf->l.kv[i - 1].slot;
-	else if (leaf->l.kv[0].first > 0)
-		*prev = walk_prev(txn->root, leaf->l.kv[0].first - 1, NULL,
-				  NULL);
-	else
-		*prev = NULL;
-	return leaf->l.kv[i].slot;
+	*prev = entry_before(txn, leaf, i);
+	return leaf ? leaf->l.kv[i].slot : NULL;
 }
 
 /* ------------------------------------------------------------------ */

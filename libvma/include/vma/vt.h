@@ -238,16 +238,20 @@ VMA_API size_t vt_txn_collect(const struct vt_txn *txn, uint64_t first,
 			      uint64_t last, void **out, size_t max);
 
 /**
- * vt_txn_collect_next() - vt_txn_collect(), and in *@next the entry that
- * follows the ones collected when the walk met it in the same leaf: the
- * first one starting above @last, or NULL if the tree has none.
+ * vt_txn_collect_next() - vt_txn_collect(), and the neighbours of what it
+ * collects: in *@prev (unless @prev is NULL) the entry before the first
+ * entry ending at or above @first, as vt_txn_around() gives it; in *@next
+ * the entry that follows the ones collected when the walk met it in the
+ * same leaf: the first one starting above @last, or NULL if the tree has
+ * none.
  * Context: Writer.
  * Return: as vt_txn_collect(); *@next_known is false if the walk ended
- * without finding out (the caller looks it up).
+ * without finding out (the caller looks it up). It is always true when
+ * nothing was collected.
  */
 VMA_API size_t vt_txn_collect_next(const struct vt_txn *txn, uint64_t first,
 				   uint64_t last, void **out, size_t max,
-				   void **next, bool *next_known);
+				   void **prev, void **next, bool *next_known);
 
 /**
  * vt_txn_around() - vt_txn_next() of @index and, in *@prev, the entry
