@@ -33,6 +33,7 @@
 
 #include "vma/err.h"
 #include "vma/vt.h"
+#include "vt_internal.h" /* VT_BATCH_CAP */
 #include "vt_model.h"
 #include "vt_test_util.h"
 
@@ -798,15 +799,16 @@ START_TEST(test_defer_free_batched)
 	for (int i = 0; i < 50; i++, want += 3)
 		defer_txn(vt, 10 * (uint64_t)i, 3, true);
 	/* Overflows the open batch, then aborts: earlier items survive. */
-	defer_txn(vt, 1000, 40, false);
+	defer_txn(vt, 1000, VT_BATCH_CAP - 10, false);
 	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), want);
 
 	defer_txn(vt, 2000, 2, true);
 	want += 2;
 	defer_txn(vt, 2010, 1, false);
-	defer_txn(vt, 2020, 40, true); /* one large batch */
-	want += 40;
+	/* One batch larger than the recycled ones. */
+	defer_txn(vt, 2020, VT_BATCH_CAP + 8, true);
+	want += VT_BATCH_CAP + 8;
 	vt_barrier(vt);
 	TEST_EQ(uatomic_read(&nr_freed), want);
 
@@ -814,11 +816,11 @@ START_TEST(test_defer_free_batched)
 	for (int i = 0; i < 200; i++, want += 3)
 		defer_txn(vt, 3000 + 10 * (uint64_t)i, 3, true);
 	for (int tries = 0; tries < 500; tries++) {
-		if (uatomic_read(&nr_freed) + 32 >= want)
+		if (uatomic_read(&nr_freed) + VT_BATCH_CAP >= want)
 			break;
 		usleep(10 * 1000);
 	}
-	TEST_CHECK_MSG(uatomic_read(&nr_freed) + 32 >= want,
+	TEST_CHECK_MSG(uatomic_read(&nr_freed) + VT_BATCH_CAP >= want,
 		       "%lu of %lu deferrals left behind",
 		       want - uatomic_read(&nr_freed), want);
 	vt_free(vt);
