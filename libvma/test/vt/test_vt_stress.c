@@ -622,14 +622,16 @@ END_TEST
 
 /*
  * The top of the tree. A commit that only adds or removes the highest
- * entry stores the new leaf into the published parent and updates the
- * highest key of every node on the rightmost spine in place (vt.c,
- * "Publishing below the root"). The writer alternates two transactions on
- * the last leaf: (odd k) store X, the new highest entry, with value k and
- * rewrite Y just below it with value k; (even k) erase X and rewrite Y
- * with k. A reader that read version a of Y and then looks X up must see
- * a state no older than a, and a later look at Y no older than what X
- * showed: the in-place keys must never let a reader go back in time.
+ * entry stores the new leaf into the published parent and changes the
+ * highest key (top) of every node on the rightmost spine in place, where
+ * lookups do not read it (vt.c, "Publishing below the root"). The writer
+ * alternates two transactions on the last leaf: (odd k) store X, the new
+ * highest entry, with value k and rewrite Y just below it with value k;
+ * (even k) erase X and rewrite Y with k. A reader that read version a of
+ * Y and then looks X up must see a state no older than a, and a later look
+ * at Y no older than what X showed: no lookup may go back in time or see X
+ * without its Y. (Writing the spine's keys where lookups read them, in the
+ * wrong order around the leaf, fails this within a second.)
  */
 #define SPINE_BELOW 3000 /* entries under Y: a tree of height 3 */
 #define SPINE_Y	    (BASE + SPINE_BELOW * 16)

@@ -1140,6 +1140,92 @@ static void hook_check_old(struct vt *vt)
 	TEST_CHECK(f == 100 && l == 199);
 }
 
+/*
+ * Commits that change one leaf, or the tree's highest key, store the new
+ * leaf into the published parent and keep the ancestors (the root stays);
+ * one that changes a key lookups read above the leaf publishes a new root.
+ * Writers then see the highest key through top (free-area search, the
+ * validator) although pivot[nr - 1] of the kept nodes is stale.
+ */
+START_TEST(test_publish_below_root)
+{
+	struct vt *vt = vt_new();
+	struct vt_stats st0, st;
+	const struct vtn *root;
+	uint64_t out, top, f, l;
+	char msg[256];
+	int k;
+
+	for (k = 0; k < 2000; k++)
+		TEST_EQ(vt_store(vt, 1000 + 100 * (uint64_t)k,
+				 1000 + 100 * (uint64_t)k + 9, test_ptr(k + 1)),
+			0);
+	top = 1000 + 100 * 1999 + 9;
+	vt_stats(vt, &st0);
+	TEST_CHECK(st0.height >= 3);
+	root = vt->root;
+
+	/* The same extent, a new pointer: only a leaf changes. */
+	TEST_EQ(vt_store(vt, 1000 + 100 * 777, 1000 + 100 * 777 + 9,
+			 test_ptr(9999)),
+		0);
+	TEST_CHECK(vt->root == root);
+	vt_stats(vt, &st);
+	TEST_EQ(st.nr_kept - st0.nr_kept, st0.height - 1);
+	TEST_CHECK(vt_load(vt, 1000 + 100 * 777 + 5, NULL, NULL) ==
+		   test_ptr(9999));
+
+	/* A new highest entry: the spine's highest key changes in place. */
+	TEST_EQ(vt_store(vt, top + 1000, top + 1009, test_ptr(5000)), 0);
+	TEST_CHECK(vt->root == root);
+	TEST_CHECK_MSG(vt_validate(vt, msg, sizeof(msg)) == 0, "%s", msg);
+	TEST_CHECK(vt_load(vt, top + 1005, &f, &l) == test_ptr(5000));
+	TEST_CHECK(f == top + 1000 && l == top + 1009);
+	TEST_CHECK(vt_load(vt, top + 1010, NULL, NULL) == NULL);
+	TEST_CHECK(vt_next(vt, top + 1010, NULL, NULL) == NULL);
+	TEST_CHECK(vt_prev(vt, UINT64_MAX, NULL, NULL) == test_ptr(5000));
+	/* The highest fit below top + 1100 lies just above the new entry. */
+	TEST_EQ(vt_find_free(vt, top - 50, top + 1100, 91, 1, VT_HIGHEST, &out),
+		0);
+	TEST_EQ(out, top + 1010);
+	TEST_EQ(vt_find_free(vt, top + 1, top + 1100, 50, 1, VT_LOWEST, &out),
+		0);
+	TEST_EQ(out, top + 1);
+	/* Only 10 keys free below the entry: the fit is above it. */
+	TEST_EQ(vt_find_free(vt, top + 990, top + 1100, 20, 1, VT_LOWEST, &out),
+		0);
+	TEST_EQ(out, top + 1010);
+
+	/* Erased again: the highest key falls back, the root stays. */
+	TEST_EQ(vt_erase(vt, top + 1000, top + 1009), 0);
+	TEST_CHECK(vt->root == root);
+	TEST_CHECK_MSG(vt_validate(vt, msg, sizeof(msg)) == 0, "%s", msg);
+	TEST_CHECK(vt_load(vt, top + 1005, NULL, NULL) == NULL);
+	TEST_CHECK(vt_prev(vt, UINT64_MAX, NULL, NULL) == test_ptr(2000));
+	TEST_EQ(vt_find_free(vt, 0, top + 100, 100, 1, VT_HIGHEST, &out), 0);
+	TEST_EQ(out, top + 1);
+
+	/* Below the lowest key: the root's min[] changes, a new root. */
+	TEST_EQ(vt_store(vt, 10, 19, test_ptr(6000)), 0);
+	TEST_CHECK(vt->root != root);
+	TEST_CHECK_MSG(vt_validate(vt, msg, sizeof(msg)) == 0, "%s", msg);
+	TEST_CHECK(vt_prev(vt, 999, NULL, NULL) == test_ptr(6000));
+
+	/* Grow at the top until the spine splits: copies restore pivots. */
+	for (k = 0; k < 500; k++) {
+		uint64_t a = top + 1000 + 100 * (uint64_t)k;
+
+		TEST_EQ(vt_store(vt, a, a + 9, test_ptr(7000 + k)), 0);
+		if (k % 3 == 2)
+			TEST_EQ(vt_erase(vt, a - 100, a - 91), 0);
+	}
+	TEST_CHECK_MSG(vt_validate(vt, msg, sizeof(msg)) == 0, "%s", msg);
+	TEST_CHECK(vt_load(vt, top + 1000 + 100 * 499, NULL, NULL) ==
+		   test_ptr(7499));
+	vt_free(vt);
+}
+END_TEST
+
 START_TEST(test_publish_hook)
 {
 	struct vt *vt = vt_new();
@@ -1176,6 +1262,7 @@ static Suite *vt_unit_suite(void)
 	tcase_add_test(tc, test_txn_visibility);
 	tcase_add_test(tc, test_defer_free);
 	tcase_add_test(tc, test_defer_free_batched);
+	tcase_add_test(tc, test_publish_below_root);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_alloc_fail);
 #ifdef VMAD_TEST_HOOKS
