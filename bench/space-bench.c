@@ -26,6 +26,12 @@
  *                  threads. With a mutator the line also gives the
  *                  mutator's operations/s ("mutations_per_s"): every one
  *                  commits a new tree root that the faults must fetch.
+ *                  "tree" says how commits publish: "at_root" (the
+ *                  default, published nodes are never modified) or
+ *                  "in_place" (VMA_TREE_IN_PLACE=1, vt_set_in_place()).
+ *                  Unless the environment already asks for in_place, the
+ *                  vmad fault figures and their mutator ratios are
+ *                  printed a second time for in_place.
  *   bytes_per_vma  vas_stats().bytes / nr_vmas with n VMAs (n = 100,000)
  *                  adjacent single-page VMAs that never merge. bytes
  *                  already counts the tree's nodes (vt_stats().bytes), the
@@ -544,6 +550,55 @@ static double measure(run_fn fn, enum impl impl, int a, int b)
 	return median(v, nr_runs);
 }
 
+/* Trees publish in place if VMA_TREE_IN_PLACE=1 (vt_set_in_place()). */
+static bool in_place_env(void)
+{
+	const char *e = getenv("VMA_TREE_IN_PLACE");
+
+	return e && !strcmp(e, "1");
+}
+
+static const char *tree_mode(void)
+{
+	return in_place_env() ? "in_place" : "at_root";
+}
+
+/*
+ * The vmad fault figures again with trees that publish commits in place:
+ * what relaxing "published nodes are immutable" buys the faults beside a
+ * mutator.
+ */
+static void fault_in_place(void)
+{
+	char params[192];
+	double f[2][2]; /* [threads-1][mutators] */
+
+	setenv("VMA_TREE_IN_PLACE", "1", 1);
+	for (int m = 0; m < 2; m++) {
+		for (int t = 1; t <= 2; t++) {
+			nr_mut_rates = 0;
+			f[t - 1][m] = measure(fig_fault, IMPL_VMAD, t, m);
+			snprintf(params, sizeof(params),
+				 "\"threads\": %d, \"mutators\": %d, \"vmas\": "
+				 "%d, \"runs\": %d, \"tree\": \"in_place\"",
+				 t, m, FT_VMAS, nr_runs);
+			if (m)
+				snprintf(params + strlen(params),
+					 sizeof(params) - strlen(params),
+					 ", \"mutations_per_s\": %.0f",
+					 median(mut_rates, nr_mut_rates));
+			emit("fault", "vmad", f[t - 1][m], "faults/s", params);
+		}
+	}
+	for (int t = 1; t <= 2; t++) {
+		snprintf(params, sizeof(params),
+			 "\"threads\": %d, \"tree\": \"in_place\"", t);
+		emit_ratio("fault", f[t - 1][1], f[t - 1][0],
+			   "vmad mutators=1 / mutators=0", params);
+	}
+	unsetenv("VMA_TREE_IN_PLACE");
+}
+
 int main(int argc, char **argv)
 {
 	char params[128];
@@ -599,8 +654,8 @@ int main(int argc, char **argv)
 		for (int t = 1; t <= 2; t++) {
 			snprintf(params, sizeof(params),
 				 "\"threads\": %d, \"mutators\": %d, \"vmas\": "
-				 "%d, \"runs\": %d",
-				 t, m, FT_VMAS, nr_runs);
+				 "%d, \"runs\": %d, \"tree\": \"%s\"",
+				 t, m, FT_VMAS, nr_runs, tree_mode());
 			for (int i = 0; i < 2; i++) {
 				char p2[192];
 
@@ -629,10 +684,13 @@ int main(int argc, char **argv)
 			   "vmad threads=2 / threads=1", params);
 	}
 	for (int t = 1; t <= 2; t++) {
-		snprintf(params, sizeof(params), "\"threads\": %d", t);
+		snprintf(params, sizeof(params),
+			 "\"threads\": %d, \"tree\": \"%s\"", t, tree_mode());
 		emit_ratio("fault", f[0][t - 1][1], f[0][t - 1][0],
 			   "vmad mutators=1 / mutators=0", params);
 	}
+	if (!in_place_env())
+		fault_in_place();
 
 	{
 		double b[MAXRUNS];

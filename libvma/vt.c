@@ -12,7 +12,9 @@
  * "fresh" and is edited in place. Every operation works on a path from the
  * root that is entirely fresh, so a commit is one rcu_assign_pointer() of
  * the new root, and the batch of replaced nodes goes to the reclaimer
- * (vt_reclaim.c), which recycles it after a grace period.
+ * (vt_reclaim.c), which recycles it after a grace period. (A tree set
+ * vt_set_in_place() may instead store one new subtree into a published
+ * parent: see "Publishing below the root".)
  *
  * Operations are kept simple and local. A store whose range and the
  * entries it overlaps lie in one leaf, and whose result fits there (mmap,
@@ -1659,12 +1661,13 @@ void vt_txn_abort(struct vt_txn *txn)
 }
 
 /*
- * Publishing below the root. A transaction builds a fresh path from a new
- * root, but often the new root and the nodes below it differ from the
- * published ones only in the one child pointer that leads to the change
- * (an mmap, munmap or mprotect inside one leaf). Then the commit stores
- * that child into the published parent instead, with one
- * rcu_assign_pointer(), keeps the published ancestors and drops their
+ * Publishing below the root (only with vt_set_in_place(): it modifies
+ * published nodes, which the default discipline never does). A
+ * transaction builds a fresh path from a new root, but often the new root and
+ * the nodes below it differ from the published ones only in the one child
+ * pointer that leads to the change (an mmap, munmap or mprotect inside one
+ * leaf). Then the commit stores that child into the published parent instead,
+ * with one rcu_assign_pointer(), keeps the published ancestors and drops their
  * never-published copies at once. Readers walking the kept ancestors keep
  * their lines cached, and the ancestors do not travel through a grace
  * period to come back cold.
@@ -1742,7 +1745,8 @@ static void txn_plan_publish(struct vt_txn *txn, struct vt_pub *pub)
 	unsigned d, k;
 
 	pub->depth = 0;
-	while (old && copy && pub->depth < VT_MAX_DEPTH - 1) {
+	while (txn->vt->in_place && old && copy &&
+	       pub->depth < VT_MAX_DEPTH - 1) {
 		unsigned i;
 
 		if (!vtn_keepable(old, copy, &i, &pub->gaps[pub->depth]))
@@ -1885,10 +1889,19 @@ struct vt *vt_new(void)
 {
 	struct vt *vt = vma_alloc_aligned(sizeof(struct vt), VTN_ALIGN);
 
+	const char *env = getenv("VMA_TREE_IN_PLACE");
+
 	if (!vt)
 		return NULL;
 	memset(vt, 0, sizeof(*vt));
+	vt->in_place = env && !strcmp(env, "1");
 	return vt;
+}
+
+void vt_set_in_place(struct vt *vt, bool on)
+{
+	if (vt)
+		vt->in_place = on;
 }
 
 static void vtn_free_all(struct vtn *n)

@@ -155,6 +155,7 @@ struct vt {
 	uint64_t nr_retired;
 	uint64_t nr_batches;
 	uint64_t nr_kept;
+	bool in_place;		/* vt_set_in_place() */
 	struct vtn **fresh_buf; /* reused by every transaction */
 	size_t fresh_cap;
 	/*

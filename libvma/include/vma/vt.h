@@ -98,6 +98,22 @@ struct vt_txn {
 VMA_API struct vt *vt_new(void);
 
 /**
+ * vt_set_in_place() - Choose how commits publish. By default (@on false)
+ * no node a reader can reach is ever modified: every commit publishes a new
+ * root. With @on, a commit whose new nodes differ from the published ones
+ * only below one child pointer stores that pointer into the published
+ * parent (one rcu_assign_pointer(), as the maple tree's slot store does)
+ * and also updates, in place, the kept ancestors' fields that lookups never
+ * read (gaps and highest keys). Readers still see every transaction at one
+ * instant, and their cached path stays valid, which is what lets lookups
+ * keep their rate beside a busy writer; the price is giving up "published
+ * nodes are immutable". vt_new() starts with VMA_TREE_IN_PLACE=1 from the
+ * environment, else off.
+ * Context: Writer (takes effect at the next commit).
+ */
+VMA_API void vt_set_in_place(struct vt *vt, bool on);
+
+/**
  * vt_free() - Destroy the tree and every node, first waiting until
  * everything its commits retired has been reclaimed (vt_barrier()).
  * Stored pointers are not freed. NULL is ignored.

@@ -1141,8 +1141,9 @@ static void hook_check_old(struct vt *vt)
 }
 
 /*
- * Commits that change one leaf, or the tree's highest key, store the new
- * leaf into the published parent and keep the ancestors (the root stays);
+ * With vt_set_in_place(), commits that change one leaf, or the tree's
+ * highest key, store the new leaf into the published parent and keep the
+ * ancestors (the root stays);
  * one that changes a key lookups read above the leaf publishes a new root.
  * Writers then see the highest key through top (free-area search, the
  * validator) although pivot[nr - 1] of the kept nodes is stale.
@@ -1156,6 +1157,7 @@ START_TEST(test_publish_below_root)
 	char msg[256];
 	int k;
 
+	vt_set_in_place(vt, false);
 	for (k = 0; k < 2000; k++)
 		TEST_EQ(vt_store(vt, 1000 + 100 * (uint64_t)k,
 				 1000 + 100 * (uint64_t)k + 9, test_ptr(k + 1)),
@@ -1163,6 +1165,18 @@ START_TEST(test_publish_below_root)
 	top = 1000 + 100 * 1999 + 9;
 	vt_stats(vt, &st0);
 	TEST_CHECK(st0.height >= 3);
+	TEST_EQ(st0.nr_kept, 0);
+
+	/* By default every commit publishes a new root. */
+	root = vt->root;
+	TEST_EQ(vt_store(vt, 1000 + 100 * 777, 1000 + 100 * 777 + 9,
+			 test_ptr(8888)),
+		0);
+	TEST_CHECK(vt->root != root);
+	vt_stats(vt, &st0);
+	TEST_EQ(st0.nr_kept, 0);
+
+	vt_set_in_place(vt, true);
 	root = vt->root;
 
 	/* The same extent, a new pointer: only a leaf changes. */
