@@ -489,8 +489,8 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
 		       bool erase, struct vas_area **next)
 {
-	void *batch[16], *after;
-	bool after_known;
+	void *batch[16], *after = NULL;
+	bool after_known = false;
 	size_t n;
 
 	n = start < end ? vt_txn_collect_next(&op->txn, start, end - 1, batch,
