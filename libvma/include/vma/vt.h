@@ -17,7 +17,8 @@
  *   vt_barrier                             Writer, outside RCU sections
  *   vt_load, vt_next, vt_prev,             RCU reader (or the writer)
  *   vt_find_free, vt_stats
- *   vt_txn_*, vt_store, vt_erase           Writer (serialized by the caller)
+ *   vt_txn_*, vt_store, vt_erase,          Writer (serialized by the caller)
+ *   vt_set_in_place
  *   vt_validate                            Writer, or no writer running
  *
  * Readers must be registered urcu-memb threads (rcu_register_thread()) and
