@@ -241,17 +241,21 @@ static inline uint32_t diff_mask_generic(const uint64_t *a, const uint64_t *b,
 	return m;
 }
 
-static void vtn_diff_generic(const struct vtn *a, const struct vtn *b,
-			     struct vtn_diff *d)
-{
-	unsigned nr = a->h.nr;
+/* vtn_diff() written once, instantiated with each mask function. */
+#define VT_DIFF(name, mask, attr)                                              \
+	attr static void name(const struct vtn *a, const struct vtn *b,        \
+			      struct vtn_diff *d)                              \
+	{                                                                      \
+		unsigned nr = a->h.nr;                                         \
+                                                                               \
+		d->pivot = mask(a->i.pivot, b->i.pivot, nr);                   \
+		d->child = mask((const uint64_t *)a->i.child,                  \
+				(const uint64_t *)b->i.child, nr);             \
+		d->min = mask(a->i.min, b->i.min, nr);                         \
+		d->gap = mask(a->i.gap, b->i.gap, nr);                         \
+	}
 
-	d->pivot = diff_mask_generic(a->i.pivot, b->i.pivot, nr);
-	d->child = diff_mask_generic((const uint64_t *)a->i.child,
-				     (const uint64_t *)b->i.child, nr);
-	d->min = diff_mask_generic(a->i.min, b->i.min, nr);
-	d->gap = diff_mask_generic(a->i.gap, b->i.gap, nr);
-}
+VT_DIFF(vtn_diff_generic, diff_mask_generic, )
 
 /* Copy a whole node, 16 aligned bytes at a time. */
 static inline void vtn_copy_lines_generic(struct vtn *dst,
@@ -376,17 +380,7 @@ _Static_assert(offsetof(struct vtn_int, gap) + 16 * sizeof(uint64_t) <=
 		       VTN_SIZE,
 	       "an internal node's last array, read 16 wide, lies inside it");
 
-__attribute__((target("avx512f"))) static void
-vtn_diff_avx512(const struct vtn *a, const struct vtn *b, struct vtn_diff *d)
-{
-	unsigned nr = a->h.nr;
-
-	d->pivot = diff_mask_avx512(a->i.pivot, b->i.pivot, nr);
-	d->child = diff_mask_avx512((const uint64_t *)a->i.child,
-				    (const uint64_t *)b->i.child, nr);
-	d->min = diff_mask_avx512(a->i.min, b->i.min, nr);
-	d->gap = diff_mask_avx512(a->i.gap, b->i.gap, nr);
-}
+VT_DIFF(vtn_diff_avx512, diff_mask_avx512, __attribute__((target("avx512f"))))
 
 /* Set once at load time; read-only afterwards. */
 static bool vt_walk_simd;
