@@ -63,6 +63,8 @@ static const struct vmad_option vmad_options[] = {
 	 1, 1ULL << 32, "max_map_count of a new space"},
 	{"max_map_count_limit", OPT_SIZE, O(max_map_count_limit), "4194304", 1,
 	 1ULL << 32, "largest max_map_count a client may ask for"},
+	{"tree_in_place", OPT_BOOL, O(tree_in_place), "no", 0, 1,
+	 "VMA trees store a changed subtree into the published parent"},
 	{"output_high_water", OPT_SIZE, O(output_high_water), "4M", 4096,
 	 1ULL << 34, "stop reading a connection whose output exceeds this"},
 	{"output_low_water", OPT_SIZE, O(output_low_water), "1M", 0, 1ULL << 34,

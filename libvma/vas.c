@@ -244,6 +244,8 @@ static struct vas *vas_alloc(const struct vas_layout *layout)
 	vas->vt = vt_new();
 	if (!vas->vt)
 		goto out_free;
+	if (layout->tree_in_place)
+		vt_set_in_place(vas->vt, true);
 	vas->pt.root = vma_calloc(sizeof(struct vas_pt_node));
 	if (!vas->pt.root)
 		goto out_vt;

@@ -16,7 +16,8 @@ smoke = sys.argv[2] if len(sys.argv) > 2 else ""
 check(os.path.isfile(smoke),
       f"contract smoke script not found at {smoke!r}: the test needs "
       "shared/checks/contract-smoke.py checked out beside the repository")
-vmad = Vmad(vmad_path)
+# Further arguments go to vmad (the in-place tree variant).
+vmad = Vmad(vmad_path, *sys.argv[3:])
 p = subprocess.run([sys.executable, smoke, vmad.sock], capture_output=True,
                    text=True, timeout=120)
 print(p.stdout, end="")

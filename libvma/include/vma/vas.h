@@ -119,6 +119,13 @@ struct vas_layout {
 	uint64_t stack_rlimit;	  /* RLIMIT_STACK in bytes */
 	uint64_t brk_base;	  /* start_brk: where the heap begins */
 	bool stack;		  /* create an initial [stack] VMA */
+	/*
+	 * The VMA tree publishes commits in place (vt_set_in_place()):
+	 * faults beside a busy writer keep more of their rate, but published
+	 * tree nodes are no longer immutable. Off in vas_layout_default();
+	 * VMA_TREE_IN_PLACE=1 in the environment also turns it on.
+	 */
+	bool tree_in_place;
 };
 
 /* A copy of one VMA's state, safe to keep after the call. */

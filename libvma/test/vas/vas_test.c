@@ -759,6 +759,54 @@ START_TEST(test_fork)
 }
 END_TEST
 
+/*
+ * layout.tree_in_place reaches the space's tree, and a fork child's: its
+ * commits below the root keep the ancestors (vt_stats nr_kept), which
+ * never happens by default.
+ */
+START_TEST(test_tree_in_place)
+{
+	struct vas_layout l;
+	struct vas_stats st;
+	struct vas *v, *child;
+
+	ck_assert_int_eq(setenv("VMA_TREE_IN_PLACE", "0", 1), 0);
+	vas_layout_default(&l);
+	ck_assert(!l.tree_in_place);
+	for (int on = 0; on < 2; on++) {
+		l.tree_in_place = on;
+		ck_assert_int_eq(vas_new(&l, &v), 0);
+		for (int i = 0; i < 200; i++)
+			map_at(v, P(2 * (uint64_t)i), 1, (i & 1) ? RO : RW);
+		ck_assert_int_eq(vas_fork(v, &child), 0);
+		for (int i = 0; i < 100; i++) {
+			ck_assert_int_eq(vas_mprotect(v, P(2 * 50), PG, RW), 0);
+			ck_assert_int_eq(vas_mprotect(v, P(2 * 50), PG, RO), 0);
+			ck_assert_int_eq(vas_mprotect(child, P(2 * 50), PG, RW),
+					 0);
+			ck_assert_int_eq(vas_mprotect(child, P(2 * 50), PG, RO),
+					 0);
+		}
+		vas_stats(v, &st);
+		ck_assert(st.tree.height >= 2);
+		if (on)
+			ck_assert_uint_gt(st.tree.nr_kept, 0);
+		else
+			ck_assert_uint_eq(st.tree.nr_kept, 0);
+		vas_stats(child, &st);
+		if (on)
+			ck_assert_uint_gt(st.tree.nr_kept, 0);
+		else
+			ck_assert_uint_eq(st.tree.nr_kept, 0);
+		valid(v);
+		valid(child);
+		vas_free(child);
+		vas_free(v);
+	}
+	unsetenv("VMA_TREE_IN_PLACE");
+}
+END_TEST
+
 START_TEST(test_maps_format)
 {
 	struct vas_vma_info i;
@@ -990,6 +1038,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_stack_gap0);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_maps_format);
+	tcase_add_test(tc, test_tree_in_place);
 	tcase_add_loop_test(tc, test_alloc_failure, 0, 11);
 	tcase_add_test(tc, test_concurrent_map_fixed);
 	suite_add_tcase(s, tc);
