@@ -610,8 +610,8 @@ static int fail(char *msg, size_t len, const char *fmt, ...)
  * path leaves unmerged are checked: stacks that grew into a neighbour and
  * areas that lost their anon_vma to MREMAP_DONTUNMAP are exempt.
  */
-static bool should_have_merged(const struct vas *vas, const struct vas_area *a,
-			       const struct vas_area *b)
+bool vas__should_have_merged(const struct vas *vas, const struct vas_area *a,
+			     const struct vas_area *b)
 {
 	uint32_t x = vas_area_anon(a), y = vas_area_anon(b);
 
@@ -660,7 +660,7 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 				    a->start, a->state);
 		if (prev && prev->end > a->start)
 			return fail(msg, len, "overlap at %#" PRIx64, a->start);
-		if (prev && should_have_merged(vas, prev, a))
+		if (prev && vas__should_have_merged(vas, prev, a))
 			return fail(msg, len,
 				    "areas at %#" PRIx64 " and %#" PRIx64
 				    " should have merged",

@@ -253,6 +253,12 @@ void vas__lock(struct vas *vas);
 void vas__unlock(struct vas *vas);
 void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		    struct vas_vma_info *info);
+/*
+ * Would Linux have merged adjacent areas @a and @b (vas_validate())?
+ * Context: Writer.
+ */
+bool vas__should_have_merged(const struct vas *vas, const struct vas_area *a,
+			     const struct vas_area *b);
 void vas__area_free_rcu(void *ptr);
 struct vas_area *vas__area_get(struct vas *vas);
 void vas__area_put(struct vas *vas, struct vas_area *a);

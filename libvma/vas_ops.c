@@ -1214,8 +1214,21 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 		if (brkvma && brkvma->end == oldbrk)
 			a = merge_new_range(&op, &m, true);
 		if (!a && !op.err) {
+			struct vas_area *below =
+				oldbrk ? vt_load(vas->vt, oldbrk - 1, NULL,
+						 NULL)
+				       : NULL;
+
 			a = vas_op_new_area(&op, &p);
 			vas_op_store(&op, a);
+			/*
+			 * Linux expands only a VMA at or above start_brk
+			 * (vma_prev_limit()): a new heap next to a compatible
+			 * VMA below start_brk stays a VMA of its own.
+			 */
+			if (a && below && below != brkvma &&
+			    vas__should_have_merged(vas, below, a))
+				vas->merge_check_off = true;
 		}
 	}
 	err = vas_op_finish(&op);

@@ -638,6 +638,32 @@ START_TEST(test_brk)
 }
 END_TEST
 
+/*
+ * A heap that starts next to a compatible VMA below start_brk stays a VMA
+ * of its own, as in Linux (brk() expands only a VMA at or above start_brk),
+ * and the validator accepts the pair (a fuzzer found it rejecting them).
+ */
+START_TEST(test_brk_below_start)
+{
+	uint64_t b0, b, out;
+
+	ck_assert_int_eq(vas_brk(vas, 0, &b0), 0);
+	ck_assert_int_eq(
+		vas_mmap(vas, b0 - 2 * PG, 2 * PG, RW, FIX, NULL, 0, &out), 0);
+	ck_assert_int_eq(vas_brk(vas, b0 + 2 * PG, &b), 0);
+	ck_assert_uint_eq(b, b0 + 2 * PG);
+	ck_assert_uint_eq(info_at(vas, b0 - PG).end, b0);
+	ck_assert_uint_eq(info_at(vas, b0).start, b0);
+	ck_assert_uint_eq(info_at(vas, b0).end, b0 + 2 * PG);
+	valid(vas);
+	/* Growing again expands the heap VMA itself. */
+	ck_assert_int_eq(vas_brk(vas, b0 + 4 * PG, &b), 0);
+	ck_assert_uint_eq(info_at(vas, b0).start, b0);
+	ck_assert_uint_eq(info_at(vas, b0).end, b0 + 4 * PG);
+	valid(vas);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- */
 /* Faults and stacks                                                 */
 
@@ -1039,6 +1065,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_maps_format);
 	tcase_add_test(tc, test_tree_in_place);
+	tcase_add_test(tc, test_brk_below_start);
 	tcase_add_loop_test(tc, test_alloc_failure, 0, 11);
 	tcase_add_test(tc, test_concurrent_map_fixed);
 	suite_add_tcase(s, tc);
