@@ -427,22 +427,19 @@ static void prefetch_areas(void *const *v, size_t n)
  * @erase: false if the caller stores over all of [start, end) in the same
  * operation (mmap_region()): the store replaces what is left there, so a
  * separate erase would only cost another pass over the tree.
- * @next: if not NULL, receives the area at or above @end (the right piece
- * of a split, or the next area, or NULL) when the walks found it on the
- * way; it is left as VAS_NEXT_UNKNOWN otherwise.
+ * @batch, @n: the first areas overlapping the range, as
+ * vt_txn_collect_next() gave them with *@after and *@after_known, which
+ * this keeps up to date: the area at or above @end (the right piece of a
+ * split, or the next area, or NULL) once a walk has met it.
  * Return: 0; -ENOMEM if the split of one area in three would exceed
  * max_map_count (nothing done).
  */
-#define VAS_NEXT_UNKNOWN ((struct vas_area *)1)
-
 static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
-			   bool erase, struct vas_area **next, void **batch,
-			   size_t n, void *after, bool after_known)
+			   bool erase, void **batch, size_t n, void **after,
+			   bool *after_known)
 {
 	size_t i;
 
-	if (next)
-		*next = VAS_NEXT_UNKNOWN;
 	if (!n)
 		return 0;
 	prefetch_areas(batch, n);
@@ -463,8 +460,8 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 				left = vas_op_clone(op, v, v->start, start);
 			if (v->end > end) {
 				right = vas_op_clone(op, v, end, v->end);
-				after = right;
-				after_known = true;
+				*after = right;
+				*after_known = true;
 			}
 			vas_op_retire(op, v);
 			vas_op_store(op, left);
@@ -474,11 +471,9 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 			break;
 		n = vt_txn_collect_next(
 			&op->txn, ((struct vas_area *)batch[15])->end, end - 1,
-			batch, 16, NULL, &after, &after_known);
+			batch, 16, NULL, after, after_known);
 		prefetch_areas(batch, n);
 	}
-	if (next && after_known && !op->err)
-		*next = after;
 	if (erase)
 		vas_op_erase(op, start, end);
 	vas_op_pages(op, VAS_PG_CLEAR, start >> VAS_PAGE_SHIFT, 0,
@@ -486,8 +481,9 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 	return 0;
 }
 
+/* unmap_collected() of what [start, end) overlaps. */
 static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
-		       bool erase, struct vas_area **next)
+		       bool erase)
 {
 	void *batch[16], *after = NULL;
 	bool after_known = false;
@@ -496,8 +492,8 @@ static int unmap_range(struct vas_op *op, uint64_t start, uint64_t end,
 	n = start < end ? vt_txn_collect_next(&op->txn, start, end - 1, batch,
 					      16, NULL, &after, &after_known)
 			: 0;
-	return unmap_collected(op, start, end, erase, next, batch, n, after,
-			       after_known);
+	return unmap_collected(op, start, end, erase, batch, n, &after,
+			       &after_known);
 }
 
 /* do_vmi_munmap() argument checks. */
@@ -518,7 +514,7 @@ static int do_munmap(struct vas_op *op, uint64_t start, uint64_t len)
 {
 	int err = munmap_check(op->vas, start, &len);
 
-	return err ? err : unmap_range(op, start, start + len, true, NULL);
+	return err ? err : unmap_range(op, start, start + len, true);
 }
 
 int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
@@ -531,7 +527,7 @@ int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
 		return err;
 	vas__lock(vas);
 	vas_op_begin(&op, vas);
-	err = unmap_range(&op, addr, addr + length, true, NULL);
+	err = unmap_range(&op, addr, addr + length, true);
 	if (err)
 		vas_op_abort(&op);
 	else
@@ -592,24 +588,20 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 	/* What the range overlaps, and its neighbours: one walk. */
 	n = vt_txn_collect_next(&op->txn, addr, addr + len - 1, batch, 16,
 				&prev, &after, &after_known);
-	v = after;
 	if (n) {
 		bool left = ((struct vas_area *)batch[0])->start < addr;
 
 		/* The new area (or a merge) is stored over all the range. */
-		err = unmap_collected(op, addr, addr + len, false, &v, batch, n,
-				      after, after_known);
+		err = unmap_collected(op, addr, addr + len, false, batch, n,
+				      &after, &after_known);
 		if (err)
 			return err;
-		/*
-		 * Without a left piece the area below is still the one the
-		 * first walk found; the one above, the collecting walks'.
-		 */
-		if (v == VAS_NEXT_UNKNOWN)
-			v = vas_op_next(op, addr + len);
+		/* Without a left piece the first walk's area below stands. */
 		if (left)
 			prev = vas_op_prev(op, addr - 1);
 	}
+	/* The area above: the collecting walks met it, or look it up. */
+	v = after_known ? after : vas_op_next(op, addr + len);
 	/* v, prev: the areas above and below the (now free) range. */
 	/* accountable_mapping(): private writable, not noreserve. */
 	if ((flags & (VAS_F_NORESERVE | VAS_F_SHARED | VAS_F_WRITE)) ==
@@ -959,7 +951,7 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 	 * its accounting), and so does an old length of 0 (the "duplicate a
 	 * shared mapping" case: do_munmap() of nothing fails with EINVAL).
 	 */
-	err = unmap_range(op, old_addr, old_addr + old_len, true, NULL);
+	err = unmap_range(op, old_addr, old_addr + old_len, true);
 	(void)err;
 	*out = new_addr;
 	return op->err;
@@ -1173,7 +1165,7 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 		if (!brkvma || brkvma->start >= oldbrk)
 			return 1;
 		vas_op_begin(&op, vas);
-		if (unmap_range(&op, newbrk, oldbrk, true, NULL)) {
+		if (unmap_range(&op, newbrk, oldbrk, true)) {
 			vas_op_abort(&op);
 			return 1;
 		}

@@ -1882,7 +1882,6 @@ int vt_erase(struct vt *vt, uint64_t first, uint64_t last)
 struct vt *vt_new(void)
 {
 	struct vt *vt = vma_alloc_aligned(sizeof(struct vt), VTN_ALIGN);
-
 	const char *env = getenv("VMA_TREE_IN_PLACE");
 
 	if (!vt)
