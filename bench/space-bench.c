@@ -563,6 +563,47 @@ static const char *tree_mode(void)
 	return in_place_env() ? "in_place" : "at_root";
 }
 
+/* The parameters of a fault line with @t threads and @m mutators. */
+static void fault_params(char *buf, size_t len, int t, int m)
+{
+	snprintf(buf, len,
+		 "\"threads\": %d, \"mutators\": %d, \"vmas\": %d, "
+		 "\"runs\": %d, \"tree\": \"%s\"",
+		 t, m, FT_VMAS, nr_runs, tree_mode());
+}
+
+/* Measure and print one fault figure (with the mutator's rate). */
+static double fault_line(enum impl impl, int t, int m)
+{
+	char params[192];
+	size_t len;
+	double v;
+
+	nr_mut_rates = 0;
+	v = measure(fig_fault, impl, t, m);
+	fault_params(params, sizeof(params), t, m);
+	len = strlen(params);
+	if (m)
+		snprintf(params + len, sizeof(params) - len,
+			 ", \"mutations_per_s\": %.0f",
+			 median(mut_rates, nr_mut_rates));
+	emit("fault", impl_name[impl], v, "faults/s", params);
+	return v;
+}
+
+/* vmad's fault rate with a mutator over without, per thread count. */
+static void fault_mutator_ratios(double f[2][2] /* [threads-1][mutators] */)
+{
+	char params[96];
+
+	for (int t = 1; t <= 2; t++) {
+		snprintf(params, sizeof(params),
+			 "\"threads\": %d, \"tree\": \"%s\"", t, tree_mode());
+		emit_ratio("fault", f[t - 1][1], f[t - 1][0],
+			   "vmad mutators=1 / mutators=0", params);
+	}
+}
+
 /*
  * The vmad fault figures again with trees that publish commits in place:
  * what relaxing "published nodes are immutable" buys the faults beside a
@@ -570,32 +611,13 @@ static const char *tree_mode(void)
  */
 static void fault_in_place(void)
 {
-	char params[192];
-	double f[2][2]; /* [threads-1][mutators] */
+	double f[2][2];
 
 	setenv("VMA_TREE_IN_PLACE", "1", 1);
-	for (int m = 0; m < 2; m++) {
-		for (int t = 1; t <= 2; t++) {
-			nr_mut_rates = 0;
-			f[t - 1][m] = measure(fig_fault, IMPL_VMAD, t, m);
-			snprintf(params, sizeof(params),
-				 "\"threads\": %d, \"mutators\": %d, \"vmas\": "
-				 "%d, \"runs\": %d, \"tree\": \"in_place\"",
-				 t, m, FT_VMAS, nr_runs);
-			if (m)
-				snprintf(params + strlen(params),
-					 sizeof(params) - strlen(params),
-					 ", \"mutations_per_s\": %.0f",
-					 median(mut_rates, nr_mut_rates));
-			emit("fault", "vmad", f[t - 1][m], "faults/s", params);
-		}
-	}
-	for (int t = 1; t <= 2; t++) {
-		snprintf(params, sizeof(params),
-			 "\"threads\": %d, \"tree\": \"in_place\"", t);
-		emit_ratio("fault", f[t - 1][1], f[t - 1][0],
-			   "vmad mutators=1 / mutators=0", params);
-	}
+	for (int m = 0; m < 2; m++)
+		for (int t = 1; t <= 2; t++)
+			f[t - 1][m] = fault_line(IMPL_VMAD, t, m);
+	fault_mutator_ratios(f);
 	unsetenv("VMA_TREE_IN_PLACE");
 }
 
@@ -652,28 +674,9 @@ int main(int argc, char **argv)
 
 	for (int m = 0; m < 2; m++) {
 		for (int t = 1; t <= 2; t++) {
-			snprintf(params, sizeof(params),
-				 "\"threads\": %d, \"mutators\": %d, \"vmas\": "
-				 "%d, \"runs\": %d, \"tree\": \"%s\"",
-				 t, m, FT_VMAS, nr_runs, tree_mode());
-			for (int i = 0; i < 2; i++) {
-				char p2[192];
-
-				nr_mut_rates = 0;
-				f[i][t - 1][m] =
-					measure(fig_fault, (enum impl)i, t, m);
-				if (m)
-					snprintf(
-						p2, sizeof(p2),
-						"%s, \"mutations_per_s\": %.0f",
-						params,
-						median(mut_rates,
-						       nr_mut_rates));
-				else
-					snprintf(p2, sizeof(p2), "%s", params);
-				emit("fault", impl_name[i], f[i][t - 1][m],
-				     "faults/s", p2);
-			}
+			for (int i = 0; i < 2; i++)
+				f[i][t - 1][m] = fault_line((enum impl)i, t, m);
+			fault_params(params, sizeof(params), t, m);
 			emit_ratio("fault", f[0][t - 1][m], f[1][t - 1][m],
 				   "vmad/rwlock", params);
 		}
@@ -683,12 +686,7 @@ int main(int argc, char **argv)
 		emit_ratio("fault", f[0][1][m], f[0][0][m],
 			   "vmad threads=2 / threads=1", params);
 	}
-	for (int t = 1; t <= 2; t++) {
-		snprintf(params, sizeof(params),
-			 "\"threads\": %d, \"tree\": \"%s\"", t, tree_mode());
-		emit_ratio("fault", f[0][t - 1][1], f[0][t - 1][0],
-			   "vmad mutators=1 / mutators=0", params);
-	}
+	fault_mutator_ratios(f[0]);
 	if (!in_place_env())
 		fault_in_place();
 
