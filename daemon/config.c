@@ -65,6 +65,9 @@ static const struct vmad_option vmad_options[] = {
 	 1ULL << 32, "largest max_map_count a client may ask for"},
 	{"tree_in_place", OPT_BOOL, O(tree_in_place), "no", 0, 1,
 	 "VMA trees store a changed subtree into the published parent"},
+	{"zero_page", OPT_BOOL, O(zero_page), "yes", 0, 1,
+	 "read faults of private anonymous memory map the shared zero page "
+	 "(no: model a kernel without it)"},
 	{"output_high_water", OPT_SIZE, O(output_high_water), "4M", 4096,
 	 1ULL << 34, "stop reading a connection whose output exceeds this"},
 	{"output_low_water", OPT_SIZE, O(output_low_water), "1M", 0, 1ULL << 34,

@@ -85,6 +85,7 @@ static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
 	vas_layout_default(&layout);
 	layout.max_map_count = cfg->default_max_map_count;
 	layout.tree_in_place = cfg->tree_in_place;
+	layout.no_zero_page = !cfg->zero_page;
 	if (p->task_size.present)
 		layout.task_size = p->task_size.v;
 	if (p->mmap_base.present)

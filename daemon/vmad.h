@@ -73,6 +73,7 @@ struct vmad_config {
 	uint64_t default_max_map_count; /* of a new space */
 	uint64_t max_map_count_limit;	/* most a client may ask for */
 	bool tree_in_place;		/* vas_layout.tree_in_place */
+	bool zero_page;			/* !vas_layout.no_zero_page */
 	uint64_t output_high_water;	/* stop reading above this */
 	uint64_t output_low_water;	/* resume below this */
 	unsigned output_timeout;	/* seconds a blocked writer lives */

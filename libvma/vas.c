@@ -665,8 +665,9 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 				    "areas at %#" PRIx64 " and %#" PRIx64
 				    " should have merged",
 				    prev->start, a->start);
-		if (vas__pt_count(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
-				  (a->start - prev_end) >> VAS_PAGE_SHIFT))
+		if (vas__pt_count_present(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
+					  (a->start - prev_end) >>
+						  VAS_PAGE_SHIFT))
 			return fail(msg, len,
 				    "resident pages in the gap below %#" PRIx64,
 				    a->start);
@@ -688,8 +689,9 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 		prev_end = a->end;
 		idx = a->end;
 	}
-	if (vas__pt_count(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
-			  (VAS_TASK_SIZE_MAX - prev_end) >> VAS_PAGE_SHIFT))
+	if (vas__pt_count_present(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
+				  (VAS_TASK_SIZE_MAX - prev_end) >>
+					  VAS_PAGE_SHIFT))
 		err = fail(msg, len, "resident pages above the last area");
 	/* Every file count must be back to zero; then restore them. */
 	for (i = 0; i < vas->nr_buckets; i++) {

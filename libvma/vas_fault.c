@@ -5,7 +5,9 @@
  * vas_fault() mirrors lock_vma_under_rcu(): under rcu_read_lock() it
  * walks the tree to the VMA, takes the VMA's read lock, rechecks that the
  * VMA still covers the address and is neither marked nor detached, checks
- * permissions (access_error()), populates the page and drops the lock. If
+ * permissions (access_error(), with x86's rule that a fetch from a page
+ * not present is a read), maps the page (the zero page for a read of
+ * private anonymous memory) and drops the lock. If
  * the VMA is being replaced it counts a retry and starts again from the
  * root; nothing of a walk survives a dropped read lock.
  *
@@ -22,7 +24,8 @@
  * slots only if one of the VMAs it replaces carries the flag, so that
  * replacing VMAs no fault ever used leaves the readers' lines alone.
  *
- * The first write fault of a private VMA gives it an anon_vma. The id is
+ * The first write fault of a private VMA (or, without the zero page, the
+ * first read of a private anonymous one) gives it an anon_vma. The id is
  * kept in the otherwise immutable VMA object and set once, from 0, with a
  * compare-and-swap, so faults keep publishing nothing and taking no lock
  * on their fast path. As Linux's vmf_anon_prepare() does with mmap_lock,
@@ -227,6 +230,51 @@ static bool access_error(const struct vas_area *a, enum vas_access access)
 }
 
 /*
+ * x86's access_error() tells an instruction fetch from a read only by the
+ * page being present: a fetch from a page that is not present, in an
+ * accessible VMA without VM_EXEC, is handled as a read fault ("read, not
+ * present"), so the page is mapped, and only the retried fetch, now a
+ * protection fault, fails with SEGV_ACCERR. Return the access to handle
+ * (a read for such a fetch) and set *@accerr_after when the fault must
+ * still end in SEGV_ACCERR.
+ * Context: Holds @a's read lock (or the writer lock).
+ */
+static enum vas_access fault_access(const struct vas *vas,
+				    const struct vas_area *a, uint64_t addr,
+				    enum vas_access access, bool *accerr_after)
+{
+	*accerr_after = false;
+	if (access != VAS_ACCESS_EXEC || (a->flags & VAS_F_EXEC) ||
+	    !(a->flags & VAS_F_ACCESS) ||
+	    vas__pt_test(&vas->pt, addr >> VAS_PAGE_SHIFT))
+		return access;
+	*accerr_after = true;
+	return VAS_ACCESS_READ;
+}
+
+/*
+ * Map the page at @addr of @a for @access: the zero page for a read of
+ * private anonymous memory, else a page of its own (counted in rss).
+ * Context: Holds @a's read lock (or the writer lock); @a has the anon_vma
+ * the fault needs.
+ * Return: false if the page table could not take the page.
+ */
+static bool fault_map_page(struct vas *vas, struct vas_area *a, uint64_t addr,
+			   enum vas_access access, bool *populated)
+{
+	bool zero = access != VAS_ACCESS_WRITE &&
+		    vas_read_maps_zero_page(&vas->layout, a);
+	bool counted;
+
+	if (!vas__pt_test_set(&vas->pt, addr >> VAS_PAGE_SHIFT, zero, populated,
+			      &counted))
+		return false;
+	if (counted)
+		uatomic_inc(&a->rss);
+	return true;
+}
+
+/*
  * Give @a an anon_vma (vmf_anon_prepare()): under the write lock, taken
  * with a trylock. Return: true if @a has one now, false to retry.
  */
@@ -275,13 +323,17 @@ static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
 	vas__lock(vas);
 	a = vt_load(vas->vt, addr, NULL, NULL);
 	if (a) {
+		bool accerr_after;
+
 		*done = true;
+		access = fault_access(vas, a, addr, access, &accerr_after);
 		if (access_error(a, access)) {
 			res->status = VAS_FAULT_SEGV;
 			res->code = VAS_SEGV_ACCERR;
 		} else {
-			if (access == VAS_ACCESS_WRITE &&
-			    !(a->flags & VAS_F_SHARED) && !vas_area_anon(a)) {
+			if (vas_fault_needs_anon(&vas->layout, a,
+						 access == VAS_ACCESS_WRITE) &&
+			    !vas_area_anon(a)) {
 				struct vas_area *p, *n;
 
 				n = vt_next(vas->vt, a->end, NULL, NULL);
@@ -291,15 +343,18 @@ static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
 				uatomic_set(&a->anon, vas__find_mergeable_anon(
 							      vas, a, p, n));
 			}
-			if (!vas__pt_test_set(&vas->pt, addr >> VAS_PAGE_SHIFT,
-					      &res->populated)) {
+			if (!fault_map_page(vas, a, addr, access,
+					    &res->populated)) {
 				vas__unlock(vas);
 				return -ENOMEM;
 			}
-			if (res->populated)
-				uatomic_inc(&a->rss);
-			res->status = VAS_FAULT_OK;
-			vas__fill_info(vas, a, &res->vma);
+			if (accerr_after) {
+				res->status = VAS_FAULT_SEGV;
+				res->code = VAS_SEGV_ACCERR;
+			} else {
+				res->status = VAS_FAULT_OK;
+				vas__fill_info(vas, a, &res->vma);
+			}
 		}
 	}
 	vas__unlock(vas);
@@ -322,7 +377,8 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 
 	for (;;) {
 		struct vas_area *a, *n;
-		bool grow = false;
+		enum vas_access handled;
+		bool grow = false, accerr_after;
 
 		if (caa_unlikely(!self)) {
 			bool done;
@@ -397,7 +453,8 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 		if (vas_test_fault_held)
 			vas_test_fault_held(vas, addr);
 #endif
-		if (access_error(a, access)) {
+		handled = fault_access(vas, a, addr, access, &accerr_after);
+		if (access_error(a, handled)) {
 			vas_store_release(&self->hazard, NULL);
 			urcu_memb_read_unlock();
 			res->status = VAS_FAULT_SEGV;
@@ -405,7 +462,8 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			stripe_inc(vas, accerr);
 			return 0;
 		}
-		if (access == VAS_ACCESS_WRITE && !(a->flags & VAS_F_SHARED) &&
+		if (vas_fault_needs_anon(&vas->layout, a,
+					 handled == VAS_ACCESS_WRITE) &&
 		    !vas_area_anon(a) && !fault_anon_prepare(vas, a)) {
 			vas_store_release(&self->hazard, NULL);
 			urcu_memb_read_unlock();
@@ -413,17 +471,20 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			fault_backoff(vas, VAS_SPIN_RETRIES + ++retries);
 			continue;
 		}
-		if (!vas__pt_test_set(&vas->pt, addr >> VAS_PAGE_SHIFT,
-				      &res->populated)) {
+		if (!fault_map_page(vas, a, addr, handled, &res->populated)) {
 			vas_store_release(&self->hazard, NULL);
 			urcu_memb_read_unlock();
 			return -ENOMEM;
 		}
-		if (res->populated)
-			uatomic_inc(&a->rss);
-		vas__fill_info(vas, a, &res->vma);
+		if (!accerr_after)
+			vas__fill_info(vas, a, &res->vma);
 		vas_store_release(&self->hazard, NULL);
 		urcu_memb_read_unlock();
+		if (accerr_after) {
+			res->status = VAS_FAULT_SEGV;
+			res->code = VAS_SEGV_ACCERR;
+			stripe_inc(vas, accerr);
+		}
 		goto out;
 	}
 no_vma:

@@ -153,6 +153,31 @@ static inline bool vas_area_is_anon_private(const struct vas_area *a)
 }
 
 /*
+ * Does a read fault of a page of @a that is not present map the shared
+ * zero page (do_anonymous_page())? Private anonymous memory only, and not
+ * on a space that models a kernel without the zero page.
+ */
+static inline bool vas_read_maps_zero_page(const struct vas_layout *l,
+					   const struct vas_area *a)
+{
+	return !a->file && !l->no_zero_page;
+}
+
+/*
+ * Does a fault of @access need @a to have an anon_vma first? A write to
+ * private memory (vmf_anon_prepare() before the copy), and a read of
+ * private anonymous memory that gets a page of its own instead of the zero
+ * page.
+ */
+static inline bool vas_fault_needs_anon(const struct vas_layout *l,
+					const struct vas_area *a, bool write)
+{
+	if (a->flags & VAS_F_SHARED)
+		return false;
+	return write || (!a->file && l->no_zero_page);
+}
+
+/*
  * Resident pages: a radix tree over page numbers with bitmap leaves.
  * Interior nodes have 512 slots, leaves hold 512 bits (one cache line),
  * four levels cover 2^36 pages (256 TiB). Nodes are allocated with a
@@ -163,8 +188,15 @@ static inline bool vas_area_is_anon_private(const struct vas_area *a)
 #define VAS_PT_LEVELS 3 /* interior levels above the leaves */
 #define VAS_PT_WORDS  (VAS_PT_SLOTS / 64)
 
+/*
+ * present: pages mapped (a fault on them is a protection fault; mincore()
+ * calls them resident); bits: those with a page of their own, counted in
+ * rss_pages as Linux's Rss counts them. A page present but not in bits is
+ * mapped to the shared zero page. bits is a subset of present.
+ */
 struct vas_pt_leaf {
 	uint64_t bits[VAS_PT_WORDS];
+	uint64_t present[VAS_PT_WORDS];
 };
 
 struct vas_pt_node {
@@ -285,14 +317,17 @@ struct vas_pt_leaf *vas__pt_leaf(struct vas_pt *pt, uint64_t pfn, bool alloc);
 int vas__pt_prepare(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
 int vas__pt_prepare_like(struct vas_pt *dst, const struct vas_pt *src,
 			 uint64_t src_pfn, uint64_t dst_pfn, uint64_t nr);
-bool vas__pt_test_set(struct vas_pt *pt, uint64_t pfn, bool *populated);
+bool vas__pt_test_set(struct vas_pt *pt, uint64_t pfn, bool zero,
+		      bool *populated, bool *counted);
 bool vas__pt_test(const struct vas_pt *pt, uint64_t pfn);
-void vas__pt_set_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+void vas__pt_set_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr, bool zero);
 void vas__pt_clear_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
 void vas__pt_move(struct vas_pt *pt, uint64_t src, uint64_t dst, uint64_t nr);
 void vas__pt_copy(struct vas_pt *dst, const struct vas_pt *src, uint64_t pfn,
 		  uint64_t nr);
 uint64_t vas__pt_count(const struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+uint64_t vas__pt_count_present(const struct vas_pt *pt, uint64_t pfn,
+			       uint64_t nr);
 void vas__pt_free(struct vas_pt *pt);
 uint64_t vas__pt_bytes(const struct vas_pt *pt);
 

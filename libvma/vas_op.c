@@ -207,7 +207,8 @@ void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 	}
 	if (kind == VAS_PG_MOVE && vas__pt_prepare_like(pt, pt, a, b, n))
 		op->err = -ENOMEM;
-	if (kind == VAS_PG_SET && vas__pt_prepare(pt, a, n))
+	if ((kind == VAS_PG_SET || kind == VAS_PG_SET_ZERO) &&
+	    vas__pt_prepare(pt, a, n))
 		op->err = -ENOMEM;
 	if (op->err)
 		return;
@@ -230,7 +231,9 @@ static void op_apply_pages(struct vas_op *op)
 			vas__pt_move(pt, act->a, act->b, act->n);
 			break;
 		case VAS_PG_SET:
-			vas__pt_set_range(pt, act->a, act->n);
+		case VAS_PG_SET_ZERO:
+			vas__pt_set_range(pt, act->a, act->n,
+					  act->kind == VAS_PG_SET_ZERO);
 			break;
 		}
 	}

@@ -23,6 +23,7 @@ enum vas_pg_kind {
 	VAS_PG_CLEAR, /* release [a, a + n) */
 	VAS_PG_MOVE,  /* move [a, a + n) to b */
 	VAS_PG_SET,   /* make [a, a + n) resident */
+	VAS_PG_SET_ZERO, /* map the zero page where [a, a + n) has none */
 };
 
 struct vas_pg_action {

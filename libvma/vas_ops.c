@@ -540,17 +540,20 @@ int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
 /* mmap                                                                */
 
 /*
- * Populate [start, end) of the areas now there (MAP_POPULATE): writable
- * private areas are write-faulted, so they get an anon_vma.
+ * Populate [start, end) of the areas now there (MAP_POPULATE,
+ * populate_vma_page_range()): writable private areas are write-faulted, so
+ * they get an anon_vma; the others are read-faulted, which maps the zero
+ * page into private anonymous ones.
  */
 static void populate(struct vas_op *op, uint64_t start, uint64_t end)
 {
 	struct vas_area *a = vas_op_load(op, start);
+	bool write;
 
 	if (!a || !(a->flags & VAS_F_ACCESS))
 		return;
-	if ((a->flags & (VAS_F_WRITE | VAS_F_SHARED)) == VAS_F_WRITE &&
-	    !a->anon) {
+	write = (a->flags & (VAS_F_WRITE | VAS_F_SHARED)) == VAS_F_WRITE;
+	if (vas_fault_needs_anon(&op->vas->layout, a, write) && !a->anon) {
 		/* The area is fresh: set its anon_vma before publishing. */
 		struct vas_area *prev =
 			a->start ? vas_op_prev(op, a->start - 1) : NULL;
@@ -558,7 +561,11 @@ static void populate(struct vas_op *op, uint64_t start, uint64_t end)
 
 		a->anon = vas__find_mergeable_anon(op->vas, a, prev, next);
 	}
-	vas_op_pages(op, VAS_PG_SET, start >> VAS_PAGE_SHIFT, 0,
+	vas_op_pages(op,
+		     !write && vas_read_maps_zero_page(&op->vas->layout, a)
+			     ? VAS_PG_SET_ZERO
+			     : VAS_PG_SET,
+		     start >> VAS_PAGE_SHIFT, 0,
 		     (end - start) >> VAS_PAGE_SHIFT);
 }
 

@@ -3,11 +3,15 @@
  * DOC: Resident pages of a space.
  *
  * A four-level radix tree keyed by page number, like a page table: three
- * levels of 512-slot interior nodes and 512-bit leaves (one cache line
- * per 2 MiB of address space). A fault sets its page's bit with one atomic
- * fetch-or, so two threads faulting different pages never write the same
- * cache line unless the pages share a 2 MiB region, and a fault on a page
- * that is already resident only reads. Missing nodes are installed with a
+ * levels of 512-slot interior nodes and leaves of two 512-bit maps (one
+ * cache line each per 2 MiB of address space): pages present, and pages
+ * with a page of their own (counted in Rss); a page present without one
+ * maps the shared zero page (a read fault of private anonymous memory, as
+ * do_anonymous_page() does). A fault sets its page's bits with one atomic
+ * fetch-or per map, in that order, so two threads
+ * faulting different pages never write the same cache line unless the
+ * pages share a 2 MiB region, and a fault on a page that is already
+ * resident only reads. Missing nodes are installed with a
  * compare-and-swap; the loser frees its copy. Nodes live as long as the
  * space (a node is never unlinked while readers run), so readers need no
  * RCU protection for the page table itself.
@@ -134,30 +138,52 @@ static uint64_t word_mask(uint64_t wbase, uint64_t lo, uint64_t hi)
 	for (w = ((lo) - (base)) / 64, wbase = (base) + w * 64; wbase < (hi);  \
 	     w++, wbase += 64)
 
+struct pt_count {
+	uint64_t count;
+	bool present; /* count every present page, not only counted ones */
+};
+
 static void leaf_count(struct vas_pt_leaf *leaf, uint64_t base, uint64_t lo,
 		       uint64_t hi, void *arg)
 {
-	uint64_t *count = arg, wbase;
+	struct pt_count *pc = arg;
+	uint64_t wbase;
 	unsigned w;
 
 	for_each_word(w, wbase, base, lo, hi)
 	{
-		uint64_t v = vas_load_relaxed(&leaf->bits[w]);
+		uint64_t v = vas_load_relaxed(pc->present ? &leaf->present[w]
+							  : &leaf->bits[w]);
 
-		*count += __builtin_popcountll(v & word_mask(wbase, lo, hi));
+		pc->count += __builtin_popcountll(v & word_mask(wbase, lo, hi));
 	}
 }
 
 /**
- * vas__pt_count() - Number of resident pages in [@pfn, @pfn + @nr).
+ * vas__pt_count() - Number of resident pages (of their own, as Rss counts
+ * them) in [@pfn, @pfn + @nr).
  * Context: Any context (a racy snapshot while faults run).
  */
 uint64_t vas__pt_count(const struct vas_pt *pt, uint64_t pfn, uint64_t nr)
 {
-	uint64_t count = 0;
+	struct pt_count pc = {0, false};
 
-	pt_for_each_leaf(pt, pfn, nr, leaf_count, &count);
-	return count;
+	pt_for_each_leaf(pt, pfn, nr, leaf_count, &pc);
+	return pc.count;
+}
+
+/**
+ * vas__pt_count_present() - Number of present pages in [@pfn, @pfn + @nr),
+ * zero page mappings included.
+ * Context: Any context (a racy snapshot while faults run).
+ */
+uint64_t vas__pt_count_present(const struct vas_pt *pt, uint64_t pfn,
+			       uint64_t nr)
+{
+	struct pt_count pc = {0, true};
+
+	pt_for_each_leaf(pt, pfn, nr, leaf_count, &pc);
+	return pc.count;
 }
 
 static void leaf_clear(struct vas_pt_leaf *leaf, uint64_t base, uint64_t lo,
@@ -172,6 +198,8 @@ static void leaf_clear(struct vas_pt_leaf *leaf, uint64_t base, uint64_t lo,
 
 		if (vas_load_relaxed(&leaf->bits[w]) & m)
 			uatomic_and(&leaf->bits[w], ~m);
+		if (vas_load_relaxed(&leaf->present[w]) & m)
+			uatomic_and(&leaf->present[w], ~m);
 	}
 }
 
@@ -185,64 +213,80 @@ void vas__pt_clear_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr)
 }
 
 /**
- * vas__pt_set_range() - Make [@pfn, @pfn + @nr) resident; the leaves must
- * exist (vas__pt_prepare()).
+ * vas__pt_set_range() - Make [@pfn, @pfn + @nr) present; the leaves must
+ * exist (vas__pt_prepare()). With @zero, pages not yet present map the zero
+ * page; without, every page gets one of its own.
  * Context: Writer, on a range no fault can reach.
  */
-void vas__pt_set_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr)
+void vas__pt_set_range(struct vas_pt *pt, uint64_t pfn, uint64_t nr, bool zero)
 {
 	uint64_t end = pfn + nr;
 
 	while (pfn < end) {
-		struct vas_pt_leaf *leaf = vas__pt_leaf(pt, pfn, false);
 		uint64_t base = pfn & ~(uint64_t)(VAS_PT_SLOTS - 1);
 		uint64_t hi =
 			base + VAS_PT_SLOTS < end ? base + VAS_PT_SLOTS : end;
+		struct vas_pt_leaf *leaf = vas__pt_leaf(pt, pfn, false);
 		uint64_t wbase;
 		unsigned w;
 
 		assert(leaf);
 		for_each_word(w, wbase, base, pfn, hi)
-			uatomic_or(&leaf->bits[w], word_mask(wbase, pfn, hi));
+		{
+			uint64_t m = word_mask(wbase, pfn, hi);
+
+			uatomic_or(&leaf->present[w], m);
+			if (!zero)
+				uatomic_or(&leaf->bits[w], m);
+		}
 		pfn = hi;
 	}
 }
 
 /**
- * vas__pt_test_set() - Make @pfn resident.
- * @populated: set to true if it was not resident before.
- * Context: Any context.
+ * vas__pt_test_set() - Make @pfn present: with @zero, map the zero page if
+ * nothing is mapped there; without, give it a page of its own (replacing a
+ * zero page, as a write fault copies it).
+ * @populated: set to true if the page was not present before.
+ * @counted: set to true if the page got a page of its own (rss grows).
+ * Context: Any context. Each map changes by one fetch-or, present first, so
+ * of racing faults exactly one populates and exactly one counts.
  * Return: false if a node could not be allocated.
  */
-bool vas__pt_test_set(struct vas_pt *pt, uint64_t pfn, bool *populated)
+bool vas__pt_test_set(struct vas_pt *pt, uint64_t pfn, bool zero,
+		      bool *populated, bool *counted)
 {
 	struct vas_pt_leaf *leaf = vas__pt_leaf(pt, pfn, true);
 	unsigned bit = pfn & (VAS_PT_SLOTS - 1);
-	uint64_t *word, m = 1ULL << (bit & 63);
+	uint64_t *present, *own, m = 1ULL << (bit & 63);
 
 	if (!leaf)
 		return false;
-	word = &leaf->bits[bit / 64];
-	if (vas_load_relaxed(word) & m) {
-		*populated = false;
+	present = &leaf->present[bit / 64];
+	own = &leaf->bits[bit / 64];
+	*populated = false;
+	*counted = false;
+	if (!(vas_load_relaxed(present) & m))
+		*populated =
+			!(__atomic_fetch_or(present, m, __ATOMIC_RELEASE) & m);
+	if (zero || (vas_load_relaxed(own) & m))
 		return true;
-	}
-	*populated = !(__atomic_fetch_or(word, m, __ATOMIC_RELAXED) & m);
+	*counted = !(__atomic_fetch_or(own, m, __ATOMIC_RELEASE) & m);
 	return true;
 }
 
 /**
- * vas__pt_test() - Is @pfn resident?
+ * vas__pt_test() - Is @pfn present (a page of its own or the zero page)?
  * Context: Any context.
  */
 bool vas__pt_test(const struct vas_pt *pt, uint64_t pfn)
 {
-	struct vas_pt_leaf *leaf =
+	const struct vas_pt_leaf *leaf =
 		vas__pt_leaf((struct vas_pt *)pt, pfn, false);
 	unsigned bit = pfn & (VAS_PT_SLOTS - 1);
 
 	return leaf &&
-	       (vas_load_relaxed(&leaf->bits[bit / 64]) >> (bit & 63)) & 1;
+	       (vas_load_relaxed(&leaf->present[bit / 64]) >> (bit & 63)) & 1;
 }
 
 struct pt_like {
@@ -262,7 +306,7 @@ static void leaf_prepare_like(struct vas_pt_leaf *leaf, uint64_t base,
 		return;
 	for_each_word(w, wbase, base, lo, hi)
 	{
-		uint64_t v = vas_load_relaxed(&leaf->bits[w]) &
+		uint64_t v = vas_load_relaxed(&leaf->present[w]) &
 			     word_mask(wbase, lo, hi);
 
 		while (v) {
@@ -299,6 +343,29 @@ struct pt_move {
 	bool clear_src;
 };
 
+/* Move (or copy) the bits of *@word under @mask to the same map of @pm->dst. */
+static void move_word(struct pt_move *pm, uint64_t *word, uint64_t wbase,
+		      uint64_t mask, bool present)
+{
+	uint64_t v = vas_load_relaxed(word) & mask;
+
+	if (!v)
+		return;
+	if (pm->clear_src)
+		uatomic_and(word, ~v);
+	while (v) {
+		uint64_t pfn = wbase + __builtin_ctzll(v) + pm->delta;
+		struct vas_pt_leaf *dl = vas__pt_leaf(pm->dst, pfn, false);
+		unsigned bit = pfn & (VAS_PT_SLOTS - 1);
+
+		assert(dl);
+		uatomic_or(present ? &dl->present[bit / 64]
+				   : &dl->bits[bit / 64],
+			   1ULL << (bit & 63));
+		v &= v - 1;
+	}
+}
+
 static void leaf_move(struct vas_pt_leaf *leaf, uint64_t base, uint64_t lo,
 		      uint64_t hi, void *arg)
 {
@@ -308,28 +375,16 @@ static void leaf_move(struct vas_pt_leaf *leaf, uint64_t base, uint64_t lo,
 
 	for_each_word(w, wbase, base, lo, hi)
 	{
-		uint64_t v = vas_load_relaxed(&leaf->bits[w]) &
-			     word_mask(wbase, lo, hi);
+		uint64_t m = word_mask(wbase, lo, hi);
 
-		if (!v)
-			continue;
-		if (pm->clear_src)
-			uatomic_and(&leaf->bits[w], ~v);
-		while (v) {
-			uint64_t pfn = wbase + __builtin_ctzll(v) + pm->delta;
-			struct vas_pt_leaf *dl =
-				vas__pt_leaf(pm->dst, pfn, false);
-			unsigned bit = pfn & (VAS_PT_SLOTS - 1);
-
-			assert(dl);
-			uatomic_or(&dl->bits[bit / 64], 1ULL << (bit & 63));
-			v &= v - 1;
-		}
+		move_word(pm, &leaf->bits[w], wbase, m, false);
+		move_word(pm, &leaf->present[w], wbase, m, true);
 	}
 }
 
 /**
- * vas__pt_move() - Move the resident pages of [@src, @src + @nr) to @dst
+ * vas__pt_move() - Move the present pages (zero page mappings too) of
+ * [@src, @src + @nr) to @dst
  * (ranges do not overlap; destination leaves prepared).
  * Context: Writer, both ranges unreachable by faults.
  */

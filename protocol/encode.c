@@ -298,7 +298,11 @@ void rpc_write_fault(struct rpc_buf *b, const struct vas_fault_result *res)
 			LIT(b, ",\"expanded\":false}");
 		return;
 	}
-	if (res->code == VAS_SEGV_ACCERR)
+	/* An x86 fetch from a page not present maps it before it fails. */
+	if (res->code == VAS_SEGV_ACCERR && res->populated)
+		LIT(b, "{\"status\":\"segv\",\"code\":\"SEGV_ACCERR\","
+		       "\"populated\":true}");
+	else if (res->code == VAS_SEGV_ACCERR)
 		LIT(b, "{\"status\":\"segv\",\"code\":\"SEGV_ACCERR\"}");
 	else
 		LIT(b, "{\"status\":\"segv\",\"code\":\"SEGV_MAPERR\"}");

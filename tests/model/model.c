@@ -39,6 +39,7 @@ struct mpage {
 	int file; /* 0 anon private, >0 named file, <0 shmem */
 	uint64_t pgoff;
 	uint32_t anon;
+	bool zero; /* present, mapping the shared zero page (res is false) */
 };
 
 struct mvma {
@@ -229,7 +230,7 @@ int model_new(const struct vas_layout *l, struct model **out)
 				true,  false,
 				false, F_R | F_W | F_GROWSDOWN | F_ACCOUNT,
 				0,     i,
-				1};
+				1,     false};
 	}
 	normalize(m);
 	*out = m;
@@ -496,8 +497,8 @@ int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
 	if ((f & (F_NORESERVE | F_SHARED | F_W)) == F_W)
 		f |= F_ACCOUNT;
 	for (i = 0; i < len / PG; i++)
-		m->p[addr / PG + i] = (struct mpage){true, false,     false, f,
-						     fid,  pgoff + i, 0};
+		m->p[addr / PG + i] = (struct mpage){
+			true, false, false, f, fid, pgoff + i, 0, false};
 	touched(m, addr, addr + len);
 	normalize(m);
 	if ((flags & VAS_MAP_POPULATE) && (f & F_ACCESS)) {
@@ -507,8 +508,19 @@ int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
 			set_anon(m, v, find_anon(m, v));
 			normalize(m);
 		}
-		for (i = addr / PG; i < (addr + len) / PG; i++)
-			m->p[i].res = true;
+		bool write = (f & (F_W | F_SHARED)) == F_W;
+		bool zero = !write && fid == 0 && !m->l.no_zero_page;
+
+		if (!write && fid == 0 && m->l.no_zero_page && !v->anon) {
+			set_anon(m, v, find_anon(m, v));
+			normalize(m);
+		}
+		/* populate_vma_page_range(): a read fault maps the zero page.
+		 */
+		for (i = addr / PG; i < (addr + len) / PG; i++) {
+			m->p[i].res = !zero;
+			m->p[i].zero = zero;
+		}
 	}
 	*out = addr;
 	return 0;
@@ -628,20 +640,24 @@ static void move(struct model *m, struct mvma v, uint64_t old, uint64_t olen,
 {
 	uint64_t pgoff = v.pgoff + (old - v.start) / PG, i;
 	bool *res = calloc(olen / PG, sizeof(bool));
+	bool *zero = calloc(olen / PG, sizeof(bool));
 
 	if (v.file == 0 && !v.anon)
 		pgoff = new / PG;
 	for (i = 0; i < olen / PG; i++) {
 		res[i] = m->p[old / PG + i].res;
+		zero[i] = m->p[old / PG + i].zero;
 		m->p[old / PG + i].res = false;
+		m->p[old / PG + i].zero = false;
 	}
 	for (i = 0; i < nlen / PG; i++)
 		m->p[new / PG + i] =
-			(struct mpage){true,   i < olen / PG ? res[i] : false,
+			(struct mpage){true,   i < olen / PG && res[i],
 				       false,  v.flags,
 				       v.file, pgoff + i,
-				       v.anon};
+				       v.anon, i < olen / PG && zero[i]};
 	free(res);
+	free(zero);
 	touched(m, new, new + nlen);
 	normalize(m);
 }
@@ -794,7 +810,8 @@ int model_mremap(struct model *m, uint64_t addr, uint64_t olen, uint64_t nlen,
 					v.flags,
 					v.file,
 					v.pgoff + (v.end - v.start) / PG + i,
-					v.anon};
+					v.anon,
+					false};
 			touched(m, v.end, v.end + delta);
 			normalize(m);
 			return 0;
@@ -849,7 +866,8 @@ int model_brk(struct model *m, uint64_t brk, uint64_t *out)
 		return 0;
 	for (i = oldbrk / PG; i < newbrk / PG; i++)
 		m->p[i] = (struct mpage){
-			true, false, false, F_R | F_W | F_ACCOUNT, 0, i, 0};
+			true, false, false, F_R | F_W | F_ACCOUNT,
+			0,    i,     0,	    false};
 	touched(m, oldbrk, newbrk);
 	normalize(m);
 	m->brk = *out = brk;
@@ -875,7 +893,7 @@ static bool grow_down(struct model *m, struct mvma *v, uint64_t addr)
 		m->p[i] = (struct mpage){
 			true,	  false,   false,
 			v->flags, v->file, v->pgoff - (v->start / PG - i),
-			anon};
+			anon,	  false};
 	/* expand_downwards() merges with nothing. */
 	if (address / PG && m->p[address / PG - 1].mapped)
 		m->p[address / PG].hard = true;
@@ -888,7 +906,8 @@ int model_fault(struct model *m, uint64_t addr, enum vas_access access,
 		struct vas_fault_result *res)
 {
 	struct mvma *v;
-	bool tried = false;
+	struct mpage *pg;
+	bool tried = false, present, write, zero, accerr_after = false;
 
 	memset(res, 0, sizeof(*res));
 again:
@@ -907,6 +926,17 @@ again:
 		res->code = VAS_SEGV_MAPERR;
 		return 0;
 	}
+	pg = &m->p[addr / PG];
+	present = pg->res || pg->zero;
+	/*
+	 * x86: a fetch from a page not present in an accessible VMA without
+	 * VM_EXEC is a read fault; the retried fetch fails.
+	 */
+	if (access == VAS_ACCESS_EXEC && !(v->flags & F_X) &&
+	    (v->flags & F_ACCESS) && !present) {
+		access = VAS_ACCESS_READ;
+		accerr_after = true;
+	}
 	if ((access == VAS_ACCESS_WRITE && !(v->flags & F_W)) ||
 	    (access == VAS_ACCESS_EXEC && !(v->flags & F_X)) ||
 	    (access == VAS_ACCESS_READ && !(v->flags & F_ACCESS))) {
@@ -914,13 +944,24 @@ again:
 		res->code = VAS_SEGV_ACCERR;
 		return 0;
 	}
-	if (access == VAS_ACCESS_WRITE && !(v->flags & F_SHARED) && !v->anon) {
+	write = access == VAS_ACCESS_WRITE;
+	zero = !write && v->file == 0 && !(v->flags & F_SHARED) &&
+	       !m->l.no_zero_page;
+	if (!(v->flags & F_SHARED) && !v->anon &&
+	    (write || (v->file == 0 && m->l.no_zero_page))) {
 		set_anon(m, v, find_anon(m, v));
 		normalize(m);
 	}
-	res->populated = !m->p[addr / PG].res;
-	m->p[addr / PG].res = true;
-	res->status = VAS_FAULT_OK;
+	pg = &m->p[addr / PG];
+	res->populated = !present;
+	if (!zero) {
+		pg->res = true;
+		pg->zero = false;
+	} else if (!pg->res) {
+		pg->zero = true;
+	}
+	res->status = accerr_after ? VAS_FAULT_SEGV : VAS_FAULT_OK;
+	res->code = accerr_after ? VAS_SEGV_ACCERR : VAS_SEGV_NONE;
 	return 0;
 }
 

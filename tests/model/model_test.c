@@ -274,6 +274,8 @@ static void run_seed(unsigned seed, unsigned steps)
 	l.stack_guard_gap = gaps[seed % 4];
 	l.max_map_count = counts[(seed / 4) % 4];
 	l.stack_rlimit = (64 + rnd_n(64)) * PG;
+	/* Every third seed models a kernel without the zero page. */
+	l.no_zero_page = seed % 3 == 2;
 	ck_assert_int_eq(vas_new(&l, &c.vas), 0);
 	ck_assert_int_eq(model_new(&l, &c.m), 0);
 	c.b = calloc(MAX_VMAS, sizeof(*c.b));

@@ -126,6 +126,13 @@ struct vas_layout {
 	 * VMA_TREE_IN_PLACE=1 in the environment also turns it on.
 	 */
 	bool tree_in_place;
+	/*
+	 * Model a kernel without the shared zero page: a read fault of
+	 * private anonymous memory then allocates a page (and an anon_vma)
+	 * as a write fault does. Off (upstream: the zero page is mapped, not
+	 * counted in rss_pages) in vas_layout_default().
+	 */
+	bool no_zero_page;
 };
 
 /* A copy of one VMA's state, safe to keep after the call. */
@@ -148,7 +155,8 @@ struct vas_vma_info {
 struct vas_fault_result {
 	enum vas_fault_status status;
 	enum vas_segv_code code; /* when status is VAS_FAULT_SEGV */
-	bool populated;		 /* this fault made the page resident */
+	bool populated;		 /* this fault made the page resident (mapped
+				    it, the zero page included) */
 	bool expanded;		 /* a stack VMA grew to cover the address */
 	struct vas_vma_info vma; /* the VMA, when status is VAS_FAULT_OK */
 };

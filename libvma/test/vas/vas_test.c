@@ -677,7 +677,9 @@ START_TEST(test_fault_access)
 	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_READ, &r), 0);
 	ck_assert_int_eq(r.status, VAS_FAULT_OK);
 	ck_assert(r.populated);
-	ck_assert_uint_eq(r.vma.rss_pages, 1);
+	/* A read of private anonymous memory maps the zero page. */
+	ck_assert_uint_eq(r.vma.rss_pages, 0);
+	ck_assert(!(r.vma.flags & VAS_VM_ANON_VMA));
 	ck_assert_int_eq(vas_fault(vas, P(0) + 5, VAS_ACCESS_READ, &r), 0);
 	ck_assert(!r.populated);
 	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_WRITE, &r), 0);
@@ -695,6 +697,117 @@ START_TEST(test_fault_access)
 	ck_assert_int_eq(vas_munmap(vas, P(0), PG), 0);
 	map_at(vas, P(0), 1, RO);
 	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 0);
+}
+END_TEST
+
+/*
+ * One exec fault on a page of an accessible VMA without PROT_EXEC, on a
+ * space with or without the zero page: what Linux on x86 leaves behind.
+ */
+struct exec_case {
+	const char *what;
+	unsigned flags; /* mmap flags beyond MAP_FIXED */
+	const char *file;
+	unsigned prot;
+	bool zero_page;
+	uint64_t rss;  /* rss_pages after the fault */
+	bool anon_vma; /* the VMA has an anon_vma after it */
+};
+
+static void check_exec_case(const struct exec_case *c)
+{
+	struct vas_layout l;
+	struct vas_fault_result r;
+	struct vas *v;
+	uint64_t out;
+
+	vas_layout_default(&l);
+	l.no_zero_page = !c->zero_page;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	ck_assert_int_eq(vas_mmap(v, P(0), 2 * PG, c->prot,
+				  c->flags | VAS_MAP_FIXED, c->file, 0, &out),
+			 0);
+	/* Not present: handled as a read (page mapped), then SEGV_ACCERR. */
+	ck_assert_int_eq(vas_fault(v, P(0) + 16, VAS_ACCESS_EXEC, &r), 0);
+	ck_assert_msg(r.status == VAS_FAULT_SEGV && r.code == VAS_SEGV_ACCERR,
+		      "%s: status %d code %d", c->what, r.status, r.code);
+	ck_assert_msg(r.populated, "%s: the fetch did not map the page",
+		      c->what);
+	ck_assert_msg(info_at(v, P(0)).rss_pages == c->rss,
+		      "%s: rss %" PRIu64 ", want %" PRIu64, c->what,
+		      info_at(v, P(0)).rss_pages, c->rss);
+	ck_assert_msg(!!(info_at(v, P(0)).flags & VAS_VM_ANON_VMA) ==
+			      c->anon_vma,
+		      "%s: anon_vma %d", c->what, !c->anon_vma);
+	/* Present now: a protection fault, nothing more is mapped. */
+	ck_assert_int_eq(vas_fault(v, P(0) + 32, VAS_ACCESS_EXEC, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_ACCERR);
+	ck_assert(!r.populated);
+	ck_assert_uint_eq(info_at(v, P(0)).rss_pages, c->rss);
+	/* The read the fetch became is an ordinary read: the page is there. */
+	ck_assert_int_eq(vas_fault(v, P(0), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+	ck_assert(!r.populated);
+	valid(v);
+	vas_free(v);
+}
+
+START_TEST(test_exec_fault_as_read)
+{
+	static const struct exec_case cases[] = {
+		{"private anon rw", ANON, NULL, RW, true, 0, false},
+		{"private anon r", ANON, NULL, RO, true, 0, false},
+		{"private anon rw, no zero page", ANON, NULL, RW, false, 1,
+		 true},
+		{"private anon r, no zero page", ANON, NULL, RO, false, 1,
+		 true},
+		{"private file r", VAS_MAP_PRIVATE, "/lib/x.so", RO, true, 1,
+		 false},
+		{"private file rw", VAS_MAP_PRIVATE, "/lib/x.so", RW, true, 1,
+		 false},
+		{"shared anon rw", VAS_MAP_SHARED | VAS_MAP_ANONYMOUS, NULL, RW,
+		 true, 1, false},
+		{"shared file r", VAS_MAP_SHARED, "/data/f", RO, true, 1,
+		 false},
+		{"shared file rw, no zero page", VAS_MAP_SHARED, "/data/f", RW,
+		 false, 1, false},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_exec_case(&cases[i]);
+}
+END_TEST
+
+/*
+ * The zero page: a read maps it without counting it, a later write gives
+ * the page one of its own (counted, and the VMA gets its anon_vma), and a
+ * PROT_NONE VMA is not touched by a fetch.
+ */
+START_TEST(test_zero_page)
+{
+	struct vas_fault_result r;
+
+	map_at(vas, P(0), 4, RW);
+	map_at(vas, P(4), 1, 0);
+	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_READ, &r), 0);
+	ck_assert(r.populated);
+	ck_assert_uint_eq(r.vma.rss_pages, 0);
+	ck_assert_int_eq(vas_fault(vas, P(0), VAS_ACCESS_WRITE, &r), 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+	ck_assert(!r.populated); /* present already: copy-on-write */
+	ck_assert_uint_eq(r.vma.rss_pages, 1);
+	ck_assert(r.vma.flags & VAS_VM_ANON_VMA);
+	ck_assert_int_eq(vas_fault(vas, P(1), VAS_ACCESS_WRITE, &r), 0);
+	ck_assert(r.populated);
+	ck_assert_uint_eq(r.vma.rss_pages, 2);
+	/* Another read maps the zero page again: still two counted. */
+	ck_assert_int_eq(vas_fault(vas, P(2), VAS_ACCESS_READ, &r), 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 2);
+	ck_assert_int_eq(vas_fault(vas, P(4), VAS_ACCESS_EXEC, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_ACCERR);
+	ck_assert(!r.populated);
+	valid(vas);
 }
 END_TEST
 
@@ -1060,6 +1173,8 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_mremap_dontunmap_self_merge);
 	tcase_add_test(tc, test_brk);
 	tcase_add_test(tc, test_fault_access);
+	tcase_add_test(tc, test_exec_fault_as_read);
+	tcase_add_test(tc, test_zero_page);
 	tcase_add_test(tc, test_stack_growth);
 	tcase_add_test(tc, test_stack_gap0);
 	tcase_add_test(tc, test_fork);
