@@ -643,11 +643,14 @@ static void vmactl_print_fault(const json_t *params, const json_t *r)
 		       exp ? ", stack expanded" : "", line);
 		return;
 	}
-	printf("%#llx %s: %s %s\n", (unsigned long long)addr, access,
+	/* An x86 fetch from a page not present maps it, then fails. */
+	printf("%#llx %s: %s %s%s\n", (unsigned long long)addr, access,
 	       st ? st : "?",
 	       json_string_value(json_object_get(r, "code"))
 		       ? json_string_value(json_object_get(r, "code"))
-		       : "");
+		       : "",
+	       json_is_true(json_object_get(r, "populated")) ? ", populated"
+							     : "");
 }
 
 static void vmactl_print(struct vmactl *vc, const struct vmactl_cmd *cmd,
