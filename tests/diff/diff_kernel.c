@@ -6,9 +6,27 @@
  * process (fork per sequence, so its window starts empty), and on a fresh
  * simulated space (struct vas) in this process. After every step the test
  * compares the return value and errno of the call, the outcome of a fault
- * (ok, SEGV_MAPERR, SEGV_ACCERR) and the lines of /proc/self/maps of the
- * child that fall in the window with the simulator's vas_maps() (start,
- * end, perms, offset and file name; device and inode are not compared).
+ * (ok, SEGV_MAPERR, SEGV_ACCERR), the value brk() returns, and the VMAs of
+ * /proc/self/smaps of the child that fall in the window with the
+ * simulator's vas_maps(): start, end, perms, offset, name (file path,
+ * [heap]) and Rss against rss_pages; device and inode are not compared.
+ * Operations: mmap, munmap, mprotect, mremap, faults, brk and fork (the
+ * child forks and the sequence goes on in the new child, against the
+ * space vas_fork() made).
+ *
+ * brk: the child moves start_brk and brk into the arena (W + BRK_START)
+ * with prctl(PR_SET_MM_MAP), so its heap meets the other mappings; the
+ * simulator's brk_base is the same. Where the prctl is refused, brk is not
+ * compared and the test says so.
+ *
+ * Rss: exact for private anonymous VMAs. File pages (shmem included) may
+ * also be mapped by fault-around from a page cache that other mappings
+ * filled; the simulator has no page cache, so there the kernel's Rss must
+ * be at least the simulator's, and equal in the hand-written cases when
+ * the files are on tmpfs (no readahead; the files are truncated before
+ * every sequence). The test files go to /dev/shm when TMPDIR is not set.
+ * The child turns THP off (PR_SET_THP_DISABLE), so faults map base pages
+ * whatever transparent_hugepage/enabled says.
  *
  * The window: a fixed high range (64 MiB, by default at 0x500000000000,
  * clear of the ASan allocator at 0x600000000000). Nothing in it is ever
@@ -51,15 +69,17 @@
  * (stack_guard_gap= on /proc/cmdline, else 256 pages), and the child's
  * RLIMIT_STACK soft limit is set to the simulator's stack_rlimit.
  *
- * Zero page: upstream Linux maps the shared zero page on a read fault of
- * private anonymous memory, so such a fault allocates no anon_vma. A
- * kernel booted without the zero page allocates one, which changes
- * merging. The test detects which at start (two adjacent private
- * anonymous mappings, each read, then given equal protections: do they
- * merge?) and, on a kernel without the zero page, does not run read or
- * exec faults that would populate private anonymous memory that has no
- * anon_vma yet (in the simulator's view), since upstream and that kernel
- * disagree there.
+ * Platform: what depends on the machine is detected at start, printed,
+ * and followed. The zero page (upstream maps it on a read fault of private
+ * anonymous memory, so no anon_vma and no Rss; a kernel without it
+ * allocates both, which changes merging): two adjacent read-faulted
+ * mappings given equal protections, do they merge? The simulator then
+ * runs with or without no_zero_page. x86's fetch rule (a fetch from a page
+ * not present is a read; mincore() after the SIGSEGV), NX, and whether
+ * PROT_EXEC alone is execute-only (protection keys): where the kernel does
+ * not behave as the simulator models x86, the faults concerned are not run
+ * ("skipped") and the hand-written cases that need it are listed as not
+ * run.
  *
  * A mismatch prints the sequence shortened to its first failing step and
  * then delta-reduced (operations removed one at a time while a mismatch
@@ -84,9 +104,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -102,6 +125,9 @@
 #define NR_FILES	 3
 #define MAX_OPS		 512
 #define MAPS_BUF	 (1u << 20)
+#define SMAPS_BUF	 (16u << 20)
+#define BRK_START	 (1536 * PG) /* the child's start_brk, in the arena */
+#define TMPFS_MAGIC_NR	 0x01021994
 #define MAX_LINES	 4096
 #define REL_OUTSIDE	 (~0ULL) /* result address outside the window */
 #define X86_PF_INSTR	 0x10
@@ -121,6 +147,9 @@ enum op_kind {
 	OP_MPROTECT,
 	OP_MREMAP,
 	OP_FAULT,
+	OP_BRK,	 /* brk(W + addr), or brk(0) with flags 1 */
+	OP_FORK, /* fork: the sequence goes on in the child */
+	OP_NR,
 };
 
 /*
@@ -147,14 +176,15 @@ struct outcome {
 	int fstatus;	  /* fault: 0 ok, 1 SIGSEGV, 2 anything else,
 			   * 3 SIGBUS past the end of the backing object */
 	int fcode;	  /* fault: VAS_SEGV_* */
-	bool skipped;	  /* not run (zero-page divergence, see DOC) */
+	bool skipped;	  /* not run (platform divergence, see DOC) */
 	bool expanded;	  /* simulator: the fault grew a stack */
+	bool exec_read;	  /* simulator: a fetch mapped its page, then failed */
 	char detail[128]; /* unexpected events */
 };
 
-/* A parsed /proc/PID/maps line. */
+/* A parsed /proc/PID/maps line, with the VMA's Rss in pages. */
 struct mline {
-	uint64_t start, end, off;
+	uint64_t start, end, off, rss;
 	char perms[5];
 	char name[VAS_FILE_MAX + 64];
 };
@@ -164,16 +194,35 @@ struct maps {
 	int n;
 };
 
-/* Child reply header, followed by maps_len bytes of window maps lines. */
+/*
+ * Child reply header, followed by maps_len bytes of window maps lines and
+ * nr_rss Rss values (pages, uint64_t), one per line.
+ */
 struct kreply {
 	struct outcome out;
 	uint32_t maps_len;
+	uint32_t nr_rss;
 };
+
+/*
+ * What the running kernel does where Linux depends on the platform,
+ * detected at start and printed; the comparison follows it.
+ */
+static struct {
+	bool zero_page;	     /* read faults map the shared zero page */
+	bool exec_maps_page; /* a fetch from a page not present maps it */
+	bool nx;	     /* fetches from non-exec present pages fault */
+	bool exec_only_unreadable; /* PROT_EXEC alone is execute-only (pkeys) */
+	bool pkeys;		   /* pkey_alloc() works */
+	bool thp_disabled;	   /* PR_SET_THP_DISABLE took in the child */
+	char thp[32];		   /* transparent_hugepage/enabled */
+	int brk_err;	  /* PR_SET_MM_MAP into the window: 0 or -errno */
+	bool files_tmpfs; /* test files on tmpfs: no readahead */
+} plat;
 
 static uint64_t win;		 /* window base */
 static uint64_t guard_gap_pages; /* the kernel's stack_guard_gap */
 static uint64_t stack_rlimit;	 /* child's RLIMIT_STACK */
-static bool kernel_zero_page;	 /* read faults map the zero page */
 static char tmpdir[PATH_MAX];
 static char test_files[NR_FILES][PATH_MAX];
 static int test_fds[NR_FILES];
@@ -183,13 +232,19 @@ static uint64_t first_seq;	 /* index of the first random sequence */
 static bool no_mremap;		 /* leave mremap out of random sequences */
 static uint64_t max_reports = 5; /* failing sequences printed in full */
 static bool kernel_only;	 /* check the hand-written premises only */
+static bool files_rss_exact;	 /* file VMAs' Rss must equal (hand cases) */
 
 /* Totals over the run, to show what the random sequences exercised. */
 static struct {
-	uint64_t ops[OP_FAULT + 1];
+	uint64_t ops[OP_NR];
 	uint64_t errors, fault_ok, fault_maperr, fault_accerr, expansions;
 	uint64_t outside, skipped, max_vmas, sigbus;
+	uint64_t rss_compared, rss_nonzero, rss_file_above, exec_as_read;
+	uint64_t heap_lines, brk_moved;
 } tally;
+
+static void reset_files(void);
+static void child_signals(void);
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -346,6 +401,17 @@ static void op_str(const struct op *op, char *buf, size_t len)
 		snprintf(buf, len, "fault(W+%#" PRIx64 ", %s)", op->addr,
 			 access_str(op->access));
 		break;
+	case OP_BRK:
+		if (op->flags)
+			snprintf(buf, len, "brk(0)");
+		else
+			snprintf(buf, len, "brk(W+%#" PRIx64 ")", op->addr);
+		break;
+	case OP_FORK:
+		snprintf(buf, len, "fork() (continue in the child)");
+		break;
+	case OP_NR:
+		break;
 	}
 }
 
@@ -370,6 +436,8 @@ static void outcome_str(const struct op *op, const struct outcome *o, char *buf,
 			snprintf(buf, len, "unexpected: %.100s", o->detail);
 	} else if (o->err) {
 		snprintf(buf, len, "-1 %s", vma_errno_name(o->err));
+	} else if (op->kind == OP_BRK) {
+		snprintf(buf, len, "W+%#" PRIx64, o->addr);
 	} else if (op->kind == OP_MMAP || op->kind == OP_MREMAP) {
 		if (o->addr == REL_OUTSIDE)
 			snprintf(buf, len, "(outside the window)");
@@ -469,6 +537,7 @@ static int sim_maps(struct vas *vas, struct maps *m)
 			vma_free(info);
 			return -EINVAL;
 		}
+		ml.rss = info[i].rss_pages;
 		if (in_window(ml.start, ml.end) && m->n < MAX_LINES)
 			m->l[m->n++] = ml;
 	}
@@ -493,15 +562,48 @@ static bool maps_eq(const struct maps *a, const struct maps *b)
 	return true;
 }
 
+/*
+ * Private anonymous memory (names empty, [heap], [stack]) has an exact
+ * Rss. A file page (shmem too) may also be mapped by fault-around, from
+ * the page cache that other mappings of the file filled, which the
+ * simulator has no model of: there the kernel's Rss is at least the
+ * simulator's, and equal only where the test knows the cache holds
+ * nothing else (hand cases, files on tmpfs, see files_rss_exact).
+ */
+static bool rss_exact(const struct mline *l)
+{
+	return l->perms[3] == 'p' && (!l->name[0] || l->name[0] == '[');
+}
+
+/* Do the Rss values of two equal maps agree? Counts what it compared. */
+static bool rss_eq(const struct maps *k, const struct maps *s, bool count)
+{
+	for (int i = 0; i < k->n; i++) {
+		const struct mline *a = &k->l[i], *b = &s->l[i];
+
+		if (count) {
+			tally.rss_compared++;
+			tally.rss_nonzero += a->rss != 0;
+		}
+		if (a->rss == b->rss)
+			continue;
+		if (rss_exact(a) || files_rss_exact || a->rss < b->rss)
+			return false;
+		if (count)
+			tally.rss_file_above++;
+	}
+	return true;
+}
+
 static void print_maps(FILE *f, const char *who, const struct maps *m)
 {
 	fprintf(f, "    %s maps (%d lines in the window):\n", who, m->n);
 	for (int i = 0; i < m->n; i++)
 		fprintf(f,
 			"      W+%08" PRIx64 "-W+%08" PRIx64 " %s %08" PRIx64
-			" %s\n",
+			" rss %-4" PRIu64 " %s\n",
 			m->l[i].start - win, m->l[i].end - win, m->l[i].perms,
-			m->l[i].off, m->l[i].name);
+			m->l[i].off, m->l[i].rss, m->l[i].name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -512,7 +614,6 @@ static volatile sig_atomic_t child_sig;
 static volatile int child_code;
 static volatile uintptr_t child_addr;
 static volatile unsigned long child_pferr;
-static char child_buf[MAPS_BUF];
 static char child_out[MAPS_BUF];
 
 static void child_handler(int sig, siginfo_t *si, void *ucv)
@@ -560,18 +661,19 @@ static bool full_read(int fd, void *buf, size_t len)
 	return true;
 }
 
-/* Copy the window's lines of /proc/self/maps into child_out. */
-static uint32_t child_window_maps(void)
+static char child_smaps[SMAPS_BUF];
+static uint64_t child_rss[MAX_LINES];
+
+/* Read all of @path into @buf (NUL-terminated), or _exit(). */
+static size_t child_read_file(const char *path, char *buf, size_t size)
 {
-	size_t len = 0, out = 0;
-	char *line;
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		_exit(3);
 	for (;;) {
-		ssize_t n =
-			read(fd, child_buf + len, sizeof(child_buf) - 1 - len);
+		ssize_t n = read(fd, buf + len, size - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -580,25 +682,58 @@ static uint32_t child_window_maps(void)
 		if (n == 0)
 			break;
 		len += n;
-		if (len >= sizeof(child_buf) - 1)
+		if (len >= size - 1)
 			_exit(4);
 	}
 	close(fd);
-	child_buf[len] = 0;
-	line = child_buf;
+	buf[len] = 0;
+	return len;
+}
+
+/*
+ * Copy the window's lines of /proc/self/smaps (its VMA lines are the maps
+ * lines) into child_out, and each one's Rss, in pages, into child_rss.
+ * Return: the length of child_out; *@nr_rss the number of lines.
+ */
+static uint32_t child_window_smaps(uint32_t *nr_rss)
+{
+	size_t out = 0;
+	char *line = child_smaps;
+	bool in = false;
+	uint32_t n = 0;
+
+	child_read_file("/proc/self/smaps", child_smaps, sizeof(child_smaps));
 	while (*line) {
 		char *nl = strchr(line, '\n');
 		size_t ll = nl ? (size_t)(nl - line) + 1 : strlen(line);
-		unsigned long long a, b;
+		unsigned long long a, b, kb;
+		int end = 0;
 
-		if (sscanf(line, "%llx-%llx", &a, &b) == 2 && in_window(a, b)) {
-			memcpy(child_out + out, line, ll);
-			out += ll;
+		if (sscanf(line, "%llx-%llx %n", &a, &b, &end) == 2 && end) {
+			in = in_window(a, b);
+			if (in) {
+				if (n >= MAX_LINES)
+					_exit(4);
+				memcpy(child_out + out, line, ll);
+				out += ll;
+				child_rss[n++] = 0;
+			}
+		} else if (in && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			child_rss[n - 1] = kb * 1024 / PG;
 		}
 		line += ll;
 	}
 	child_out[out] = 0;
+	*nr_rss = n;
 	return (uint32_t)out;
+}
+
+/* The window's maps lines only (probes). */
+static uint32_t child_window_maps(void)
+{
+	uint32_t nr;
+
+	return child_window_smaps(&nr);
 }
 
 /* Run one fault for real. */
@@ -681,6 +816,73 @@ static uint64_t child_rel(void *p, uint64_t len)
 	return REL_OUTSIDE;
 }
 
+/*
+ * fork(): the new child goes on serving the sequence on the same pipes;
+ * this process waits for it and exits with its status.
+ */
+static void child_fork(struct outcome *o)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0) {
+		o->err = -errno;
+		return;
+	}
+	if (pid == 0)
+		return;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 7);
+}
+
+/*
+ * Move start_brk and brk to W + BRK_START with PR_SET_MM_MAP (no
+ * capability needed; CONFIG_CHECKPOINT_RESTORE), keeping the other fields
+ * from /proc/self/stat. start_data and end_data move there too, so that
+ * brk()'s lower limit is start_brk with or without CONFIG_COMPAT_BRK.
+ * Return: 0 or -errno.
+ */
+static int child_brk_into_window(void)
+{
+	struct prctl_mm_map map;
+	unsigned long long v[52];
+	char *p;
+	int i;
+
+	child_read_file("/proc/self/stat", child_smaps, sizeof(child_smaps));
+	p = strrchr(child_smaps, ')'); /* after the command name */
+	if (!p)
+		return -EINVAL;
+	p += 2;
+	/* Field 3 is the state letter; fields 4..52 are numbers. */
+	p = strchr(p, ' ');
+	for (i = 4; p && i <= 51; i++) {
+		v[i] = strtoull(p + 1, &p, 10);
+		if (*p != ' ' && *p != '\n' && *p)
+			return -EINVAL;
+	}
+	if (i <= 51)
+		return -EINVAL;
+	memset(&map, 0, sizeof(map));
+	map.start_code = v[26];
+	map.end_code = v[27];
+	map.start_stack = v[28];
+	map.start_data = win + BRK_START;
+	map.end_data = win + BRK_START;
+	map.start_brk = win + BRK_START;
+	map.brk = win + BRK_START;
+	map.arg_start = v[48];
+	map.arg_end = v[49];
+	map.env_start = v[50];
+	map.env_end = v[51];
+	map.exe_fd = (uint32_t)-1;
+	if (prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&map, sizeof(map),
+		  0))
+		return -errno;
+	return 0;
+}
+
 static void child_run_op(const struct op *op, struct outcome *o)
 {
 	void *r;
@@ -719,32 +921,43 @@ static void child_run_op(const struct op *op, struct outcome *o)
 	case OP_FAULT:
 		child_fault(op, o);
 		break;
+	case OP_BRK:
+		o->addr = (uint64_t)syscall(SYS_brk,
+					    op->flags ? 0 : win + op->addr) -
+			  win;
+		break;
+	case OP_FORK:
+		child_fork(o);
+		break;
+	case OP_NR:
+		break;
 	}
 }
 
 static void __attribute__((noreturn)) child_main(int rfd, int wfd)
 {
-	struct sigaction sa;
 	struct rlimit rl;
 	struct op op;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = child_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
+	child_signals();
 	getrlimit(RLIMIT_STACK, &rl);
 	rl.rlim_cur = stack_rlimit;
 	if (setrlimit(RLIMIT_STACK, &rl))
+		_exit(5);
+	/* Base pages only: THP would fault 512 pages (or an mTHP size). */
+	if (plat.thp_disabled && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+		_exit(5);
+	if (!plat.brk_err && child_brk_into_window())
 		_exit(5);
 	while (full_read(rfd, &op, sizeof(op))) {
 		struct kreply rep;
 
 		child_run_op(&op, &rep.out);
-		rep.maps_len = child_window_maps();
+		rep.maps_len = child_window_smaps(&rep.nr_rss);
 		if (!full_write(wfd, &rep, sizeof(rep)) ||
-		    !full_write(wfd, child_out, rep.maps_len))
+		    !full_write(wfd, child_out, rep.maps_len) ||
+		    !full_write(wfd, child_rss,
+				rep.nr_rss * sizeof(child_rss[0])))
 			_exit(6);
 	}
 	_exit(0);
@@ -790,16 +1003,22 @@ static void child_stop(struct child *c)
 static bool child_op(struct child *c, const struct op *op, struct outcome *o,
 		     struct maps *m, char *text)
 {
+	static uint64_t rss[MAX_LINES];
 	struct kreply rep;
 
 	if (!full_write(c->wfd, op, sizeof(*op)) ||
 	    !full_read(c->rfd, &rep, sizeof(rep)) || rep.maps_len >= MAPS_BUF ||
-	    !full_read(c->rfd, text, rep.maps_len))
+	    rep.nr_rss > MAX_LINES || !full_read(c->rfd, text, rep.maps_len) ||
+	    !full_read(c->rfd, rss, rep.nr_rss * sizeof(rss[0])))
 		return false;
 	text[rep.maps_len] = 0;
 	*o = rep.out;
 	m->n = 0;
 	parse_maps_text(text, m);
+	if ((uint32_t)m->n != rep.nr_rss)
+		return false;
+	for (int i = 0; i < m->n; i++)
+		m->l[i].rss = rss[i];
 	return true;
 }
 
@@ -818,27 +1037,29 @@ static uint64_t sim_rel(struct vas *vas, uint64_t a, uint64_t len)
 }
 
 /*
- * Would this read/exec fault populate private anonymous memory that has no
- * anon_vma? (Upstream maps the zero page; a kernel without it does not.)
+ * Is @op a fault whose outcome depends on a platform property the
+ * simulator does not model here (see plat)? Such faults are not run.
  */
-static bool zero_page_sensitive(struct vas *vas, const struct op *op)
+static bool platform_skips(struct vas *vas, const struct op *op)
 {
 	struct vas_vma_info info;
 
-	if (op->access == VAS_ACCESS_WRITE)
+	if (op->kind != OP_FAULT || !vas_lookup(vas, win + op->addr, &info))
 		return false;
-	if (!vas_lookup(vas, win + op->addr, &info))
-		return false;
-	if (!(info.flags & VAS_VM_ANON) || (info.flags & VAS_VM_SHARED) ||
-	    (info.flags & VAS_VM_ANON_VMA))
-		return false;
-	if (op->access == VAS_ACCESS_EXEC)
-		return info.prot & VAS_PROT_EXEC;
-	return info.prot != 0;
+	/* Without NX, or if a fetch never maps the page, exec differs. */
+	if (op->access == VAS_ACCESS_EXEC && !(info.prot & VAS_PROT_EXEC) &&
+	    info.prot && (!plat.nx || !plat.exec_maps_page))
+		return true;
+	/* pkeys make PROT_EXEC alone execute-only: reads fault. */
+	return op->access != VAS_ACCESS_EXEC && plat.exec_only_unreadable &&
+	       info.prot == VAS_PROT_EXEC;
 }
 
-static void sim_run_op(struct vas *vas, const struct op *op, struct outcome *o)
+/* Run @op on *@vasp; a fork replaces it by the child space. */
+static void sim_run_op(struct vas **vasp, const struct op *op,
+		       struct outcome *o)
 {
+	struct vas *vas = *vasp, *child;
 	struct vas_fault_result fr;
 	uint64_t out = 0;
 
@@ -886,7 +1107,21 @@ static void sim_run_op(struct vas *vas, const struct op *op, struct outcome *o)
 		} else {
 			o->fstatus = 1;
 			o->fcode = fr.code;
+			o->exec_read = fr.populated; /* mapped, then failed */
 		}
+		break;
+	case OP_BRK:
+		o->err = vas_brk(vas, op->flags ? 0 : win + op->addr, &out);
+		o->addr = out - win;
+		break;
+	case OP_FORK:
+		o->err = vas_fork(vas, &child);
+		if (!o->err) {
+			vas_free(vas);
+			*vasp = child;
+		}
+		break;
+	case OP_NR:
 		break;
 	}
 }
@@ -898,7 +1133,7 @@ static bool outcome_eq(const struct op *op, const struct outcome *k,
 		return false;
 	if (k->err)
 		return true;
-	if (op->kind == OP_MMAP || op->kind == OP_MREMAP)
+	if (op->kind == OP_MMAP || op->kind == OP_MREMAP || op->kind == OP_BRK)
 		return k->addr == s->addr;
 	if (op->kind == OP_FAULT && k->fstatus == 3) /* not modeled */
 		return s->fstatus == 0 ||
@@ -919,6 +1154,9 @@ static int new_space(struct vas **vas)
 	lay.stack_guard_gap = guard_gap_pages;
 	lay.stack_rlimit = stack_rlimit;
 	lay.stack = false;
+	lay.no_zero_page = !plat.zero_page;
+	if (!plat.brk_err)
+		lay.brk_base = win + BRK_START;
 	return vas_new(&lay, vas);
 }
 
@@ -1115,6 +1353,18 @@ static void gen_op(uint64_t *s, const struct maps *m, struct op *op)
 		if (op->addr + op->new_len > ARENA_PAGES * PG &&
 		    !(op->flags & VAS_MREMAP_FIXED))
 			op->new_len = op->len;
+	} else if (r < 73 && !plat.brk_err) {
+		/* brk: around the heap, sometimes unaligned or a query. */
+		int64_t pg = (int64_t)rnd(s, 260) - 16;
+
+		op->kind = OP_BRK;
+		op->addr = (uint64_t)((int64_t)BRK_START + pg * (int64_t)PG);
+		if (chance(s, 10))
+			op->addr += 1 + rnd(s, PG - 1);
+		if (chance(s, 5))
+			op->flags = 1; /* brk(0) */
+	} else if (r < 74) {
+		op->kind = OP_FORK;
 	} else {
 		op->kind = OP_FAULT;
 		r = (unsigned)rnd(s, 100);
@@ -1174,6 +1424,7 @@ static int run_ops(struct op *ops, int n, uint64_t *seed, struct mismatch *mm,
 	err = new_space(&vas);
 	if (err)
 		die("vas_new: %s", vma_strerror(err));
+	reset_files();
 	child_start(&c);
 	for (int i = 0; i < n; i++) {
 		struct outcome k, s;
@@ -1181,13 +1432,12 @@ static int run_ops(struct op *ops, int n, uint64_t *seed, struct mismatch *mm,
 
 		if (seed)
 			gen_op(seed, &sm, &ops[i]);
-		if (ops[i].kind == OP_FAULT && !kernel_zero_page &&
-		    zero_page_sensitive(vas, &ops[i])) {
+		if (platform_skips(vas, &ops[i])) {
 			if (count)
 				tally.skipped++;
 			continue;
 		}
-		sim_run_op(vas, &ops[i], &s);
+		sim_run_op(&vas, &ops[i], &s);
 		if (!child_op(&c, &ops[i], &k, &km, ktext)) {
 			snprintf(mm->what, sizeof(mm->what),
 				 "the child died or broke the protocol");
@@ -1211,6 +1461,10 @@ static int run_ops(struct op *ops, int n, uint64_t *seed, struct mismatch *mm,
 		} else if (!maps_eq(&km, &sm)) {
 			snprintf(mm->what, sizeof(mm->what), "maps differ");
 			fail = i;
+		} else if (!rss_eq(&km, &sm, count)) {
+			snprintf(mm->what, sizeof(mm->what),
+				 "rss differs (smaps Rss vs rss_pages)");
+			fail = i;
 		}
 		if (count) {
 			tally.ops[ops[i].kind]++;
@@ -1230,6 +1484,12 @@ static int run_ops(struct op *ops, int n, uint64_t *seed, struct mismatch *mm,
 			}
 			if ((uint64_t)sm.n > tally.max_vmas)
 				tally.max_vmas = sm.n;
+			tally.exec_as_read += s.exec_read;
+			tally.brk_moved +=
+				ops[i].kind == OP_BRK && s.addr != BRK_START;
+			for (int j = 0; j < sm.n; j++)
+				tally.heap_lines +=
+					!strcmp(sm.l[j].name, "[heap]");
 		}
 		if (verbose) {
 			char a[256], b[128], d[128];
@@ -1323,7 +1583,7 @@ static void report_failure(const char *title, struct op *ops, int n,
 	fprintf(stderr,
 		"MISMATCH in %s (W = %#" PRIx64 ", guard gap %" PRIu64
 		" pages, zero page %s)\n",
-		title, win, guard_gap_pages, kernel_zero_page ? "yes" : "no");
+		title, win, guard_gap_pages, plat.zero_page ? "yes" : "no");
 	fprintf(stderr, "  failing prefix (%d operations):\n", mm->step + 1);
 	print_listing(stderr, ops, mm->step + 1, mm);
 	memcpy(red, ops, sizeof(ops[0]) * (mm->step + 1));
@@ -1356,6 +1616,17 @@ static void report_failure(const char *title, struct op *ops, int n,
 		.new_len = (nnp)*PG, .flags = (fl), .new_addr = (dpg)*PG,      \
 		.file = -1                                                     \
 	}
+#define BRK(pg, bytes)                                                         \
+	{                                                                      \
+		.kind = OP_BRK,                                                \
+		.addr = (uint64_t)((int64_t)BRK_START + (pg) * (int64_t)PG +   \
+				   (bytes)),                                   \
+		.file = -1                                                     \
+	}
+#define FORK()                                                                 \
+	{                                                                      \
+		.kind = OP_FORK, .file = -1                                    \
+	}
 #define FAULT(pg, acc)                                                         \
 	{                                                                      \
 		.kind = OP_FAULT, .addr = (pg)*PG, .access = (acc), .file = -1 \
@@ -1382,16 +1653,25 @@ struct hcase {
 	int expect_vmas;  /* window VMAs after the last op (-1: not checked) */
 	int expect_err;	  /* errno of the last op (0: success) */
 	int expect_fault; /* last op a fault: 0 ok, 1 MAPERR, 2 ACCERR, -1 */
-	bool needs_zero_page;
+	unsigned needs;	  /* NEEDS_*: platform properties the premise has */
+	bool check_rss;	  /* check the Rss of the VMA at rss_page: */
+	int rss_page;
+	int expect_rss; /* its Rss after the last op */
 };
 
-#define HC(nm, nv, ne, nf, ...)                                                \
+#define NEEDS_NX_EXEC  1u /* NX, and a fetch maps a page not present */
+#define NEEDS_NO_PKEYS 2u /* PROT_EXEC alone is readable */
+#define NEEDS_BRK      4u /* start_brk could be moved into the window */
+
+#define HCN(nd, nm, nv, ne, nf, ...)                                           \
 	{                                                                      \
 		.name = nm, .ops = {__VA_ARGS__},                              \
 		.nr_ops = sizeof((struct op[]){__VA_ARGS__}) /                 \
 			  sizeof(struct op),                                   \
-		.expect_vmas = nv, .expect_err = ne, .expect_fault = nf        \
+		.expect_vmas = nv, .expect_err = ne, .expect_fault = nf,       \
+		.needs = nd                                                    \
 	}
+#define HC(nm, nv, ne, nf, ...) HCN(0, nm, nv, ne, nf, __VA_ARGS__)
 
 static const struct hcase hcases[] = {
 	HC("merge of adjacent anonymous mappings", 1, 0, -1,
@@ -1516,14 +1796,16 @@ static const struct hcase hcases[] = {
 	   MMAP(0, 4, R, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE)),
 	HC("read fault on PROT_NONE is SEGV_ACCERR", 1, 0, 2,
 	   MMAP(0, 4, 0, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_READ)),
-	HC("exec fault on a non-exec VMA is SEGV_ACCERR", 1, 0, 2,
-	   MMAP(0, 4, RW, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE),
-	   FAULT(1, VAS_ACCESS_EXEC)),
+	HCN(NEEDS_NX_EXEC, "exec fault on a non-exec VMA is SEGV_ACCERR", 1, 0,
+	    2, MMAP(0, 4, RW, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE),
+	    FAULT(1, VAS_ACCESS_EXEC)),
 	HC("exec fault on an exec VMA is ok", 1, 0, 0,
 	   MMAP(0, 4, RWX, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_WRITE),
 	   FAULT(1, VAS_ACCESS_EXEC)),
-	HC("read of an exec-only file page is ok (x86 without pkeys)", 1, 0, 0,
-	   MMAP(0, 4, VAS_PROT_EXEC, PF | NR, 0, 0), FAULT(2, VAS_ACCESS_READ)),
+	HCN(NEEDS_NO_PKEYS,
+	    "read of an exec-only file page is ok (x86 without pkeys)", 1, 0, 0,
+	    MMAP(0, 4, VAS_PROT_EXEC, PF | NR, 0, 0),
+	    FAULT(2, VAS_ACCESS_READ)),
 	HC("fault in a hole is SEGV_MAPERR", 2, 0, 1,
 	   MMAP(0, 4, RW, PA | NR, -1, 0), MMAP(6, 4, RW, PA | NR, -1, 0),
 	   FAULT(5, VAS_ACCESS_READ)),
@@ -1536,8 +1818,9 @@ static const struct hcase hcases[] = {
 	/* The kernel expands first, then checks the access. */
 	HC("write below a read-only stack grows it, then SEGV_ACCERR", 1, 0, 2,
 	   MMAP(1000, 4, R, GD, -1, 0), FAULT(990, VAS_ACCESS_WRITE)),
-	HC("exec below a non-exec stack grows it, then SEGV_ACCERR", 1, 0, 2,
-	   MMAP(1000, 4, RW, GD, -1, 0), FAULT(996, VAS_ACCESS_EXEC)),
+	HCN(NEEDS_NX_EXEC,
+	    "exec below a non-exec stack grows it, then SEGV_ACCERR", 1, 0, 2,
+	    MMAP(1000, 4, RW, GD, -1, 0), FAULT(996, VAS_ACCESS_EXEC)),
 	HC("fault below a non-growsdown VMA is SEGV_MAPERR", 1, 0, 1,
 	   MMAP(1000, 4, RW, PA | NR, -1, 0), FAULT(999, VAS_ACCESS_WRITE)),
 	HC("growsdown stack grows until it abuts a growsdown VMA", 2, 0, 0,
@@ -1617,8 +1900,17 @@ static int run_hcase(const struct hcase *hc)
 	struct mismatch mm;
 	int f;
 
+	if (((hc->needs & NEEDS_NX_EXEC) &&
+	     (!plat.nx || !plat.exec_maps_page)) ||
+	    ((hc->needs & NEEDS_NO_PKEYS) && plat.exec_only_unreadable) ||
+	    ((hc->needs & NEEDS_BRK) && plat.brk_err)) {
+		printf("not run on this platform: %s\n", hc->name);
+		return 0;
+	}
 	memcpy(ops, hc->ops, sizeof(hc->ops[0]) * hc->nr_ops);
+	files_rss_exact = plat.files_tmpfs;
 	f = kernel_only ? -1 : run_ops(ops, hc->nr_ops, NULL, &mm, true);
+	files_rss_exact = false;
 	if (f >= 0) {
 		report_failure(hc->name, ops, hc->nr_ops, &mm);
 		return 1;
@@ -1632,11 +1924,31 @@ static int run_hcase(const struct hcase *hc)
 		struct child c;
 		struct outcome k = {0};
 
+		reset_files();
 		child_start(&c);
 		for (int i = 0; i < hc->nr_ops; i++)
 			if (!child_op(&c, &ops[i], &k, &km, ktext))
 				die("child failed in %s", hc->name);
 		child_stop(&c);
+		if (hc->check_rss) {
+			uint64_t a = win + (uint64_t)hc->rss_page * PG;
+			int j;
+
+			for (j = 0; j < km.n; j++)
+				if (km.l[j].start <= a && a < km.l[j].end)
+					break;
+			if (j == km.n ||
+			    km.l[j].rss != (uint64_t)hc->expect_rss) {
+				fprintf(stderr,
+					"FAIL %s: Rss of the VMA at page %d "
+					"is %" PRIu64 ", expected %d\n",
+					hc->name, hc->rss_page,
+					j < km.n ? km.l[j].rss : 0,
+					hc->expect_rss);
+				print_maps(stderr, "kernel", &km);
+				return 1;
+			}
+		}
 		if (hc->expect_vmas >= 0 && km.n != hc->expect_vmas) {
 			fprintf(stderr, "FAIL %s: %d VMAs, expected %d\n",
 				hc->name, km.n, hc->expect_vmas);
@@ -1666,14 +1978,98 @@ static int run_hcase(const struct hcase *hc)
 }
 
 /*
- * The zero-page case, run only when the kernel has the zero page (the
- * premise of upstream): each mapping read-faulted, then equal prot.
+ * Cases whose expected results depend on what the platform detection
+ * found (the zero page), or that check the Rss of one VMA.
  */
-static const struct hcase zero_page_case =
-	HC("read faults on private anonymous memory allocate no anon_vma", 1, 0,
-	   -1, MMAP(0, 2, R, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_READ),
-	   MMAP(2, 2, RW, PA | NR, -1, 0), FAULT(2, VAS_ACCESS_READ),
-	   MPROT(2, 2, R));
+static int platform_cases(struct hcase *out)
+{
+	const int z = plat.zero_page;
+	const struct hcase cases[] = {
+		/* Each mapping read-faulted, then equal protections. */
+		HC("read faults on private anonymous memory: anon_vma only "
+		   "without the zero page",
+		   z ? 1 : 2, 0, -1, MMAP(0, 2, R, PA | NR, -1, 0),
+		   FAULT(0, VAS_ACCESS_READ), MMAP(2, 2, RW, PA | NR, -1, 0),
+		   FAULT(2, VAS_ACCESS_READ), MPROT(2, 2, R)),
+		/* The sequence a fresh machine failed on, reduced. */
+		HCN(NEEDS_NX_EXEC,
+		    "exec fault on rw- anon maps the page; later pieces merge "
+		    "only with the zero page",
+		    z ? 2 : 3, -ENOMEM, -1, MMAP(0x24d, 7, RW, PA | FX, -1, 0),
+		    FAULT(0x250, VAS_ACCESS_EXEC), MUNMAP(0x253, 2),
+		    MMAP(0x253, 4, VAS_PROT_EXEC, PA | NR, -1, 0),
+		    MPROT(0x251, 0x1b, R)),
+		HCN(NEEDS_NX_EXEC,
+		    "exec fault on rw- private anon: read first, SEGV_ACCERR",
+		    1, 0, 2, MMAP(0, 4, RW, PA | NR, -1, 0),
+		    FAULT(1, VAS_ACCESS_EXEC)),
+		HCN(NEEDS_NX_EXEC,
+		    "exec fault on r-- private file: page mapped, SEGV_ACCERR",
+		    1, 0, 2, MMAP(0, 4, R, PF | NR, 0, 0),
+		    FAULT(2, VAS_ACCESS_EXEC)),
+		HCN(NEEDS_NX_EXEC,
+		    "exec fault on rw- shared anon: page mapped, SEGV_ACCERR",
+		    1, 0, 2, MMAP(0, 4, RW, SA | NR, -1, 0),
+		    FAULT(3, VAS_ACCESS_EXEC)),
+		HCN(NEEDS_NX_EXEC,
+		    "exec fault on rw- shared file: page mapped, SEGV_ACCERR",
+		    1, 0, 2, MMAP(0, 4, RW, SF | NR, 1, 0),
+		    FAULT(0, VAS_ACCESS_EXEC)),
+		HC("exec fault on PROT_NONE maps nothing", 1, 0, 2,
+		   MMAP(0, 4, 0, PA | NR, -1, 0), FAULT(1, VAS_ACCESS_EXEC)),
+		HC("fork copies written private anonymous pages", 1, 0, -1,
+		   MMAP(0, 4, RW, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+		   FAULT(1, VAS_ACCESS_WRITE), FORK()),
+		HC("fork does not copy shared anonymous pages", 1, 0, -1,
+		   MMAP(0, 4, RW, SA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+		   FORK()),
+		HC("fork does not copy unwritten private file pages", 1, 0, -1,
+		   MMAP(0, 4, R, PF | NR, 0, 0), FAULT(0, VAS_ACCESS_READ),
+		   FORK()),
+		HC("fork copies zero-page reads only without the zero page", 1,
+		   0, -1, MMAP(0, 4, RW, PA | NR, -1, 0),
+		   FAULT(0, VAS_ACCESS_READ), FORK()),
+		HC("after fork, a new neighbour of a forked VMA", -1, 0, -1,
+		   MMAP(0, 2, RW, PA | NR, -1, 0), FAULT(0, VAS_ACCESS_WRITE),
+		   FORK(), MMAP(2, 2, RW, PA | NR, -1, 0),
+		   FAULT(2, VAS_ACCESS_WRITE)),
+		HCN(NEEDS_BRK, "brk grows a [heap] VMA", 1, 0, 0, BRK(3, 0),
+		    FAULT(1536 + 1, VAS_ACCESS_WRITE)),
+		HCN(NEEDS_BRK,
+		    "a VMA ending at start_brk stays apart and is not [heap]",
+		    2, 0, -1, MMAP(1536 - 4, 4, RW, PA | NR, -1, 0), BRK(2, 0)),
+		HCN(NEEDS_BRK, "brk shrinks the heap and drops its pages", 1, 0,
+		    -1, BRK(8, 0), FAULT(1536 + 1, VAS_ACCESS_WRITE),
+		    FAULT(1536 + 6, VAS_ACCESS_WRITE), BRK(2, 0)),
+		HCN(NEEDS_BRK, "brk into a mapping is refused", 1, 0, -1,
+		    MMAP(1536 + 4, 2, R, PA | NR, -1, 0), BRK(8, 0)),
+		HCN(NEEDS_BRK, "an unaligned brk rounds the VMA up", 1, 0, -1,
+		    BRK(1, 5), BRK(0, 0), BRK(2, 7)),
+		HCN(NEEDS_BRK, "brk below start_brk is refused", 0, 0, -1,
+		    BRK(-1, 0)),
+	};
+	/* The Rss each case leaves in the VMA at rss_page. */
+	const int rss[][2] = {
+		{0, z ? 0 : 1}, {0x24d, z ? 0 : 1},
+		{0, z ? 0 : 1}, {0, 1},
+		{0, 1},		{0, 1},
+		{0, 0},		{0, 2},
+		{0, 0},		{0, 0},
+		{0, z ? 0 : 1}, {0, -1},
+		{1536, 1},	{1536, 0},
+		{1536, 1},	{1536 + 4, 0},
+		{1536, 0},	{0, -1},
+	};
+	size_t n = sizeof(cases) / sizeof(cases[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		out[i] = cases[i];
+		out[i].check_rss = rss[i][1] >= 0;
+		out[i].rss_page = rss[i][0];
+		out[i].expect_rss = rss[i][1];
+	}
+	return (int)n;
+}
 
 /* ------------------------------------------------------------------ */
 /* max_map_count                                                        */
@@ -1928,11 +2324,17 @@ static void make_files(void)
 {
 	const char *base = getenv("TMPDIR");
 	char tmpl[PATH_MAX], real[PATH_MAX];
+	struct statfs sf;
 
+	/* tmpfs has no readahead: file Rss then follows the faults. */
+	if ((!base || !*base) && !statfs("/dev/shm", &sf) &&
+	    sf.f_type == TMPFS_MAGIC_NR && !access("/dev/shm", W_OK))
+		base = "/dev/shm";
 	snprintf(tmpl, sizeof(tmpl), "%s/vmad-diff.XXXXXX",
 		 base && *base ? base : "/tmp");
 	if (!mkdtemp(tmpl))
 		die("mkdtemp %s: %s", tmpl, strerror(errno));
+	plat.files_tmpfs = !statfs(tmpl, &sf) && sf.f_type == TMPFS_MAGIC_NR;
 	if (!realpath(tmpl, real))
 		die("realpath");
 	snprintf(tmpdir, sizeof(tmpdir), "%s", real);
@@ -1947,6 +2349,19 @@ static void make_files(void)
 		if (test_fds[i] < 0 || ftruncate(test_fds[i], FILE_SIZE))
 			die("create %s: %s", test_files[i], strerror(errno));
 	}
+}
+
+/*
+ * Empty the files' page cache (truncate, then extend again) so that each
+ * sequence starts with no file page cached: on tmpfs, fault-around then
+ * maps only pages this sequence faulted.
+ */
+static void reset_files(void)
+{
+	for (int i = 0; i < NR_FILES; i++)
+		if (ftruncate(test_fds[i], 0) ||
+		    ftruncate(test_fds[i], FILE_SIZE))
+			die("truncate %s: %s", test_files[i], strerror(errno));
 }
 
 static void remove_files(void)
@@ -2002,6 +2417,157 @@ static bool detect_zero_page(void)
 	close(pfd[0]);
 	waitpid(pid, NULL, 0);
 	return merged == 'y';
+}
+
+static void child_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = child_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+struct plat_probe {
+	bool thp_disabled, exec_maps_page, nx, exec_only_unreadable, pkeys;
+	int brk_err;
+	char ok;
+};
+
+/*
+ * In a throwaway child: does a fetch from a page not present map it
+ * (mincore() after the SIGSEGV), does a fetch from a present non-exec
+ * page fault (NX), can a PROT_EXEC-only page be read (no pkeys), can
+ * start_brk move into the window, does PR_SET_THP_DISABLE work?
+ */
+static void probe_child(struct plat_probe *r)
+{
+	const struct op exec0 = {.kind = OP_FAULT,
+				 .addr = 16,
+				 .access = VAS_ACCESS_EXEC,
+				 .file = -1};
+	const struct op read2 = {.kind = OP_FAULT,
+				 .addr = 2 * PG + 16,
+				 .access = VAS_ACCESS_READ,
+				 .file = -1};
+	const int nr = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+	char *w = (char *)(uintptr_t)win;
+	struct outcome o = {0};
+	unsigned char vec = 0;
+	long k = -1;
+
+	child_signals();
+	r->thp_disabled = !prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	if (mmap(w, PG, PROT_READ | PROT_WRITE, nr, -1, 0) != w ||
+	    mmap(w + 2 * PG, PG, PROT_EXEC, nr, -1, 0) != w + 2 * PG)
+		return;
+	child_fault(&exec0, &o);
+	r->exec_maps_page = o.fstatus == 1 && o.fcode == VAS_SEGV_ACCERR &&
+			    !mincore(w, PG, &vec) && (vec & 1);
+	memset(&o, 0, sizeof(o));
+	child_fault(&exec0, &o);
+	r->nx = o.fstatus == 1 && o.fcode == VAS_SEGV_ACCERR;
+	memset(&o, 0, sizeof(o));
+	child_fault(&read2, &o);
+	r->exec_only_unreadable = o.fstatus != 0;
+#ifdef SYS_pkey_alloc
+	k = syscall(SYS_pkey_alloc, 0, 0);
+#endif
+	r->pkeys = k >= 0;
+	r->brk_err = child_brk_into_window();
+	if (!r->brk_err &&
+	    (uint64_t)syscall(SYS_brk, win + BRK_START + 2 * PG) !=
+		    win + BRK_START + 2 * PG)
+		r->brk_err = -ENOMEM;
+	if (!r->brk_err) {
+		child_window_maps();
+		if (!strstr(child_out, "[heap]"))
+			r->brk_err = -ENOENT;
+	}
+	r->ok = 'y';
+}
+
+static void probe_platform(void)
+{
+	struct plat_probe r = {0};
+	int pfd[2];
+	pid_t pid;
+	FILE *f;
+
+	plat.zero_page = detect_zero_page();
+	f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	snprintf(plat.thp, sizeof(plat.thp), "not configured");
+	if (f) {
+		if (!fgets(plat.thp, sizeof(plat.thp), f))
+			snprintf(plat.thp, sizeof(plat.thp), "unreadable");
+		plat.thp[strcspn(plat.thp, "\n")] = 0;
+		fclose(f);
+	}
+	if (pipe(pfd))
+		die("pipe");
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		probe_child(&r);
+		full_write(pfd[1], &r, sizeof(r));
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (!full_read(pfd[0], &r, sizeof(r)) || r.ok != 'y')
+		die("platform probe failed");
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+	plat.thp_disabled = r.thp_disabled;
+	plat.exec_maps_page = r.exec_maps_page;
+	plat.nx = r.nx;
+	plat.exec_only_unreadable = r.exec_only_unreadable;
+	plat.pkeys = r.pkeys;
+	plat.brk_err = r.brk_err;
+}
+
+/* Say what was found, and what the comparison does about it. */
+static void print_platform(void)
+{
+	printf("platform (detected; the comparison follows it):\n");
+	printf("  zero page: %s\n",
+	       plat.zero_page ? "yes (upstream: read faults of private "
+				"anonymous memory map it)"
+			      : "no (read faults allocate a page and an "
+				"anon_vma; simulated with no_zero_page)");
+	printf("  exec fetch from a page not present: %s\n",
+	       plat.exec_maps_page
+		       ? "handled as a read, then SEGV_ACCERR (x86 "
+			 "access_error())"
+		       : "does not map the page (exec faults on accessible "
+			 "non-exec VMAs not run)");
+	printf("  NX: %s\n", plat.nx ? "yes"
+				     : "no (fetches from readable pages run; "
+				       "exec faults on non-exec VMAs not run)");
+	printf("  pkeys: %s; PROT_EXEC-only mappings: %s\n",
+	       plat.pkeys ? "yes" : "no",
+	       plat.exec_only_unreadable ? "execute-only (reads fault: not run)"
+					 : "readable");
+	printf("  THP: %s; %s\n", plat.thp,
+	       plat.thp_disabled ? "off in the test child (PR_SET_THP_DISABLE)"
+				 : "PR_SET_THP_DISABLE failed");
+	if (plat.brk_err)
+		printf("  brk: not compared (moving start_brk into the window "
+		       "failed: %s)\n",
+		       vma_errno_name(plat.brk_err));
+	else
+		printf("  brk: start_brk at W+%#llx (PR_SET_MM_MAP)\n",
+		       (unsigned long long)BRK_START);
+	printf("  files: %s (%s)\n", tmpdir,
+	       plat.files_tmpfs ? "tmpfs: Rss of file VMAs exact in hand "
+				  "cases, at least the simulator's in random "
+				  "ones (fault-around)"
+				: "not tmpfs: Rss of file VMAs compared as at "
+				  "least the simulator's (readahead, "
+				  "fault-around)");
 }
 
 static void usage(void)
@@ -2074,27 +2640,24 @@ int main(int argc, char **argv)
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < stack_rlimit)
 		stack_rlimit = rl.rlim_max & ~(PG - 1);
 	make_files();
-	kernel_zero_page = detect_zero_page();
+	probe_platform();
 	printf("window %#" PRIx64 "+%#llx, guard gap %" PRIu64
-	       " pages, stack rlimit %" PRIu64 ", zero page: %s\n",
-	       win, WINDOW_SIZE, guard_gap_pages, stack_rlimit,
-	       kernel_zero_page ? "yes (upstream)"
-				: "no (read faults on private anonymous memory "
-				  "without anon_vma not run)");
+	       " pages, stack rlimit %" PRIu64 "\n",
+	       win, WINDOW_SIZE, guard_gap_pages, stack_rlimit);
+	print_platform();
 
 	if (hand) {
-		struct hcase sc[8];
-		int nsc = stack_cases(sc), nh = 0, hf = 0;
+		struct hcase sc[8], pc[32];
+		int nsc = stack_cases(sc), npc = platform_cases(pc), nh = 0,
+		    hf = 0;
 
 		for (size_t i = 0; i < sizeof(hcases) / sizeof(hcases[0]);
 		     i++, nh++)
 			hf += run_hcase(&hcases[i]);
 		for (int i = 0; i < nsc; i++, nh++)
 			hf += run_hcase(&sc[i]);
-		if (kernel_zero_page) {
-			hf += run_hcase(&zero_page_case);
-			nh++;
-		}
+		for (int i = 0; i < npc; i++, nh++)
+			hf += run_hcase(&pc[i]);
 		printf("hand-written cases: %d run, %d failed\n", nh, hf);
 		fails += hf;
 		if (!kernel_only)
@@ -2134,10 +2697,20 @@ int main(int argc, char **argv)
 		       seqs, nops, rf);
 		printf("  ops: mmap %" PRIu64 " munmap %" PRIu64
 		       " mprotect %" PRIu64 " mremap %" PRIu64 " fault %" PRIu64
-		       "\n",
+		       " brk %" PRIu64 " fork %" PRIu64 "\n",
 		       tally.ops[OP_MMAP], tally.ops[OP_MUNMAP],
 		       tally.ops[OP_MPROTECT], tally.ops[OP_MREMAP],
-		       tally.ops[OP_FAULT]);
+		       tally.ops[OP_FAULT], tally.ops[OP_BRK],
+		       tally.ops[OP_FORK]);
+		printf("  compared: maps lines (start, end, perms, offset, "
+		       "name), Rss of %" PRIu64 " VMAs (%" PRIu64
+		       " non-zero; file VMAs above the simulator by "
+		       "fault-around %" PRIu64 "), [heap] lines %" PRIu64
+		       ", brk moves %" PRIu64
+		       ", exec faults read first %" PRIu64 "\n",
+		       tally.rss_compared, tally.rss_nonzero,
+		       tally.rss_file_above, tally.heap_lines, tally.brk_moved,
+		       tally.exec_as_read);
 		printf("  errors %" PRIu64
 		       ", outside-window placements %" PRIu64
 		       ", faults ok %" PRIu64 " maperr %" PRIu64
@@ -2152,9 +2725,14 @@ int main(int argc, char **argv)
 		 * The sequences must reach the interesting paths; a generator
 		 * that never does would pass vacuously.
 		 */
-		if (seqs >= 50 && (!tally.expansions || !tally.fault_maperr ||
-				   !tally.fault_accerr || !tally.outside ||
-				   tally.max_vmas < 8)) {
+		if (seqs >= 50 &&
+		    (!tally.expansions || !tally.fault_maperr ||
+		     !tally.fault_accerr || !tally.outside ||
+		     tally.max_vmas < 8 || !tally.rss_nonzero ||
+		     !tally.ops[OP_FORK] ||
+		     (!plat.brk_err &&
+		      (!tally.heap_lines || !tally.brk_moved)) ||
+		     (plat.nx && plat.exec_maps_page && !tally.exec_as_read))) {
 			fprintf(stderr, "FAIL: the random sequences missed a "
 					"path (see the counts above)\n");
 			fails++;
