@@ -396,6 +396,12 @@ int vas_fork(struct vas *vas, struct vas **out)
 		vas_op_store(&op, vas_op_new_area(&op, &p));
 		if (op.err)
 			break;
+		/*
+		 * vma_needs_copy(): page tables are copied only for VMAs
+		 * with an anon_vma; the child faults the others in again.
+		 */
+		if (!anon)
+			continue;
 		if (vas__pt_prepare_like(
 			    &child->pt, &vas->pt, a->start >> VAS_PAGE_SHIFT,
 			    a->start >> VAS_PAGE_SHIFT, vas_area_pages(a)))
@@ -470,8 +476,12 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 	} else {
 		uint64_t brk = uatomic_read(&vas->brk);
 
-		/* show_map_vma(): vma_is_initial_heap() / _stack(). */
-		if (a->start <= brk && a->end >= vas->start_brk) {
+		/*
+		 * show_map_vma(): vma_is_initial_heap() is strict since 6.7
+		 * (a VMA ending at start_brk or starting at brk is not the
+		 * heap); vma_is_initial_stack() is not.
+		 */
+		if (a->start < brk && a->end > vas->start_brk) {
 			info->name = "[heap]";
 			flags |= VAS_VM_HEAP;
 		} else if (a->start <= vas->start_stack &&

@@ -990,7 +990,7 @@ size_t model_maps(struct model *m, struct vas_vma_info *out, size_t max)
 			o->name = "/dev/zero (deleted)";
 			o->inode = m->shm_ino[-v->file - 1];
 			o->offset = v->pgoff * PG;
-		} else if (v->start <= m->brk && v->end >= m->start_brk) {
+		} else if (v->start < m->brk && v->end > m->start_brk) {
 			o->name = "[heap]";
 		} else if (v->start <= m->start_stack &&
 			   v->end >= m->start_stack) {
