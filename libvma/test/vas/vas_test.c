@@ -780,6 +780,46 @@ START_TEST(test_exec_fault_as_read)
 END_TEST
 
 /*
+ * The sequence a machine without the zero page failed on: the exec fault
+ * maps the page as a read, which there gives the VMA an anon_vma, so the
+ * r-- pieces mprotect leaves stay apart (3 VMAs); with the zero page they
+ * merge (2).
+ */
+static size_t exec_then_mprotect(bool zero_page)
+{
+	struct vas_layout l;
+	struct vas_fault_result r;
+	struct vas *v;
+	uint64_t out;
+	size_t n;
+
+	vas_layout_default(&l);
+	l.no_zero_page = !zero_page;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	ck_assert_int_eq(vas_mmap(v, P(0x24d), 7 * PG, RW, FIX, NULL, 0, &out),
+			 0);
+	ck_assert_int_eq(vas_fault(v, P(0x250) + 0x90, VAS_ACCESS_EXEC, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_ACCERR);
+	ck_assert_int_eq(vas_munmap(v, P(0x253), 2 * PG), 0);
+	ck_assert_int_eq(vas_mmap(v, P(0x253), 4 * PG, VAS_PROT_EXEC,
+				  ANON | VAS_MAP_FIXED_NOREPLACE, NULL, 0,
+				  &out),
+			 0);
+	ck_assert_int_eq(vas_mprotect(v, P(0x251), 0x1b * PG, RO), -ENOMEM);
+	n = nr_vmas(v);
+	valid(v);
+	vas_free(v);
+	return n;
+}
+
+START_TEST(test_exec_fault_then_merge)
+{
+	ck_assert_uint_eq(exec_then_mprotect(false), 3);
+	ck_assert_uint_eq(exec_then_mprotect(true), 2);
+}
+END_TEST
+
+/*
  * The zero page: a read maps it without counting it, a later write gives
  * the page one of its own (counted, and the VMA gets its anon_vma), and a
  * PROT_NONE VMA is not touched by a fetch.
@@ -1174,6 +1214,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_brk);
 	tcase_add_test(tc, test_fault_access);
 	tcase_add_test(tc, test_exec_fault_as_read);
+	tcase_add_test(tc, test_exec_fault_then_merge);
 	tcase_add_test(tc, test_zero_page);
 	tcase_add_test(tc, test_stack_growth);
 	tcase_add_test(tc, test_stack_gap0);
