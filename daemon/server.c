@@ -467,6 +467,8 @@ static bool conn_process(struct vmad_conn *c)
 				      "end of stream inside a value "
 				      "(%zu bytes)",
 				      rpc_decoder_pending(&c->dec));
+			/* Where the stream ended, from the value's start. */
+			err.offset = rpc_decoder_pending(&c->dec);
 			conn_protocol_error(c, &err);
 		}
 		/* The peer may still read (shutdown(SHUT_WR)): flush first. */

@@ -194,6 +194,7 @@ int rpc_error_set(struct rpc_error *err, int code, const char *fmt, ...)
 	va_list ap;
 
 	err->code = code;
+	err->offset = 0;
 	err->err = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
@@ -295,10 +296,10 @@ int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 	root = json_loadb(frame, len, JSON_DECODE_ANY, &jerr);
 	free(copy);
 	if (!root) {
+		rpc_error_set(err, RPC_PARSE_ERROR, "parse error at byte %d: %s",
+			      jerr.position, jerr.text);
 		err->offset = (size_t)jerr.position;
-		return rpc_error_set(err, RPC_PARSE_ERROR,
-				     "parse error at byte %d: %s",
-				     jerr.position, jerr.text);
+		return -EPROTO;
 	}
 	if (json_is_array(root)) {
 		size_t n = json_array_size(root);

@@ -348,6 +348,11 @@ START_TEST(test_write_error)
 	ck_assert_str_eq(b.data, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
 				 "{\"code\":-32602,\"message\":\"'addr' "
 				 "bad\"}}");
+	/* Every member is set, whatever the struct held before. */
+	memset(&err, 0xa5, sizeof(err));
+	rpc_error_set(&err, RPC_PARSE_ERROR, "bad");
+	ck_assert_uint_eq(err.offset, 0);
+	ck_assert_int_eq(err.err, 0);
 	rpc_buf_fini(&b);
 }
 END_TEST

@@ -68,9 +68,13 @@ def req(method, params, id=1):
 
 V = {"space": "victim"}
 # Parse errors: reply with id null and close.
-r = expect("truncated", b'{"jsonrpc":"2.0","id":1,"method":"munmap"', -32700,
-           ["end of stream"], shut=True, closes=True)
+trunc = b'{"jsonrpc":"2.0","id":1,"method":"munmap"'
+r = expect("truncated", trunc, -32700, ["end of stream"], shut=True,
+           closes=True)
 check(r["id"] is None, r)
+# The offset is where the stream ended inside the value (it was once
+# uninitialised stack memory).
+check(r["error"]["data"]["offset"] == len(trunc), r)
 expect("garbage", b"hello world\n", -32700, closes=True)
 expect("invalid utf-8", req("mmap", {**V, "length": P, "prot": "r",
                                      "flags": ["private"], "file": "x"})
