@@ -266,6 +266,43 @@ enum vmad_config_origin vmad_config_origin_of(const char *name)
 	return origins[idx];
 }
 
+/*
+ * Unquote the value at @q (which starts with '"') in place: \" and \\ stand
+ * for themselves, and only whitespace or a comment may follow the closing
+ * quote. The value is left at @q + 1.
+ * Return: NULL, or what is wrong with *@col set to its offset from @q.
+ */
+static const char *unquote(char *q, size_t *col)
+{
+	char *r = q + 1, *w = q + 1;
+
+	for (;; r++) {
+		if (!*r || *r == '\n') {
+			*col = 0;
+			return "unterminated quoted value";
+		}
+		if (*r == '"')
+			break;
+		if (*r == '\\') {
+			if (r[1] != '"' && r[1] != '\\') {
+				*col = (size_t)(r - q);
+				return "unknown escape in a quoted value (only "
+				       "\\\" and \\\\)";
+			}
+			r++;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	for (r++; isspace((unsigned char)*r); r++)
+		;
+	if (*r && *r != '#') {
+		*col = (size_t)(r - q);
+		return "text after the closing quote";
+	}
+	return NULL;
+}
+
 int vmad_config_load(struct vmad_config *cfg, const char *path, char *errbuf,
 		     size_t len)
 {
@@ -302,22 +339,34 @@ int vmad_config_load(struct vmad_config *cfg, const char *path, char *errbuf,
 		while (isspace((unsigned char)*p))
 			p++;
 		value = p;
-		/* Strip a trailing comment and whitespace. */
-		end = strchr(value, '#');
-		if (end)
-			*end = '\0';
-		end = value + strlen(value);
-		while (end > value && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		/* A quoted value may be empty or hold spaces. */
-		if (end - value >= 2 && value[0] == '"' && end[-1] == '"') {
-			end[-1] = '\0';
+		if (*value == '"') {
+			size_t col = 0;
+			const char *what = unquote(value, &col);
+
+			if (what) {
+				snprintf(errbuf, len, "%s:%u:%zu: %s: %s", path,
+					 lineno,
+					 (size_t)(value - line) + col + 1, name,
+					 what);
+				ret = -EINVAL;
+				break;
+			}
 			value++;
-		} else if (!*value) {
-			snprintf(errbuf, len, "%s:%u: %s: missing value", path,
-				 lineno, name);
-			ret = -EINVAL;
-			break;
+		} else {
+			/* Strip a trailing comment and whitespace. */
+			end = strchr(value, '#');
+			if (end)
+				*end = '\0';
+			end = value + strlen(value);
+			while (end > value && isspace((unsigned char)end[-1]))
+				*--end = '\0';
+			if (!*value) {
+				snprintf(errbuf, len,
+					 "%s:%u: %s: missing value", path,
+					 lineno, name);
+				ret = -EINVAL;
+				break;
+			}
 		}
 		ret = vmad_config_set(cfg, name, value, VMAD_CFG_FILE, why,
 				      sizeof(why));
@@ -357,9 +406,22 @@ static void format_value(const struct vmad_config *cfg,
 	const char *field = (const char *)cfg + o->off;
 
 	switch (o->type) {
-	case OPT_STRING:
-		snprintf(buf, len, "\"%s\"", field);
+	case OPT_STRING: {
+		/* Quoted so that vmad_config_load() reads it back. */
+		size_t n = 0;
+
+		if (len < 3)
+			break;
+		buf[n++] = '"';
+		for (; *field && n + 3 < len; field++) {
+			if (*field == '"' || *field == '\\')
+				buf[n++] = '\\';
+			buf[n++] = *field;
+		}
+		buf[n++] = '"';
+		buf[n] = '\0';
 		break;
+	}
 	case OPT_UINT:
 		snprintf(buf, len, "%u", *(const unsigned *)field);
 		break;

@@ -69,12 +69,29 @@ for text, line, why in (("workers 2\nbogus 1\n", 2, "unknown option"),
                         ("max_connections 0\n", 1, "out of range"),
                         ("log_level loud\n", 1, "log_level"),
                         ("socket_mode 0999\n", 1, "socket_mode"),
-                        ("workers\n", 1, "missing value")):
+                        ("workers\n", 1, "missing value"),
+                        ('log_file "/tmp/x\n', "1:10", "unterminated"),
+                        ('log_file "/tmp/x" y\n', "1:19", "after the closing"),
+                        ('log_file "a\\qb"\n', "1:12", "unknown escape")):
     with open(bad, "w") as f:
         f.write(text)
     p = run("--config", bad)
     check(p.returncode == 78 and f"{bad}:{line}:" in p.stderr and why in
           p.stderr, f"{text!r}: rc {p.returncode}: {p.stderr}")
+# A quoted value keeps '#' and spaces, and --dump-config quotes what it
+# prints so that the file reads back the same.
+odd = os.path.join(tmp, "odd.conf")
+with open(odd, "w") as f:
+    f.write('log_file "/tmp/a dir/#x \\"q\\" \\\\ z"  # comment\n')
+p = run("--config", odd, "--dump-config")
+check(p.returncode == 0 and
+      'log_file "/tmp/a dir/#x \\"q\\" \\\\ z"\n' in p.stdout,
+      p.stdout + p.stderr)
+again = os.path.join(tmp, "again.conf")
+with open(again, "w") as f:
+    f.write(p.stdout)
+p2 = run("--config", again, "--dump-config")
+check(p2.returncode == 0 and p2.stdout == p.stdout, p2.stdout + p2.stderr)
 p = run("--config", os.path.join(tmp, "missing.conf"))
 check(p.returncode == 78, p.stderr)
 p = run("--workers", "lots")
