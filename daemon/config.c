@@ -79,7 +79,7 @@ static const struct vmad_option vmad_options[] = {
 	{"daemonize", OPT_BOOL, O(daemonize), "no", 0, 1,
 	 "fork to the background (--daemon / --foreground)"},
 	{"pidfile", OPT_STRING, O(pidfile), "", 0, VMAD_PATH_MAX - 1,
-	 "write the pid here (\"\" = none)"},
+	 "write (and lock) the pid here once listening (\"\" = none)"},
 	{"log_level", OPT_LEVEL, O(log_level), "info", 0, VMAD_LOG_DEBUG,
 	 "error, warn, info, verbose or debug"},
 	{"log_file", OPT_STRING, O(log_file), "", 0, VMAD_PATH_MAX - 1,

@@ -88,23 +88,6 @@ static void make_absolute(char *path, size_t len)
 		strcpy(path, tmp);
 }
 
-static int write_pidfile(const char *path)
-{
-	char buf[32];
-	int fd, n;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 /*
  * Fork to the background. The parent waits until the child listens (a
  * byte on the pipe) or fails (EOF), prints the socket path and exits.
@@ -157,6 +140,8 @@ int main(int argc, char **argv)
 	int i, ret;
 
 	srv.ready_fd = -1;
+	srv.lock_fd = -1;
+	srv.pid_fd = -1;
 	/* Pass 1: --help, --version and where the config file is. */
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -271,17 +256,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (srv.cfg.pidfile[0]) {
-		ret = write_pidfile(srv.cfg.pidfile);
-		if (ret) {
-			vmad_log(VMAD_LOG_ERROR, "cannot write pidfile %s: %s",
-				 srv.cfg.pidfile, strerror(-ret));
-			return 1;
-		}
-	}
+	/* It writes the pidfile once the socket is bound, and removes it. */
 	ret = vmad_server_run(&srv);
-	if (srv.cfg.pidfile[0])
-		unlink(srv.cfg.pidfile);
 	if (ret) {
 		fprintf(stderr, "vmad: cannot start: %s\n", strerror(-ret));
 		return 1;

@@ -902,6 +902,7 @@ static int vmad_listen(struct vmad_server *srv)
 		vmad_log(VMAD_LOG_ERROR, "bind %s: %s", path, strerror(-ret));
 		goto out_close;
 	}
+	vmad_instance_remember_socket(srv);
 	if (chmod(path, srv->cfg.socket_mode) < 0) {
 		ret = -errno;
 		vmad_log(VMAD_LOG_ERROR, "chmod %s: %s", path, strerror(-ret));
@@ -914,7 +915,7 @@ static int vmad_listen(struct vmad_server *srv)
 	srv->listen_fd = fd;
 	return 0;
 out_unlink:
-	unlink(path);
+	vmad_instance_unlink_socket(srv);
 out_close:
 	close(fd);
 	return ret;
@@ -930,9 +931,22 @@ int vmad_server_run(struct vmad_server *srv)
 	srv->started = (uint64_t)time(NULL);
 	srv->listen_fd = -1;
 	srv->nr_workers = srv->cfg.workers ? srv->cfg.workers : vmad_nr_cpus();
-	ret = vmad_listen(srv);
+	/* The lock first: only its holder may replace a stale socket. */
+	ret = vmad_instance_lock(srv);
 	if (ret)
 		return ret;
+	ret = vmad_listen(srv);
+	if (!ret)
+		ret = vmad_instance_pidfile(srv);
+	if (ret) {
+		if (srv->listen_fd >= 0) {
+			close(srv->listen_fd);
+			srv->listen_fd = -1;
+			vmad_instance_unlink_socket(srv);
+		}
+		vmad_instance_release(srv);
+		return ret;
+	}
 
 	/* Threads inherit a mask without our signals: main handles them. */
 	sigemptyset(&mask);
@@ -1010,7 +1024,7 @@ int vmad_server_run(struct vmad_server *srv)
 	/* Stop accepting; the socket file goes first. */
 	evconnlistener_free(srv->listener);
 	srv->listener = NULL;
-	unlink(srv->sock_path);
+	vmad_instance_unlink_socket(srv);
 out_workers:
 	for (i = 0; i < nr_started; i++) {
 		struct vmad_worker *w = &srv->workers[i];
@@ -1046,10 +1060,10 @@ out_jobs:
 		evconnlistener_free(srv->listener);
 	if (srv->base)
 		event_base_free(srv->base);
-	if (srv->listen_fd >= 0) {
+	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
-		unlink(srv->sock_path);
-	}
+	vmad_instance_unlink_socket(srv); /* no-op if already removed */
+	vmad_instance_release(srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	vmad_log(VMAD_LOG_INFO, "stopped");
 	return ret;

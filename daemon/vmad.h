@@ -353,6 +353,12 @@ struct vmad_server {
 	struct vmad_config cfg;
 	char sock_path[VMAD_PATH_MAX];
 	int ready_fd; /* --daemon: tell the parent we listen (-1: none) */
+	/* Instance (main thread; instance.c) */
+	int lock_fd;	 /* flock()ed SOCKET.lock, held for life (-1) */
+	int pid_fd;	 /* flock()ed pidfile we wrote (-1: none) */
+	bool sock_bound; /* sock_dev/sock_ino name the socket we bound */
+	dev_t sock_dev;
+	ino_t sock_ino;
 	/* Listener (main thread) */
 	struct event_base *base;
 	int listen_fd;
@@ -371,6 +377,25 @@ struct vmad_server {
 	uint64_t conns_refused;
 	uint64_t started; /* time(NULL) at start */
 };
+
+/* ---- One daemon per socket (instance.c) --------------------------------- */
+
+/*
+ * vmad_instance_lock() - Take SOCKET.lock, before touching the socket.
+ * Return: 0; -EADDRINUSE if another daemon holds it (logged).
+ */
+int vmad_instance_lock(struct vmad_server *srv);
+/*
+ * vmad_instance_pidfile() - Write and lock the pidfile, if one is set,
+ * once the socket is bound. Return: 0; -EEXIST if another daemon holds it.
+ */
+int vmad_instance_pidfile(struct vmad_server *srv);
+/* Record the identity of the socket just bound. */
+void vmad_instance_remember_socket(struct vmad_server *srv);
+/* Unlink the socket path only if it is still the socket we bound. */
+void vmad_instance_unlink_socket(struct vmad_server *srv);
+/* Remove our pidfile and drop both locks (at exit). */
+void vmad_instance_release(struct vmad_server *srv);
 
 /**
  * vmad_server_run() - Listen, serve until SIGTERM/SIGINT, clean up.

@@ -160,6 +160,59 @@ p = run("--socket", reg)
 check(p.returncode != 0 and "not a socket" in p.stderr and
       os.path.exists(reg), p.stderr)
 
+# One daemon per socket and per pidfile (SOCKET.lock and the pidfile are
+# held with flock): a refused second daemon leaves both alone.
+one = os.path.join(tmp, "one.sock")
+pidf1 = os.path.join(tmp, "one.pid")
+a = Vmad(VMAD, "--pidfile", pidf1, sock=one)
+check(open(pidf1).read() == f"{a.proc.pid}\n", "pidfile written")
+p = run("--socket", one, "--pidfile", pidf1)
+check(p.returncode != 0 and "already listening" in p.stderr, p.stderr)
+check(open(pidf1).read() == f"{a.proc.pid}\n",
+      "a refused daemon rewrote or removed the pidfile")
+two = os.path.join(tmp, "two.sock")
+p = run("--socket", two, "--pidfile", pidf1)
+check(p.returncode != 0 and "pidfile" in p.stderr, p.stderr)
+check(open(pidf1).read() == f"{a.proc.pid}\n",
+      "a second daemon overwrote a held pidfile")
+check(not os.path.exists(two), "the refused daemon left its socket")
+# The socket path no longer names our socket: it is left alone at exit.
+os.rename(one, one + ".moved")
+imp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+imp.bind(one)
+a.proc.send_signal(signal.SIGTERM)
+check(a.proc.wait(20) == 0, "SIGTERM exit status")
+check_sanitizers(a.stderr())
+check(os.path.exists(one), "a daemon removed a socket it did not bind")
+check(not os.path.exists(pidf1), "pidfile left behind")
+imp.close()
+os.unlink(one)
+os.unlink(one + ".moved")
+# Two daemons started together on a stale socket: exactly one listens.
+race = os.path.join(tmp, "race.sock")
+for trial in range(20):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(race)
+    s.close()
+    procs = [subprocess.Popen([VMAD, "--socket", race],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env) for _ in range(2)]
+    lines = [p.stdout.readline().decode() for p in procs]
+    up = [p for p, ln in zip(procs, lines) if ln.startswith("vmad listening")]
+    check(len(up) == 1, f"trial {trial}: {len(up)} daemons listening")
+    down = [p for p in procs if p is not up[0]][0]
+    check(down.wait(20) != 0, f"trial {trial}: the second daemon exit code")
+    c = Conn(race)
+    check(c.ok("ping")["version"], "the winner answers")
+    c.close()
+    up[0].send_signal(signal.SIGTERM)
+    check(up[0].wait(20) == 0, f"trial {trial}: SIGTERM exit status")
+    for p in procs:
+        check_sanitizers(p.stderr.read().decode())
+        p.stdout.close()
+        p.stderr.close()
+    check(not os.path.exists(race), f"trial {trial}: socket left behind")
+
 # --daemon with a pidfile; SIGHUP reopens the log file.
 dsock = os.path.join(tmp, "d.sock")
 pidf = os.path.join(tmp, "vmad.pid")
