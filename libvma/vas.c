@@ -370,6 +370,8 @@ int vas_fork(struct vas *vas, struct vas **out)
 	child->brk = vas->brk;
 	child->next_anon = vas->next_anon;
 	child->next_shmem_ino = vas->next_shmem_ino;
+	/* The pairs Linux left unmerged are copied as they are. */
+	child->merge_check_off = vas->merge_check_off;
 
 	vas__lock(child);
 	vas_op_begin(&op, child);

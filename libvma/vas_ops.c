@@ -322,14 +322,17 @@ static int unmapped_area(struct vas *vas, uint64_t len, uint64_t low,
 
 /*
  * A hint is honoured if [addr, addr + len) is free and clear of the guard
- * gaps of its neighbours (generic_get_unmapped_area_topdown()).
+ * gaps of its neighbours (x86's arch_get_unmapped_area_topdown()). Unlike
+ * the generic allocator, x86 does not compare a hint with mmap_min_addr:
+ * mmap() raised it there already (round_hint_to_min()), but an mremap()
+ * hint comes as it was given, and a free one below mmap_min_addr is
+ * returned and then refused by security_mmap_addr() (-EPERM).
  */
 static bool hint_ok(struct vas *vas, uint64_t addr, uint64_t len)
 {
 	struct vas_area *vma, *prev;
 
-	if (!addr || vas->layout.task_size - len < addr ||
-	    addr < VAS_MMAP_MIN_ADDR)
+	if (!addr || vas->layout.task_size - len < addr)
 		return false;
 	vma = vt_next(vas->vt, addr, NULL, NULL);
 	prev = vt_prev(vas->vt, addr - 1, NULL, NULL);
@@ -345,7 +348,7 @@ static int get_area_topdown(struct vas *vas, uint64_t addr, uint64_t len,
 			    uint64_t *out)
 {
 	if (addr) {
-		addr = vas_page_align(addr);
+		addr &= VAS_PAGE_MASK;
 		if (hint_ok(vas, addr, len)) {
 			*out = addr;
 			return 0;
@@ -1255,15 +1258,31 @@ int vas_brk(struct vas *vas, uint64_t addr, uint64_t *out)
 /* Stack growth                                                        */
 
 /*
- * Replace stack @v by a copy grown to [@start, @end) with page offset
- * @pgoff. A stack that has no anon_vma yet gets one first
- * (anon_vma_prepare() before it grows), shared with a neighbour where
- * Linux would share it.
+ * stack_anon_prepare() - anon_vma_prepare() of a stack about to grow: a
+ * stack that has no anon_vma yet gets one, shared with a neighbour where
+ * Linux would share it. expand_downwards() and expand_upwards() do this
+ * before acct_stack_growth() checks the limits, so a growth that
+ * RLIMIT_STACK (or the page offset) refuses still leaves the anon_vma,
+ * and later merges show it. The guard-gap refusal comes before it.
+ * Like a fault's anon_vma, it is set in place (vas_area.anon is the one
+ * mutable property); an aborted growth does not undo it, as in Linux.
+ * Context: Writer.
+ */
+static void stack_anon_prepare(struct vas_op *op, struct vas_area *v,
+			       struct vas_area *prev, struct vas_area *next)
+{
+	if (!vas_area_anon(v))
+		uatomic_set(&v->anon,
+			    vas__find_mergeable_anon(op->vas, v, prev, next));
+}
+
+/*
+ * Replace stack @v (its anon_vma prepared) by a copy grown to
+ * [@start, @end) with page offset @pgoff.
  * Context: Writer.
  */
 static int stack_replace(struct vas_op *op, struct vas_area *v, uint64_t start,
-			 uint64_t end, uint64_t pgoff, struct vas_area *prev,
-			 struct vas_area *next)
+			 uint64_t end, uint64_t pgoff)
 {
 	struct vas_proto p = {
 		.start = start,
@@ -1275,8 +1294,6 @@ static int stack_replace(struct vas_op *op, struct vas_area *v, uint64_t start,
 	};
 	struct vas_area *n;
 
-	if (!p.anon)
-		p.anon = vas__find_mergeable_anon(op->vas, v, prev, next);
 	n = vas_op_new_area(op, &p);
 	vas_op_retire(op, v);
 	vas_op_store(op, n);
@@ -1298,6 +1315,8 @@ static int expand_downwards(struct vas_op *op, struct vas_area *v,
 	    (prev->flags & VAS_F_ACCESS) &&
 	    address - prev->end < vas->guard_gap)
 		return -ENOMEM;
+	next = vas_op_next(op, v->end);
+	stack_anon_prepare(op, v, prev, next);
 	if (address >= v->start)
 		return 0;
 	size = v->end - address;
@@ -1305,10 +1324,8 @@ static int expand_downwards(struct vas_op *op, struct vas_area *v,
 	if (grow > v->pgoff)
 		return -ENOMEM;
 	if (size > vas->layout.stack_rlimit)
-		return -ENOMEM;
-	next = vas_op_next(op, v->end);
-	return stack_replace(op, v, address, v->end, v->pgoff - grow, prev,
-			     next);
+		return -ENOMEM; /* acct_stack_growth() */
+	return stack_replace(op, v, address, v->end, v->pgoff - grow);
 }
 
 /* expand_upwards() */
@@ -1329,15 +1346,16 @@ static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
 	if (next && next->start < gap_addr && (next->flags & VAS_F_ACCESS) &&
 	    !(next->flags & VAS_F_GROWSUP))
 		return -ENOMEM;
+	prev = v->start ? vas_op_prev(op, v->start - 1) : NULL;
+	stack_anon_prepare(op, v, prev, next);
 	if (address <= v->end)
 		return 0;
 	size = address - v->start;
 	if (v->pgoff + (size >> VAS_PAGE_SHIFT) < v->pgoff)
 		return -ENOMEM;
 	if (size > vas->layout.stack_rlimit)
-		return -ENOMEM;
-	prev = v->start ? vas_op_prev(op, v->start - 1) : NULL;
-	return stack_replace(op, v, v->start, address, v->pgoff, prev, next);
+		return -ENOMEM; /* acct_stack_growth() */
+	return stack_replace(op, v, v->start, address, v->pgoff);
 }
 
 /**

@@ -1857,6 +1857,7 @@ static int stack_cases(struct hcase *out)
 {
 	uint64_t g = guard_gap_pages;
 	uint64_t top = 1400, base = top - g - 40; /* room below the stack */
+	uint64_t rl;
 	int n = 0;
 
 	if (g + 64 > top)
@@ -1904,6 +1905,32 @@ static int stack_cases(struct hcase *out)
 		.expect_fault = -1,
 	};
 	n++;
+	/*
+	 * A growth that RLIMIT_STACK refuses still gave the stack an
+	 * anon_vma (expand_downwards() calls anon_vma_prepare() before
+	 * acct_stack_growth()). The stack S is the rlimit's size, so one
+	 * more page is too much; below it, across a one-page hole, a
+	 * written growsdown VMA P has an anon_vma of its own. A mapping
+	 * of the hole then merges with P only, as P's and S's anon_vmas
+	 * differ (without the refused growth it would join all three).
+	 * Beyond the arena, in the window's upper part.
+	 */
+	rl = stack_rlimit / PG;
+	if (4096 + rl <= WINDOW_SIZE / PG) {
+		out[n] = (struct hcase){
+			.name = "stack growth refused by RLIMIT_STACK still "
+				"prepares the anon_vma",
+			.ops = {MMAP(4094, 1, RW, GD, -1, 0),
+				FAULT(4094, VAS_ACCESS_WRITE),
+				MMAP(4096, rl, RW, GD, -1, 0),
+				FAULT(4095, VAS_ACCESS_READ),
+				MMAP(4095, 1, RW, GD, -1, 0)},
+			.nr_ops = 5,
+			.expect_vmas = 2,
+			.expect_fault = -1,
+		};
+		n++;
+	}
 	return n;
 }
 

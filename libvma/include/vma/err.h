@@ -25,6 +25,8 @@ extern "C" {
 	X(EPERM, "operation not permitted")                                    \
 	X(ENOENT, "no such entry")                                             \
 	X(EINTR, "interrupted")                                                \
+	X(EIO, "input/output error")                                           \
+	X(EBADF, "bad file descriptor")                                        \
 	X(EAGAIN, "resource temporarily unavailable")                          \
 	X(ENOMEM, "cannot allocate memory")                                    \
 	X(EACCES, "permission denied")                                         \
@@ -42,7 +44,11 @@ extern "C" {
 	X(ENOSYS, "function not implemented")                                  \
 	X(EOVERFLOW, "value too large")                                        \
 	X(ECANCELED, "operation canceled")                                     \
-	X(ETIMEDOUT, "timed out")
+	X(ETIMEDOUT, "timed out")                                              \
+	X(ELOOP, "too many levels of nesting")                                 \
+	X(EMSGSIZE, "message too long")                                        \
+	X(EPROTO, "protocol error")                                            \
+	X(EADDRINUSE, "address already in use")
 
 /**
  * vma_strerror() - Message for a (positive or negative) errno.

@@ -580,6 +580,33 @@ START_TEST(test_mremap_dontunmap)
 END_TEST
 
 /*
+ * A DONTUNMAP hint below mmap_min_addr: mremap() does not raise the hint
+ * as mmap() does, x86's top-down allocator returns it because it is free,
+ * and security_mmap_addr() refuses it (-EPERM, unprivileged). mmap()
+ * raises the same hint to mmap_min_addr; a free hint above it is honoured.
+ */
+START_TEST(test_mremap_dontunmap_low_hint)
+{
+	uint64_t out;
+
+	map_at(vas, P(0), 2, RW);
+	ck_assert_int_eq(vas_mremap(vas, P(0), 2 * PG, 2 * PG,
+				    VAS_MREMAP_DONTUNMAP | VAS_MREMAP_MAYMOVE,
+				    0x1000, &out),
+			 -EPERM);
+	ck_assert_str_eq(draw(vas, 4), "AA..");
+	ck_assert_int_eq(vas_mmap(vas, 0x2000, PG, RW, ANON, NULL, 0, &out), 0);
+	ck_assert_uint_eq(out, 0x10000);
+	ck_assert_int_eq(vas_mremap(vas, P(0), 2 * PG, 2 * PG,
+				    VAS_MREMAP_DONTUNMAP | VAS_MREMAP_MAYMOVE,
+				    0x20000, &out),
+			 0);
+	ck_assert_uint_eq(out, 0x20000);
+	valid(vas);
+}
+END_TEST
+
+/*
  * DONTUNMAP to right below an unfaulted source: the new VMA merges with
  * the source (copy_vma() allows it; Linux shows one VMA too).
  *
@@ -883,6 +910,53 @@ START_TEST(test_stack_growth)
 	vas_stats(v, &st);
 	ck_assert_uint_eq(st.expansions, 2);
 	ck_assert_uint_eq(st.segv_maperr, 2);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/*
+ * A growth that RLIMIT_STACK refuses still prepares the stack's anon_vma
+ * (expand_downwards(): anon_vma_prepare() before acct_stack_growth()),
+ * so the hole between the stack and a written VMA below then merges with
+ * that VMA only; a growth refused by the guard gap prepares nothing.
+ *
+ *   P.SSSS   P written (own anon_vma), S a 4-page stack, rlimit 4 pages
+ *   PPSSSS   after the refused fault at the hole and a map of the hole
+ */
+START_TEST(test_stack_rlimit_prepares_anon)
+{
+	const unsigned GD = ANON | VAS_MAP_GROWSDOWN | VAS_MAP_FIXED;
+	struct vas_layout l;
+	struct vas_fault_result r;
+	struct vas *v;
+	uint64_t out;
+
+	vas_layout_default(&l);
+	l.stack_rlimit = 4 * PG;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	ck_assert_int_eq(vas_mmap(v, P(0), PG, RW, GD, NULL, 0, &out), 0);
+	fault_ok(v, P(0), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_mmap(v, P(2), 4 * PG, RW, GD, NULL, 0, &out), 0);
+	ck_assert_uint_eq(info_at(v, P(2)).anon_vma, 0);
+	ck_assert_int_eq(vas_fault(v, P(1), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
+	ck_assert_uint_ne(info_at(v, P(2)).anon_vma, 0);
+	ck_assert_uint_ne(info_at(v, P(2)).anon_vma, info_at(v, P(0)).anon_vma);
+	ck_assert_int_eq(vas_mmap(v, P(1), PG, RW, GD, NULL, 0, &out), 0);
+	ck_assert_str_eq(draw(v, 6), "AABBBB");
+	valid(v);
+	vas_free(v);
+
+	/* Refused by the guard gap: no anon_vma. */
+	vas_layout_default(&l);
+	l.stack_guard_gap = 4; /* pages */
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	map_at(v, P(0), 1, RW);
+	ck_assert_int_eq(vas_mmap(v, P(3), 2 * PG, RW, GD, NULL, 0, &out), 0);
+	ck_assert_int_eq(vas_fault(v, P(2), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
+	ck_assert_uint_eq(info_at(v, P(3)).anon_vma, 0);
 	valid(v);
 	vas_free(v);
 }
@@ -1210,6 +1284,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_mremap);
 	tcase_add_test(tc, test_mremap_unfaulted_pgoff);
 	tcase_add_test(tc, test_mremap_dontunmap);
+	tcase_add_test(tc, test_mremap_dontunmap_low_hint);
 	tcase_add_test(tc, test_mremap_dontunmap_self_merge);
 	tcase_add_test(tc, test_brk);
 	tcase_add_test(tc, test_fault_access);
@@ -1217,6 +1292,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_exec_fault_then_merge);
 	tcase_add_test(tc, test_zero_page);
 	tcase_add_test(tc, test_stack_growth);
+	tcase_add_test(tc, test_stack_rlimit_prepares_anon);
 	tcase_add_test(tc, test_stack_gap0);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_maps_format);
