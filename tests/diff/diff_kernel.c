@@ -2611,6 +2611,109 @@ static void print_platform(void)
 				  "fault-around)");
 }
 
+/*
+ * mremap(MREMAP_MAYMOVE | MREMAP_DONTUNMAP) with a free hint below
+ * mmap_min_addr: x86's top-down allocator returns the hint without
+ * comparing it with mmap_min_addr and mremap() does not raise it as
+ * mmap() does, so security_mmap_addr() refuses it with EPERM for a task
+ * without CAP_SYS_RAWIO. The kernel can be asked only where a page lies
+ * below mmap_min_addr other than page 0 (0 is "no hint"), with
+ * CAP_SYS_RAWIO dropped in a throwaway child; the simulator (mmap_min_addr
+ * 65536) is asked with the same hint either way.
+ * Return: the number of failures.
+ */
+static int low_hint_case(void)
+{
+	const uint64_t hint = PG;
+	long min_addr = 0;
+	int kerr = 1, serr, pfd[2], fails = 0;
+	struct vas *vas;
+	uint64_t out;
+	pid_t pid;
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
+
+	if (!f || fscanf(f, "%ld", &min_addr) != 1)
+		die("cannot read vm.mmap_min_addr");
+	fclose(f);
+	if ((uint64_t)min_addr > hint) {
+		if (pipe(pfd))
+			die("pipe");
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			struct {
+				uint32_t version;
+				int pid;
+			} hdr = {0x20080522,
+				 0}; /* _LINUX_CAPABILITY_VERSION_3 */
+			struct {
+				uint32_t effective, permitted, inheritable;
+			} data[2];
+			void *w = (void *)(uintptr_t)win, *r;
+			int e = -EIO;
+
+			close(pfd[0]);
+			if (!syscall(SYS_capget, &hdr, data)) {
+				data[0].effective &= ~(1u << 17); /* RAWIO */
+				if (syscall(SYS_capset, &hdr, data))
+					e = -EPERM - 1000;
+			}
+			if (e == -EIO && mmap(w, PG, PROT_READ | PROT_WRITE,
+					      MAP_PRIVATE | MAP_ANONYMOUS |
+						      MAP_FIXED_NOREPLACE,
+					      -1, 0) == w) {
+				r = mremap(w, PG, PG,
+					   MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+					   (void *)(uintptr_t)hint);
+				e = r == MAP_FAILED ? -errno : 0;
+			}
+			full_write(pfd[1], &e, sizeof(e));
+			_exit(0);
+		}
+		close(pfd[1]);
+		if (!full_read(pfd[0], &kerr, sizeof(kerr)))
+			die("low-hint probe failed");
+		close(pfd[0]);
+		waitpid(pid, NULL, 0);
+		if (kerr == -EIO || kerr == -EPERM - 1000)
+			die("low-hint probe could not set up (%d)", kerr);
+	}
+	if (vas_new(NULL, &vas))
+		die("vas_new");
+	serr = vas_mmap(vas, win, PG, VAS_PROT_READ | VAS_PROT_WRITE, PA | NR,
+			NULL, 0, &out);
+	if (!serr)
+		serr = vas_mremap(vas, win, PG, PG,
+				  VAS_MREMAP_MAYMOVE | VAS_MREMAP_DONTUNMAP,
+				  hint, &out);
+	vas_free(vas);
+	if (serr != -EPERM) {
+		fprintf(stderr,
+			"FAIL mremap DONTUNMAP hint below mmap_min_addr: "
+			"simulator %s, expected EPERM\n",
+			vma_errno_name(serr));
+		fails++;
+	}
+	if (kerr == 1) {
+		printf("ok   mremap DONTUNMAP hint below mmap_min_addr "
+		       "(simulator EPERM; the kernel cannot be asked: "
+		       "mmap_min_addr %ld leaves no page below it but 0)\n",
+		       min_addr);
+	} else if (kerr != serr) {
+		fprintf(stderr,
+			"FAIL mremap DONTUNMAP hint %#" PRIx64
+			" below mmap_min_addr %ld: kernel %s, simulator %s\n",
+			hint, min_addr, vma_errno_name(kerr),
+			vma_errno_name(serr));
+		fails++;
+	} else if (!fails) {
+		printf("ok   mremap DONTUNMAP hint below mmap_min_addr "
+		       "(kernel and simulator EPERM; mmap_min_addr %ld)\n",
+		       min_addr);
+	}
+	return fails;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -2702,7 +2805,7 @@ int main(int argc, char **argv)
 		printf("hand-written cases: %d run, %d failed\n", nh, hf);
 		fails += hf;
 		if (!kernel_only)
-			fails += map_count_case();
+			fails += map_count_case() + low_hint_case();
 	}
 
 	if (random_seqs && !kernel_only) {
