@@ -53,6 +53,9 @@ static const struct vmad_option vmad_options[] = {
 	 "threads for long operations (fork, maps, freeing spaces)"},
 	{"max_connections", OPT_UINT, O(max_connections), "1024", 1, 1000000,
 	 "connections served at once; one more gets an error and is closed"},
+	{"listen_backlog", OPT_UINT, O(listen_backlog), "1024", 1, 1000000,
+	 "connections the kernel queues before vmad accepts them "
+	 "(capped by net.core.somaxconn)"},
 	{"max_message", OPT_SIZE, O(max_message), "1M", 256, 1ULL << 30,
 	 "largest JSON value accepted, in bytes"},
 	{"max_batch", OPT_UINT, O(max_batch), "10000", 1, 1000000,

@@ -908,7 +908,7 @@ static int vmad_listen(struct vmad_server *srv)
 		vmad_log(VMAD_LOG_ERROR, "chmod %s: %s", path, strerror(-ret));
 		goto out_unlink;
 	}
-	if (listen(fd, 1024) < 0) {
+	if (listen(fd, (int)srv->cfg.listen_backlog) < 0) {
 		ret = -errno;
 		goto out_unlink;
 	}
@@ -985,10 +985,15 @@ int vmad_server_run(struct vmad_server *srv)
 		ret = -ENOMEM;
 		goto out_workers;
 	}
+	/*
+	 * Backlog 0: the socket listens already, with listen_backlog; any
+	 * other value would make libevent call listen() again with it (-1
+	 * is its default of 128).
+	 */
 	srv->listener = evconnlistener_new(srv->base, on_accept, srv,
 					   LEV_OPT_CLOSE_ON_FREE |
 						   LEV_OPT_CLOSE_ON_EXEC,
-					   -1, srv->listen_fd);
+					   0, srv->listen_fd);
 	if (!srv->listener) {
 		ret = -ENOMEM;
 		goto out_workers;

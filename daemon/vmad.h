@@ -67,8 +67,9 @@ struct vmad_config {
 	unsigned job_threads; /* threads for long operations */
 	/* Limits */
 	unsigned max_connections;
-	uint64_t max_message; /* bytes of one JSON value */
-	unsigned max_batch;   /* requests in one batch */
+	unsigned listen_backlog; /* listen(2) backlog */
+	uint64_t max_message;	 /* bytes of one JSON value */
+	unsigned max_batch;	 /* requests in one batch */
 	unsigned max_spaces_per_uid;
 	uint64_t default_max_map_count; /* of a new space */
 	uint64_t max_map_count_limit;	/* most a client may ask for */
