@@ -12,6 +12,7 @@
  */
 #include "vas_op.h"
 #include "vma_alloc_internal.h"
+#include "vma_asan.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -52,8 +53,17 @@ void vas__unlock(struct vas *vas)
  * private vas->area_local and reuses from there, so areas are allocated
  * and freed by the writer's thread, not freed across threads. At most
  * VAS_AREA_CACHE_MAX areas are kept (pushes minus pops, both counted by
- * their only writer); the rest are freed.
+ * their only writer); the rest are freed. In sanitizer builds a kept area
+ * is poisoned but for its link word until it is handed out again
+ * (vma_asan.h), so an access after its grace period is reported.
  */
+
+/* Link @f onto a recycling list (done by the caller) and poison the rest. */
+static void area_poison(struct vas_area_free *f)
+{
+	vma_poison((char *)f + sizeof(*f),
+		   sizeof(struct vas_area) - sizeof(*f));
+}
 
 /**
  * vas__area_free_rcu() - Recycle a retired area (after a grace period).
@@ -72,6 +82,7 @@ void vas__area_free_rcu(void *ptr)
 		return;
 	}
 	vas_store_release(&vas->area_pushes, pushes + 1);
+	area_poison(f);
 	old = uatomic_read(&vas->area_reclaimed);
 	for (;;) {
 		f->next = old;
@@ -105,6 +116,7 @@ struct vas_area *vas__area_get(struct vas *vas)
 		if (f->next)
 			__builtin_prefetch(f->next, 1);
 		vas_store_release(&vas->area_pops, vas->area_pops + 1);
+		vma_unpoison(f, sizeof(*a));
 		a = (struct vas_area *)f;
 	} else {
 		a = vma_alloc(sizeof(*a));
@@ -131,6 +143,7 @@ void vas__area_put(struct vas *vas, struct vas_area *a)
 	/* Counted as pushed and taken again at once. */
 	f->next = vas->area_local;
 	vas->area_local = f;
+	area_poison(f);
 	vas_store_release(&vas->area_pops, vas->area_pops - 1);
 }
 
@@ -141,10 +154,12 @@ static void vas_areas_free(struct vas *vas)
 
 	for (f = vas->area_local; f; f = next) {
 		next = f->next;
+		vma_unpoison(f, sizeof(struct vas_area));
 		vma_free(f);
 	}
 	for (f = vas->area_reclaimed; f; f = next) {
 		next = f->next;
+		vma_unpoison(f, sizeof(struct vas_area));
 		vma_free(f);
 	}
 	vas->area_local = vas->area_reclaimed = NULL;

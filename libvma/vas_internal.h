@@ -117,20 +117,11 @@ struct vas_area_free {
 };
 
 /*
- * Most retired areas a space keeps for reuse (the rest are freed). None
- * under AddressSanitizer, so that it still catches any access to an area
- * after its grace period.
+ * Most retired areas a space keeps for reuse (the rest are freed). Under
+ * AddressSanitizer the kept ones are poisoned (vas.c), so that it still
+ * catches any access to an area after its grace period.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define VAS_AREA_CACHE_MAX 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define VAS_AREA_CACHE_MAX 0
-#endif
-#endif
-#ifndef VAS_AREA_CACHE_MAX
 #define VAS_AREA_CACHE_MAX 4096
-#endif
 
 static inline uint64_t vas_area_pages(const struct vas_area *a)
 {

@@ -43,6 +43,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "vma_alloc_internal.h"
+#include "vma_asan.h"
 #include "vt_internal.h"
 
 #ifdef VMAD_TEST_HOOKS
@@ -756,6 +757,11 @@ static struct vt_free_node *free_pop(struct vt_free_node **head)
  * writer drains one such batch at a time (vt->spare) and keeps emptied
  * batches for its next commits (vt->empty). Nodes a transaction allocated
  * and dropped again never became visible and go to vt->local at once.
+ *
+ * In sanitizer builds a node is poisoned (vma_asan.h) while it waits for
+ * reuse, from the end of its grace period until vt_reuse_node() hands it
+ * out (a node on vt->local keeps only its link word readable), so a
+ * reader that reaches a node after its grace period is reported.
  */
 
 /* Keep a never-published node for reuse. Context: Writer. */
@@ -765,6 +771,7 @@ static void vt_recycle_node(struct vt *vt, struct vtn *n)
 
 	f->next = vt->local;
 	vt->local = f;
+	vma_poison((char *)n + sizeof(*f), VTN_SIZE - sizeof(*f));
 }
 
 /* Keep an emptied batch for a later commit. Context: Writer. */
@@ -786,6 +793,7 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 
 	if (f) {
 		vt->local = f->next;
+		vma_unpoison(f, VTN_SIZE);
 		return (struct vtn *)f;
 	}
 	for (;;) {
@@ -800,6 +808,7 @@ static struct vtn *vt_reuse_node(struct vt *vt)
 			if (b->nr >= VT_PREFETCH_AHEAD)
 				vtn_prefetch_write(
 					b->item[b->nr - VT_PREFETCH_AHEAD].ptr);
+			vma_unpoison(b->item[b->nr].ptr, VTN_SIZE);
 			return b->item[b->nr].ptr;
 		}
 		if (b)
@@ -1610,10 +1619,12 @@ void vt__batch_reclaim(struct vt_batch *b)
 	size_t k, nodes = 0;
 
 	for (k = 0; k < b->nr; k++) {
-		if (b->item[k].fn)
+		if (b->item[k].fn) {
 			b->item[k].fn(b->item[k].ptr);
-		else
+		} else {
+			vma_poison(b->item[k].ptr, VTN_SIZE);
 			b->item[nodes++].ptr = b->item[k].ptr;
+		}
 	}
 	b->nr = nodes;
 	if (vt->nr_recycled - CMM_LOAD_SHARED(vt->nr_reused) + nodes >

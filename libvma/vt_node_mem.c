@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "vma_asan.h"
 #include "vt_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -42,6 +43,8 @@ void *vtn_mem_alloc(void)
 
 void vtn_mem_free(void *n)
 {
+	/* It may come from a recycling cache, poisoned (vma_asan.h). */
+	vma_unpoison(n, n ? VTN_SIZE : 0);
 	free(n);
 }
 

@@ -64,6 +64,10 @@ static struct {
 
 static pthread_once_t rc_once = PTHREAD_ONCE_INIT;
 
+#ifdef VMAD_TEST_HOOKS
+bool vt_test_skip_grace_period;
+#endif
+
 static void *vt_reclaimer(void *arg)
 {
 	struct cds_wfcq_head batch_head;
@@ -91,7 +95,12 @@ static void *vt_reclaimer(void *arg)
 		cds_wfcq_init(&batch_head, &batch_tail);
 		__cds_wfcq_splice_blocking(&batch_head, &batch_tail, &rc.head,
 					   &rc.tail);
+#ifdef VMAD_TEST_HOOKS
+		if (!CMM_LOAD_SHARED(vt_test_skip_grace_period))
+			synchronize_rcu();
+#else
 		synchronize_rcu();
+#endif
 		__cds_wfcq_for_each_blocking_safe(&batch_head, &batch_tail,
 						  node, next)
 		{

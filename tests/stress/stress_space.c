@@ -44,7 +44,10 @@
  * LeakSanitizer at exit (every space is freed).
  *
  * Duration: VMAD_STRESS_SECONDS (default 2) or --seconds N; readers:
- * --readers N (default 2).
+ * --readers N (default 2). --skip-grace-period breaks the reclaimer on
+ * purpose (nodes and areas are recycled without a grace period): the
+ * sanitizer build must then report a reader's access to recycled memory,
+ * which shows that the poisoning of libvma/vma_asan.h works.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -937,6 +940,10 @@ int main(int argc, char **argv)
 			seconds = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--readers") && i + 1 < argc)
 			nr_readers = atoi(argv[++i]);
+#ifdef VMAD_TEST_HOOKS
+		else if (!strcmp(argv[i], "--skip-grace-period"))
+			vt_test_skip_grace_period = true;
+#endif
 		else if (!mode)
 			mode = argv[i];
 		else

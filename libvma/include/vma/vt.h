@@ -326,6 +326,13 @@ VMA_API int vt_erase(struct vt *vt, uint64_t first,
  * root is published, with the tree. Lets tests hold a race window open.
  */
 VMA_API extern void (*vt_test_before_publish)(struct vt *vt);
+/*
+ * Test hook: a deliberately broken reclaimer that recycles what commits
+ * replaced without waiting for a grace period. Sanitizer builds must
+ * then report a reader's access to recycled memory (the tests that show
+ * that the poisoning of vma_asan.h works set it). Never set otherwise.
+ */
+VMA_API extern bool vt_test_skip_grace_period;
 #endif
 
 #ifdef __cplusplus
