@@ -2573,6 +2573,9 @@ static void probe_platform(void)
 /* Say what was found, and what the comparison does about it. */
 static void print_platform(void)
 {
+	long overcommit = -1, min_addr = -1;
+	FILE *f;
+
 	printf("platform (detected; the comparison follows it):\n");
 	printf("  zero page: %s\n",
 	       plat.zero_page ? "yes (upstream: read faults of private "
@@ -2602,6 +2605,29 @@ static void print_platform(void)
 	else
 		printf("  brk: start_brk at W+%#llx (PR_SET_MM_MAP)\n",
 		       (unsigned long long)BRK_START);
+	/*
+	 * Not modelled, shown so that a refusal they cause is explained:
+	 * strict overcommit can fail a mapping the simulator makes, and
+	 * mmap_min_addr decides what low_hint_case() can ask.
+	 */
+	if ((f = fopen("/proc/sys/vm/overcommit_memory", "r"))) {
+		if (fscanf(f, "%ld", &overcommit) != 1)
+			overcommit = -1;
+		fclose(f);
+	}
+	if ((f = fopen("/proc/sys/vm/mmap_min_addr", "r"))) {
+		if (fscanf(f, "%ld", &min_addr) != 1)
+			min_addr = -1;
+		fclose(f);
+	}
+	printf("  vm.overcommit_memory: %ld%s; vm.mmap_min_addr: %ld "
+	       "(the simulator's: 65536)\n",
+	       overcommit,
+	       overcommit == 2 ? " (strict: a mapping the kernel refuses "
+				 "for want of commit charge is a mismatch "
+				 "the simulator does not model)"
+			       : "",
+	       min_addr);
 	printf("  files: %s (%s)\n", tmpdir,
 	       plat.files_tmpfs ? "tmpfs: Rss of file VMAs exact in hand "
 				  "cases, at least the simulator's in random "
