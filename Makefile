@@ -29,6 +29,7 @@ run: build
 # the summary of the plain build's full suite.
 test: fuzz test-san build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE regtest
+	@scripts/diff-summary.sh $(BUILD)
 
 test-san: build-san
 	cd $(SAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L sanitize -LE regtest
