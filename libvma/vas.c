@@ -603,6 +603,7 @@ void vas_stats(struct vas *vas, struct vas_stats *st)
 	st->mapped_bytes = uatomic_read(&vas->mapped_bytes);
 	st->mutations = uatomic_read(&vas->mutations);
 	st->brk = uatomic_read(&vas->brk);
+	st->start_brk = uatomic_read(&vas->start_brk);
 	st->rss_pages =
 		vas__pt_count(&vas->pt, 0, VAS_TASK_SIZE_MAX >> VAS_PAGE_SHIFT);
 	urcu_memb_read_lock();

@@ -370,6 +370,7 @@ void rpc_write_space_stats(struct rpc_buf *b, const struct vas_stats *st)
 	STAT("segv_accerr", st->segv_accerr);
 	STAT("mutations", st->mutations);
 	STAT("brk", st->brk);
+	STAT("start_brk", st->start_brk);
 	STAT("bytes", st->bytes);
 	LIT(b, ",\"tree\":{\"entries\":");
 	rpc_buf_put_u64(b, st->tree.nr_entries);

@@ -155,6 +155,8 @@ check(st["spaces"] == 3 and st["requests"] > 20 and st["faults"] >= 5
 st = c.ok("stats", {"space": "m1"})
 check(st["space"] == sid and st["nr_vmas"] == len(vmas) and
       st["faults"] >= 5 and "tree" in st, st)
+# The layout the picture draws: the break moved, its floor did not.
+check(st["start_brk"] == b0 and st["brk"] == b1, (b0, b1, st))
 check(c.ok("space.validate", {"space": "m1"}) == {"valid": True},
       "validate")
 

@@ -172,6 +172,7 @@ struct vas_stats {
 	uint64_t segv_accerr;
 	uint64_t mutations;   /* committed mutating operations */
 	uint64_t brk;	      /* current program break */
+	uint64_t start_brk;   /* where the heap begins (brk's floor) */
 	struct vt_stats tree; /* the VMA tree */
 	uint64_t bytes;	      /* memory of the space: tree, VMAs, pages */
 };
