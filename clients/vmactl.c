@@ -74,11 +74,17 @@ static const char vmactl_help[] =
 	"    maps SPACE\n"
 	"        Prints the /proc/PID/maps text.\n"
 	"    stats [SPACE]\n"
-	"    show SPACE [--svg FILE] [--guard-gap PAGES]\n"
+	"    show SPACE [--svg FILE] [--html FILE] [--guard-gap PAGES]\n"
 	"        Draws the address space: VMAs as bands on a log-scaled axis,\n"
 	"        coloured by permissions, with gaps and stack guard gaps. Text "
 	"on\n"
-	"        the terminal; an SVG picture with --svg.\n"
+	"        the terminal. --svg: a picture of the whole space in a "
+	"bounded\n"
+	"        canvas (VMAs of one object in one band, gaps compressed, "
+	"markers\n"
+	"        for mmap_base, start_brk, brk). --html: one self-contained "
+	"page\n"
+	"        that zooms into ranges and shows each band's maps lines.\n"
 	"    call METHOD [PARAMS-JSON]\n"
 	"        Sends any request and prints its result as JSON.\n"
 	"    -   Reads requests, one JSON value per line, from standard input\n"
@@ -240,6 +246,7 @@ struct vmactl {
 	char socket[4096];
 	bool json;
 	const char *svg;     /* show --svg FILE */
+	const char *html;    /* show --html FILE */
 	long long guard_gap; /* show --guard-gap PAGES, -1 = ask the daemon */
 	struct vmc_conn conn;
 	bool connected;
@@ -362,14 +369,15 @@ static int vmactl_parse_args(struct vmactl *vc, const struct vmactl_cmd *cmd,
 					    json_string(name));
 			continue;
 		}
-		if (cmd->out == VMACTL_OUT_SHOW && !strcmp(name, "svg")) {
+		if (cmd->out == VMACTL_OUT_SHOW &&
+		    (!strcmp(name, "svg") || !strcmp(name, "html"))) {
 			if (!val && i + 1 < argc)
 				val = argv[++i];
 			if (!val || !*val) {
 				vmactl_usage_error("%s needs a file", a);
 				return -1;
 			}
-			vc->svg = val;
+			*(name[0] == 's' ? &vc->svg : &vc->html) = val;
 			continue;
 		}
 		if (cmd->out == VMACTL_OUT_SHOW && !strcmp(name, "guard_gap")) {
@@ -546,69 +554,57 @@ static void vmactl_print_flat(const char *prefix, const json_t *v)
 	}
 }
 
-static long long vmactl_space_guard(struct vmactl *vc, const json_t *space)
+/* Write a picture of @maps to @path ("-": standard output). */
+static int vmactl_show_file(const char *path, const char *title,
+			    const json_t *maps,
+			    const struct vmactl_space_layout *l, bool html)
 {
-	json_t *resp = NULL, *sp;
-	size_t i;
-	long long gap = 256;
+	FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+	int ret;
 
-	if (vc->guard_gap >= 0)
-		return vc->guard_gap;
-	/* The space list may describe each space's layout. */
-	if (vmc_call(&vc->conn, "space.list", NULL, &resp))
-		return gap;
-	json_array_foreach(
-		json_object_get(json_object_get(resp, "result"), "spaces"), i,
-		sp)
-	{
-		json_t *id = json_object_get(sp, "space");
-		json_t *nm = json_object_get(sp, "name");
-		json_t *g = json_object_get(sp, "stack_guard_gap");
-
-		if (!id)
-			id = json_object_get(sp, "id");
-		if (!json_is_integer(g))
-			continue;
-		if ((json_is_integer(space) && json_equal(id, space)) ||
-		    (json_is_string(space) && json_equal(nm, space)))
-			gap = json_integer_value(g);
+	if (!f) {
+		fprintf(stderr, "vmactl: show: cannot write %s: %s\n", path,
+			strerror(errno));
+		return VMC_EXIT_FAIL;
 	}
-	json_decref(resp);
-	return gap;
+	ret = html ? vmactl_show_html(f, title, maps, l)
+		   : vmactl_show_svg(f, title, maps, l);
+	if (ret)
+		fprintf(stderr, "vmactl: show: %s: %s\n", path,
+			ret == -ENOMEM ? "out of memory" : "no VMAs in the result");
+	if (fflush(f) || (f != stdout && fclose(f))) {
+		fprintf(stderr, "vmactl: show: cannot write %s: %s\n", path,
+			strerror(errno));
+		ret = -EIO;
+	}
+	return ret ? VMC_EXIT_FAIL : 0;
 }
 
 static int vmactl_show(struct vmactl *vc, const json_t *params,
 		       const json_t *result)
 {
 	const json_t *space = json_object_get(params, "space");
-	const json_t *vmas = json_object_get(result, "vmas");
-	uint64_t guard = (uint64_t)vmactl_space_guard(vc, space) * 4096;
+	struct vmactl_space_layout l;
 	char title[256];
+	int ret = 0;
 
+	vmactl_show_layout(&vc->conn, space, &l);
+	if (vc->guard_gap >= 0)
+		l.guard = (uint64_t)vc->guard_gap * 4096;
 	if (json_is_string(space))
 		snprintf(title, sizeof(title), "space %s",
 			 json_string_value(space));
 	else
 		snprintf(title, sizeof(title), "space %lld",
 			 (long long)json_integer_value(space));
-	if (vc->svg) {
-		FILE *f = strcmp(vc->svg, "-") ? fopen(vc->svg, "w") : stdout;
-
-		if (!f) {
-			fprintf(stderr, "vmactl: show: cannot write %s: %s\n",
-				vc->svg, strerror(errno));
-			return VMC_EXIT_FAIL;
-		}
-		vmactl_show_svg(f, title, vmas, guard);
-		if (f != stdout && fclose(f)) {
-			fprintf(stderr, "vmactl: show: cannot write %s: %s\n",
-				vc->svg, strerror(errno));
-			return VMC_EXIT_FAIL;
-		}
-		return 0;
-	}
-	vmactl_show_text(stdout, vmas, guard, isatty(STDOUT_FILENO));
-	return 0;
+	if (vc->svg)
+		ret = vmactl_show_file(vc->svg, title, result, &l, false);
+	if (!ret && vc->html)
+		ret = vmactl_show_file(vc->html, title, result, &l, true);
+	if (!vc->svg && !vc->html)
+		vmactl_show_text(stdout, json_object_get(result, "vmas"),
+				 l.guard, isatty(STDOUT_FILENO));
+	return ret;
 }
 
 static void vmactl_print_fault(const json_t *params, const json_t *r)

@@ -15,7 +15,8 @@
  * when the neighbour is closer than the guard gap the hatch turns red and
  * the label says the stack cannot grow.
  *
- * Both renderers work from one segment list built by vmactl_segments().
+ * The text renderer works from a segment list built by vmactl_segments();
+ * the SVG and HTML pictures from the model in vmactl_pic.c.
  */
 #include "vmactl.h"
 
@@ -154,25 +155,6 @@ static double vmactl_log_pages(uint64_t bytes)
 	return pages < 1 ? 0 : log2(pages);
 }
 
-static const char *vmactl_perm_color(const char *perms)
-{
-	char p[4] = "---";
-
-	if (perms && strlen(perms) >= 3)
-		memcpy(p, perms, 3);
-	if (!strcmp(p, "---"))
-		return "#bdbdbd";
-	if (!strcmp(p, "r--"))
-		return "#74c476";
-	if (!strcmp(p, "rw-"))
-		return "#6baed6";
-	if (!strcmp(p, "r-x"))
-		return "#fd8d3c";
-	if (!strcmp(p, "rwx"))
-		return "#e7298a";
-	return "#9e9ac8";
-}
-
 static const char *vmactl_perm_ansi(const char *perms)
 {
 	char p[4] = "---";
@@ -255,181 +237,49 @@ void vmactl_show_text(FILE *out, const json_t *vmas, uint64_t guard, int color)
 	free(seg);
 }
 
-static void vmactl_svg_text(FILE *out, const char *s)
+void vmactl_show_layout(struct vmc_conn *conn, const json_t *space,
+			struct vmactl_space_layout *l)
 {
-	for (; *s; s++) {
-		switch (*s) {
-		case '<':
-			fputs("&lt;", out);
-			break;
-		case '>':
-			fputs("&gt;", out);
-			break;
-		case '&':
-			fputs("&amp;", out);
-			break;
-		case '"':
-			fputs("&quot;", out);
-			break;
-		default:
-			if ((unsigned char)*s >= 0x20)
-				fputc(*s, out);
+	json_t *resp = NULL, *params, *sp, *r;
+	uint64_t v;
+	size_t i;
+
+	memset(l, 0, sizeof(*l));
+	l->guard = 256 * 4096;
+	if (!vmc_call(conn, "space.list", NULL, &resp)) {
+		r = json_object_get(json_object_get(resp, "result"), "spaces");
+		json_array_foreach(r, i, sp)
+		{
+			json_t *id = json_object_get(sp, "space");
+
+			if (!(json_is_integer(space) && json_equal(id, space)) &&
+			    !(json_is_string(space) &&
+			      json_equal(json_object_get(sp, "name"), space)))
+				continue;
+			if (!vmc_json_u64(json_object_get(sp, "task_size"), &v))
+				l->task_size = v;
+			if (!vmc_json_u64(json_object_get(sp, "mmap_base"), &v)) {
+				l->mmap_base = v;
+				l->has_mmap_base = true;
+			}
+			if (!vmc_json_u64(json_object_get(sp, "stack_guard_gap"),
+					  &v) &&
+			    v < (1ull << 36))
+				l->guard = v * 4096;
 		}
 	}
-}
-
-void vmactl_show_svg(FILE *out, const char *title, const json_t *vmas,
-		     uint64_t guard)
-{
-	static const struct {
-		const char *perms, *label;
-	} legend[] = {
-		{"r--", "r--"}, {"rw-", "rw-"}, {"r-x", "r-x"},
-		{"rwx", "rwx"}, {"---", "---"}, {"-w-", "other"},
-	};
-	const double x0 = 150, bw = 220, lx = 390, top = 78;
-	size_t n, i;
-	struct vmactl_seg *seg = vmactl_segments(vmas, guard, &n);
-	double *h = calloc(n ? n : 1, sizeof(double)), total = 0, y;
-	char sz[32], gs[32];
-
-	for (i = 0; i < n; i++) {
-		double lp = vmactl_log_pages(seg[i].end - seg[i].start);
-
-		h[i] = seg[i].kind == SEG_VMA ? 18 + 5 * lp : 10 + 2.5 * lp;
-		if (seg[i].kind == SEG_GUARD_BAD && h[i] < 16)
-			h[i] = 16;
-		total += h[i];
-	}
-	fprintf(out,
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"860\" "
-		"height=\"%.0f\" viewBox=\"0 0 860 %.0f\" "
-		"font-family=\"DejaVu Sans Mono, monospace\" "
-		"font-size=\"11\">\n"
-		"<defs><pattern id=\"hatch\" width=\"8\" height=\"8\" "
-		"patternUnits=\"userSpaceOnUse\" "
-		"patternTransform=\"rotate(45)\"><rect width=\"8\" "
-		"height=\"8\" "
-		"fill=\"#f2f2f2\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" "
-		"stroke=\"#888\" stroke-width=\"3\"/></pattern>"
-		"<pattern id=\"hatchbad\" width=\"8\" height=\"8\" "
-		"patternUnits=\"userSpaceOnUse\" "
-		"patternTransform=\"rotate(45)\"><rect width=\"8\" "
-		"height=\"8\" "
-		"fill=\"#fde0dd\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" "
-		"stroke=\"#d7301f\" stroke-width=\"3\"/></pattern></defs>\n"
-		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-		total + top + 40, total + top + 40);
-	fprintf(out, "<text x=\"10\" y=\"22\" font-size=\"15\" "
-		     "font-weight=\"bold\">");
-	vmactl_svg_text(out, title);
-	fprintf(out,
-		" - %zu VMAs, log-scaled address axis (high addresses "
-		"on top)</text>\n",
-		json_array_size(vmas));
-	for (i = 0; i < sizeof(legend) / sizeof(legend[0]); i++) {
-		double lxp = 10 + (double)i * 80;
-
-		fprintf(out,
-			"<rect x=\"%.0f\" y=\"36\" width=\"14\" height=\"14\" "
-			"fill=\"%s\" stroke=\"#333\"/><text x=\"%.0f\" "
-			"y=\"47\">%s</text>\n",
-			lxp, vmactl_perm_color(legend[i].perms), lxp + 18,
-			legend[i].label);
-	}
-	fprintf(out,
-		"<rect x=\"490\" y=\"36\" width=\"14\" height=\"14\" "
-		"fill=\"url(#hatch)\" stroke=\"#333\"/><text x=\"508\" "
-		"y=\"47\">guard gap</text>\n"
-		"<rect x=\"590\" y=\"36\" width=\"14\" height=\"14\" "
-		"fill=\"#ffffff\" stroke=\"#999\" stroke-dasharray=\"3,2\"/>"
-		"<text x=\"608\" y=\"47\">gap</text>\n"
-		"<text x=\"660\" y=\"47\">dashed border: shared</text>\n");
-	if (!n)
-		fprintf(out,
-			"<text x=\"%.0f\" y=\"%.0f\">(no mappings)</text>\n",
-			x0, top + 20);
-	y = top;
-	for (i = n; i-- > 0;) {
-		struct vmactl_seg *s = &seg[i];
-		double mid = y + h[i] / 2 + 4;
-
-		vmc_human_size(s->end - s->start, sz, sizeof(sz));
-		if (s->kind == SEG_VMA) {
-			const char *perms = json_string_value(
-				json_object_get(s->vma, "perms"));
-			bool shared =
-				perms && strlen(perms) >= 4 && perms[3] == 's';
-
-			fprintf(out,
-				"<rect x=\"%.0f\" y=\"%.1f\" width=\"%.0f\" "
-				"height=\"%.1f\" fill=\"%s\" stroke=\"#222\"%s>"
-				"<title>",
-				x0, y, bw, h[i], vmactl_perm_color(perms),
-				shared ? " stroke-dasharray=\"6,3\"" : "");
-			fprintf(out, "%llx-%llx %s %s",
-				(unsigned long long)s->start,
-				(unsigned long long)s->end, perms ? perms : "?",
-				sz);
-			fprintf(out, "</title></rect>\n");
-			fprintf(out,
-				"<text x=\"%.0f\" y=\"%.1f\" "
-				"text-anchor=\"middle\" font-weight=\"bold\">"
-				"%s</text>\n",
-				x0 + bw / 2, mid, perms ? perms : "?");
-			fprintf(out,
-				"<text x=\"%.0f\" y=\"%.1f\">%llx-%llx  %s  ",
-				lx, mid, (unsigned long long)s->start,
-				(unsigned long long)s->end, sz);
-			vmactl_svg_text(out, vmactl_vma_label(s->vma));
-			fprintf(out, "</text>\n");
-			/* Address ticks at both edges. */
-			fprintf(out,
-				"<text x=\"%.0f\" y=\"%.1f\" "
-				"text-anchor=\"end\" fill=\"#555\" "
-				"font-size=\"9\">%llx</text>\n",
-				x0 - 6, y + h[i] - 1,
-				(unsigned long long)s->start);
-		} else if (s->kind == SEG_GAP) {
-			fprintf(out,
-				"<rect x=\"%.0f\" y=\"%.1f\" width=\"%.0f\" "
-				"height=\"%.1f\" fill=\"#ffffff\" "
-				"stroke=\"#999\" stroke-dasharray=\"3,2\"/>\n",
-				x0 + 20, y, bw - 40, h[i]);
-			fprintf(out,
-				"<text x=\"%.0f\" y=\"%.1f\" fill=\"#777\" "
-				"font-style=\"italic\">gap %s</text>\n",
-				lx, mid, sz);
-		} else {
-			bool bad = s->kind == SEG_GUARD_BAD;
-
-			vmc_human_size(s->want, gs, sizeof(gs));
-			fprintf(out,
-				"<rect x=\"%.0f\" y=\"%.1f\" width=\"%.0f\" "
-				"height=\"%.1f\" fill=\"url(#%s)\" "
-				"stroke=\"%s\"/>\n",
-				x0, y, bw, h[i], bad ? "hatchbad" : "hatch",
-				bad ? "#d7301f" : "#888");
-			fprintf(out, "<text x=\"%.0f\" y=\"%.1f\" fill=\"%s\">",
-				lx, mid, bad ? "#d7301f" : "#555");
-			if (bad)
-				fprintf(out,
-					"guard gap %s &lt; %s: the stack "
-					"cannot grow here",
-					sz, gs);
-			else
-				fprintf(out, "stack guard gap %s", sz);
-			fprintf(out, "</text>\n");
+	json_decref(resp);
+	resp = NULL;
+	params = json_pack("{sO}", "space", space);
+	if (params && !vmc_call(conn, "stats", params, &resp)) {
+		r = json_object_get(resp, "result");
+		if (!vmc_json_u64(json_object_get(r, "brk"), &l->brk)) {
+			l->has_brk = true;
+			/* A daemon without start_brk: mark brk only. */
+			if (vmc_json_u64(json_object_get(r, "start_brk"),
+					 &l->start_brk))
+				l->start_brk = l->brk;
 		}
-		y += h[i];
 	}
-	if (n)
-		fprintf(out,
-			"<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" "
-			"fill=\"#555\" font-size=\"9\">%llx</text>\n",
-			x0 - 6, top + 8, (unsigned long long)seg[n - 1].end);
-	fprintf(out, "</svg>\n");
-	free(h);
-	free(seg);
+	json_decref(resp);
 }
