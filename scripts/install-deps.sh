@@ -8,6 +8,10 @@ packages=(
 	liburcu-dev libevent-dev libjansson-dev check libsubunit-dev
 	python3 socat
 	clang libclang-rt-14-dev
+	# tests/picture: rsvg-convert renders vmactl's SVG pictures, with the
+	# font they name; headless Chromium loads the HTML view.
+	librsvg2-bin fonts-dejavu-core
+	chromium
 )
 
 missing=()

@@ -289,11 +289,15 @@ class ShowTest(unittest.TestCase):
         root = ET.parse(svg).getroot()
         self.assertTrue(root.tag.endswith("svg"))
         ns = {"s": "http://www.w3.org/2000/svg"}
-        texts = " ".join(t.text or "" for t in root.iter(
+        texts = " ".join("".join(t.itertext()) for t in root.iter(
             "{http://www.w3.org/2000/svg}text"))
         for label in ("rw-p", "r--p", "r-xp", "---p", "[stack]",
-                      "%x-%x" % (W, W + 0x10000), "gap", "guard gap"):
+                      "%x" % W, "%x" % (W + 0x10000), "gap", "guard gap"):
             self.assertIn(label, texts)
+        # Each band's tooltip holds its maps lines.
+        titles = " ".join(t.text or "" for t in root.iter(
+            "{http://www.w3.org/2000/svg}title"))
+        self.assertIn("%x-%x rw-p" % (W, W + 0x10000), titles)
         rects = root.findall(".//s:rect", ns)
         self.assertGreaterEqual(len(rects), 6 + 1)
         rc, out, err = run("vmactl", "show", sp)
