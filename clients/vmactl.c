@@ -571,7 +571,8 @@ static int vmactl_show_file(const char *path, const char *title,
 		   : vmactl_show_svg(f, title, maps, l);
 	if (ret)
 		fprintf(stderr, "vmactl: show: %s: %s\n", path,
-			ret == -ENOMEM ? "out of memory" : "no VMAs in the result");
+			ret == -ENOMEM ? "out of memory"
+				       : "no VMAs in the result");
 	if (fflush(f) || (f != stdout && fclose(f))) {
 		fprintf(stderr, "vmactl: show: cannot write %s: %s\n", path,
 			strerror(errno));

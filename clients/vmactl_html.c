@@ -76,22 +76,33 @@ static void html_devino(const struct pic_vma *v, char *buf, size_t len)
 			 tok[4]);
 }
 
-/* The attribute tuple of @v as JSON text: its key in the table. */
-static char *html_attr(const struct pic_vma *v)
+/*
+ * The key of @v's attribute tuple in the table: its members joined by
+ * \x1f (which no name holds: file and VMA names are printable).
+ */
+static int html_attr_key(const struct pic_vma *v, char *buf, size_t len)
 {
-	json_t *a = json_array();
-	char devino[64], *s;
+	char devino[64];
+	size_t i, n;
+	const json_t *f;
+	int w;
 
 	html_devino(v, devino, sizeof(devino));
-	json_array_append_new(a, json_stringn(v->perms, 4));
-	json_array_append_new(a, v->file ? json_string(v->file) : json_null());
-	json_array_append_new(a, v->name ? json_string(v->name) : json_null());
-	json_array_append(a, json_is_array(v->flags) ? (json_t *)v->flags
-						     : json_array());
-	json_array_append_new(a, json_string(devino));
-	s = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(a);
-	return s;
+	w = snprintf(buf, len, "%.4s\x1f%s\x1f%s\x1f%s\x1f", v->perms,
+		     v->file ? v->file : "\x1e", v->name ? v->name : "\x1e",
+		     devino);
+	if (w < 0 || (size_t)w >= len)
+		return -ENAMETOOLONG;
+	n = (size_t)w;
+	json_array_foreach(v->flags, i, f)
+	{
+		w = snprintf(buf + n, len - n, "%s,",
+			     json_is_string(f) ? json_string_value(f) : "?");
+		if (w < 0 || (size_t)w >= len - n)
+			return -ENAMETOOLONG;
+		n += (size_t)w;
+	}
+	return 0;
 }
 
 /* The attribute tuple of @v, escaped for the page. */
@@ -112,8 +123,8 @@ static void html_attr_write(FILE *out, const struct pic_vma *v)
 	json_array_foreach(v->flags, i, f)
 	{
 		fputs(i ? "," : "", out);
-		html_json_cstr(out, json_is_string(f) ? json_string_value(f)
-						     : "?");
+		html_json_cstr(out,
+			       json_is_string(f) ? json_string_value(f) : "?");
 	}
 	fputs("],", out);
 	html_json_cstr(out, devino);
@@ -121,7 +132,8 @@ static void html_attr_write(FILE *out, const struct pic_vma *v)
 }
 
 static const char html_head[] =
-	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
+	"charset=\"utf-8\">\n"
 	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
 	"'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
 	"<meta name=\"viewport\" content=\"width=device-width\">\n"
@@ -137,6 +149,7 @@ static const char html_head[] =
 	"border:1px solid #333;vertical-align:-2px;margin-right:4px}\n"
 	"#pic{user-select:none;cursor:zoom-in}\n"
 	"#pic .hit{fill:transparent}\n"
+	"#pic text{white-space:pre}\n"
 	"#pic g[data-row]:hover .hit{fill:#fff3c4}\n"
 	"#tip{position:absolute;background:#fffff0;border:1px solid #999;"
 	"padding:4px 6px;white-space:pre;font-size:12px;pointer-events:none;"
@@ -182,13 +195,15 @@ static const char html_body[] =
 static int html_data(FILE *out, const struct pic *p)
 {
 	json_t *index = json_object();
+	size_t *attr = calloc(p->nr_vma + 1, sizeof(*attr));
 	size_t i, nattr = 0;
 	uint64_t prev = 0;
 	unsigned m;
-	int ret = 0;
+	char key[1024];
+	int ret = -ENOMEM;
 
-	if (!index)
-		return -ENOMEM;
+	if (!index || !attr)
+		goto out;
 	fputs("{\"title\":", out);
 	html_json_cstr(out, p->title);
 	fprintf(out, ",\"top\":%llu,\"guard\":%llu,\"mk\":[",
@@ -201,37 +216,32 @@ static int html_data(FILE *out, const struct pic *p)
 				(unsigned long long)p->mk[m]);
 	fputs("],\"attrs\":[", out);
 	for (i = 0; i < p->nr_vma; i++) {
-		char *key = html_attr(&p->vma[i]);
+		json_t *known;
 
-		if (!key) {
-			ret = -ENOMEM;
+		ret = html_attr_key(&p->vma[i], key, sizeof(key));
+		if (ret)
 			goto out;
+		known = json_object_get(index, key);
+		if (known) {
+			attr[i] = (size_t)json_integer_value(known);
+			continue;
 		}
-		if (!json_object_get(index, key)) {
-			json_object_set_new(index, key,
-					    json_integer((json_int_t)nattr));
-			fputs(nattr ? "," : "", out);
-			html_attr_write(out, &p->vma[i]);
-			nattr++;
-		}
-		free(key);
+		ret = -ENOMEM;
+		if (json_object_set_new(index, key,
+					json_integer((json_int_t)nattr)))
+			goto out;
+		fputs(nattr ? "," : "", out);
+		html_attr_write(out, &p->vma[i]);
+		attr[i] = nattr++;
 	}
 	fputs("],\"v\":[", out);
 	for (i = 0; i < p->nr_vma; i++) {
 		const struct pic_vma *v = &p->vma[i];
-		char *key = html_attr(v);
-		json_int_t a;
 
-		if (!key) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		a = json_integer_value(json_object_get(index, key));
-		free(key);
-		fprintf(out, "%s%llu,%llu,%lld,%llu,%llu", i ? "," : "",
+		fprintf(out, "%s%llu,%llu,%zu,%llu,%llu", i ? "," : "",
 			(unsigned long long)((v->start - prev) / 4096),
 			(unsigned long long)((v->end - v->start) / 4096),
-			(long long)a, (unsigned long long)(v->offset / 4096),
+			attr[i], (unsigned long long)(v->offset / 4096),
 			(unsigned long long)v->rss_pages);
 		prev = v->end;
 	}
@@ -241,7 +251,9 @@ static int html_data(FILE *out, const struct pic *p)
 			(int)p->band[i].kind, p->band[i].first, p->band[i].nr,
 			p->band[i].bss);
 	fputs("]}", out);
+	ret = 0;
 out:
+	free(attr);
 	json_decref(index);
 	return ret;
 }

@@ -107,7 +107,8 @@ static size_t pic_band_span(const struct pic *p, size_t i,
 	if (a->file) {
 		*kind = PIC_FILE;
 		while (j < n && v[j].file && !strcmp(v[j].file, a->file) &&
-		       !v[j].name && v[j].start - v[j - 1].end <= PIC_FILE_HOLE_MAX)
+		       !v[j].name &&
+		       v[j].start - v[j - 1].end <= PIC_FILE_HOLE_MAX)
 			j++;
 		if (j < n && pic_anon(&v[j]) && v[j].start == v[j - 1].end &&
 		    v[j].end - v[j].start <= PIC_BSS_MAX &&
@@ -135,7 +136,8 @@ static size_t pic_band_span(const struct pic *p, size_t i,
 	 */
 	has_none = pic_none(a);
 	while (j < n && pic_anon(&v[j]) && v[j].start == v[j - 1].end &&
-	       !pic_guard_at(p, j) && !(pic_none(&v[j - 1]) && !pic_none(&v[j]))) {
+	       !pic_guard_at(p, j) &&
+	       !(pic_none(&v[j - 1]) && !pic_none(&v[j]))) {
 		has_none |= pic_none(&v[j]);
 		j++;
 	}
@@ -392,8 +394,8 @@ static int pic_cluster_row(const struct pic *p, struct pic_rows *r, size_t b0,
 {
 	const struct pic_band *first = &p->band[b0],
 			      *last = &p->band[b0 + nb - 1];
-	struct pic_row row = {.start = first->start, .end = last->end,
-			      .b0 = b0, .nb = nb};
+	struct pic_row row = {
+		.start = first->start, .end = last->end, .b0 = b0, .nb = nb};
 
 	row.markers = pic_take_markers(p, r, row.start, row.end, true);
 	if (nb == 1) {
@@ -591,8 +593,7 @@ size_t pic_cells(const char *s)
  * Copy @s into @dst, cut to at most @cells cells with "..." in place of
  * its end (or of its start if @keep_tail), on a character boundary.
  */
-void pic_fit(char *dst, size_t cap, const char *s, size_t cells,
-	     bool keep_tail)
+void pic_fit(char *dst, size_t cap, const char *s, size_t cells, bool keep_tail)
 {
 	size_t len = strlen(s), n = 0, i;
 
@@ -608,7 +609,8 @@ void pic_fit(char *dst, size_t cap, const char *s, size_t cells,
 		for (i = 0; s[i] && i + 4 < cap;) {
 			size_t w = (unsigned char)s[i] < 0x80 ? 1 : 2, l = 1;
 
-			while (w == 2 && ((unsigned char)s[i + l] & 0xc0) == 0x80)
+			while (w == 2 &&
+			       ((unsigned char)s[i + l] & 0xc0) == 0x80)
 				l++;
 			if (n + w > cells - 3 || i + l + 4 > cap)
 				break;
@@ -684,8 +686,8 @@ static void pic_flag_words(const struct pic *p, const struct pic_band *b,
 			   char *buf, size_t len)
 {
 	static const char *const quiet[] = {
-		"private", "shared", "anonymous", "account",
-		"anon_vma", "stack", "heap", NULL,
+		"private",  "shared", "anonymous", "account",
+		"anon_vma", "stack",  "heap",	   NULL,
 	};
 	size_t k, i, n = 0;
 	const json_t *f;
@@ -738,8 +740,8 @@ static void pic_perm_list(const struct pic *p, const struct pic_band *b,
 	}
 }
 
-char *pic_band_label(const struct pic *p, const struct pic_band *b,
-		     char *buf, size_t len)
+char *pic_band_label(const struct pic *p, const struct pic_band *b, char *buf,
+		     size_t len)
 {
 	const struct pic_vma *v = &p->vma[b->first];
 	char sz[32], perms[128], flags[128], a[32], c[32], rss[48] = "";
@@ -790,8 +792,8 @@ char *pic_band_label(const struct pic *p, const struct pic_band *b,
 	return buf;
 }
 
-char *pic_cluster_label(const struct pic *p, const struct pic_row *r,
-			char *buf, size_t len)
+char *pic_cluster_label(const struct pic *p, const struct pic_row *r, char *buf,
+			size_t len)
 {
 	size_t k, nvma = 0, top[2] = {SIZE_MAX, SIZE_MAX}, named = 0;
 	uint64_t mapped = 0;
@@ -826,7 +828,8 @@ char *pic_cluster_label(const struct pic *p, const struct pic_row *r,
 		snprintf(names + n, sizeof(names) - n, " +%zu", named - 2);
 	}
 	snprintf(buf, len, "%s VMAs, %s mapped in %s%s%s",
-		 pic_count(nvma, cnt, sizeof(cnt)), pic_size(mapped, m, sizeof(m)),
+		 pic_count(nvma, cnt, sizeof(cnt)),
+		 pic_size(mapped, m, sizeof(m)),
 		 pic_size(r->end - r->start, s, sizeof(s)), *names ? ": " : "",
 		 names);
 	return buf;

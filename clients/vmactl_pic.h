@@ -46,12 +46,12 @@ enum pic_band_kind {
 /* Consecutive VMAs of one object, drawn as one labelled band. */
 struct pic_band {
 	enum pic_band_kind kind;
-	size_t first, nr;     /* VMAs [first, first + nr) */
-	uint64_t start, end;  /* first VMA's start, last VMA's end */
-	uint64_t mapped;      /* bytes in VMAs */
-	bool bss;	      /* PIC_FILE: ends with its anonymous bss */
-	bool grows_down;      /* some VMA is growsdown */
-	bool grows_up;	      /* some VMA is growsup */
+	size_t first, nr;    /* VMAs [first, first + nr) */
+	uint64_t start, end; /* first VMA's start, last VMA's end */
+	uint64_t mapped;     /* bytes in VMAs */
+	bool bss;	     /* PIC_FILE: ends with its anonymous bss */
+	bool grows_down;     /* some VMA is growsdown */
+	bool grows_up;	     /* some VMA is growsup */
 };
 
 /* The addresses a picture marks (struct vmactl_space_layout). */
@@ -69,7 +69,7 @@ struct pic {
 	size_t nr_vma;
 	struct pic_band *band;
 	size_t nr_band;
-	uint64_t top;	/* the space drawn is [0, top) */
+	uint64_t top;		     /* the space drawn is [0, top) */
 	uint64_t mk[PIC_NR_MARKERS]; /* marker addresses */
 	unsigned mk_valid;	     /* PIC_MK_* bits that are known */
 	char *text;		     /* copy of the maps text (owned) */
@@ -102,10 +102,10 @@ struct pic_rows {
 };
 
 /* Row heights (pixels): gaps grow with log2 of their size. */
-#define PIC_GAP_H(pages)  (10.0 + 1.25 * log2((double)(pages) + 1.0))
-#define PIC_MARKER_H	  14.0
-#define PIC_SUBROW_H	  15.0 /* one VMA of an expanded band */
-#define PIC_CHAR_W	  0.62 /* advance of a monospace cell, in ems */
+#define PIC_GAP_H(pages) (10.0 + 1.25 * log2((double)(pages) + 1.0))
+#define PIC_MARKER_H	 14.0
+#define PIC_SUBROW_H	 15.0 /* one VMA of an expanded band */
+#define PIC_CHAR_W	 0.62 /* advance of a monospace cell, in ems */
 
 /**
  * pic_new() - Build the model of a maps result.
@@ -138,10 +138,10 @@ size_t pic_cells(const char *s);
 void pic_fit(char *dst, size_t cap, const char *s, size_t cells,
 	     bool keep_tail);
 void pic_xml(FILE *out, const char *s);
-char *pic_band_label(const struct pic *p, const struct pic_band *b,
-		     char *buf, size_t len);
-char *pic_cluster_label(const struct pic *p, const struct pic_row *r,
-			char *buf, size_t len);
+char *pic_band_label(const struct pic *p, const struct pic_band *b, char *buf,
+		     size_t len);
+char *pic_cluster_label(const struct pic *p, const struct pic_row *r, char *buf,
+			size_t len);
 char *pic_size(uint64_t bytes, char *buf, size_t len);
 char *pic_count(uint64_t v, char *buf, size_t len);
 

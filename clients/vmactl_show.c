@@ -252,18 +252,21 @@ void vmactl_show_layout(struct vmc_conn *conn, const json_t *space,
 		{
 			json_t *id = json_object_get(sp, "space");
 
-			if (!(json_is_integer(space) && json_equal(id, space)) &&
+			if (!(json_is_integer(space) &&
+			      json_equal(id, space)) &&
 			    !(json_is_string(space) &&
 			      json_equal(json_object_get(sp, "name"), space)))
 				continue;
 			if (!vmc_json_u64(json_object_get(sp, "task_size"), &v))
 				l->task_size = v;
-			if (!vmc_json_u64(json_object_get(sp, "mmap_base"), &v)) {
+			if (!vmc_json_u64(json_object_get(sp, "mmap_base"),
+					  &v)) {
 				l->mmap_base = v;
 				l->has_mmap_base = true;
 			}
-			if (!vmc_json_u64(json_object_get(sp, "stack_guard_gap"),
-					  &v) &&
+			if (!vmc_json_u64(
+				    json_object_get(sp, "stack_guard_gap"),
+				    &v) &&
 			    v < (1ull << 36))
 				l->guard = v * 4096;
 		}

@@ -362,6 +362,9 @@
           wsum + 2;
       el("rect", {x: BAR_X, y: yy, width: BAR_W, height: sh,
                   fill: color(v.perms), "data-vma": k}, g);
+      if (r.expanded && k < u.first + u.nr - 1)
+        el("line", {x1: BAR_X, y1: yy, x2: BAR_X + BAR_W, y2: yy,
+                    stroke: "#ffffff"}, g);
       if (r.expanded)
         text(g, LBL_X, yy + sh / 2 + 0.35 * FS, LBL_X + 24 * CHAR_W * FS, FS,
              v.perms + " " + size(v.end - v.start).padStart(6) +

@@ -80,9 +80,9 @@ static void svg_text(FILE *out, double x, double y, double right, double fs,
 /* The y of address @a inside row @r (linear within the row). */
 static double svg_y_in(const struct pic_row *r, uint64_t a)
 {
-	double f = r->end > r->start ? (double)(r->end - a) /
-					       (double)(r->end - r->start)
-				     : 0.5;
+	double f = r->end > r->start
+			   ? (double)(r->end - a) / (double)(r->end - r->start)
+			   : 0.5;
 
 	return SVG_TOP + r->y + f * r->h;
 }
@@ -130,7 +130,8 @@ static void svg_marker_lines(FILE *out, const struct pic *p,
 			"stroke-dasharray=\"5,2\"/>\n",
 			AX_X - 4, y, BAR_X + BAR_W + 4, y);
 		n += (size_t)snprintf(note + n, n < len ? len - n : 0,
-				      "  [%s inside]", pic_marker_name(1u << i));
+				      "  [%s inside]",
+				      pic_marker_name(1u << i));
 	}
 }
 
@@ -195,8 +196,7 @@ static void svg_band(FILE *out, const struct pic *p, const struct pic_row *r)
 	fprintf(out,
 		"<rect x=\"%.1f\" y=\"%.2f\" width=\"%.1f\" height=\"%.2f\" "
 		"fill=\"none\" stroke=\"#222\"%s/></g>\n",
-		BAR_X, y, BAR_W, h,
-		shared ? " stroke-dasharray=\"6,3\"" : "");
+		BAR_X, y, BAR_W, h, shared ? " stroke-dasharray=\"6,3\"" : "");
 	pic_band_label(p, b, label, sizeof(label));
 	svg_marker_lines(out, p, r, label, sizeof(label));
 	if (r->expanded) {
@@ -206,8 +206,8 @@ static void svg_band(FILE *out, const struct pic *p, const struct pic_row *r)
 			"<path d=\"M%.1f %.2f h4 V%.2f h-4\" fill=\"none\" "
 			"stroke=\"#555\"/>\n",
 			x, y + 2, y + h - 2);
-		svg_text(out, x + 10, y + PIC_SUBROW_H / 2 + 0.35 * FS, LBL_R,
-			 FS, "font-weight=\"bold\"", label, false);
+		svg_text_head(out, x + 10, y + PIC_SUBROW_H / 2 + 0.35 * FS,
+			      LBL_R, FS, "", label, true);
 	} else {
 		svg_text_head(out, LBL_X, y + h / 2 + 0.35 * FS, LBL_R, FS, "",
 			      label, true);
@@ -215,8 +215,7 @@ static void svg_band(FILE *out, const struct pic *p, const struct pic_row *r)
 }
 
 /* A cluster: a bar of its permission mix (by bytes), on a card stack. */
-static void svg_cluster(FILE *out, const struct pic *p,
-			const struct pic_row *r)
+static void svg_cluster(FILE *out, const struct pic *p, const struct pic_row *r)
 {
 	static const char *const classes[] = {"r--", "rw-", "r-x",
 					      "rwx", "---", NULL};
@@ -231,8 +230,8 @@ static void svg_cluster(FILE *out, const struct pic *p,
 		for (v = b->first; v < b->first + b->nr; v++) {
 			const struct pic_vma *m = &p->vma[v];
 
-			for (c = 0; classes[c] &&
-				    strncmp(classes[c], m->perms, 3);
+			for (c = 0;
+			     classes[c] && strncmp(classes[c], m->perms, 3);
 			     c++)
 				;
 			bytes[c] += m->end - m->start;
@@ -389,9 +388,12 @@ static void svg_header(FILE *out, const struct pic *p,
 	static const struct {
 		const char *fill, *label;
 	} legend[] = {
-		{"#74c476", "r--"},	    {"#6baed6", "rw-"},
-		{"#fd8d3c", "r-x"},	    {"#e7298a", "rwx"},
-		{"url(#none)", "--- (PROT_NONE)"}, {"#9e9ac8", "other"},
+		{"#74c476", "r--"},
+		{"#6baed6", "rw-"},
+		{"#fd8d3c", "r-x"},
+		{"#e7298a", "rwx"},
+		{"url(#none)", "--- (PROT_NONE)"},
+		{"#9e9ac8", "other"},
 		{"url(#hatch)", "stack guard gap"},
 	};
 	char line[512], m[32], t[32], b[32];
@@ -405,7 +407,8 @@ static void svg_header(FILE *out, const struct pic *p,
 		clusters += rows->v[i].kind == PIC_ROW_CLUSTER;
 	fprintf(out,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" "
+		"xml:space=\"preserve\" width=\"%.0f\" "
 		"height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
 		"font-family=\"DejaVu Sans Mono, monospace\">\n"
 		"<defs><pattern id=\"hatch\" width=\"8\" height=\"8\" "
