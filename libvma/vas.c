@@ -352,6 +352,7 @@ void vas_free(struct vas *vas)
 	vas_areas_free(vas);
 	vas__files_free(vas);
 	vas__pt_free(&vas->pt);
+	vma_free(vas->gate);
 	pthread_mutex_destroy(&vas->write_lock);
 	vma_free(vas);
 }
@@ -387,6 +388,17 @@ int vas_fork(struct vas *vas, struct vas **out)
 	child->next_shmem_ino = vas->next_shmem_ino;
 	/* The pairs Linux left unmerged are copied as they are. */
 	child->merge_check_off = vas->merge_check_off;
+	if (vas->gate) {
+		child->gate = vma_alloc(sizeof(*child->gate));
+		if (!child->gate) {
+			vas_for_each_area(vas, a, idx)
+				vas__unmark(a);
+			vas__unlock(vas);
+			vas_free(child);
+			return -ENOMEM;
+		}
+		*child->gate = *vas->gate;
+	}
 
 	vas__lock(child);
 	vas_op_begin(&op, child);
@@ -483,7 +495,12 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 	info->name = NULL;
 	info->file[0] = '\0';
 	info->inode = 0;
-	if (a->file) {
+	if (a->file && a->file->special) {
+		/* A special mapping: no vm_file, a name from its vm_ops. */
+		info->offset = 0;
+		info->name = a->file->name;
+		flags |= VAS_VM_SPECIAL;
+	} else if (a->file) {
 		info->inode = a->file->inode;
 		if (a->file->shmem)
 			info->name = "/dev/zero (deleted)";
@@ -531,7 +548,7 @@ int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
 	uint64_t idx;
 
 	vas__lock(vas);
-	n = vas->map_count;
+	n = vas->map_count + (vas->gate != NULL);
 	if (n) {
 		arr = vma_alloc(n * sizeof(*arr));
 		if (!arr) {
@@ -542,6 +559,9 @@ int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
 			assert(i < n);
 			vas__fill_info(vas, a, &arr[i++]);
 		}
+		/* show_map(): the gate VMA comes after the last VMA. */
+		if (vas->gate)
+			arr[i++] = *vas->gate;
 	}
 	vas__unlock(vas);
 	*out = arr;

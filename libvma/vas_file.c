@@ -7,7 +7,8 @@
  * vm_file is in Linux. Each distinct name is one open file of the
  * simulated process (Linux compares struct file pointers: two opens of one
  * path never merge; here one name is one open file). A shared anonymous
- * mapping gets its own unnamed entry, as Linux gives it its own shmem file.
+ * mapping gets its own unnamed entry, as Linux gives it its own shmem file,
+ * and so does each special mapping ([vdso], [vvar]; see vas_internal.h).
  *
  * Entries are counted by the VMAs referring to them. The count changes
  * only under the space's write lock; an entry whose count drops to zero is
@@ -90,6 +91,7 @@ struct vas_file *vas__file_get(struct vas *vas, const char *name)
 	f->refs = 0;
 	f->shmem = false;
 	f->hashed = true;
+	f->special = VAS_SPECIAL_NONE;
 	f->hnext = vas->files[h & (vas->nr_buckets - 1)];
 	vas->files[h & (vas->nr_buckets - 1)] = f;
 	vas->nr_files++;
@@ -117,7 +119,35 @@ struct vas_file *vas__file_new_shmem(struct vas *vas)
 	f->refs = 0;
 	f->shmem = true;
 	f->hashed = false;
+	f->special = VAS_SPECIAL_NONE;
 	vas->file_bytes += sizeof(*f) + sizeof(name);
+	return f;
+}
+
+/**
+ * vas__file_new_special() - The entry of one special mapping (@name such
+ * as "[vdso]", @kind VAS_SPECIAL_*): unhashed, one per area, so that the
+ * area merges with nothing.
+ * Context: Writer.
+ * Return: the entry, or NULL on allocation failure.
+ */
+struct vas_file *vas__file_new_special(struct vas *vas, const char *name,
+				       uint8_t kind)
+{
+	size_t len = strlen(name);
+	struct vas_file *f = vma_alloc(sizeof(*f) + len + 1);
+
+	if (!f)
+		return NULL;
+	memcpy(f->name, name, len + 1);
+	f->hnext = NULL;
+	f->hash = 0;
+	f->inode = 0;
+	f->refs = 0;
+	f->shmem = false;
+	f->hashed = false;
+	f->special = kind;
+	vas->file_bytes += sizeof(*f) + len + 1;
 	return f;
 }
 
@@ -174,6 +204,8 @@ struct vas_file *vas__file_lookup_copy(struct vas *dst,
 {
 	struct vas_file *n;
 
+	if (f->special)
+		return vas__file_new_special(dst, f->name, f->special);
 	if (!f->shmem)
 		return vas__file_get(dst, f->name);
 	/* Shmem files are hashed in the child by inode under a private key. */

@@ -74,9 +74,10 @@ struct vas_file {
 	struct vas_file *hnext; /* hash chain (named files only) */
 	uint64_t hash;
 	uint64_t inode;
-	long refs;   /* areas referring to it; Writer */
-	bool shmem;  /* the file of a shared anonymous mapping */
-	bool hashed; /* in vas->files (freed by vas__files_free()) */
+	long refs;	 /* areas referring to it; Writer */
+	bool shmem;	 /* the file of a shared anonymous mapping */
+	bool hashed;	 /* in vas->files (freed by vas__files_free()) */
+	uint8_t special; /* VAS_SPECIAL_*: a kernel-made special mapping */
 	char name[];
 };
 
@@ -141,6 +142,25 @@ static inline uint32_t vas_area_anon(const struct vas_area *a)
 static inline bool vas_area_is_anon_private(const struct vas_area *a)
 {
 	return !a->file;
+}
+
+/*
+ * Special mappings ([vdso], [vvar], ...; _install_special_mapping()) are
+ * areas whose "file" is an unhashed entry of this kind, one per area, so
+ * they never merge (VM_DONTEXPAND is in VM_SPECIAL). None may be split
+ * (special_mapping_split()) nor grown (VM_DONTEXPAND); a PFNMAP one
+ * ([vvar]: VM_PFNMAP | VM_IO, only VM_MAYREAD) also refuses write and
+ * exec permission.
+ */
+enum {
+	VAS_SPECIAL_NONE = 0,
+	VAS_SPECIAL_MAPPING = 1, /* VM_DONTEXPAND, VM_MAY{READ,WRITE,EXEC} */
+	VAS_SPECIAL_PFNMAP = 2,	 /* + VM_PFNMAP | VM_IO, VM_MAYREAD only */
+};
+
+static inline bool vas_area_is_special(const struct vas_area *a)
+{
+	return a->file && a->file->special;
 }
 
 /*
@@ -226,6 +246,12 @@ struct vas {
 	uint64_t start_brk;
 	uint64_t brk;
 	struct vas_layout layout;
+	/*
+	 * The gate area ([vsyscall] above task_size, get_gate_vma()): not in
+	 * the tree, never found by lookups, shown last by vas_maps(). Set
+	 * only by vas_import().
+	 */
+	struct vas_vma_info *gate;
 
 	/* Writer: written by every mutation. */
 	pthread_mutex_t write_lock __attribute__((aligned(64)));
@@ -296,6 +322,8 @@ uint32_t vas__find_mergeable_anon(struct vas *vas, const struct vas_area *a,
 /* vas_file.c */
 struct vas_file *vas__file_get(struct vas *vas, const char *name);
 struct vas_file *vas__file_new_shmem(struct vas *vas);
+struct vas_file *vas__file_new_special(struct vas *vas, const char *name,
+				       uint8_t kind);
 void vas__file_unlink(struct vas *vas, struct vas_file *f);
 void vas__files_free(struct vas *vas);
 int vas__files_copy(struct vas *dst, const struct vas *src);

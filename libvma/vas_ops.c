@@ -425,6 +425,24 @@ static void prefetch_areas(void *const *v, size_t n)
 }
 
 /*
+ * special_would_split() - Would removing or changing [start, end) split a
+ * special mapping? @first is the first area overlapping the range. Its
+ * may_split() hook (special_mapping_split()) refuses with -EINVAL before
+ * anything changes.
+ */
+static bool special_would_split(struct vas_op *op, struct vas_area *first,
+				uint64_t start, uint64_t end)
+{
+	struct vas_area *last;
+
+	if (vas_area_is_special(first) &&
+	    (first->start < start || first->end > end))
+		return true;
+	last = vas_op_load(op, end - 1);
+	return last && vas_area_is_special(last) && last->end > end;
+}
+
+/*
  * unmap_range() - vms_gather_munmap_vmas() + clear: remove [start, end)
  * from the transaction, splitting the edge areas, and release its pages.
  * @erase: false if the caller stores over all of [start, end) in the same
@@ -450,6 +468,8 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 	    end < ((struct vas_area *)batch[0])->end &&
 	    vas_op_map_count(op) >= op->vas->layout.max_map_count)
 		return -ENOMEM;
+	if (special_would_split(op, batch[0], start, end))
+		return -EINVAL;
 	/*
 	 * Collect, then retire: the pieces stored on the way lie outside
 	 * [start, end), so the next batch is collected from the same tree.
@@ -767,6 +787,11 @@ static struct vas_area *mprotect_fixup(struct vas_op *op, struct vas_area *v,
 		*prev = r;
 		return r;
 	}
+	/* special_mapping_split() */
+	if (vas_area_is_special(v) && (v->start < start || v->end > end)) {
+		*err = -EINVAL;
+		return NULL;
+	}
 	/* split_vma() refuses at max_map_count, for each split. */
 	count = vas_op_map_count(op);
 	if (v->start < start && count++ >= max) {
@@ -833,6 +858,12 @@ int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot)
 			err = -ENOMEM; /* a hole */
 			break;
 		}
+		/* No VM_MAYWRITE/VM_MAYEXEC: [vvar] (VM_PFNMAP | VM_IO). */
+		if (v->file && v->file->special == VAS_SPECIAL_PFNMAP &&
+		    (prot & (VAS_F_WRITE | VAS_F_EXEC))) {
+			err = -EACCES;
+			break;
+		}
 		tmp = v->end < end ? v->end : end;
 		r = mprotect_fixup(&op, v, &prev, nstart, tmp, newflags, &ferr);
 		if (!r) {
@@ -870,6 +901,9 @@ static int check_prep_vma(struct vas_area *v, uint64_t addr, uint64_t old_len,
 		return 0; /* no new address space: nothing to check */
 	if (!old_len && !(v->flags & VAS_F_SHARED))
 		return -EINVAL;
+	/* VM_DONTEXPAND | VM_PFNMAP: special mappings */
+	if ((flags & VAS_MREMAP_DONTUNMAP) && vas_area_is_special(v))
+		return -EINVAL;
 	if (old_len > new_len)
 		old_len = new_len; /* the shrunk tail may cross VMAs */
 	if (old_len > v->end - addr)
@@ -879,6 +913,8 @@ static int check_prep_vma(struct vas_area *v, uint64_t addr, uint64_t old_len,
 	pgoff = v->pgoff + ((addr - v->start) >> VAS_PAGE_SHIFT);
 	if (pgoff + (new_len >> VAS_PAGE_SHIFT) < pgoff)
 		return -EINVAL;
+	if (new_len > old_len && vas_area_is_special(v))
+		return -EFAULT; /* VM_DONTEXPAND | VM_PFNMAP never grow */
 	return 0;
 }
 
@@ -925,6 +961,10 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 
 	if (vas_op_map_count(op) >= vas->layout.max_map_count - 3)
 		return -ENOMEM;
+	/* move_vma(): may_split() of the edges of a partial move */
+	if (vas_area_is_special(v) &&
+	    (v->start != old_addr || v->end != old_addr + old_len))
+		return -EINVAL;
 	if (!copy_vma(op, v, old_addr, new_addr, new_len))
 		return op->err ? op->err : -ENOMEM;
 	vas_op_pages(op, VAS_PG_MOVE, old_addr >> VAS_PAGE_SHIFT,

@@ -13,7 +13,7 @@
  * Every function returns 0 or a negative errno, the one Linux would return.
  *
  * Locking:
- *   vas_new, vas_free                       Init only (no other user)
+ *   vas_new, vas_import, vas_free           Init only (no other user)
  *   vas_mmap, vas_munmap, vas_mprotect,     Takes vas->write_lock
  *   vas_mremap, vas_brk, vas_fork,
  *   vas_maps, vas_validate
@@ -84,6 +84,11 @@ enum {
 	VAS_VM_STACK = 1u << 7,	    /* the [stack] */
 	VAS_VM_HEAP = 1u << 8,	    /* the [heap] (brk area) */
 	VAS_VM_FORKED = 1u << 9,    /* anon_vma inherited through fork */
+	/*
+	 * A kernel-made special mapping ([vdso], [vvar], [vsyscall]; see
+	 * vas_import()): never merged, split or grown.
+	 */
+	VAS_VM_SPECIAL = 1u << 24,
 };
 
 /* mremap flags (MREMAP_*). */
@@ -195,6 +200,86 @@ VMA_API void vas_layout_default(struct vas_layout *layout);
  */
 VMA_API int vas_new(const struct vas_layout *layout,
 		    struct vas **out) VMA_MUST_CHECK;
+
+/* What an imported VMA is (struct vas_import_area.kind). */
+enum vas_import_kind {
+	VAS_IMPORT_ANON,    /* anonymous memory ([heap], [stack], ...) */
+	VAS_IMPORT_FILE,    /* a file mapping: @name is the file */
+	VAS_IMPORT_SHMEM,   /* shared anonymous memory ("/dev/zero
+			       (deleted)"): areas of one @inode share
+			       one shmem file */
+	VAS_IMPORT_SPECIAL, /* a special mapping ([vdso], [uprobes], ...):
+			       VM_DONTEXPAND, may not be split */
+	VAS_IMPORT_SPECIAL_PFNMAP, /* the same with VM_PFNMAP | VM_IO and
+				      only VM_MAYREAD ([vvar]) */
+	VAS_IMPORT_GATE, /* the gate area above task_size ([vsyscall]) */
+};
+
+/**
+ * struct vas_import_area - One VMA exactly as a real process has it
+ * (one line of /proc/PID/maps, plus what smaps adds).
+ * @start, @end: page-aligned, half-open.
+ * @offset: file offset in bytes (VAS_IMPORT_FILE and _SHMEM), page-aligned.
+ * @prot: VAS_PROT_*.
+ * @flags: VAS_VM_SHARED, _GROWSDOWN, _GROWSUP, _NORESERVE, _ACCOUNT; the
+ *         caller decides them (smaps VmFlags, or what Linux sets by default).
+ * @kind: enum vas_import_kind.
+ * @name: the file (FILE), the special mapping's name (SPECIAL*, GATE);
+ *        ignored otherwise.
+ * @inode: SHMEM: which shmem file (areas with equal inodes share one).
+ * @anon_pages: pages of anonymous memory (smaps Anonymous); non-zero
+ *              gives a private VMA an anon_vma.
+ */
+struct vas_import_area {
+	uint64_t start, end, offset;
+	unsigned prot;
+	unsigned flags;
+	enum vas_import_kind kind;
+	const char *name;
+	uint64_t inode;
+	uint64_t anon_pages;
+};
+
+/**
+ * struct vas_import - A whole layout for vas_import().
+ * @areas, @nr: the VMAs in address order (the gate, if any, last).
+ * @brk: mm->brk (start_brk is @layout->brk_base); below start_brk is
+ *       refused.
+ * @start_stack: mm->start_stack, an address inside the initial stack (0:
+ *               none, no VMA is named [stack]).
+ */
+struct vas_import {
+	const struct vas_import_area *areas;
+	size_t nr;
+	uint64_t brk;
+	uint64_t start_stack;
+};
+
+/**
+ * vas_import() - Create *@out holding exactly the VMAs of @imp: nothing is
+ * merged that is given apart, nothing is placed. A private VMA with
+ * anonymous pages gets an anon_vma, shared with its predecessor where
+ * Linux's find_mergeable_anon_vma() would have shared it (adjacent,
+ * anon_vma_compatible(), and the predecessor has one); resident pages are
+ * not imported (rss_pages starts at 0). Special mappings behave as
+ * _install_special_mapping() makes them: never merged, never split
+ * (-EINVAL), never grown by mremap (-EFAULT); the gate is shown by
+ * vas_maps() but is not in the tree (lookups and faults do not find it;
+ * munmap and mprotect see an address beyond task_size), as get_gate_vma().
+ * @layout: task size, mmap_base, brk_base (start_brk), ...; layout->stack
+ *          must be false.
+ * @bad: on -EINVAL, the index of the first area at fault (or @imp->nr
+ *       for a layout or brk problem); may be NULL.
+ * Context: Any context (registered RCU thread).
+ * Return: 0 and *@out; -EINVAL for areas unaligned, empty, unsorted,
+ *         overlapping, outside [mmap_min_addr, task_size) (but for one
+ *         gate above it), more than max_map_count, growsdown/up on a file
+ *         or shared VMA, or an inconsistent layout; -ENOMEM (nothing
+ *         created).
+ */
+VMA_API int vas_import(const struct vas_layout *layout,
+		       const struct vas_import *imp, struct vas **out,
+		       size_t *bad) VMA_MUST_CHECK;
 
 /**
  * vas_free() - Destroy a space and every VMA (waits for RCU readers).

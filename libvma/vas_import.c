@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Importing a real process's layout.
+ *
+ * vas_import() builds a space from a list of VMAs exactly as a real
+ * process has them (what /proc/PID/maps and smaps show), so that the
+ * recorded system calls of that process can be replayed from the point
+ * where it was looked at. Nothing is merged or placed: the kernel kept
+ * these VMAs apart for reasons the list may not show (two open()s of one
+ * file, different VM_ACCOUNT, a VMA that once had an anon_vma), and the
+ * import keeps them apart too. The whole layout is one transaction on a
+ * space no one else can see yet.
+ *
+ * What the list cannot say is decided as Linux would have decided it:
+ *
+ * - anon_vma: a private VMA with anonymous pages has one. It shares the
+ *   one of the VMA just below when find_mergeable_anon_vma() would have
+ *   reused it (adjacent, same file, flags differing only in access bits,
+ *   contiguous page offsets: a VMA split in two by mprotect keeps one
+ *   anon_vma in both halves), else it gets a new one.
+ * - Shared anonymous VMAs ("/dev/zero (deleted)") with the same inode are
+ *   pieces of one shmem file, so they share one simulated file.
+ * - Special mappings ([vdso], [vvar], [vvar_vclock], [uprobes], ...) are
+ *   installed as _install_special_mapping() makes them (see
+ *   vas_internal.h); the gate area ([vsyscall]) sits above task_size and
+ *   is not part of the tree, as get_gate_vma() is not in the maple tree.
+ */
+#include "vas_op.h"
+#include "vma_alloc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Flags of a VMA that the caller may give (VAS_VM_*). */
+#define IMPORT_VM_FLAGS                                                        \
+	(VAS_VM_SHARED | VAS_VM_GROWSDOWN | VAS_VM_GROWSUP |                   \
+	 VAS_VM_NORESERVE | VAS_VM_ACCOUNT)
+
+static uint16_t import_vm_flags(const struct vas_import_area *ia)
+{
+	uint16_t f = ia->prot & VAS_F_ACCESS;
+
+	if (ia->flags & VAS_VM_SHARED)
+		f |= VAS_F_SHARED;
+	if (ia->flags & VAS_VM_GROWSDOWN)
+		f |= VAS_F_GROWSDOWN;
+	if (ia->flags & VAS_VM_GROWSUP)
+		f |= VAS_F_GROWSUP;
+	if (ia->flags & VAS_VM_NORESERVE)
+		f |= VAS_F_NORESERVE;
+	if (ia->flags & VAS_VM_ACCOUNT)
+		f |= VAS_F_ACCOUNT;
+	return f;
+}
+
+/* Check one area against the layout and its predecessor. */
+static int import_check(const struct vas_layout *l,
+			const struct vas_import_area *ia, uint64_t prev_end,
+			bool last)
+{
+	if (vas_offset_in_page(ia->start) || vas_offset_in_page(ia->end) ||
+	    ia->start >= ia->end || vas_offset_in_page(ia->offset))
+		return -EINVAL;
+	if ((ia->prot & ~(unsigned)VAS_F_ACCESS) ||
+	    (ia->flags & ~(unsigned)IMPORT_VM_FLAGS))
+		return -EINVAL;
+	if (ia->start < prev_end)
+		return -EINVAL; /* unsorted or overlapping */
+	if (ia->kind == VAS_IMPORT_GATE)
+		return last && ia->start >= l->task_size && ia->name &&
+				       *ia->name
+			       ? 0
+			       : -EINVAL;
+	if (ia->start < VAS_MMAP_MIN_ADDR || ia->end > l->task_size)
+		return -EINVAL;
+	switch (ia->kind) {
+	case VAS_IMPORT_ANON:
+		break;
+	case VAS_IMPORT_FILE:
+		if (!ia->name || !*ia->name || strlen(ia->name) >= VAS_FILE_MAX)
+			return -EINVAL;
+		/* file_mmap_ok() */
+		if ((ia->offset >> VAS_PAGE_SHIFT) +
+			    ((ia->end - ia->start) >> VAS_PAGE_SHIFT) <
+		    (ia->offset >> VAS_PAGE_SHIFT))
+			return -EINVAL;
+		break;
+	case VAS_IMPORT_SHMEM:
+		if (!(ia->flags & VAS_VM_SHARED))
+			return -EINVAL;
+		break;
+	case VAS_IMPORT_SPECIAL:
+	case VAS_IMPORT_SPECIAL_PFNMAP:
+		if (!ia->name || !*ia->name || strlen(ia->name) >= VAS_FILE_MAX)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if ((ia->flags & (VAS_VM_GROWSDOWN | VAS_VM_GROWSUP)) &&
+	    (ia->kind != VAS_IMPORT_ANON || (ia->flags & VAS_VM_SHARED)))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The shmem file of @inode among the files made so far, or a new one
+ * (added to @made).
+ */
+static struct vas_file *import_shmem(struct vas *vas, struct vas_file **made,
+				     size_t *nr_made, uint64_t inode)
+{
+	struct vas_file *f;
+	size_t i;
+
+	for (i = 0; i < *nr_made; i++)
+		if (made[i]->shmem && made[i]->inode == inode)
+			return made[i];
+	f = vas__file_new_shmem(vas);
+	if (!f)
+		return NULL;
+	if (inode)
+		f->inode = inode;
+	made[(*nr_made)++] = f;
+	return f;
+}
+
+/*
+ * The anon_vma of @p, a private VMA with anonymous pages just above @prev:
+ * @prev's when find_mergeable_anon_vma() would reuse it, else a new one.
+ */
+static uint32_t import_anon(struct vas *vas, const struct vas_area *prev,
+			    const struct vas_proto *p)
+{
+	struct vas_area a = {
+		.start = p->start,
+		.end = p->end,
+		.pgoff = p->pgoff,
+		.file = p->file,
+		.flags = p->flags,
+	};
+
+	if (prev && prev->anon && vas__anon_compatible(prev, &a))
+		return prev->anon;
+	return vas__new_anon(vas);
+}
+
+int vas_import(const struct vas_layout *layout, const struct vas_import *imp,
+	       struct vas **out, size_t *bad)
+{
+	struct vas_file **made = NULL; /* unhashed files created here */
+	const struct vas_area *prev = NULL;
+	size_t i, nr_made = 0, nr_tree = 0;
+	uint64_t prev_end = 0;
+	struct vas_op op;
+	struct vas *vas;
+	int err;
+
+	if (bad)
+		*bad = imp->nr;
+	if (layout->stack || imp->brk < layout->brk_base ||
+	    imp->brk > layout->task_size)
+		return -EINVAL;
+	for (i = 0; i < imp->nr; i++) {
+		const struct vas_import_area *ia = &imp->areas[i];
+
+		err = import_check(layout, ia, prev_end, i + 1 == imp->nr);
+		if (err) {
+			if (bad)
+				*bad = i;
+			return err;
+		}
+		prev_end = ia->end;
+		nr_tree += ia->kind != VAS_IMPORT_GATE;
+	}
+	if (nr_tree > layout->max_map_count)
+		return -EINVAL;
+	err = vas_new(layout, &vas);
+	if (err)
+		return err;
+	if (bad)
+		*bad = imp->nr;
+	if (imp->nr) {
+		made = vma_alloc(imp->nr * sizeof(*made));
+		if (!made) {
+			vas_free(vas);
+			return -ENOMEM;
+		}
+	}
+	vas->brk = imp->brk;
+	vas->start_stack = imp->start_stack;
+
+	vas__lock(vas);
+	vas_op_begin(&op, vas);
+	for (i = 0; i < imp->nr && !op.err; i++) {
+		const struct vas_import_area *ia = &imp->areas[i];
+		struct vas_proto p = {
+			.start = ia->start,
+			.end = ia->end,
+			.pgoff = ia->offset >> VAS_PAGE_SHIFT,
+			.flags = import_vm_flags(ia),
+		};
+		struct vas_file *f = NULL;
+		struct vas_area *a;
+
+		switch (ia->kind) {
+		case VAS_IMPORT_GATE:
+			vas->gate = vma_alloc(sizeof(*vas->gate));
+			if (!vas->gate) {
+				op.err = -ENOMEM;
+				break;
+			}
+			memset(vas->gate, 0, sizeof(*vas->gate));
+			vas->gate->start = ia->start;
+			vas->gate->end = ia->end;
+			vas->gate->prot = ia->prot;
+			vas->gate->flags = VAS_VM_SPECIAL;
+			vas->gate->pgoff = ia->start >> VAS_PAGE_SHIFT;
+			/* A name that outlives the call: the known one. */
+			vas->gate->name = "[vsyscall]";
+			continue;
+		case VAS_IMPORT_ANON:
+			/* do_mmap() of anonymous private memory */
+			p.pgoff = ia->start >> VAS_PAGE_SHIFT;
+			break;
+		case VAS_IMPORT_FILE:
+			f = vas__file_get(vas, ia->name);
+			break;
+		case VAS_IMPORT_SHMEM:
+			f = import_shmem(vas, made, &nr_made, ia->inode);
+			break;
+		case VAS_IMPORT_SPECIAL:
+		case VAS_IMPORT_SPECIAL_PFNMAP:
+			f = vas__file_new_special(vas, ia->name,
+						  ia->kind == VAS_IMPORT_SPECIAL
+							  ? VAS_SPECIAL_MAPPING
+							  : VAS_SPECIAL_PFNMAP);
+			if (f)
+				made[nr_made++] = f;
+			/* A special mapping has no file offset to show. */
+			p.pgoff = ia->start >> VAS_PAGE_SHIFT;
+			break;
+		}
+		if (ia->kind != VAS_IMPORT_ANON && !f) {
+			op.err = -ENOMEM;
+			break;
+		}
+		p.file = f;
+		if (ia->anon_pages && !(p.flags & VAS_F_SHARED))
+			p.anon = import_anon(vas, prev, &p);
+		a = vas_op_new_area(&op, &p);
+		vas_op_store(&op, a);
+		if (prev && a && vas__should_have_merged(vas, prev, a))
+			vas->merge_check_off = true; /* kept apart as given */
+		prev = a;
+	}
+	if (op.err) {
+		err = op.err;
+		vas_op_abort(&op);
+	} else {
+		op.nr_changes++;
+		err = vas_op_finish(&op);
+	}
+	vas__unlock(vas);
+	if (err) {
+		/* The aborted areas no longer hold the unhashed files. */
+		for (i = 0; i < nr_made; i++)
+			if (!made[i]->refs)
+				vma_free(made[i]);
+		vma_free(made);
+		vas_free(vas);
+		return err;
+	}
+	vma_free(made);
+	*out = vas;
+	return 0;
+}
