@@ -53,6 +53,10 @@ static const char vmactl_help[] =
 	"    space destroy SPACE\n"
 	"    space fork SPACE [NAME]\n"
 	"    space list\n"
+	"    space import NAME (--maps FILE | --pid PID) [--start-brk A]\n"
+	"                 [--brk A] [--start-stack A] [--task-size N] ...\n"
+	"        A space holding exactly the VMAs of /proc/PID/maps or smaps\n"
+	"        text (FILE, - for standard input) or of a live process.\n"
 	"    mmap SPACE [--addr A] --length L --prot P --flags F[,F...]\n"
 	"                 [--file NAME] [--offset O]\n"
 	"        PROT is letters from rwx, or none; FLAGS from private, "
@@ -154,7 +158,9 @@ static const struct {
 	{"access", VMACTL_STR},	       {"task_size", VMACTL_U64},
 	{"mmap_base", VMACTL_U64},     {"stack_guard_gap", VMACTL_U64},
 	{"max_map_count", VMACTL_U64}, {"stack_rlimit", VMACTL_U64},
-	{"stack", VMACTL_BOOL},
+	{"stack", VMACTL_BOOL},	       {"maps", VMACTL_STR},
+	{"pid", VMACTL_U64},	       {"start_brk", VMACTL_U64},
+	{"brk", VMACTL_U64},	       {"start_stack", VMACTL_U64},
 };
 
 enum vmactl_out {
@@ -200,6 +206,13 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 	 {"space"},
 	 VMACTL_OUT_SPACE},
 	{"space list", "space.list", {}, {}, {}, VMACTL_OUT_LIST},
+	{"space import",
+	 "space.import",
+	 {"name"},
+	 {"maps", "pid", "start_brk", "brk", "start_stack", "task_size",
+	  "mmap_base", "stack_guard_gap", "max_map_count", "stack_rlimit"},
+	 {},
+	 VMACTL_OUT_SPACE},
 	{"mmap",
 	 "mmap",
 	 {"space"},
@@ -741,7 +754,9 @@ static int vmactl_run_cmd(struct vmactl *vc, const struct vmactl_cmd *cmd,
 	json_t *params = json_object(), *resp = NULL;
 	int ret;
 
-	if (vmactl_parse_args(vc, cmd, argc, argv, params)) {
+	if (vmactl_parse_args(vc, cmd, argc, argv, params) ||
+	    (!strcmp(cmd->method, "space.import") &&
+	     vmactl_import_prepare(params))) {
 		json_decref(params);
 		return VMC_EXIT_USAGE;
 	}

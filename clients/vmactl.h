@@ -72,4 +72,12 @@ int vmactl_show_svg(FILE *out, const char *title, const json_t *maps,
 int vmactl_show_html(FILE *out, const char *title, const json_t *maps,
 		     const struct vmactl_space_layout *l);
 
+/**
+ * vmactl_import_prepare() - Turn the "maps" (a file name, "-" for standard
+ * input) or "pid" option of "space import" into the "maps" text of a
+ * space.import request (and start_brk, start_stack for a pid).
+ * Return: 0; a negative errno (a message was printed).
+ */
+int vmactl_import_prepare(json_t *params);
+
 #endif /* VMACTL_H */

@@ -351,17 +351,87 @@ int vmc_recv_raw(struct vmc_conn *c, const char **val, size_t *len)
 	}
 }
 
+/*
+ * A copy of the JSON text @val with every integer of 19 digits or more
+ * outside strings written as a "0x..." string (new; NULL on ENOMEM or a
+ * number above 2^64-1): responses carry integers up to 2^64-1 (the gate
+ * area's address, for one), which jansson refuses above 2^63-1, and
+ * vmc_json_u64() reads the string back.
+ */
+static char *vmc_hex_big_ints(const char *val, size_t len, size_t *out_len)
+{
+	char *out = malloc(len + len / 19 * 4 + 1);
+	size_t i = 0, o = 0;
+	bool in_str = false;
+
+	while (out && i < len) {
+		char ch = val[i];
+
+		if (in_str) {
+			out[o++] = val[i++];
+			if (ch == '\\' && i < len)
+				out[o++] = val[i++];
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch >= '0' && ch <= '9' &&
+			   (!i || !strchr("0123456789.eE+-", val[i - 1]))) {
+			size_t j = i;
+			unsigned long long v;
+			char *end;
+
+			while (j < len && val[j] >= '0' && val[j] <= '9')
+				j++;
+			if (j - i < 19 || (j < len && strchr(".eE", val[j]))) {
+				memcpy(out + o, val + i, j - i);
+				o += j - i;
+			} else {
+				char num[32];
+
+				if (j - i > 20) {
+					free(out);
+					return NULL;
+				}
+				memcpy(num, val + i, j - i);
+				num[j - i] = 0;
+				errno = 0;
+				v = strtoull(num, &end, 10);
+				if (errno) {
+					free(out);
+					return NULL;
+				}
+				o += (size_t)sprintf(out + o, "\"%#llx\"", v);
+			}
+			i = j;
+		} else {
+			in_str = ch == '"';
+			out[o++] = val[i++];
+		}
+	}
+	*out_len = o;
+	return out;
+}
+
 int vmc_recv_json(struct vmc_conn *c, json_t **out)
 {
 	const char *val;
-	size_t len;
+	size_t len, n;
 	json_error_t jerr;
+	char *hex;
 	int ret = vmc_recv_raw(c, &val, &len);
 
 	if (ret)
 		return ret;
 	*out = json_loadb(val, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK,
 			  &jerr);
+	if (!*out && json_error_code(&jerr) == json_error_numeric_overflow) {
+		hex = vmc_hex_big_ints(val, len, &n);
+		if (hex)
+			*out = json_loadb(hex, n,
+					  JSON_DECODE_ANY |
+						  JSON_DISABLE_EOF_CHECK,
+					  &jerr);
+		free(hex);
+	}
 	return *out ? 0 : -EPROTO;
 }
 

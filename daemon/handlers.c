@@ -15,6 +15,8 @@
  */
 #include "vmad.h"
 
+#include "rpc/maps.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,28 +74,29 @@ static void put_space_result(struct rpc_buf *out, const struct vmad_space *sp)
 	LIT(out, "}");
 }
 
-static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
-			  struct rpc_buf *out, struct rpc_error *err)
+/*
+ * The layout of a new space from the params of space.create (or of
+ * space.import): the daemon's defaults, then what the client gave.
+ */
+static int layout_from_params(struct vmad_ctx *ctx,
+			      const struct rpc_create_params *p,
+			      struct vas_layout *layout, struct rpc_error *err)
 {
-	const struct rpc_create_params *p = &req->p.create;
 	const struct vmad_config *cfg = &ctx->srv->cfg;
-	struct vas_layout layout;
-	struct vmad_space *sp;
-	struct vas *vas;
-	int ret;
 
-	vas_layout_default(&layout);
-	layout.max_map_count = cfg->default_max_map_count;
-	layout.tree_in_place = cfg->tree_in_place;
-	layout.no_zero_page = !cfg->zero_page;
+	vas_layout_default(layout);
+	layout->max_map_count = cfg->default_max_map_count;
+	layout->tree_in_place = cfg->tree_in_place;
+	layout->no_zero_page = !cfg->zero_page;
 	if (p->task_size.present)
-		layout.task_size = p->task_size.v;
+		layout->task_size = p->task_size.v;
 	if (p->mmap_base.present)
-		layout.mmap_base = p->mmap_base.v;
-	else if (p->task_size.present && layout.mmap_base > layout.task_size)
-		layout.mmap_base = layout.task_size; /* follow a smaller task */
+		layout->mmap_base = p->mmap_base.v;
+	else if (p->task_size.present && layout->mmap_base > layout->task_size)
+		layout->mmap_base =
+			layout->task_size; /* follow a smaller task */
 	if (p->stack_guard_gap.present)
-		layout.stack_guard_gap = p->stack_guard_gap.v;
+		layout->stack_guard_gap = p->stack_guard_gap.v;
 	if (p->max_map_count.present) {
 		if (p->max_map_count.v > cfg->max_map_count_limit)
 			return rpc_error_set(
@@ -101,23 +104,30 @@ static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
 				"'max_map_count' above the "
 				"limit of %llu",
 				(unsigned long long)cfg->max_map_count_limit);
-		layout.max_map_count = p->max_map_count.v;
+		layout->max_map_count = p->max_map_count.v;
 	}
 	if (p->stack_rlimit.present)
-		layout.stack_rlimit = p->stack_rlimit.v;
+		layout->stack_rlimit = p->stack_rlimit.v;
 	if (p->brk_base.present)
-		layout.brk_base = p->brk_base.v;
-	layout.stack = p->stack;
-	ret = vas_new(&layout, &vas);
-	if (ret)
-		return rpc_error_errno(err, ret);
-	ret = vmad_registry_add(ctx->srv, p->name, ctx->uid, vas, &sp);
+		layout->brk_base = p->brk_base.v;
+	layout->stack = p->stack;
+	return 0;
+}
+
+/* Register @vas under @name for the caller; on failure @vas is freed. */
+static int add_space(struct vmad_ctx *ctx, const char *name, struct vas *vas,
+		     struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct vmad_config *cfg = &ctx->srv->cfg;
+	struct vmad_space *sp;
+	int ret = vmad_registry_add(ctx->srv, name, ctx->uid, vas, &sp);
+
 	if (ret) {
 		vas_free(vas);
 		rpc_error_errno(err, ret);
 		if (ret == -EEXIST)
 			snprintf(err->msg, sizeof(err->msg),
-				 "a space named '%s' exists", p->name);
+				 "a space named '%s' exists", name);
 		else if (ret == -EAGAIN)
 			snprintf(err->msg, sizeof(err->msg),
 				 "uid %u owns the most spaces allowed (%u)",
@@ -127,6 +137,113 @@ static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
 	put_space_result(out, sp);
 	vmad_space_put(sp);
 	return 0;
+}
+
+static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
+			  struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_create_params *p = &req->p.create;
+	struct vas_layout layout;
+	struct vas *vas;
+	int ret;
+
+	ret = layout_from_params(ctx, p, &layout, err);
+	if (ret)
+		return ret;
+	ret = vas_new(&layout, &vas);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	return add_space(ctx, p->name, vas, out, err);
+}
+
+/*
+ * space.import with "maps": a space holding the VMAs of the text exactly
+ * (rpc_maps_parse(), rpc_maps_to_import(), vas_import()). start_brk and
+ * brk default to the [heap] VMA's start and end (without a heap, to the
+ * end of the last VMA below 2/3 of the task size, where the program and
+ * its bss are: the kernel puts start_brk right above the bss),
+ * start_stack to the last word of the [stack] VMA.
+ */
+static int h_space_import(struct vmad_ctx *ctx, const struct rpc_request *req,
+			  struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_import_params *p = &req->p.import;
+	struct vas_import_area *areas = NULL;
+	struct vas_import imp = {0};
+	struct vas_layout layout;
+	struct rpc_maps m;
+	struct vas *vas;
+	size_t i, bad;
+	int ret;
+
+	if (!p->maps.present)
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "missing parameter 'maps' for "
+				     "space.import");
+	ret = layout_from_params(ctx, &p->create, &layout, err);
+	if (ret)
+		return ret;
+	ret = rpc_maps_parse(p->maps.s, p->maps.len, &m, err);
+	if (ret == -ENOMEM)
+		return rpc_error_set(err, RPC_INTERNAL_ERROR, "out of memory");
+	if (ret)
+		return ret;
+	if (!m.nr) {
+		rpc_maps_fini(&m);
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'maps' holds no VMA");
+	}
+	areas = calloc(m.nr ? m.nr : 1, sizeof(*areas));
+	if (!areas) {
+		rpc_maps_fini(&m);
+		return rpc_error_set(err, RPC_INTERNAL_ERROR, "out of memory");
+	}
+	rpc_maps_to_import(&m, areas);
+	imp.areas = areas;
+	imp.nr = m.nr;
+	for (i = 0; i < m.nr; i++) {
+		if (!strcmp(m.v[i].path, "[heap]") &&
+		    !p->create.brk_base.present)
+			layout.brk_base = m.v[i].start;
+		if (!strcmp(m.v[i].path, "[heap]"))
+			imp.brk = m.v[i].end;
+		if (!strcmp(m.v[i].path, "[stack]"))
+			imp.start_stack = m.v[i].end - 8;
+	}
+	if (!imp.brk && !p->create.brk_base.present) {
+		/* No heap yet: right above the program (the VMAs below
+		 * ELF_ET_DYN_BASE's region, 2/3 of the task size). */
+		for (i = 0; i < m.nr; i++)
+			if (m.v[i].start < layout.task_size / 3 * 2 &&
+			    m.v[i].end <= layout.task_size)
+				layout.brk_base = m.v[i].end;
+	}
+	if (!imp.brk)
+		imp.brk = layout.brk_base;
+	if (p->brk.present)
+		imp.brk = p->brk.v;
+	if (p->start_stack.present)
+		imp.start_stack = p->start_stack.v;
+	ret = vas_import(&layout, &imp, &vas, &bad);
+	if (ret == -EINVAL && bad < m.nr) {
+		rpc_error_set(err, RPC_INVALID_PARAMS,
+			      "'maps' line %u: VMA %#llx-%#llx outside the "
+			      "space, or flags its kind cannot have",
+			      m.v[bad].line, (unsigned long long)m.v[bad].start,
+			      (unsigned long long)m.v[bad].end);
+	} else if (ret == -EINVAL) {
+		rpc_error_set(err, RPC_INVALID_PARAMS,
+			      "bad layout: more VMAs than max_map_count, brk "
+			      "outside [start_brk, task_size], or bad "
+			      "task_size/mmap_base");
+	} else if (ret) {
+		rpc_error_errno(err, ret);
+	}
+	free(areas);
+	rpc_maps_fini(&m);
+	if (ret)
+		return -EPROTO;
+	return add_space(ctx, p->create.name, vas, out, err);
 }
 
 static int h_space_destroy(struct vmad_ctx *ctx, const struct rpc_request *req,
@@ -440,6 +557,7 @@ static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
 	[RPC_STATS] = {h_stats, H_JOB_SPACE},
 	[RPC_VALIDATE] = {h_validate, H_JOB},
 	[RPC_PING] = {h_ping, 0},
+	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB},
 };
 
 /*

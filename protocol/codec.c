@@ -48,6 +48,7 @@ enum rpc_ptype {
 	P_NAME,		/* char[RPC_NAME_MAX] */
 	P_FILE,		/* char[VAS_FILE_MAX] */
 	P_BOOL,		/* bool */
+	P_TEXT,		/* struct rpc_text (tree path only) */
 };
 
 enum {
@@ -82,6 +83,19 @@ static const struct rpc_param create_params[] = {
 	{"stack_rlimit", P_U64, F(create.stack_rlimit), 0},
 	{"brk_base", P_U64, F(create.brk_base), PF_ALIGNED},
 	{"stack", P_BOOL, F(create.stack), 0},
+};
+
+static const struct rpc_param import_params[] = {
+	{"name", P_NAME, F(import.create.name), 0},
+	{"maps", P_TEXT, F(import.maps), 0},
+	{"start_brk", P_U64, F(import.create.brk_base), PF_ALIGNED},
+	{"brk", P_U64, F(import.brk), 0},
+	{"start_stack", P_U64, F(import.start_stack), 0},
+	{"task_size", P_U64, F(import.create.task_size), PF_ALIGNED},
+	{"mmap_base", P_U64, F(import.create.mmap_base), PF_ALIGNED},
+	{"stack_guard_gap", P_U64, F(import.create.stack_guard_gap), 0},
+	{"max_map_count", P_U64, F(import.create.max_map_count), 0},
+	{"stack_rlimit", P_U64, F(import.create.stack_rlimit), 0},
 };
 
 static const struct rpc_param space_params[] = {
@@ -162,6 +176,7 @@ static const struct rpc_method_row rpc_methods[RPC_NR_METHODS] = {
 	ROW(RPC_STATS, "stats", stats_params),
 	ROW(RPC_VALIDATE, "space.validate", space_params),
 	ROW0(RPC_PING, "ping"),
+	ROW(RPC_SPACE_IMPORT, "space.import", import_params),
 };
 
 /* Names of the bits of a flags array, in bit order. */
@@ -625,6 +640,17 @@ static int get_param(const struct rpc_param *p, const json_t *v,
 					     p->name);
 		*(bool *)field = json_is_true(v);
 		return 0;
+	case P_TEXT: {
+		struct rpc_text *t = (struct rpc_text *)field;
+
+		if (!json_is_string(v))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must be a string", p->name);
+		t->present = true;
+		t->s = json_string_value(v);
+		t->len = json_string_length(v);
+		return 0;
+	}
 	}
 	return rpc_error_set(err, RPC_INTERNAL_ERROR, "bad parameter type");
 }
@@ -898,6 +924,8 @@ static bool fp_param(struct fp *s, const struct rpc_param *p,
 			return true;
 		}
 		return false;
+	case P_TEXT:
+		return false; /* borrowed from the tree: the tree path */
 	}
 	return false;
 }
@@ -1294,6 +1322,15 @@ int rpc_request_format(const struct rpc_request *req, char *buf, size_t len)
 		case P_BOOL:
 			OUT("%s", *(const bool *)field ? "true" : "false");
 			break;
+		case P_TEXT: {
+			const struct rpc_text *t = (const void *)field;
+
+			if (t->present)
+				OUT("<%zu bytes>", t->len);
+			else
+				OUT("-");
+			break;
+		}
 		}
 	}
 #undef OUT

@@ -278,6 +278,8 @@ void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 			rpc_buf_puts(b, vm_flag_names[j]);
 			LIT(b, "\"");
 		}
+	if (v->flags & VAS_VM_SPECIAL)
+		LIT(b, ",\"special\"");
 	LIT(b, "],\"rss_pages\":");
 	rpc_buf_put_u64(b, v->rss_pages);
 	LIT(b, "}");

@@ -39,6 +39,7 @@
 
 #include "rpc/defaults.h"
 #include "rpc/jsonrpc.h"
+#include "rpc/maps.h"
 #include "vma/vas.h"
 
 #define MAX_FRAMES	 256
@@ -405,6 +406,17 @@ static void check_request(const struct rpc_request *req)
 	case RPC_STATS:
 		check_space(&req->p.addr.space, false, m);
 		break;
+	case RPC_SPACE_IMPORT: {
+		const struct rpc_import_params *p = &req->p.import;
+
+		if (p->create.name[0] && !is_name(p->create.name))
+			FAIL("space.import: bad name '%.64s'", p->create.name);
+		check_aligned(&p->create.brk_base, "start_brk");
+		if (p->maps.present && strlen(p->maps.s) > p->maps.len)
+			FAIL("space.import: 'maps' length %zu, text longer",
+			     p->maps.len);
+		break;
+	}
 	default:
 		break;
 	}
@@ -417,6 +429,7 @@ static bool space_given(const struct rpc_request *req)
 	case RPC_SPACE_CREATE:
 	case RPC_SPACE_LIST:
 	case RPC_PING:
+	case RPC_SPACE_IMPORT:
 		return false;
 	case RPC_SPACE_FORK:
 		return req->p.fork.space.present;
@@ -667,6 +680,41 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/*
+ * The same bytes as /proc/PID/maps text: a parse either fails with -32602
+ * naming a line, or gives sorted, page-aligned, non-empty VMAs whose
+ * import areas keep their ranges.
+ */
+static void check_maps(const uint8_t *data, size_t size)
+{
+	struct rpc_maps m;
+	struct rpc_error err;
+	struct vas_import_area *a;
+	size_t i;
+	int ret = rpc_maps_parse((const char *)data, size, &m, &err);
+
+	if (ret) {
+		if (ret != -EPROTO || err.code != RPC_INVALID_PARAMS ||
+		    strncmp(err.msg, "'maps'", 6))
+			FAIL("rpc_maps_parse: %d %d '%s'", ret, err.code,
+			     err.msg);
+		return;
+	}
+	a = calloc(m.nr + 1, sizeof(*a));
+	rpc_maps_to_import(&m, a);
+	for (i = 0; i < m.nr; i++) {
+		if (m.v[i].start >= m.v[i].end || (m.v[i].start & 4095) ||
+		    (m.v[i].end & 4095) ||
+		    (i && m.v[i - 1].end > m.v[i].start))
+			FAIL("rpc_maps_parse: bad VMA %zu", i);
+		if (a[i].start != m.v[i].start || a[i].end != m.v[i].end ||
+		    a[i].prot & ~7u)
+			FAIL("rpc_maps_to_import: area %zu differs", i);
+	}
+	free(a);
+	rpc_maps_fini(&m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t maxes[] = {64, 256, 4096, RPC_DEFAULT_MAX_MSG};
@@ -694,5 +742,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(b.frames);
 	if (size <= 512)
 		check_string_writer(data, size);
+	if (size <= 8192)
+		check_maps(data, size);
 	return 0;
 }

@@ -161,6 +161,7 @@ enum rpc_method {
 	RPC_STATS,
 	RPC_VALIDATE,
 	RPC_PING,
+	RPC_SPACE_IMPORT,
 	RPC_NR_METHODS
 };
 
@@ -183,6 +184,24 @@ struct rpc_create_params {
 	struct rpc_u64 task_size, mmap_base, stack_guard_gap, max_map_count,
 		stack_rlimit, brk_base;
 	bool stack;
+};
+
+/*
+ * A string parameter too long to copy (the text of /proc/PID/maps):
+ * borrowed from the parsed message, valid while it lives.
+ */
+struct rpc_text {
+	bool present;
+	const char *s;
+	size_t len;
+};
+
+/* space.import from /proc/PID/maps (or smaps) text. */
+struct rpc_import_params {
+	struct rpc_create_params create; /* name and layout; brk_base is
+					    the "start_brk" param */
+	struct rpc_text maps;
+	struct rpc_u64 brk, start_stack;
 };
 
 struct rpc_fork_params {
@@ -229,6 +248,7 @@ struct rpc_request {
 	char id[RPC_ID_MAX];
 	union {
 		struct rpc_create_params create;
+		struct rpc_import_params import;
 		struct rpc_fork_params fork;
 		struct rpc_mmap_params mmap;
 		struct rpc_range_params range;

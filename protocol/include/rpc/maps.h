@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rpc/maps.h - A pure parser of /proc/PID/maps and /proc/PID/smaps text
+ * into structs, and the rules that turn its lines into the VMAs of
+ * vas_import(). No I/O: the caller reads the text (the daemon gets it in
+ * a request, vmactl from a file or /proc).
+ *
+ * Locking: nothing here is shared; each struct belongs to its caller.
+ */
+#ifndef RPC_MAPS_H
+#define RPC_MAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc/jsonrpc.h"
+#include "vma/vas.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* smaps VmFlags mnemonics the import uses (show_smap_vma_flags()). */
+enum {
+	RPC_VMF_SHARED = 1u << 0,    /* sh */
+	RPC_VMF_GROWSDOWN = 1u << 1, /* gd */
+	RPC_VMF_GROWSUP = 1u << 2,   /* gu */
+	RPC_VMF_NORESERVE = 1u << 3, /* nr */
+	RPC_VMF_ACCOUNT = 1u << 4,   /* ac */
+	RPC_VMF_IO = 1u << 5,	     /* io */
+	RPC_VMF_PFNMAP = 1u << 6,    /* pf */
+	RPC_VMF_DONTEXPAND = 1u << 7 /* de */
+};
+
+/**
+ * struct rpc_maps_entry - One VMA of the text.
+ * @path: the name column ("" if none), inside the parser's buffer.
+ * @line: the line number of its header line (1-based).
+ * @anon_kb: smaps "Anonymous:" (valid if @has_anon).
+ * @vmflags: RPC_VMF_* from smaps "VmFlags:" (valid if @has_vmflags);
+ *           mnemonics not listed above are accepted and ignored.
+ */
+struct rpc_maps_entry {
+	uint64_t start, end, offset, inode;
+	unsigned dev_major, dev_minor;
+	unsigned prot; /* VAS_PROT_* */
+	bool shared;   /* 's' */
+	const char *path;
+	unsigned line;
+	bool has_anon, has_vmflags;
+	uint64_t anon_kb;
+	unsigned vmflags;
+};
+
+/* The parsed text: @v[0..@nr); free with rpc_maps_fini(). */
+struct rpc_maps {
+	struct rpc_maps_entry *v;
+	size_t nr;
+	char *buf; /* the paths */
+};
+
+/* The longest text accepted, and the most lines (a maps line per VMA). */
+#define RPC_MAPS_MAX_TEXT  (64u << 20)
+#define RPC_MAPS_MAX_LINES 4194304u
+
+/**
+ * rpc_maps_parse() - Parse @len bytes of /proc/PID/maps or smaps text:
+ * "START-END PERMS OFFSET MAJ:MIN INODE [PATH]" lines, each optionally
+ * followed by "Key: value" lines (smaps; only Anonymous and VmFlags are
+ * used). Blank lines are ignored. The VMAs must be in increasing address
+ * order without overlap.
+ * Context: Any context.
+ * Return: 0 and @out filled; -EPROTO with @err (-32602, the message names
+ *         the line and what is wrong; nothing allocated); -ENOMEM.
+ */
+int rpc_maps_parse(const char *text, size_t len, struct rpc_maps *out,
+		   struct rpc_error *err);
+
+/**
+ * rpc_maps_fini() - Release what rpc_maps_parse() allocated.
+ * Context: Any context.
+ */
+void rpc_maps_fini(struct rpc_maps *m);
+
+/**
+ * rpc_maps_to_import() - The vas_import() area of each entry of @m (into
+ * @out, which has room for @m->nr), as Linux made them:
+ *
+ *   no name, [heap], [stack], [anon:NAME]  anonymous (a [stack] grows down)
+ *   [anon_shmem:NAME], "/dev/zero (deleted)"
+ *        shared                            shared anonymous (by inode)
+ *   [vsyscall]                             the gate area
+ *   [vvar], [vvar_vclock]                  special, VM_PFNMAP
+ *   any other [NAME]                       special mapping
+ *   anything else                          the file of that path
+ *
+ * With smaps VmFlags the flags come from them (ac, nr, gd, gu; io/pf make
+ * a special mapping PFNMAP); without, a private writable VMA is accounted
+ * (accountable_mapping()). With smaps Anonymous a VMA has anonymous pages
+ * when it says so; without, private writable VMAs and [stack] and [heap]
+ * are taken to have some.
+ * Context: Any context.
+ */
+void rpc_maps_to_import(const struct rpc_maps *m, struct vas_import_area *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RPC_MAPS_H */

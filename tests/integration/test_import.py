@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""space.import from /proc/PID/maps and smaps text over a real socket: a
+live process's layout is imported exactly (every VMA, range, permissions,
+offset and name as the kernel shows them), special mappings refuse to be
+split, and malformed text is refused with the line named and nothing
+created."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmadtest import Conn, Vmad, check, code_of, errno_of, vmad_binary  # noqa
+
+
+def columns(text):
+    """(start, end, perms, offset, name) of each maps or smaps VMA line."""
+    out = []
+    for line in text.splitlines():
+        f = line.split(None, 5)
+        if len(f) < 5 or "-" not in f[0] or f[0].endswith(":"):
+            continue
+        s, e = f[0].split("-")
+        name = f[5] if len(f) > 5 else ""
+        off = int(f[2], 16)
+        # The kernel prints no offset for anonymous and special VMAs, and
+        # the offset of shmem in pages; vmad the same.
+        out.append((int(s, 16), int(e, 16), f[1], off, name))
+    return out
+
+
+vmad = Vmad(vmad_binary(), "--workers", "2")
+c = Conn(vmad.sock)
+
+# A live process of this machine: a sleeping child (its layout is stable).
+child = subprocess.Popen(["sleep", "30"])
+try:
+    with open(f"/proc/{child.pid}/smaps") as f:
+        smaps = f.read()
+    with open(f"/proc/{child.pid}/maps") as f:
+        maps = f.read()
+finally:
+    child.kill()
+    child.wait()
+
+for kind, text in (("smaps", smaps), ("maps", maps)):
+    name = "imp-" + kind
+    r = c.ok("space.import", {"name": name, "maps": text})
+    check(r["name"] == name, r)
+    got = c.ok("maps", {"space": name})
+    want = columns(maps)
+    have = columns(got["text"])
+    check(have == want, f"{kind}: imported maps differ:\n{got['text']}\n"
+          f"--- kernel ---\n{maps}")
+    check(c.ok("space.validate", {"space": name})["valid"], name)
+    vdso = [v for v in got["vmas"] if v["name"] == "[vdso]"]
+    check(len(vdso) == 1 and "special" in vdso[0]["flags"], got["vmas"])
+    v = vdso[0]
+    if v["end"] - v["start"] > 4096:
+        r = c.call("munmap", {"space": name, "addr": v["start"],
+                              "length": 4096})
+        check(errno_of(r) == "EINVAL", f"partial munmap of [vdso]: {r}")
+    r = c.call("mremap", {"space": name, "old_addr": v["start"],
+                          "old_length": v["end"] - v["start"],
+                          "new_length": v["end"] - v["start"] + 4096})
+    check(errno_of(r) == "EFAULT", f"growing [vdso]: {r}")
+    # The heap: brk grows it in place from the imported break.
+    heap = [v for v in got["vmas"] if v["name"] == "[heap]"]
+    if heap:
+        r = c.ok("brk", {"space": name})
+        check(r["brk"] == heap[0]["end"], r)
+
+# smaps: VmFlags decide VM_ACCOUNT, Anonymous decides the anon_vma.
+text = ("10000000-10002000 rw-p 00000000 00:00 0 \n"
+        "Anonymous:             0 kB\n"
+        "VmFlags: rd wr mr mw me nr \n"
+        "10002000-10004000 rw-p 00000000 00:00 0 \n"
+        "Anonymous:             8 kB\n"
+        "VmFlags: rd wr mr mw me ac \n")
+c.ok("space.import", {"name": "flags", "maps": text})
+vmas = c.ok("maps", {"space": "flags"})["vmas"]
+check("noreserve" in vmas[0]["flags"] and "account" not in vmas[0]["flags"]
+      and "anon_vma" not in vmas[0]["flags"], vmas)
+check("account" in vmas[1]["flags"] and "anon_vma" in vmas[1]["flags"], vmas)
+
+# Malformed text: -32602 naming the line, and no space is created.
+before = c.ok("space.list")["spaces"]
+for bad, line in (
+        ("10000000-10001000 rw-p 00000000 00:00 0\nxyz\n", 2),
+        ("10000000-10001000 rwzp 00000000 00:00 0\n", 1),
+        ("10001000-10000000 rw-p 00000000 00:00 0\n", 1),
+        ("10000000-10001800 rw-p 00000000 00:00 0\n", 1),
+        ("10000000-10002000 rw-p 00000000 00:00 0\n"
+         "10001000-10003000 rw-p 00000000 00:00 0\n", 2),
+        ("\n10000000-10001000 r--p 00000000 08:01 12\n"
+         "Anonymous: lots\n", 3),
+        ("10000000-10001000 r--p 00000000 08:01 12 /a\n"
+         "20000000-20001000 r--p 00000000 08:01 12 /a\n"
+         "800000000000-800000001000 r--p 00000000 08:01 12 /a\n", 3)):
+    r = c.call("space.import", {"name": "bad", "maps": bad})
+    check(code_of(r) == -32602 and f"line {line}" in r["error"]["message"],
+          f"{bad!r}: {r}")
+r = c.call("space.import", {"name": "bad"})
+check(code_of(r) == -32602 and "'maps'" in r["error"]["message"], r)
+r = c.call("space.import", {"name": "bad", "maps": 42})
+check(code_of(r) == -32602, r)
+r = c.call("space.import", {"name": "flags", "maps": text})
+check(errno_of(r) == "EEXIST", r)
+check(c.ok("space.list")["spaces"] == before, "a failed import made a space")
+
+c.close()
+vmad.stop()
+print("ok")
