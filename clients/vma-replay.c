@@ -42,6 +42,7 @@
 
 #include <jansson.h>
 
+#include "replay_trace.h"
 #include "vmc.h"
 
 static const char replay_help[] =
@@ -107,6 +108,23 @@ static const char replay_help[] =
 	"    -t, --timeout SEC   Fail when a response takes longer (default "
 	"30).\n"
 	"    -j, --json          Print a JSON report on standard output.\n"
+	"    -R, --report        Judge a recorded trace (vma-record): per "
+	"file,\n"
+	"                        requests matched, mismatched (line, "
+	"request,\n"
+	"                        expected and actual in hex), skipped "
+	"because\n"
+	"                        vmad does not model them (by method, with "
+	"the\n"
+	"                        calls the recorder wrote as comments), and "
+	"the\n"
+	"                        final maps: matched or the first differing "
+	"VMA.\n"
+	"                        Skipped requests do not fail the file.\n"
+	"    -P, --pipeline      Like --report, but send the whole file "
+	"before\n"
+	"                        reading the responses (requests/s in the\n"
+	"                        report). No stable ranges, no --readers.\n"
 	"    -q, --quiet         Print only failures and the summary.\n"
 	"    -h, --help          Print this help.\n"
 	"    -V, --version       Print the version.\n"
@@ -145,6 +163,8 @@ struct replay_opts {
 	bool quiet;
 	int readers;
 	int timeout;
+	bool report;   /* --report: judge a recorded trace */
+	bool pipeline; /* --pipeline: send all before reading */
 };
 
 /* State of the file being replayed, shared with the reader threads. */
@@ -169,6 +189,7 @@ struct replay_file {
 	bool daemon_failed;
 	double elapsed;
 	json_t *errors; /* array for --json */
+	json_t *trace;	/* --report/--pipeline: the file's report */
 	int nr_lines;
 	bool progress;
 };
@@ -193,8 +214,7 @@ static void replay_set_timeout(int fd, int seconds)
 }
 
 /* Compare @exp as a subset of @act; on mismatch write the path to @path. */
-static bool replay_match(const json_t *exp, const json_t *act, char *path,
-			 size_t plen)
+bool replay_match(const json_t *exp, const json_t *act, char *path, size_t plen)
 {
 	size_t used = strlen(path);
 	uint64_t a, b;
@@ -870,8 +890,21 @@ static void replay_file_run(struct replay_file *rf, const struct replay_opts *o)
 				       replay_reader_main, &readers[i]);
 		}
 	}
-	if (replay_lines(rf, &conn, text))
+	if (o->report || o->pipeline) {
+		struct replay_trace_opts to = {.pipeline = o->pipeline,
+					       .quiet = o->quiet};
+
+		if (replay_trace_run(rf->name, text, &conn, &to, &rf->trace))
+			rf->broken = true;
+		if (rf->trace) {
+			rf->requests = (unsigned long long)json_integer_value(
+				json_object_get(rf->trace, "requests"));
+			rf->failures = (unsigned long long)json_integer_value(
+				json_object_get(rf->trace, "mismatched"));
+		}
+	} else if (replay_lines(rf, &conn, text)) {
 		rf->broken = true;
+	}
 	atomic_store(&rf->stop, true);
 	for (i = 0; readers && i < o->readers; i++)
 		pthread_join(readers[i].thread, NULL);
@@ -897,6 +930,8 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"report", no_argument, NULL, 'R'},
+		{"pipeline", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -909,7 +944,7 @@ int main(int argc, char **argv)
 	uint64_t t0;
 	int c, i;
 
-	while ((c = getopt_long(argc, argv, "s:c:Sr:t:jqhV", lopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:c:Sr:t:jqRPhV", lopts, NULL)) !=
 	       -1) {
 		uint64_t v;
 
@@ -953,6 +988,12 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quiet = true;
 			break;
+		case 'R':
+			o.report = true;
+			break;
+		case 'P':
+			o.pipeline = true;
+			break;
 		case 'h':
 			fputs(replay_help, stdout);
 			return 0;
@@ -963,6 +1004,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Try 'vma-replay --help'.\n");
 			return VMC_EXIT_USAGE;
 		}
+	}
+	if (o.pipeline && o.readers) {
+		fprintf(stderr, "vma-replay: --pipeline cannot run with "
+				"--readers\n");
+		return VMC_EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "vma-replay: no scenario file\n"
@@ -1007,7 +1053,16 @@ int main(int argc, char **argv)
 		broken |= rf.broken;
 		failed |= rf.failures || atomic_load(&rf.unmapped) ||
 			  rf.daemon_failed;
-		if (!o.json && !o.quiet) {
+		if (rf.trace && !o.json)
+			replay_trace_print(rf.trace);
+		if (rf.trace && o.json) {
+			json_object_set(rf.trace, "passed",
+					json_boolean(!rf.broken &&
+						     !rf.failures &&
+						     !rf.daemon_failed));
+			json_array_append(files, rf.trace);
+		}
+		if (!o.json && !o.quiet && !rf.trace) {
 			const char *verdict =
 				rf.broken ? "ERROR"
 				: rf.failures || atomic_load(&rf.unmapped) ||
@@ -1025,7 +1080,7 @@ int main(int argc, char **argv)
 					       &rf.unmapped));
 			printf(", %.3f s\n", rf.elapsed);
 		}
-		if (o.json)
+		if (o.json && !rf.trace)
 			json_array_append_new(
 				files,
 				json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, "
@@ -1044,6 +1099,9 @@ int main(int argc, char **argv)
 					  "daemon_failed", rf.daemon_failed,
 					  "elapsed_s", rf.elapsed, "errors",
 					  rf.errors));
+		json_decref(rf.trace);
+		if (rf.trace)
+			json_decref(rf.errors);
 		for (k = 0; k < rf.nr_ranges; k++)
 			free(rf.ranges[k].space);
 		free(rf.ranges);
