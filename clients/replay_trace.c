@@ -448,13 +448,16 @@ int replay_trace_run(const char *file, char *text, struct vmc_conn *conn,
 		if (res.final == 1)
 			json_object_set_new(
 				*report, "final_maps",
-				json_pack("{s:b, s:I}", "matched", 1, "vmas",
-					  (json_int_t)res.final_nr));
+				json_pack("{s:b, s:I, s:i}", "matched", 1,
+					  "vmas", (json_int_t)res.final_nr,
+					  "checked", res.maps_checked));
 		else if (res.final == -1)
-			json_object_set_new(*report, "final_maps",
-					    json_pack("{s:b, s:O}", "matched",
-						      0, "first_difference",
-						      res.final_diff));
+			json_object_set_new(
+				*report, "final_maps",
+				json_pack("{s:b, s:O, s:i, s:i}", "matched", 0,
+					  "first_difference", res.final_diff,
+					  "checked", res.maps_checked,
+					  "matched_checks", res.maps_matched));
 		else
 			json_object_set_new(*report, "final_maps", json_null());
 		json_decref(res.final_diff);
