@@ -988,8 +988,12 @@ static void look_now(struct space *sp)
 /* ------------------------------------------------------------------ */
 /* Import and final maps                                               */
 
-/* The mmap_base the layout shows: the end of the highest VMA below the
- * stack (the interpreter or the vDSO, placed top-down from it). */
+/*
+ * The mmap_base the layout shows: the end of the highest VMA below the
+ * stack and above 3/4 of the 47-bit space, where the program (at 2/3,
+ * ELF_ET_DYN_BASE, plus at most 1 TiB of randomization) never is: the
+ * interpreter, placed top-down from mmap_base first.
+ */
 static uint64_t infer_mmap_base(const char *smaps, uint64_t stack_start)
 {
 	const char *p = smaps;
@@ -998,7 +1002,7 @@ static uint64_t infer_mmap_base(const char *smaps, uint64_t stack_start)
 
 	while ((p = pvma_next(p, &v)) != NULL)
 		if (v.e <= stack_start && !v.gd && v.e > best &&
-		    v.e > 0x7f0000000000ULL)
+		    v.s >= 0x600000000000ULL)
 			best = v.e;
 	return best;
 }
