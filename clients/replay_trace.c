@@ -7,11 +7,12 @@
  * the kernel's results. The report counts, per file: requests whose
  * response matched the expectation; mismatches (line, request, expected
  * and actual, integers in hex); requests vmad does not model, by method
- * (answered -32601, or -32602 for a parameter or flag it does not know:
- * they are skipped, not failed) together with the calls the recorder
- * already wrote as "# unmodelled: NAME(...)" comments; and the final
- * maps: matched, or the first VMA that differs. A mismatch that follows a
- * skipped request is marked as such: the model may have diverged there.
+ * (answered -32601, or -32602 for a parameter or flag it does not know
+ * or an argument it says is not modelled: they are skipped, not failed)
+ * together with the calls the recorder already wrote as "# unmodelled:
+ * NAME(...)" comments; and the final maps: matched, or the first VMA that
+ * differs. A mismatch that follows a skipped request is marked as such: the
+ * model may have diverged there.
  *
  * --pipeline sends every request of the file from a second thread while
  * the first reads the responses, so the daemon is never idle waiting for
@@ -216,7 +217,8 @@ static bool not_modelled(const json_t *resp)
 		return true;
 	return code == -32602 && msg &&
 	       (strstr(msg, "unknown flag") ||
-		strstr(msg, "unknown parameter"));
+		strstr(msg, "unknown parameter") ||
+		strstr(msg, "not modelled"));
 }
 
 static void judge(const struct replay_trace_opts *o, const char *file,

@@ -73,6 +73,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -396,6 +397,7 @@ struct ofd {
 	char *path;
 	int fd; /* our duplicate (pidfd_getfd), -1 if none */
 	int name;
+	int thp; /* its filesystem 2 MiB-aligns mappings: 1, 0, -1 unknown */
 };
 
 static struct ofd *ofds;
@@ -434,6 +436,7 @@ static void ofd_add(const char *path, int fd, int name)
 	}
 	ofds[nr_ofds].fd = fd;
 	ofds[nr_ofds].name = name;
+	ofds[nr_ofds].thp = -1;
 	nr_ofds++;
 }
 
@@ -745,34 +748,78 @@ struct platform {
 };
 static struct platform plat;
 
-/* Whether a file mapping covering an aligned 2 MiB is 2 MiB-aligned. */
-static int probe_thp_file_align(void)
+/*
+ * Does the filesystem of @fd place a private mapping that covers an
+ * aligned 2 MiB of the file 2 MiB-aligned (thp_get_unmapped_area())?
+ * Mapped here three times, each after a small mapping that shifts the
+ * free space, so that chance alignment does not count. 1, 0, or -1.
+ */
+static int probe_thp_fd(int fd)
 {
-	char path[] = "/tmp/vma-record-thp.XXXXXX";
-	int fd = mkstemp(path), hits = 0, i;
+	int hits = 0, i;
 
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	if (ftruncate(fd, 8 << 20)) {
-		close(fd);
-		return -1;
-	}
 	for (i = 0; i < 3; i++) {
-		/* A small anonymous mapping first shifts the free space. */
 		void *pad = mmap(NULL, (size_t)(i + 1) * 4096, PROT_READ,
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		void *p = mmap(NULL, 4 << 20, PROT_READ, MAP_PRIVATE, fd, 0);
 
-		if (p != MAP_FAILED) {
-			hits += ((uintptr_t)p & ((2 << 20) - 1)) == 0;
-			munmap(p, 4 << 20);
+		if (p == MAP_FAILED) {
+			if (pad != MAP_FAILED)
+				munmap(pad, (size_t)(i + 1) * 4096);
+			return -1;
 		}
+		hits += ((uintptr_t)p & ((2 << 20) - 1)) == 0;
+		munmap(p, 4 << 20);
 		if (pad != MAP_FAILED)
 			munmap(pad, (size_t)(i + 1) * 4096);
 	}
-	close(fd);
 	return hits == 3;
+}
+
+/* The same for the filesystem of /tmp (a file of its own). */
+static int probe_thp_file_align(void)
+{
+	char path[] = "/tmp/vma-record-thp.XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	ret = ftruncate(fd, 8 << 20) ? -1 : probe_thp_fd(fd);
+	close(fd);
+	return ret;
+}
+
+/* Filesystems probed: st_dev -> 1, 0, -1. */
+static struct {
+	dev_t dev;
+	int thp;
+} fs_thp[64];
+static unsigned nr_fs_thp;
+
+/* probe_thp_fd() once per filesystem; a comment line says what it found. */
+static int fs_thp_of(int fd, const char *path)
+{
+	struct stat st;
+	unsigned i;
+	int thp;
+
+	if (fd < 0 || fstat(fd, &st))
+		return -1;
+	for (i = 0; i < nr_fs_thp; i++)
+		if (fs_thp[i].dev == st.st_dev)
+			return fs_thp[i].thp;
+	thp = probe_thp_fd(fd);
+	if (nr_fs_thp < 64) {
+		fs_thp[nr_fs_thp].dev = st.st_dev;
+		fs_thp[nr_fs_thp++].thp = thp;
+	}
+	fprintf(out, "# filesystem %u:%u (of %s): large file mappings %s\n",
+		major(st.st_dev), minor(st.st_dev), path,
+		thp < 0	  ? "could not be probed"
+		: thp > 0 ? "2 MiB-aligned (thp_get_unmapped_area)"
+			  : "not 2 MiB-aligned (\"thp_align\": false)");
+	return thp;
 }
 
 static void platform_probe(void)
@@ -1175,6 +1222,17 @@ static const struct {
 	{MAP_NONBLOCK, "nonblock"},
 };
 
+/* What the filesystem of the open file named @name does (1, 0, -1). */
+static int ofd_thp(int name)
+{
+	size_t i;
+
+	for (i = 0; i < nr_ofds; i++)
+		if (ofds[i].name == name)
+			return ofds[i].thp;
+	return -1;
+}
+
 /* The file name of the mapping of @fd by @t: see DOC. */
 static int fd_name(struct thread *t, int fd, char *path, size_t len)
 {
@@ -1214,6 +1272,7 @@ static int fd_name(struct thread *t, int fd, char *path, size_t len)
 			snprintf(nm, sizeof(nm), "%s", path);
 		name = name_add(nm);
 		ofd_add(path, dup, name);
+		ofds[nr_ofds - 1].thp = fs_thp_of(dup, path);
 		return name;
 	}
 }
@@ -1284,6 +1343,8 @@ static void rec_mmap(struct thread *t, long ret)
 	}
 	if (!anon && off)
 		put_u64("offset", off, true);
+	if (!anon && !shared_zero && name >= 0 && ofd_thp(name) == 0)
+		fprintf(out, ",\"thp_align\":false");
 	fputc('}', out);
 	put_expect(ret, "addr");
 	fputs("}\n", out);
@@ -1433,7 +1494,10 @@ static void rec_mlock(struct thread *t, long nr, long ret)
 	case SYS_mlock:
 	case SYS_munlock:
 	case SYS_mlock2:
-		begin_req(nr == SYS_munlock ? "munlock" : "mlock", t->sp);
+		begin_req(nr == SYS_munlock  ? "munlock"
+			  : nr == SYS_mlock2 ? "mlock2"
+					     : "mlock",
+			  t->sp);
 		put_u64("addr", r->rdi, true);
 		put_u64("length", r->rsi, true);
 		if (nr == SYS_mlock2 && (r->rdx & MLOCK_ONFAULT))
@@ -1493,7 +1557,7 @@ static void rec_prctl(struct thread *t, long ret)
 			r->rsi, ret);
 		return;
 	}
-	begin_req("prctl.set_vma_anon_name", t->sp);
+	begin_req("set_vma_anon_name", t->sp);
 	put_u64("addr", r->rdx, true);
 	put_u64("length", r->r10, true);
 	fprintf(out, ",\"name\":");
