@@ -2170,6 +2170,10 @@ int main(int argc, char **argv)
 		plat.thp_file_align < 0	  ? "unknown"
 		: plat.thp_file_align > 0 ? "yes"
 					  : "no");
+	if (plat.stack_rlimit == UINT64_MAX)
+		fprintf(out, "# the stack rlimit is unlimited: Linux uses the "
+			     "legacy bottom-up layout, which vmad does not "
+			     "model\n");
 	{
 		int i;
 
