@@ -470,6 +470,9 @@ struct space {
 	unsigned nr_gd;
 	uint64_t brk;
 	bool dead;
+	/* Anonymous pages (statm resident - shared) right after the last
+	 * look or recorded call; UINT64_MAX: unknown. */
+	uint64_t anon_pages;
 	bool finished;	  /* final maps written */
 	char *final_maps; /* the last exit-time look */
 };
@@ -570,6 +573,7 @@ static struct space *space_new(pid_t tgid)
 		snprintf(sp->name, sizeof(sp->name), "%s.%zu", o.name,
 			 nr_spaces + 1);
 	sp->tgid = tgid;
+	sp->anon_pages = UINT64_MAX;
 	sp->pidfd = (int)syscall(__NR_pidfd_open, tgid, 0);
 	spaces[nr_spaces++] = sp;
 	return sp;
@@ -1021,15 +1025,39 @@ static void look(struct space *sp, const char *smaps)
 	}
 }
 
+/* The process's anonymous pages (MM_ANONPAGES), from statm: O(1). */
+static uint64_t anon_pages_of(pid_t pid)
+{
+	unsigned long long size, resident, shared;
+	char *s = read_proc(pid, "statm");
+	uint64_t n = UINT64_MAX;
+
+	if (s && sscanf(s, "%llu %llu %llu", &size, &resident, &shared) == 3)
+		n = resident - shared;
+	free(s);
+	return n;
+}
+
+/*
+ * Look at smaps, unless nothing can have changed: a single-threaded
+ * process whose anonymous page count is what it was right after its last
+ * recorded call has had no fault that made a page since (stack growth
+ * included). Reading smaps walks every page table; statm is a counter.
+ */
 static void look_now(struct space *sp)
 {
+	uint64_t anon;
 	char *s;
 
 	if (o.no_faults)
 		return;
+	anon = anon_pages_of(sp->tgid);
+	if (sp->users == 1 && anon != UINT64_MAX && anon == sp->anon_pages)
+		return;
 	s = read_proc(sp->tgid, "smaps");
 	look(sp, s);
 	free(s);
+	sp->anon_pages = anon;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1915,6 +1943,9 @@ static int trace(pid_t child)
 			    !ptrace(PTRACE_GETREGS, tid, NULL, &r)) {
 				t->in_call = false;
 				record(t, (long)r.rax);
+				if (!o.no_faults && t->sp->users == 1)
+					t->sp->anon_pages =
+						anon_pages_of(t->sp->tgid);
 				if (t->sp->busy == t)
 					t->sp->busy = NULL;
 			}
@@ -2007,6 +2038,9 @@ static int trace(pid_t child)
 				snprintf(what, sizeof(what),
 					 "pid %d after execve of %s", (int)tid,
 					 cmd ? cmd : "?");
+				for (char *w = what; *w; w++)
+					if ((unsigned char)*w < 0x20)
+						*w = '?'; /* one comment line */
 				import_space(n, tid, what);
 				free(cmd);
 				t->sp = n;
@@ -2178,8 +2212,16 @@ int main(int argc, char **argv)
 		int i;
 
 		fputs("# command:", out);
-		for (i = optind; i < argc; i++)
-			fprintf(out, " %s", argv[i]);
+		for (i = optind; i < argc; i++) {
+			const char *a;
+
+			fputc(' ', out);
+			for (a = argv[i]; *a; a++)
+				if (*a == '\n')
+					fputs("\\n", out);
+				else
+					fputc(*a, out);
+		}
 		fputc('\n', out);
 	}
 	ret = trace(child);
