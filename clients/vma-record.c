@@ -1039,10 +1039,41 @@ static uint64_t anon_pages_of(pid_t pid)
 }
 
 /*
- * Look at smaps, unless nothing can have changed: a single-threaded
- * process whose anonymous page count is what it was right after its last
- * recorded call has had no fault that made a page since (stack growth
- * included). Reading smaps walks every page table; statm is a counter.
+ * After a recorded call: what look_now() compares with. Alone in its
+ * address space, the calling thread could not fault during the call, so
+ * the count after it is the baseline. With other threads, their faults
+ * during the call are in that count too, unseen: the baseline stays only
+ * if the count did not move and the call cannot have freed anonymous
+ * pages (which could hide a fault: munmap, mremap, MAP_FIXED, madvise, a
+ * shrinking brk); otherwise the next call looks.
+ */
+static void after_call(struct thread *t, long ret)
+{
+	struct space *sp = t->sp;
+	long nr = (long)t->regs.orig_rax;
+	uint64_t anon;
+	bool frees;
+
+	if (o.no_faults || !sp)
+		return;
+	anon = anon_pages_of(sp->tgid);
+	if (sp->users == 1) {
+		sp->anon_pages = anon;
+		return;
+	}
+	frees = nr == SYS_munmap || nr == SYS_mremap || nr == SYS_madvise ||
+		(nr == SYS_mmap && (t->regs.r10 & MAP_FIXED)) ||
+		(nr == SYS_brk && (uint64_t)ret < t->entry_brk) ||
+		nr == SYS_shmdt;
+	if (frees || anon != sp->anon_pages)
+		sp->anon_pages = UINT64_MAX;
+}
+
+/*
+ * Look at smaps, unless nothing can have changed: if the anonymous page
+ * count is the baseline after_call() kept, no fault made a page since
+ * (stack growth writes its pages, so it counts too). Reading smaps walks
+ * every page table; statm is a counter.
  */
 static void look_now(struct space *sp)
 {
@@ -1052,7 +1083,7 @@ static void look_now(struct space *sp)
 	if (o.no_faults)
 		return;
 	anon = anon_pages_of(sp->tgid);
-	if (sp->users == 1 && anon != UINT64_MAX && anon == sp->anon_pages)
+	if (anon != UINT64_MAX && anon == sp->anon_pages)
 		return;
 	s = read_proc(sp->tgid, "smaps");
 	look(sp, s);
@@ -1762,6 +1793,7 @@ static void enter_call(struct thread *t)
 	sp->busy = t;
 	t->in_call = true;
 	t->parked = false;
+	t->entry_brk = sp->brk;
 	look_now(sp);
 	resume(t->tid, PTRACE_SYSCALL, 0);
 }
@@ -1943,9 +1975,7 @@ static int trace(pid_t child)
 			    !ptrace(PTRACE_GETREGS, tid, NULL, &r)) {
 				t->in_call = false;
 				record(t, (long)r.rax);
-				if (!o.no_faults && t->sp->users == 1)
-					t->sp->anon_pages =
-						anon_pages_of(t->sp->tgid);
+				after_call(t, (long)r.rax);
 				if (t->sp->busy == t)
 					t->sp->busy = NULL;
 			}
