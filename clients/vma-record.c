@@ -82,6 +82,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rpc/maps.h"
+
 #ifndef VMAD_VERSION
 #define VMAD_VERSION "0.1.0"
 #endif
@@ -624,27 +626,6 @@ static char *read_proc(pid_t pid, const char *what)
 	return read_file(path);
 }
 
-/* Keep only the VMA lines and Anonymous/VmFlags of smaps text. */
-static void smaps_reduce(char *text)
-{
-	char *r = text, *w = text;
-
-	while (*r) {
-		char *eol = strchr(r, '\n');
-		size_t n = eol ? (size_t)(eol - r) + 1 : strlen(r);
-		char *colon = memchr(r, ':', n), *dash = memchr(r, '-', n);
-		bool field = colon && (!dash || colon < dash);
-
-		if (!field || !strncmp(r, "Anonymous:", 10) ||
-		    !strncmp(r, "VmFlags:", 8)) {
-			memmove(w, r, n);
-			w += n;
-		}
-		r += n;
-	}
-	*w = '\0';
-}
-
 /* One VMA of smaps text. */
 struct pvma {
 	uint64_t s, e, off, anon_kb;
@@ -1158,7 +1139,7 @@ static void import_space(struct space *sp, pid_t pid, const char *what)
 			(int)pid, strerror(errno));
 		exit(125);
 	}
-	smaps_reduce(smaps);
+	rpc_smaps_reduce(smaps);
 	sp->map.nr = 0;
 	sp->nr_gd = 0;
 	p = smaps;
@@ -1858,7 +1839,7 @@ static void on_exit_event(struct thread *t)
 	/* The mm is still there: keep the latest look of it. */
 	s = read_proc(t->tid, "smaps");
 	if (s) {
-		smaps_reduce(s);
+		rpc_smaps_reduce(s);
 		free(sp->final_maps);
 		sp->final_maps = s;
 	}

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc/maps.h"
+
 /* The whole of @f (new, NUL-terminated), or NULL. */
 static char *read_all(FILE *f, size_t *len)
 {
@@ -42,28 +44,6 @@ static char *read_all(FILE *f, size_t *len)
 	buf[n] = '\0';
 	*len = n;
 	return buf;
-}
-
-/* Keep the VMA lines and the Anonymous and VmFlags lines of smaps text. */
-static size_t keep_used_lines(char *text, size_t len)
-{
-	char *r = text, *w = text, *end = text + len;
-
-	while (r < end) {
-		char *eol = memchr(r, '\n', (size_t)(end - r));
-		size_t n = (size_t)((eol ? eol + 1 : end) - r);
-		char *colon = memchr(r, ':', n), *dash = memchr(r, '-', n);
-		bool field = colon && (!dash || colon < dash);
-
-		if (!field || !strncmp(r, "Anonymous:", 10) ||
-		    !strncmp(r, "VmFlags:", 8)) {
-			memmove(w, r, n);
-			w += n;
-		}
-		r += n;
-	}
-	*w = '\0';
-	return (size_t)(w - text);
 }
 
 /* start_stack (field 28) and start_brk (field 47) of /proc/PID/stat. */
@@ -164,7 +144,7 @@ int vmactl_import_prepare(json_t *params)
 				"text\n");
 		return -EIO;
 	}
-	len = keep_used_lines(text, len);
+	len = rpc_smaps_reduce(text);
 	json_object_set_new(params, "maps", json_stringn(text, len));
 	free(text);
 	return 0;

@@ -7,6 +7,7 @@ created."""
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmadtest import Conn, Vmad, check, code_of, errno_of, vmad_binary  # noqa
@@ -34,6 +35,15 @@ c = Conn(vmad.sock)
 # A live process of this machine: a sleeping child (its layout is stable).
 child = subprocess.Popen(["sleep", "30"])
 try:
+    # Wait until it sleeps (its libraries are loaded): the same maps twice.
+    prev = None
+    for _ in range(200):
+        with open(f"/proc/{child.pid}/maps") as f:
+            maps = f.read()
+        if maps == prev and "libc" in maps:
+            break
+        prev = maps
+        time.sleep(0.02)
     with open(f"/proc/{child.pid}/smaps") as f:
         smaps = f.read()
     with open(f"/proc/{child.pid}/maps") as f:
@@ -47,7 +57,7 @@ for kind, text in (("smaps", smaps), ("maps", maps)):
     r = c.ok("space.import", {"name": name, "maps": text})
     check(r["name"] == name, r)
     got = c.ok("maps", {"space": name})
-    want = columns(maps)
+    want = columns(text)
     have = columns(got["text"])
     check(have == want, f"{kind}: imported maps differ:\n{got['text']}\n"
           f"--- kernel ---\n{maps}")

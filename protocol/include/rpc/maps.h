@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rpc/jsonrpc.h"
 #include "vma/vas.h"
@@ -103,6 +104,36 @@ void rpc_maps_fini(struct rpc_maps *m);
  * Context: Any context.
  */
 void rpc_maps_to_import(const struct rpc_maps *m, struct vas_import_area *out);
+
+/**
+ * rpc_smaps_reduce() - Keep, of NUL-terminated smaps text, only what
+ * space.import uses: the VMA lines and the Anonymous and VmFlags lines
+ * (in place). Header-only, libc only, so that vma-record, which links
+ * nothing else, shares it with vmactl.
+ * Context: Any context.
+ * Return: the new length.
+ */
+static inline size_t rpc_smaps_reduce(char *text)
+{
+	char *r = text, *w = text;
+
+	while (*r) {
+		char *eol = strchr(r, '\n');
+		size_t n = eol ? (size_t)(eol - r) + 1 : strlen(r);
+		char *colon = (char *)memchr(r, ':', n);
+		char *dash = (char *)memchr(r, '-', n);
+		bool field = colon && (!dash || colon < dash);
+
+		if (!field || !strncmp(r, "Anonymous:", 10) ||
+		    !strncmp(r, "VmFlags:", 8)) {
+			memmove(w, r, n);
+			w += n;
+		}
+		r += n;
+	}
+	*w = '\0';
+	return (size_t)(w - text);
+}
 
 #ifdef __cplusplus
 }
