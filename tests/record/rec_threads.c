@@ -9,7 +9,7 @@
  * and moves a mapping with mremap, grows the heap with brk, grows its
  * stack by page faults alone, and forks a child that maps memory of its
  * own. Its output is nothing; its exit status is 0 when every call did
- * what it should.
+ * what it should. With --sleep it only waits, to be imported live.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -73,7 +73,11 @@ int main(int argc, char **argv)
 	pid_t pid;
 	int st;
 
-	(void)argc;
+	/* --sleep: wait to be looked at (vmactl space import --pid). */
+	if (argc > 1 && !strcmp(argv[1], "--sleep")) {
+		pause();
+		return 0;
+	}
 	/* One file, two open()s: two struct files, never merged. */
 	fd1 = open(argv[0], O_RDONLY);
 	fd2 = open(argv[0], O_RDONLY);

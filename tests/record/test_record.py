@@ -195,5 +195,40 @@ path, text, header = record("threads-nofork", [args.threads], "--no-fork")
 check('"space.fork"' not in text and text.count('"method":"maps"') == 1,
       "--no-fork recorded the child")
 
+# vmactl space import --pid: a live process, exactly.
+vmactl = os.path.join(os.path.dirname(args.replay), "vmactl")
+vmad = Vmad(args.vmad)
+child = subprocess.Popen([args.threads, "--sleep"])
+try:
+    prev = None
+    for _ in range(200):
+        with open(f"/proc/{child.pid}/maps") as f:
+            maps = f.read()
+        if maps == prev:
+            break
+        prev = maps
+        subprocess.run(["sleep", "0.02"])
+    p = subprocess.run([vmactl, "--socket", vmad.sock, "space", "import",
+                        "live", "--pid", str(child.pid)],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, f"vmactl space import --pid: {p.stderr}")
+    p = subprocess.run([vmactl, "--socket", vmad.sock, "maps", "live"],
+                       capture_output=True, text=True)
+    with open(f"/proc/{child.pid}/maps") as f:
+        maps = f.read()
+finally:
+    child.kill()
+    child.wait()
+
+
+def cols(text):
+    return [(f[0], f[1], f[2], f[5] if len(f) > 5 else "")
+            for f in (line.split(None, 5) for line in text.splitlines())]
+
+
+check(cols(p.stdout) == cols(maps),
+      f"vmactl space import --pid:\n{p.stdout}\n--- kernel ---\n{maps}")
+vmad.stop()
+
 shutil.rmtree(tmp, ignore_errors=True)
 print("ok")
