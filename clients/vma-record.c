@@ -274,7 +274,8 @@ static void rmap_clear(struct rmap *m, uint64_t s, uint64_t e)
 		if (m->v[i].s < m->v[i].e)
 			m->v[n++] = m->v[i];
 	m->nr = n;
-	qsort(m->v, m->nr, sizeof(*m->v), rng_cmp);
+	if (m->nr > 1)
+		qsort(m->v, m->nr, sizeof(*m->v), rng_cmp);
 }
 
 static void rmap_set(struct rmap *m, uint64_t s, uint64_t e, int name,
@@ -282,7 +283,8 @@ static void rmap_set(struct rmap *m, uint64_t s, uint64_t e, int name,
 {
 	rmap_clear(m, s, e);
 	rmap_push(m, (struct rng){s, e, name, anon});
-	qsort(m->v, m->nr, sizeof(*m->v), rng_cmp);
+	if (m->nr > 1)
+		qsort(m->v, m->nr, sizeof(*m->v), rng_cmp);
 }
 
 static struct rng *rmap_find(struct rmap *m, uint64_t addr)
@@ -388,7 +390,8 @@ static void rmap_move(struct rmap *m, uint64_t os, uint64_t olen, uint64_t ns,
 			tmp[i].e = ns + nlen;
 		rmap_push(m, tmp[i]);
 	}
-	qsort(m->v, m->nr, sizeof(*m->v), rng_cmp);
+	if (m->nr > 1)
+		qsort(m->v, m->nr, sizeof(*m->v), rng_cmp);
 	free(tmp);
 }
 
@@ -1400,6 +1403,14 @@ static void rec_range(struct thread *t, const char *method, long ret,
 {
 	struct user_regs_struct *r = &t->regs;
 
+	if (with_prot && (r->rdx & (PROT_GROWSDOWN | PROT_GROWSUP))) {
+		comment(method,
+			"unmodelled: %s(%#llx, %#llx, %#llx) = %ld "
+			"(PROT_GROWSDOWN/PROT_GROWSUP)",
+			method, r->rdi, r->rsi, r->rdx, ret);
+		return;
+	}
+
 	begin_req(method, t->sp);
 	put_u64("addr", r->rdi, true);
 	put_u64("length", r->rsi, true);
@@ -1794,6 +1805,17 @@ static struct thread *next_parked(struct space *sp)
 	return best;
 }
 
+/*
+ * Do @a and @b share one mm? kcmp(KCMP_VM) says it exactly; -1 if it
+ * cannot tell.
+ */
+static int same_mm(pid_t a, pid_t b)
+{
+	long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+
+	return r < 0 ? -1 : r == 0;
+}
+
 /* The clone flags of the fork/clone call @parent is stopped in. */
 static unsigned long clone_flags(pid_t parent)
 {
@@ -1979,6 +2001,14 @@ static int trace(pid_t child)
 			c->adopted = true;
 			if (ev == PTRACE_EVENT_VFORK)
 				flags |= CLONE_VM;
+			switch (same_mm(tid, (pid_t)msg)) {
+			case 1:
+				flags |= CLONE_VM;
+				break;
+			case 0:
+				flags &= ~(unsigned long)CLONE_VM;
+				break;
+			}
 			if (flags & CLONE_VM) {
 				c->sp = t->sp;
 				if (c->sp)
@@ -1996,14 +2026,15 @@ static int trace(pid_t child)
 				fprintf(out, "}}}\n");
 				nr_recorded++;
 				n->map = t->sp->map;
-				n->map.v =
-					malloc(n->map.cap * sizeof(*n->map.v));
+				n->map.v = malloc((n->map.cap + 1) *
+						  sizeof(*n->map.v));
 				if (!n->map.v) {
 					perror("vma-record");
 					exit(125);
 				}
-				memcpy(n->map.v, t->sp->map.v,
-				       n->map.nr * sizeof(*n->map.v));
+				if (n->map.nr)
+					memcpy(n->map.v, t->sp->map.v,
+					       n->map.nr * sizeof(*n->map.v));
 				memcpy(n->gd_end, t->sp->gd_end,
 				       sizeof(n->gd_end));
 				memcpy(n->gd_start, t->sp->gd_start,

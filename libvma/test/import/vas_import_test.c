@@ -182,9 +182,15 @@ START_TEST(test_import_then_mmap)
 	/* The heap grows from start_brk. */
 	ck_assert_int_eq(vas_brk(vas, 0x555555581000, &out), 0);
 	ck_assert_uint_eq(out, 0x555555581000);
-	ck_assert(strstr(maps_text(vas), "555555560000-555555581000 rw-p "
-					 "00000000 00:00 0                  "
-					 "        [heap]\n"));
+	{
+		char *t = maps_text(vas);
+
+		ck_assert_msg(strstr(t, "555555560000-555555581000 rw-p "
+					"00000000 00:00 0                  "
+					"        [heap]\n"),
+			      "%s", t);
+		free(t);
+	}
 	valid(vas);
 }
 END_TEST
@@ -251,6 +257,7 @@ START_TEST(test_special_rules)
 		      after);
 	ck_assert_uint_eq(nr_lines(after), NR_CAT + 1);
 	free(after);
+	free(before);
 	/* fork copies special mappings and the gate. */
 	ck_assert_int_eq(vas_fork(vas, &child), 0);
 	before = maps_text(vas);
