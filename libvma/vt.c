@@ -4,17 +4,26 @@
  *
  * A B+tree of inclusive ranges [first, last] -> pointer. Readers walk it
  * under rcu_read_lock() with no other synchronization; writers are
- * serialized by the caller and never modify a node a reader can reach.
+ * serialized by the caller.
  *
  * Writes happen in transactions. The first time a transaction touches a
  * published node it copies it ("cow") and hands the original to the
  * transaction's reclaim batch; a node the transaction allocated itself is
  * "fresh" and is edited in place. Every operation works on a path from the
- * root that is entirely fresh, so a commit is one rcu_assign_pointer() of
- * the new root, and the batch of replaced nodes goes to the reclaimer
- * (vt_reclaim.c), which recycles it after a grace period. (A tree set
- * vt_set_in_place() may instead store one new subtree into a published
- * parent: see "Publishing below the root".)
+ * root that is entirely fresh, so a commit can be one rcu_assign_pointer()
+ * of the new root, and the batch of replaced nodes goes to the reclaimer
+ * (vt_reclaim.c), which recycles it after a grace period. By default a
+ * commit stores one new subtree into a published parent instead ("in
+ * place"): see "Publishing below the root".
+ *
+ * The tree's rule: a node a reader can reach changes only by single
+ * aligned word stores, each of which leaves a state every reader reads as
+ * wholly before or wholly after the transaction: the child pointer of the
+ * publish, and fields no lookup reads. A single walk therefore reads one
+ * state. A reader that walks several paths (vt_find_free(), an iteration)
+ * could combine paths of different states, so every commit bumps the
+ * tree's sequence count around its stores (odd while publishing) and such
+ * readers validate against it (vt_read_begin(), vt_read_retry()).
  *
  * Operations are kept simple and local. A store whose range and the
  * entries it overlaps lie in one leaf, and whose result fits there (mmap,
@@ -48,6 +57,7 @@
 
 #ifdef VMAD_TEST_HOOKS
 void (*vt_test_before_publish)(struct vt *vt);
+void (*vt_test_read_root)(const struct vt *vt);
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -665,43 +675,105 @@ static bool vtn_find(const struct vtn *n, struct vt_fit *f)
 	return false;
 }
 
+/* ------------------------------------------------------------------ */
+/* Readers of more than one path. Context: RCU reader (or the writer). */
+
+unsigned long vt_read_begin(const struct vt *vt)
+{
+	unsigned long seq = CMM_LOAD_SHARED(vt->seq);
+	unsigned k;
+
+	/* A commit is publishing: its stores take a few nanoseconds. */
+	for (k = 0; (seq & 1) && k < VT_READ_SPIN; k++) {
+		caa_cpu_relax();
+		seq = CMM_LOAD_SHARED(vt->seq);
+	}
+	cmm_smp_rmb(); /* the count before anything read after it */
+	return seq;
+}
+
+bool vt_read_retry(const struct vt *vt, unsigned long seq)
+{
+	cmm_smp_rmb(); /* everything read before the count */
+	return (seq & 1) || CMM_LOAD_SHARED(vt->seq) != seq;
+}
+
+/*
+ * Commits bracket their stores into reachable nodes with these (a
+ * seqcount's write side; the writer is the only one).
+ * Context: Writer.
+ */
+static inline void vt_seq_write_begin(struct vt *vt)
+{
+	CMM_STORE_SHARED(vt->seq, vt->seq + 1);
+	cmm_smp_wmb(); /* odd before any store a reader could see */
+}
+
+static inline void vt_seq_write_end(struct vt *vt)
+{
+	cmm_smp_wmb(); /* every store of the commit before the count */
+	CMM_STORE_SHARED(vt->seq, vt->seq + 1);
+}
+
+/* One attempt of vt_find_free() on the tree under @root. */
+static bool find_free_in(const struct vtn *root, struct vt_fit *f)
+{
+	uint64_t min, max;
+
+	if (!root)
+		return fit_run(f, 0, UINT64_MAX);
+	min = vtn_min_key(root);
+	max = vtn_max_key(root);
+	if (f->dir == VT_LOWEST)
+		return (min > 0 && fit_run(f, 0, min - 1)) ||
+		       vtn_find(root, f) ||
+		       (max < UINT64_MAX && fit_run(f, max + 1, UINT64_MAX));
+	return (max < UINT64_MAX && fit_run(f, max + 1, UINT64_MAX)) ||
+	       vtn_find(root, f) || (min > 0 && fit_run(f, 0, min - 1));
+}
+
+/*
+ * The search reads many paths, and what it reads of them must be one
+ * state: a kept ancestor's gap[] and top change in place before the child
+ * pointer is stored, and a reader that loaded an old root shares internal
+ * nodes with the new one, so it would see later commits below them. It
+ * validates with the commit sequence count and searches again if a commit
+ * intervened. (What an invalid attempt reads is still memory of the tree
+ * that RCU keeps alive; a torn answer is only discarded.)
+ */
 int vt_find_free(const struct vt *vt, uint64_t lo, uint64_t hi, uint64_t size,
 		 uint64_t align, enum vt_dir dir, uint64_t *out)
 {
 	struct vt_fit f;
 	const struct vtn *root;
-	uint64_t min, max;
+	unsigned long seq;
+	unsigned tries;
 	bool found;
 
 	if (!vt || !out || size == 0 || lo > hi || align == 0 ||
 	    (align & (align - 1)) || (dir != VT_LOWEST && dir != VT_HIGHEST))
 		return -EINVAL;
-	f = (struct vt_fit){.lo = lo,
-			    .hi = hi,
-			    .size_m1 = size - 1,
-			    .mask = align - 1,
-			    .dir = dir};
-	root = rcu_dereference(vt->root);
-	if (!root) {
-		found = fit_run(&f, 0, UINT64_MAX);
-	} else {
-		min = vtn_min_key(root);
-		max = vtn_max_key(root);
-		if (dir == VT_LOWEST)
-			found = (min > 0 && fit_run(&f, 0, min - 1)) ||
-				vtn_find(root, &f) ||
-				(max < UINT64_MAX &&
-				 fit_run(&f, max + 1, UINT64_MAX));
-		else
-			found = (max < UINT64_MAX &&
-				 fit_run(&f, max + 1, UINT64_MAX)) ||
-				vtn_find(root, &f) ||
-				(min > 0 && fit_run(&f, 0, min - 1));
+	for (tries = 0; tries < VT_READ_TRIES; tries++) {
+		f = (struct vt_fit){.lo = lo,
+				    .hi = hi,
+				    .size_m1 = size - 1,
+				    .mask = align - 1,
+				    .dir = dir};
+		seq = vt_read_begin(vt);
+		root = rcu_dereference(vt->root);
+#ifdef VMAD_TEST_HOOKS
+		if (vt_test_read_root)
+			vt_test_read_root(vt);
+#endif
+		found = find_free_in(root, &f);
+		if (vt_read_retry(vt, seq))
+			continue;
+		if (!found)
+			return -ENOMEM;
+		*out = f.out;
+		return 0;
 	}
-	if (!found)
-		return -ENOMEM;
-	*out = f.out;
-	return 0;
+	return -EAGAIN;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1666,8 +1738,8 @@ void vt_txn_abort(struct vt_txn *txn)
 }
 
 /*
- * Publishing below the root (only with vt_set_in_place(): it modifies
- * published nodes, which the default discipline never does). A
+ * Publishing below the root (the default; vt_set_in_place(vt, false)
+ * turns it off, and then no node a reader can reach is ever modified). A
  * transaction builds a fresh path from a new root, but often the new root and
  * the nodes below it differ from the published ones only in the one child
  * pointer that leads to the change (an mmap, munmap or mprotect inside one
@@ -1679,14 +1751,17 @@ void vt_txn_abort(struct vt_txn *txn)
  *
  * Besides the child pointer, a kept ancestor may change only in what
  * lookups never read:
- * - gap[]; vt_find_free() only prunes with it, and a run present both
- *   before and after the commit is never pruned;
+ * - gap[], read only by vt_find_free();
  * - top, the highest key (struct vtn_int): an mmap or munmap at the top of
  *   the tree changes it on every node of the rightmost spine. pivot[nr - 1]
  *   stays as it was: walks never read it.
  * Everything else (the count, the other pivots, min[], which backward
  * walks read) must be equal, or the fresh node itself is published one
- * level up.
+ * level up. These stores happen before the child pointer's, and a reader
+ * on an older root shares the kept nodes with the new one: a reader of
+ * several paths could combine states, which is why vt_find_free() (the
+ * one reader of gap[] and top) validates against the sequence count that
+ * vt_txn_commit() keeps odd around them.
  */
 struct vt_pub {
 	struct vtn *old[VT_MAX_DEPTH];	/* kept published ancestors */
@@ -1829,6 +1904,7 @@ int vt_txn_commit(struct vt_txn *txn)
 			return err;
 		}
 	}
+	vt_seq_write_begin(vt);
 	txn_plan_publish(txn, &pub);
 	for (k = 0; k < txn->nr_fresh; k++) {
 		struct vtn *n = txn->fresh[k];
@@ -1843,6 +1919,7 @@ int vt_txn_commit(struct vt_txn *txn)
 		vt_test_before_publish(vt);
 #endif
 	txn_publish(txn, &pub);
+	vt_seq_write_end(vt);
 	vt->nr_entries += txn->delta_entries;
 	vt->nr_nodes += txn->delta_nodes;
 	vt->nr_leaves += txn->delta_leaves;
@@ -1898,7 +1975,7 @@ struct vt *vt_new(void)
 	if (!vt)
 		return NULL;
 	memset(vt, 0, sizeof(*vt));
-	vt->in_place = env && !strcmp(env, "1");
+	vt->in_place = !(env && !strcmp(env, "0"));
 	return vt;
 }
 

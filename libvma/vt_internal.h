@@ -136,6 +136,17 @@ struct vt_batch {
 #define VT_FREE_LIMIT 32768
 
 /*
+ * Attempts a multi-path reader of the tree itself (vt_find_free() under
+ * RCU) makes before it gives up with -EAGAIN, and how long vt_read_begin()
+ * waits for a commit in the middle of its publish (pause instructions).
+ * A search takes well under a microsecond: against a writer committing
+ * about a million times a second most attempts succeed, and eight failed
+ * ones in a row mean the reader keeps losing the race (or was preempted).
+ */
+#define VT_READ_TRIES 8
+#define VT_READ_SPIN  256
+
+/*
  * The tree head. Readers touch only @root, so it has a cache line of its
  * own: the writer's counters and the reclaimer's list change on every
  * commit, and sharing a line with them would cost every lookup a miss
@@ -145,6 +156,15 @@ struct vt {
 	/* Read by every lookup; written once per commit. */
 	struct vtn *root; /* RCU-protected: rcu_dereference() to read */
 	char pad0[VTN_ALIGN - sizeof(struct vtn *)];
+
+	/*
+	 * The commit sequence count: odd while a commit stores into nodes
+	 * readers can reach, bumped to the next even value once it has
+	 * published. Readers that walk more than one path read it before
+	 * and after (vt_read_begin(), vt_read_retry()); lookups never read
+	 * it. It shares the writer's line, which every commit writes anyway.
+	 */
+	unsigned long seq;
 
 	/* Writer-only state (serialized by the caller). */
 	unsigned height;

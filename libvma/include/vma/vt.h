@@ -3,11 +3,26 @@
  * vma/vt.h - The RCU range tree: a B+tree of non-overlapping inclusive
  * ranges [first, last] -> pointer, covering the full 64-bit key space.
  *
- * Readers never block and never see a half-done write: published nodes are
- * immutable, a writer copies what it changes into a transaction, and a
- * commit publishes the new root with one rcu_assign_pointer(). Replaced
- * nodes (and objects the caller hands to vt_txn_defer_free()) are freed
- * after a grace period.
+ * Readers never block and never see a half-done write. A writer copies
+ * what it changes into a transaction; a commit publishes it with one
+ * rcu_assign_pointer(): of the new root, or (by default, "in place") of
+ * one new subtree into the child slot of a node readers can reach. A node
+ * readers can reach changes only by single aligned word stores, each of
+ * which leaves the tree in a state every reader reads as wholly before or
+ * wholly after the transaction: that child pointer, and fields lookups
+ * never read. Replaced nodes (and objects the caller hands to
+ * vt_txn_defer_free()) are freed after a grace period.
+ *
+ * What a reader is guaranteed:
+ * - A single walk (vt_load(), vt_next(), vt_prev()) reads one state of
+ *   the tree, the one before or the one after each commit, current at
+ *   some instant of the call. It costs nothing beyond the walk. Two walks
+ *   may read two different states.
+ * - Anything that reads more than one path, and wants the paths to agree
+ *   (an iteration across leaves, a lookup then its neighbours), brackets
+ *   its reads with vt_read_begin() and vt_read_retry() and starts again if
+ *   a commit intervened; after a few failed attempts it takes the
+ *   writer's lock. vt_find_free() does this itself.
  *
  * Ranges are inclusive here ("first/last"); the address-space layer converts
  * from half-open [start, end) in one place.
@@ -16,7 +31,8 @@
  *   vt_new, vt_free                        Init only (no readers, no writer)
  *   vt_barrier                             Writer, outside RCU sections
  *   vt_load, vt_next, vt_prev,             RCU reader (or the writer)
- *   vt_find_free, vt_stats
+ *   vt_find_free, vt_stats,
+ *   vt_read_begin, vt_read_retry
  *   vt_txn_*, vt_store, vt_erase,          Writer (serialized by the caller)
  *   vt_set_in_place
  *   vt_validate                            Writer, or no writer running
@@ -99,17 +115,17 @@ struct vt_txn {
 VMA_API struct vt *vt_new(void);
 
 /**
- * vt_set_in_place() - Choose how commits publish. By default (@on false)
- * no node a reader can reach is ever modified: every commit publishes a new
- * root. With @on, a commit whose new nodes differ from the published ones
- * only below one child pointer stores that pointer into the published
- * parent (one rcu_assign_pointer(), as the maple tree's slot store does)
- * and also updates, in place, the kept ancestors' fields that lookups never
- * read (gaps and highest keys). Readers still see every transaction at one
- * instant, and their cached path stays valid, which is what lets lookups
- * keep their rate beside a busy writer; the price is giving up "published
- * nodes are immutable". vt_new() starts with VMA_TREE_IN_PLACE=1 from the
- * environment, else off.
+ * vt_set_in_place() - Choose how commits publish. With @on (the default),
+ * a commit whose new nodes differ from the published ones only below one
+ * child pointer stores that pointer into the published parent (one
+ * rcu_assign_pointer(), as the maple tree's slot store does) and also
+ * updates, in place, the kept ancestors' fields that lookups never read
+ * (gaps and highest keys); readers' cached paths stay valid, which is
+ * what lets lookups keep their rate beside a busy writer. With @on false,
+ * no node a reader can reach is ever modified: every commit publishes a
+ * new root. Readers see every transaction at one instant either way.
+ * vt_new() starts in place unless VMA_TREE_IN_PLACE=0 is in the
+ * environment.
  * Context: Writer (takes effect at the next commit).
  */
 VMA_API void vt_set_in_place(struct vt *vt, bool on);
@@ -171,14 +187,42 @@ VMA_API void *vt_prev(const struct vt *vt, uint64_t index, uint64_t *first,
  * @out: set to the first key of the run.
  *
  * Uses the largest-gap values kept in internal nodes: O(log n) without
- * alignment.
+ * alignment. The search reads many paths; it answers from one state of
+ * the tree (validated with the commit sequence count, see
+ * vt_read_begin()), so under RCU a run is never missed if some run fitted
+ * at every instant of the call, and a run returned was free at some
+ * instant of it. If commits keep invalidating the search it gives up
+ * after a few attempts (VT_READ_TRIES) with -EAGAIN: call it again
+ * holding the writer's lock, where it succeeds at once.
  * Context: RCU reader (or the writer).
  * Return: 0; -EINVAL for @size 0, @lo > @hi, or a bad @align; -ENOMEM if no
- *         run fits (named after mmap's errno for a full address space).
+ *         run fits (named after mmap's errno for a full address space);
+ *         -EAGAIN (RCU readers only) as above.
  */
 VMA_API int vt_find_free(const struct vt *vt, uint64_t lo, uint64_t hi,
 			 uint64_t size, uint64_t align, enum vt_dir dir,
 			 uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vt_read_begin() - Start a read of @vt that walks more than one path and
+ * needs them to agree, e.g. an iteration with vt_next() across leaves.
+ * Return: the commit sequence count, for vt_read_retry(). Waits briefly
+ * if a commit is publishing right now.
+ * Context: RCU reader (or the writer); single walks do not need it.
+ */
+VMA_API unsigned long vt_read_begin(const struct vt *vt);
+
+/**
+ * vt_read_retry() - End a read started with vt_read_begin().
+ * Return: false if no commit published (or was publishing) since @seq was
+ * read: then everything read from @vt in between, in the same RCU
+ * read-side section, is one state of the tree, the one current during the
+ * whole read. True if the reader must discard what it read and start
+ * again; a reader that keeps failing should take the writer's lock after
+ * a bounded number of attempts (a writer's reads always validate).
+ * Context: RCU reader (or the writer).
+ */
+VMA_API bool vt_read_retry(const struct vt *vt, unsigned long seq);
 
 /**
  * vt_stats() - Fill @st with the tree's current size figures.
@@ -333,6 +377,12 @@ VMA_API extern void (*vt_test_before_publish)(struct vt *vt);
  * that the poisoning of vma_asan.h works set it). Never set otherwise.
  */
 VMA_API extern bool vt_test_skip_grace_period;
+/*
+ * Test pause point: if set, called by vt_find_free() after each attempt
+ * has read the commit sequence count and loaded the root, before it
+ * searches. Lets tests run commits inside a search deterministically.
+ */
+VMA_API extern void (*vt_test_read_root)(const struct vt *vt);
 #endif
 
 #ifdef __cplusplus

@@ -21,11 +21,21 @@
  * Readers (registered urcu-memb threads) check, in the "lookup" variant,
  * that every stable address is found, inside the returned range, with a
  * live object whose recorded range equals the entry's; any entry found by
- * a random lookup or vt_find_free() result must be coherent too. In the
- * "iterate" variant they walk the tree with vt_next()/vt_prev() and check
- * order, object coherence, that every stable range is met in every pass,
- * and non-overlap of neighbours returned from the same version of the tree
- * (a sequence count bumped around each commit tells which ones are).
+ * a random lookup or vt_find_free() result must be coherent too, a found
+ * run never overlaps a stable range, and -ENOMEM is wrong whenever the
+ * window holds a run that is free throughout (below and above the span).
+ * A search that gives up (-EAGAIN) is repeated under the writer's lock,
+ * where it must succeed at once. In the "iterate" variant they walk the
+ * tree with vt_next()/vt_prev() and check order, object coherence, that
+ * every stable range is met in every pass, and non-overlap of neighbours
+ * that vt_read_retry() says were read from one state of the tree.
+ *
+ * The "free" variant (test_stress_free, below) checks free-area searches
+ * against a writer that keeps at least one fitting run free at every
+ * instant.
+ *
+ * The tree publishes as vt_new() chooses (in place unless
+ * VMA_TREE_IN_PLACE=0); the suite runs both.
  *
  * Environment: VT_STRESS_SECONDS per variant (default 4), VT_STRESS_READERS
  * (default 2), VT_TEST_SEED for the writer's choices;
@@ -66,15 +76,16 @@ struct stress {
 	uint64_t stable_first[NR_STABLE], stable_last[NR_STABLE];
 	struct sobj *stable_obj[NR_STABLE]; /* writer's view */
 	int stop;
-	unsigned long seq; /* odd while a commit is being published */
 	int failed;
 	char msg[512];
 	unsigned long nr_lookups, nr_passes, nr_pairs_checked, nr_free_found;
-	unsigned long nr_freed;
-	int iterate; /* reader variant */
+	unsigned long nr_freed, nr_free_locked, nr_nomem_checked;
+	int iterate;	       /* reader variant */
+	pthread_mutex_t wlock; /* the writer's lock: held for each step */
 };
 
 static struct stress *G;
+static struct fstress *G_fs;
 
 static struct sobj *sobj_new(uint64_t first, uint64_t last)
 {
@@ -145,6 +156,17 @@ static int check_entry(struct stress *s, const char *what, uint64_t index,
 	return 0;
 }
 
+/* Gap g is the unstable space after stable g. */
+static uint64_t gap_first(const struct stress *s, int g)
+{
+	return s->stable_last[g] + 1;
+}
+
+static uint64_t gap_last(int g)
+{
+	return BASE + (uint64_t)(g + 1) * STRIDE + 999;
+}
+
 static int stable_at(const struct stress *s, uint64_t index)
 {
 	if (index < BASE)
@@ -156,10 +178,91 @@ static int stable_at(const struct stress *s, uint64_t index)
 	return (int)i;
 }
 
+/*
+ * Is there a run of @size keys at a multiple of @align inside [lo, hi]
+ * and [a, b]?
+ */
+static int fits(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b, uint64_t size,
+		uint64_t align)
+{
+	uint64_t x;
+
+	if (a < lo)
+		a = lo;
+	if (b > hi)
+		b = hi;
+	if (a > b)
+		return 0;
+	x = (a + align - 1) & ~(align - 1);
+	return x >= a && x <= b && b - x >= size - 1;
+}
+
+/*
+ * One free-area search (inside the caller's read-side section): the run
+ * found never overlaps a stable range, and -ENOMEM is wrong if the window
+ * holds a fitting run in what nothing is ever stored in (below BASE + 1000,
+ * above the last gap). -EAGAIN: again under the writer's lock, where it
+ * must succeed.
+ */
+static void reader_find_free(struct stress *s, struct test_rng *r,
+			     uint64_t index)
+{
+	uint64_t size = 1 + test_below(r, 1024), out = 0;
+	uint64_t hi = index + test_below(r, 8 * STRIDE);
+	uint64_t align = 1ULL << test_below(r, 6);
+	enum vt_dir d = test_below(r, 2) ? VT_LOWEST : VT_HIGHEST;
+	int err = vt_find_free(s->vt, index, hi, size, align, d, &out);
+
+	if (err == -EAGAIN) {
+		rcu_read_unlock();
+		pthread_mutex_lock(&s->wlock);
+		err = vt_find_free(s->vt, index, hi, size, align, d, &out);
+		pthread_mutex_unlock(&s->wlock);
+		rcu_read_lock();
+		uatomic_inc(&s->nr_free_locked);
+		if (err == -EAGAIN) {
+			stress_fail(s, "find_free under the writer's lock "
+				       "returned -EAGAIN");
+			return;
+		}
+	}
+	if (err == -ENOMEM) {
+		uatomic_inc(&s->nr_nomem_checked);
+		if (fits(index, hi, 0, BASE + 999, size, align) ||
+		    fits(index, hi, gap_last(NR_STABLE - 1) + 1, UINT64_MAX,
+			 size, align))
+			stress_fail(s,
+				    "find_free([%#" PRIx64 ", %#" PRIx64
+				    "], %#" PRIx64 ", align %#" PRIx64
+				    ") = -ENOMEM beside a run free throughout",
+				    index, hi, size, align);
+		return;
+	}
+	if (err) {
+		stress_fail(s, "find_free returned %d", err);
+		return;
+	}
+	uatomic_inc(&s->nr_free_found);
+	if (out < index || out + size - 1 > hi || (out & (align - 1))) {
+		stress_fail(s, "find_free out of bounds or unaligned");
+		return;
+	}
+	for (uint64_t j = 0; j < NR_STABLE; j++) {
+		if (out <= s->stable_last[j] &&
+		    out + size - 1 >= s->stable_first[j]) {
+			stress_fail(s,
+				    "find_free returned [%#" PRIx64
+				    ", +%#" PRIx64 "] over stable %" PRIu64,
+				    out, size, j);
+			return;
+		}
+	}
+}
+
 static void reader_lookups(struct stress *s, struct test_rng *r,
 			   unsigned long *nr)
 {
-	uint64_t first, last, out;
+	uint64_t first, last;
 
 	rcu_read_lock();
 	for (int k = 0; k < 16; k++) {
@@ -175,38 +278,7 @@ static void reader_lookups(struct stress *s, struct test_rng *r,
 			i = stable_at(s, index);
 		}
 		if (p >= 95) {
-			/* Free-area search: never inside a stable range. */
-			uint64_t size = 1 + test_below(r, 256);
-			uint64_t hi = index + test_below(r, 8 * STRIDE);
-			enum vt_dir d = p & 1 ? VT_LOWEST : VT_HIGHEST;
-			int err =
-				vt_find_free(s->vt, index, hi, size,
-					     1ULL << test_below(r, 6), d, &out);
-			if (err == 0) {
-				uatomic_inc(&s->nr_free_found);
-				if (out < index || out + size - 1 > hi) {
-					stress_fail(s,
-						    "find_free out of bounds");
-					break;
-				}
-				for (uint64_t j = 0; j < NR_STABLE; j++) {
-					if (out <= s->stable_last[j] &&
-					    out + size - 1 >=
-						    s->stable_first[j]) {
-						stress_fail(
-							s,
-							"find_free returned "
-							"[%#" PRIx64
-							", +%#" PRIx64
-							"] over stable "
-							"%" PRIu64,
-							out, size, j);
-						break;
-					}
-				}
-			} else if (err != -ENOMEM) {
-				stress_fail(s, "find_free returned %d", err);
-			}
+			reader_find_free(s, r, index);
 			continue;
 		}
 		struct sobj *o;
@@ -245,29 +317,20 @@ static void reader_lookups(struct stress *s, struct test_rng *r,
 	rcu_read_unlock();
 }
 
-static unsigned long seq_read(struct stress *s)
-{
-	unsigned long v = CMM_LOAD_SHARED(s->seq);
-	cmm_smp_rmb();
-	return v;
-}
-
 /* One full pass over the tree, forward or backward. */
 static void reader_pass(struct stress *s, int backward, unsigned long *pairs)
 {
 	uint64_t index = backward ? UINT64_MAX : 0, first, last;
 	uint64_t prev_first = 0, prev_last = 0;
-	unsigned long prev_seq = 1; /* odd: no previous entry */
+	unsigned long prev_seq = 0;
 	int nr_stable = 0, have_prev = 0;
 
 	rcu_read_lock();
 	for (;;) {
-		unsigned long before = seq_read(s);
+		unsigned long before = vt_read_begin(s->vt);
 		struct sobj *o = backward
 					 ? vt_prev(s->vt, index, &first, &last)
 					 : vt_next(s->vt, index, &first, &last);
-		cmm_smp_rmb();
-		unsigned long after = CMM_LOAD_SHARED(s->seq);
 		if (!o)
 			break;
 		if (check_entry(s, backward ? "prev" : "next", index, o, first,
@@ -281,8 +344,8 @@ static void reader_pass(struct stress *s, int backward, unsigned long *pairs)
 				    last);
 			break;
 		}
-		/* Same tree version for both neighbours: no overlap. */
-		if (have_prev && prev_seq == after && !(after & 1)) {
+		/* One state of the tree for both neighbours: no overlap. */
+		if (have_prev && !vt_read_retry(s->vt, prev_seq)) {
 			(*pairs)++;
 			if (backward ? last >= prev_first
 				     : first <= prev_last) {
@@ -336,17 +399,6 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-/* Writer side. Gap g is the unstable space after stable g. */
-static uint64_t gap_first(const struct stress *s, int g)
-{
-	return s->stable_last[g] + 1;
-}
-
-static uint64_t gap_last(int g)
-{
-	return BASE + (uint64_t)(g + 1) * STRIDE + 999;
-}
-
 static void txn_ok(int err, const char *what)
 {
 	if (err)
@@ -393,11 +445,8 @@ static void retire_window(struct vt_txn *txn, uint64_t a, uint64_t b)
 
 static void commit(struct stress *s, struct vt_txn *txn)
 {
-	uatomic_inc(&s->seq);
-	cmm_smp_mb();
+	(void)s;
 	txn_ok(vt_txn_commit(txn), "commit");
-	cmm_smp_mb();
-	uatomic_inc(&s->seq);
 }
 
 #define MAX_FRESH 8192
@@ -513,6 +562,7 @@ static void stress_run(int iterate)
 		nr_readers = MAX_READERS;
 	G = s;
 	s->iterate = iterate;
+	pthread_mutex_init(&s->wlock, NULL);
 	rcu_register_thread();
 	s->vt = vt_new();
 	ck_assert_ptr_nonnull(s->vt);
@@ -545,7 +595,9 @@ static void stress_run(int iterate)
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
+		pthread_mutex_lock(&s->wlock);
 		writer_step(s, &r, fresh);
+		pthread_mutex_unlock(&s->wlock);
 		nr_commits++;
 		if (CMM_LOAD_SHARED(s->stop))
 			break;
@@ -572,12 +624,15 @@ static void stress_run(int iterate)
 		ck_assert_ptr_eq(o, s->stable_obj[i]);
 	}
 	vt_stats(s->vt, &st);
-	printf("stress %s: %u readers, %lu commits, %lu lookups, %lu passes, "
-	       "%lu same-version pairs, %lu free areas, %lu objects freed, "
+	printf("stress %s (%s): %u readers, %lu commits, %lu lookups, "
+	       "%lu passes, %lu same-version pairs, %lu free areas (%lu under "
+	       "the lock), %lu -ENOMEM checked, %lu objects freed, "
 	       "%" PRIu64 " entries, height %u\n",
-	       iterate ? "iterate" : "lookup", nr_readers, nr_commits,
+	       iterate ? "iterate" : "lookup",
+	       st.nr_kept ? "in place" : "at the root", nr_readers, nr_commits,
 	       s->nr_lookups, s->nr_passes, s->nr_pairs_checked,
-	       s->nr_free_found, s->nr_freed, st.nr_entries, st.height);
+	       s->nr_free_found, s->nr_free_locked, s->nr_nomem_checked,
+	       s->nr_freed, st.nr_entries, st.height);
 	if (iterate)
 		ck_assert_uint_gt(s->nr_pairs_checked, 0);
 	else if (nr_readers)
@@ -607,6 +662,7 @@ static void stress_run(int iterate)
 	free(fresh);
 	rcu_unregister_thread();
 	G = NULL;
+	pthread_mutex_destroy(&s->wlock);
 	free(s);
 }
 
@@ -798,6 +854,353 @@ START_TEST(test_stress_spine)
 }
 END_TEST
 
+/*
+ * Free-area search under RCU (issue 15). The tree holds background entries
+ * 32 keys long every 64 keys (no free run of FS_SIZE keys between them)
+ * and FS_SLOTS slots of FS_SLOT keys, each either free or filled by one
+ * entry covering it exactly:
+ *
+ *   [slot 0][bg bg bg .. [slot 1] .. bg bg [slot 2] .. bg bg][slot 5]
+ *
+ * Slot 0 lies below every background entry (filling or freeing it changes
+ * the tree's lowest key: a new root), slot FS_SLOTS - 1 above all of them
+ * (the highest key, which in place changes on the rightmost spine), the
+ * others inside leaves (in place: a new leaf below kept ancestors whose
+ * gap[] changes). The writer keeps at least one slot free at every
+ * instant: it frees a slot and fills another in two commits or in one,
+ * or gives a filled slot a new object. Each slot has a version, odd while
+ * it changes.
+ *
+ * Readers search [slot 0, end of the last slot] for FS_SIZE keys at a
+ * random alignment, both directions, and check: never -ENOMEM (a fit
+ * existed at every instant); the run lies in one slot, and not in a slot
+ * that was filled throughout the search (same even version before and
+ * after); a lookup of the run in the same read-side section finds nothing
+ * unless the slot changed since the search began. A search that gives up
+ * (-EAGAIN) runs again under the writer's lock. Unvalidated searches fail
+ * this in place within a second (a fit missed: the new gaps or top of a
+ * kept node read with the old leaf, or an old root's subtree read with a
+ * later commit's).
+ */
+#define FS_SLOTS    6
+#define FS_SIZE	    256
+#define FS_SLOT	    (FS_SIZE + 64) /* an aligned run fits when free */
+#define FS_BG	    4000	   /* background entries */
+#define FS_BASE	    (BASE + FS_SLOT + 32)
+#define FS_BG_AT(i) (FS_BASE + 64 * (uint64_t)(i))
+
+struct fstress {
+	struct vt *vt;
+	pthread_mutex_t wlock;
+	uint64_t slot_first[FS_SLOTS];
+	unsigned long ver[FS_SLOTS]; /* odd while the slot changes */
+	int filled[FS_SLOTS];	     /* valid while ver is even */
+	void *obj[FS_SLOTS];	     /* writer's */
+	int stop, failed;
+	char msg[512];
+	unsigned long nr_search, nr_locked;
+};
+
+static void fs_fail(struct fstress *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void fs_fail(struct fstress *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (uatomic_cmpxchg(&f->failed, 0, 1) != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	va_end(ap);
+	CMM_STORE_SHARED(f->stop, 1);
+}
+
+/*
+ * The slot whose free run (the slot and the 32 free keys beside it) holds
+ * [a, b], or -1.
+ */
+static int fs_slot_of(const struct fstress *f, uint64_t a, uint64_t b)
+{
+	for (int k = 0; k < FS_SLOTS; k++)
+		if (a >= f->slot_first[k] - 32 &&
+		    b <= f->slot_first[k] + FS_SLOT + 31)
+			return k;
+	return -1;
+}
+
+/* Check one search; 0 if it is sound. */
+static int fs_check(struct fstress *f, int err, uint64_t out, uint64_t align,
+		    const unsigned long *v0, const int *filled0)
+{
+	unsigned long v1[FS_SLOTS], v2;
+	uint64_t last = out + FS_SIZE - 1;
+	int k;
+
+	cmm_smp_rmb();
+	for (k = 0; k < FS_SLOTS; k++)
+		v1[k] = CMM_LOAD_SHARED(f->ver[k]);
+	if (err == -ENOMEM) {
+		fs_fail(f, "find_free missed every slot although one was "
+			   "free at every instant");
+		return -1;
+	}
+	if (err) {
+		fs_fail(f, "find_free returned %d", err);
+		return -1;
+	}
+	k = fs_slot_of(f, out, last);
+	if (k < 0 || (out & (align - 1))) {
+		fs_fail(f,
+			"find_free returned [%#" PRIx64 ", %#" PRIx64
+			"] (align %#" PRIx64 "): not inside a slot",
+			out, last, align);
+		return -1;
+	}
+	if (v0[k] == v1[k] && !(v0[k] & 1) && filled0[k]) {
+		fs_fail(f,
+			"find_free returned slot %d, filled throughout the "
+			"search (version %lu)",
+			k, v0[k]);
+		return -1;
+	}
+	/* Later in the same section: free, unless the slot changed. */
+	if (vt_load(f->vt, out, NULL, NULL) ||
+	    vt_load(f->vt, last, NULL, NULL)) {
+		cmm_smp_rmb();
+		v2 = CMM_LOAD_SHARED(f->ver[k]);
+		if (v2 == v0[k] && !(v2 & 1)) {
+			fs_fail(f,
+				"find_free returned slot %d free, then a "
+				"lookup found it filled, version %lu "
+				"throughout",
+				k, v2);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *fs_reader(void *arg)
+{
+	struct fstress *f = G_fs;
+	struct test_rng r = {(uintptr_t)arg * 104729 + 7};
+	const uint64_t lo = f->slot_first[0];
+	const uint64_t hi = f->slot_first[FS_SLOTS - 1] + FS_SLOT - 1;
+	unsigned long n = 0, locked = 0;
+
+	rcu_register_thread();
+	while (!CMM_LOAD_SHARED(f->stop)) {
+		unsigned long v0[FS_SLOTS];
+		int filled0[FS_SLOTS];
+		uint64_t align = 1ULL << test_below(&r, 7), out = 0;
+		enum vt_dir d = test_below(&r, 2) ? VT_LOWEST : VT_HIGHEST;
+		int err, k;
+
+		for (k = 0; k < FS_SLOTS; k++) {
+			v0[k] = CMM_LOAD_SHARED(f->ver[k]);
+			cmm_smp_rmb();
+			filled0[k] = CMM_LOAD_SHARED(f->filled[k]);
+		}
+		cmm_smp_rmb();
+		rcu_read_lock();
+		err = vt_find_free(f->vt, lo, hi, FS_SIZE, align, d, &out);
+		if (err == -EAGAIN) {
+			/* Bounded retries spent: under the writer's lock. */
+			rcu_read_unlock();
+			pthread_mutex_lock(&f->wlock);
+			err = vt_find_free(f->vt, lo, hi, FS_SIZE, align, d,
+					   &out);
+			pthread_mutex_unlock(&f->wlock);
+			rcu_read_lock();
+			locked++;
+		}
+		fs_check(f, err, out, align, v0, filled0);
+		rcu_read_unlock();
+		n++;
+	}
+	rcu_unregister_thread();
+	uatomic_add(&f->nr_search, n);
+	uatomic_add(&f->nr_locked, locked);
+	return NULL;
+}
+
+/* Fill (@obj non-NULL) or free slot @k in @txn. Context: writer. */
+static void fs_set(struct fstress *f, struct vt_txn *txn, int k, void *obj)
+{
+	uint64_t a = f->slot_first[k];
+
+	CMM_STORE_SHARED(f->ver[k], f->ver[k] + 1);
+	cmm_smp_wmb();
+	if (obj)
+		txn_ok(vt_txn_store(txn, a, a + FS_SLOT - 1, obj), "fill");
+	else
+		txn_ok(vt_txn_erase(txn, a, a + FS_SLOT - 1), "free");
+	f->obj[k] = obj;
+}
+
+/* After the commit: publish the slots' new states. */
+static void fs_done(struct fstress *f, const int *ks, int nr)
+{
+	cmm_smp_wmb();
+	for (int j = 0; j < nr; j++) {
+		int k = ks[j];
+
+		CMM_STORE_SHARED(f->filled[k], f->obj[k] != NULL);
+		cmm_smp_wmb();
+		CMM_STORE_SHARED(f->ver[k], f->ver[k] + 1);
+	}
+}
+
+/* One commit changing the slots @ks (filling those given an object). */
+static void fs_commit(struct fstress *f, const int *ks, void *const *objs,
+		      int nr)
+{
+	VT_TXN(txn, f->vt);
+
+	for (int j = 0; j < nr; j++)
+		fs_set(f, &txn, ks[j], objs[j]);
+	txn_ok(vt_txn_commit(&txn), "commit");
+	fs_done(f, ks, nr);
+}
+
+/*
+ * Free a slot, fill one, or both (in one commit or two), or give a filled
+ * slot a new object; never leave every slot filled.
+ */
+static void fs_writer_step(struct fstress *f, struct test_rng *r,
+			   unsigned long *tag)
+{
+	int full = (int)test_below(r, FS_SLOTS), empty, nfree = 0, ks[2];
+	unsigned p = (unsigned)test_below(r, 100);
+	void *objs[2];
+
+	for (int j = 0; j < FS_SLOTS; j++)
+		nfree += !f->obj[j];
+	while (!f->obj[full] && nfree < FS_SLOTS)
+		full = (full + 1) % FS_SLOTS;
+	empty = (int)test_below(r, FS_SLOTS);
+	while (f->obj[empty])
+		empty = (empty + 1) % FS_SLOTS;
+	if (nfree >= 2 && (p < 15 || nfree == FS_SLOTS)) {
+		ks[0] = empty;
+		objs[0] = test_ptr(++*tag);
+		fs_commit(f, ks, objs, 1); /* fill */
+	} else if (nfree < FS_SLOTS - 2 && p < 30) {
+		ks[0] = full;
+		objs[0] = NULL;
+		fs_commit(f, ks, objs, 1); /* free */
+	} else if (p < 45) {
+		ks[0] = full;
+		objs[0] = test_ptr(++*tag);
+		fs_commit(f, ks, objs, 1); /* the same extent, a new object */
+	} else if (p < 70) {
+		ks[0] = full;
+		ks[1] = empty;
+		objs[0] = NULL;
+		objs[1] = test_ptr(++*tag);
+		fs_commit(f, ks, objs, 2); /* free and fill at once */
+	} else {
+		ks[0] = full;
+		objs[0] = NULL;
+		fs_commit(f, ks, objs, 1); /* free, */
+		ks[0] = empty;
+		objs[0] = test_ptr(++*tag);
+		fs_commit(f, ks, objs, 1); /* then fill */
+	}
+}
+
+START_TEST(test_stress_free)
+{
+	unsigned secs = (unsigned)test_env_u64("VT_STRESS_SECONDS", 4) / 2;
+	unsigned nr_readers = (unsigned)test_env_u64("VT_STRESS_READERS", 2);
+	struct test_rng r = {test_env_u64("VT_TEST_SEED", 12345) + 77};
+	struct fstress *f = calloc(1, sizeof(*f));
+	unsigned long tag = 1, nr_commits0, nr_steps = 0;
+	pthread_t th[MAX_READERS];
+	struct timespec t0, t;
+	struct vt_stats st;
+	char msg[256];
+
+	ck_assert_ptr_nonnull(f);
+	if (nr_readers > MAX_READERS)
+		nr_readers = MAX_READERS;
+	if (!nr_readers)
+		nr_readers = 1;
+	rcu_register_thread();
+	pthread_mutex_init(&f->wlock, NULL);
+	f->vt = vt_new();
+	ck_assert_ptr_nonnull(f->vt);
+	G_fs = f;
+	{
+		VT_TXN(txn, f->vt);
+		for (int i = 0; i < FS_BG; i++)
+			txn_ok(vt_txn_store(&txn, FS_BG_AT(i), FS_BG_AT(i) + 31,
+					    test_ptr(1000000 + i)),
+			       "background");
+		f->slot_first[0] = BASE;
+		f->slot_first[FS_SLOTS - 1] = FS_BG_AT(FS_BG - 1) + 64;
+		for (int k = 1; k < FS_SLOTS - 1; k++) {
+			/* Clear background for the slot (6 entries). */
+			int at = FS_BG * k / (FS_SLOTS - 1);
+
+			f->slot_first[k] = FS_BG_AT(at) + 32;
+			txn_ok(vt_txn_erase(&txn, FS_BG_AT(at) + 32,
+					    FS_BG_AT(at + 6) - 1),
+			       "slot");
+		}
+		/* Every slot filled but one. */
+		for (int k = 1; k < FS_SLOTS; k++)
+			fs_set(f, &txn, k, test_ptr(++tag));
+		txn_ok(vt_txn_commit(&txn), "initial commit");
+		for (int k = 1; k < FS_SLOTS; k++) {
+			f->filled[k] = 1;
+			f->ver[k]++;
+		}
+	}
+	ck_assert_int_eq(vt_validate(f->vt, msg, sizeof(msg)), 0);
+	vt_stats(f->vt, &st);
+	ck_assert_uint_ge(st.height, 3);
+	nr_commits0 = st.nr_commits;
+	for (unsigned k = 0; k < nr_readers; k++)
+		ck_assert_int_eq(pthread_create(&th[k], NULL, fs_reader,
+						(void *)(uintptr_t)k),
+				 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!CMM_LOAD_SHARED(f->stop)) {
+		pthread_mutex_lock(&f->wlock);
+		fs_writer_step(f, &r, &tag);
+		pthread_mutex_unlock(&f->wlock);
+		if (++nr_steps % 256 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec >= (time_t)(secs + 1))
+				break;
+		}
+	}
+	CMM_STORE_SHARED(f->stop, 1);
+	for (unsigned k = 0; k < nr_readers; k++)
+		pthread_join(th[k], NULL);
+	ck_assert_msg(!f->failed, "%s", f->msg);
+	ck_assert_int_eq(vt_validate(f->vt, msg, sizeof(msg)), 0);
+	vt_stats(f->vt, &st);
+	printf("stress free (%s): %u readers, %" PRIu64 " commits, %lu "
+	       "searches, %lu of them under the lock, %" PRIu64
+	       " ancestors kept\n",
+	       st.nr_kept ? "in place" : "at the root", nr_readers,
+	       st.nr_commits - nr_commits0, f->nr_search, f->nr_locked,
+	       st.nr_kept);
+	ck_assert_uint_gt(f->nr_search, 1000);
+	ck_assert_uint_gt(st.nr_commits - nr_commits0, 1000);
+	/* Most searches validated under RCU. */
+	ck_assert_uint_lt(f->nr_locked, f->nr_search / 2);
+	vt_free(f->vt);
+	rcu_unregister_thread();
+	pthread_mutex_destroy(&f->wlock);
+	G_fs = NULL;
+	free(f);
+}
+END_TEST
+
 static Suite *vt_stress_suite(void)
 {
 	Suite *s = suite_create("vt_stress");
@@ -808,6 +1211,7 @@ static Suite *vt_stress_suite(void)
 	tcase_add_test(tc, test_stress_lookup);
 	tcase_add_test(tc, test_stress_iterate);
 	tcase_add_loop_test(tc, test_stress_spine, 0, 2);
+	tcase_add_test(tc, test_stress_free);
 	suite_add_tcase(s, tc);
 	return s;
 }

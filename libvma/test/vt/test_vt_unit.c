@@ -1240,6 +1240,177 @@ START_TEST(test_publish_below_root)
 }
 END_TEST
 
+/*
+ * Readers of many paths (issue 15). A free-area search reads gap[] and
+ * top of kept ancestors, which a commit published in place changes before
+ * it stores the child pointer, and a search that loaded an old root shares
+ * internal nodes with the new one. Both cases are held open with pause
+ * points, in both publishing modes (_i: 0 at the root, 1 in place).
+ *
+ * Bug 1: the top of the tree. 2,000 entries [1000 + 100k, +9]; the commit
+ * stores E = [T, T + 9] just above the highest. The highest 20-key run in
+ * [T - 50, T + 5] starts at T - 14 before, at T - 20 after. A search
+ * between the in-place store of top (new: T + 9) and the leaf pointer
+ * (old leaf: no E) finds nothing at all. Validated, it never answers from
+ * that mix: inside the commit it gives up (-EAGAIN, try under the lock).
+ */
+#define BUG1_T (1000 + 100 * 2000ULL)
+
+static int bug1_err;
+static uint64_t bug1_out;
+
+static void hook_bug1(struct vt *vt)
+{
+	rcu_read_lock();
+	bug1_err = vt_find_free(vt, BUG1_T - 50, BUG1_T + 5, 20, 1, VT_HIGHEST,
+				&bug1_out);
+	rcu_read_unlock();
+}
+
+START_TEST(test_find_free_during_publish)
+{
+	struct vt *vt = vt_new();
+	unsigned long seq;
+
+	vt_set_in_place(vt, _i);
+	for (uint64_t k = 0; k < 2000; k++)
+		TEST_EQ(vt_store(vt, 1000 + 100 * k, 1000 + 100 * k + 9,
+				 test_ptr(k + 1)),
+			0);
+	TEST_CHECK(stats(vt).height >= 2);
+	expect_free(vt, BUG1_T - 50, BUG1_T + 5, 20, 1, VT_HIGHEST, 0,
+		    BUG1_T - 14);
+	seq = vt_read_begin(vt);
+	TEST_CHECK(!vt_read_retry(vt, seq));
+	bug1_err = 1;
+	vt_test_before_publish = hook_bug1;
+	TEST_EQ(vt_store(vt, BUG1_T, BUG1_T + 9, test_ptr(5000)), 0);
+	vt_test_before_publish = NULL;
+	TEST_CHECK_MSG(bug1_err == -EAGAIN ||
+			       (bug1_err == 0 && (bug1_out == BUG1_T - 14 ||
+						  bug1_out == BUG1_T - 20)),
+		       "find_free inside the publish: %d, %#" PRIx64, bug1_err,
+		       bug1_out);
+	/* A commit since vt_read_begin(): the read is invalid. */
+	TEST_CHECK(vt_read_retry(vt, seq));
+	expect_free(vt, BUG1_T - 50, BUG1_T + 5, 20, 1, VT_HIGHEST, 0,
+		    BUG1_T - 20);
+	if (_i)
+		TEST_CHECK(stats(vt).nr_kept > 0);
+	vt_free(vt);
+}
+END_TEST
+
+/*
+ * Bug 2: a search that loaded root R0 resumes after two commits: A erases
+ * the lowest entry (a new root R1: the root's min[] changes) and frees a
+ * fitting run at the bottom; B fills most of a hole inside a leaf under a
+ * level-1 node that R0 and R1 share (in place: only the leaf pointer and
+ * gaps of kept nodes change). A 300-key run fitted at every instant (the
+ * hole, then both, then the bottom), but R0 still shows the lowest entry
+ * and its stale gap leads into the shared node, where B's gaps say "no":
+ * unvalidated, the search returns -ENOMEM. Validated, it searches again
+ * after the commits and returns the bottom run.
+ */
+#define BUG2_HI (10000 + 100 * 2999ULL - 1) /* below the highest entry */
+
+struct bug2 {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int state; /* 0 start, 1 reader holds R0, 2 commits done */
+	const struct vt *vt;
+	int calls, err;
+	uint64_t out;
+};
+
+static struct bug2 *bug2;
+
+static void hook_bug2(const struct vt *vt)
+{
+	struct bug2 *b = bug2;
+
+	if (vt != b->vt || b->calls++)
+		return; /* only the first attempt waits */
+	pthread_mutex_lock(&b->lock);
+	b->state = 1;
+	pthread_cond_broadcast(&b->cond);
+	while (b->state != 2)
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void *bug2_reader(void *arg)
+{
+	struct bug2 *b = arg;
+
+	rcu_register_thread();
+	rcu_read_lock();
+	b->err = vt_find_free(b->vt, 1000, BUG2_HI, 300, 1, VT_LOWEST, &b->out);
+	rcu_read_unlock();
+	rcu_unregister_thread();
+	return NULL;
+}
+
+START_TEST(test_find_free_old_root)
+{
+	struct vt *vt = vt_new();
+	struct bug2 b = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			 .cond = PTHREAD_COND_INITIALIZER};
+	const struct vtn *leaf, *root;
+	uint64_t h0, h1, kept0;
+	pthread_t th;
+
+	vt_set_in_place(vt, _i);
+	TEST_EQ(vt_store(vt, 1000, 9899, test_ptr(1)), 0);
+	for (uint64_t k = 0; k < 3000; k++)
+		TEST_EQ(vt_store(vt, 10000 + 100 * k, 10000 + 100 * k + 9,
+				 test_ptr(k + 2)),
+			0);
+	TEST_CHECK(stats(vt).height >= 3);
+	/* A leaf below the root's second child: open a hole inside it. */
+	root = vt->root;
+	for (leaf = root->i.child[1]; !leaf->h.leaf;)
+		leaf = leaf->i.child[2];
+	TEST_CHECK_MSG(leaf->h.nr >= 12, "leaf of %u entries", leaf->h.nr);
+	h0 = leaf->l.last[5] + 1;
+	h1 = leaf->l.kv[9].first - 1;
+	TEST_EQ(vt_erase(vt, h0, h1), 0);
+	TEST_CHECK(h1 - h0 + 1 >= 300);
+	/* The hole is the only fit below the highest entry. */
+	expect_free(vt, 1000, BUG2_HI, 300, 1, VT_LOWEST, 0, h0);
+
+	b.vt = vt;
+	bug2 = &b;
+	vt_test_read_root = hook_bug2;
+	TEST_EQ(pthread_create(&th, NULL, bug2_reader, &b), 0);
+	pthread_mutex_lock(&b.lock);
+	while (b.state != 1)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+	/* The reader holds R0. A: a new root. B: below a shared node. */
+	root = vt->root;
+	TEST_EQ(vt_erase(vt, 1000, 9899), 0);
+	TEST_CHECK(vt->root != root);
+	kept0 = stats(vt).nr_kept;
+	TEST_EQ(vt_store(vt, h0 + 50, h0 + 249, test_ptr(9999)), 0);
+	if (_i)
+		TEST_EQ(stats(vt).nr_kept - kept0, stats(vt).height - 1);
+	pthread_mutex_lock(&b.lock);
+	b.state = 2;
+	pthread_cond_broadcast(&b.cond);
+	pthread_mutex_unlock(&b.lock);
+	pthread_join(th, NULL);
+	vt_test_read_root = NULL;
+	bug2 = NULL;
+	TEST_CHECK_MSG(b.err == 0 && b.out == 1000,
+		       "find_free from an old root: %d, %#" PRIx64
+		       " (want 0, 0x3e8)",
+		       b.err, b.out);
+	TEST_CHECK(b.calls >= 2); /* it searched again */
+	vt_free(vt);
+}
+END_TEST
+
 START_TEST(test_publish_hook)
 {
 	struct vt *vt = vt_new();
@@ -1281,6 +1452,8 @@ static Suite *vt_unit_suite(void)
 	tcase_add_test(tc, test_alloc_fail);
 #ifdef VMAD_TEST_HOOKS
 	tcase_add_test(tc, test_publish_hook);
+	tcase_add_loop_test(tc, test_find_free_during_publish, 0, 2);
+	tcase_add_loop_test(tc, test_find_free_old_root, 0, 2);
 #endif
 	suite_add_tcase(s, tc);
 	return s;
