@@ -66,8 +66,9 @@ static const struct vmad_option vmad_options[] = {
 	 1, 1ULL << 32, "max_map_count of a new space"},
 	{"max_map_count_limit", OPT_SIZE, O(max_map_count_limit), "4194304", 1,
 	 1ULL << 32, "largest max_map_count a client may ask for"},
-	{"tree_in_place", OPT_BOOL, O(tree_in_place), "no", 0, 1,
-	 "VMA trees store a changed subtree into the published parent"},
+	{"tree_in_place", OPT_BOOL, O(tree_in_place), "yes", 0, 1,
+	 "VMA trees store a changed subtree into the published parent "
+	 "(no: every mutation publishes a new root)"},
 	{"zero_page", OPT_BOOL, O(zero_page), "yes", 0, 1,
 	 "read faults of private anonymous memory map the shared zero page "
 	 "(no: model a kernel without it)"},

@@ -224,6 +224,7 @@ void vas_layout_default(struct vas_layout *layout)
 	layout->stack_rlimit = VAS_DEFAULT_STACK_RLIMIT;
 	layout->brk_base = VAS_DEFAULT_BRK_BASE;
 	layout->stack = false;
+	layout->tree_in_place = true;
 }
 
 void vas_get_layout(const struct vas *vas, struct vas_layout *layout)
@@ -259,8 +260,8 @@ static struct vas *vas_alloc(const struct vas_layout *layout)
 	vas->vt = vt_new();
 	if (!vas->vt)
 		goto out_free;
-	if (layout->tree_in_place)
-		vt_set_in_place(vas->vt, true);
+	if (!layout->tree_in_place)
+		vt_set_in_place(vas->vt, false);
 	vas->pt.root = vma_calloc(sizeof(struct vas_pt_node));
 	if (!vas->pt.root)
 		goto out_vt;

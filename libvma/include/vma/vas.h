@@ -125,10 +125,11 @@ struct vas_layout {
 	uint64_t brk_base;	  /* start_brk: where the heap begins */
 	bool stack;		  /* create an initial [stack] VMA */
 	/*
-	 * The VMA tree publishes commits in place (vt_set_in_place()):
-	 * faults beside a busy writer keep more of their rate, but published
-	 * tree nodes are no longer immutable. Off in vas_layout_default();
-	 * VMA_TREE_IN_PLACE=1 in the environment also turns it on.
+	 * The VMA tree publishes commits in place (vt_set_in_place()): faults
+	 * beside a busy writer keep more of their rate. On in
+	 * vas_layout_default(); false, or VMA_TREE_IN_PLACE=0 in the
+	 * environment, publishes every commit at the root (no tree node a
+	 * fault can reach is ever modified), for comparison.
 	 */
 	bool tree_in_place;
 	/*

@@ -1013,9 +1013,10 @@ START_TEST(test_fork)
 END_TEST
 
 /*
- * layout.tree_in_place reaches the space's tree, and a fork child's: its
- * commits below the root keep the ancestors (vt_stats nr_kept), which
- * never happens by default.
+ * layout.tree_in_place (on by default) reaches the space's tree, and a
+ * fork child's: its commits below the root keep the ancestors (vt_stats
+ * nr_kept), which never happens at the root. VMA_TREE_IN_PLACE=0 in the
+ * environment turns it off as well (on = 2).
  */
 START_TEST(test_tree_in_place)
 {
@@ -1023,11 +1024,16 @@ START_TEST(test_tree_in_place)
 	struct vas_stats st;
 	struct vas *v, *child;
 
-	ck_assert_int_eq(setenv("VMA_TREE_IN_PLACE", "0", 1), 0);
+	ck_assert_int_eq(unsetenv("VMA_TREE_IN_PLACE"), 0);
 	vas_layout_default(&l);
-	ck_assert(!l.tree_in_place);
-	for (int on = 0; on < 2; on++) {
-		l.tree_in_place = on;
+	ck_assert(l.tree_in_place);
+	for (int mode = 0; mode < 3; mode++) {
+		bool on = mode == 1;
+
+		l.tree_in_place = mode != 0;
+		if (mode == 2)
+			ck_assert_int_eq(setenv("VMA_TREE_IN_PLACE", "0", 1),
+					 0);
 		ck_assert_int_eq(vas_new(&l, &v), 0);
 		for (int i = 0; i < 200; i++)
 			map_at(v, P(2 * (uint64_t)i), 1, (i & 1) ? RO : RW);

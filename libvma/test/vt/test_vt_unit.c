@@ -1167,7 +1167,7 @@ START_TEST(test_publish_below_root)
 	TEST_CHECK(st0.height >= 3);
 	TEST_EQ(st0.nr_kept, 0);
 
-	/* By default every commit publishes a new root. */
+	/* At the root, every commit publishes a new root. */
 	root = vt->root;
 	TEST_EQ(vt_store(vt, 1000 + 100 * 777, 1000 + 100 * 777 + 9,
 			 test_ptr(8888)),
