@@ -541,30 +541,106 @@ bool vas_lookup(struct vas *vas, uint64_t addr, struct vas_vma_info *info)
 	return a != NULL;
 }
 
+/*
+ * Attempts of a maps listing under RCU before it takes the writer lock. A
+ * listing of a few hundred VMAs takes microseconds; a space whose writer
+ * commits more often than that is listed under the lock.
+ */
+#define VAS_MAPS_TRIES 4
+
+/*
+ * One listing of @vas under RCU into @arr (room for @cap). Every area it
+ * visits is one the walk from the root found; the tree's commit count and
+ * vas->brk_seq tell whether all of them, and the brk that names the
+ * [heap], belong to one state.
+ * Context: RCU reader.
+ * Return: the number of VMAs, or -EAGAIN if a mutation intervened, or
+ * -ENOSPC if @cap was too small.
+ */
+static long maps_rcu(struct vas *vas, struct vas_vma_info *arr, size_t cap)
+{
+	unsigned long seq, bseq;
+	struct vas_area *a;
+	bool full = false;
+	size_t i = 0;
+	uint64_t idx;
+	long ret;
+
+	urcu_memb_read_lock();
+	bseq = uatomic_read(&vas->brk_seq);
+	cmm_smp_rmb();
+	seq = vt_read_begin(vas->vt);
+	vas_for_each_area(vas, a, idx) {
+		if (i == cap) {
+			full = true;
+			break;
+		}
+		vas__fill_info(vas, a, &arr[i++]);
+	}
+	/* show_map(): the gate VMA last (set before the space is shared). */
+	if (!full && vas->gate) {
+		if (i < cap)
+			arr[i++] = *vas->gate;
+		else
+			full = true;
+	}
+	ret = full ? -ENOSPC : (long)i;
+	if (vt_read_retry(vas->vt, seq) || (bseq & 1) ||
+	    uatomic_read(&vas->brk_seq) != bseq)
+		ret = -EAGAIN;
+	urcu_memb_read_unlock();
+	return ret;
+}
+
 int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
 {
 	struct vas_vma_info *arr = NULL;
 	struct vas_area *a;
-	size_t n, i = 0;
+	size_t cap = 0, n, i = 0;
 	uint64_t idx;
+	long got;
 
+	for (unsigned tries = 0; tries < VAS_MAPS_TRIES; tries++) {
+		/* Room for the VMAs now, and a few more. */
+		n = uatomic_read(&vas->map_count) + (vas->gate != NULL) + 16;
+		if (n > cap) {
+			vma_free(arr);
+			arr = vma_alloc(n * sizeof(*arr));
+			if (!arr)
+				return -ENOMEM;
+			cap = n;
+		}
+		got = maps_rcu(vas, arr, cap);
+		if (got >= 0) {
+			uatomic_inc(&vas->maps_rcu);
+			i = (size_t)got;
+			goto out;
+		}
+	}
 	vas__lock(vas);
 	n = vas->map_count + (vas->gate != NULL);
-	if (n) {
+	if (n > cap) {
+		vma_free(arr);
 		arr = vma_alloc(n * sizeof(*arr));
 		if (!arr) {
 			vas__unlock(vas);
 			return -ENOMEM;
 		}
-		vas_for_each_area(vas, a, idx) {
-			assert(i < n);
-			vas__fill_info(vas, a, &arr[i++]);
-		}
-		/* show_map(): the gate VMA comes after the last VMA. */
-		if (vas->gate)
-			arr[i++] = *vas->gate;
 	}
+	vas_for_each_area(vas, a, idx) {
+		assert(i < n);
+		vas__fill_info(vas, a, &arr[i++]);
+	}
+	/* show_map(): the gate VMA comes after the last VMA. */
+	if (vas->gate)
+		arr[i++] = *vas->gate;
 	vas__unlock(vas);
+	uatomic_inc(&vas->maps_locked);
+out:
+	if (!i) {
+		vma_free(arr);
+		arr = NULL;
+	}
 	*out = arr;
 	*nr = i;
 	return 0;
@@ -623,6 +699,8 @@ void vas_stats(struct vas *vas, struct vas_stats *st)
 	st->nr_vmas = uatomic_read(&vas->map_count);
 	st->mapped_bytes = uatomic_read(&vas->mapped_bytes);
 	st->mutations = uatomic_read(&vas->mutations);
+	st->maps_rcu = uatomic_read(&vas->maps_rcu);
+	st->maps_locked = uatomic_read(&vas->maps_locked);
 	st->brk = uatomic_read(&vas->brk);
 	st->start_brk = uatomic_read(&vas->start_brk);
 	st->rss_pages =

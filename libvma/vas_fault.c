@@ -361,6 +361,75 @@ static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
 	return 0;
 }
 
+/*
+ * Attempts at deciding under RCU alone whether an unmapped address has a
+ * stack to grow into it, before the decision is taken under the lock.
+ */
+#define VAS_NO_VMA_TRIES 4
+
+/*
+ * Look @addr up, and if no VMA holds it, whether a stack (growsdown above
+ * it, growsup below) could grow to cover it, in one state of the tree:
+ * the lookup and its neighbours are three walks, and a mutation between
+ * them could turn "unmapped with a stack above" and "mapped" into "unmapped
+ * and nothing to grow", which no state says (a SEGV_MAPERR that never
+ * was). The first lookup by the caller is not repeated when it finds a
+ * VMA: a single walk is one state, and faults that hit pay nothing.
+ * Context: RCU reader.
+ * Return: the VMA containing @addr, or NULL with *@grow set; NULL with
+ * *@locked set if mutations kept invalidating the reads (the caller
+ * decides under the lock).
+ */
+static struct vas_area *fault_find_stack(struct vas *vas, uint64_t addr,
+					 bool *grow, bool *locked)
+{
+	struct vas_area *a, *n;
+	unsigned long seq;
+
+	*locked = false;
+	for (unsigned tries = 0; tries < VAS_NO_VMA_TRIES; tries++) {
+		*grow = false;
+		seq = vt_read_begin(vas->vt);
+		a = vt_load(vas->vt, addr, NULL, NULL);
+		if (!a) {
+			n = vt_next(vas->vt, addr, NULL, NULL);
+			if (n && (n->flags & VAS_F_GROWSDOWN)) {
+				*grow = true;
+			} else {
+				n = vt_prev(vas->vt, addr, NULL, NULL);
+				*grow = n && (n->flags & VAS_F_GROWSUP);
+			}
+		}
+		if (!vt_read_retry(vas->vt, seq))
+			return a;
+	}
+	*locked = true;
+	return NULL;
+}
+
+/*
+ * fault_find_stack() under the writer lock: is @addr still unmapped, and
+ * is there a stack to grow?
+ * Context: Takes vas->write_lock (not inside an RCU read-side section).
+ * Return: true if @addr is unmapped (*@grow says whether to grow).
+ */
+static bool fault_find_stack_locked(struct vas *vas, uint64_t addr, bool *grow)
+{
+	struct vas_area *n;
+	bool unmapped;
+
+	vas__lock(vas);
+	unmapped = !vt_load(vas->vt, addr, NULL, NULL);
+	n = vt_next(vas->vt, addr, NULL, NULL);
+	*grow = n && (n->flags & VAS_F_GROWSDOWN);
+	if (!*grow) {
+		n = vt_prev(vas->vt, addr, NULL, NULL);
+		*grow = n && (n->flags & VAS_F_GROWSUP);
+	}
+	vas__unlock(vas);
+	return unmapped;
+}
+
 int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 	      struct vas_fault_result *res)
 {
@@ -376,9 +445,9 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 	res->expanded = false;
 
 	for (;;) {
-		struct vas_area *a, *n;
+		struct vas_area *a;
 		enum vas_access handled;
-		bool grow = false, accerr_after;
+		bool grow = false, locked = false, accerr_after;
 
 		if (caa_unlikely(!self)) {
 			bool done;
@@ -393,16 +462,15 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 
 		urcu_memb_read_lock();
 		a = vt_load(vas->vt, addr, NULL, NULL);
+		if (!a) /* Is there a stack to grow? */
+			a = fault_find_stack(vas, addr, &grow, &locked);
 		if (!a) {
-			/* Is there a stack to grow? */
-			n = vt_next(vas->vt, addr, NULL, NULL);
-			if (n && (n->flags & VAS_F_GROWSDOWN)) {
-				grow = true;
-			} else {
-				n = vt_prev(vas->vt, addr, NULL, NULL);
-				grow = n && (n->flags & VAS_F_GROWSUP);
-			}
 			urcu_memb_read_unlock();
+			if (locked &&
+			    !fault_find_stack_locked(vas, addr, &grow)) {
+				stripe_inc(vas, retries);
+				continue; /* mapped meanwhile: look again */
+			}
 			if (!grow || refused)
 				goto no_vma;
 			/*

@@ -245,6 +245,12 @@ struct vas {
 	uint64_t start_stack; /* an address in the initial stack */
 	uint64_t start_brk;
 	uint64_t brk;
+	/*
+	 * Odd while vas_brk() changes the break and the tree: a maps listing
+	 * read without the lock names the [heap] from a brk that goes with
+	 * the tree it read (vas_maps()).
+	 */
+	unsigned long brk_seq;
 	struct vas_layout layout;
 	/*
 	 * The gate area ([vsyscall] above task_size, get_gate_vma()): not in
@@ -284,6 +290,10 @@ struct vas {
 	uint64_t area_pushes; /* areas pushed for reuse, ever */
 
 	struct vas_stripe stripes[VAS_NR_STRIPES];
+
+	/* maps listings: read under RCU, and those that took the lock. */
+	uint64_t maps_rcu __attribute__((aligned(64)));
+	uint64_t maps_locked;
 };
 
 static inline void vas_assert_write_locked(const struct vas *vas)

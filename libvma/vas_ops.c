@@ -1284,7 +1284,12 @@ int vas_brk(struct vas *vas, uint64_t addr, uint64_t *out)
 	int err;
 
 	vas__lock(vas);
+	/* Odd across the commit and the new brk: see maps_rcu(). */
+	uatomic_set(&vas->brk_seq, vas->brk_seq + 1);
+	cmm_smp_wmb();
 	err = brk_locked(vas, addr);
+	cmm_smp_wmb();
+	uatomic_set(&vas->brk_seq, vas->brk_seq + 1);
 	*out = vas->brk;
 	vas__unlock(vas);
 	/*

@@ -37,6 +37,15 @@
  *               rounds vas_validate() checks every VMA's resident count
  *               against the page table (the writer must wait for faults
  *               still populating a VMA it replaces).
+ *   maps        Readers list the space with vas_maps() (under RCU,
+ *               validated against the tree's commit count) while the
+ *               writer moves "token" VMAs around with mremap, maps scratch
+ *               VMAs with MAP_FIXED and unmaps them, between "stable" VMAs
+ *               it never touches. Every listing is sorted and
+ *               non-overlapping, holds every stable VMA exactly once, as
+ *               itself, and every token exactly once (a move seen half
+ *               would show it twice or not at all). Most listings must
+ *               have been read without the lock.
  *
  * In every mode readers also check that a successful fault or lookup
  * returns a VMA containing the address. Memory safety (no reader touches a
@@ -619,6 +628,267 @@ static void hold_fault(struct vas *vas, uint64_t addr)
 }
 #endif
 
+/* ------------------------------------------------------------------ */
+/* (vi) maps listings under mremap moves, MAP_FIXED and munmap          */
+
+#define MS_SLOTS     96
+#define MS_SLOT	     (8 * PG)
+#define MS_BASE	     (BASE + 0x1000000ULL)
+#define MS_STABLE_AT 6 /* every 6th slot holds a stable VMA */
+#define MS_TOKENS    8
+#define MS_TOKEN_LEN (2 * PG)
+
+enum ms_kind { MS_FREE, MS_STABLE, MS_TOKEN, MS_SCRATCH };
+
+struct maps_state {
+	struct ctx *c;
+	atomic_ulong listings, vmas_seen;
+};
+
+static uint64_t ms_slot(int i)
+{
+	return MS_BASE + (uint64_t)i * MS_SLOT;
+}
+
+/* Check one listing. */
+static void ms_check(struct ctx *c, const struct vas_vma_info *v, size_t nr)
+{
+	int stable_seen[MS_SLOTS] = {0}, token_seen[MS_TOKENS] = {0};
+	int i, n;
+
+	for (size_t k = 0; k < nr; k++) {
+		if (v[k].start >= v[k].end ||
+		    (k && v[k].start < v[k - 1].end)) {
+			fail(c,
+			     "maps: VMA %zu %#" PRIx64 "-%#" PRIx64
+			     " overlaps or precedes the one before",
+			     k, v[k].start, v[k].end);
+			return;
+		}
+		if (sscanf(v[k].file, "stable%d", &i) == 1) {
+			if (i < 0 || i >= MS_SLOTS ||
+			    v[k].start != ms_slot(i) ||
+			    v[k].end != ms_slot(i) + MS_SLOT) {
+				fail(c,
+				     "maps: stable VMA %s at %#" PRIx64
+				     "-%#" PRIx64,
+				     v[k].file, v[k].start, v[k].end);
+				return;
+			}
+			stable_seen[i]++;
+		} else if (sscanf(v[k].file, "token%d", &i) == 1) {
+			if (i < 0 || i >= MS_TOKENS ||
+			    v[k].end - v[k].start != MS_TOKEN_LEN ||
+			    (v[k].start - MS_BASE) % MS_SLOT) {
+				fail(c,
+				     "maps: token VMA %s at %#" PRIx64
+				     "-%#" PRIx64,
+				     v[k].file, v[k].start, v[k].end);
+				return;
+			}
+			token_seen[i]++;
+		} else if (v[k].file[0] || v[k].start < MS_BASE ||
+			   v[k].end > ms_slot(MS_SLOTS)) {
+			fail(c, "maps: unexpected VMA %#" PRIx64 "-%#" PRIx64,
+			     v[k].start, v[k].end);
+			return;
+		}
+	}
+	for (i = 0, n = 0; i < MS_SLOTS; i += MS_STABLE_AT, n++)
+		if (stable_seen[i] != 1) {
+			fail(c,
+			     "maps: stable VMA %d (mapped throughout) listed "
+			     "%d times in %zu VMAs",
+			     i, stable_seen[i], nr);
+			return;
+		}
+	for (i = 0; i < MS_TOKENS; i++)
+		if (token_seen[i] != 1) {
+			fail(c,
+			     "maps: token %d (mapped throughout, moved by "
+			     "mremap) listed %d times in %zu VMAs",
+			     i, token_seen[i], nr);
+			return;
+		}
+}
+
+static void *maps_reader(void *arg)
+{
+	struct maps_state *ms = arg;
+	struct ctx *c = ms->c;
+	unsigned long n = 0, seen = 0;
+
+	urcu_memb_register_thread();
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+		struct vas_vma_info *v;
+		size_t nr;
+		int err = vas_maps(c->vas, &v, &nr);
+
+		if (err) {
+			fail(c, "maps: error %s", vma_errno_name(err));
+			continue;
+		}
+		ms_check(c, v, nr);
+		vma_free(v);
+		n++;
+		seen += nr;
+	}
+	atomic_fetch_add(&ms->listings, n);
+	atomic_fetch_add(&ms->vmas_seen, seen);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+/* A random slot of @kind (-1 if none), starting the scan anywhere. */
+static int ms_pick(const enum ms_kind *kind, enum ms_kind want, uint64_t r)
+{
+	for (int k = 0; k < MS_SLOTS; k++) {
+		int i = (int)((r + (uint64_t)k) % MS_SLOTS);
+
+		if (kind[i] == want)
+			return i;
+	}
+	return -1;
+}
+
+/* Spin for @us microseconds (the writer's pauses; no syscall). */
+static void spin_us(double us)
+{
+	double end = now() + us / 1e6;
+
+	while (now() < end)
+		;
+}
+
+static int run_maps(void)
+{
+	struct ctx c = {0};
+	struct maps_state ms = {.c = &c};
+	enum ms_kind kind[MS_SLOTS];
+	int token_slot[MS_TOKENS];
+	pthread_t t[16];
+	uint64_t s = 0x9e3779b97f4a7c15ULL, out, ops = 0, moves = 0;
+	char name[32];
+	struct vas_stats vs;
+	double t0;
+	int err;
+
+	err = new_space(VAS_DEFAULT_STACK_GUARD_GAP, &c.vas);
+	if (err) {
+		fprintf(stderr, "vas_new: %s\n", vma_errno_name(err));
+		return 1;
+	}
+	for (int i = 0; i < MS_SLOTS; i++) {
+		kind[i] = i % MS_STABLE_AT ? MS_FREE : MS_STABLE;
+		if (kind[i] == MS_STABLE) {
+			snprintf(name, sizeof(name), "stable%d", i);
+			must(&c,
+			     vas_mmap(c.vas, ms_slot(i), MS_SLOT, P_R,
+				      VAS_MAP_PRIVATE | VAS_MAP_FIXED, name, 0,
+				      &out),
+			     "mmap stable");
+		}
+	}
+	for (int k = 0; k < MS_TOKENS; k++) {
+		int i = ms_pick(kind, MS_FREE, rng(&s));
+
+		snprintf(name, sizeof(name), "token%d", k);
+		must(&c,
+		     vas_mmap(c.vas, ms_slot(i), MS_TOKEN_LEN, P_RW,
+			      VAS_MAP_PRIVATE | VAS_MAP_FIXED, name, 0, &out),
+		     "mmap token");
+		kind[i] = MS_TOKEN;
+		token_slot[k] = i;
+	}
+	if (atomic_load(&c.failures))
+		return 1;
+	for (int i = 0; i < nr_readers; i++)
+		if (pthread_create(&t[i], NULL, maps_reader, &ms))
+			abort();
+	t0 = now();
+	while (now() - t0 < seconds && !atomic_load(&c.failures)) {
+		uint64_t r = rng(&s);
+		unsigned p = (unsigned)(r % 100);
+
+		if (p < 45) {
+			/* Move a token to a free slot (above or below). */
+			int k = (int)((r >> 8) % MS_TOKENS);
+			int from = token_slot[k];
+			int to = ms_pick(kind, MS_FREE, r >> 16);
+
+			if (to >= 0) {
+				must(&c,
+				     vas_mremap(c.vas, ms_slot(from),
+						MS_TOKEN_LEN, MS_TOKEN_LEN,
+						VAS_MREMAP_MAYMOVE |
+							VAS_MREMAP_FIXED,
+						ms_slot(to), &out),
+				     "mremap token");
+				kind[from] = MS_FREE;
+				kind[to] = MS_TOKEN;
+				token_slot[k] = to;
+				moves++;
+			}
+		} else if (p < 75) {
+			/* MAP_FIXED over a run of free and scratch slots. */
+			int a = (int)((r >> 8) % MS_SLOTS), b = a;
+
+			while (b + 1 < MS_SLOTS && b - a < 3 &&
+			       (kind[b + 1] == MS_FREE ||
+				kind[b + 1] == MS_SCRATCH))
+				b++;
+			if (kind[a] == MS_FREE || kind[a] == MS_SCRATCH) {
+				must(&c,
+				     vas_mmap(c.vas, ms_slot(a),
+					      (uint64_t)(b - a + 1) * MS_SLOT,
+					      (r >> 20) & 1 ? P_R : P_RW,
+					      F_ANON | VAS_MAP_FIXED, NULL, 0,
+					      &out),
+				     "MAP_FIXED scratch");
+				for (int i = a; i <= b; i++)
+					kind[i] = MS_SCRATCH;
+			}
+		} else {
+			/* munmap a scratch slot. */
+			int i = ms_pick(kind, MS_SCRATCH, r >> 8);
+
+			if (i >= 0) {
+				must(&c, vas_munmap(c.vas, ms_slot(i), MS_SLOT),
+				     "munmap scratch");
+				kind[i] = MS_FREE;
+			}
+		}
+		ops++;
+		/* Now and then a pause: listings that see no commit. */
+		if ((r >> 32) % 16 == 0)
+			spin_us((double)((r >> 40) % 200));
+	}
+	stop_readers(&c, t);
+	vas_stats(c.vas, &vs);
+	printf("maps: %" PRIu64 " writer operations (%" PRIu64
+	       " token moves), %lu listings (%" PRIu64 " under RCU, %" PRIu64
+	       " under the lock), %lu VMAs listed\n",
+	       ops, moves, atomic_load(&ms.listings), vs.maps_rcu,
+	       vs.maps_locked, atomic_load(&ms.vmas_seen));
+	if (!atomic_load(&ms.listings))
+		fail(&c, "maps: no listing completed");
+	if (vs.maps_rcu < vs.maps_locked)
+		fail(&c,
+		     "maps: most listings took the lock (%" PRIu64
+		     " of %" PRIu64 "): the RCU path was hardly tested",
+		     vs.maps_locked, vs.maps_rcu + vs.maps_locked);
+	if (moves < 100)
+		fail(&c, "maps: only %" PRIu64 " token moves", moves);
+	{
+		char msg[256];
+
+		if (vas_validate(c.vas, msg, sizeof(msg)))
+			fail(&c, "maps: vas_validate: %s", msg);
+	}
+	vas_free(c.vas);
+	return atomic_load(&c.failures) != 0;
+}
+
 static int run_rss(void)
 {
 	static const unsigned prots[] = {P_R, P_RW, P_RX};
@@ -953,7 +1223,7 @@ int main(int argc, char **argv)
 		nr_readers = 2;
 	if (!mode) {
 		fprintf(stderr, "usage: stress_space "
-				"stack|map_fixed|neighbours|retry|rss "
+				"stack|map_fixed|neighbours|retry|rss|maps "
 				"[--seconds N] [--readers N]\n");
 		return 2;
 	}
@@ -969,6 +1239,8 @@ int main(int argc, char **argv)
 		ret = run_retry();
 	else if (!strcmp(mode, "rss"))
 		ret = run_rss();
+	else if (!strcmp(mode, "maps"))
+		ret = run_maps();
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		ret = 2;

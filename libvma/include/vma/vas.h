@@ -16,9 +16,12 @@
  *   vas_new, vas_import, vas_free           Init only (no other user)
  *   vas_mmap, vas_munmap, vas_mprotect,     Takes vas->write_lock
  *   vas_mremap, vas_brk, vas_fork,
- *   vas_maps, vas_validate
+ *   vas_validate
  *   vas_fault                               RCU reader; takes
  *                                           vas->write_lock to grow a stack
+ *   vas_maps                                RCU reader; takes
+ *                                           vas->write_lock if writers keep
+ *                                           invalidating its reads
  *   vas_lookup, vas_stats                   RCU reader
  *
  * Every thread calling into a vas must be a registered urcu-memb thread
@@ -177,6 +180,8 @@ struct vas_stats {
 	uint64_t segv_maperr;
 	uint64_t segv_accerr;
 	uint64_t mutations;   /* committed mutating operations */
+	uint64_t maps_rcu;    /* vas_maps() listings read under RCU alone */
+	uint64_t maps_locked; /* vas_maps() listings that took the lock */
 	uint64_t brk;	      /* current program break */
 	uint64_t start_brk;   /* where the heap begins (brk's floor) */
 	struct vt_stats tree; /* the VMA tree */
@@ -373,8 +378,17 @@ VMA_API bool vas_lookup(struct vas *vas, uint64_t addr,
 /**
  * vas_maps() - Snapshot every VMA in address order.
  * @out: new array of *@nr entries (free with vma_free()); NULL if empty.
- * Context: Takes vas->write_lock (a consistent snapshot, as /proc/PID/maps
- *          under mmap_lock).
+ *
+ * The snapshot is one state of the space: every VMA present throughout
+ * the call appears exactly once, a VMA moved (mremap) during it appears
+ * once, at its old or its new place, and no range appears that was
+ * unmapped throughout. It reads without the writer lock, as an RCU reader
+ * that validates against the tree's commit count (vt_read_begin()) and
+ * reads again if a mutation committed meanwhile; after VAS_MAPS_TRIES
+ * failed attempts it takes the lock (as /proc/PID/maps under mmap_lock).
+ * rss_pages and the anon_vma flag of each VMA are read at some instant of
+ * the call.
+ * Context: RCU reader; may take vas->write_lock (not while holding it).
  * Return: 0; -ENOMEM.
  */
 VMA_API int vas_maps(struct vas *vas, struct vas_vma_info **out,
