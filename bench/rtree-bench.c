@@ -35,6 +35,20 @@
  * must fetch the new root and path), so the reader's loss grows with the
  * writer's rate; the paced line shows it at a comparable rate.
  *
+ * The rtree lookup and commit figures are measured twice, with the trees
+ * publishing commits in place (the default) and at the root
+ * (vt_set_in_place(vt, false)), the two alternated within every run; their
+ * lines say which with "tree". Per mode, "lost_per_commit" gives the
+ * reader's time lost per commit of the full-speed writer in ns:
+ * (1 - rate with / rate without) / commits per second; next to it the
+ * time one cache line takes to move between the two cores, measured in
+ * the same run by a two-thread ping-pong (figure "line_transfer", impl
+ * "cpu": the fastest of many rounds, as a shared machine preempts most
+ * of them), the quotient ("line_transfers": what a commit costs the
+ * reader, in line transfers; the physical floor is about one on the
+ * reader's path), and the same loss for the writer on a tree of its own
+ * ("separate_tree_ns": what a busy writer costs without any shared line).
+ *
  * rtree readers take rcu_read_lock() around every single lookup ("batch":
  * 1), as array readers take the read lock around every lookup; --batch B
  * makes both take it once per B lookups (printed as "batch": B). Every
@@ -381,6 +395,69 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Tree modes the lookup figures are measured in ("tree"). */
+enum { MODE_IN_PLACE, MODE_AT_ROOT, NR_MODES };
+static const char *const mode_name[NR_MODES] = {"in_place", "at_root"};
+
+/*
+ * The reader's time lost per commit, in ns: it ran at @alone lookups/s
+ * without the writer and at @with beside a writer committing @commits
+ * times a second, so each second it lost (1 - with / alone) s.
+ */
+static double lost_ns(double alone, double with, double commits)
+{
+	return commits > 0 ? 1e9 * (1.0 - with / alone) / commits : 0;
+}
+
+/*
+ * Time to move one cache line between two cores: two threads hand a
+ * counter back and forth, each waiting (without pause instructions) for
+ * the other's store; a handoff is one transfer of the line. Timed over
+ * PP_ROUNDS rounds of PP_HANDOFFS handoffs; the fastest round counts, the
+ * one in which neither thread was preempted (on a shared machine most
+ * rounds include a time slice of someone else). In ns per handoff.
+ */
+#define PP_HANDOFFS 2000
+#define PP_ROUNDS   101
+
+static struct {
+	unsigned long v __attribute__((aligned(64)));
+	char pad[64 - sizeof(unsigned long)];
+} pp_line;
+
+static void *pp_partner(void *arg)
+{
+	(void)arg;
+	for (unsigned long i = 1; i < PP_HANDOFFS * PP_ROUNDS; i += 2) {
+		while (CMM_LOAD_SHARED(pp_line.v) != i)
+			;
+		CMM_STORE_SHARED(pp_line.v, i + 1);
+	}
+	return NULL;
+}
+
+static double line_transfer_ns(void)
+{
+	double best = 0, t0 = 0, t;
+	pthread_t th;
+
+	CMM_STORE_SHARED(pp_line.v, 0);
+	pthread_create(&th, NULL, pp_partner, NULL);
+	for (unsigned long i = 0; i < PP_HANDOFFS * PP_ROUNDS; i += 2) {
+		if (i % PP_HANDOFFS == 0) {
+			t = now();
+			if (i && (best == 0 || t - t0 < best))
+				best = t - t0;
+			t0 = t;
+		}
+		CMM_STORE_SHARED(pp_line.v, i + 1);
+		while (CMM_LOAD_SHARED(pp_line.v) != i + 2)
+			;
+	}
+	pthread_join(th, NULL);
+	return best * 1e9 / PP_HANDOFFS;
+}
+
 /* One timed lookup run, with or without a writer. */
 static void lookup_run(struct run *run, int writers, double seconds)
 {
@@ -467,10 +544,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 	struct data d;
 	double st_r[MAX_RUNS], er_r[MAX_RUNS], by_r[MAX_RUNS];
 	double st_a[MAX_RUNS], er_a[MAX_RUNS], by_a[MAX_RUNS];
-	double l0_r[MAX_RUNS], l1_r[MAX_RUNS], c_r[MAX_RUNS];
 	double l0_a[MAX_RUNS], l1_a[MAX_RUNS], c_a[MAX_RUNS];
-	double lp_r[MAX_RUNS], cp_r[MAX_RUNS];
-	double ls_r[MAX_RUNS], cs_r[MAX_RUNS];
 	uint8_t *in_sample = xmalloc(n);
 	uint64_t sample = 0;
 	char param[96], ax[96], rx[96];
@@ -526,39 +600,59 @@ static void bench_n(uint64_t n, const struct opts *o)
 	emit_pair("bytes_per_entry", n, "", median(by_r, o->runs),
 		  median(by_a, o->runs), "bytes", o, "", "");
 
-	/* Lookups: one structure of each kind, built once. */
+	/*
+	 * Lookups: one structure of each kind, built once. The rtree runs
+	 * are made with the trees publishing in place and at the root, the
+	 * two alternated within every run; a cache-line ping-pong is timed
+	 * in every run too.
+	 */
 	double secs;
 	struct run run = {.d = &d, .batch = o->batch};
 	struct vt *vt = rtree_build(&d, d.order, &d.seed, &secs);
 	/* A second tree of the same shape that only the writer touches. */
 	struct vt *wvt = rtree_build(&d, d.order, &d.seed, &secs);
+	double l0_r[NR_MODES][MAX_RUNS], l1_r[NR_MODES][MAX_RUNS];
+	double c_r[NR_MODES][MAX_RUNS], lp_r[NR_MODES][MAX_RUNS];
+	double cp_r[NR_MODES][MAX_RUNS], ls_r[NR_MODES][MAX_RUNS];
+	double cs_r[NR_MODES][MAX_RUNS], lost[NR_MODES][MAX_RUNS];
+	double lost_sep[NR_MODES][MAX_RUNS], xfer[MAX_RUNS];
 	struct arr a;
 	arr_init(&a);
 	for (uint64_t i = 0; i < n; i++)
 		arr_insert(&a, d.r[i].first, d.r[i].last, fake_ptr(i + 1));
 	for (int k = 0; k < o->runs; k++) {
-		run.impl = RTREE;
-		run.vt = vt;
-		run.wvt = vt;
-		lookup_run(&run, 0, o->seconds);
-		l0_r[k] = run.reader_rate;
-		lookup_run(&run, 1, o->seconds);
-		l1_r[k] = run.reader_rate;
-		c_r[k] = run.writer_rate;
-		if (o->paced > 0) {
-			run.pace = o->paced;
+		for (int j = 0; j < NR_MODES; j++) {
+			int m = (k + j) % NR_MODES;
+
+			vt_set_in_place(vt, m == MODE_IN_PLACE);
+			vt_set_in_place(wvt, m == MODE_IN_PLACE);
+			run.impl = RTREE;
+			run.vt = vt;
+			run.wvt = vt;
+			lookup_run(&run, 0, o->seconds);
+			l0_r[m][k] = run.reader_rate;
 			lookup_run(&run, 1, o->seconds);
-			lp_r[k] = run.reader_rate;
-			cp_r[k] = run.writer_rate;
-			run.pace = 0;
+			l1_r[m][k] = run.reader_rate;
+			c_r[m][k] = run.writer_rate;
+			if (o->paced > 0) {
+				run.pace = o->paced;
+				lookup_run(&run, 1, o->seconds);
+				lp_r[m][k] = run.reader_rate;
+				cp_r[m][k] = run.writer_rate;
+				run.pace = 0;
+			}
+			/* Same writer, but on its own tree: what a busy
+			 * neighbour core costs the reader when they share no
+			 * node. */
+			run.wvt = wvt;
+			lookup_run(&run, 1, o->seconds);
+			ls_r[m][k] = run.reader_rate;
+			cs_r[m][k] = run.writer_rate;
+			run.wvt = vt;
+			lost[m][k] = lost_ns(l0_r[m][k], l1_r[m][k], c_r[m][k]);
+			lost_sep[m][k] =
+				lost_ns(l0_r[m][k], ls_r[m][k], cs_r[m][k]);
 		}
-		/* Same writer, but on its own tree: what a busy neighbour
-		 * core costs the reader when they share no node. */
-		run.wvt = wvt;
-		lookup_run(&run, 1, o->seconds);
-		ls_r[k] = run.reader_rate;
-		cs_r[k] = run.writer_rate;
-		run.wvt = vt;
 		run.impl = ARRAY;
 		run.arr = &a;
 		lookup_run(&run, 0, o->seconds);
@@ -566,55 +660,123 @@ static void bench_n(uint64_t n, const struct opts *o)
 		lookup_run(&run, 1, o->seconds);
 		l1_a[k] = run.reader_rate;
 		c_a[k] = run.writer_rate;
+		xfer[k] = line_transfer_ns();
 	}
+	double xfer_ns = median(xfer, o->runs);
+	char xx[160];
+
+	snprintf(xx, sizeof(xx),
+		 ", \"method\": \"two-thread ping-pong, fastest of %d rounds\"",
+		 PP_ROUNDS);
+	emit("line_transfer", "cpu", n, "", xfer_ns, "ns", o, xx);
 	snprintf(rx, sizeof(rx), ", \"batch\": %d, \"seconds\": %.3f", o->batch,
 		 o->seconds);
 	snprintf(param, sizeof(param), ", \"writers\": 0");
-	emit_pair("lookup", n, param, median(l0_r, o->runs),
-		  median(l0_a, o->runs), "ops/s", o, rx, rx);
+	emit("lookup", "array", n, param, median(l0_a, o->runs), "ops/s", o,
+	     rx);
 	snprintf(param, sizeof(param), ", \"writers\": 1");
-	emit_pair("lookup", n, param, median(l1_r, o->runs),
-		  median(l1_a, o->runs), "ops/s", o, rx, rx);
-	/* What the writer costs the reader: rtree writers=1 / writers=0. */
-	snprintf(param, sizeof(param), ", \"writers\": 1");
-	emit("lookup", "ratio", n, param,
-	     median(l1_r, o->runs) / median(l0_r, o->runs), "x", o,
-	     ", \"of\": \"rtree writers=1 / writers=0\"");
-	if (o->paced > 0) {
-		char px[160];
+	emit("lookup", "array", n, param, median(l1_a, o->runs), "ops/s", o,
+	     rx);
+	for (int m = 0; m < NR_MODES; m++) {
+		const char *tree = mode_name[m];
+		char tx[64], px[224];
 
+		snprintf(tx, sizeof(tx), ", \"tree\": \"%s\"", tree);
+		snprintf(rx, sizeof(rx),
+			 ", \"batch\": %d, \"seconds\": %.3f, \"tree\": \"%s\"",
+			 o->batch, o->seconds, tree);
+		snprintf(param, sizeof(param), ", \"writers\": 0");
+		emit("lookup", "rtree", n, param, median(l0_r[m], o->runs),
+		     "ops/s", o, rx);
+		emit("lookup", "ratio", n, param,
+		     median(l0_r[m], o->runs) / median(l0_a, o->runs), "x", o,
+		     tx);
+		snprintf(param, sizeof(param), ", \"writers\": 1");
+		emit("lookup", "rtree", n, param, median(l1_r[m], o->runs),
+		     "ops/s", o, rx);
+		emit("lookup", "ratio", n, param,
+		     median(l1_r[m], o->runs) / median(l1_a, o->runs), "x", o,
+		     tx);
+		/* What the writer costs the reader: writers=1 / writers=0. */
 		snprintf(px, sizeof(px),
-			 ", \"batch\": %d, \"seconds\": %.3f, "
-			 "\"writer_pace\": %.0f, \"writer_rate\": %.0f",
-			 o->batch, o->seconds, o->paced, median(cp_r, o->runs));
-		emit("lookup", "rtree", n, param, median(lp_r, o->runs),
+			 ", \"of\": \"rtree writers=1 / writers=0\", "
+			 "\"tree\": \"%s\", \"writer_rate\": %.0f",
+			 tree, median(c_r[m], o->runs));
+		emit("lookup", "ratio", n, param,
+		     median(l1_r[m], o->runs) / median(l0_r[m], o->runs), "x",
+		     o, px);
+		if (o->paced > 0) {
+			snprintf(
+				px, sizeof(px),
+				", \"batch\": %d, \"seconds\": %.3f, "
+				"\"writer_pace\": %.0f, \"writer_rate\": %.0f, "
+				"\"tree\": \"%s\"",
+				o->batch, o->seconds, o->paced,
+				median(cp_r[m], o->runs), tree);
+			emit("lookup", "rtree", n, param,
+			     median(lp_r[m], o->runs), "ops/s", o, px);
+			snprintf(px, sizeof(px),
+				 ", \"writer_pace\": %.0f, \"of\": \"rtree "
+				 "writers=1 (paced) / writers=0\", \"tree\": "
+				 "\"%s\"",
+				 o->paced, tree);
+			emit("lookup", "ratio", n, param,
+			     median(lp_r[m], o->runs) /
+				     median(l0_r[m], o->runs),
+			     "x", o, px);
+		}
+		snprintf(
+			px, sizeof(px),
+			", \"batch\": %d, \"seconds\": %.3f, "
+			"\"writer_tree\": \"separate\", \"writer_rate\": %.0f, "
+			"\"tree\": \"%s\"",
+			o->batch, o->seconds, median(cs_r[m], o->runs), tree);
+		emit("lookup", "rtree", n, param, median(ls_r[m], o->runs),
 		     "ops/s", o, px);
 		snprintf(px, sizeof(px),
-			 ", \"writer_pace\": %.0f, \"of\": \"rtree "
-			 "writers=1 (paced) / writers=0\"",
-			 o->paced);
+			 ", \"writer_tree\": \"separate\", \"of\": \"rtree "
+			 "writers=1 (separate tree) / writers=0\", \"tree\": "
+			 "\"%s\"",
+			 tree);
 		emit("lookup", "ratio", n, param,
-		     median(lp_r, o->runs) / median(l0_r, o->runs), "x", o, px);
-	}
-	{
-		char px[160];
+		     median(ls_r[m], o->runs) / median(l0_r[m], o->runs), "x",
+		     o, px);
+		/*
+		 * The reader's time lost per commit of the full-speed
+		 * writer, in line transfers of this run's ping-pong; and
+		 * what the same writer costs from a tree of its own (no
+		 * shared line: the reclaimer, interrupts, the core's
+		 * neighbour), per commit.
+		 */
+		{
+			double l = median(lost[m], o->runs);
+			double ls = median(lost_sep[m], o->runs);
 
-		snprintf(px, sizeof(px),
-			 ", \"batch\": %d, \"seconds\": %.3f, "
-			 "\"writer_tree\": \"separate\", \"writer_rate\": %.0f",
-			 o->batch, o->seconds, median(cs_r, o->runs));
-		emit("lookup", "rtree", n, param, median(ls_r, o->runs),
-		     "ops/s", o, px);
-		emit("lookup", "ratio", n, param,
-		     median(ls_r, o->runs) / median(l0_r, o->runs), "x", o,
-		     ", \"writer_tree\": \"separate\", \"of\": \"rtree "
-		     "writers=1 (separate tree) / writers=0\"");
+			snprintf(px, sizeof(px),
+				 ", \"writers\": 1, \"tree\": \"%s\", "
+				 "\"writer_rate\": %.0f, \"line_transfer_ns\": "
+				 "%.1f, \"line_transfers\": %.2f, "
+				 "\"separate_tree_ns\": %.1f, "
+				 "\"line_transfers_beyond_separate\": %.2f",
+				 tree, median(c_r[m], o->runs), xfer_ns,
+				 l / xfer_ns, ls, (l - ls) / xfer_ns);
+			emit("lost_per_commit", "rtree", n, "", l, "ns", o, px);
+		}
+		snprintf(param, sizeof(param), ", \"readers\": 1");
+		snprintf(rx, sizeof(rx),
+			 ", \"ops_per_txn\": 1, \"seconds\": %.3f, \"tree\": "
+			 "\"%s\"",
+			 o->seconds, tree);
+		emit("commit", "rtree", n, param, median(c_r[m], o->runs),
+		     "ops/s", o, rx);
+		emit("commit", "ratio", n, param,
+		     median(c_r[m], o->runs) / median(c_a, o->runs), "x", o,
+		     tx);
 	}
 	snprintf(param, sizeof(param), ", \"readers\": 1");
 	snprintf(rx, sizeof(rx), ", \"ops_per_txn\": 1, \"seconds\": %.3f",
 		 o->seconds);
-	emit_pair("commit", n, param, median(c_r, o->runs),
-		  median(c_a, o->runs), "ops/s", o, rx, rx);
+	emit("commit", "array", n, param, median(c_a, o->runs), "ops/s", o, rx);
 	if (run.sink == 42) /* keep the lookups' results alive */
 		fputc('\n', stderr);
 	vt_free(vt);

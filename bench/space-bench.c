@@ -31,7 +31,19 @@
  *                  (VMA_TREE_IN_PLACE=0: published nodes are never
  *                  modified). Unless the environment already asks for
  *                  at_root, the vmad fault figures and their mutator
- *                  ratios are printed a second time for at_root.
+ *                  ratios are printed a second time for at_root. Runs
+ *                  without and with the mutator alternate; every fault
+ *                  line gives the spread of its runs ("min", "max"), and
+ *                  the ratio lines "vmad mutators=1 / mutators=0" (and
+ *                  rwlock's) are the median of the runs' ratios, with
+ *                  their spread and the mutator's rate.
+ *                  impl "kernel": the same figure for the real kernel, one
+ *                  thread read-faulting fresh pages of an anonymous region
+ *                  (huge pages off; "zero_page" says whether the kernel
+ *                  mapped its zero page) with and without one thread
+ *                  doing mmap/mprotect/munmap in the same mm, and the
+ *                  ratio "kernel mutators=1 / mutators=0": the anchor for
+ *                  what a mutator may cost faults.
  *   bytes_per_vma  vas_stats().bytes / nr_vmas with n VMAs (n = 100,000)
  *                  adjacent single-page VMAs that never merge. bytes
  *                  already counts the tree's nodes (vt_stats().bytes), the
@@ -43,7 +55,12 @@
  *   rwlock   the same calls, each under one pthread_rwlock_t around the
  *            space (faults take it for read, mutations for write), the
  *            classic mmap_lock design. The lock prefers writers, as the
- *            kernel's rwsem makes new readers wait behind a writer;
+ *            kernel's rwsem makes new readers wait behind a writer. With
+ *            a mutator its fault rate swings from run to run by orders of
+ *            magnitude (a mutator that re-takes the lock at once starves
+ *            the faulting threads, which sleep on the lock's futex, or
+ *            not), so its fault lines give their spread: compare with
+ *            the min and max, not only the median;
  *   kernel   the same operations as real syscalls of this process, for
  *            reference (mmap_munmap and map_fixed_8 only);
  *   ratio    vmad / rwlock for each figure, and the scaling ratios
@@ -536,11 +553,6 @@ static double fig_map_fixed_8(enum impl impl, int a, int b)
 	return run_map_fixed_8(impl);
 }
 
-static double fig_fault(enum impl impl, int threads, int mutators)
-{
-	return run_fault(impl, threads, mutators);
-}
-
 static double measure(run_fn fn, enum impl impl, int a, int b)
 {
 	double v[MAXRUNS];
@@ -548,6 +560,18 @@ static double measure(run_fn fn, enum impl impl, int a, int b)
 	for (int i = 0; i < nr_runs; i++)
 		v[i] = fn(impl, a, b);
 	return median(v, nr_runs);
+}
+
+/* The lowest and highest of @n values. */
+static void spread(const double *v, int n, double *lo, double *hi)
+{
+	*lo = *hi = v[0];
+	for (int i = 1; i < n; i++) {
+		if (v[i] < *lo)
+			*lo = v[i];
+		if (v[i] > *hi)
+			*hi = v[i];
+	}
 }
 
 /* Trees publish in place unless VMA_TREE_IN_PLACE=0 (vt_set_in_place()). */
@@ -572,36 +596,53 @@ static void fault_params(char *buf, size_t len, int t, int m)
 		 t, m, FT_VMAS, nr_runs, tree_mode());
 }
 
-/* Measure and print one fault figure (with the mutator's rate). */
-static double fault_line(enum impl impl, int t, int m)
+/*
+ * Faults with @t faulting threads, without and with a mutator, the two
+ * alternated run by run (the machine's noise then hits both alike): the
+ * two fault lines, each with the spread of its runs ("min", "max") and
+ * the mutator's rate, and the line of their ratio, the median of the
+ * runs' ratios with its spread. @f[m] receives the medians.
+ */
+static void fault_pair(enum impl impl, int t, double f[2])
 {
-	char params[192];
+	double v[2][MAXRUNS], r[MAXRUNS], mut[MAXRUNS], lo, hi;
+	char params[320];
 	size_t len;
-	double v;
 
-	nr_mut_rates = 0;
-	v = measure(fig_fault, impl, t, m);
-	fault_params(params, sizeof(params), t, m);
-	len = strlen(params);
-	if (m)
-		snprintf(params + len, sizeof(params) - len,
-			 ", \"mutations_per_s\": %.0f",
-			 median(mut_rates, nr_mut_rates));
-	emit("fault", impl_name[impl], v, "faults/s", params);
-	return v;
-}
+	for (int k = 0; k < nr_runs; k++) {
+		for (int j = 0; j < 2; j++) {
+			int m = (k + j) % 2;
 
-/* vmad's fault rate with a mutator over without, per thread count. */
-static void fault_mutator_ratios(double f[2][2] /* [threads-1][mutators] */)
-{
-	char params[96];
-
-	for (int t = 1; t <= 2; t++) {
-		snprintf(params, sizeof(params),
-			 "\"threads\": %d, \"tree\": \"%s\"", t, tree_mode());
-		emit_ratio("fault", f[t - 1][1], f[t - 1][0],
-			   "vmad mutators=1 / mutators=0", params);
+			nr_mut_rates = 0;
+			v[m][k] = run_fault(impl, t, m);
+			if (m)
+				mut[k] = mut_rates[0];
+		}
+		r[k] = v[1][k] / v[0][k];
 	}
+	for (int m = 0; m < 2; m++) {
+		fault_params(params, sizeof(params), t, m);
+		len = strlen(params);
+		spread(v[m], nr_runs, &lo, &hi);
+		len += snprintf(params + len, sizeof(params) - len,
+				", \"min\": %.0f, \"max\": %.0f", lo, hi);
+		if (m)
+			snprintf(params + len, sizeof(params) - len,
+				 ", \"mutations_per_s\": %.0f",
+				 median(mut, nr_runs));
+		f[m] = median(v[m], nr_runs);
+		emit("fault", impl_name[impl], f[m], "faults/s", params);
+	}
+	spread(r, nr_runs, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "\"threads\": %d, \"tree\": \"%s\", \"runs\": %d, "
+		 "\"min\": %.3f, \"max\": %.3f, \"mutations_per_s\": %.0f, "
+		 "\"alternated\": true",
+		 t, tree_mode(), nr_runs, lo, hi, median(mut, nr_runs));
+	emit_ratio("fault", median(r, nr_runs), 1.0,
+		   impl == IMPL_VMAD ? "vmad mutators=1 / mutators=0"
+				     : "rwlock mutators=1 / mutators=0",
+		   params);
 }
 
 /*
@@ -611,19 +652,207 @@ static void fault_mutator_ratios(double f[2][2] /* [threads-1][mutators] */)
  */
 static void fault_at_root(void)
 {
-	double f[2][2];
+	double f[2];
 
 	setenv("VMA_TREE_IN_PLACE", "0", 1);
-	for (int m = 0; m < 2; m++)
-		for (int t = 1; t <= 2; t++)
-			f[t - 1][m] = fault_line(IMPL_VMAD, t, m);
-	fault_mutator_ratios(f);
+	for (int t = 1; t <= 2; t++)
+		fault_pair(IMPL_VMAD, t, f);
 	unsetenv("VMA_TREE_IN_PLACE");
+}
+
+/* ------------------------------------------------------------------ */
+/* The kernel's own faults, with and without a mutator in the same mm.  */
+
+#define KF_REGION (8ULL << 30) /* virtual bytes a fault thread walks */
+
+struct kfault_run {
+	pthread_barrier_t start;
+	atomic_bool stop;
+	double seconds; /* the fault thread's time in its touch loops */
+	uint64_t faults;
+	atomic_ulong mutations;
+	atomic_int error;
+};
+
+/*
+ * Read-touch fresh pages of a private anonymous region, one fault each
+ * (transparent huge pages off, so no fault maps more than a page): the
+ * kernel maps the shared zero page, or a new page where it has none.
+ * Only the touch loops are timed; a new region is mapped when one runs
+ * out.
+ */
+static void *kfault_thread(void *arg)
+{
+	struct kfault_run *kr = arg;
+	const uint64_t pages = KF_REGION / PG;
+	uint64_t n = 0, sum = 0;
+	double busy = 0;
+
+	pthread_barrier_wait(&kr->start);
+	while (!atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
+		volatile char *p = mmap(
+			NULL, KF_REGION, PROT_READ,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		uint64_t i = 0;
+		double t0;
+
+		if (p == MAP_FAILED) {
+			atomic_store(&kr->error, -errno);
+			break;
+		}
+		madvise((void *)p, KF_REGION, MADV_NOHUGEPAGE);
+		t0 = now();
+		while (i < pages &&
+		       !atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
+			for (int k = 0; k < 64 && i < pages; k++, i++)
+				sum += p[i * PG];
+		}
+		busy += now() - t0;
+		n += i;
+		munmap((void *)p, KF_REGION);
+	}
+	(void)sum;
+	kr->seconds = busy;
+	kr->faults = n;
+	return NULL;
+}
+
+/* mmap, mprotect of the middle page, munmap, as the vmad mutator does. */
+static void *kmutator_thread(void *arg)
+{
+	struct kfault_run *kr = arg;
+	uint64_t n = 0;
+
+	pthread_barrier_wait(&kr->start);
+	while (!atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
+		char *p = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED || mprotect(p + PG, PG, PROT_READ) ||
+		    munmap(p, 4 * PG)) {
+			atomic_store(&kr->error, -errno);
+			break;
+		}
+		n += 3;
+	}
+	atomic_fetch_add(&kr->mutations, n);
+	return NULL;
+}
+
+/* One run: the kernel's faults/s, *@mut the mutator's operations/s. */
+static double run_kernel_fault(int mutators, double *mut)
+{
+	struct kfault_run kr;
+	pthread_t t[2];
+	double t0, t1;
+
+	memset(&kr, 0, sizeof(kr));
+	pthread_barrier_init(&kr.start, NULL, 2 + mutators);
+	if (pthread_create(&t[0], NULL, kfault_thread, &kr) ||
+	    (mutators && pthread_create(&t[1], NULL, kmutator_thread, &kr)))
+		abort();
+	pthread_barrier_wait(&kr.start);
+	t0 = now();
+	usleep((useconds_t)(run_seconds * 1e6));
+	atomic_store(&kr.stop, true);
+	for (int i = 0; i < 1 + mutators; i++)
+		pthread_join(t[i], NULL);
+	t1 = now();
+	pthread_barrier_destroy(&kr.start);
+	if (atomic_load(&kr.error))
+		die("kernel fault run", atomic_load(&kr.error));
+	*mut = atomic_load(&kr.mutations) / (t1 - t0);
+	return kr.seconds > 0 ? kr.faults / kr.seconds : 0;
+}
+
+/* This process's resident pages (/proc/self/statm), or -1. */
+static long resident_pages(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long size, res = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &res) != 2)
+			res = -1;
+		fclose(f);
+	}
+	return res;
+}
+
+/*
+ * Does a read fault of private anonymous memory map the shared zero page
+ * here (resident memory does not grow), or a new page (some platforms
+ * forbid the zero page)?
+ */
+static bool kernel_zero_page(void)
+{
+	char *p = mmap(NULL, 1024 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	volatile char sink = 0;
+	long before, after;
+
+	if (p == MAP_FAILED)
+		return false;
+	madvise(p, 1024 * PG, MADV_NOHUGEPAGE);
+	before = resident_pages();
+	for (int i = 0; i < 1024; i++)
+		sink += p[(size_t)i * PG];
+	(void)sink;
+	after = resident_pages();
+	munmap(p, 1024 * PG);
+	return before >= 0 && after >= 0 && after - before < 512;
+}
+
+/*
+ * The anchor: the real kernel's fault rate (one thread read-faulting
+ * fresh pages) with one thread doing mmap/mprotect/munmap in the same mm,
+ * over the rate without it. Alternated runs, as fault_pair().
+ */
+static void kernel_fault_pair(void)
+{
+	double v[2][MAXRUNS], r[MAXRUNS], mut[MAXRUNS], lo, hi, m_rate;
+	bool zp = kernel_zero_page();
+	char params[320];
+	size_t len;
+
+	for (int k = 0; k < nr_runs; k++) {
+		for (int j = 0; j < 2; j++) {
+			int m = (k + j) % 2;
+
+			v[m][k] = run_kernel_fault(m, &m_rate);
+			if (m)
+				mut[k] = m_rate;
+		}
+		r[k] = v[1][k] / v[0][k];
+	}
+	for (int m = 0; m < 2; m++) {
+		len = (size_t)snprintf(
+			params, sizeof(params),
+			"\"threads\": 1, \"mutators\": %d, \"runs\": %d, "
+			"\"access\": \"read, fresh pages\", \"zero_page\": %s",
+			m, nr_runs, zp ? "true" : "false");
+		spread(v[m], nr_runs, &lo, &hi);
+		len += snprintf(params + len, sizeof(params) - len,
+				", \"min\": %.0f, \"max\": %.0f", lo, hi);
+		if (m)
+			snprintf(params + len, sizeof(params) - len,
+				 ", \"mutations_per_s\": %.0f",
+				 median(mut, nr_runs));
+		emit("fault", "kernel", median(v[m], nr_runs), "faults/s",
+		     params);
+	}
+	spread(r, nr_runs, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "\"threads\": 1, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
+		 "\"mutations_per_s\": %.0f, \"alternated\": true",
+		 nr_runs, lo, hi, median(mut, nr_runs));
+	emit_ratio("fault", median(r, nr_runs), 1.0,
+		   "kernel mutators=1 / mutators=0", params);
 }
 
 int main(int argc, char **argv)
 {
-	char params[128];
+	char params[160];
 	double v[2], k, f[2][2][2]; /* [impl][threads-1][mutators] */
 	uint64_t n = 100000;
 
@@ -672,10 +901,11 @@ int main(int argc, char **argv)
 	emit("map_fixed_8", "kernel", k, "ops/s", params);
 	emit_ratio("map_fixed_8", v[0], v[1], "vmad/rwlock", params);
 
+	for (int t = 1; t <= 2; t++)
+		for (int i = 0; i < 2; i++)
+			fault_pair((enum impl)i, t, f[i][t - 1]);
 	for (int m = 0; m < 2; m++) {
 		for (int t = 1; t <= 2; t++) {
-			for (int i = 0; i < 2; i++)
-				f[i][t - 1][m] = fault_line((enum impl)i, t, m);
 			fault_params(params, sizeof(params), t, m);
 			emit_ratio("fault", f[0][t - 1][m], f[1][t - 1][m],
 				   "vmad/rwlock", params);
@@ -686,9 +916,9 @@ int main(int argc, char **argv)
 		emit_ratio("fault", f[0][1][m], f[0][0][m],
 			   "vmad threads=2 / threads=1", params);
 	}
-	fault_mutator_ratios(f[0]);
 	if (in_place_env())
 		fault_at_root();
+	kernel_fault_pair();
 
 	{
 		double b[MAXRUNS];
