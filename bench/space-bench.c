@@ -69,7 +69,13 @@
  *
  * Each value is the median of 3 runs (--runs N). --quick shortens every
  * run and uses n = 10,000 for bytes_per_vma, for a smoke test. The
- * default run takes well under a minute.
+ * default run takes about a minute. --mutator-only prints only what a
+ * mutator costs one faulting thread (vmad in place and at the root, and
+ * the kernel), the figures of issue 15. Fault lines also give the rate
+ * per CPU second of the faulting threads ("per_cpu_second"), and each
+ * mutator ratio comes a second time computed from those: on a shared
+ * machine a mutator also takes CPU time away from the faulting threads,
+ * which that ratio leaves out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -113,6 +119,7 @@ struct space {
 static double run_seconds = 0.5;
 static int nr_runs = 3;
 static bool quick;
+static bool mutator_only; /* --mutator-only */
 
 static double now(void)
 {
@@ -398,9 +405,19 @@ struct fault_run {
 	pthread_barrier_t start;
 	atomic_bool stop;
 	atomic_ulong faults;
+	atomic_ulong cpu_ns; /* the faulting threads' CPU time */
 	atomic_ulong mutations;
 	atomic_int error;
 };
+
+/* The calling thread's CPU time in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static void *fault_thread(void *arg)
 {
@@ -408,8 +425,11 @@ static void *fault_thread(void *arg)
 	const uint64_t npages = (uint64_t)FT_VMAS * FT_VMA_PAGES;
 	uint64_t x = (uint64_t)(uintptr_t)&x | 1, n = 0;
 
+	uint64_t cpu0;
+
 	urcu_memb_register_thread();
 	pthread_barrier_wait(&fr->start);
+	cpu0 = thread_cpu_ns();
 	while (!atomic_load_explicit(&fr->stop, memory_order_relaxed)) {
 		for (int i = 0; i < 64; i++) {
 			struct vas_fault_result r;
@@ -424,6 +444,7 @@ static void *fault_thread(void *arg)
 		}
 		n += 64;
 	}
+	atomic_fetch_add(&fr->cpu_ns, thread_cpu_ns() - cpu0);
 	atomic_fetch_add(&fr->faults, n);
 	urcu_memb_unregister_thread();
 	return NULL;
@@ -456,6 +477,8 @@ static void *mutator_thread(void *arg)
 /* The mutator's operations/s in each run of the current measurement. */
 static double mut_rates[MAXRUNS];
 static int nr_mut_rates;
+/* The last run's faults per CPU second of the faulting threads. */
+static double last_cpu_rate;
 
 static double run_fault(enum impl impl, int threads, int mutators)
 {
@@ -506,6 +529,10 @@ static double run_fault(enum impl impl, int threads, int mutators)
 	if (mutators && nr_mut_rates < MAXRUNS)
 		mut_rates[nr_mut_rates++] =
 			atomic_load(&fr.mutations) / (t1 - t0);
+	last_cpu_rate = atomic_load(&fr.cpu_ns)
+				? atomic_load(&fr.faults) * 1e9 /
+					  atomic_load(&fr.cpu_ns)
+				: 0;
 	return atomic_load(&fr.faults) / (t1 - t0);
 }
 
@@ -605,8 +632,9 @@ static void fault_params(char *buf, size_t len, int t, int m)
  */
 static void fault_pair(enum impl impl, int t, double f[2])
 {
-	double v[2][MAXRUNS], r[MAXRUNS], mut[MAXRUNS], lo, hi;
-	char params[320];
+	double v[2][MAXRUNS], c[2][MAXRUNS], r[MAXRUNS], rc[MAXRUNS];
+	double mut[MAXRUNS], lo, hi;
+	char params[384];
 	size_t len;
 
 	for (int k = 0; k < nr_runs; k++) {
@@ -615,17 +643,21 @@ static void fault_pair(enum impl impl, int t, double f[2])
 
 			nr_mut_rates = 0;
 			v[m][k] = run_fault(impl, t, m);
+			c[m][k] = last_cpu_rate;
 			if (m)
 				mut[k] = mut_rates[0];
 		}
 		r[k] = v[1][k] / v[0][k];
+		rc[k] = c[1][k] / c[0][k];
 	}
 	for (int m = 0; m < 2; m++) {
 		fault_params(params, sizeof(params), t, m);
 		len = strlen(params);
 		spread(v[m], nr_runs, &lo, &hi);
 		len += snprintf(params + len, sizeof(params) - len,
-				", \"min\": %.0f, \"max\": %.0f", lo, hi);
+				", \"min\": %.0f, \"max\": %.0f, "
+				"\"per_cpu_second\": %.0f",
+				lo, hi, median(c[m], nr_runs));
 		if (m)
 			snprintf(params + len, sizeof(params) - len,
 				 ", \"mutations_per_s\": %.0f",
@@ -643,6 +675,22 @@ static void fault_pair(enum impl impl, int t, double f[2])
 		   impl == IMPL_VMAD ? "vmad mutators=1 / mutators=0"
 				     : "rwlock mutators=1 / mutators=0",
 		   params);
+	/*
+	 * The same per CPU second of the faulting threads: on a shared
+	 * machine the mutator also takes CPU time from them, which this
+	 * leaves out.
+	 */
+	spread(rc, nr_runs, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "\"threads\": %d, \"tree\": \"%s\", \"runs\": %d, "
+		 "\"min\": %.3f, \"max\": %.3f, \"mutations_per_s\": %.0f, "
+		 "\"alternated\": true, \"per\": \"cpu_second\"",
+		 t, tree_mode(), nr_runs, lo, hi, median(mut, nr_runs));
+	emit_ratio("fault", median(rc, nr_runs), 1.0,
+		   impl == IMPL_VMAD
+			   ? "vmad mutators=1 / mutators=0, per CPU second"
+			   : "rwlock mutators=1 / mutators=0, per CPU second",
+		   params);
 }
 
 /*
@@ -650,12 +698,12 @@ static void fault_pair(enum impl impl, int t, double f[2])
  * root (no reachable node ever modified): what publishing in place buys
  * the faults beside a mutator.
  */
-static void fault_at_root(void)
+static void fault_at_root(int max_threads)
 {
 	double f[2];
 
 	setenv("VMA_TREE_IN_PLACE", "0", 1);
-	for (int t = 1; t <= 2; t++)
+	for (int t = 1; t <= max_threads; t++)
 		fault_pair(IMPL_VMAD, t, f);
 	unsetenv("VMA_TREE_IN_PLACE");
 }
@@ -669,6 +717,7 @@ struct kfault_run {
 	pthread_barrier_t start;
 	atomic_bool stop;
 	double seconds; /* the fault thread's time in its touch loops */
+	double cpu;	/* and its CPU time there */
 	uint64_t faults;
 	atomic_ulong mutations;
 	atomic_int error;
@@ -685,7 +734,7 @@ static void *kfault_thread(void *arg)
 {
 	struct kfault_run *kr = arg;
 	const uint64_t pages = KF_REGION / PG;
-	uint64_t n = 0, sum = 0;
+	uint64_t n = 0, sum = 0, cpu = 0;
 	double busy = 0;
 
 	pthread_barrier_wait(&kr->start);
@@ -701,6 +750,7 @@ static void *kfault_thread(void *arg)
 			break;
 		}
 		madvise((void *)p, KF_REGION, MADV_NOHUGEPAGE);
+		cpu -= thread_cpu_ns();
 		t0 = now();
 		while (i < pages &&
 		       !atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
@@ -708,11 +758,13 @@ static void *kfault_thread(void *arg)
 				sum += p[i * PG];
 		}
 		busy += now() - t0;
+		cpu += thread_cpu_ns();
 		n += i;
 		munmap((void *)p, KF_REGION);
 	}
 	(void)sum;
 	kr->seconds = busy;
+	kr->cpu = cpu / 1e9;
 	kr->faults = n;
 	return NULL;
 }
@@ -739,8 +791,11 @@ static void *kmutator_thread(void *arg)
 	return NULL;
 }
 
-/* One run: the kernel's faults/s, *@mut the mutator's operations/s. */
-static double run_kernel_fault(int mutators, double *mut)
+/*
+ * One run: the kernel's faults/s, *@cpu_rate per CPU second of the fault
+ * thread, *@mut the mutator's operations/s.
+ */
+static double run_kernel_fault(int mutators, double *mut, double *cpu_rate)
 {
 	struct kfault_run kr;
 	pthread_t t[2];
@@ -762,6 +817,7 @@ static double run_kernel_fault(int mutators, double *mut)
 	if (atomic_load(&kr.error))
 		die("kernel fault run", atomic_load(&kr.error));
 	*mut = atomic_load(&kr.mutations) / (t1 - t0);
+	*cpu_rate = kr.cpu > 0 ? kr.faults / kr.cpu : 0;
 	return kr.seconds > 0 ? kr.faults / kr.seconds : 0;
 }
 
@@ -810,20 +866,22 @@ static bool kernel_zero_page(void)
  */
 static void kernel_fault_pair(void)
 {
-	double v[2][MAXRUNS], r[MAXRUNS], mut[MAXRUNS], lo, hi, m_rate;
+	double v[2][MAXRUNS], c[2][MAXRUNS], r[MAXRUNS], rc[MAXRUNS];
+	double mut[MAXRUNS], lo, hi, m_rate;
 	bool zp = kernel_zero_page();
-	char params[320];
+	char params[384];
 	size_t len;
 
 	for (int k = 0; k < nr_runs; k++) {
 		for (int j = 0; j < 2; j++) {
 			int m = (k + j) % 2;
 
-			v[m][k] = run_kernel_fault(m, &m_rate);
+			v[m][k] = run_kernel_fault(m, &m_rate, &c[m][k]);
 			if (m)
 				mut[k] = m_rate;
 		}
 		r[k] = v[1][k] / v[0][k];
+		rc[k] = c[1][k] / c[0][k];
 	}
 	for (int m = 0; m < 2; m++) {
 		len = (size_t)snprintf(
@@ -833,7 +891,9 @@ static void kernel_fault_pair(void)
 			m, nr_runs, zp ? "true" : "false");
 		spread(v[m], nr_runs, &lo, &hi);
 		len += snprintf(params + len, sizeof(params) - len,
-				", \"min\": %.0f, \"max\": %.0f", lo, hi);
+				", \"min\": %.0f, \"max\": %.0f, "
+				"\"per_cpu_second\": %.0f",
+				lo, hi, median(c[m], nr_runs));
 		if (m)
 			snprintf(params + len, sizeof(params) - len,
 				 ", \"mutations_per_s\": %.0f",
@@ -848,6 +908,14 @@ static void kernel_fault_pair(void)
 		 nr_runs, lo, hi, median(mut, nr_runs));
 	emit_ratio("fault", median(r, nr_runs), 1.0,
 		   "kernel mutators=1 / mutators=0", params);
+	spread(rc, nr_runs, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "\"threads\": 1, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
+		 "\"mutations_per_s\": %.0f, \"alternated\": true, "
+		 "\"per\": \"cpu_second\"",
+		 nr_runs, lo, hi, median(mut, nr_runs));
+	emit_ratio("fault", median(rc, nr_runs), 1.0,
+		   "kernel mutators=1 / mutators=0, per CPU second", params);
 }
 
 int main(int argc, char **argv)
@@ -863,9 +931,11 @@ int main(int argc, char **argv)
 			nr_runs = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
 			run_seconds = atof(argv[++i]);
+		} else if (!strcmp(argv[i], "--mutator-only")) {
+			mutator_only = true;
 		} else {
 			fprintf(stderr, "usage: space-bench [--quick] [--runs "
-					"N] [--seconds S]\n");
+					"N] [--seconds S] [--mutator-only]\n");
 			return 2;
 		}
 	}
@@ -878,6 +948,15 @@ int main(int argc, char **argv)
 	if (nr_runs > MAXRUNS)
 		nr_runs = MAXRUNS;
 	urcu_memb_register_thread();
+	if (mutator_only) {
+		/* What a mutator costs one faulting thread, and the anchor. */
+		fault_pair(IMPL_VMAD, 1, f[0][0]);
+		if (in_place_env())
+			fault_at_root(1);
+		kernel_fault_pair();
+		urcu_memb_unregister_thread();
+		return 0;
+	}
 
 	snprintf(params, sizeof(params),
 		 "\"pages\": 4, \"vmas\": 1000, \"runs\": %d", nr_runs);
@@ -917,7 +996,7 @@ int main(int argc, char **argv)
 			   "vmad threads=2 / threads=1", params);
 	}
 	if (in_place_env())
-		fault_at_root();
+		fault_at_root(2);
 	kernel_fault_pair();
 
 	{
