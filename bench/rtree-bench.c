@@ -39,15 +39,21 @@
  * publishing commits in place (the default) and at the root
  * (vt_set_in_place(vt, false)), the two alternated within every run; their
  * lines say which with "tree". Per mode, "lost_per_commit" gives the
- * reader's time lost per commit of the full-speed writer in ns:
- * (1 - rate with / rate without) / commits per second; next to it the
- * time one cache line takes to move between the two cores, measured in
- * the same run by a two-thread ping-pong (figure "line_transfer", impl
- * "cpu": the fastest of many rounds, as a shared machine preempts most
- * of them), the quotient ("line_transfers": what a commit costs the
- * reader, in line transfers; the physical floor is about one on the
- * reader's path), and the same loss for the writer on a tree of its own
- * ("separate_tree_ns": what a busy writer costs without any shared line).
+ * reader's time lost per commit of the full-speed writer, in ns: the
+ * slope of the time each batch of 1,024 lookups took over the number of
+ * commits the writer made meanwhile, fitted over the batches that were
+ * not preempted (shorter than 4x the fastest batch without the writer),
+ * so that only commits made while the reader ran count, also on a machine
+ * shared with other work. "from_rates_ns" gives the plain estimate
+ * (1 - rate with / rate without) / commits per second, which on a shared
+ * machine mostly measures how the scheduler shares the cores. Beside it:
+ * the time one cache line takes to move between the two cores, measured
+ * in the same run by a two-thread ping-pong (figure "line_transfer", impl
+ * "cpu": the fastest of many rounds, as a shared machine preempts most of
+ * them); the quotient ("line_transfers": what a commit costs the reader,
+ * in line transfers; the physical floor is about one on the reader's
+ * path); and the same slope for the writer on a tree of its own
+ * ("separate_tree_ns": what a busy writer costs without a shared line).
  *
  * rtree readers take rcu_read_lock() around every single lookup ("batch":
  * 1), as array readers take the read lock around every lookup; --batch B
@@ -295,7 +301,53 @@ struct run {
 	double pace; /* writer's commits/s, 0 = as fast as it can */
 	double reader_rate, writer_rate;
 	unsigned long sink;
+	/*
+	 * The reader times every batch of 1,024 lookups and counts the
+	 * commits made meanwhile (the writer counts them, on a line of
+	 * their own): batch_min is the fastest batch of the run, and over
+	 * the batches shorter than batch_cutoff (not preempted) it fits
+	 * time = a + b * commits. lost_ns is b: the reader's time lost per
+	 * commit made while it ran.
+	 */
+	double batch_min, batch_cutoff, lost_ns;
+	unsigned long commits __attribute__((aligned(64)));
 };
+
+/* Least-squares slope of y over x, from running sums. */
+struct fit {
+	double n, x, y, xx, xy;
+};
+
+static void fit_add(struct fit *f, double x, double y)
+{
+	f->n++;
+	f->x += x;
+	f->y += y;
+	f->xx += x * x;
+	f->xy += x * y;
+}
+
+/* NAN if fewer than 100 commits fell in the batches (no data). */
+static double fit_slope(const struct fit *f)
+{
+	double den = f->n * f->xx - f->x * f->x;
+
+	if (f->x < 100 || !(den > 0))
+		return NAN;
+	return (f->n * f->xy - f->x * f->y) / den;
+}
+
+/* The median of the values of @v that are numbers; 0 if none. */
+static double median_finite(const double *v, int n)
+{
+	double w[MAX_RUNS];
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!isnan(v[i]))
+			w[k++] = v[i];
+	return k ? median(w, k) : 0;
+}
 
 static void *reader_main(void *arg)
 {
@@ -306,10 +358,16 @@ static void *reader_main(void *arg)
 
 	if (run->impl == RTREE)
 		rcu_register_thread();
+	struct fit fit = {0};
+
 	pthread_barrier_wait(&run->start);
 	double t0 = now();
+	run->batch_min = 1e9;
 	while (!CMM_LOAD_SHARED(run->stop)) {
 		if (run->impl == RTREE && run->batch == 1) {
+			unsigned long c0 = CMM_LOAD_SHARED(run->commits);
+			double b0 = now(), bt;
+
 			for (int k = 0; k < 1024; k++) {
 				uint64_t index = addr[pos++ & (NR_ADDR - 1)];
 				rcu_read_lock();
@@ -317,6 +375,14 @@ static void *reader_main(void *arg)
 					NULL;
 				rcu_read_unlock();
 			}
+			bt = now() - b0;
+			if (bt < run->batch_min)
+				run->batch_min = bt;
+			if (bt < run->batch_cutoff)
+				fit_add(&fit,
+					(double)(CMM_LOAD_SHARED(run->commits) -
+						 c0),
+					bt);
 		} else if (run->impl == RTREE) {
 			for (int k = 0; k < 1024; k += run->batch) {
 				rcu_read_lock();
@@ -348,6 +414,7 @@ static void *reader_main(void *arg)
 		nr += 1024;
 	}
 	run->reader_rate = (double)nr / (now() - t0);
+	run->lost_ns = fit_slope(&fit) * 1e9;
 	run->sink += hits;
 	if (run->impl == RTREE)
 		rcu_unregister_thread();
@@ -377,6 +444,8 @@ static void *writer_main(void *arg)
 						BENCH ": store failed\n");
 					exit(1);
 				}
+				CMM_STORE_SHARED(run->commits,
+						 run->commits + 1);
 			} else {
 				arr_replace(run->arr, r->first,
 					    fake_ptr(tag++));
@@ -616,6 +685,7 @@ static void bench_n(uint64_t n, const struct opts *o)
 	double cp_r[NR_MODES][MAX_RUNS], ls_r[NR_MODES][MAX_RUNS];
 	double cs_r[NR_MODES][MAX_RUNS], lost[NR_MODES][MAX_RUNS];
 	double lost_sep[NR_MODES][MAX_RUNS], xfer[MAX_RUNS];
+	double lost_rates[NR_MODES][MAX_RUNS];
 	struct arr a;
 	arr_init(&a);
 	for (uint64_t i = 0; i < n; i++)
@@ -629,11 +699,15 @@ static void bench_n(uint64_t n, const struct opts *o)
 			run.impl = RTREE;
 			run.vt = vt;
 			run.wvt = vt;
+			run.batch_cutoff = 0;
 			lookup_run(&run, 0, o->seconds);
 			l0_r[m][k] = run.reader_rate;
+			/* Batches slower than this were preempted. */
+			run.batch_cutoff = 4 * run.batch_min;
 			lookup_run(&run, 1, o->seconds);
 			l1_r[m][k] = run.reader_rate;
 			c_r[m][k] = run.writer_rate;
+			lost[m][k] = run.lost_ns;
 			if (o->paced > 0) {
 				run.pace = o->paced;
 				lookup_run(&run, 1, o->seconds);
@@ -648,10 +722,10 @@ static void bench_n(uint64_t n, const struct opts *o)
 			lookup_run(&run, 1, o->seconds);
 			ls_r[m][k] = run.reader_rate;
 			cs_r[m][k] = run.writer_rate;
+			lost_sep[m][k] = run.lost_ns;
 			run.wvt = vt;
-			lost[m][k] = lost_ns(l0_r[m][k], l1_r[m][k], c_r[m][k]);
-			lost_sep[m][k] =
-				lost_ns(l0_r[m][k], ls_r[m][k], cs_r[m][k]);
+			lost_rates[m][k] =
+				lost_ns(l0_r[m][k], l1_r[m][k], c_r[m][k]);
 		}
 		run.impl = ARRAY;
 		run.arr = &a;
@@ -749,18 +823,22 @@ static void bench_n(uint64_t n, const struct opts *o)
 		 * neighbour), per commit.
 		 */
 		{
-			double l = median(lost[m], o->runs);
-			double ls = median(lost_sep[m], o->runs);
+			double l = median_finite(lost[m], o->runs);
+			double ls = median_finite(lost_sep[m], o->runs);
+			char big[400];
 
-			snprintf(px, sizeof(px),
+			snprintf(big, sizeof(big),
 				 ", \"writers\": 1, \"tree\": \"%s\", "
 				 "\"writer_rate\": %.0f, \"line_transfer_ns\": "
 				 "%.1f, \"line_transfers\": %.2f, "
 				 "\"separate_tree_ns\": %.1f, "
-				 "\"line_transfers_beyond_separate\": %.2f",
+				 "\"line_transfers_beyond_separate\": %.2f, "
+				 "\"from_rates_ns\": %.1f",
 				 tree, median(c_r[m], o->runs), xfer_ns,
-				 l / xfer_ns, ls, (l - ls) / xfer_ns);
-			emit("lost_per_commit", "rtree", n, "", l, "ns", o, px);
+				 l / xfer_ns, ls, (l - ls) / xfer_ns,
+				 median(lost_rates[m], o->runs));
+			emit("lost_per_commit", "rtree", n, "", l, "ns", o,
+			     big);
 		}
 		snprintf(param, sizeof(param), ", \"readers\": 1");
 		snprintf(rx, sizeof(rx),

@@ -79,6 +79,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -161,7 +162,7 @@ static void emit(const char *figure, const char *impl, double value,
 static void emit_ratio(const char *figure, double num, double den,
 		       const char *of, const char *params)
 {
-	char p[256];
+	char p[640];
 
 	snprintf(p, sizeof(p), "\"of\": \"%s\"%s%s", of,
 		 params && *params ? ", " : "", params ? params : "");
@@ -400,6 +401,62 @@ static double run_map_fixed_8(enum impl impl)
 #define FT_VMA_PAGES 16
 #define FT_BASE	     0x300000000000ULL
 
+/*
+ * What a faulting thread saw, batch by batch: how long each batch of
+ * FT_BATCH faults took, and how many operations the mutator finished
+ * meanwhile. batches_slope() turns that into the faults' time lost per
+ * mutation made while both ran, which a machine shared with other work
+ * does not blur: a batch during which the faulting thread was preempted
+ * is left out, and one during which the mutator was, counts no mutation.
+ */
+#define FT_BATCH    64
+#define MAX_BATCHES (1u << 18)
+
+struct batches {
+	unsigned nr;
+	float t[MAX_BATCHES];	 /* seconds */
+	uint16_t m[MAX_BATCHES]; /* mutations during the batch */
+};
+
+static void batch_add(struct batches *b, double t, unsigned long m)
+{
+	if (b->nr < MAX_BATCHES) {
+		b->t[b->nr] = (float)t;
+		b->m[b->nr++] = (uint16_t)(m > 65535 ? 65535 : m);
+	}
+}
+
+/*
+ * Least-squares slope of batch time over mutations, in s per mutation,
+ * over the batches shorter than 4x the fastest (the others were
+ * preempted); NAN if fewer than 100 mutations happened during them (on a
+ * busy machine the two threads may seldom run at the same time).
+ */
+static double batches_slope(const struct batches *b)
+{
+	double min = 1e9, n = 0, x = 0, y = 0, xx = 0, xy = 0, den;
+
+	for (unsigned i = 0; i < b->nr; i++)
+		if (b->t[i] < min)
+			min = b->t[i];
+	for (unsigned i = 0; i < b->nr; i++) {
+		if (b->t[i] >= 4 * min)
+			continue;
+		n++;
+		x += b->m[i];
+		y += b->t[i];
+		xx += (double)b->m[i] * b->m[i];
+		xy += (double)b->m[i] * b->t[i];
+	}
+	den = n * xx - x * x;
+	/* Too few batches ran beside a mutation: nothing to fit. */
+	if (x < 100 || !(den > 0))
+		return NAN;
+	return (n * xy - x * y) / den;
+}
+
+static struct batches *batch_buf[2]; /* one per faulting thread */
+
 struct fault_run {
 	struct space *s;
 	pthread_barrier_t start;
@@ -407,8 +464,15 @@ struct fault_run {
 	atomic_ulong faults;
 	atomic_ulong cpu_ns; /* the faulting threads' CPU time */
 	atomic_ulong mutations;
+	atomic_ulong mut_cpu_ns; /* the mutator's CPU time */
 	atomic_int error;
+	atomic_int next_buf;
+	/* Operations the mutator finished so far, on a line of its own. */
+	_Alignas(64) atomic_ulong mut_live;
 };
+
+/* The calling thread's CPU time in ns. */
+static uint64_t thread_cpu_ns(void);
 
 /* The calling thread's CPU time in ns. */
 static uint64_t thread_cpu_ns(void)
@@ -423,15 +487,19 @@ static void *fault_thread(void *arg)
 {
 	struct fault_run *fr = arg;
 	const uint64_t npages = (uint64_t)FT_VMAS * FT_VMA_PAGES;
-	uint64_t x = (uint64_t)(uintptr_t)&x | 1, n = 0;
+	uint64_t x = (uint64_t)(uintptr_t)&x | 1, n = 0, cpu0;
+	struct batches *b = batch_buf[atomic_fetch_add(&fr->next_buf, 1)];
 
-	uint64_t cpu0;
-
+	b->nr = 0;
 	urcu_memb_register_thread();
 	pthread_barrier_wait(&fr->start);
 	cpu0 = thread_cpu_ns();
 	while (!atomic_load_explicit(&fr->stop, memory_order_relaxed)) {
-		for (int i = 0; i < 64; i++) {
+		unsigned long m0 = atomic_load_explicit(&fr->mut_live,
+							memory_order_relaxed);
+		double b0 = now();
+
+		for (int i = 0; i < FT_BATCH; i++) {
 			struct vas_fault_result r;
 			int err;
 
@@ -442,7 +510,11 @@ static void *fault_thread(void *arg)
 			if (err || r.status != VAS_FAULT_OK)
 				atomic_store(&fr->error, err ? err : -EFAULT);
 		}
-		n += 64;
+		batch_add(b, now() - b0,
+			  atomic_load_explicit(&fr->mut_live,
+					       memory_order_relaxed) -
+				  m0);
+		n += FT_BATCH;
 	}
 	atomic_fetch_add(&fr->cpu_ns, thread_cpu_ns() - cpu0);
 	atomic_fetch_add(&fr->faults, n);
@@ -454,10 +526,11 @@ static void *fault_thread(void *arg)
 static void *mutator_thread(void *arg)
 {
 	struct fault_run *fr = arg;
-	uint64_t n = 0, out;
+	uint64_t n = 0, out, cpu0;
 
 	urcu_memb_register_thread();
 	pthread_barrier_wait(&fr->start);
+	cpu0 = thread_cpu_ns();
 	while (!atomic_load_explicit(&fr->stop, memory_order_relaxed)) {
 		int err = sp_mmap(fr->s, 0, 4 * PG, P_RW, F_ANON, &out);
 
@@ -468,7 +541,9 @@ static void *mutator_thread(void *arg)
 		if (err)
 			atomic_store(&fr->error, err);
 		n += 3;
+		atomic_store_explicit(&fr->mut_live, n, memory_order_relaxed);
 	}
+	atomic_fetch_add(&fr->mut_cpu_ns, thread_cpu_ns() - cpu0);
 	atomic_fetch_add(&fr->mutations, n);
 	urcu_memb_unregister_thread();
 	return NULL;
@@ -479,6 +554,12 @@ static double mut_rates[MAXRUNS];
 static int nr_mut_rates;
 /* The last run's faults per CPU second of the faulting threads. */
 static double last_cpu_rate;
+/*
+ * The last run's faults' time lost per mutation made while they ran (s,
+ * averaged over the faulting threads), and the mutator's operations per
+ * second of its own CPU time.
+ */
+static double last_lost, last_mut_cpu_rate;
 
 static double run_fault(enum impl impl, int threads, int mutators)
 {
@@ -533,6 +614,15 @@ static double run_fault(enum impl impl, int threads, int mutators)
 				? atomic_load(&fr.faults) * 1e9 /
 					  atomic_load(&fr.cpu_ns)
 				: 0;
+	last_lost = 0;
+	for (int i = 0; i < threads; i++)
+		last_lost += batches_slope(batch_buf[i]) / threads;
+	if (!mutators)
+		last_lost = NAN;
+	last_mut_cpu_rate = atomic_load(&fr.mut_cpu_ns)
+				    ? atomic_load(&fr.mutations) * 1e9 /
+					      atomic_load(&fr.mut_cpu_ns)
+				    : 0;
 	return atomic_load(&fr.faults) / (t1 - t0);
 }
 
@@ -624,6 +714,48 @@ static void fault_params(char *buf, size_t len, int t, int m)
 }
 
 /*
+ * The fraction of their rate that faults keep while the mutator runs
+ * beside them: 1 - (time lost per mutation) x (the mutator's operations
+ * per second of its running time), from each run's batches (struct
+ * batches). On an idle machine it is the plain ratio; on a shared one it
+ * leaves out the time either thread waited for a core.
+ */
+static void emit_together(const char *who, int t, const double *lost,
+			  const double *mcpu)
+{
+	double f[MAXRUNS], l[MAXRUNS], m[MAXRUNS], lo, hi;
+	char params[384], of[96];
+	int n = 0;
+
+	for (int k = 0; k < nr_runs; k++) {
+		if (isnan(lost[k]))
+			continue; /* the threads hardly ran together */
+		f[n] = 1 - lost[k] * mcpu[k];
+		l[n] = lost[k];
+		m[n++] = mcpu[k];
+	}
+	snprintf(of, sizeof(of), "%s mutators=1 / mutators=0, running together",
+		 who);
+	if (!n) {
+		fprintf(stderr,
+			"space-bench: %s: no run had the faulting thread and "
+			"the mutator running at the same time often enough; "
+			"no line\n",
+			of);
+		return;
+	}
+	spread(f, n, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "\"threads\": %d, \"tree\": \"%s\", \"runs\": %d, "
+		 "\"min\": %.3f, \"max\": %.3f, \"lost_per_mutation_ns\": "
+		 "%.1f, \"mutations_per_cpu_s\": %.0f, \"alternated\": true, "
+		 "\"per\": \"batch\"",
+		 t, strcmp(who, "kernel") ? tree_mode() : "kernel", n, lo, hi,
+		 median(l, n) * 1e9, median(m, n));
+	emit_ratio("fault", median(f, n), 1.0, of, params);
+}
+
+/*
  * Faults with @t faulting threads, without and with a mutator, the two
  * alternated run by run (the machine's noise then hits both alike): the
  * two fault lines, each with the spread of its runs ("min", "max") and
@@ -633,7 +765,7 @@ static void fault_params(char *buf, size_t len, int t, int m)
 static void fault_pair(enum impl impl, int t, double f[2])
 {
 	double v[2][MAXRUNS], c[2][MAXRUNS], r[MAXRUNS], rc[MAXRUNS];
-	double mut[MAXRUNS], lo, hi;
+	double mut[MAXRUNS], lost[MAXRUNS], mcpu[MAXRUNS], lo, hi;
 	char params[384];
 	size_t len;
 
@@ -644,8 +776,11 @@ static void fault_pair(enum impl impl, int t, double f[2])
 			nr_mut_rates = 0;
 			v[m][k] = run_fault(impl, t, m);
 			c[m][k] = last_cpu_rate;
-			if (m)
+			if (m) {
 				mut[k] = mut_rates[0];
+				lost[k] = last_lost;
+				mcpu[k] = last_mut_cpu_rate;
+			}
 		}
 		r[k] = v[1][k] / v[0][k];
 		rc[k] = c[1][k] / c[0][k];
@@ -691,6 +826,8 @@ static void fault_pair(enum impl impl, int t, double f[2])
 			   ? "vmad mutators=1 / mutators=0, per CPU second"
 			   : "rwlock mutators=1 / mutators=0, per CPU second",
 		   params);
+	if (impl == IMPL_VMAD)
+		emit_together("vmad", t, lost, mcpu);
 }
 
 /*
@@ -720,7 +857,9 @@ struct kfault_run {
 	double cpu;	/* and its CPU time there */
 	uint64_t faults;
 	atomic_ulong mutations;
+	atomic_ulong mut_cpu_ns;
 	atomic_int error;
+	_Alignas(64) atomic_ulong mut_live; /* as struct fault_run */
 };
 
 /*
@@ -735,8 +874,10 @@ static void *kfault_thread(void *arg)
 	struct kfault_run *kr = arg;
 	const uint64_t pages = KF_REGION / PG;
 	uint64_t n = 0, sum = 0, cpu = 0;
+	struct batches *b = batch_buf[0];
 	double busy = 0;
 
+	b->nr = 0;
 	pthread_barrier_wait(&kr->start);
 	while (!atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
 		volatile char *p = mmap(
@@ -752,10 +893,18 @@ static void *kfault_thread(void *arg)
 		madvise((void *)p, KF_REGION, MADV_NOHUGEPAGE);
 		cpu -= thread_cpu_ns();
 		t0 = now();
-		while (i < pages &&
+		while (i + FT_BATCH <= pages &&
 		       !atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
-			for (int k = 0; k < 64 && i < pages; k++, i++)
+			unsigned long m0 = atomic_load_explicit(
+				&kr->mut_live, memory_order_relaxed);
+			double b0 = now();
+
+			for (int k = 0; k < FT_BATCH; k++, i++)
 				sum += p[i * PG];
+			batch_add(b, now() - b0,
+				  atomic_load_explicit(&kr->mut_live,
+						       memory_order_relaxed) -
+					  m0);
 		}
 		busy += now() - t0;
 		cpu += thread_cpu_ns();
@@ -773,9 +922,10 @@ static void *kfault_thread(void *arg)
 static void *kmutator_thread(void *arg)
 {
 	struct kfault_run *kr = arg;
-	uint64_t n = 0;
+	uint64_t n = 0, cpu0;
 
 	pthread_barrier_wait(&kr->start);
+	cpu0 = thread_cpu_ns();
 	while (!atomic_load_explicit(&kr->stop, memory_order_relaxed)) {
 		char *p = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -786,7 +936,9 @@ static void *kmutator_thread(void *arg)
 			break;
 		}
 		n += 3;
+		atomic_store_explicit(&kr->mut_live, n, memory_order_relaxed);
 	}
+	atomic_fetch_add(&kr->mut_cpu_ns, thread_cpu_ns() - cpu0);
 	atomic_fetch_add(&kr->mutations, n);
 	return NULL;
 }
@@ -795,7 +947,8 @@ static void *kmutator_thread(void *arg)
  * One run: the kernel's faults/s, *@cpu_rate per CPU second of the fault
  * thread, *@mut the mutator's operations/s.
  */
-static double run_kernel_fault(int mutators, double *mut, double *cpu_rate)
+static double run_kernel_fault(int mutators, double *mut, double *cpu_rate,
+			       double *lost, double *mut_cpu_rate)
 {
 	struct kfault_run kr;
 	pthread_t t[2];
@@ -818,6 +971,11 @@ static double run_kernel_fault(int mutators, double *mut, double *cpu_rate)
 		die("kernel fault run", atomic_load(&kr.error));
 	*mut = atomic_load(&kr.mutations) / (t1 - t0);
 	*cpu_rate = kr.cpu > 0 ? kr.faults / kr.cpu : 0;
+	*lost = batches_slope(batch_buf[0]);
+	*mut_cpu_rate = atomic_load(&kr.mut_cpu_ns)
+				? atomic_load(&kr.mutations) * 1e9 /
+					  atomic_load(&kr.mut_cpu_ns)
+				: 0;
 	return kr.seconds > 0 ? kr.faults / kr.seconds : 0;
 }
 
@@ -867,7 +1025,8 @@ static bool kernel_zero_page(void)
 static void kernel_fault_pair(void)
 {
 	double v[2][MAXRUNS], c[2][MAXRUNS], r[MAXRUNS], rc[MAXRUNS];
-	double mut[MAXRUNS], lo, hi, m_rate;
+	double mut[MAXRUNS], lo, hi, m_rate, lost[MAXRUNS], mcpu[MAXRUNS];
+	double l1, m1;
 	bool zp = kernel_zero_page();
 	char params[384];
 	size_t len;
@@ -876,9 +1035,13 @@ static void kernel_fault_pair(void)
 		for (int j = 0; j < 2; j++) {
 			int m = (k + j) % 2;
 
-			v[m][k] = run_kernel_fault(m, &m_rate, &c[m][k]);
-			if (m)
+			v[m][k] = run_kernel_fault(m, &m_rate, &c[m][k], &l1,
+						   &m1);
+			if (m) {
 				mut[k] = m_rate;
+				lost[k] = l1;
+				mcpu[k] = m1;
+			}
 		}
 		r[k] = v[1][k] / v[0][k];
 		rc[k] = c[1][k] / c[0][k];
@@ -916,6 +1079,7 @@ static void kernel_fault_pair(void)
 		 nr_runs, lo, hi, median(mut, nr_runs));
 	emit_ratio("fault", median(rc, nr_runs), 1.0,
 		   "kernel mutators=1 / mutators=0, per CPU second", params);
+	emit_together("kernel", 1, lost, mcpu);
 }
 
 int main(int argc, char **argv)
@@ -947,6 +1111,11 @@ int main(int argc, char **argv)
 		nr_runs = 3;
 	if (nr_runs > MAXRUNS)
 		nr_runs = MAXRUNS;
+	for (int i = 0; i < 2; i++) {
+		batch_buf[i] = malloc(sizeof(*batch_buf[i]));
+		if (!batch_buf[i])
+			die("malloc", -ENOMEM);
+	}
 	urcu_memb_register_thread();
 	if (mutator_only) {
 		/* What a mutator costs one faulting thread, and the anchor. */
