@@ -54,6 +54,9 @@
  * in line transfers; the physical floor is about one on the reader's
  * path); and the same slope for the writer on a tree of its own
  * ("separate_tree_ns": what a busy writer costs without a shared line).
+ * A run in which fewer than 100 commits fell in unpreempted batches (the
+ * two threads hardly ran at the same time) gives no slope: "runs_fitted"
+ * says how many runs did, and with none the value is 0.
  *
  * rtree readers take rcu_read_lock() around every single lookup ("batch":
  * 1), as array readers take the read lock around every lookup; --batch B
@@ -337,8 +340,11 @@ static double fit_slope(const struct fit *f)
 	return (f->n * f->xy - f->x * f->y) / den;
 }
 
-/* The median of the values of @v that are numbers; 0 if none. */
-static double median_finite(const double *v, int n)
+/*
+ * The median of the values of @v that are numbers (0 if none), and in
+ * *@nr how many there were.
+ */
+static double median_finite(const double *v, int n, int *nr)
 {
 	double w[MAX_RUNS];
 	int k = 0;
@@ -346,6 +352,7 @@ static double median_finite(const double *v, int n)
 	for (int i = 0; i < n; i++)
 		if (!isnan(v[i]))
 			w[k++] = v[i];
+	*nr = k;
 	return k ? median(w, k) : 0;
 }
 
@@ -759,18 +766,17 @@ static void bench_n(uint64_t n, const struct opts *o)
 		snprintf(rx, sizeof(rx),
 			 ", \"batch\": %d, \"seconds\": %.3f, \"tree\": \"%s\"",
 			 o->batch, o->seconds, tree);
-		snprintf(param, sizeof(param), ", \"writers\": 0");
-		emit("lookup", "rtree", n, param, median(l0_r[m], o->runs),
-		     "ops/s", o, rx);
-		emit("lookup", "ratio", n, param,
-		     median(l0_r[m], o->runs) / median(l0_a, o->runs), "x", o,
-		     tx);
-		snprintf(param, sizeof(param), ", \"writers\": 1");
-		emit("lookup", "rtree", n, param, median(l1_r[m], o->runs),
-		     "ops/s", o, rx);
-		emit("lookup", "ratio", n, param,
-		     median(l1_r[m], o->runs) / median(l1_a, o->runs), "x", o,
-		     tx);
+		for (int w = 0; w < 2; w++) {
+			double *lr = w ? l1_r[m] : l0_r[m],
+			       *la = w ? l1_a : l0_a;
+
+			snprintf(param, sizeof(param), ", \"writers\": %d", w);
+			emit("lookup", "rtree", n, param, median(lr, o->runs),
+			     "ops/s", o, rx);
+			emit("lookup", "ratio", n, param,
+			     median(lr, o->runs) / median(la, o->runs), "x", o,
+			     tx);
+		}
 		/* What the writer costs the reader: writers=1 / writers=0. */
 		snprintf(px, sizeof(px),
 			 ", \"of\": \"rtree writers=1 / writers=0\", "
@@ -823,20 +829,25 @@ static void bench_n(uint64_t n, const struct opts *o)
 		 * neighbour), per commit.
 		 */
 		{
-			double l = median_finite(lost[m], o->runs);
-			double ls = median_finite(lost_sep[m], o->runs);
-			char big[400];
+			int fitted, fitted_sep;
+			double l = median_finite(lost[m], o->runs, &fitted);
+			double ls = median_finite(lost_sep[m], o->runs,
+						  &fitted_sep);
+			char big[480];
 
-			snprintf(big, sizeof(big),
-				 ", \"writers\": 1, \"tree\": \"%s\", "
-				 "\"writer_rate\": %.0f, \"line_transfer_ns\": "
-				 "%.1f, \"line_transfers\": %.2f, "
-				 "\"separate_tree_ns\": %.1f, "
-				 "\"line_transfers_beyond_separate\": %.2f, "
-				 "\"from_rates_ns\": %.1f",
-				 tree, median(c_r[m], o->runs), xfer_ns,
-				 l / xfer_ns, ls, (l - ls) / xfer_ns,
-				 median(lost_rates[m], o->runs));
+			snprintf(
+				big, sizeof(big),
+				", \"writers\": 1, \"tree\": \"%s\", "
+				"\"writer_rate\": %.0f, \"line_transfer_ns\": "
+				"%.1f, \"line_transfers\": %.2f, "
+				"\"separate_tree_ns\": %.1f, "
+				"\"line_transfers_beyond_separate\": %.2f, "
+				"\"from_rates_ns\": %.1f, \"runs_fitted\": %d, "
+				"\"separate_runs_fitted\": %d",
+				tree, median(c_r[m], o->runs), xfer_ns,
+				l / xfer_ns, ls, (l - ls) / xfer_ns,
+				median(lost_rates[m], o->runs), fitted,
+				fitted_sep);
 			emit("lost_per_commit", "rtree", n, "", l, "ns", o,
 			     big);
 		}

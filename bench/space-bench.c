@@ -713,27 +713,85 @@ static void fault_params(char *buf, size_t len, int t, int m)
 		 t, m, FT_VMAS, nr_runs, tree_mode());
 }
 
-/*
- * The fraction of their rate that faults keep while the mutator runs
- * beside them: 1 - (time lost per mutation) x (the mutator's operations
- * per second of its running time), from each run's batches (struct
- * batches). On an idle machine it is the plain ratio; on a shared one it
- * leaves out the time either thread waited for a core.
- */
-static void emit_together(const char *who, int t, const double *lost,
-			  const double *mcpu)
-{
-	double f[MAXRUNS], l[MAXRUNS], m[MAXRUNS], lo, hi;
-	char params[384], of[96];
-	int n = 0;
+/* What alternated runs without (m = 0) and with (m = 1) a mutator saw. */
+struct pair {
+	double v[2][MAXRUNS]; /* faults/s */
+	double c[2]
+		[MAXRUNS];   /* faults per CPU second of the faulting threads */
+	double mut[MAXRUNS]; /* the mutator's operations/s */
+	double lost[MAXRUNS]; /* s lost per mutation made beside a batch */
+	double mcpu[MAXRUNS]; /* the mutator's operations per CPU second */
+};
 
-	for (int k = 0; k < nr_runs; k++) {
-		if (isnan(lost[k]))
-			continue; /* the threads hardly ran together */
-		f[n] = 1 - lost[k] * mcpu[k];
-		l[n] = lost[k];
-		m[n++] = mcpu[k];
+/*
+ * Print what @p measured: the two fault lines (parameters @base[m]), each
+ * with the spread of its runs, the rate per CPU second and, with the
+ * mutator, its rate; then three lines of "@who mutators=1 / mutators=0":
+ * - the median of the runs' ratios of faults/s, with their spread;
+ * - the same per CPU second of the faulting threads: on a shared machine
+ *   the mutator also takes CPU time from them, which this leaves out;
+ * - the fraction kept while the two run together: 1 - (time lost per
+ *   mutation) x (the mutator's operations per second of its running
+ *   time), from each run's batches (struct batches). On an idle machine
+ *   it is the plain ratio; on a shared one it leaves out the time either
+ *   thread waited for a core. Runs in which the two hardly ran at the
+ *   same time are left out; with none left, there is no line.
+ * @tree: the "tree" member of the ratio lines, or NULL for none.
+ * Return: the medians of the fault lines in @f.
+ */
+static void emit_pair(const char *impl, const char *who, int t,
+		      const char *tree, char base[2][192], const struct pair *p,
+		      double f[2])
+{
+	double r[MAXRUNS], rc[MAXRUNS], fr[MAXRUNS], l[MAXRUNS], mc[MAXRUNS];
+	double lo, hi;
+	char params[512], common[160], of[96];
+	int n = 0;
+	size_t len;
+
+	for (int m = 0; m < 2; m++) {
+		spread(p->v[m], nr_runs, &lo, &hi);
+		len = (size_t)snprintf(params, sizeof(params),
+				       "%s, \"min\": %.0f, \"max\": %.0f, "
+				       "\"per_cpu_second\": %.0f",
+				       base[m], lo, hi,
+				       median((double *)p->c[m], nr_runs));
+		if (m)
+			snprintf(params + len, sizeof(params) - len,
+				 ", \"mutations_per_s\": %.0f",
+				 median((double *)p->mut, nr_runs));
+		f[m] = median((double *)p->v[m], nr_runs);
+		emit("fault", impl, f[m], "faults/s", params);
 	}
+	for (int k = 0; k < nr_runs; k++) {
+		r[k] = p->v[1][k] / p->v[0][k];
+		rc[k] = p->c[1][k] / p->c[0][k];
+		if (isnan(p->lost[k]))
+			continue; /* the threads hardly ran together */
+		fr[n] = 1 - p->lost[k] * p->mcpu[k];
+		l[n] = p->lost[k];
+		mc[n++] = p->mcpu[k];
+	}
+	len = (size_t)snprintf(common, sizeof(common), "\"threads\": %d", t);
+	if (tree)
+		snprintf(common + len, sizeof(common) - len,
+			 ", \"tree\": \"%s\"", tree);
+	spread(r, nr_runs, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "%s, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
+		 "\"mutations_per_s\": %.0f, \"alternated\": true",
+		 common, nr_runs, lo, hi, median((double *)p->mut, nr_runs));
+	snprintf(of, sizeof(of), "%s mutators=1 / mutators=0", who);
+	emit_ratio("fault", median(r, nr_runs), 1.0, of, params);
+	spread(rc, nr_runs, &lo, &hi);
+	snprintf(params, sizeof(params),
+		 "%s, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
+		 "\"mutations_per_s\": %.0f, \"alternated\": true, "
+		 "\"per\": \"cpu_second\"",
+		 common, nr_runs, lo, hi, median((double *)p->mut, nr_runs));
+	snprintf(of, sizeof(of), "%s mutators=1 / mutators=0, per CPU second",
+		 who);
+	emit_ratio("fault", median(rc, nr_runs), 1.0, of, params);
 	snprintf(of, sizeof(of), "%s mutators=1 / mutators=0, running together",
 		 who);
 	if (!n) {
@@ -744,90 +802,43 @@ static void emit_together(const char *who, int t, const double *lost,
 			of);
 		return;
 	}
-	spread(f, n, &lo, &hi);
+	spread(fr, n, &lo, &hi);
 	snprintf(params, sizeof(params),
-		 "\"threads\": %d, \"tree\": \"%s\", \"runs\": %d, "
-		 "\"min\": %.3f, \"max\": %.3f, \"lost_per_mutation_ns\": "
-		 "%.1f, \"mutations_per_cpu_s\": %.0f, \"alternated\": true, "
-		 "\"per\": \"batch\"",
-		 t, strcmp(who, "kernel") ? tree_mode() : "kernel", n, lo, hi,
-		 median(l, n) * 1e9, median(m, n));
-	emit_ratio("fault", median(f, n), 1.0, of, params);
+		 "%s, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
+		 "\"lost_per_mutation_ns\": %.1f, \"mutations_per_cpu_s\": "
+		 "%.0f, \"alternated\": true, \"per\": \"batch\"",
+		 common, n, lo, hi, median(l, n) * 1e9, median(mc, n));
+	emit_ratio("fault", median(fr, n), 1.0, of, params);
 }
 
 /*
  * Faults with @t faulting threads, without and with a mutator, the two
- * alternated run by run (the machine's noise then hits both alike): the
- * two fault lines, each with the spread of its runs ("min", "max") and
- * the mutator's rate, and the line of their ratio, the median of the
- * runs' ratios with its spread. @f[m] receives the medians.
+ * alternated run by run (the machine's noise then hits both alike), and
+ * the lines of emit_pair(). @f[m] receives the medians.
  */
 static void fault_pair(enum impl impl, int t, double f[2])
 {
-	double v[2][MAXRUNS], c[2][MAXRUNS], r[MAXRUNS], rc[MAXRUNS];
-	double mut[MAXRUNS], lost[MAXRUNS], mcpu[MAXRUNS], lo, hi;
-	char params[384];
-	size_t len;
+	struct pair p;
+	char base[2][192];
 
 	for (int k = 0; k < nr_runs; k++) {
 		for (int j = 0; j < 2; j++) {
 			int m = (k + j) % 2;
 
 			nr_mut_rates = 0;
-			v[m][k] = run_fault(impl, t, m);
-			c[m][k] = last_cpu_rate;
+			p.v[m][k] = run_fault(impl, t, m);
+			p.c[m][k] = last_cpu_rate;
 			if (m) {
-				mut[k] = mut_rates[0];
-				lost[k] = last_lost;
-				mcpu[k] = last_mut_cpu_rate;
+				p.mut[k] = mut_rates[0];
+				p.lost[k] = last_lost;
+				p.mcpu[k] = last_mut_cpu_rate;
 			}
 		}
-		r[k] = v[1][k] / v[0][k];
-		rc[k] = c[1][k] / c[0][k];
 	}
-	for (int m = 0; m < 2; m++) {
-		fault_params(params, sizeof(params), t, m);
-		len = strlen(params);
-		spread(v[m], nr_runs, &lo, &hi);
-		len += snprintf(params + len, sizeof(params) - len,
-				", \"min\": %.0f, \"max\": %.0f, "
-				"\"per_cpu_second\": %.0f",
-				lo, hi, median(c[m], nr_runs));
-		if (m)
-			snprintf(params + len, sizeof(params) - len,
-				 ", \"mutations_per_s\": %.0f",
-				 median(mut, nr_runs));
-		f[m] = median(v[m], nr_runs);
-		emit("fault", impl_name[impl], f[m], "faults/s", params);
-	}
-	spread(r, nr_runs, &lo, &hi);
-	snprintf(params, sizeof(params),
-		 "\"threads\": %d, \"tree\": \"%s\", \"runs\": %d, "
-		 "\"min\": %.3f, \"max\": %.3f, \"mutations_per_s\": %.0f, "
-		 "\"alternated\": true",
-		 t, tree_mode(), nr_runs, lo, hi, median(mut, nr_runs));
-	emit_ratio("fault", median(r, nr_runs), 1.0,
-		   impl == IMPL_VMAD ? "vmad mutators=1 / mutators=0"
-				     : "rwlock mutators=1 / mutators=0",
-		   params);
-	/*
-	 * The same per CPU second of the faulting threads: on a shared
-	 * machine the mutator also takes CPU time from them, which this
-	 * leaves out.
-	 */
-	spread(rc, nr_runs, &lo, &hi);
-	snprintf(params, sizeof(params),
-		 "\"threads\": %d, \"tree\": \"%s\", \"runs\": %d, "
-		 "\"min\": %.3f, \"max\": %.3f, \"mutations_per_s\": %.0f, "
-		 "\"alternated\": true, \"per\": \"cpu_second\"",
-		 t, tree_mode(), nr_runs, lo, hi, median(mut, nr_runs));
-	emit_ratio("fault", median(rc, nr_runs), 1.0,
-		   impl == IMPL_VMAD
-			   ? "vmad mutators=1 / mutators=0, per CPU second"
-			   : "rwlock mutators=1 / mutators=0, per CPU second",
-		   params);
-	if (impl == IMPL_VMAD)
-		emit_together("vmad", t, lost, mcpu);
+	for (int m = 0; m < 2; m++)
+		fault_params(base[m], sizeof(base[m]), t, m);
+	emit_pair(impl_name[impl], impl_name[impl], t, tree_mode(), base, &p,
+		  f);
 }
 
 /*
@@ -1024,62 +1035,30 @@ static bool kernel_zero_page(void)
  */
 static void kernel_fault_pair(void)
 {
-	double v[2][MAXRUNS], c[2][MAXRUNS], r[MAXRUNS], rc[MAXRUNS];
-	double mut[MAXRUNS], lo, hi, m_rate, lost[MAXRUNS], mcpu[MAXRUNS];
-	double l1, m1;
 	bool zp = kernel_zero_page();
-	char params[384];
-	size_t len;
+	char base[2][192];
+	struct pair p;
+	double m_rate, lost, mcpu, f[2];
 
 	for (int k = 0; k < nr_runs; k++) {
 		for (int j = 0; j < 2; j++) {
 			int m = (k + j) % 2;
 
-			v[m][k] = run_kernel_fault(m, &m_rate, &c[m][k], &l1,
-						   &m1);
+			p.v[m][k] = run_kernel_fault(m, &m_rate, &p.c[m][k],
+						     &lost, &mcpu);
 			if (m) {
-				mut[k] = m_rate;
-				lost[k] = l1;
-				mcpu[k] = m1;
+				p.mut[k] = m_rate;
+				p.lost[k] = lost;
+				p.mcpu[k] = mcpu;
 			}
 		}
-		r[k] = v[1][k] / v[0][k];
-		rc[k] = c[1][k] / c[0][k];
 	}
-	for (int m = 0; m < 2; m++) {
-		len = (size_t)snprintf(
-			params, sizeof(params),
-			"\"threads\": 1, \"mutators\": %d, \"runs\": %d, "
-			"\"access\": \"read, fresh pages\", \"zero_page\": %s",
-			m, nr_runs, zp ? "true" : "false");
-		spread(v[m], nr_runs, &lo, &hi);
-		len += snprintf(params + len, sizeof(params) - len,
-				", \"min\": %.0f, \"max\": %.0f, "
-				"\"per_cpu_second\": %.0f",
-				lo, hi, median(c[m], nr_runs));
-		if (m)
-			snprintf(params + len, sizeof(params) - len,
-				 ", \"mutations_per_s\": %.0f",
-				 median(mut, nr_runs));
-		emit("fault", "kernel", median(v[m], nr_runs), "faults/s",
-		     params);
-	}
-	spread(r, nr_runs, &lo, &hi);
-	snprintf(params, sizeof(params),
-		 "\"threads\": 1, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
-		 "\"mutations_per_s\": %.0f, \"alternated\": true",
-		 nr_runs, lo, hi, median(mut, nr_runs));
-	emit_ratio("fault", median(r, nr_runs), 1.0,
-		   "kernel mutators=1 / mutators=0", params);
-	spread(rc, nr_runs, &lo, &hi);
-	snprintf(params, sizeof(params),
-		 "\"threads\": 1, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
-		 "\"mutations_per_s\": %.0f, \"alternated\": true, "
-		 "\"per\": \"cpu_second\"",
-		 nr_runs, lo, hi, median(mut, nr_runs));
-	emit_ratio("fault", median(rc, nr_runs), 1.0,
-		   "kernel mutators=1 / mutators=0, per CPU second", params);
-	emit_together("kernel", 1, lost, mcpu);
+	for (int m = 0; m < 2; m++)
+		snprintf(base[m], sizeof(base[m]),
+			 "\"threads\": 1, \"mutators\": %d, \"runs\": %d, "
+			 "\"access\": \"read, fresh pages\", \"zero_page\": %s",
+			 m, nr_runs, zp ? "true" : "false");
+	emit_pair("kernel", "kernel", 1, NULL, base, &p, f);
 }
 
 int main(int argc, char **argv)
