@@ -37,6 +37,14 @@
  *               rounds vas_validate() checks every VMA's resident count
  *               against the page table (the writer must wait for faults
  *               still populating a VMA it replaces).
+ *   maperr      The page just below a growsdown stack (guard gap 0) is,
+ *               in turn, mapped by a MAP_FIXED VMA of its own, unmapped,
+ *               and covered by the stack grown down into it (then cut
+ *               back). In every state a read fault there succeeds: it
+ *               finds the VMA or grows the stack. Readers fault it and
+ *               must never get SEGV_MAPERR, which a fault deciding from
+ *               a lookup in one state and the neighbour above in another
+ *               would return (vas_fault() validates the three walks).
  *   maps        Readers list the space with vas_maps() (under RCU,
  *               validated against the tree's commit count) while the
  *               writer moves "token" VMAs around with mremap, maps scratch
@@ -629,7 +637,98 @@ static void hold_fault(struct vas *vas, uint64_t addr)
 #endif
 
 /* ------------------------------------------------------------------ */
-/* (vi) maps listings under mremap moves, MAP_FIXED and munmap          */
+/* (vi) SEGV_MAPERR below a stack that could grow or is mapped over     */
+
+struct maperr_state {
+	struct ctx *c;
+	uint64_t addr; /* the page below the stack */
+	atomic_ulong faults, grown;
+};
+
+static void *maperr_reader(void *arg)
+{
+	struct maperr_state *ms = arg;
+	struct ctx *c = ms->c;
+	unsigned long n = 0, grown = 0;
+
+	urcu_memb_register_thread();
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+		struct vas_fault_result r;
+		int err = vas_fault(c->vas, ms->addr, VAS_ACCESS_READ, &r);
+
+		n++;
+		if (err) {
+			fail(c, "maperr: fault error %s", vma_errno_name(err));
+		} else if (r.status != VAS_FAULT_OK) {
+			fail(c,
+			     "maperr: fault %#" PRIx64 ": %s, but the page is "
+			     "mapped or the stack above can grow in every "
+			     "state",
+			     ms->addr,
+			     r.code == VAS_SEGV_MAPERR ? "SEGV_MAPERR"
+						       : "SEGV_ACCERR");
+		} else {
+			check_vma(c, "maperr fault", ms->addr, &r.vma, false);
+			grown += r.expanded;
+		}
+	}
+	atomic_fetch_add(&ms->faults, n);
+	atomic_fetch_add(&ms->grown, grown);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+static int run_maperr(void)
+{
+	struct ctx c = {0};
+	struct maperr_state ms = {.c = &c};
+	uint64_t stack = BASE + 64 * PG, out, rounds = 0;
+	pthread_t t[16];
+	double end;
+	int err;
+
+	err = new_space(0, &c.vas);
+	if (err) {
+		fprintf(stderr, "vas_new: %s\n", vma_errno_name(err));
+		return 1;
+	}
+	ms.addr = stack - PG;
+	must(&c,
+	     vas_mmap(c.vas, stack, 4 * PG, P_RW,
+		      F_ANON | VAS_MAP_GROWSDOWN | VAS_MAP_FIXED_NOREPLACE,
+		      NULL, 0, &out),
+	     "mmap stack");
+	add_clutter(&c, BASE, stack + 4 * PG, 200);
+	for (int i = 0; i < nr_readers; i++)
+		if (pthread_create(&t[i], NULL, maperr_reader, &ms))
+			abort();
+	end = now() + seconds;
+	while (now() < end && !atomic_load(&c.failures)) {
+		/* A VMA of its own over the page, then nothing (or the stack,
+		 * when a fault grew it meanwhile); then back to the stack's
+		 * own extent. */
+		must(&c,
+		     vas_mmap(c.vas, ms.addr, PG, P_R, F_ANON | VAS_MAP_FIXED,
+			      NULL, 0, &out),
+		     "MAP_FIXED below the stack");
+		must(&c, vas_munmap(c.vas, ms.addr, PG), "munmap below");
+		rounds++;
+	}
+	stop_readers(&c, t);
+	printf("maperr: %" PRIu64 " rounds, %lu faults, %lu of them grew the "
+	       "stack\n",
+	       rounds, atomic_load(&ms.faults), atomic_load(&ms.grown));
+	if (rounds < 100 || atomic_load(&ms.grown) == 0)
+		fail(&c,
+		     "maperr: the race hardly ran (%" PRIu64 " rounds, "
+		     "%lu growths)",
+		     rounds, atomic_load(&ms.grown));
+	vas_free(c.vas);
+	return atomic_load(&c.failures) != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* (vii) maps listings under mremap moves, MAP_FIXED and munmap         */
 
 #define MS_SLOTS     96
 #define MS_SLOT	     (8 * PG)
@@ -1222,9 +1321,10 @@ int main(int argc, char **argv)
 	if (nr_readers < 1 || nr_readers > 16)
 		nr_readers = 2;
 	if (!mode) {
-		fprintf(stderr, "usage: stress_space "
-				"stack|map_fixed|neighbours|retry|rss|maps "
-				"[--seconds N] [--readers N]\n");
+		fprintf(stderr,
+			"usage: stress_space "
+			"stack|map_fixed|neighbours|retry|rss|maps|maperr "
+			"[--seconds N] [--readers N]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1241,6 +1341,8 @@ int main(int argc, char **argv)
 		ret = run_rss();
 	else if (!strcmp(mode, "maps"))
 		ret = run_maps();
+	else if (!strcmp(mode, "maperr"))
+		ret = run_maperr();
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		ret = 2;
