@@ -81,7 +81,8 @@ static const struct vmad_option vmad_options[] = {
 	{"shutdown_timeout", OPT_UINT, O(shutdown_timeout), "10", 1, 3600,
 	 "seconds to flush responses on SIGTERM before closing"},
 	{"daemonize", OPT_BOOL, O(daemonize), "no", 0, 1,
-	 "fork to the background (--daemon / --foreground)"},
+	 "fork to the background (--daemon / --foreground); without "
+	 "log_file it logs to syslog"},
 	{"pidfile", OPT_STRING, O(pidfile), "", 0, VMAD_PATH_MAX - 1,
 	 "write (and lock) the pid here once listening (\"\" = none)"},
 	{"log_level", OPT_LEVEL, O(log_level), "info", 0, VMAD_LOG_DEBUG,
@@ -469,8 +470,71 @@ void vmad_config_usage(FILE *f)
 		for (j = 2; opt[j]; j++)
 			if (opt[j] == '_')
 				opt[j] = '-';
-		fprintf(f, "  %-26s %s (default %s)\n", opt,
+		fprintf(f, "    %-26s %s (default %s%s)\n", opt,
 			vmad_options[i].help,
-			vmad_options[i].def[0] ? vmad_options[i].def : "\"\"");
+			vmad_options[i].def[0] ? vmad_options[i].def : "\"\"",
+			vmad_config_reloadable(vmad_options[i].name)
+				? ", reloadable"
+				: "");
 	}
+}
+
+bool vmad_config_known(const char *name)
+{
+	return find_option(name, NULL) != NULL;
+}
+
+const char *vmad_config_name(size_t i)
+{
+	return i < NR_OPTIONS ? vmad_options[i].name : NULL;
+}
+
+int vmad_config_format(const struct vmad_config *cfg, const char *name,
+		       char *buf, size_t len)
+{
+	const struct vmad_option *o = find_option(name, NULL);
+
+	if (!o)
+		return -ENOENT;
+	format_value(cfg, o, buf, len);
+	return 0;
+}
+
+int vmad_config_copy(struct vmad_config *dst, const struct vmad_config *src,
+		     const char *name)
+{
+	const struct vmad_option *o = find_option(name, NULL);
+	const char *from;
+	char *to;
+
+	if (!o)
+		return -ENOENT;
+	from = (const char *)src + o->off;
+	to = (char *)dst + o->off;
+	switch (o->type) {
+	case OPT_STRING:
+		strcpy(to, from);
+		break;
+	case OPT_SIZE:
+		__atomic_store_n((uint64_t *)to, *(const uint64_t *)from,
+				 __ATOMIC_RELAXED);
+		break;
+	case OPT_BOOL:
+		__atomic_store_n((bool *)to, *(const bool *)from,
+				 __ATOMIC_RELAXED);
+		break;
+	case OPT_UINT:
+	case OPT_MODE:
+	case OPT_LEVEL:
+		__atomic_store_n((unsigned *)to, *(const unsigned *)from,
+				 __ATOMIC_RELAXED);
+		break;
+	}
+	return 0;
+}
+
+void vmad_config_log_default(struct vmad_config *cfg)
+{
+	if (cfg->daemonize && !cfg->log_file[0])
+		cfg->syslog = true;
 }

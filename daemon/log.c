@@ -8,6 +8,12 @@
  * interleave. The destination is stderr, a log file (reopened on SIGHUP by
  * vmad_log_open()) or syslog. The level and the destination are process
  * state set during start-up or by the main thread; workers only read them.
+ *
+ * A daemon that detaches (--daemon) logs to its log_file, or to syslog
+ * when it has none: its stderr is the caller's terminal only until it
+ * listens. Until then every line is also written to stderr
+ * (vmad_log_tee_stderr()), so that a start-up failure is seen where the
+ * daemon was started; vmad_log_ready() then points stderr at /dev/null.
  */
 #include "vmad.h"
 
@@ -22,33 +28,46 @@
 int vmad_log_level = VMAD_LOG_INFO;
 static int vmad_log_fd = STDERR_FILENO;
 static bool vmad_log_syslog;
+static bool vmad_log_tee; /* also to stderr until the daemon listens */
 
 static const char *const level_tag[] = {"error", "warn", "info", "verbose",
 					"debug"};
 
 int vmad_log_open(const struct vmad_config *cfg)
 {
-	int fd;
+	int fd = -1;
 
-	vmad_log_level = (int)cfg->log_level;
+	/* Workers read these words racily: each sees the old or the new. */
+	__atomic_store_n(&vmad_log_level, (int)cfg->log_level,
+			 __ATOMIC_RELAXED);
 	if (cfg->syslog) {
 		if (!vmad_log_syslog)
 			openlog("vmad", LOG_PID, LOG_DAEMON);
-		vmad_log_syslog = true;
+		__atomic_store_n(&vmad_log_syslog, true, __ATOMIC_RELAXED);
 		return 0;
 	}
-	if (!cfg->log_file[0])
+	if (cfg->log_file[0]) {
+		fd = open(cfg->log_file,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return -errno;
+	}
+	if (vmad_log_syslog) {
+		__atomic_store_n(&vmad_log_syslog, false, __ATOMIC_RELAXED);
+		closelog();
+	}
+	if (fd < 0) {
+		/* Keep the descriptor's number: workers may be using it. */
+		if (vmad_log_fd != STDERR_FILENO)
+			dup2(STDERR_FILENO, vmad_log_fd);
 		return 0;
-	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		  0640);
-	if (fd < 0)
-		return -errno;
+	}
 	if (vmad_log_fd != STDERR_FILENO) {
 		/* Atomically replace the old descriptor. */
 		dup2(fd, vmad_log_fd);
 		close(fd);
 	} else {
-		vmad_log_fd = fd;
+		__atomic_store_n(&vmad_log_fd, fd, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -71,7 +90,8 @@ void vmad_log_write(int level, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsyslog(prio[level], fmt, ap);
 		va_end(ap);
-		return;
+		if (!vmad_log_tee)
+			return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
@@ -85,8 +105,31 @@ void vmad_log_write(int level, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	if (write(vmad_log_fd, line, (size_t)n) < 0) {
+	if (!vmad_log_syslog && write(vmad_log_fd, line, (size_t)n) < 0) {
 		/* Nowhere left to report it. */
+	}
+	if (vmad_log_tee && (vmad_log_syslog || vmad_log_fd != STDERR_FILENO) &&
+	    write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* The caller's terminal went away. */
+	}
+}
+
+void vmad_log_tee_stderr(void)
+{
+	vmad_log_tee = true;
+}
+
+void vmad_log_ready(void)
+{
+	int fd;
+
+	if (!vmad_log_tee)
+		return;
+	vmad_log_tee = false;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
 	}
 }
 

@@ -31,31 +31,91 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vmad [OPTIONS]\n"
-		   "Serve simulated address spaces over JSON-RPC on a Unix "
-		   "socket.\n\n"
-		   "  -h, --help                 show this help and exit\n"
-		   "  -V, --version              show the version and exit\n"
-		   "  -c, --config FILE          read options from FILE "
-		   "(\"name value\" lines)\n"
-		   "  -s, --socket PATH          listen on PATH\n"
-		   "  -w, --workers N            worker threads (0 = one per "
-		   "CPU)\n"
-		   "  -f, --foreground           stay in the foreground (the "
-		   "default)\n"
-		   "  -d, --daemon               fork to the background, "
-		   "setsid, write --pidfile\n"
-		   "  -p, --pidfile FILE         write the pid to FILE\n"
-		   "  -l, --log-level LEVEL      error, warn, info, verbose, "
-		   "debug\n"
-		   "      --dump-config          print the effective "
-		   "configuration and exit\n\n"
-		   "Every option of the configuration file is also accepted "
-		   "as --name VALUE:\n");
+	fprintf(f,
+		"NAME\n"
+		"    vmad - virtual-memory-area simulator daemon\n"
+		"\n"
+		"SYNOPSIS\n"
+		"    vmad [--config FILE] [--socket PATH] [--daemon] "
+		"[--OPTION VALUE...]\n"
+		"    vmad --dump-config [OPTIONS]\n"
+		"\n"
+		"DESCRIPTION\n"
+		"    vmad serves simulated Linux x86-64 address spaces over "
+		"JSON-RPC 2.0\n"
+		"    on a Unix stream socket, one JSON value per line "
+		"(protocol/PROTOCOL.md).\n"
+		"    Clients: vmactl(1), vma-replay(1), vma-bench(1).\n"
+		"\n"
+		"    The configuration is the built-in defaults, then the file "
+		"named by\n"
+		"    --config (without it, none is read), then the command "
+		"line.\n"
+		"\n"
+		"OPTIONS\n"
+		"    -h, --help                 show this help and exit\n"
+		"    -V, --version              show the version and exit\n"
+		"    -c, --config FILE          read options from FILE "
+		"(\"name value\" lines)\n"
+		"    -s, --socket PATH          listen on PATH\n"
+		"    -w, --workers N            worker threads (0 = one per "
+		"CPU)\n"
+		"    -f, --foreground           stay in the foreground (the "
+		"default)\n"
+		"    -d, --daemon               fork to the background, "
+		"setsid, write --pidfile;\n"
+		"                               log to --log-file, else to "
+		"syslog\n"
+		"    -p, --pidfile FILE         write the pid to FILE\n"
+		"    -l, --log-level LEVEL      error, warn, info, verbose, "
+		"debug\n"
+		"        --dump-config          print the effective "
+		"configuration and exit\n"
+		"\n"
+		"    Every option of the configuration file is also accepted "
+		"as --name VALUE\n"
+		"    (dashes or underscores, or --name=VALUE):\n");
 	vmad_config_usage(f);
-	fprintf(f, "\nSocket path: --socket, else $VMAD_SOCKET, else the "
-		   "config file, else\n$XDG_RUNTIME_DIR/vmad.sock, else "
-		   "/tmp/vmad-$UID.sock.\n");
+	fprintf(f,
+		"\n"
+		"SIGNALS\n"
+		"    SIGTERM, SIGINT  Stop accepting, finish the requests in "
+		"flight, remove\n"
+		"                     the socket and the pidfile, exit 0.\n"
+		"    SIGHUP           (systemctl reload) Re-read --config and "
+		"the command\n"
+		"                     line, apply the options marked "
+		"\"reloadable\", log each\n"
+		"                     change, warn about changed options that "
+		"need a restart\n"
+		"                     (their value is kept), reopen the log.\n"
+		"\n"
+		"FILES\n"
+		"    The socket path: --socket, else $VMAD_SOCKET, else the "
+		"config file,\n"
+		"    else $XDG_RUNTIME_DIR/vmad.sock, else "
+		"/tmp/vmad-$UID.sock. "
+		"Beside it,\n"
+		"    SOCKET.lock (one daemon per socket).\n"
+		"\n"
+		"EXIT STATUS\n"
+		"    0    Clean shutdown, --help, --version, --dump-config.\n"
+		"    1    The server cannot start (another vmad on the "
+		"socket...).\n"
+		"    64   Bad command line (EX_USAGE).\n"
+		"    78   Bad configuration, as FILE:LINE: reason "
+		"(EX_CONFIG).\n"
+		"\n"
+		"ENVIRONMENT\n"
+		"    VMAD_SOCKET       Socket path when --socket is not "
+		"given.\n"
+		"    XDG_RUNTIME_DIR   Directory of the default socket.\n"
+		"\n"
+		"EXAMPLES\n"
+		"    vmad                                  # foreground, "
+		"default socket\n"
+		"    vmad --daemon --pidfile vmad.pid --log-file vmad.log\n"
+		"    vmad --config /etc/vmad/vmad.conf --dump-config\n");
 }
 
 /* Short options and flags that are not config rows. */
@@ -77,14 +137,18 @@ static const char *alias(const char *arg)
 	return NULL;
 }
 
-/* Turn a relative path into an absolute one (before chdir). */
+/* The directory vmad was started in: relative paths are relative to it,
+ * also when a detached daemon (in "/") re-reads its configuration. */
+static char start_cwd[PATH_MAX];
+
+/* Turn a relative path into an absolute one. */
 static void make_absolute(char *path, size_t len)
 {
-	char cwd[PATH_MAX], tmp[VMAD_PATH_MAX];
+	char tmp[VMAD_PATH_MAX];
 
-	if (!path[0] || path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+	if (!path[0] || path[0] == '/' || !start_cwd[0])
 		return;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", cwd, path) < len)
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", start_cwd, path) < len)
 		strcpy(path, tmp);
 }
 
@@ -106,8 +170,9 @@ static int daemonize(struct vmad_server *srv)
 	if (pid > 0) {
 		close(pfd[1]);
 		if (read(pfd[0], &c, 1) == 1) {
-			printf("vmad listening on %s (pid %d)\n",
-			       srv->sock_path, (int)pid);
+			printf("vmad listening on %s (pid %d), logging to %s\n",
+			       srv->sock_path, (int)pid,
+			       srv->cfg.syslog ? "syslog" : srv->cfg.log_file);
 			exit(0);
 		}
 		fprintf(stderr, "vmad: the daemon failed to start\n");
@@ -122,18 +187,104 @@ static int daemonize(struct vmad_server *srv)
 	if (devnull >= 0) {
 		dup2(devnull, STDIN_FILENO);
 		dup2(devnull, STDOUT_FILENO);
-		if (srv->cfg.log_file[0] || srv->cfg.syslog)
-			dup2(devnull, STDERR_FILENO);
 		if (devnull > STDERR_FILENO)
 			close(devnull);
 	}
+	/* stderr stays the caller's until we listen (vmad_log_ready()). */
+	vmad_log_tee_stderr();
 	srv->ready_fd = pfd[1];
+	return 0;
+}
+
+/* Flags of the command line that are not rows of the option table. */
+static bool is_flag(const char *a)
+{
+	return !strcmp(a, "-f") || !strcmp(a, "--foreground") ||
+	       !strcmp(a, "-d") || !strcmp(a, "--daemon") ||
+	       !strcmp(a, "--dump-config");
+}
+
+int vmad_configure(struct vmad_config *cfg, const char *config, int argc,
+		   char **argv, bool *dump, char *err, size_t len)
+{
+	char why[256];
+	int i, ret;
+
+	vmad_config_defaults(cfg);
+	if (config) {
+		ret = vmad_config_load(cfg, config, err, len);
+		if (ret)
+			return EX_CONFIG_;
+	}
+	/* The command line overrides the file. */
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *name, *value;
+		char namebuf[64];
+		const char *eq;
+
+		if (is_flag(a)) {
+			if (!strcmp(a, "--dump-config")) {
+				if (dump)
+					*dump = true;
+			} else {
+				cfg->daemonize = !strcmp(a, "-d") ||
+						 !strcmp(a, "--daemon");
+			}
+			continue;
+		}
+		name = alias(a);
+		if (!name || !*name) {
+			snprintf(err, len, "unexpected argument '%s'", a);
+			return EX_USAGE_;
+		}
+		eq = strchr(name, '=');
+		if (eq) {
+			snprintf(namebuf, sizeof(namebuf), "%.*s",
+				 (int)(eq - name), name);
+			name = namebuf;
+		}
+		if (strcmp(name, "config") && !vmad_config_known(name)) {
+			snprintf(err, len, "unknown option '%.*s'",
+				 eq ? (int)(eq - a) : (int)strlen(a), a);
+			return EX_USAGE_;
+		}
+		if (eq) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			snprintf(err, len, "%s needs a value", a);
+			return EX_USAGE_;
+		}
+		if (!strcmp(name, "config"))
+			continue; /* read before the file */
+		ret = vmad_config_set(cfg, name, value, VMAD_CFG_CLI, why,
+				      sizeof(why));
+		if (ret) {
+			/* why starts with the option's name: say it once. */
+			const char *reason = strstr(why, ": ");
+
+			snprintf(err, len, "%.*s: %s",
+				 eq ? (int)(eq - a) : (int)strlen(a), a,
+				 reason ? reason + 2 : why);
+			return EX_USAGE_;
+		}
+	}
+	if (vmad_config_check(cfg, why, sizeof(why))) {
+		snprintf(err, len, "%s%s%s", config ? config : "",
+			 config ? ": " : "", why);
+		return EX_CONFIG_;
+	}
+	make_absolute(cfg->pidfile, sizeof(cfg->pidfile));
+	make_absolute(cfg->log_file, sizeof(cfg->log_file));
+	vmad_config_log_default(cfg);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static struct vmad_server srv; /* large: keep it off the stack */
+	static char config_abs[VMAD_PATH_MAX];
 	const char *config = NULL;
 	bool dump = false;
 	char err[512];
@@ -142,6 +293,8 @@ int main(int argc, char **argv)
 	srv.ready_fd = -1;
 	srv.lock_fd = -1;
 	srv.pid_fd = -1;
+	if (!getcwd(start_cwd, sizeof(start_cwd)))
+		start_cwd[0] = '\0';
 	/* Pass 1: --help, --version and where the config file is. */
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -160,67 +313,21 @@ int main(int argc, char **argv)
 		else if (!strncmp(a, "--config=", 9))
 			config = a + 9;
 	}
-	vmad_config_defaults(&srv.cfg);
+	/* Pass 2: the defaults, the file, the command line. */
+	ret = vmad_configure(&srv.cfg, config, argc, argv, &dump, err,
+			     sizeof(err));
+	if (ret) {
+		fprintf(stderr, "vmad: %s\n%s", err,
+			ret == EX_USAGE_ ? "Try 'vmad --help'.\n" : "");
+		return ret;
+	}
 	if (config) {
-		ret = vmad_config_load(&srv.cfg, config, err, sizeof(err));
-		if (ret) {
-			fprintf(stderr, "vmad: %s\n", err);
-			return EX_CONFIG_;
-		}
+		snprintf(config_abs, sizeof(config_abs), "%s", config);
+		make_absolute(config_abs, sizeof(config_abs));
+		srv.config_path = config_abs;
 	}
-	/* Pass 2: the command line overrides the file. */
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *name, *value;
-		char namebuf[64];
-		const char *eq;
-
-		if (!strcmp(a, "-f") || !strcmp(a, "--foreground")) {
-			srv.cfg.daemonize = false;
-			continue;
-		}
-		if (!strcmp(a, "-d") || !strcmp(a, "--daemon")) {
-			srv.cfg.daemonize = true;
-			continue;
-		}
-		if (!strcmp(a, "--dump-config")) {
-			dump = true;
-			continue;
-		}
-		name = alias(a);
-		if (!name || !*name) {
-			fprintf(stderr,
-				"vmad: unexpected argument \"%s\"\n"
-				"Try 'vmad --help'.\n",
-				a);
-			return EX_USAGE_;
-		}
-		eq = strchr(name, '=');
-		if (eq) {
-			snprintf(namebuf, sizeof(namebuf), "%.*s",
-				 (int)(eq - name), name);
-			name = namebuf;
-			value = eq + 1;
-		} else if (i + 1 < argc) {
-			value = argv[++i];
-		} else {
-			fprintf(stderr, "vmad: %s needs a value\n", a);
-			return EX_USAGE_;
-		}
-		if (!strcmp(name, "config"))
-			continue; /* pass 1 */
-		ret = vmad_config_set(&srv.cfg, name, value, VMAD_CFG_CLI, err,
-				      sizeof(err));
-		if (ret) {
-			fprintf(stderr, "vmad: %s: %s\nTry 'vmad --help'.\n", a,
-				err);
-			return EX_USAGE_;
-		}
-	}
-	if (vmad_config_check(&srv.cfg, err, sizeof(err))) {
-		fprintf(stderr, "vmad: %s%s%s\n", config ? config : "",
-			config ? ": " : "", err);
-		return EX_CONFIG_;
-	}
+	srv.argc = argc;
+	srv.argv = argv;
 	ret = rpc_socket_path(
 		vmad_config_origin_of("socket") == VMAD_CFG_CLI ? srv.cfg.socket
 								: NULL,
@@ -244,11 +351,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (srv.cfg.daemonize) {
 		make_absolute(srv.sock_path, sizeof(srv.sock_path));
-		make_absolute(srv.cfg.pidfile, sizeof(srv.cfg.pidfile));
-		make_absolute(srv.cfg.log_file, sizeof(srv.cfg.log_file));
-		ret = vmad_log_open(&srv.cfg);
-		if (ret)
-			return EX_CONFIG_;
 		ret = daemonize(&srv);
 		if (ret) {
 			fprintf(stderr, "vmad: cannot daemonize: %s\n",

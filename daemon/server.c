@@ -843,11 +843,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	struct vmad_server *srv = arg;
 
 	if (sig == SIGHUP) {
-		if (vmad_log_open(&srv->cfg))
-			vmad_log(VMAD_LOG_ERROR, "cannot reopen %s",
-				 srv->cfg.log_file);
-		else
-			vmad_log(VMAD_LOG_INFO, "logs reopened");
+		vmad_reload(srv);
 		return;
 	}
 	vmad_log(VMAD_LOG_INFO, "signal %d: shutting down", (int)sig);
@@ -1021,6 +1017,7 @@ int vmad_server_run(struct vmad_server *srv)
 		}
 		close(srv->ready_fd);
 		srv->ready_fd = -1;
+		vmad_log_ready();
 	}
 
 	event_base_dispatch(srv->base);

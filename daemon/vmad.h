@@ -146,6 +146,75 @@ void vmad_config_dump(const struct vmad_config *cfg, FILE *f);
  */
 void vmad_config_usage(FILE *f);
 
+/**
+ * vmad_config_known() - Whether @name (dashes or underscores) is an option.
+ * Context: Any context.
+ */
+bool vmad_config_known(const char *name);
+
+/**
+ * vmad_config_name() - The name of the @i-th option, NULL past the last.
+ * Context: Any context.
+ */
+const char *vmad_config_name(size_t i);
+
+/**
+ * vmad_config_format() - Write option @name of @cfg as a config file
+ * holds it ("0660", "yes", a quoted string).
+ * Context: Any context; @cfg must not change meanwhile.
+ * Return: 0; -ENOENT for an unknown option.
+ */
+int vmad_config_format(const struct vmad_config *cfg, const char *name,
+		       char *buf, size_t len);
+
+/**
+ * vmad_config_copy() - Copy option @name from @src to the live @dst: a
+ * number or boolean with one relaxed atomic store of its aligned word, so
+ * that a thread reading it meanwhile reads the old or the new value; a
+ * string with strcpy() (strings are read by the main thread only).
+ * Context: Main thread.
+ * Return: 0; -ENOENT for an unknown option.
+ */
+int vmad_config_copy(struct vmad_config *dst, const struct vmad_config *src,
+		     const char *name);
+
+/**
+ * vmad_config_log_default() - A daemon that detaches without a log_file
+ * logs to syslog (its stderr is /dev/null once it listens).
+ * Context: Init only, or the main thread on SIGHUP.
+ */
+void vmad_config_log_default(struct vmad_config *cfg);
+
+/**
+ * vmad_configure() - Build the effective configuration: the defaults, then
+ * the file @config (NULL: none), then the command line @argv (every option
+ * but --config, --help and --version), then the cross-option checks.
+ * @dump: set when --dump-config is given (may be NULL).
+ * @err:  receives what is wrong, without the program name.
+ * Context: Init only, or the main thread on SIGHUP (main.c).
+ * Return: 0; 64 (EX_USAGE) for a bad command line; 78 (EX_CONFIG) for a
+ *         bad file or an inconsistent configuration.
+ */
+int vmad_configure(struct vmad_config *cfg, const char *config, int argc,
+		   char **argv, bool *dump, char *err, size_t len);
+
+/**
+ * vmad_config_reloadable() - Whether SIGHUP applies option @name (exact,
+ * underscores) to a running daemon (reload.c).
+ * Context: Any context.
+ */
+bool vmad_config_reloadable(const char *name);
+
+/**
+ * vmad_reload() - SIGHUP: re-read the configuration file and the command
+ * line, apply the options that can change at run time, log each change,
+ * warn about changed options that need a restart, and reopen the log.
+ * A configuration error is logged and changes nothing.
+ * Context: Main thread (the listener's signal callback).
+ */
+struct vmad_server;
+void vmad_reload(struct vmad_server *srv);
+
 /* ---- Logging (log.c) ----------------------------------------------------- */
 
 extern int vmad_log_level;
@@ -169,6 +238,20 @@ void vmad_log_write(int level, const char *fmt, ...)
  * Return: 0; -errno if the log file cannot be opened.
  */
 int vmad_log_open(const struct vmad_config *cfg);
+
+/**
+ * vmad_log_tee_stderr() - Also write every log line to stderr (a detaching
+ * daemon, until it listens: start-up errors reach the caller's terminal).
+ * Context: Init only.
+ */
+void vmad_log_tee_stderr(void);
+
+/**
+ * vmad_log_ready() - The daemon listens: stop writing log lines to stderr
+ * and, if they were teed there, point stderr at /dev/null.
+ * Context: Main thread.
+ */
+void vmad_log_ready(void);
 
 /**
  * vmad_log_signal_safe() - Write @msg to stderr with write(2) only.
@@ -354,6 +437,9 @@ struct vmad_server {
 	struct vmad_config cfg;
 	char sock_path[VMAD_PATH_MAX];
 	int ready_fd; /* --daemon: tell the parent we listen (-1: none) */
+	const char *config_path; /* --config FILE, re-read on SIGHUP (NULL) */
+	int argc;		 /* the command line, re-applied on SIGHUP */
+	char **argv;
 	/* Instance (main thread; instance.c) */
 	int lock_fd;	 /* flock()ed SOCKET.lock, held for life (-1) */
 	int pid_fd;	 /* flock()ed pidfile we wrote (-1: none) */

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""The installed tree. `cmake --install` into a temporary prefix, then:
+
+- every absolute path the systemd unit names exists there (ExecStart's
+  program and its --config file, ExecReload's program, the Documentation
+  file and manual page), and the unit's RuntimeDirectory holds the socket
+  the installed configuration names;
+- the installed vmad reads the installed configuration;
+- `systemd-analyze verify` accepts the unit, where systemd-analyze exists
+  (where it does not, the test says so and checks the rest);
+- DESTDIR installs name the final paths, not the staging ones.
+
+usage: test_install.py --build DIR --source DIR --cc CC"""
+import argparse
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--build", required=True)
+ap.add_argument("--source", required=True)
+ap.add_argument("--cc", required=True)
+ARGS = ap.parse_args()
+tmp = tempfile.mkdtemp(prefix="vmad-install-")
+atexit.register(shutil.rmtree, tmp, True)
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print("FAIL: " + msg, flush=True)
+
+
+def run(*cmd, env=None, **kw):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([str(c) for c in cmd], capture_output=True,
+                       text=True, env=e, timeout=240, **kw)
+    return p
+
+
+def install(prefix, destdir=None):
+    p = run("cmake", "--install", ARGS.build, "--prefix", prefix,
+            env={"DESTDIR": destdir} if destdir else {})
+    if p.returncode:
+        print(p.stdout + p.stderr)
+        sys.exit("FAIL: cmake --install failed")
+    return p.stdout
+
+
+def unit_paths(unit_text):
+    """Every absolute path the unit names, with what names it."""
+    paths = []
+    for line in unit_text.splitlines():
+        if line.startswith("#") or "=" not in line:
+            continue
+        key, val = line.split("=", 1)
+        if key in ("ExecStart", "ExecReload", "ExecStop", "ExecStartPre"):
+            words = val.split()
+            paths.append((key, words[0].lstrip("-@:+!"), "exec"))
+            for i, w in enumerate(words):
+                if w == "--config":
+                    paths.append((key + " --config", words[i + 1], "file"))
+        elif key == "Documentation":
+            for uri in val.split():
+                if uri.startswith("file://"):
+                    paths.append((key, uri[len("file://"):], "file"))
+                elif uri.startswith("man:"):
+                    m = re.match(r"man:([\w.-]+)\((\d)\)", uri)
+                    paths.append((key, m and (m.group(1), m.group(2)), "man"))
+    return paths
+
+
+# 1. A temporary prefix.
+prefix = os.path.join(tmp, "prefix")
+install(prefix)
+unit_file = os.path.join(prefix, "lib/systemd/system/vmad.service")
+check(os.path.isfile(unit_file), "no unit at " + unit_file)
+unit = open(unit_file).read()
+paths = unit_paths(unit)
+kinds = {k for k, _, _ in paths}
+check({"ExecStart", "ExecStart --config", "ExecReload",
+       "Documentation"} <= kinds, f"unit names too little: {paths}")
+for key, path, kind in paths:
+    if kind == "man":
+        check(path is not None, f"{key}: bad man: URI")
+        if path:
+            page = os.path.join(prefix, "share/man", "man" + path[1],
+                                "%s.%s" % path)
+            check(os.path.isfile(page) or os.path.isfile(page + ".gz"),
+                  f"{key}: no manual page {page}")
+        continue
+    check(os.path.isabs(path), f"{key}: {path} is not absolute")
+    if path.startswith(prefix):
+        pass
+    elif path.startswith("/bin/") or path.startswith("/usr/bin/"):
+        pass  # a system program (kill)
+    else:
+        check(False, f"{key}: {path} is outside the prefix {prefix}")
+    if kind == "exec":
+        check(os.access(path, os.X_OK), f"{key}: {path} is not executable")
+    else:
+        check(os.path.isfile(path), f"{key}: {path} does not exist")
+    print(f"ok   {key}: {path}")
+
+m = re.search(r"(?m)^ExecStart=(\S+)\s.*--config (\S+)", unit)
+check(m is not None, "ExecStart has no --config")
+check("--socket" not in unit.split("ExecStart=", 1)[1].splitlines()[0],
+      "ExecStart overrides the configuration's socket")
+if m:
+    vmad, conf = m.group(1), m.group(2)
+    p = run(vmad, "--config", conf, "--dump-config",
+            env={"VMAD_SOCKET": ""})
+    check(p.returncode == 0, f"installed vmad rejects {conf}: {p.stderr}")
+    sock = re.search(r'(?m)^socket "(.*)"$', p.stdout)
+    rt = re.search(r"(?m)^RuntimeDirectory=(\S+)$", unit)
+    check(sock and rt and os.path.dirname(sock.group(1)) ==
+          "/run/" + rt.group(1),
+          f"the configuration's socket {sock and sock.group(1)} is not in "
+          f"the unit's RuntimeDirectory {rt and rt.group(1)}")
+    print(f"ok   socket {sock and sock.group(1)} in RuntimeDirectory")
+    # The installed file differs from the repository's only there.
+    repo = open(os.path.join(ARGS.source, "etc/vmad.conf")).read()
+    inst = open(conf).read()
+    diff = [l for l in inst.splitlines() if l not in repo.splitlines()]
+    check(all(l.startswith("socket ") or l.startswith("#") for l in diff),
+          f"installed vmad.conf differs in {diff}")
+
+analyze = shutil.which("systemd-analyze")
+if analyze:
+    man = shutil.which("man") is not None
+    p = run(analyze, "verify", "--man=" + ("yes" if man else "no"),
+            unit_file,
+            env={"MANPATH": os.path.join(prefix, "share/man") + ":"})
+    check(p.returncode == 0 and not p.stderr.strip(),
+          f"systemd-analyze verify: {p.returncode}: {p.stdout}{p.stderr}")
+    print("ok   systemd-analyze verify" +
+          ("" if man else " (no man program here: --man=no)"))
+else:
+    print("skip systemd-analyze verify: systemd-analyze is not installed "
+          "(Debian package systemd)")
+
+# 2. An existing, edited configuration is kept on a second install.
+conf = os.path.join(prefix, "etc/vmad/vmad.conf")
+with open(conf, "a") as f:
+    f.write("workers 3\n")
+install(prefix)
+check(open(conf).read().endswith("workers 3\n"),
+      "a second install overwrote an edited vmad.conf")
+check(os.path.isfile(conf + ".new"), "no vmad.conf.new beside the kept one")
+print("ok   an edited vmad.conf is kept, vmad.conf.new beside it")
+
+# 3. DESTDIR: the staged unit names the final paths.
+stage = os.path.join(tmp, "stage")
+install("/usr", destdir=stage)
+staged = open(os.path.join(stage, "usr/lib/systemd/system/vmad.service"))
+text = staged.read()
+check("ExecStart=/usr/bin/vmad " in text and
+      "--config /etc/vmad/vmad.conf" in text, text)
+check(os.path.isfile(os.path.join(stage, "etc/vmad/vmad.conf")),
+      "DESTDIR with prefix /usr: no etc/vmad/vmad.conf")
+check(stage not in text, "the staged unit names the staging directory")
+print("ok   DESTDIR install for prefix /usr names /usr/bin and /etc")
+
+if failures:
+    print(f"{len(failures)} failed")
+    sys.exit(1)
+print("test_install: ok")
