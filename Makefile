@@ -10,19 +10,29 @@ BUILD_TYPE ?= RelWithDebInfo
 
 all: build
 
+# Everything the suite needs; `make run` installs only what vmad needs.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh all
 
+# VMAD_REQUIRE_TOOLS: a test tool that is missing is an error here, not a
+# skipped test.
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+		-DVMAD_REQUIRE_TOOLS=ON >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 build-san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
-		-DVMAD_ASAN=ON -DVMAD_UBSAN=ON >/dev/null
+		-DVMAD_ASAN=ON -DVMAD_UBSAN=ON -DVMAD_REQUIRE_TOOLS=ON >/dev/null
 	@cmake --build $(SAN_BUILD) -j$(JOBS)
 
-run: build
+# Only the daemon's packages and the daemon (a build directory configured
+# by `make build` is reused as it is).
+run:
+	@scripts/install-deps.sh run
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) \
+		-DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target vmad
 	$(BUILD)/daemon/vmad --foreground
 
 # The fuzz and sanitizer configurations run first so that the run ends with
@@ -35,7 +45,8 @@ test-san: build-san
 	cd $(SAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L sanitize -LE regtest
 
 # libFuzzer targets (clang, ASan+UBSan), each run briefly on its corpus.
-fuzz: deps
+fuzz:
+	@scripts/install-deps.sh fuzz
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DVMAD_FUZZ=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_rpc fuzz_vt fuzz_vas

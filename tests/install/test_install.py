@@ -10,7 +10,8 @@
   (where it does not, the test says so and checks the rest);
 - DESTDIR installs name the final paths, not the staging ones.
 
-usage: test_install.py --build DIR --source DIR --cc CC"""
+usage: test_install.py --build DIR --source DIR --cc CC
+                       [--systemd-analyze PATH]"""
 import argparse
 import atexit
 import os
@@ -24,6 +25,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--build", required=True)
 ap.add_argument("--source", required=True)
 ap.add_argument("--cc", required=True)
+ap.add_argument("--systemd-analyze", help="found at configure time")
 ARGS = ap.parse_args()
 tmp = tempfile.mkdtemp(prefix="vmad-install-")
 atexit.register(shutil.rmtree, tmp, True)
@@ -131,7 +133,7 @@ if m:
     check(all(l.startswith("socket ") or l.startswith("#") for l in diff),
           f"installed vmad.conf differs in {diff}")
 
-analyze = shutil.which("systemd-analyze")
+analyze = ARGS.systemd_analyze or shutil.which("systemd-analyze")
 if analyze:
     man = shutil.which("man") is not None
     p = run(analyze, "verify", "--man=" + ("yes" if man else "no"),
