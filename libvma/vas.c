@@ -646,19 +646,27 @@ out:
 	return 0;
 }
 
+void vas_vma_dev(const struct vas_vma_info *info, unsigned *major,
+		 unsigned *minor)
+{
+	*major = 0;
+	*minor = 0;
+	if (info->file[0]) {
+		*major = VAS_FILE_DEV_MAJOR;
+		*minor = VAS_FILE_DEV_MINOR;
+	} else if (info->inode) {
+		*minor = VAS_SHMEM_DEV_MINOR; /* shmem of a shared anon map */
+	}
+}
+
 int vas_format_maps_line(const struct vas_vma_info *info, char *buf, size_t len)
 {
 	const char *name = info->file[0] ? info->file : info->name;
-	unsigned major = 0, minor = 0;
+	unsigned major, minor;
 	char line[128 + VAS_FILE_MAX];
 	int n;
 
-	if (info->file[0]) {
-		major = VAS_FILE_DEV_MAJOR;
-		minor = VAS_FILE_DEV_MINOR;
-	} else if (info->inode) {
-		minor = VAS_SHMEM_DEV_MINOR; /* shmem of a shared anon map */
-	}
+	vas_vma_dev(info, &major, &minor);
 	/* show_vma_header_prefix() */
 	n = snprintf(line, sizeof(line),
 		     "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64

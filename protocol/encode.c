@@ -241,7 +241,8 @@ static const char *const vm_flag_names[] = {
 
 void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 {
-	char perms[5];
+	char perms[5], dev[16];
+	unsigned major, minor;
 	size_t j;
 
 	perms[0] = v->prot & VAS_PROT_READ ? 'r' : '-';
@@ -282,6 +283,12 @@ void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 		LIT(b, ",\"special\"");
 	LIT(b, "],\"rss_pages\":");
 	rpc_buf_put_u64(b, v->rss_pages);
+	vas_vma_dev(v, &major, &minor);
+	snprintf(dev, sizeof(dev), "%02x:%02x", major & 0xfff, minor & 0xfffff);
+	LIT(b, ",\"dev\":");
+	rpc_buf_put_string(b, dev, strlen(dev));
+	LIT(b, ",\"inode\":");
+	rpc_buf_put_u64(b, v->inode);
 	LIT(b, "}");
 }
 

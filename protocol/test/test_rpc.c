@@ -312,7 +312,8 @@ START_TEST(test_write_vma)
 			     "140737488351232,\"perms\":\"rw-p\",\"offset\":0,"
 			     "\"file\":null,\"name\":\"[stack]\",\"flags\":["
 			     "\"private\",\"anonymous\",\"growsdown\","
-			     "\"stack\"],\"rss_pages\":3}");
+			     "\"stack\"],\"rss_pages\":3,\"dev\":\"00:00\","
+			     "\"inode\":0}");
 	v.prot = VAS_PROT_EXEC;
 	v.flags = VAS_VM_SHARED;
 	v.start = 0;
@@ -320,11 +321,13 @@ START_TEST(test_write_vma)
 	v.offset = 4096;
 	v.rss_pages = 0;
 	v.name = NULL;
+	v.inode = 123456;
 	strcpy(v.file, "/lib/a \"b\"\n");
 	write_vma_expect(&v, "{\"start\":0,\"end\":18446744073709551615,"
 			     "\"perms\":\"--xs\",\"offset\":4096,\"file\":"
 			     "\"/lib/a \\\"b\\\"\\n\",\"name\":null,\"flags\":"
-			     "[\"shared\"],\"rss_pages\":0}");
+			     "[\"shared\"],\"rss_pages\":0,\"dev\":\"fe:01\","
+			     "\"inode\":123456}");
 }
 END_TEST
 

@@ -395,6 +395,15 @@ VMA_API int vas_maps(struct vas *vas, struct vas_vma_info **out,
 		     size_t *nr) VMA_MUST_CHECK;
 
 /**
+ * vas_vma_dev() - The device numbers /proc/PID/maps shows for @info: those
+ * of the simulated file system for a file, 00:01 for the shmem file of a
+ * shared anonymous mapping, 00:00 otherwise.
+ * Context: Any context.
+ */
+VMA_API void vas_vma_dev(const struct vas_vma_info *info, unsigned *major,
+			 unsigned *minor);
+
+/**
  * vas_format_maps_line() - Format one /proc/PID/maps line for @info into
  * @buf, byte for byte as the kernel prints it, with the final newline.
  * Context: Any context.
