@@ -3,20 +3,30 @@
  * DOC: vmactl - command-line client of vmad
  *
  * One subcommand per method. A table (vmactl_cmds[]) names each
- * subcommand's method, its positional parameters and the options it takes;
- * a second table (vmactl_params[]) gives each parameter's type, so that
- * "--old-length 8K" becomes "old_length": 8192 on the wire. Results are
- * printed for people by default (a maps text, one line per fault) and as the
- * raw JSON result with --json.
+ * subcommand's method, its positional parameters, the options it takes,
+ * its own flags and a line of help; a second table (vmactl_params[]) gives
+ * each parameter's type, so that "--old-length 8K" becomes "old_length":
+ * 8192 on the wire. Everything else is generated from the two tables: the
+ * COMMANDS section of --help (and so of the manual page), `vmactl help
+ * CMD` and `vmactl CMD --help`, the "did you mean" suggestions for unknown
+ * commands and options, and the errors, which name the option
+ * ("--length: invalid value '4Q'"). A new subcommand is one row.
  *
- * Exit status: 0 success, 1 the daemon reported a failure, 2 usage error
- * (also JSON-RPC -32600/-32601/-32602 answers, which mean the request was
- * malformed), 3 the daemon cannot be reached.
+ * Results are printed for people by default (hexadecimal addresses, as
+ * /proc and pmap print them; a maps text; one line per fault; a table of
+ * spaces) and as the raw JSON result with --json. Errors print the
+ * daemon's own message with the errno name.
+ *
+ * Exit status: 0 success, 1 the daemon reported a failure (or brk did not
+ * move the break where asked), 2 usage error (also JSON-RPC
+ * -32600/-32601/-32602 answers, which mean the request was malformed), 3
+ * the daemon cannot be reached.
  */
 #include "vmactl.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +35,7 @@
 
 #include "vmc.h"
 
-static const char vmactl_help[] =
+static const char vmactl_help_head[] =
 	"NAME\n"
 	"    vmactl - control the vmad virtual-memory-area simulator\n"
 	"\n"
@@ -33,6 +43,7 @@ static const char vmactl_help[] =
 	"    vmactl [--socket PATH] [--config FILE] [--json] COMMAND [ARGS]\n"
 	"    vmactl [--socket PATH] call METHOD [PARAMS-JSON]\n"
 	"    vmactl [--socket PATH] -  < requests.jsonl\n"
+	"    vmactl help [COMMAND]\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    vmactl sends one JSON-RPC request to vmad over its Unix socket "
@@ -42,53 +53,17 @@ static const char vmactl_help[] =
 	"    of the daemon has a subcommand; parameters are given "
 	"positionally\n"
 	"    in the order shown or as --name VALUE options (dashes or\n"
-	"    underscores). Addresses and lengths accept decimal, 0x-hex and "
-	"the\n"
-	"    suffixes K, M, G, T. A SPACE is the id or the name of a space.\n"
+	"    underscores). Addresses, lengths and sizes accept decimal, "
+	"0x-hex\n"
+	"    and the suffixes K, M, G, T (powers of 1024); page counts and "
+	"other\n"
+	"    counts take no suffix. A SPACE is the id or the name of a "
+	"space.\n"
+	"    Addresses are printed in hexadecimal.\n"
 	"\n"
-	"COMMANDS\n"
-	"    space create [NAME] [--task-size N] [--mmap-base N]\n"
-	"                 [--stack-guard-gap PAGES] [--max-map-count N]\n"
-	"                 [--stack-rlimit BYTES] [--stack]\n"
-	"    space destroy SPACE\n"
-	"    space fork SPACE [NAME]\n"
-	"    space list\n"
-	"    space import NAME (--maps FILE | --pid PID) [--start-brk A]\n"
-	"                 [--brk A] [--start-stack A] [--task-size N] ...\n"
-	"        A space holding exactly the VMAs of /proc/PID/maps or smaps\n"
-	"        text (FILE, - for standard input) or of a live process.\n"
-	"    mmap SPACE [--addr A] --length L --prot P --flags F[,F...]\n"
-	"                 [--file NAME] [--offset O]\n"
-	"        PROT is letters from rwx, or none; FLAGS from private, "
-	"shared,\n"
-	"        anonymous, fixed, fixed_noreplace, growsdown, growsup,\n"
-	"        populate, noreserve. Prints the address.\n"
-	"    munmap SPACE ADDR LENGTH\n"
-	"    mprotect SPACE ADDR LENGTH PROT\n"
-	"    mremap SPACE OLD_ADDR OLD_LENGTH NEW_LENGTH [--flags "
-	"maymove,fixed,\n"
-	"                 dontunmap] [--new-addr A]\n"
-	"    brk SPACE [ADDR]\n"
-	"    fault SPACE ADDR [--read | --write | --exec | --access A]\n"
-	"        Prints the outcome in one line: ok (with the VMA, and "
-	"whether\n"
-	"        the page was populated or the stack expanded) or segv with\n"
-	"        SEGV_MAPERR or SEGV_ACCERR. A segv exits 0: it is a result.\n"
-	"    lookup SPACE ADDR\n"
-	"    maps SPACE\n"
-	"        Prints the /proc/PID/maps text.\n"
-	"    stats [SPACE]\n"
-	"    show SPACE [--svg FILE] [--html FILE] [--guard-gap PAGES]\n"
-	"        Draws the address space: VMAs as bands on a log-scaled axis,\n"
-	"        coloured by permissions, with gaps and stack guard gaps. Text "
-	"on\n"
-	"        the terminal. --svg: a picture of the whole space in a "
-	"bounded\n"
-	"        canvas (VMAs of one object in one band, gaps compressed, "
-	"markers\n"
-	"        for mmap_base, start_brk, brk). --html: one self-contained "
-	"page\n"
-	"        that zooms into ranges and shows each band's maps lines.\n"
+	"COMMANDS\n";
+
+static const char vmactl_help_tail[] =
 	"    call METHOD [PARAMS-JSON]\n"
 	"        Sends any request and prints its result as JSON.\n"
 	"    -   Reads requests, one JSON value per line, from standard input\n"
@@ -96,6 +71,14 @@ static const char vmactl_help[] =
 	"added\n"
 	"        when missing. Blank lines and lines starting with # are "
 	"skipped.\n"
+	"        A line that is not JSON is reported (on standard error, and "
+	"as a\n"
+	"        -32700 response with id null on standard output) and the "
+	"next\n"
+	"        lines are still sent.\n"
+	"    help [COMMAND]\n"
+	"        Prints this help, or the help of one command (also COMMAND "
+	"--help).\n"
 	"\n"
 	"OPTIONS\n"
 	"    -s, --socket PATH   Socket of the daemon.\n"
@@ -109,10 +92,12 @@ static const char vmactl_help[] =
 	"\n"
 	"EXIT STATUS\n"
 	"    0   Success.\n"
-	"    1   The operation failed (an errno from the daemon, printed as\n"
-	"        \"vmactl: mmap: EINVAL (invalid argument)\"); with -, at "
-	"least\n"
-	"        one response was an error.\n"
+	"    1   The operation failed: the daemon's message and errno are "
+	"printed,\n"
+	"        as \"vmactl: maps: no such space: 'dmo' (ENOENT)\"; brk did "
+	"not move\n"
+	"        the break where asked; with -, at least one response was an "
+	"error.\n"
 	"    2   Usage error, including requests the daemon rejects as "
 	"invalid\n"
 	"        (JSON-RPC -32600, -32601, -32602).\n"
@@ -126,11 +111,11 @@ static const char vmactl_help[] =
 	"                      or /tmp/vmad-$UID.sock when it is not set.\n"
 	"\n"
 	"EXAMPLES\n"
-	"    vmactl space create p\n"
-	"    vmactl mmap --space p --length 8192 --prot rw \\\n"
-	"           --flags private,anonymous\n"
+	"    vmactl space create p --stack\n"
+	"    vmactl mmap p --length 8192 --prot rw --flags private,anonymous\n"
 	"    vmactl fault p 0x7ffff7ffe000 --write\n"
 	"    vmactl maps p\n"
+	"    vmactl pmap p -x\n"
 	"    vmactl show p --svg p.svg\n"
 	"    vmactl call mprotect "
 	"'{\"space\":\"p\",\"addr\":\"0x7ffff7ffe000\","
@@ -138,29 +123,57 @@ static const char vmactl_help[] =
 	"    echo '{\"method\":\"space.list\"}' | vmactl -\n";
 
 enum vmactl_type {
-	VMACTL_U64,   /* integer, decimal/hex/suffixed on the command line */
+	VMACTL_U64,   /* address or size: decimal/hex, K/M/G/T suffix */
+	VMACTL_PAGES, /* a number of pages: decimal/hex, no suffix */
+	VMACTL_COUNT, /* a count: decimal/hex, no suffix */
 	VMACTL_STR,   /* string */
 	VMACTL_SPACE, /* integer id or name */
 	VMACTL_FLAGS, /* comma-separated list -> array of strings */
 	VMACTL_BOOL,  /* option without value */
 };
 
-static const struct {
+/* What each type accepts, for errors and per-command help. */
+static const char *const vmactl_type_help[] = {
+	[VMACTL_U64] = "decimal, 0x hex, or with a suffix K, M, G or T",
+	[VMACTL_PAGES] = "a number of pages, decimal or 0x hex, no size suffix",
+	[VMACTL_COUNT] = "a count, decimal or 0x hex, no suffix",
+	[VMACTL_STR] = "a string",
+	[VMACTL_SPACE] = "the id or the name of a space",
+	[VMACTL_FLAGS] = "comma-separated words",
+	[VMACTL_BOOL] = "alone, or =true or =false",
+};
+
+/* @meta: the value's name in usage lines (NULL: the name in capitals). */
+static const struct vmactl_param {
 	const char *name;
 	enum vmactl_type type;
+	const char *meta;
 } vmactl_params[] = {
-	{"space", VMACTL_SPACE},       {"name", VMACTL_STR},
-	{"addr", VMACTL_U64},	       {"length", VMACTL_U64},
-	{"prot", VMACTL_STR},	       {"flags", VMACTL_FLAGS},
-	{"file", VMACTL_STR},	       {"offset", VMACTL_U64},
-	{"old_addr", VMACTL_U64},      {"old_length", VMACTL_U64},
-	{"new_length", VMACTL_U64},    {"new_addr", VMACTL_U64},
-	{"access", VMACTL_STR},	       {"task_size", VMACTL_U64},
-	{"mmap_base", VMACTL_U64},     {"stack_guard_gap", VMACTL_U64},
-	{"max_map_count", VMACTL_U64}, {"stack_rlimit", VMACTL_U64},
-	{"stack", VMACTL_BOOL},	       {"maps", VMACTL_STR},
-	{"pid", VMACTL_U64},	       {"start_brk", VMACTL_U64},
-	{"brk", VMACTL_U64},	       {"start_stack", VMACTL_U64},
+	{"space", VMACTL_SPACE, NULL},
+	{"name", VMACTL_STR, NULL},
+	{"addr", VMACTL_U64, NULL},
+	{"length", VMACTL_U64, NULL},
+	{"prot", VMACTL_STR, NULL},
+	{"flags", VMACTL_FLAGS, "F[,F...]"},
+	{"file", VMACTL_STR, NULL},
+	{"offset", VMACTL_U64, NULL},
+	{"old_addr", VMACTL_U64, NULL},
+	{"old_length", VMACTL_U64, NULL},
+	{"new_length", VMACTL_U64, NULL},
+	{"new_addr", VMACTL_U64, "ADDR"},
+	{"access", VMACTL_STR, "read|write|exec"},
+	{"task_size", VMACTL_U64, "BYTES"},
+	{"mmap_base", VMACTL_U64, "ADDR"},
+	{"stack_guard_gap", VMACTL_PAGES, "PAGES"},
+	{"max_map_count", VMACTL_COUNT, "N"},
+	{"stack_rlimit", VMACTL_U64, "BYTES"},
+	{"brk_base", VMACTL_U64, "ADDR"},
+	{"stack", VMACTL_BOOL, NULL},
+	{"maps", VMACTL_STR, "FILE"},
+	{"pid", VMACTL_COUNT, "PID"},
+	{"start_brk", VMACTL_U64, "ADDR"},
+	{"brk", VMACTL_U64, "ADDR"},
+	{"start_stack", VMACTL_U64, "ADDR"},
 };
 
 enum vmactl_out {
@@ -174,86 +187,226 @@ enum vmactl_out {
 	VMACTL_OUT_MAPS,
 	VMACTL_OUT_STATS,
 	VMACTL_OUT_SHOW,
+	VMACTL_OUT_PMAP,
 };
 
+/* A flag of one command that is not a parameter of its method. */
+struct vmactl_flag {
+	const char *name; /* "svg" for --svg; one letter for -x */
+	const char *meta; /* its value's name, NULL if it takes none */
+	const char *help;
+};
+
+static const struct vmactl_flag vmactl_fault_flags[] = {
+	{"read", NULL, "a read access (the default)"},
+	{"write", NULL, "a write access"},
+	{"exec", NULL, "an instruction fetch"},
+	{NULL, NULL, NULL},
+};
+
+static const struct vmactl_flag vmactl_show_flags[] = {
+	{"svg", "FILE", "write an SVG picture to FILE (- for stdout)"},
+	{"html", "FILE", "write a self-contained HTML view to FILE"},
+	{"guard_gap", "PAGES", "stack guard gap drawn (default: the space's)"},
+	{NULL, NULL, NULL},
+};
+
+static const struct vmactl_flag vmactl_pmap_flags[] = {
+	{"x", NULL, "extended format: Kbytes and RSS columns, as pmap -x"},
+	{"extended", NULL, "the same as -x"},
+	{NULL, NULL, NULL},
+};
+
+/**
+ * struct vmactl_cmd - One subcommand.
+ * @name:     "space create", "mmap", ...
+ * @method:   The JSON-RPC method it sends.
+ * @pos:      Parameters given positionally, in order.
+ * @opts:     Further parameters, given as --name VALUE.
+ * @required: Parameters that must be given (either way).
+ * @flags:    The command's own flags ({NULL}-terminated), or NULL.
+ * @out:      How the result is printed for people.
+ * @help:     What it does, in lines of at most 66 characters.
+ */
 struct vmactl_cmd {
-	const char *name;     /* "space create", "mmap", ... */
-	const char *method;   /* JSON-RPC method */
-	const char *pos[4];   /* positional parameters, in order */
-	const char *opts[10]; /* further parameters allowed as options */
+	const char *name;
+	const char *method;
+	const char *pos[4];
+	const char *opts[10];
 	const char *required[4];
+	const struct vmactl_flag *flags;
 	enum vmactl_out out;
+	const char *help;
 };
 
 static const struct vmactl_cmd vmactl_cmds[] = {
-	{"space create",
-	 "space.create",
-	 {"name"},
-	 {"task_size", "mmap_base", "stack_guard_gap", "max_map_count",
-	  "stack_rlimit", "stack"},
-	 {},
-	 VMACTL_OUT_SPACE},
-	{"space destroy",
-	 "space.destroy",
-	 {"space"},
-	 {},
-	 {"space"},
-	 VMACTL_OUT_NONE},
-	{"space fork",
-	 "space.fork",
-	 {"space", "name"},
-	 {},
-	 {"space"},
-	 VMACTL_OUT_SPACE},
-	{"space list", "space.list", {}, {}, {}, VMACTL_OUT_LIST},
-	{"space import",
-	 "space.import",
-	 {"name"},
-	 {"maps", "pid", "start_brk", "brk", "start_stack", "task_size",
-	  "mmap_base", "stack_guard_gap", "max_map_count", "stack_rlimit"},
-	 {},
-	 VMACTL_OUT_SPACE},
-	{"mmap",
-	 "mmap",
-	 {"space"},
-	 {"addr", "length", "prot", "flags", "file", "offset"},
-	 {"space", "length", "prot", "flags"},
-	 VMACTL_OUT_ADDR},
-	{"munmap",
-	 "munmap",
-	 {"space", "addr", "length"},
-	 {},
-	 {"space", "addr", "length"},
-	 VMACTL_OUT_NONE},
-	{"mprotect",
-	 "mprotect",
-	 {"space", "addr", "length", "prot"},
-	 {},
-	 {"space", "addr", "length", "prot"},
-	 VMACTL_OUT_NONE},
-	{"mremap",
-	 "mremap",
-	 {"space", "old_addr", "old_length", "new_length"},
-	 {"flags", "new_addr"},
-	 {"space", "old_addr", "old_length", "new_length"},
-	 VMACTL_OUT_ADDR},
-	{"brk", "brk", {"space", "addr"}, {}, {"space"}, VMACTL_OUT_BRK},
-	{"fault",
-	 "fault",
-	 {"space", "addr"},
-	 {"access"},
-	 {"space", "addr"},
-	 VMACTL_OUT_FAULT},
-	{"lookup",
-	 "lookup",
-	 {"space", "addr"},
-	 {},
-	 {"space", "addr"},
-	 VMACTL_OUT_LOOKUP},
-	{"maps", "maps", {"space"}, {}, {"space"}, VMACTL_OUT_MAPS},
-	{"stats", "stats", {"space"}, {}, {}, VMACTL_OUT_STATS},
-	{"show", "maps", {"space"}, {}, {"space"}, VMACTL_OUT_SHOW},
+	{
+		.name = "space create",
+		.method = "space.create",
+		.pos = {"name"},
+		.opts = {"task_size", "mmap_base", "stack_guard_gap",
+			 "max_map_count", "stack_rlimit", "brk_base", "stack"},
+		.out = VMACTL_OUT_SPACE,
+		.help = "Creates a space (--stack: with an initial [stack] "
+			"VMA).\nPrints its id and name.",
+	},
+	{
+		.name = "space destroy",
+		.method = "space.destroy",
+		.pos = {"space"},
+		.required = {"space"},
+		.out = VMACTL_OUT_NONE,
+		.help = "Destroys a space.",
+	},
+	{
+		.name = "space fork",
+		.method = "space.fork",
+		.pos = {"space", "name"},
+		.required = {"space"},
+		.out = VMACTL_OUT_SPACE,
+		.help = "Copies a space as fork(2) does.",
+	},
+	{
+		.name = "space list",
+		.method = "space.list",
+		.out = VMACTL_OUT_LIST,
+		.help = "Lists your spaces (root: all) with their layout.",
+	},
+	{
+		.name = "space import",
+		.method = "space.import",
+		.pos = {"name"},
+		.opts = {"maps", "pid", "start_brk", "brk", "start_stack",
+			 "task_size", "mmap_base", "stack_guard_gap",
+			 "max_map_count", "stack_rlimit"},
+		.out = VMACTL_OUT_SPACE,
+		.help = "A space holding exactly the VMAs of /proc/PID/maps or "
+			"smaps\ntext (--maps FILE, - for standard input) or of "
+			"a live process\n(--pid PID).",
+	},
+	{
+		.name = "mmap",
+		.method = "mmap",
+		.pos = {"space"},
+		.opts = {"addr", "length", "prot", "flags", "file", "offset"},
+		.required = {"space", "length", "prot", "flags"},
+		.out = VMACTL_OUT_ADDR,
+		.help = "PROT is letters from rwx, or none; FLAGS from "
+			"private, "
+			"shared,\nanonymous, fixed, fixed_noreplace, "
+			"growsdown, "
+			"growsup,\npopulate, noreserve. Prints the address.",
+	},
+	{
+		.name = "munmap",
+		.method = "munmap",
+		.pos = {"space", "addr", "length"},
+		.required = {"space", "addr", "length"},
+		.out = VMACTL_OUT_NONE,
+		.help = "Unmaps [ADDR, ADDR+LENGTH).",
+	},
+	{
+		.name = "mprotect",
+		.method = "mprotect",
+		.pos = {"space", "addr", "length", "prot"},
+		.required = {"space", "addr", "length", "prot"},
+		.out = VMACTL_OUT_NONE,
+		.help = "Changes the protection of [ADDR, ADDR+LENGTH).",
+	},
+	{
+		.name = "mremap",
+		.method = "mremap",
+		.pos = {"space", "old_addr", "old_length", "new_length"},
+		.opts = {"flags", "new_addr"},
+		.required = {"space", "old_addr", "old_length", "new_length"},
+		.out = VMACTL_OUT_ADDR,
+		.help = "FLAGS from maymove, fixed, dontunmap. Prints the new "
+			"address.",
+	},
+	{
+		.name = "brk",
+		.method = "brk",
+		.pos = {"space", "addr"},
+		.required = {"space"},
+		.out = VMACTL_OUT_BRK,
+		.help = "Without ADDR prints the program break. With ADDR "
+			"moves "
+			"it and\nprints \"OLD -> NEW\"; if the break is not at "
+			"ADDR afterwards\n(brk(2) refused and returned the old "
+			"break) it says so and\nexits 1, as glibc's brk() "
+			"fails "
+			"with ENOMEM.",
+	},
+	{
+		.name = "fault",
+		.method = "fault",
+		.pos = {"space", "addr"},
+		.opts = {"access"},
+		.required = {"space", "addr"},
+		.flags = vmactl_fault_flags,
+		.out = VMACTL_OUT_FAULT,
+		.help = "Prints the outcome in one line: ok (with the VMA, and "
+			"whether\nthe page was populated or the stack "
+			"expanded) "
+			"or segv with\nSEGV_MAPERR or SEGV_ACCERR. A segv "
+			"exits "
+			"0: it is a result.",
+	},
+	{
+		.name = "lookup",
+		.method = "lookup",
+		.pos = {"space", "addr"},
+		.required = {"space", "addr"},
+		.out = VMACTL_OUT_LOOKUP,
+		.help = "Prints the maps line of the VMA holding ADDR.",
+	},
+	{
+		.name = "maps",
+		.method = "maps",
+		.pos = {"space"},
+		.required = {"space"},
+		.out = VMACTL_OUT_MAPS,
+		.help = "Prints the /proc/PID/maps text.",
+	},
+	{
+		.name = "pmap",
+		.method = "maps",
+		.pos = {"space"},
+		.required = {"space"},
+		.flags = vmactl_pmap_flags,
+		.out = VMACTL_OUT_PMAP,
+		.help = "Prints the mappings as pmap(1) does: address, Kbytes, "
+			"mode,\nmapping and a total line; with -x also RSS. "
+			"(No "
+			"Dirty column:\nthe simulator does not track dirty "
+			"pages.)",
+	},
+	{
+		.name = "stats",
+		.method = "stats",
+		.pos = {"space"},
+		.out = VMACTL_OUT_STATS,
+		.help = "The daemon's counters, or a space's.",
+	},
+	{
+		.name = "show",
+		.method = "maps",
+		.pos = {"space"},
+		.required = {"space"},
+		.flags = vmactl_show_flags,
+		.out = VMACTL_OUT_SHOW,
+		.help = "Draws the address space: VMAs as bands on a "
+			"log-scaled axis,\ncoloured by permissions, with gaps "
+			"and stack guard gaps. Text\non the terminal. --svg: a "
+			"picture of the whole space in a bounded\ncanvas (VMAs "
+			"of one object in one band, gaps compressed, markers\n"
+			"for mmap_base, start_brk, brk). --html: one "
+			"self-contained page\nthat zooms into ranges and shows "
+			"each band's maps lines.",
+	},
 };
+
+#define NR_CMDS (sizeof(vmactl_cmds) / sizeof(vmactl_cmds[0]))
 
 struct vmactl {
 	char socket[4096];
@@ -261,43 +414,365 @@ struct vmactl {
 	const char *svg;     /* show --svg FILE */
 	const char *html;    /* show --html FILE */
 	long long guard_gap; /* show --guard-gap PAGES, -1 = ask the daemon */
+	bool extended;	     /* pmap -x */
 	struct vmc_conn conn;
 	bool connected;
 };
 
-static void vmactl_usage_error(const char *fmt, const char *arg)
+/* ---- Names, suggestions and errors -------------------------------------- */
+
+/* "old_length" -> "--old-length" (or "-x" for a one-letter flag). */
+static const char *vmactl_opt_name(const char *name, char *buf, size_t len)
 {
-	fprintf(stderr, "vmactl: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'vmactl --help'.\n");
+	size_t k;
+
+	snprintf(buf, len, "%s%s", name[1] ? "--" : "-", name);
+	for (k = 2; buf[k]; k++)
+		if (buf[k] == '_')
+			buf[k] = '-';
+	return buf;
 }
 
-static int vmactl_param_type(const char *name, enum vmactl_type *type)
+/* "old_length" -> "OLD_LENGTH" */
+static const char *vmactl_meta_name(const char *name, char *buf, size_t len)
+{
+	size_t k;
+
+	for (k = 0; name[k] && k + 1 < len; k++)
+		buf[k] = (char)(name[k] >= 'a' && name[k] <= 'z'
+					? name[k] - 'a' + 'A'
+					: name[k]);
+	buf[k] = '\0';
+	return buf;
+}
+
+/*
+ * Edit distance (insertions, deletions, substitutions and transpositions
+ * of neighbours), for the suggestions. Inputs longer than 63 bytes are
+ * never close to a name.
+ */
+static size_t vmactl_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t d[64][64];
+
+	if (la >= 64 || lb >= 64)
+		return (size_t)-1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* Keep @cand in *@best if @typed is closer to it than to *@best so far. */
+static void vmactl_consider(const char *typed, const char *cand,
+			    const char **best, size_t *best_d)
+{
+	size_t d = vmactl_distance(typed, cand);
+	size_t limit = strlen(typed) <= 3 ? 1 : 2;
+
+	if (strlen(cand) > strlen(typed) &&
+	    !strncmp(cand, typed, strlen(typed)) && strlen(typed) >= 2)
+		d = 1; /* a prefix: "pm" for "pmap" */
+	if (d <= limit && d < *best_d) {
+		*best = cand;
+		*best_d = d;
+	}
+}
+
+/* The command closest to @typed ("space destory", "destroy", "mapz"). */
+static const char *vmactl_suggest_cmd(const char *typed)
+{
+	static const char *const extra[] = {"call", "help"};
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, i;
+
+	for (i = 0; i < NR_CMDS; i++) {
+		const char *n = vmactl_cmds[i].name, *last = strrchr(n, ' ');
+
+		vmactl_consider(typed, n, &best, &best_d);
+		/* "destroy" alone for "space destroy" */
+		if (last)
+			vmactl_consider(typed, last + 1, &best, &best_d);
+		if (best && last && best == last + 1)
+			best = n;
+	}
+	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+		vmactl_consider(typed, extra[i], &best, &best_d);
+	return best;
+}
+
+static const struct vmactl_param *vmactl_param(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(vmactl_params) / sizeof(vmactl_params[0]); i++)
-		if (!strcmp(vmactl_params[i].name, name)) {
-			*type = vmactl_params[i].type;
-			return 0;
-		}
-	return -ENOENT;
+		if (!strcmp(vmactl_params[i].name, name))
+			return &vmactl_params[i];
+	return NULL;
 }
 
-/* Convert a command-line value to the JSON value sent for @name. */
-static json_t *vmactl_param_value(const char *name, const char *arg)
+static const struct vmactl_flag *vmactl_cmd_flag(const struct vmactl_cmd *cmd,
+						 const char *name)
 {
-	enum vmactl_type type = VMACTL_STR;
+	const struct vmactl_flag *f;
+
+	for (f = cmd->flags; f && f->name; f++)
+		if (!strcmp(f->name, name))
+			return f;
+	return NULL;
+}
+
+static bool vmactl_cmd_allows(const struct vmactl_cmd *cmd, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 4 && cmd->pos[i]; i++)
+		if (!strcmp(cmd->pos[i], name))
+			return true;
+	for (i = 0; i < 10 && cmd->opts[i]; i++)
+		if (!strcmp(cmd->opts[i], name))
+			return true;
+	return false;
+}
+
+/* The option of @cmd closest to @typed (underscores, without dashes). */
+static const char *vmactl_suggest_opt(const struct vmactl_cmd *cmd,
+				      const char *typed)
+{
+	const struct vmactl_flag *f;
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, i;
+
+	for (i = 0; i < 4 && cmd->pos[i]; i++)
+		vmactl_consider(typed, cmd->pos[i], &best, &best_d);
+	for (i = 0; i < 10 && cmd->opts[i]; i++)
+		vmactl_consider(typed, cmd->opts[i], &best, &best_d);
+	for (f = cmd->flags; f && f->name; f++)
+		vmactl_consider(typed, f->name, &best, &best_d);
+	vmactl_consider(typed, "json", &best, &best_d);
+	vmactl_consider(typed, "help", &best, &best_d);
+	return best;
+}
+
+/*
+ * Print "vmactl: CMD: message" and the way to help. @cmd may be NULL (the
+ * global command line).
+ */
+static void vmactl_usage_error(const struct vmactl_cmd *cmd, const char *fmt,
+			       ...) __attribute__((format(printf, 2, 3)));
+static void vmactl_usage_error(const struct vmactl_cmd *cmd, const char *fmt,
+			       ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmactl: %s%s", cmd ? cmd->name : "", cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd)
+		fprintf(stderr, "\nTry 'vmactl %s --help'.\n", cmd->name);
+	else
+		fprintf(stderr, "\nTry 'vmactl help'.\n");
+}
+
+/* ---- Help ---------------------------------------------------------------- */
+
+/* Append @word to a usage line at *@col, wrapping at 78 columns. */
+static void vmactl_usage_word(FILE *f, const char *word, size_t *col,
+			      size_t indent)
+{
+	size_t n = strlen(word);
+
+	if (*col + 1 + n > 78) {
+		fprintf(f, "\n%*s", (int)indent, "");
+		*col = indent;
+	} else {
+		fputc(' ', f);
+		(*col)++;
+	}
+	fputs(word, f);
+	*col += n;
+}
+
+static bool vmactl_is_required(const struct vmactl_cmd *cmd, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 4 && cmd->required[i]; i++)
+		if (!strcmp(cmd->required[i], name))
+			return true;
+	return false;
+}
+
+/*
+ * "mmap SPACE [--addr ADDR] --length LENGTH ...", from the table, after
+ * @lead; continuation lines are indented by @indent + 4.
+ */
+static void vmactl_print_usage(FILE *f, const struct vmactl_cmd *cmd,
+			       const char *lead, size_t indent)
+{
+	const struct vmactl_flag *fl;
+	char word[160], opt[64], meta[64];
+	size_t col = strlen(lead) + strlen(cmd->name), i;
+
+	fprintf(f, "%s%s", lead, cmd->name);
+	for (i = 0; i < 4 && cmd->pos[i]; i++) {
+		vmactl_meta_name(cmd->pos[i], meta, sizeof(meta));
+		snprintf(word, sizeof(word),
+			 vmactl_is_required(cmd, cmd->pos[i]) ? "%s" : "[%s]",
+			 meta);
+		vmactl_usage_word(f, word, &col, indent + 4);
+	}
+	for (i = 0; i < 10 && cmd->opts[i]; i++) {
+		const struct vmactl_param *p = vmactl_param(cmd->opts[i]);
+		bool req = vmactl_is_required(cmd, cmd->opts[i]);
+
+		vmactl_opt_name(cmd->opts[i], opt, sizeof(opt));
+		vmactl_meta_name(cmd->opts[i], meta, sizeof(meta));
+		if (p && p->meta)
+			snprintf(meta, sizeof(meta), "%s", p->meta);
+		if (p && p->type == VMACTL_BOOL)
+			snprintf(word, sizeof(word), "[%s]", opt);
+		else
+			snprintf(word, sizeof(word), req ? "%s %s" : "[%s %s]",
+				 opt, meta);
+		vmactl_usage_word(f, word, &col, indent + 4);
+	}
+	for (fl = cmd->flags; fl && fl->name; fl++) {
+		vmactl_opt_name(fl->name, opt, sizeof(opt));
+		if (fl->meta)
+			snprintf(word, sizeof(word), "[%s %s]", opt, fl->meta);
+		else
+			snprintf(word, sizeof(word), "[%s]", opt);
+		vmactl_usage_word(f, word, &col, indent + 4);
+	}
+	fputc('\n', f);
+}
+
+/* Print @text with every line indented by @indent. */
+static void vmactl_print_indented(FILE *f, const char *text, size_t indent)
+{
+	while (text && *text) {
+		size_t n = strcspn(text, "\n");
+
+		fprintf(f, "%*s%.*s\n", (int)indent, "", (int)n, text);
+		text += n;
+		if (*text)
+			text++;
+	}
+}
+
+static void vmactl_help_all(FILE *f)
+{
+	size_t i;
+
+	fputs(vmactl_help_head, f);
+	for (i = 0; i < NR_CMDS; i++) {
+		vmactl_print_usage(f, &vmactl_cmds[i], "    ", 4);
+		vmactl_print_indented(f, vmactl_cmds[i].help, 8);
+	}
+	fputs(vmactl_help_tail, f);
+}
+
+/* `vmactl help CMD`, `vmactl CMD --help`. */
+static void vmactl_help_cmd(FILE *f, const struct vmactl_cmd *cmd)
+{
+	const struct vmactl_flag *fl;
+	char opt[64], meta[64], left[160];
+	size_t i;
+
+	vmactl_print_usage(f, cmd, "usage: vmactl ", 10);
+	fputc('\n', f);
+	vmactl_print_indented(f, cmd->help, 0);
+	fputc('\n', f);
+	for (i = 0; i < 14; i++) {
+		const char *name = i < 4 ? cmd->pos[i] : cmd->opts[i - 4];
+		const struct vmactl_param *p;
+
+		if (!name)
+			continue;
+		p = vmactl_param(name);
+		vmactl_meta_name(name, meta, sizeof(meta));
+		if (i >= 4 && p && p->meta)
+			snprintf(meta, sizeof(meta), "%s", p->meta);
+		if (i < 4)
+			snprintf(left, sizeof(left), "%s (or %s)", meta,
+				 vmactl_opt_name(name, opt, sizeof(opt)));
+		else
+			snprintf(left, sizeof(left), "%s %s",
+				 vmactl_opt_name(name, opt, sizeof(opt)),
+				 p && p->type == VMACTL_BOOL ? "" : meta);
+		fprintf(f, "  %-28s %s\n", left,
+			vmactl_type_help[p ? p->type : VMACTL_STR]);
+	}
+	for (fl = cmd->flags; fl && fl->name; fl++) {
+		snprintf(left, sizeof(left), "%s%s%s",
+			 vmactl_opt_name(fl->name, opt, sizeof(opt)),
+			 fl->meta ? " " : "", fl->meta ? fl->meta : "");
+		fprintf(f, "  %-28s %s\n", left, fl->help);
+	}
+	fprintf(f, "  %-28s %s\n", "--json", "print the raw JSON result");
+	fprintf(f, "\nSends the JSON-RPC method \"%s\" (see PROTOCOL.md).\n",
+		cmd->method);
+}
+
+/* ---- Parameters ---------------------------------------------------------- */
+
+/*
+ * Convert a command-line value to the JSON value sent for @name. Returns
+ * NULL (and prints why, naming @shown) if it is not valid.
+ */
+static json_t *vmactl_param_value(const struct vmactl_cmd *cmd,
+				  const char *name, const char *shown,
+				  const char *arg)
+{
+	const struct vmactl_param *p = vmactl_param(name);
+	enum vmactl_type type = p ? p->type : VMACTL_STR;
 	uint64_t v;
 	json_t *arr;
 	char *copy, *tok, *save;
 
-	vmactl_param_type(name, &type);
 	switch (type) {
 	case VMACTL_U64:
 		if (vmc_parse_u64(arg, &v) || v > (uint64_t)INT64_MAX)
-			return NULL;
+			break;
 		return json_integer((json_int_t)v);
+	case VMACTL_PAGES:
+	case VMACTL_COUNT: {
+		char *end;
+
+		errno = 0;
+		v = strtoull(arg, &end, 0);
+		if (!errno && end != arg && !*end && *arg != '-' &&
+		    v <= (uint64_t)INT64_MAX)
+			return json_integer((json_int_t)v);
+		if (type == VMACTL_PAGES && !vmc_parse_u64(arg, &v)) {
+			vmactl_usage_error(
+				cmd,
+				"%s: invalid value '%s': a number of pages "
+				"takes no size suffix (%s bytes would be "
+				"%llu pages)",
+				shown, arg, arg,
+				(unsigned long long)(v / 4096));
+			return NULL;
+		}
+		break;
+	}
 	case VMACTL_SPACE:
 		if (!vmc_parse_u64(arg, &v) && v <= (uint64_t)INT64_MAX)
 			return json_integer((json_int_t)v);
@@ -315,29 +790,54 @@ static json_t *vmactl_param_value(const char *name, const char *arg)
 			return json_true();
 		if (!strcmp(arg, "false") || !strcmp(arg, "0"))
 			return json_false();
-		return NULL;
+		break;
 	case VMACTL_STR:
-	default:
 		return json_string(arg);
 	}
-}
-
-static bool vmactl_cmd_allows(const struct vmactl_cmd *cmd, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < 4 && cmd->pos[i]; i++)
-		if (!strcmp(cmd->pos[i], name))
-			return true;
-	for (i = 0; i < 10 && cmd->opts[i]; i++)
-		if (!strcmp(cmd->opts[i], name))
-			return true;
-	return false;
+	vmactl_usage_error(cmd, "%s: invalid value '%s' (%s)", shown, arg,
+			   vmactl_type_help[type]);
+	return NULL;
 }
 
 /*
- * Parse the arguments after the subcommand into @params. Returns 0 or -1
- * after printing a usage error.
+ * A flag of @cmd's own (--svg FILE, --write, -x). Returns 0, or -1 after
+ * printing a usage error.
+ */
+static int vmactl_local_flag(struct vmactl *vc, const struct vmactl_cmd *cmd,
+			     const char *name, const char *shown,
+			     const char *val, json_t *params)
+{
+	uint64_t g;
+
+	switch (cmd->out) {
+	case VMACTL_OUT_FAULT:
+		json_object_set_new(params, "access", json_string(name));
+		return 0;
+	case VMACTL_OUT_SHOW:
+		if (!strcmp(name, "svg") || !strcmp(name, "html")) {
+			*(name[0] == 's' ? &vc->svg : &vc->html) = val;
+			return 0;
+		}
+		if (vmc_parse_u64(val, &g) || g > 1u << 30 ||
+		    strspn(val, "0123456789xabcdefABCDEF") != strlen(val)) {
+			vmactl_usage_error(cmd, "%s: invalid value '%s' (%s)",
+					   shown, val,
+					   vmactl_type_help[VMACTL_PAGES]);
+			return -1;
+		}
+		vc->guard_gap = (long long)g;
+		return 0;
+	case VMACTL_OUT_PMAP:
+		vc->extended = true;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Parse the arguments after the subcommand into @params. Returns 0, 1 if
+ * help was printed, or -1 after printing a usage error.
  */
 static int vmactl_parse_args(struct vmactl *vc, const struct vmactl_cmd *cmd,
 			     int argc, char **argv, json_t *params)
@@ -346,27 +846,32 @@ static int vmactl_parse_args(struct vmactl *vc, const struct vmactl_cmd *cmd,
 
 	for (i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		char name[64], *eq;
-		const char *val = NULL;
-		enum vmactl_type type;
+		char name[64], shown[80], meta[64], *eq;
+		const char *val = NULL, *guess;
+		const struct vmactl_param *p;
+		const struct vmactl_flag *fl;
 		json_t *jv;
 		size_t k;
 
-		if (a[0] != '-' || a[1] != '-' || !a[2]) {
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			vmactl_help_cmd(stdout, cmd);
+			return 1;
+		}
+		if (a[0] != '-' || !a[1]) {
 			if (npos >= 4 || !cmd->pos[npos]) {
-				vmactl_usage_error("unexpected argument '%s'",
-						   a);
+				vmactl_usage_error(
+					cmd, "unexpected argument '%s'", a);
 				return -1;
 			}
-			jv = vmactl_param_value(cmd->pos[npos], a);
-			if (!jv) {
-				vmactl_usage_error("invalid value '%s'", a);
+			vmactl_meta_name(cmd->pos[npos], meta, sizeof(meta));
+			jv = vmactl_param_value(cmd, cmd->pos[npos], meta, a);
+			if (!jv)
 				return -1;
-			}
 			json_object_set_new(params, cmd->pos[npos++], jv);
 			continue;
 		}
-		snprintf(name, sizeof(name), "%s", a + 2);
+		/* --name, --name=value, or a one-letter flag -x. */
+		snprintf(name, sizeof(name), "%s", a + (a[1] == '-' ? 2 : 1));
 		eq = strchr(name, '=');
 		if (eq) {
 			*eq = 0;
@@ -375,78 +880,89 @@ static int vmactl_parse_args(struct vmactl *vc, const struct vmactl_cmd *cmd,
 		for (k = 0; name[k]; k++)
 			if (name[k] == '-')
 				name[k] = '_';
-		if (cmd->out == VMACTL_OUT_FAULT &&
-		    (!strcmp(name, "read") || !strcmp(name, "write") ||
-		     !strcmp(name, "exec"))) {
-			json_object_set_new(params, "access",
-					    json_string(name));
-			continue;
-		}
-		if (cmd->out == VMACTL_OUT_SHOW &&
-		    (!strcmp(name, "svg") || !strcmp(name, "html"))) {
-			if (!val && i + 1 < argc)
-				val = argv[++i];
-			if (!val || !*val) {
-				vmactl_usage_error("%s needs a file", a);
-				return -1;
-			}
-			*(name[0] == 's' ? &vc->svg : &vc->html) = val;
-			continue;
-		}
-		if (cmd->out == VMACTL_OUT_SHOW && !strcmp(name, "guard_gap")) {
-			uint64_t g;
-
-			if (!val && i + 1 < argc)
-				val = argv[++i];
-			if (!val || vmc_parse_u64(val, &g) || g > 1u << 30) {
-				vmactl_usage_error("%s needs a page count", a);
-				return -1;
-			}
-			vc->guard_gap = (long long)g;
-			continue;
-		}
+		snprintf(shown, sizeof(shown), "%.*s",
+			 eq ? (int)(strchr(a, '=') - a) : (int)strlen(a), a);
 		if (!strcmp(name, "json")) {
 			vc->json = true;
 			continue;
 		}
-		if (!vmactl_cmd_allows(cmd, name) ||
-		    vmactl_param_type(name, &type)) {
-			vmactl_usage_error("unknown option '%s'", a);
+		fl = vmactl_cmd_flag(cmd, name);
+		p = vmactl_param(name);
+		if (!fl && (!vmactl_cmd_allows(cmd, name) || !p)) {
+			guess = vmactl_suggest_opt(cmd, name);
+			if (guess) {
+				char g[64];
+
+				vmactl_usage_error(
+					cmd,
+					"unknown option '%s'; did you mean "
+					"'%s'?",
+					shown,
+					vmactl_opt_name(guess, g, sizeof(g)));
+			} else {
+				vmactl_usage_error(cmd, "unknown option '%s'",
+						   shown);
+			}
 			return -1;
 		}
-		if (type == VMACTL_BOOL && !val)
-			val = "true";
+		if ((fl && !fl->meta) || (!fl && p->type == VMACTL_BOOL)) {
+			if (fl && val) {
+				vmactl_usage_error(cmd, "%s takes no value",
+						   shown);
+				return -1;
+			}
+			if (!val)
+				val = "true";
+		}
 		if (!val) {
 			if (i + 1 >= argc) {
-				vmactl_usage_error("option '%s' needs a value",
-						   a);
+				vmactl_usage_error(cmd, "%s needs a value",
+						   shown);
 				return -1;
 			}
 			val = argv[++i];
 		}
-		jv = vmactl_param_value(name, val);
-		if (!jv) {
-			vmactl_usage_error("invalid value '%s'", val);
-			return -1;
+		if (fl) {
+			if (!*val) {
+				vmactl_usage_error(cmd, "%s needs a value",
+						   shown);
+				return -1;
+			}
+			if (vmactl_local_flag(vc, cmd, name, shown, val,
+					      params))
+				return -1;
+			continue;
 		}
+		jv = vmactl_param_value(cmd, name, shown, val);
+		if (!jv)
+			return -1;
 		json_object_set_new(params, name, jv);
 	}
 	if (cmd->out == VMACTL_OUT_FAULT && !json_object_get(params, "access"))
 		json_object_set_new(params, "access", json_string("read"));
 	for (i = 0; i < 4 && cmd->required[i]; i++)
 		if (!json_object_get(params, cmd->required[i])) {
-			char opt[64];
+			char opt[64], meta[64];
+			bool positional = false;
 			size_t k;
 
-			snprintf(opt, sizeof(opt), "%s", cmd->required[i]);
-			for (k = 0; opt[k]; k++)
-				if (opt[k] == '_')
-					opt[k] = '-';
-			vmactl_usage_error("missing parameter '%s'", opt);
+			for (k = 0; k < 4 && cmd->pos[k]; k++)
+				positional |=
+					!strcmp(cmd->pos[k], cmd->required[i]);
+			vmactl_usage_error(
+				cmd, "missing %s",
+				positional
+					? vmactl_meta_name(cmd->required[i],
+							   meta, sizeof(meta))
+					: vmactl_opt_name(cmd->required[i], opt,
+							  sizeof(opt)));
 			return -1;
 		}
 	return 0;
 }
+
+/* ---- Talking to the daemon ------------------------------------------------
+ */
 
 static int vmactl_connect(struct vmactl *vc)
 {
@@ -465,8 +981,9 @@ static int vmactl_connect(struct vmactl *vc)
 }
 
 /*
- * Report the error of @resp for @what. Returns the exit status: 2 for
- * malformed requests, 1 otherwise.
+ * Report the error of @resp for @what: the daemon's message, then the
+ * errno name ("no such space: 'dmo' (ENOENT)"). Returns the exit status:
+ * 2 for malformed requests, 1 otherwise.
  */
 static int vmactl_report_error(struct vmactl *vc, const char *what,
 			       const json_t *resp)
@@ -480,23 +997,28 @@ static int vmactl_report_error(struct vmactl *vc, const char *what,
 		json_dumpf(resp, stdout, JSON_COMPACT);
 		putchar('\n');
 	}
+	if (!msg || !*msg)
+		msg = en ? vmc_errno_message(en) : "error";
 	if (en)
-		fprintf(stderr, "vmactl: %s: %s (%s)\n", what, en,
-			vmc_errno_message(en));
+		fprintf(stderr, "vmactl: %s: %s (%s)\n", what, msg, en);
 	else
-		fprintf(stderr, "vmactl: %s: %s (code %lld)\n", what,
-			msg ? msg : "error", (long long)code);
+		fprintf(stderr, "vmactl: %s: %s\n", what, msg);
 	if (code == -32600 || code == -32601 || code == -32602)
 		return VMC_EXIT_USAGE;
 	return VMC_EXIT_FAIL;
 }
 
-/* Send @method(@params) and return the result in *@out (new reference). */
-static int vmactl_request(struct vmactl *vc, const char *method, json_t *params,
-			  json_t **resp)
+/*
+ * Send @method(@params) (stolen) and return the whole response in *@resp
+ * (a new reference). An error response is reported under @what and
+ * returned as its exit status with *@resp NULL.
+ */
+static int vmactl_request(struct vmactl *vc, const char *what,
+			  const char *method, json_t *params, json_t **resp)
 {
 	int ret = vmactl_connect(vc);
 
+	*resp = NULL;
 	if (ret) {
 		json_decref(params);
 		return ret;
@@ -504,11 +1026,11 @@ static int vmactl_request(struct vmactl *vc, const char *method, json_t *params,
 	ret = vmc_call(&vc->conn, method, params, resp);
 	if (ret) {
 		fprintf(stderr, "vmactl: %s: lost the connection to %s: %s\n",
-			method, vc->socket, strerror(-ret));
+			what, vc->socket, strerror(-ret));
 		return VMC_EXIT_UNREACHABLE;
 	}
 	if (json_object_get(*resp, "error")) {
-		ret = vmactl_report_error(vc, method, *resp);
+		ret = vmactl_report_error(vc, what, *resp);
 		json_decref(*resp);
 		*resp = NULL;
 		return ret;
@@ -524,47 +1046,272 @@ static uint64_t vmactl_u64(const json_t *v)
 	return x;
 }
 
+/* The space.list entry of @space (an id or a name), or NULL. New ref. */
+static json_t *vmactl_space_info(struct vmactl *vc, const json_t *space)
+{
+	json_t *resp = NULL, *sp, *found = NULL;
+	size_t i;
+
+	if (vmactl_connect(vc) ||
+	    vmc_call(&vc->conn, "space.list", NULL, &resp))
+		return NULL;
+	json_array_foreach(
+		json_object_get(json_object_get(resp, "result"), "spaces"), i,
+		sp)
+	{
+		json_t *id = json_object_get(sp, "space");
+		json_t *nm = json_object_get(sp, "name");
+
+		if ((json_is_integer(space) && json_equal(id, space)) ||
+		    (json_is_string(space) && json_equal(nm, space))) {
+			found = json_incref(sp);
+			break;
+		}
+	}
+	json_decref(resp);
+	return found;
+}
+
+/* ---- Printing --------------------------------------------------------------
+ */
+
 char *vmactl_format_vma(const json_t *vma, char *buf, size_t len)
 {
 	const char *perms = json_string_value(json_object_get(vma, "perms"));
 	const char *file = json_string_value(json_object_get(vma, "file"));
 	const char *name = json_string_value(json_object_get(vma, "name"));
-	const char *label = name ? name : file ? file : "";
+	const char *dev = json_string_value(json_object_get(vma, "dev"));
+	const char *label = file ? file : name ? name : "";
 	int n;
 
+	/* show_vma_header_prefix(), as vas_format_maps_line(). */
 	n = snprintf(
-		buf, len, "%08llx-%08llx %s %08llx 00:00 0",
+		buf, len, "%08llx-%08llx %s %08llx %s %llu ",
 		(unsigned long long)vmactl_u64(json_object_get(vma, "start")),
 		(unsigned long long)vmactl_u64(json_object_get(vma, "end")),
 		perms ? perms : "????",
-		(unsigned long long)vmactl_u64(json_object_get(vma, "offset")));
+		(unsigned long long)vmactl_u64(json_object_get(vma, "offset")),
+		dev ? dev : "00:00",
+		(unsigned long long)vmactl_u64(json_object_get(vma, "inode")));
 	if (*label && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, "%*s%s", n < 73 ? 73 - n : 1,
+		snprintf(buf + n, len - (size_t)n, "%*s%s", n < 72 ? 73 - n : 1,
 			 "", label);
 	return buf;
 }
 
-static void vmactl_print_flat(const char *prefix, const json_t *v)
+/* Members printed as addresses (hex) and as sizes (bytes, then 4K...). */
+static bool vmactl_is_addr_key(const char *key)
 {
-	const char *key;
+	static const char *const keys[] = {
+		"addr",	     "start",	 "end",		"brk",
+		"start_brk", "brk_base", "mmap_base",	"task_size",
+		"old_addr",  "new_addr", "start_stack",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(key, keys[i]))
+			return true;
+	return false;
+}
+
+static bool vmactl_is_size_key(const char *key)
+{
+	size_t n = strlen(key);
+
+	return (n >= 5 && !strcmp(key + n - 5, "bytes")) ||
+	       !strcmp(key, "stack_rlimit");
+}
+
+/* One value for people: hex addresses, sizes with their unit. */
+static void vmactl_print_value(FILE *f, const char *key, const json_t *v)
+{
+	char hs[32];
+
+	if (json_is_integer(v) && vmactl_is_addr_key(key)) {
+		fprintf(f, "%#llx", (unsigned long long)json_integer_value(v));
+	} else if (json_is_integer(v) && vmactl_is_size_key(key)) {
+		uint64_t b = (uint64_t)json_integer_value(v);
+
+		fprintf(f, "%llu", (unsigned long long)b);
+		if (b >= 1024)
+			fprintf(f, " (%s)", vmc_human_size(b, hs, sizeof(hs)));
+	} else if (json_is_string(v)) {
+		fputs(json_string_value(v), f);
+	} else if (json_is_null(v)) {
+		fputc('-', f);
+	} else {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		fputs(s ? s : "?", f);
+		free(s);
+	}
+}
+
+static void vmactl_print_flat(const char *prefix, const char *key,
+			      const json_t *v)
+{
+	const char *k;
 	json_t *m;
 	char name[256];
 
 	if (!json_is_object(v)) {
-		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-		printf("%s: %s\n", prefix, s ? s : "?");
-		free(s);
+		printf("%s: ", prefix);
+		vmactl_print_value(stdout, key, v);
+		putchar('\n');
 		return;
 	}
-	json_object_foreach((json_t *)v, key, m)
+	json_object_foreach((json_t *)v, k, m)
 	{
 		if (*prefix)
-			snprintf(name, sizeof(name), "%s.%s", prefix, key);
+			snprintf(name, sizeof(name), "%s.%s", prefix, k);
 		else
-			snprintf(name, sizeof(name), "%s", key);
-		vmactl_print_flat(name, m);
+			snprintf(name, sizeof(name), "%s", k);
+		vmactl_print_flat(name, k, m);
 	}
+}
+
+/*
+ * space list as a table, one space a line. The columns are the members the
+ * daemon reports; members it adds later are printed as NAME=VALUE after
+ * them.
+ */
+static void vmactl_print_list(const json_t *r)
+{
+	static const struct {
+		const char *key, *title;
+		int width; /* negative: left-aligned */
+	} cols[] = {
+		{"space", "SPACE", 5},
+		{"name", "NAME", -16},
+		{"owner", "OWNER", 5},
+		{"task_size", "TASK_SIZE", 14},
+		{"mmap_base", "MMAP_BASE", 14},
+		{"stack_guard_gap", "GUARD", 5},
+		{"max_map_count", "MAX_MAP", 7},
+		{"stack_rlimit", "STACK", 5},
+	};
+	const size_t nr = sizeof(cols) / sizeof(cols[0]);
+	const json_t *sp;
+	size_t i, c;
+
+	for (c = 0; c < nr; c++)
+		printf("%s%*s", c ? " " : "", cols[c].width, cols[c].title);
+	putchar('\n');
+	json_array_foreach(json_object_get(r, "spaces"), i, sp)
+	{
+		const char *key;
+		json_t *m;
+
+		for (c = 0; c < nr; c++) {
+			const json_t *v = json_object_get(sp, cols[c].key);
+			char cell[64], hs[32];
+
+			if (json_is_string(v))
+				snprintf(cell, sizeof(cell), "%s",
+					 json_string_value(v));
+			else if (!json_is_integer(v))
+				snprintf(cell, sizeof(cell), "-");
+			else if (vmactl_is_addr_key(cols[c].key))
+				snprintf(cell, sizeof(cell), "%#llx",
+					 (unsigned long long)json_integer_value(
+						 v));
+			else if (vmactl_is_size_key(cols[c].key))
+				vmc_human_size((uint64_t)json_integer_value(v),
+					       hs, sizeof(hs)),
+					snprintf(cell, sizeof(cell), "%s", hs);
+			else
+				snprintf(cell, sizeof(cell), "%lld",
+					 (long long)json_integer_value(v));
+			printf("%s%*s", c ? " " : "", cols[c].width, cell);
+		}
+		json_object_foreach((json_t *)sp, key, m)
+		{
+			for (c = 0; c < nr && strcmp(cols[c].key, key); c++)
+				;
+			if (c < nr)
+				continue;
+			printf(" %s=", key);
+			vmactl_print_value(stdout, key, m);
+		}
+		putchar('\n');
+	}
+}
+
+/*
+ * pmap(1) (procps-ng): "ADDRESS  SIZEK MODE MAPPING" lines and " total
+ * NK"; with -x, "Address Kbytes RSS Mode Mapping" columns and a "total kB"
+ * line. The mapping is the file's base name, "[ stack ]" for the stack and
+ * "[ anon ]" for other anonymous memory (the heap included), as procps
+ * prints them.
+ */
+static void vmactl_print_pmap(const json_t *info, const json_t *space,
+			      const json_t *vmas, bool extended)
+{
+	uint64_t total_kb = 0, total_rss = 0;
+	const json_t *v;
+	size_t i;
+
+	if (info && json_is_string(json_object_get(info, "name")))
+		printf("%lld:   %s\n",
+		       (long long)json_integer_value(
+			       json_object_get(info, "space")),
+		       json_string_value(json_object_get(info, "name")));
+	else if (json_is_integer(space))
+		printf("%lld:\n", (long long)json_integer_value(space));
+	else
+		printf("%s:\n", json_string_value(space));
+	if (extended)
+		printf("Address           Kbytes     RSS Mode  Mapping\n");
+	json_array_foreach(vmas, i, v)
+	{
+		uint64_t start = vmactl_u64(json_object_get(v, "start"));
+		uint64_t kb =
+			(vmactl_u64(json_object_get(v, "end")) - start) >> 10;
+		uint64_t rss = vmactl_u64(json_object_get(v, "rss_pages")) * 4;
+		const char *perms =
+			json_string_value(json_object_get(v, "perms"));
+		const char *file =
+			json_string_value(json_object_get(v, "file"));
+		const char *name =
+			json_string_value(json_object_get(v, "name"));
+		const char *mapping, *slash;
+		char mode[6];
+
+		if (!perms || strlen(perms) != 4)
+			perms = "----";
+		snprintf(mode, sizeof(mode), "%c%c%c%c-", perms[0], perms[1],
+			 perms[2], perms[3] == 's' ? 's' : '-');
+		if (file) {
+			slash = strrchr(file, '/');
+			mapping = slash && slash[1] ? slash + 1 : file;
+		} else if (name && !strcmp(name, "[stack]")) {
+			mapping = "  [ stack ]";
+		} else if (name && name[0] == '/') {
+			/* "/dev/zero (deleted)" */
+			mapping = strrchr(name, '/') + 1;
+		} else {
+			mapping = "  [ anon ]";
+		}
+		total_kb += kb;
+		total_rss += rss;
+		if (extended)
+			printf("%016llx %7llu %7llu %s %s\n",
+			       (unsigned long long)start,
+			       (unsigned long long)kb, (unsigned long long)rss,
+			       mode, mapping);
+		else
+			printf("%016llx %6lluK %s %s\n",
+			       (unsigned long long)start,
+			       (unsigned long long)kb, mode, mapping);
+	}
+	if (extended)
+		printf("---------------- ------- ------- \n"
+		       "total kB %15llu %7llu\n",
+		       (unsigned long long)total_kb,
+		       (unsigned long long)total_rss);
+	else
+		printf(" total %16lluK\n", (unsigned long long)total_kb);
 }
 
 /* Write a picture of @maps to @path ("-": standard output). */
@@ -663,12 +1410,11 @@ static void vmactl_print_fault(const json_t *params, const json_t *r)
 							     : "");
 }
 
-static void vmactl_print(struct vmactl *vc, const struct vmactl_cmd *cmd,
-			 const json_t *params, const json_t *r)
+static void vmactl_print(const struct vmactl_cmd *cmd, const json_t *params,
+			 const json_t *r)
 {
 	char line[512];
 	const json_t *v;
-	bool first;
 	size_t i;
 
 	switch (cmd->out) {
@@ -683,39 +1429,15 @@ static void vmactl_print(struct vmactl *vc, const struct vmactl_cmd *cmd,
 		putchar('\n');
 		break;
 	case VMACTL_OUT_LIST:
-		json_array_foreach(json_object_get(r, "spaces"), i, v)
-		{
-			const char *key;
-			json_t *m;
-
-			if (!json_is_object(v)) {
-				char *s = json_dumps(v, JSON_ENCODE_ANY);
-
-				printf("%s\n", s ? s : "?");
-				free(s);
-				continue;
-			}
-			first = true;
-			json_object_foreach((json_t *)v, key, m)
-			{
-				char *s = json_dumps(m, JSON_ENCODE_ANY |
-								JSON_COMPACT);
-
-				printf("%s%s=%s", first ? "" : " ", key,
-				       s ? s : "?");
-				first = false;
-				free(s);
-			}
-			putchar('\n');
-		}
+		vmactl_print_list(r);
 		break;
 	case VMACTL_OUT_ADDR:
 		printf("%#llx\n", (unsigned long long)vmactl_u64(
 					  json_object_get(r, "addr")));
 		break;
-	case VMACTL_OUT_BRK:
-		printf("%#llx\n", (unsigned long long)vmactl_u64(
-					  json_object_get(r, "brk")));
+	case VMACTL_OUT_BRK: /* vmactl_brk() */
+	case VMACTL_OUT_SHOW:
+	case VMACTL_OUT_PMAP:
 		break;
 	case VMACTL_OUT_FAULT:
 		vmactl_print_fault(params, r);
@@ -731,49 +1453,100 @@ static void vmactl_print(struct vmactl *vc, const struct vmactl_cmd *cmd,
 				       json_object_get(params, "addr")));
 		break;
 	case VMACTL_OUT_MAPS:
-		v = json_object_get(r, "text");
-		if (json_is_string(v)) {
-			fputs(json_string_value(v), stdout);
-			break;
-		}
+		/* The lookup formatter: the same bytes as the daemon's text. */
 		json_array_foreach(json_object_get(r, "vmas"), i, v) printf(
 			"%s\n", vmactl_format_vma(v, line, sizeof(line)));
 		break;
 	case VMACTL_OUT_STATS:
-		vmactl_print_flat("", r);
-		break;
-	case VMACTL_OUT_SHOW:
+		vmactl_print_flat("", "", r);
 		break;
 	}
-	(void)vc;
+}
+
+/*
+ * brk SPACE [ADDR]: with ADDR, the break before and after (@was), and a
+ * failure when it is not where asked: brk(2) returns the old break when it
+ * refuses, and glibc's brk() then fails with ENOMEM.
+ */
+static int vmactl_brk(struct vmactl *vc, const json_t *params,
+		      const json_t *result, const uint64_t *was)
+{
+	uint64_t now = vmactl_u64(json_object_get(result, "brk"));
+	uint64_t want = vmactl_u64(json_object_get(params, "addr"));
+
+	if (!was) {
+		if (!vc->json)
+			printf("%#llx\n", (unsigned long long)now);
+		return 0;
+	}
+	if (!vc->json)
+		printf("%#llx -> %#llx\n", (unsigned long long)*was,
+		       (unsigned long long)now);
+	if (now == want)
+		return 0;
+	fprintf(stderr,
+		"vmactl: brk: the break did not move to %#llx: it is at %#llx "
+		"(refused: ENOMEM)\n",
+		(unsigned long long)want, (unsigned long long)now);
+	return VMC_EXIT_FAIL;
 }
 
 static int vmactl_run_cmd(struct vmactl *vc, const struct vmactl_cmd *cmd,
 			  int argc, char **argv)
 {
-	json_t *params = json_object(), *resp = NULL;
+	json_t *params = json_object(), *resp = NULL, *info = NULL;
+	const json_t *result;
+	uint64_t was = 0;
+	bool moving;
 	int ret;
 
-	if (vmactl_parse_args(vc, cmd, argc, argv, params) ||
-	    (!strcmp(cmd->method, "space.import") &&
-	     vmactl_import_prepare(params))) {
+	ret = vmactl_parse_args(vc, cmd, argc, argv, params);
+	if (!ret && !strcmp(cmd->method, "space.import") &&
+	    vmactl_import_prepare(params))
+		ret = -1;
+	if (ret) {
 		json_decref(params);
-		return VMC_EXIT_USAGE;
+		return ret > 0 ? 0 : VMC_EXIT_USAGE;
+	}
+	moving = cmd->out == VMACTL_OUT_BRK &&
+		 vmactl_u64(json_object_get(params, "addr"));
+	if (moving) {
+		/* The break before, to print beside the result. */
+		ret = vmactl_request(
+			vc, cmd->name, cmd->method,
+			json_pack("{s:O}", "space",
+				  json_object_get(params, "space")),
+			&resp);
+		if (ret)
+			goto out;
+		was = vmactl_u64(json_object_get(
+			json_object_get(resp, "result"), "brk"));
+		json_decref(resp);
 	}
 	json_incref(params);
-	ret = vmactl_request(vc, cmd->method, params, &resp);
+	ret = vmactl_request(vc, cmd->name, cmd->method, params, &resp);
 	if (ret)
 		goto out;
+	result = json_object_get(resp, "result");
 	if (cmd->out == VMACTL_OUT_SHOW) {
-		ret = vmactl_show(vc, params, json_object_get(resp, "result"));
-	} else if (vc->json) {
-		json_dumpf(json_object_get(resp, "result"), stdout,
-			   JSON_COMPACT | JSON_ENCODE_ANY);
-		putchar('\n');
-	} else {
-		vmactl_print(vc, cmd, params, json_object_get(resp, "result"));
+		ret = vmactl_show(vc, params, result);
+		goto out;
 	}
+	if (vc->json) {
+		json_dumpf(result, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+		putchar('\n');
+	} else if (cmd->out == VMACTL_OUT_PMAP) {
+		info = vmactl_space_info(vc, json_object_get(params, "space"));
+		vmactl_print_pmap(info, json_object_get(params, "space"),
+				  json_object_get(result, "vmas"),
+				  vc->extended);
+	} else {
+		vmactl_print(cmd, params, result);
+	}
+	if (cmd->out == VMACTL_OUT_BRK)
+		ret = vmactl_brk(vc, params, result, moving ? &was : NULL);
 out:
+	json_decref(info);
 	json_decref(resp);
 	json_decref(params);
 	return ret;
@@ -786,17 +1559,19 @@ static int vmactl_call(struct vmactl *vc, int argc, char **argv)
 	int ret;
 
 	if (argc < 1 || argc > 2) {
-		vmactl_usage_error("%s", "usage: vmactl call METHOD [JSON]");
+		vmactl_usage_error(NULL, "usage: vmactl call METHOD [JSON]");
 		return VMC_EXIT_USAGE;
 	}
 	if (argc == 2) {
 		params = json_loads(argv[1], JSON_DECODE_ANY, &jerr);
 		if (!params) {
-			vmactl_usage_error("invalid JSON: %s", jerr.text);
+			vmactl_usage_error(
+				NULL, "call: invalid JSON at column %d: %s",
+				jerr.column, jerr.text);
 			return VMC_EXIT_USAGE;
 		}
 	}
-	ret = vmactl_request(vc, argv[0], params, &resp);
+	ret = vmactl_request(vc, argv[0], argv[0], params, &resp);
 	if (ret)
 		return ret;
 	json_dumpf(json_object_get(resp, "result"), stdout,
@@ -806,7 +1581,6 @@ static int vmactl_call(struct vmactl *vc, int argc, char **argv)
 	json_decref(resp);
 	return 0;
 }
-
 /* Add "jsonrpc" and "id" to a request object that lacks them. */
 static void vmactl_complete_request(json_t *req, long long *id)
 {
@@ -851,6 +1625,39 @@ static bool vmactl_is_error(const json_t *resp)
 	return json_object_get(resp, "error") != NULL;
 }
 
+/*
+ * A line of - that is not JSON: say so on stderr, and answer it on stdout
+ * as the daemon would (-32700, id null), so that responses stay one per
+ * request line.
+ */
+static void vmactl_stdin_bad_line(int lineno, const json_error_t *jerr)
+{
+	json_t *resp =
+		json_pack("{s:s,s:n,s:{s:i,s:s}}", "jsonrpc", "2.0", "id",
+			  "error", "code", -32700, "message", "parse error");
+
+	fprintf(stderr, "vmactl: line %d: not JSON (column %d: %s); skipped\n",
+		lineno, jerr->column, jerr->text);
+	if (resp) {
+		json_dumpf(resp, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(resp);
+	}
+}
+
+static int vmactl_reconnect(struct vmactl *vc)
+{
+	vmc_close(&vc->conn);
+	vc->connected = false;
+	return vmactl_connect(vc);
+}
+
+/*
+ * vmactl -: one request per line, one response per request. A malformed
+ * line is reported and skipped; if the daemon closes the connection (it
+ * does after a message it cannot frame), the line is reported and the
+ * next ones go over a new connection.
+ */
 static int vmactl_stdin(struct vmactl *vc)
 {
 	char *line = NULL;
@@ -870,37 +1677,52 @@ static int vmactl_stdin(struct vmactl *vc)
 		lineno++;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (*p == '\n' || !*p || *p == '#')
+		if (*p == '\n' || *p == '\r' || !*p || *p == '#')
 			continue;
 		req = json_loads(p, JSON_DECODE_ANY, &jerr);
 		if (!req) {
-			/* Let the daemon answer a malformed line itself. */
-			ret = vmc_send(&vc->conn, p, strlen(p));
-			if (!ret && p[strlen(p) - 1] != '\n')
-				ret = vmc_send(&vc->conn, "\n", 1);
-			req = json_null();
-		} else {
-			if (json_is_array(req)) {
-				size_t i;
-				json_t *e;
+			vmactl_stdin_bad_line(lineno, &jerr);
+			status = VMC_EXIT_FAIL;
+			continue;
+		}
+		if (json_is_array(req)) {
+			size_t i;
+			json_t *e;
 
-				json_array_foreach(req, i, e)
-					vmactl_complete_request(e, &id);
-			} else {
-				vmactl_complete_request(req, &id);
+			json_array_foreach(req, i, e)
+				vmactl_complete_request(e, &id);
+		} else {
+			vmactl_complete_request(req, &id);
+		}
+		resp = NULL;
+		ret = vmc_send_json(&vc->conn, req);
+		if (ret) {
+			/* Not delivered: the daemon had closed the connection
+			 * after an earlier line. Send it again on a new one. */
+			ret = vmactl_reconnect(vc);
+			if (ret) {
+				json_decref(req);
+				goto out;
 			}
 			ret = vmc_send_json(&vc->conn, req);
 		}
-		if (ret)
-			goto lost;
-		if (!vmactl_expects_response(req)) {
-			json_decref(req);
+		if (!ret && vmactl_expects_response(req))
+			ret = vmc_recv_json(&vc->conn, &resp);
+		json_decref(req);
+		if (ret) {
+			/* Sent, but no response: it may or may not have run. */
+			fprintf(stderr,
+				"vmactl: line %d: no response (%s); "
+				"reconnecting for the next lines\n",
+				lineno, strerror(-ret));
+			status = VMC_EXIT_FAIL;
+			ret = vmactl_reconnect(vc);
+			if (ret)
+				goto out;
 			continue;
 		}
-		json_decref(req);
-		ret = vmc_recv_json(&vc->conn, &resp);
-		if (ret)
-			goto lost;
+		if (!resp)
+			continue;
 		json_dumpf(resp, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
 		putchar('\n');
 		fflush(stdout);
@@ -908,13 +1730,67 @@ static int vmactl_stdin(struct vmactl *vc)
 			status = VMC_EXIT_FAIL;
 		json_decref(resp);
 	}
+	ret = status;
+out:
 	free(line);
-	return status;
-lost:
-	free(line);
-	fprintf(stderr, "vmactl: line %d: lost the connection to %s: %s\n",
-		lineno, vc->socket, strerror(-ret));
-	return VMC_EXIT_UNREACHABLE;
+	return ret;
+}
+
+static const struct vmactl_cmd *vmactl_find_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NR_CMDS; i++)
+		if (!strcmp(vmactl_cmds[i].name, name))
+			return &vmactl_cmds[i];
+	return NULL;
+}
+
+/* "space" "create" -> "space create"; returns the words used (1 or 2). */
+static int vmactl_cmd_name(int argc, char **argv, char *name, size_t len)
+{
+	if (!strcmp(argv[0], "space") && argc >= 2 && argv[1][0] != '-') {
+		snprintf(name, len, "space %s", argv[1]);
+		return 2;
+	}
+	snprintf(name, len, "%s", argv[0]);
+	return 1;
+}
+
+static int vmactl_unknown_cmd(const char *name)
+{
+	const char *guess = vmactl_suggest_cmd(name);
+
+	if (guess)
+		vmactl_usage_error(NULL,
+				   "unknown command '%s'; did you mean '%s'?",
+				   name, guess);
+	else
+		vmactl_usage_error(NULL, "unknown command '%s'", name);
+	return VMC_EXIT_USAGE;
+}
+
+/* vmactl help [COMMAND] */
+static int vmactl_help(int argc, char **argv)
+{
+	const struct vmactl_cmd *cmd;
+	char name[64];
+
+	if (argc == 0) {
+		vmactl_help_all(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[0], "call") || !strcmp(argv[0], "-") ||
+	    !strcmp(argv[0], "help")) {
+		vmactl_help_all(stdout);
+		return 0;
+	}
+	vmactl_cmd_name(argc, argv, name, sizeof(name));
+	cmd = vmactl_find_cmd(name);
+	if (!cmd)
+		return vmactl_unknown_cmd(name);
+	vmactl_help_cmd(stdout, cmd);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -928,14 +1804,15 @@ int main(int argc, char **argv)
 		{0},
 	};
 	struct vmactl vc = {.guard_gap = -1};
+	const struct vmactl_cmd *cmd;
 	const char *sock = NULL, *config = NULL;
 	char name[64];
-	size_t i;
-	int c, ret;
+	int c, ret, used;
 
 	vc.conn.fd = -1;
+	opterr = 0;
 	/* '+': stop at the subcommand; its options are parsed per command. */
-	while ((c = getopt_long(argc, argv, "+s:c:jhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:s:c:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -947,20 +1824,29 @@ int main(int argc, char **argv)
 			vc.json = true;
 			break;
 		case 'h':
-			fputs(vmactl_help, stdout);
+			vmactl_help_all(stdout);
 			return 0;
 		case 'V':
 			printf("vmactl %s\n", VMAD_VERSION);
 			return 0;
+		case ':':
+			vmactl_usage_error(NULL, "%s needs a value",
+					   argv[optind - 1]);
+			return VMC_EXIT_USAGE;
 		default:
-			fprintf(stderr, "Try 'vmactl --help'.\n");
+			vmactl_usage_error(NULL, "unknown option '%s'",
+					   argv[optind - 1]);
 			return VMC_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		vmactl_usage_error("%s", "missing command");
+		vmactl_usage_error(NULL, "missing command");
 		return VMC_EXIT_USAGE;
 	}
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(argv[0], "help"))
+		return vmactl_help(argc - 1, argv + 1);
 	ret = vmc_socket_path(sock, config, vc.socket, sizeof(vc.socket));
 	if (ret) {
 		fprintf(stderr,
@@ -968,8 +1854,6 @@ int main(int argc, char **argv)
 			strerror(-ret));
 		return VMC_EXIT_USAGE;
 	}
-	argc -= optind;
-	argv += optind;
 	if (!strcmp(argv[0], "-")) {
 		ret = vmactl_stdin(&vc);
 		goto out;
@@ -978,21 +1862,13 @@ int main(int argc, char **argv)
 		ret = vmactl_call(&vc, argc - 1, argv + 1);
 		goto out;
 	}
-	if (!strcmp(argv[0], "space") && argc >= 2) {
-		snprintf(name, sizeof(name), "space %s", argv[1]);
-		argc--;
-		argv++;
-	} else {
-		snprintf(name, sizeof(name), "%s", argv[0]);
+	used = vmactl_cmd_name(argc, argv, name, sizeof(name));
+	cmd = vmactl_find_cmd(name);
+	if (!cmd) {
+		ret = vmactl_unknown_cmd(name);
+		goto out;
 	}
-	for (i = 0; i < sizeof(vmactl_cmds) / sizeof(vmactl_cmds[0]); i++)
-		if (!strcmp(vmactl_cmds[i].name, name)) {
-			ret = vmactl_run_cmd(&vc, &vmactl_cmds[i], argc - 1,
-					     argv + 1);
-			goto out;
-		}
-	vmactl_usage_error("unknown command '%s'", name);
-	ret = VMC_EXIT_USAGE;
+	ret = vmactl_run_cmd(&vc, cmd, argc - used, argv + used);
 out:
 	if (vc.connected)
 		vmc_close(&vc.conn);

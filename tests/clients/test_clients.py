@@ -174,22 +174,46 @@ class VmactlTest(unittest.TestCase):
         start = int(out, 16)
         rc, out, err = run("vmactl", "brk", self.space, hex(start + 0x3000))
         self.assertEqual(rc, 0, err)
-        self.assertEqual(int(out, 16), start + 0x3000)
+        self.assertEqual(out, "%#x -> %#x\n" % (start, start + 0x3000))
         rc, out, _ = run("vmactl", "maps", self.space)
         self.assertIn("[heap]", out)
+        # A break the kernel refuses (below start_brk) stays where it
+        # was: the result is shown beside the request, and it fails.
+        rc, out, err = run("vmactl", "brk", self.space, "0x1000")
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(out, "%#x -> %#x\n" % (start + 0x3000,
+                                               start + 0x3000))
+        self.assertIn("did not move to 0x1000", err)
+        rc, out, err = run("vmactl", "--json", "brk", self.space, "0x1000")
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out), {"brk": start + 0x3000})
 
     def test_exit_status_failure(self):
         rc, out, err = run("vmactl", "mmap", self.space, "--length", "0",
                            "--prot", "rw", "--flags", "private,anonymous")
         self.assertEqual(rc, 1)
-        self.assertEqual(err, "vmactl: mmap: EINVAL (invalid argument)\n")
+        self.assertEqual(err, "vmactl: mmap: invalid argument (EINVAL)\n")
+        # The daemon's own message, with the errno name.
+        rc, out, err = run("vmactl", "maps", "no-such-space")
+        self.assertEqual(rc, 1)
+        self.assertEqual(
+            err, "vmactl: maps: no such space: 'no-such-space' (ENOENT)\n")
+        rc, out, err = run("vmactl", "mmap", self.space, "--length", "4K",
+                           "--prot", "rwq", "--flags", "private,anonymous")
+        self.assertEqual(rc, 2)
+        self.assertIn("vmactl: mmap: 'prot' must hold", err)
         self.mmap(W, "4K")
         rc, out, err = run("vmactl", "--json", "mmap", self.space, "--addr",
                            hex(W), "--length", "4K", "--prot", "rw",
                            "--flags", "private,anonymous,fixed_noreplace")
         self.assertEqual(rc, 1)
-        self.assertIn("EEXIST (already exists)", err)
+        self.assertIn("mmap: already exists (EEXIST)", err)
         self.assertEqual(json.loads(out)["error"]["data"]["errno"], "EEXIST")
+        # Neither anonymous nor a file: EBADF, by its name.
+        rc, out, err = run("vmactl", "mmap", self.space, "--length", "4K",
+                           "--prot", "r", "--flags", "shared")
+        self.assertEqual((rc, err), (1, "vmactl: mmap: bad file descriptor "
+                                        "(EBADF)\n"))
 
     def test_exit_status_usage(self):
         for args in (["frobnicate"], ["mmap", self.space, "--bogus", "1"],
@@ -201,6 +225,48 @@ class VmactlTest(unittest.TestCase):
             self.assertIn("vmactl:", err)
         rc, out, err = run("vmactl", "call", "no.such.method")
         self.assertEqual(rc, 2, err)
+        # Errors name the option, and suggest what was meant.
+        for args, want in (
+                (["mmap", self.space, "--length", "4Q", "--prot", "rw",
+                  "--flags", "private"],
+                 "vmactl: mmap: --length: invalid value '4Q'"),
+                (["munmap", self.space, "0x1000", "4Q"],
+                 "vmactl: munmap: LENGTH: invalid value '4Q'"),
+                (["mmap", self.space, "--lenght", "4K"],
+                 "vmactl: mmap: unknown option '--lenght'; did you mean "
+                 "'--length'?"),
+                (["mapz", self.space],
+                 "vmactl: unknown command 'mapz'; did you mean 'maps'?"),
+                (["space", "destory", self.space],
+                 "vmactl: unknown command 'space destory'; did you mean "
+                 "'space destroy'?"),
+                (["destroy", self.space],
+                 "did you mean 'space destroy'?"),
+                (["mmap", self.space, "--prot", "rw"],
+                 "vmactl: mmap: missing --length"),
+                (["fault", self.space, "0x1000", "--write=1"],
+                 "vmactl: fault: --write takes no value"),
+                # A page count takes no size suffix: 1M is not 1M pages.
+                (["space", "create", "gg", "--stack-guard-gap", "1M"],
+                 "--stack-guard-gap: invalid value '1M': a number of pages "
+                 "takes no size suffix (1M bytes would be 256 pages)"),
+                (["space", "create", "gg", "--max-map-count", "64K"],
+                 "--max-map-count: invalid value '64K'")):
+            rc, out, err = run("vmactl", *args)
+            self.assertEqual(rc, 2, "%s: %s" % (args, err))
+            self.assertIn(want, err, args)
+            self.assertIn("Try 'vmactl", err)
+        rc, out, err = run("vmactl", "space", "list")
+        self.assertNotIn(" gg ", out)
+        rc, out, err = run("vmactl", "--json", "space", "create", "gg",
+                           "--stack-guard-gap", "0x10", "--max-map-count",
+                           "100")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("vmactl", "--json", "space", "list")
+        gg = [x for x in json.loads(out)["spaces"] if x["name"] == "gg"][0]
+        self.assertEqual((gg["stack_guard_gap"], gg["max_map_count"]),
+                         (16, 100))
+        run("vmactl", "space", "destroy", "gg")
 
     def test_exit_status_unreachable(self):
         bad = os.path.join(DAEMON.dir, "nobody-here.sock")
@@ -264,6 +330,139 @@ class VmactlTest(unittest.TestCase):
         self.assertEqual(resp[2]["error"]["data"]["errno"], "EINVAL")
         rc, out, err = run("vmactl", "-", stdin=lines[3] + "\n")
         self.assertEqual(rc, 0, err)
+
+        # A malformed line is reported and the next lines still run; so
+        # does a line the daemon answers by closing the connection.
+        lines = [json.dumps({"method": "ping"}), "{not json",
+                 "[" * 100 + "]" * 100,
+                 json.dumps({"method": "lookup", "params": {
+                     "space": self.space, "addr": W}})]
+        rc, out, err = run("vmactl", "-", stdin="\n".join(lines) + "\n")
+        self.assertEqual(rc, 1, err)
+        resp = [json.loads(l) for l in out.splitlines()]
+        self.assertEqual(len(resp), 4, out)
+        self.assertIn("version", resp[0]["result"])
+        self.assertEqual((resp[1]["id"], resp[1]["error"]["code"]),
+                         (None, -32700))
+        self.assertIn("error", resp[2])
+        self.assertEqual(resp[3]["result"]["vma"]["start"], W)
+        self.assertIn("vmactl: line 2: not JSON", err)
+
+    def test_human_output(self):
+        # Addresses in hex, a table of spaces, no "name=null".
+        run("vmactl", "space", "create")  # an unnamed space
+        rc, out, err = run("vmactl", "space", "list")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), [
+            "SPACE", "NAME", "OWNER", "TASK_SIZE", "MMAP_BASE", "GUARD",
+            "MAX_MAP", "STACK"])
+        mine = [l for l in lines if " %s " % self.space in l]
+        self.assertEqual(len(mine), 1, out)
+        self.assertEqual(mine[0].split()[3:], [
+            "0x7ffffffff000", "0x7ffff7fff000", "256", "65530", "8M"])
+        self.assertNotIn("null", out)
+        self.assertTrue(any(l.split()[1] == "-" for l in lines[1:]), out)
+        rc, js, _ = run("vmactl", "--json", "space", "list")
+        for sp in json.loads(js)["spaces"]:
+            if sp["name"] is None:
+                run("vmactl", "space", "destroy", str(sp["space"]))
+        rc, out, err = run("vmactl", "stats", self.space)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^brk: 0x[0-9a-f]+$")
+        self.assertRegex(out, r"(?m)^tree\.entries: \d+$")
+
+    def test_lookup_and_maps_share_the_maps_format(self):
+        rc, out, err = run("vmactl", "mmap", self.space, "--addr", hex(W),
+                           "--length", "8K", "--prot", "r", "--flags",
+                           "shared,fixed", "--file", "/srv/data.bin")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("vmactl", "mmap", self.space, "--addr",
+                           hex(W + 0x100000), "--length", "8K", "--prot",
+                           "r", "--flags", "private,fixed", "--file",
+                           "/usr/lib/libc.so.6", "--offset", "4K")
+        self.assertEqual(rc, 0, err)
+        self.mmap(W + 0x200000, "4K", flags="shared,anonymous,fixed")
+        self.mmap(W + 0x300000, "4K")
+        rc, maps, err = run("vmactl", "maps", self.space)
+        self.assertEqual(rc, 0, err)
+        rc, js, err = run("vmactl", "--json", "maps", self.space)
+        self.assertEqual(maps, json.loads(js)["text"])
+        lines = maps.splitlines()
+        self.assertEqual(len(lines), 4, maps)
+        self.assertRegex(lines[1], r" fe:01 [1-9]\d* +/usr/lib/libc\.so\.6$")
+        self.assertRegex(lines[2], r" 00:01 [1-9]\d* +/dev/zero \(deleted\)$")
+        for addr, line in zip((W, W + 0x100000, W + 0x200000,
+                               W + 0x300000), lines):
+            rc, out, err = run("vmactl", "lookup", self.space, hex(addr))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, line + "\n")
+
+    def test_brk_base(self):
+        rc, out, err = run("vmactl", "space", "create", "brkb", "--brk-base",
+                           "0x600000000000")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("vmactl", "brk", "brkb")
+        self.assertEqual((rc, out), (0, "0x600000000000\n"), err)
+        run("vmactl", "space", "destroy", "brkb")
+
+    def test_pmap(self):
+        self.mmap(W, "16K")
+        rc, out, err = run("vmactl", "mmap", self.space, "--addr",
+                           hex(W + 0x100000), "--length", "8K", "--prot",
+                           "rx", "--flags", "private,fixed", "--file",
+                           "/usr/lib/libc.so.6")
+        self.assertEqual(rc, 0, err)
+        run("vmactl", "fault", self.space, hex(W), "--write")
+        run("vmactl", "fault", self.space, hex(W + P), "--write")
+        rc, out, err = run("vmactl", "pmap", self.space)
+        self.assertEqual(rc, 0, err)
+        rc, js, _ = run("vmactl", "--json", "space", "list")
+        sid = [x["space"] for x in json.loads(js)["spaces"]
+               if x["name"] == self.space][0]
+        self.assertEqual(out, "%d:   %s\n"
+                         "%016x     16K rw---   [ anon ]\n"
+                         "%016x      8K r-x-- libc.so.6\n"
+                         " total               24K\n"
+                         % (sid, self.space, W, W + 0x100000))
+        rc, out, err = run("vmactl", "pmap", self.space, "-x")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[1:], [
+            "Address           Kbytes     RSS Mode  Mapping",
+            "%016x      16       8 rw---   [ anon ]" % W,
+            "%016x       8       0 r-x-- libc.so.6" % (W + 0x100000),
+            "---------------- ------- ------- ",
+            "total kB              24       8"])
+        # The real pmap (procps) lays its columns out the same way, with a
+        # Dirty column the simulator has no data for.
+        pmap = shutil.which("pmap")
+        if not pmap:
+            print("pmap (procps) not installed: layout not compared")
+            return
+        real = subprocess.run([pmap, "-x", str(os.getpid())],
+                              capture_output=True, text=True).stdout
+        rl = real.splitlines()
+        self.assertEqual(rl[1].replace("   Dirty", ""), lines[1])
+        self.assertEqual(rl[-2].replace(" -------", "", 1), lines[-2])
+        row = re.compile(r"^([0-9a-f]{16}) +(\d+) +(\d+) +\d+ ([-rwxs]{5}) "
+                         r"(.*)$")
+        m = row.match(rl[2])
+        self.assertTrue(m, rl[2])
+        ours = "%s %7s %7s %s %s" % m.groups()
+        self.assertEqual(len(ours.split(m.group(4))[0]),
+                         len(lines[2].split("rw---")[0]))
+        tot = re.match(r"^(total kB +\d+) +\d+ +\d+$", rl[-1])
+        self.assertTrue(tot, rl[-1])
+        self.assertEqual(len(tot.group(1)),
+                         len(re.match(r"^total kB +\d+", lines[-1]).group(0)))
+        real = subprocess.run([pmap, str(os.getpid())], capture_output=True,
+                              text=True).stdout.splitlines()
+        self.assertRegex(real[1], r"^[0-9a-f]{16} +\d+K [-rwxs]{5} ")
+        self.assertEqual(len(real[1].split("K ")[0]),
+                         len("%016x     16" % W))
+        self.assertRegex(real[-1], r"^ total +\d+K$")
+        self.assertEqual(len(real[-1]), len(" total               24K"))
 
 
 class ShowTest(unittest.TestCase):
@@ -419,6 +618,41 @@ class HelpTest(unittest.TestCase):
             rc, out, err = run(prog, "--version", sock=False)
             self.assertEqual(rc, 0)
             self.assertRegex(out, r"^%s \d+\.\d+\.\d+\n$" % prog)
+
+
+    def test_vmactl_help(self):
+        rc, full, err = run("vmactl", "help", sock=False)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("vmactl", "--help", sock=False)
+        self.assertEqual(out, full)
+        # Every command has its usage line in COMMANDS.
+        cmds = full.split("\nCOMMANDS\n")[1].split("\nOPTIONS\n")[0]
+        for name in ("space create", "space destroy", "space fork",
+                     "space list", "mmap", "munmap", "mprotect", "mremap",
+                     "brk", "fault", "lookup", "maps", "pmap", "stats",
+                     "show", "call", "help"):
+            self.assertRegex(cmds, r"(?m)^    %s( |$)" % name)
+        self.assertIn("[--brk-base ADDR]", cmds)
+        self.assertIn("[--stack-guard-gap PAGES]", cmds)
+        for args in (["help", "mmap"], ["mmap", "--help"],
+                     ["mmap", "-h"]):
+            rc, out, err = run("vmactl", *args, sock=False)
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith(
+                "usage: vmactl mmap SPACE [--addr ADDR] --length LENGTH"),
+                out)
+            self.assertIn("--flags F[,F...]", out)
+            self.assertIn('Sends the JSON-RPC method "mmap"', out)
+        rc, out, err = run("vmactl", "help", "space", "create", sock=False)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("--stack-guard-gap PAGES", out)
+        self.assertIn("a number of pages, decimal or 0x hex, no size suffix",
+                      out)
+        rc, out, err = run("vmactl", "pmap", "--help", sock=False)
+        self.assertIn("-x", out)
+        rc, out, err = run("vmactl", "help", "pmpa", sock=False)
+        self.assertEqual(rc, 2)
+        self.assertIn("unknown command 'pmpa'; did you mean 'pmap'?", err)
 
 
 GROUPS = {"vmactl": VmactlTest, "show": ShowTest, "replay": ReplayTest,

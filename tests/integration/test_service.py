@@ -98,6 +98,8 @@ p = run("--workers", "lots")
 check(p.returncode == 64 and "workers" in p.stderr, p.stderr)
 p = run("--no-such-option", "1")
 check(p.returncode == 64, p.stderr)
+p = run("--bogus")
+check(p.returncode == 64 and "unknown option '--bogus'" in p.stderr, p.stderr)
 
 # Socket path order: --socket, $VMAD_SOCKET, config file, default.
 cfg = os.path.join(tmp, "sock.conf")
