@@ -65,7 +65,14 @@ static const char replay_help[] =
 	"must\n"
 	"          have the same length), numbers by value. A \"0x...\" "
 	"string\n"
-	"          matches the integer it spells.\n"
+	"          matches the integer it spells. An array whose first "
+	"element\n"
+	"          is \"...\" matches an array that holds elements "
+	"matching the\n"
+	"          others, in that order, among any others (so that a file "
+	"need\n"
+	"          not assume an empty daemon: [\"...\", {\"name\": "
+	"\"a\"}]).\n"
 	"      \"repeat\": N   (extension) send the request N times, checking\n"
 	"          the expectation each time.\n"
 	"\n"
@@ -81,10 +88,13 @@ static const char replay_help[] =
 	"    with read access, so they may populate pages of stable ranges.\n"
 	"\n"
 	"    Every failed expectation prints the file, the line, the request,\n"
-	"    the expected and the actual response. A summary follows "
-	"(requests,\n"
-	"    failures, elapsed time, reader checks). On a terminal a progress\n"
-	"    line is shown while replaying.\n"
+	"    and each member that differs: where (\"result.vmas[1].end\"), "
+	"the\n"
+	"    expected and the actual value, addresses in hex. A summary "
+	"follows\n"
+	"    (requests, failures, elapsed time, reader checks). On a "
+	"terminal a\n"
+	"    progress line is shown while replaying.\n"
 	"\n"
 	"    With --spawn each file is replayed against a fresh private vmad "
 	"on\n"
@@ -200,9 +210,10 @@ struct replay_reader {
 	pthread_t thread;
 };
 
+/* Seconds, rounded to the millisecond (reports print no float noise). */
 static double replay_seconds(uint64_t ns)
 {
-	return (double)ns / 1e9;
+	return (double)((ns + 500000) / 1000000) / 1e3;
 }
 
 static void replay_set_timeout(int fd, int seconds)
@@ -211,6 +222,44 @@ static void replay_set_timeout(int fd, int seconds)
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Whether @exp is ["...", A, B, ...]: "these elements, among others". */
+static bool replay_is_contains(const json_t *exp)
+{
+	const char *s = json_string_value(json_array_get(exp, 0));
+
+	return json_is_array(exp) && s && !strcmp(s, "...");
+}
+
+/*
+ * ["...", A, B]: every element after "..." matches an element of @act, in
+ * this order (other elements may come before, between and after).
+ */
+static bool replay_match_contains(const json_t *exp, const json_t *act,
+				  char *path, size_t plen)
+{
+	size_t used = strlen(path), i, j = 0;
+
+	if (!json_is_array(act))
+		return false;
+	for (i = 1; i < json_array_size(exp); i++) {
+		for (; j < json_array_size(act); j++) {
+			char scratch[512] = "";
+
+			if (replay_match(json_array_get(exp, i),
+					 json_array_get(act, j), scratch,
+					 sizeof(scratch)))
+				break;
+		}
+		if (j == json_array_size(act)) {
+			snprintf(path + used, plen - used, "%s(contains %zu)",
+				 used ? "." : "", i);
+			return false;
+		}
+		j++;
+	}
+	return true;
 }
 
 /* Compare @exp as a subset of @act; on mismatch write the path to @path. */
@@ -236,6 +285,8 @@ bool replay_match(const json_t *exp, const json_t *act, char *path, size_t plen)
 		}
 		return true;
 	}
+	if (replay_is_contains(exp))
+		return replay_match_contains(exp, act, path, plen);
 	if (json_is_array(exp)) {
 		size_t i;
 		json_t *v;
@@ -272,6 +323,122 @@ bool replay_match(const json_t *exp, const json_t *act, char *path, size_t plen)
 		       a == b;
 	}
 	return json_equal((json_t *)exp, (json_t *)act);
+}
+
+/* Members whose integers are addresses: printed "0x..." in reports. */
+static bool replay_is_addr_key(const char *key)
+{
+	static const char *const keys[] = {
+		"addr",	    "start",	 "end",	      "brk",	  "start_brk",
+		"brk_base", "mmap_base", "task_size", "old_addr", "new_addr",
+	};
+	size_t i;
+
+	for (i = 0; key && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(key, keys[i]))
+			return true;
+	return false;
+}
+
+/*
+ * A copy of @v in which the integers of address members are "0x..."
+ * strings, as scenario files write them (new reference).
+ */
+static json_t *replay_hexify(const json_t *v, const char *key)
+{
+	const char *k;
+	json_t *m, *out;
+	size_t i;
+	char hex[24];
+
+	if (json_is_integer(v) && replay_is_addr_key(key)) {
+		snprintf(hex, sizeof(hex), "%#llx",
+			 (unsigned long long)json_integer_value(v));
+		return json_string(hex);
+	}
+	if (json_is_object(v)) {
+		out = json_object();
+		json_object_foreach((json_t *)v, k, m)
+			json_object_set_new(out, k, replay_hexify(m, k));
+		return out;
+	}
+	if (json_is_array(v)) {
+		out = json_array();
+		json_array_foreach(v, i, m)
+			json_array_append_new(out, replay_hexify(m, key));
+		return out;
+	}
+	return json_deep_copy(v);
+}
+
+/* One compact line of @v with hex addresses (new string, or NULL). */
+static char *replay_dump(const json_t *v, const char *key)
+{
+	json_t *h;
+	char *s;
+
+	if (!v)
+		return strdup("(none)");
+	h = replay_hexify(v, key);
+	s = json_dumps(h, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(h);
+	return s;
+}
+
+/*
+ * Every difference between @exp (a subset pattern) and @act, as
+ * {"at": PATH, "expected": ..., "actual": ...} objects appended to @out:
+ * the members that differ, not the whole response. Unlike replay_match()
+ * it does not stop at the first one.
+ */
+static void replay_diff(const json_t *exp, const json_t *act, const char *key,
+			const char *path, json_t *out)
+{
+	char sub[512];
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_object(exp) && json_is_object(act)) {
+		json_object_foreach((json_t *)exp, k, v)
+		{
+			snprintf(sub, sizeof(sub), "%s%s%s", path,
+				 *path ? "." : "", k);
+			replay_diff(v, json_object_get(act, k), k, sub, out);
+		}
+		return;
+	}
+	if (json_is_array(exp) && json_is_array(act) &&
+	    !replay_is_contains(exp)) {
+		size_t ne = json_array_size(exp), na = json_array_size(act);
+
+		if (ne != na) {
+			snprintf(sub, sizeof(sub), "%s (length)", path);
+			json_array_append_new(
+				out, json_pack("{s:s,s:I,s:I}", "at", sub,
+					       "expected", (json_int_t)ne,
+					       "actual", (json_int_t)na));
+		}
+		for (i = 0; i < ne || i < na; i++) {
+			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+			replay_diff(json_array_get(exp, i),
+				    json_array_get(act, i), key, sub, out);
+		}
+		return;
+	}
+	if (exp && act) {
+		char scratch[512] = "";
+
+		if (replay_match(exp, act, scratch, sizeof(scratch)))
+			return;
+	}
+	/* A side that is missing has no member. */
+	v = json_pack("{s:s}", "at", *path ? path : "(response)");
+	if (exp)
+		json_object_set_new(v, "expected", replay_hexify(exp, key));
+	if (act)
+		json_object_set_new(v, "actual", replay_hexify(act, key));
+	json_array_append_new(out, v);
 }
 
 static void replay_print_json_line(FILE *f, const char *label, const json_t *v)
@@ -479,20 +646,42 @@ static int replay_range_of(const json_t *v, uint64_t *s, uint64_t *e)
 static void replay_fail(struct replay_file *rf, int line, const char *why,
 			const json_t *req, const json_t *exp, const json_t *act)
 {
+	json_t *diffs = json_array(), *d;
+	size_t i;
+
+	replay_diff(exp, act, NULL, "", diffs);
+	/* An error where a result was expected: show the error itself. */
+	if (json_object_get(act, "error") && !json_object_get(exp, "error"))
+		json_array_append_new(
+			diffs, json_pack("{s:s,s:O}", "at", "error", "actual",
+					 json_object_get(act, "error")));
 	pthread_mutex_lock(&rf->print_lock);
 	replay_clear_progress(rf);
 	fprintf(stderr, "%s:%d: %s\n", rf->name, line, why);
 	replay_print_json_line(stderr, "request:", req);
-	replay_print_json_line(stderr, "expected:", exp);
-	replay_print_json_line(stderr, "actual:", act);
-	if (rf->errors)
-		json_array_append_new(
-			rf->errors,
-			json_pack("{s:i, s:s, s:s, s:o?, s:o?, s:o?}", "line",
-				  line, "kind", "expectation", "why", why,
-				  "request", json_deep_copy(req), "expected",
-				  json_deep_copy(exp), "actual",
-				  json_deep_copy(act)));
+	json_array_foreach(diffs, i, d)
+	{
+		char *e = replay_dump(json_object_get(d, "expected"), NULL);
+		char *a = replay_dump(json_object_get(d, "actual"), NULL);
+
+		fprintf(stderr,
+			"  at %s:\n    expected: %s\n    actual:   %s\n",
+			json_string_value(json_object_get(d, "at")),
+			e ? e : "?", a ? a : "?");
+		free(e);
+		free(a);
+	}
+	if (rf->errors) {
+		json_t *err = json_pack(
+			"{s:i, s:s, s:s, s:o?, s:o?, s:o?, s:O}", "line", line,
+			"kind", "expectation", "why", why, "request",
+			json_deep_copy(req), "expected", json_deep_copy(exp),
+			"actual", replay_hexify(act, NULL), "differences",
+			diffs);
+
+		json_array_append_new(rf->errors, err);
+	}
+	json_decref(diffs);
 	pthread_mutex_unlock(&rf->print_lock);
 }
 
@@ -1124,7 +1313,9 @@ int main(int argc, char **argv)
 			json_real(replay_seconds(vmc_now_ns() - t0)));
 		json_object_set_new(report, "passed",
 				    json_boolean(!broken && !failed));
-		json_dumpf(report, stdout, JSON_INDENT(2));
+		/* Ten digits print a millisecond count exactly. */
+		json_dumpf(report, stdout,
+			   JSON_INDENT(2) | JSON_REAL_PRECISION(10));
 		putchar('\n');
 		json_decref(report);
 	} else {

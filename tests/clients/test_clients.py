@@ -518,12 +518,53 @@ class ReplayTest(unittest.TestCase):
         for part in ("request:", "expected:", "actual:"):
             self.assertIn(part, err)
         self.assertIn("1 failed", out)
+        # Only the member that differs, addresses in hex.
+        self.assertIn("  at result.vmas[0].end:\n"
+                      "    expected: \"0x200000003000\"\n"
+                      "    actual:   \"0x200000002000\"\n", err)
+        self.assertNotIn("rss_pages", err)
         rc, out, err = run("vma-replay", "--json", f)
         self.assertEqual(rc, 1)
         rep = json.loads(out)
         self.assertFalse(rep["passed"])
         self.assertEqual(rep["failures"], 1)
-        self.assertEqual(rep["files"][0]["errors"][0]["line"], 9)
+        e = rep["files"][0]["errors"][0]
+        self.assertEqual(e["line"], 9)
+        self.assertEqual(e["differences"], [{
+            "at": "result.vmas[0].end", "expected": "0x200000003000",
+            "actual": "0x200000002000"}])
+        self.assertEqual(e["actual"]["result"]["vmas"][0]["start"],
+                         "0x200000000000")
+        # Times are milliseconds, without float noise.
+        for t in re.findall(r'"elapsed_s": ([0-9.eE+-]+)', out):
+            self.assertRegex(t, r"^\d+(\.\d{1,3})?$")
+
+    def test_failure_kinds(self):
+        f = os.path.join(HERE, "wrong-kinds.jsonl")
+        rc, out, err = run("vma-replay", f)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("  at result.vmas (length):\n    expected: 2\n"
+                      "    actual:   1\n", err)
+        self.assertIn("  at result.vmas[1]:\n"
+                      "    expected: {\"start\":\"0x200000001000\"}\n"
+                      "    actual:   (none)\n", err)
+        self.assertIn("  at error:\n    expected: (none)\n    actual:   "
+                      "{\"code\":-32000,\"message\":\"invalid argument\","
+                      "\"data\":{\"errno\":\"EINVAL\"}}\n", err)
+        self.assertIn("2 failed", out)
+
+    def test_library_on_a_busy_daemon(self):
+        # The scenario library runs against a daemon that has other
+        # spaces (not only against a fresh one, --spawn).
+        for name in ("busy-1", "busy-2"):
+            run("vmactl", "space", "create", name)
+        files = sorted(os.path.join(ARGS.scenarios, f)
+                       for f in os.listdir(ARGS.scenarios)
+                       if f.endswith(".jsonl"))
+        rc, out, err = run("vma-replay", "--quiet", *files)
+        self.assertEqual(rc, 0, out + err)
+        for name in ("busy-1", "busy-2"):
+            run("vmactl", "space", "destroy", name)
 
     def test_passing_and_spawn(self):
         f = os.path.join(ARGS.scenarios, "merge-adjacent-anon.jsonl")
