@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * vmc.h - The client library shared by vmactl, vma-replay and vma-bench.
+ * vmc.h - The client library shared by vmactl, vma-replay and vma-bench,
+ * installed as libvmc (this header, libvmc.so, `pkg-config libvmc`) for
+ * programs of their own. libvmc exports the vmc_* functions below and
+ * nothing else (symbol version VMC_0); its JSON values are jansson's.
  *
  * It does four small things and nothing else:
  *   - choose the socket path (--socket, VMAD_SOCKET, config file, default),

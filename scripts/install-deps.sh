@@ -18,6 +18,8 @@ run=(
 test=(
 	check libsubunit-dev # unit tests (Check)
 	python3              # integration and client tests, clients/python
+	python3-pip          # pip install of clients/python (with setuptools, wheel)
+	procps               # pmap, whose layout vmactl pmap is compared with
 	socat                # the README's raw-socket example
 	systemd              # systemd-analyze verify of the installed unit
 	# tests/picture: rsvg-convert renders vmactl's SVG pictures, with the

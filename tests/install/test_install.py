@@ -147,6 +147,84 @@ else:
     print("skip systemd-analyze verify: systemd-analyze is not installed "
           "(Debian package systemd)")
 
+# Manual pages for the four programs.
+for page in ("man8/vmad.8", "man1/vmactl.1", "man1/vma-replay.1",
+             "man1/vma-bench.1"):
+    path = os.path.join(prefix, "share/man", page)
+    ok = os.path.isfile(path) and open(path).read().startswith(".\\\"")
+    check(ok and ".SH SYNOPSIS\n" in open(path).read(),
+          f"no manual page {path}")
+    if ok and shutil.which("man"):
+        p = run("man", "-l", "-P", "cat", path, env={"MANWIDTH": "80"})
+        check(p.returncode == 0 and "SYNOPSIS" in p.stdout,
+              f"man -l {path}: {p.stderr}")
+print("ok   manual pages vmad(8), vmactl(1), vma-replay(1), vma-bench(1)")
+
+# Bash completion of the installed vmactl.
+comp = os.path.join(prefix, "share/bash-completion/completions/vmactl")
+check(os.path.isfile(comp), "no bash completion " + comp)
+script = f"""source {comp}
+comp() {{ COMP_WORDS=("$@"); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1));
+  COMPREPLY=(); _vmactl; echo "${{COMPREPLY[*]}}"; }}
+comp vmactl mm; comp vmactl space d; comp vmactl mmap s --le
+complete -p vmactl
+"""
+p = run("bash", "-c", script,
+        env={"PATH": os.path.join(prefix, "bin") + ":" + os.environ["PATH"]})
+check(p.stdout.splitlines()[:3] == ["mmap", "destroy", "--length"] and
+      "_vmactl" in p.stdout, f"completion: {p.stdout!r} {p.stderr}")
+print("ok   bash completion of vmactl")
+
+# libvmc: a program of one's own, built with pkg-config against the
+# installed header and library, talks to the installed vmad.
+libdir = os.path.join(prefix, "lib")
+pc = run("pkg-config", "--cflags", "--libs", "libvmc",
+         env={"PKG_CONFIG_PATH": os.path.join(libdir, "pkgconfig")})
+incs = [os.path.normpath(w[2:]) for w in pc.stdout.split()
+        if w.startswith("-I")]
+check(pc.returncode == 0 and os.path.join(prefix, "include") in incs,
+      f"pkg-config libvmc: {pc.stdout}{pc.stderr}")
+prog = os.path.join(tmp, "ping.c")
+with open(prog, "w") as f:
+    f.write(r"""#include <stdio.h>
+#include <vmc.h>
+int main(int argc, char **argv)
+{
+	struct vmc_conn c;
+	json_t *resp;
+	int ret = vmc_connect(&c, argv[1]);
+
+	if (ret || vmc_call(&c, "ping", NULL, &resp))
+		return 3;
+	printf("%s\n", json_string_value(json_object_get(
+		json_object_get(resp, "result"), "version")));
+	json_decref(resp);
+	vmc_close(&c);
+	return 0;
+}
+""")
+exe = os.path.join(tmp, "ping")
+p = run(ARGS.cc, prog, "-o", exe, *pc.stdout.split(), f"-Wl,-rpath,{libdir}")
+check(p.returncode == 0, f"cannot build against libvmc: {p.stderr}")
+sock = os.path.join(tmp, "vmad.sock")
+daemon = subprocess.Popen([os.path.join(prefix, "bin/vmad"), "--socket",
+                           sock], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+try:
+    daemon.stdout.readline()
+    p = run(exe, sock)
+    check(p.returncode == 0 and re.match(r"^\d+\.\d+\.\d+\n$", p.stdout),
+          f"the libvmc program: {p.returncode} {p.stdout} {p.stderr}")
+finally:
+    daemon.terminate()
+    daemon.wait(timeout=30)
+if shutil.which("nm"):
+    p = run("nm", "-D", "--defined-only", os.path.join(libdir, "libvmc.so"))
+    syms = [l.split()[-1] for l in p.stdout.splitlines() if l.strip()]
+    check(syms and all(x.startswith("vmc_") or x == "VMC_0" for x in syms),
+          f"libvmc exports more than vmc_*: {syms}")
+print("ok   libvmc: pkg-config, header, a program built and run against it")
+
 # 2. An existing, edited configuration is kept on a second install.
 conf = os.path.join(prefix, "etc/vmad/vmad.conf")
 with open(conf, "a") as f:
