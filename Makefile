@@ -23,7 +23,8 @@ build: deps
 
 build-san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
-		-DVMAD_ASAN=ON -DVMAD_UBSAN=ON -DVMAD_REQUIRE_TOOLS=ON >/dev/null
+		-DVMAD_ASAN=ON -DVMAD_UBSAN=ON -DVMAD_POISON=ON \
+		-DVMAD_REQUIRE_TOOLS=ON >/dev/null
 	@cmake --build $(SAN_BUILD) -j$(JOBS)
 
 # Only the daemon's packages and the daemon (a build directory configured
