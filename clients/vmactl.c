@@ -224,9 +224,12 @@ static const struct vmactl_flag vmactl_pmap_flags[] = {
  * @pos:      Parameters given positionally, in order.
  * @opts:     Further parameters, given as --name VALUE.
  * @required: Parameters that must be given (either way).
- * @flags:    The command's own flags ({NULL}-terminated), or NULL.
  * @out:      How the result is printed for people.
+ * @flags:    The command's own flags ({NULL}-terminated), or NULL.
  * @help:     What it does, in lines of at most 66 characters.
+ *
+ * A row written without @flags and @help still works (its usage line is
+ * generated from the parameters).
  */
 struct vmactl_cmd {
 	const char *name;
@@ -234,8 +237,8 @@ struct vmactl_cmd {
 	const char *pos[4];
 	const char *opts[10];
 	const char *required[4];
-	const struct vmactl_flag *flags;
 	enum vmactl_out out;
+	const struct vmactl_flag *flags;
 	const char *help;
 };
 
