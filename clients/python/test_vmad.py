@@ -3,7 +3,7 @@
 """Tests of the Python client module (vmad.py) against a private vmad.
 
 usage: test_vmad.py --vmad PATH [--vmactl PATH] [--codec protocol/codec.c]
-                    [--require-pip]
+                    [--errh libvma/include/vma/err.h] [--require-pip]
 """
 import argparse
 import atexit
@@ -248,6 +248,17 @@ class PackagingTest(unittest.TestCase):
             self.assertTrue(callable(getattr(vmad.Client,
                                              m.replace(".", "_"))))
 
+    def test_every_errno(self):
+        # Every errno name vmad reports (libvma's VMA_ERRNO_MAP) has its
+        # class.
+        if not ARGS.errh:
+            self.skipTest("no --errh")
+        names = re.findall(r"X\((E[A-Z0-9]+),", open(ARGS.errh).read())
+        self.assertGreater(len(names), 15)
+        for n in names:
+            cls = getattr(vmad, n, None)
+            self.assertTrue(cls and issubclass(cls, vmad.DaemonError), n)
+
     def test_pip_install(self):
         # pip installs the module from the source tree (no network: the
         # build backend is the installed setuptools).
@@ -298,6 +309,7 @@ def main():
     ap.add_argument("--vmad", required=True)
     ap.add_argument("--vmactl")
     ap.add_argument("--codec")
+    ap.add_argument("--errh")
     ap.add_argument("--require-pip", action="store_true")
     ARGS = ap.parse_args()
     proc, SOCK = start_daemon(ARGS.vmad)

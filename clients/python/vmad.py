@@ -126,11 +126,12 @@ _PROTOCOL_ERRORS = {-32700: ParseError, -32600: InvalidRequest,
 
 # The errno names vmad reports (libvma/include/vma/err.h); any other name
 # still gets a class of its own, made when first seen.
-_ERRNO_NAMES = ("EPERM", "ENOENT", "EINTR", "EBADF", "EAGAIN", "ENOMEM",
-                "EACCES", "EFAULT", "EBUSY", "EEXIST", "ENODEV", "EINVAL",
-                "ENFILE", "EMFILE", "EFBIG", "ENOSPC", "ERANGE",
+_ERRNO_NAMES = ("EPERM", "ENOENT", "EINTR", "EIO", "EBADF", "EAGAIN",
+                "ENOMEM", "EACCES", "EFAULT", "EBUSY", "EEXIST", "ENODEV",
+                "EINVAL", "ENFILE", "EMFILE", "EFBIG", "ENOSPC", "ERANGE",
                 "ENAMETOOLONG", "ENOSYS", "EOVERFLOW", "ECANCELED",
-                "ETIMEDOUT", "EUNKNOWN")
+                "ETIMEDOUT", "ELOOP", "EMSGSIZE", "EPROTO", "EADDRINUSE",
+                "EUNKNOWN")
 _errno_classes = {}
 
 
