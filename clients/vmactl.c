@@ -378,11 +378,10 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.required = {"space"},
 		.flags = vmactl_pmap_flags,
 		.out = VMACTL_OUT_PMAP,
-		.help = "Prints the mappings as pmap(1) does: address, Kbytes, "
-			"mode,\nmapping and a total line; with -x also RSS. "
-			"(No "
-			"Dirty column:\nthe simulator does not track dirty "
-			"pages.)",
+		.help = "Prints the mappings as pmap(1) does: address, "
+			"Kbytes,\nmode, mapping and a total line; with -x "
+			"also RSS.\n(No Dirty column: the simulator does not "
+			"track dirty\npages.)",
 	},
 	{
 		.name = "stats",
