@@ -30,14 +30,22 @@ file(INSTALL "${VMAD_ETC_BIN}/vmad.service"
   DESTINATION "${VMAD_FULL_UNITDIR}")
 
 # The repository's vmad.conf holds the built-in defaults; the installed one
-# names the service's socket.
+# sets what the service needs: its socket (required), and the socket's
+# group where the file has that option.
 file(READ "${VMAD_ETC_SRC}/vmad.conf" conf)
-string(REPLACE "\nsocket \"\"\n"
-  "\n# Installed for the service (etc/vmad.service): its runtime directory.\nsocket \"${VMAD_SERVICE_SOCKET}\"\n"
-  conf "${conf}")
-if(NOT conf MATCHES "\nsocket \"${VMAD_SERVICE_SOCKET}\"\n")
-  message(FATAL_ERROR "etc/vmad.conf has no 'socket \"\"' line to set")
-endif()
+foreach(setting "socket=${VMAD_SERVICE_SOCKET}"
+                "socket_group=${VMAD_SERVICE_GROUP}")
+  string(REPLACE "=" ";" kv "${setting}")
+  list(GET kv 0 name)
+  list(GET kv 1 value)
+  if(conf MATCHES "\n${name} \"\"\n")
+    string(REPLACE "\n${name} \"\"\n"
+      "\n# Installed for the service (etc/vmad.service).\n${name} \"${value}\"\n"
+      conf "${conf}")
+  elseif(name STREQUAL "socket")
+    message(FATAL_ERROR "etc/vmad.conf has no 'socket \"\"' line to set")
+  endif()
+endforeach()
 file(WRITE "${VMAD_ETC_BIN}/vmad.conf" "${conf}")
 set(confdir "$ENV{DESTDIR}${VMAD_FULL_SYSCONFDIR}/vmad")
 if(EXISTS "${confdir}/vmad.conf")

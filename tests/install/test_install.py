@@ -130,8 +130,8 @@ if m:
     repo = open(os.path.join(ARGS.source, "etc/vmad.conf")).read()
     inst = open(conf).read()
     diff = [l for l in inst.splitlines() if l not in repo.splitlines()]
-    check(all(l.startswith("socket ") or l.startswith("#") for l in diff),
-          f"installed vmad.conf differs in {diff}")
+    check(all(l.startswith(("socket ", "socket_group ", "#"))
+              for l in diff), f"installed vmad.conf differs in {diff}")
 
 analyze = ARGS.systemd_analyze or shutil.which("systemd-analyze")
 if analyze:
