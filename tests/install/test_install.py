@@ -149,7 +149,7 @@ else:
 
 # Manual pages for the four programs.
 for page in ("man8/vmad.8", "man1/vmactl.1", "man1/vma-replay.1",
-             "man1/vma-bench.1"):
+             "man1/vma-bench.1", "man1/vma-record.1"):
     path = os.path.join(prefix, "share/man", page)
     ok = os.path.isfile(path) and open(path).read().startswith(".\\\"")
     check(ok and ".SH SYNOPSIS\n" in open(path).read(),
@@ -158,7 +158,8 @@ for page in ("man8/vmad.8", "man1/vmactl.1", "man1/vma-replay.1",
         p = run("man", "-l", "-P", "cat", path, env={"MANWIDTH": "80"})
         check(p.returncode == 0 and "SYNOPSIS" in p.stdout,
               f"man -l {path}: {p.stderr}")
-print("ok   manual pages vmad(8), vmactl(1), vma-replay(1), vma-bench(1)")
+print("ok   manual pages vmad(8), vmactl(1), vma-replay(1), vma-bench(1), "
+      "vma-record(1)")
 
 # Bash completion of the installed vmactl.
 comp = os.path.join(prefix, "share/bash-completion/completions/vmactl")
