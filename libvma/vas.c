@@ -711,9 +711,9 @@ void vas_stats(struct vas *vas, struct vas_stats *st)
 	st->maps_locked = uatomic_read(&vas->maps_locked);
 	st->brk = uatomic_read(&vas->brk);
 	st->start_brk = uatomic_read(&vas->start_brk);
+	urcu_memb_read_lock(); /* the writer frees folded page-table nodes */
 	st->rss_pages =
 		vas__pt_count(&vas->pt, 0, VAS_TASK_SIZE_MAX >> VAS_PAGE_SHIFT);
-	urcu_memb_read_lock();
 	vt_stats(vas->vt, &st->tree);
 	urcu_memb_read_unlock();
 	st->bytes = sizeof(*vas) + st->tree.bytes +

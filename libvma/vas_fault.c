@@ -447,7 +447,7 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 	for (;;) {
 		struct vas_area *a;
 		enum vas_access handled;
-		bool grow = false, locked = false, accerr_after;
+		bool grow = false, locked = false, accerr_after, ok;
 
 		if (caa_unlikely(!self)) {
 			bool done;
@@ -476,9 +476,14 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			/*
 			 * The page table must be able to take the page before
 			 * the stack grows, so that -ENOMEM changes nothing.
+			 * Under the writer lock: addr is in no VMA, and only a
+			 * writer may fold the nodes of an unmapped range.
 			 */
-			if (!vas__pt_leaf(&vas->pt, addr >> VAS_PAGE_SHIFT,
-					  true))
+			vas__lock(vas);
+			ok = vas__pt_leaf(&vas->pt, addr >> VAS_PAGE_SHIFT,
+					  true) != NULL;
+			vas__unlock(vas);
+			if (!ok)
 				return -ENOMEM;
 			err = vas__grow_stack(vas, addr, &expanded);
 			if (err < 0)

@@ -191,8 +191,11 @@ static inline bool vas_fault_needs_anon(const struct vas_layout *l,
 /*
  * Resident pages: a radix tree over page numbers with bitmap leaves.
  * Interior nodes have 512 slots, leaves hold 512 bits (one cache line),
- * four levels cover 2^36 pages (256 TiB). Nodes are allocated with a
- * compare-and-swap by whoever needs them first and freed with the space.
+ * four levels cover 2^36 pages (256 TiB). A slot covered whole by a range
+ * holds the range's state instead of a child (an extent, as a huge page
+ * entry). Nodes are allocated with a compare-and-swap by whoever needs
+ * them first, and unlinked only by the writer (vas__pt_fold()), freed
+ * after a grace period.
  */
 #define VAS_PT_BITS   9
 #define VAS_PT_SLOTS  (1u << VAS_PT_BITS)
@@ -208,17 +211,29 @@ static inline bool vas_fault_needs_anon(const struct vas_layout *l,
 struct vas_pt_leaf {
 	uint64_t bits[VAS_PT_WORDS];
 	uint64_t present[VAS_PT_WORDS];
+	struct vas_pt_leaf *gnext; /* unlinked, waiting for a grace period */
 };
 
+/*
+ * A slot holds a child, or the state of every page under it (vas_pt.c:
+ * none, all on the zero page, all with pages of their own).
+ */
 struct vas_pt_node {
 	void *slot[VAS_PT_SLOTS];
+	struct vas_pt_node *gnext; /* unlinked, waiting for a grace period */
+	uint8_t level;		   /* of its slots: 0 for the root */
 };
 
 struct vas_pt {
 	struct vas_pt_node *root;
 	uint64_t nr_nodes; /* interior nodes, atomic */
 	uint64_t nr_leaves;
+	uint64_t nr_lost; /* range changes dropped for want of a node */
 };
+
+/* vas__pt_for_each_run() callback: a run of present pages. */
+typedef int (*vas_pt_run_fn)(uint64_t pfn, uint64_t nr, bool own, void *arg);
+struct vas_pt_garbage;
 
 /* Per-thread-ish counters, one cache line each. */
 #define VAS_NR_STRIPES 16
@@ -357,6 +372,12 @@ void vas__pt_copy(struct vas_pt *dst, const struct vas_pt *src, uint64_t pfn,
 uint64_t vas__pt_count(const struct vas_pt *pt, uint64_t pfn, uint64_t nr);
 uint64_t vas__pt_count_present(const struct vas_pt *pt, uint64_t pfn,
 			       uint64_t nr);
+int vas__pt_for_each_run(const struct vas_pt *pt, uint64_t pfn, uint64_t nr,
+			 vas_pt_run_fn fn, void *arg);
+struct vas_pt_garbage *vas__pt_garbage_new(void);
+void vas__pt_garbage_free(void *ptr);
+void vas__pt_fold(struct vas_pt *pt, uint64_t pfn, uint64_t nr,
+		  struct vas_pt_garbage *g);
 void vas__pt_free(struct vas_pt *pt);
 uint64_t vas__pt_bytes(const struct vas_pt *pt);
 

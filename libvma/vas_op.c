@@ -7,8 +7,10 @@
  * whole operation or nothing of it. Published areas are never changed in
  * place. Before the commit every area about to be replaced or detached is
  * marked (faults that find it retry) and drained (the writer waits until
- * no fault still works on it), then the recorded page-table changes are
- * applied, then vas_test_before_commit() runs, then the commit publishes.
+ * no fault still works on it), then the page-table nodes the recorded
+ * changes need are made (the last step that can fail: it undoes the marks),
+ * then the changes are applied and the nodes they left uniform folded,
+ * then vas_test_before_commit() runs, then the commit publishes.
  * Replaced areas are freed after a grace period (vt_txn_defer_free()).
  *
  * Everything that can fail happens before the first visible change, so an
@@ -39,6 +41,7 @@ void vas_op_begin(struct vas_op *op, struct vas *vas)
 	op->cap_fresh = VAS_OP_INLINE;
 	op->old = op->old_inline;
 	op->cap_old = VAS_OP_INLINE;
+	op->pt_garbage = NULL;
 	vt_txn_begin(&op->txn, vas->vt);
 }
 
@@ -181,14 +184,13 @@ void vas_op_erase(struct vas_op *op, uint64_t start, uint64_t end)
 
 /**
  * vas_op_pages() - Record a page-table change, applied before the commit.
- * A move or set prepares its destination leaves now (this can fail).
+ * The nodes it needs are made in vas_op_finish(), once the ranges are
+ * drained of faults (a move's source may still gain pages until then).
  * Context: Writer.
  */
 void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 		  uint64_t b, uint64_t n)
 {
-	struct vas_pt *pt = &op->vas->pt;
-
 	if (op->err || !n)
 		return;
 	if (op->nr_acts == op->cap_acts) {
@@ -205,16 +207,36 @@ void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 		op->acts = na;
 		op->cap_acts = cap;
 	}
-	if (kind == VAS_PG_MOVE && vas__pt_prepare_like(pt, pt, a, b, n))
-		op->err = -ENOMEM;
-	if ((kind == VAS_PG_SET || kind == VAS_PG_SET_ZERO) &&
-	    vas__pt_prepare(pt, a, n))
-		op->err = -ENOMEM;
-	if (op->err)
-		return;
 	op->acts[op->nr_acts++] = (struct vas_pg_action){kind, a, b, n};
 }
 
+/*
+ * Make every node the recorded page-table changes need, so that applying
+ * them does not allocate. The nodes made hold the states they replace.
+ */
+static int op_prepare_pages(struct vas_op *op)
+{
+	struct vas_pt *pt = &op->vas->pt;
+	size_t i;
+
+	for (i = 0; i < op->nr_acts; i++) {
+		struct vas_pg_action *act = &op->acts[i];
+
+		if (vas__pt_prepare(pt, act->a, act->n))
+			return -ENOMEM;
+		if (act->kind == VAS_PG_MOVE &&
+		    (vas__pt_prepare(pt, act->b, act->n) ||
+		     vas__pt_prepare_like(pt, pt, act->a, act->b, act->n)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Apply the recorded changes, then fold the nodes left uniform inside
+ * their ranges (none is unlinked before every change is applied, so the
+ * nodes op_prepare_pages() made stay until then).
+ */
 static void op_apply_pages(struct vas_op *op)
 {
 	struct vas_pt *pt = &op->vas->pt;
@@ -236,6 +258,13 @@ static void op_apply_pages(struct vas_op *op)
 					  act->kind == VAS_PG_SET_ZERO);
 			break;
 		}
+	}
+	for (i = 0; i < op->nr_acts; i++) {
+		struct vas_pg_action *act = &op->acts[i];
+
+		vas__pt_fold(pt, act->a, act->n, op->pt_garbage);
+		if (act->kind == VAS_PG_MOVE)
+			vas__pt_fold(pt, act->b, act->n, op->pt_garbage);
 	}
 }
 
@@ -259,6 +288,8 @@ void vas_op_abort(struct vas_op *op)
 	size_t i;
 
 	vt_txn_abort(&op->txn);
+	/* The transaction drops its deferred frees: nothing was folded. */
+	vma_free(op->pt_garbage);
 	for (i = 0; i < op->nr_old; i++) {
 		struct vas_area *a = op->old[i];
 
@@ -341,6 +372,16 @@ int vas_op_finish(struct vas_op *op)
 		vas_op_abort(op);
 		return -ENOMEM;
 	}
+	if (op->nr_acts) {
+		/* Where the page table's folded nodes go. */
+		op->pt_garbage = vas__pt_garbage_new();
+		if (!op->pt_garbage ||
+		    vt_txn_defer_free(&op->txn, op->pt_garbage,
+				      vas__pt_garbage_free)) {
+			vas_op_abort(op);
+			return -ENOMEM;
+		}
+	}
 	/*
 	 * Nothing can fail from here. Mark every area leaving the tree
 	 * (faults that find one now retry), then wait once until no fault
@@ -352,6 +393,15 @@ int vas_op_finish(struct vas_op *op)
 		vas__mark(op->old[i]);
 	op->marked = true;
 	vas__drain_all(op->old, op->nr_old);
+	/*
+	 * The last step that can fail: the page table's nodes, made now
+	 * that no fault adds pages to the ranges. On failure the marks are
+	 * undone and the nodes made stay (they change nothing).
+	 */
+	if (op_prepare_pages(op)) {
+		vas_op_abort(op);
+		return -ENOMEM;
+	}
 	for (i = 0; i < op->nr_fresh; i++)
 		if (op->fresh[i]->state == VAS_AREA_FRESH)
 			uatomic_set(&op->fresh[i]->state, VAS_AREA_LIVE);

@@ -20,9 +20,9 @@ struct vas_proto {
 };
 
 enum vas_pg_kind {
-	VAS_PG_CLEAR, /* release [a, a + n) */
-	VAS_PG_MOVE,  /* move [a, a + n) to b */
-	VAS_PG_SET,   /* make [a, a + n) resident */
+	VAS_PG_CLEAR,	 /* release [a, a + n) */
+	VAS_PG_MOVE,	 /* move [a, a + n) to b */
+	VAS_PG_SET,	 /* make [a, a + n) resident */
 	VAS_PG_SET_ZERO, /* map the zero page where [a, a + n) has none */
 };
 
@@ -61,6 +61,8 @@ struct vas_op {
 	struct vas_pg_action *acts; /* acts_inline, or grown */
 	size_t nr_acts, cap_acts;
 	struct vas_pg_action acts_inline[VAS_OP_ACTS];
+	struct vas_pt_garbage *pt_garbage; /* folded nodes, freed after the
+					    * commit's grace period */
 };
 
 void vas_op_begin(struct vas_op *op, struct vas *vas);

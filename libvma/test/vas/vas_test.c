@@ -1265,6 +1265,79 @@ START_TEST(test_concurrent_map_fixed)
 }
 END_TEST
 
+/*
+ * Issue 19: resident pages cost memory in proportion to the pages' layout,
+ * not to the range. Populating, faulting, moving, forking and unmapping
+ * terabytes keeps the page table within a few pages of nodes.
+ */
+static uint64_t pt_bytes(struct vas *v)
+{
+	struct vas_stats st;
+
+	vas_stats(v, &st);
+	return st.bytes - st.tree.bytes;
+}
+
+START_TEST(test_populate_huge)
+{
+	const uint64_t TB = 1ULL << 40, base = 0x100000000000ULL;
+	uint64_t out, before = pt_bytes(vas), mid = base + 3 * TB + 5 * PG;
+	struct vas_fault_result r;
+	struct vas_stats st;
+	struct vas *child;
+
+	/* 1 TiB first: a page table of bitmaps needs 64 MiB for it. */
+	ck_assert_int_eq(vas_mmap(vas, base, TB, RW, FIX | VAS_MAP_POPULATE,
+				  NULL, 0, &out),
+			 0);
+	ck_assert_uint_lt(pt_bytes(vas) - before, 1 << 20);
+	ck_assert_uint_eq(info_at(vas, base).rss_pages, TB / PG);
+	/* Then 64 TiB, over it. */
+	ck_assert_int_eq(vas_mmap(vas, base, 64 * TB, RW,
+				  FIX | VAS_MAP_POPULATE | VAS_MAP_NORESERVE,
+				  NULL, 0, &out),
+			 0);
+	ck_assert_uint_lt(pt_bytes(vas) - before, 1 << 20);
+	vas_stats(vas, &st);
+	ck_assert_uint_eq(st.rss_pages, 64 * TB / PG);
+	/* A write fault inside finds its page resident. */
+	ck_assert_int_eq(vas_fault(vas, mid, VAS_ACCESS_WRITE, &r), 0);
+	ck_assert_int_eq(r.status, VAS_FAULT_OK);
+	ck_assert(!r.populated);
+	/* A hole of one page, then the page faulted back. */
+	ck_assert_int_eq(vas_munmap(vas, mid, PG), 0);
+	ck_assert_uint_eq(info_at(vas, base).rss_pages, (mid - base) / PG);
+	map_at(vas, mid, 1, RW);
+	ck_assert_int_eq(vas_fault(vas, mid, VAS_ACCESS_WRITE, &r), 0);
+	ck_assert(r.populated);
+	ck_assert_uint_lt(pt_bytes(vas) - before, 1 << 20);
+	valid(vas);
+	/* Moved by 1 TiB + 1 page (no alignment to share). */
+	ck_assert_int_eq(vas_mremap(vas, base, 8 * TB, 8 * TB,
+				    VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED,
+				    base + 70 * TB + PG, &out),
+			 0);
+	ck_assert_uint_eq(info_at(vas, base + 70 * TB + PG).rss_pages,
+			  (mid - base) / PG);
+	vas_stats(vas, &st);
+	ck_assert_uint_eq(st.rss_pages, 64 * TB / PG);
+	valid(vas);
+	/* A fork copies the extents. */
+	ck_assert_int_eq(vas_fork(vas, &child), 0);
+	vas_stats(child, &st);
+	ck_assert_uint_eq(st.rss_pages, 64 * TB / PG);
+	ck_assert_uint_lt(pt_bytes(child), 1 << 20);
+	valid(child);
+	vas_free(child);
+	/* Unmapping everything folds the nodes back. */
+	ck_assert_int_eq(vas_munmap(vas, base, 0x7f0000000000ULL - base), 0);
+	vas_stats(vas, &st);
+	ck_assert_uint_eq(st.rss_pages, 0);
+	ck_assert_uint_eq(pt_bytes(vas), before);
+	valid(vas);
+}
+END_TEST
+
 static Suite *vas_suite(void)
 {
 	Suite *s = suite_create("vas");
@@ -1301,6 +1374,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_stack_rlimit_prepares_anon);
 	tcase_add_test(tc, test_stack_gap0);
 	tcase_add_test(tc, test_fork);
+	tcase_add_test(tc, test_populate_huge);
 	tcase_add_test(tc, test_maps_format);
 	tcase_add_test(tc, test_tree_in_place);
 	tcase_add_test(tc, test_brk_below_start);
