@@ -23,7 +23,13 @@
  * rewrites every integer token of 19 digits or more into a string
  * "\u0001N<digits>" that the number check below parses itself: 2^63 to
  * 2^64-1 are accepted, anything larger or negative is -32602 "out of
- * range", never a parse error.
+ * range", never a parse error. Only tokens that RFC 8259 calls integers
+ * are rewritten (no leading zeros), so every invalid number, long or
+ * short, is a parse error. A client cannot forge the mark: strings with
+ * control characters (U+0000 to U+001F, which JSON allows only escaped)
+ * are refused in every request, -32600, before any value is looked at.
+ * The same ids come back verbatim: an id of 19 or more digits is checked
+ * against the signed 64-bit range and echoed as it was written.
  */
 #include "rpc/jsonrpc.h"
 
@@ -267,7 +273,8 @@ static char *rewrite_big_ints(const char *frame, size_t len, size_t *out_len)
 			for (d = j;
 			     d < k && frame[d] >= '0' && frame[d] <= '9';)
 				d++;
-			if (d == k && k - j >= 19) {
+			/* An RFC 8259 integer only: no leading zero. */
+			if (d == k && k - j >= 19 && frame[j] != '0') {
 				memcpy(out + o, "\"\\u0001N", 8);
 				o += 8;
 				memcpy(out + o, frame + i, k - i);
@@ -288,12 +295,45 @@ static char *rewrite_big_ints(const char *frame, size_t len, size_t *out_len)
 
 static bool fp_request(const char *frame, size_t len, struct rpc_request *req);
 
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	       (c >= 'A' && c <= 'F');
+}
+
+/*
+ * Does a string of @frame hold an escaped control character (\u0000 to
+ * \u001F)? Raw ones are a parse error already.
+ */
+static bool has_control_escape(const char *frame, size_t len)
+{
+	bool in_string = false;
+	size_t i;
+
+	if (!memchr(frame, '\\', len))
+		return false;
+	for (i = 0; i < len; i++) {
+		if (frame[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && frame[i] == '\\' && i + 1 < len) {
+			if (frame[i + 1] == 'u' && i + 5 < len &&
+			    frame[i + 2] == '0' && frame[i + 3] == '0' &&
+			    (frame[i + 4] == '0' || frame[i + 4] == '1') &&
+			    is_hex(frame[i + 5]))
+				return true;
+			i++; /* the escaped character */
+		}
+	}
+	return false;
+}
+
 int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 		  bool big_int, size_t max_batch, struct rpc_error *err)
 {
 	json_error_t jerr;
 	char *copy = NULL;
 	json_t *root;
+	bool ctl;
 
 	msg->root = NULL;
 	msg->is_batch = false;
@@ -302,6 +342,8 @@ int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 	if (msg->fast)
 		return 0;
 	msg->nr = 0;
+	/* Before the rewrite: its marks are such escapes. */
+	ctl = has_control_escape(frame, len);
 	if (big_int) {
 		copy = rewrite_big_ints(frame, len, &len);
 		if (!copy)
@@ -309,10 +351,18 @@ int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 		frame = copy;
 	}
 	root = json_loadb(frame, len, JSON_DECODE_ANY, &jerr);
+	if (root && ctl) {
+		json_decref(root);
+		free(copy);
+		return rpc_error_set(err, RPC_INVALID_REQUEST,
+				     "strings must not hold control "
+				     "characters (U+0000 to U+001F)");
+	}
 	free(copy);
 	if (!root) {
-		rpc_error_set(err, RPC_PARSE_ERROR, "parse error at byte %d: %s",
-			      jerr.position, jerr.text);
+		rpc_error_set(err, RPC_PARSE_ERROR,
+			      "parse error at byte %d: %s", jerr.position,
+			      jerr.text);
 		err->offset = (size_t)jerr.position;
 		return -EPROTO;
 	}
@@ -1090,7 +1140,20 @@ static int get_id(const json_t *id, struct rpc_request *req,
 			 (long long)json_integer_value(id));
 		return 0;
 	}
-	if (json_is_string(id) && !is_big_marker(json_string_value(id))) {
+	if (json_is_string(id) && is_big_marker(json_string_value(id))) {
+		/* An integer of 19 digits or more, as written. */
+		const char *t = json_string_value(id) + BIG_MARK_LEN;
+		uint64_t mag;
+		bool neg = *t == '-';
+
+		if (!parse_u64_text(t + neg, 10, &mag) &&
+		    mag <= (neg ? (uint64_t)INT64_MAX + 1
+				: (uint64_t)INT64_MAX) &&
+		    strlen(t) < sizeof(req->id)) {
+			strcpy(req->id, t);
+			return 0;
+		}
+	} else if (json_is_string(id)) {
 		char *text = json_dumps(id, JSON_ENCODE_ANY);
 		size_t n;
 

@@ -25,7 +25,9 @@
  * present, an id that is JSON null, an integer or a short string). Then
  * the response writers run on what was decoded (error responses, VMA
  * objects, fault results, maps, stats) and their output must be valid JSON
- * that reads back to the values written. Leaks are reported by
+ * that reads back to the values written. A frame the parser accepts must
+ * be JSON by RFC 8259's grammar, checked by an oracle of its own (numbers
+ * without leading zeros, no raw control characters). Leaks are reported by
  * LeakSanitizer.
  */
 #include <errno.h>
@@ -541,6 +543,143 @@ static void decode_frame(const char *frame, size_t len, bool big,
 	rpc_msg_fini(&msg);
 }
 
+/*
+ * RFC 8259's grammar, strictly, as an oracle independent of jansson:
+ * numbers without leading zeros, strings without raw control characters,
+ * literals spelled out. Returns the end of the value at @p, or NULL.
+ */
+static const char *strict_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static const char *strict_value(const char *p, const char *end, int depth);
+
+static const char *strict_string(const char *p, const char *end)
+{
+	if (p >= end || *p != '"')
+		return NULL;
+	for (p++; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '"')
+			return p + 1;
+		if (c < 0x20)
+			return NULL;
+		if (c == '\\') {
+			if (++p >= end)
+				return NULL;
+			if (*p == 'u') {
+				int k;
+
+				for (k = 0; k < 4; k++)
+					if (++p >= end ||
+					    !strchr("0123456789abcdefABCDEF",
+						    *p) ||
+					    !*p)
+						return NULL;
+			} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+				return NULL;
+			}
+		}
+	}
+	return NULL;
+}
+
+static const char *strict_digits(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end && *q >= '0' && *q <= '9')
+		q++;
+	return q == p ? NULL : q;
+}
+
+static const char *strict_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (!(p = strict_digits(p, end)))
+		return NULL;
+	if (p < end && *p == '.' && !(p = strict_digits(p + 1, end)))
+		return NULL;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (!(p = strict_digits(p, end)))
+			return NULL;
+	}
+	return p;
+}
+
+static const char *strict_value(const char *p, const char *end, int depth)
+{
+	static const char *lits[] = {"true", "false", "null"};
+	size_t i;
+
+	p = strict_ws(p, end);
+	if (p >= end || depth > 100)
+		return NULL;
+	if (*p == '"')
+		return strict_string(p, end);
+	if (*p == '-' || (*p >= '0' && *p <= '9'))
+		return strict_number(p, end);
+	for (i = 0; i < 3; i++)
+		if ((size_t)(end - p) >= strlen(lits[i]) &&
+		    !memcmp(p, lits[i], strlen(lits[i])))
+			return p + strlen(lits[i]);
+	if (*p == '[' || *p == '{') {
+		char close = *p == '[' ? ']' : '}';
+
+		p = strict_ws(p + 1, end);
+		if (p < end && *p == close)
+			return p + 1;
+		for (;;) {
+			if (close == '}') {
+				p = strict_string(strict_ws(p, end), end);
+				if (!p)
+					return NULL;
+				p = strict_ws(p, end);
+				if (p >= end || *p++ != ':')
+					return NULL;
+			}
+			p = strict_value(p, end, depth + 1);
+			if (!p)
+				return NULL;
+			p = strict_ws(p, end);
+			if (p < end && *p == ',') {
+				p++;
+				continue;
+			}
+			return p < end && *p == close ? p + 1 : NULL;
+		}
+	}
+	return NULL;
+}
+
+/* A frame rpc_msg_parse() accepted must be RFC 8259 JSON (one value). */
+static void check_strict(const char *frame, size_t len, bool big,
+			 size_t max_batch)
+{
+	struct rpc_msg msg;
+	struct rpc_error err;
+	const char *e;
+
+	rpc_fast_path = 0;
+	if (rpc_msg_parse(&msg, frame, len, big, max_batch, &err))
+		return;
+	rpc_msg_fini(&msg);
+	e = strict_value(frame, frame + len, 0);
+	if (!e || strict_ws(e, frame + len) != frame + len)
+		FAIL("accepted a value that is not RFC 8259 JSON: %.*s",
+		     (int)(len > 400 ? 400 : len), frame);
+}
+
 /* Fast path and tree path must decode @frame alike. */
 static void check_frame(const char *frame, size_t len, bool big,
 			size_t max_batch)
@@ -549,6 +688,7 @@ static void check_frame(const char *frame, size_t len, bool big,
 
 	decode_frame(frame, len, big, max_batch, 1, &a);
 	decode_frame(frame, len, big, max_batch, 0, &b);
+	check_strict(frame, len, big, max_batch);
 	if (a.len != b.len || (a.len && memcmp(a.frames, b.frames, a.len)))
 		FAIL("fast path and tree path differ on %.*s:\n fast: %.*s\n "
 		     "tree: %.*s",

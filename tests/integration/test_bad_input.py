@@ -152,6 +152,34 @@ check(errno_of(r) == "EINVAL", r)
 r = expect("unknown space", req("munmap", {**M, "space": "nope"}), -32000)
 check(errno_of(r) == "ENOENT", r)
 
+# Protocol conformance (issue 19): ids of the whole documented range come
+# back verbatim, 2^63 and beyond are refused; the internal mark of big
+# integers cannot be forged; numbers with leading zeros are parse errors
+# whatever their length.
+for rid in (10**18, 2**63 - 1, -2**63, -10**18, 123456789012345678):
+    c = Conn(vmad.sock)
+    c.send(b'{"jsonrpc":"2.0","id":%d,"method":"ping"}\n' % rid)
+    line = c.line()
+    check(line.startswith(b'{"jsonrpc":"2.0","id":%d,"result"' % rid),
+          f"id {rid} not echoed verbatim: {line!r}")
+    c.close()
+r = expect("id 2^63", b'{"jsonrpc":"2.0","id":%d,"method":"ping"}\n' % 2**63,
+           -32600, ["'id'"])
+check(r["id"] is None, r)
+expect("forged big-integer mark",
+       b'{"jsonrpc":"2.0","id":1,"method":"munmap","params":{"space":'
+       b'"victim","addr":"\\u0001N%d","length":4096}}\n' % (W + 4 * P),
+       -32600, ["control"])
+expect("control character in a name",
+       b'{"jsonrpc":"2.0","id":1,"method":"space.create","params":'
+       b'{"name":"a\\u0001b"}}\n', -32600, ["control"])
+for digits in (b"00004096", b"0000000000000000000004096", b"-01"):
+    r = expect(f"leading zeros {digits!r}",
+               b'{"jsonrpc":"2.0","id":1,"method":"munmap","params":'
+               b'{"space":"victim","addr":' + digits + b',"length":4096}}\n',
+               -32700, closes=True)
+    check(r["id"] is None, r)
+
 # A batch of 10,000 requests is served, in order; 10,001 is refused.
 batch = [{"jsonrpc": "2.0", "id": i, "method": "lookup",
           "params": {"space": sid, "addr": W + (i % 16) * P}}
