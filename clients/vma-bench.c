@@ -80,6 +80,9 @@ static const char bench_help[] =
 	"                rw (split into three, merge back)\n"
 	"      fixed     cut an 8-page zone into 8 VMAs with 4 mprotects\n"
 	"                (reported as fixed_prep), then MAP_FIXED over all 8\n"
+	"      mremap    move the connection's mapped slot page to the other\n"
+	"                end of its slot (MREMAP_MAYMOVE|MREMAP_FIXED) and\n"
+	"                back; where the slot is unmapped, map it (mmap)\n"
 	"\n"
 	"    Closed loop by default: each connection keeps --pipeline "
 	"requests\n"
@@ -119,6 +122,14 @@ static const char bench_help[] =
 	"    -h, --help             Print this help.\n"
 	"    -V, --version          Print the version.\n"
 	"\n"
+	"    If the daemon goes away during the run (a connection is closed\n"
+	"    or reset), sending stops at once: the figures cover the time\n"
+	"    actually measured, up to the first broken connection; requests\n"
+	"    left unanswered are counted as lost (and as errors); the failure\n"
+	"    is printed (\"failed\" and \"failure\" with --json), and the "
+	"exit\n"
+	"    status is 2.\n"
+	"\n"
 	"EXIT STATUS\n"
 	"    0   The run completed (error responses are counted, not fatal).\n"
 	"    1   The setup failed (the daemon refused to create spaces/VMAs).\n"
@@ -140,12 +151,14 @@ enum bench_op {
 	OP_MUNMAP,
 	OP_MPROTECT,
 	OP_FIXED,
-	OP_FIXED_PREP,
+	OP_MREMAP,
+	OP_FIXED_PREP, /* after every op a --mix may name */
 	NR_OPS,
 };
 
 static const char *const bench_op_names[NR_OPS] = {
-	"fault", "lookup", "mmap", "munmap", "mprotect", "fixed", "fixed_prep",
+	"fault",    "lookup", "mmap",	"munmap",
+	"mprotect", "fixed",  "mremap", "fixed_prep",
 };
 
 #define BENCH_RING   256 /* max pipeline depth */
@@ -187,6 +200,7 @@ struct bench_conn {
 	long long space; /* id */
 	bool mutator;
 	uint64_t scratch;
+	uint64_t slot_addr; /* where the slot's page is while mapped */
 	bool slot_mapped;
 	int fixed_step;
 	uint64_t rnd;
@@ -211,7 +225,8 @@ struct bench_thread {
 	int nr_conns;
 	struct bench_hist hist[NR_OPS];
 	atomic_ullong done;
-	int failed; /* negative errno when a connection broke */
+	int failed;    /* negative errno when a connection broke */
+	uint64_t lost; /* measured requests left unanswered by a failure */
 };
 
 static struct bench_opts bo;
@@ -219,6 +234,7 @@ static long long *bench_space_ids;
 static uint64_t bench_t_start, bench_t_measure, bench_t_end;
 static atomic_bool bench_stop_sending;
 static atomic_ullong bench_measured; /* sent after the warm-up (-n mode) */
+static atomic_ullong bench_t_fail;   /* when the first connection broke */
 
 static unsigned int bench_hidx(uint64_t v)
 {
@@ -316,6 +332,8 @@ static enum bench_op bench_pick(struct bench_conn *c)
 	}
 	if (op == OP_MMAP || op == OP_MUNMAP)
 		op = c->slot_mapped ? OP_MUNMAP : OP_MMAP;
+	if (op == OP_MREMAP && !c->slot_mapped)
+		op = OP_MMAP;
 	if (op == OP_FIXED && c->fixed_step < 4)
 		op = OP_FIXED_PREP;
 	return (enum bench_op)op;
@@ -364,15 +382,34 @@ static enum bench_op bench_gen(struct bench_conn *c)
 			     "}}\n",
 			     c->id, c->space, (unsigned long long)c->scratch);
 		c->slot_mapped = true;
+		c->slot_addr = c->scratch;
 		break;
 	case OP_MUNMAP:
 		n = snprintf(p, room,
 			     "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":"
 			     "\"munmap\",\"params\":{\"space\":%lld,\"addr\":"
 			     "%llu,\"length\":4096}}\n",
-			     c->id, c->space, (unsigned long long)c->scratch);
+			     c->id, c->space, (unsigned long long)c->slot_addr);
 		c->slot_mapped = false;
 		break;
+	case OP_MREMAP: {
+		/* Between the slot's first page and its last below the
+		 * fixed zone. */
+		uint64_t to = c->slot_addr == c->scratch
+				      ? c->scratch + ZONE_OFF - PAGE
+				      : c->scratch;
+
+		n = snprintf(p, room,
+			     "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":"
+			     "\"mremap\",\"params\":{\"space\":%lld,"
+			     "\"old_addr\":%llu,\"old_length\":4096,"
+			     "\"new_length\":4096,\"flags\":[\"maymove\","
+			     "\"fixed\"],\"new_addr\":%llu}}\n",
+			     c->id, c->space, (unsigned long long)c->slot_addr,
+			     (unsigned long long)to);
+		c->slot_addr = to;
+		break;
+	}
 	case OP_MPROTECT:
 		bench_stable_addr(c, &vma);
 		n = snprintf(p, room,
@@ -669,6 +706,26 @@ static void *bench_thread_main(void *arg)
 				break;
 		}
 	}
+	if (t->failed) {
+		uint64_t zero = 0;
+
+		/* The first failure ends the measured window for everyone. */
+		atomic_compare_exchange_strong(&bench_t_fail, &zero,
+					       vmc_now_ns());
+		atomic_store(&bench_stop_sending, true);
+		for (i = 0; i < t->nr_conns; i++) {
+			struct bench_conn *c = &t->conns[i];
+			unsigned int k;
+
+			for (k = c->tail; k != c->head; k++) {
+				uint64_t sent = c->sent[k % BENCH_RING];
+
+				if (sent >= bench_t_measure &&
+				    sent < bench_t_end)
+					t->lost++;
+			}
+		}
+	}
 	if (tfd >= 0)
 		close(tfd);
 	close(ep);
@@ -848,6 +905,12 @@ static json_t *bench_lat_json(const struct bench_hist *h)
 			 h->count ? h->sum / (double)h->count / 1e3 : 0.0);
 }
 
+/* Requests per second over @secs (0 for an empty window). */
+static double bench_rate(uint64_t count, double secs)
+{
+	return secs > 0 ? (double)count / secs : 0.0;
+}
+
 static void bench_print_row(const char *name, const struct bench_hist *h,
 			    double secs)
 {
@@ -915,6 +978,8 @@ int main(int argc, char **argv)
 	char mixs[256], mmixs[256];
 	bool tty = isatty(STDOUT_FILENO);
 	int c, i, ret, nconns, broken = 0;
+	char failure[160] = "";
+	uint64_t lost = 0, t_stop;
 	char *end;
 
 	bo.connections = 4;
@@ -1095,14 +1160,16 @@ int main(int argc, char **argv)
 
 			nanosleep(&ts, NULL);
 			now = vmc_now_ns();
-			if (!measuring && now >= bench_t_measure) {
+			if (!measuring && now >= bench_t_measure &&
+			    !atomic_load(&bench_t_fail)) {
 				measuring = true;
 				cpu0 = bench_cpu_self();
 				if (bo.daemon_pid)
 					dcpu0 = bench_cpu_pid(bo.daemon_pid);
 			}
-			if (measuring && (atomic_load(&bench_stop_sending) ||
-					  now >= bench_t_end)) {
+			if (atomic_load(&bench_t_fail) ||
+			    (measuring && (atomic_load(&bench_stop_sending) ||
+					   now >= bench_t_end))) {
 				cpu1 = bench_cpu_self();
 				if (bo.daemon_pid)
 					dcpu1 = bench_cpu_pid(bo.daemon_pid);
@@ -1140,9 +1207,12 @@ int main(int argc, char **argv)
 		int op, k;
 
 		if (threads[i].failed) {
-			fprintf(stderr, "vma-bench: thread %d: %s\n", i,
-				strerror(-threads[i].failed));
+			if (!broken)
+				snprintf(failure, sizeof(failure),
+					 "connection to the daemon lost: %s",
+					 strerror(-threads[i].failed));
 			broken = 1;
+			lost += threads[i].lost;
 		}
 		for (op = 0; op < NR_OPS; op++) {
 			bench_merge(&per[op], &threads[i].hist[op]);
@@ -1155,12 +1225,26 @@ int main(int argc, char **argv)
 		}
 		free(threads[i].conns);
 	}
-	/* The measured window: until the end, or until -n was reached. */
-	secs = bo.requests ? (double)(vmc_now_ns() - bench_t_measure) / 1e9
-			   : bo.duration;
-	if (secs > bo.duration)
-		secs = bo.duration;
-	bench_teardown(&ctl);
+	/*
+	 * The measured window: until the end, until -n was reached, or until
+	 * the first connection broke, whichever came first.
+	 */
+	t_stop = bo.requests ? vmc_now_ns() : bench_t_end;
+	if (broken && atomic_load(&bench_t_fail) < t_stop)
+		t_stop = atomic_load(&bench_t_fail);
+	if (t_stop > bench_t_end)
+		t_stop = bench_t_end;
+	secs = t_stop > bench_t_measure
+		       ? (double)(t_stop - bench_t_measure) / 1e9
+		       : 0.0;
+	total.errors += lost;
+	if (broken)
+		fprintf(stderr,
+			"vma-bench: %s after %.2f s measured; the daemon may "
+			"have died; %llu requests unanswered\n",
+			failure, secs, (unsigned long long)lost);
+	else
+		bench_teardown(&ctl);
 	vmc_close(&ctl);
 	bench_mix_string(bo.mix, mixs, sizeof(mixs));
 	bench_mix_string(bo.mmix, mmixs, sizeof(mmixs));
@@ -1172,15 +1256,20 @@ int main(int argc, char **argv)
 		json_object_set_new(o, "figure", json_string("requests"));
 		json_object_set_new(o, "impl", json_string("vmad"));
 		json_object_set_new(o, "value",
-				    json_real((double)total.count / secs));
+				    json_real(bench_rate(total.count, secs)));
 		json_object_set_new(o, "unit", json_string("req/s"));
 		json_object_set_new(o, "requests_per_s",
-				    json_real((double)total.count / secs));
+				    json_real(bench_rate(total.count, secs)));
 		json_object_set_new(o, "requests",
 				    json_integer((json_int_t)total.count));
 		json_object_set_new(o, "errors",
 				    json_integer((json_int_t)total.errors));
 		json_object_set_new(o, "elapsed_s", json_real(secs));
+		json_object_set_new(o, "lost", json_integer((json_int_t)lost));
+		json_object_set_new(o, "failed", json_boolean(broken));
+		json_object_set_new(o, "failure",
+				    broken ? json_string(failure)
+					   : json_null());
 		json_object_set_new(o, "warmup_s", json_real(bo.warmup));
 		json_object_set_new(o, "connections",
 				    json_integer(bo.connections));
@@ -1206,7 +1295,7 @@ int main(int argc, char **argv)
 				      (json_int_t)per[op].count, "errors",
 				      (json_int_t)per[op].errors,
 				      "requests_per_s",
-				      (double)per[op].count / secs,
+				      bench_rate(per[op].count, secs),
 				      "latency_us", bench_lat_json(&per[op]));
 			json_object_set_new(ops, bench_op_names[op], x);
 		}

@@ -648,6 +648,45 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(rc, 2)
 
 
+class BenchDeathTest(unittest.TestCase):
+    """Issue 19: a daemon that dies mid-run: vma-bench reports the time it
+    actually measured and the requests lost, and exits non-zero."""
+
+    def test_daemon_dies(self):
+        d = Daemon(ARGS.vmad)
+        cmd = [os.path.join(ARGS.bindir, "vma-bench"), "--socket", d.sock,
+               "-c", "2", "-d", "20", "-w", "0.2", "--json"]
+        t0 = time.time()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        d.proc.kill()
+        d.proc.wait()
+        out, err = p.communicate(timeout=60)
+        took = time.time() - t0
+        self.assertNotEqual(p.returncode, 0, out + err)
+        self.assertLess(took, 10, "kept running after the daemon died")
+        r = json.loads(out)
+        self.assertLess(r["elapsed_s"], 3, r)
+        self.assertGreater(r["elapsed_s"], 0.5, r)
+        self.assertTrue(r["failed"], r)
+        self.assertIn("connection", r["failure"], r)
+        # The rate is over the time measured, not the time asked for.
+        self.assertAlmostEqual(r["requests_per_s"],
+                               r["requests"] / r["elapsed_s"], delta=1)
+        self.assertIn("daemon", err)
+
+    def test_mremap_mix(self):
+        rc, out, err = run("vma-bench", "-c", "2", "-d", "0.5", "-w", "0.1",
+                           "--mix", "mremap=3,mmap=1,munmap=1,fault=1",
+                           "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertGreater(r["ops"]["mremap"]["requests"], 0)
+        self.assertEqual(r["errors"], 0, out)
+        self.assertFalse(r["failed"], r)
+
+
 class HelpTest(unittest.TestCase):
     def test_help_version(self):
         for prog in ("vmactl", "vma-replay", "vma-bench"):
@@ -697,7 +736,8 @@ class HelpTest(unittest.TestCase):
 
 
 GROUPS = {"vmactl": VmactlTest, "show": ShowTest, "replay": ReplayTest,
-          "bench": BenchTest, "help": HelpTest}
+          "bench": BenchTest, "bench_death": BenchDeathTest,
+          "help": HelpTest}
 
 
 def main():
