@@ -94,6 +94,7 @@ static const char bench_help[] =
 	"OPTIONS\n"
 	"    -s, --socket PATH      Socket of the daemon.\n"
 	"        --config FILE      Read the socket path from FILE.\n"
+	"        --server-uid UID   Also trust a daemon running as UID.\n"
 	"    -c, --connections N    Connections (default 4).\n"
 	"    -p, --pipeline N       Requests in flight per connection, 1..256\n"
 	"                           (default 1). With --rate: requests sent\n"
@@ -136,8 +137,10 @@ static const char bench_help[] =
 	"    2   Usage error, or the daemon cannot be reached or went away.\n"
 	"\n"
 	"ENVIRONMENT\n"
-	"    VMAD_SOCKET, VMAD_CONFIG, XDG_RUNTIME_DIR   As for vmactl.\n"
+	"    VMAD_SOCKET, VMAD_CONFIG, VMAD_SERVER_UID, XDG_RUNTIME_DIR\n"
+	"                           As for vmactl.\n"
 	"\n"
+	"SOCKET\n" VMC_HELP_SOCKET "\n"
 	"EXAMPLES\n"
 	"    vma-bench -c 50 -p 1 -d 5\n"
 	"    vma-bench -c 50 -p 32 -d 5 --json\n"
@@ -948,6 +951,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"config", required_argument, NULL, 1},
+		{"server-uid", required_argument, NULL, 'U'},
 		{"connections", required_argument, NULL, 'c'},
 		{"pipeline", required_argument, NULL, 'p'},
 		{"threads", required_argument, NULL, 't'},
@@ -1000,6 +1004,10 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'U':
+			if (vmc_trust_server_uid(optarg))
+				return bench_usage("server uid", optarg);
 			break;
 		case 1:
 			config = optarg;
@@ -1095,7 +1103,7 @@ int main(int argc, char **argv)
 	ret = vmc_connect(&ctl, bo.socket);
 	if (ret) {
 		fprintf(stderr, "vma-bench: cannot reach vmad at %s: %s\n",
-			bo.socket, strerror(-ret));
+			bo.socket, vmc_strerror(ret));
 		return VMC_EXIT_USAGE;
 	}
 	ret = bench_setup(&ctl, nconns);
@@ -1112,7 +1120,7 @@ int main(int argc, char **argv)
 		if (ret) {
 			fprintf(stderr,
 				"vma-bench: connection %d to %s failed: %s\n",
-				i, bo.socket, strerror(-ret));
+				i, bo.socket, vmc_strerror(ret));
 			return VMC_EXIT_USAGE;
 		}
 		vmc_reader_fini(&vc.rd);

@@ -108,6 +108,7 @@ static const char replay_help[] =
 	"OPTIONS\n"
 	"    -s, --socket PATH   Socket of a running daemon.\n"
 	"    -c, --config FILE   Read the socket path from FILE.\n"
+	"        --server-uid UID  Also trust a daemon running as UID.\n"
 	"    -S, --spawn         Start a private daemon for each file.\n"
 	"        --vmad PATH     Daemon binary for --spawn (default: "
 	"../daemon/vmad\n"
@@ -149,8 +150,10 @@ static const char replay_help[] =
 	"        unreachable or not answering.\n"
 	"\n"
 	"ENVIRONMENT\n"
-	"    VMAD_SOCKET, VMAD_CONFIG, XDG_RUNTIME_DIR   As for vmactl.\n"
+	"    VMAD_SOCKET, VMAD_CONFIG, VMAD_SERVER_UID, XDG_RUNTIME_DIR\n"
+	"                        As for vmactl.\n"
 	"\n"
+	"SOCKET\n" VMC_HELP_SOCKET "\n"
 	"EXAMPLES\n"
 	"    vma-replay --spawn tests/scenarios/*.jsonl\n"
 	"    vma-replay --spawn --readers 2 "
@@ -494,7 +497,7 @@ static void *replay_reader_main(void *arg)
 	if (ret) {
 		pthread_mutex_lock(&rf->print_lock);
 		fprintf(stderr, "%s: reader %d: cannot connect to %s: %s\n",
-			rf->name, rd->idx, rf->socket, strerror(-ret));
+			rf->name, rd->idx, rf->socket, vmc_strerror(ret));
 		pthread_mutex_unlock(&rf->print_lock);
 		atomic_fetch_add(&rf->reader_errors, 1);
 		return NULL;
@@ -1065,7 +1068,7 @@ static void replay_file_run(struct replay_file *rf, const struct replay_opts *o)
 	ret = vmc_connect(&conn, rf->socket);
 	if (ret) {
 		fprintf(stderr, "vma-replay: cannot reach vmad at %s: %s\n",
-			rf->socket, strerror(-ret));
+			rf->socket, vmc_strerror(ret));
 		rf->broken = true;
 		goto out;
 	}
@@ -1121,6 +1124,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"report", no_argument, NULL, 'R'},
 		{"pipeline", no_argument, NULL, 'P'},
+		{"server-uid", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -1146,6 +1150,15 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			o.spawn = true;
+			break;
+		case 'U':
+			if (vmc_trust_server_uid(optarg)) {
+				fprintf(stderr,
+					"vma-replay: --server-uid: invalid uid "
+					"'%s'\n",
+					optarg);
+				return VMC_EXIT_USAGE;
+			}
 			break;
 		case 'v':
 			o.vmad = optarg;

@@ -84,6 +84,7 @@ static const char vmactl_help_tail[] =
 	"    -s, --socket PATH   Socket of the daemon.\n"
 	"    -c, --config FILE   Read the socket path from FILE (\"socket "
 	"PATH\").\n"
+	"        --server-uid UID  Also trust a daemon running as UID.\n"
 	"    -j, --json          Print the raw JSON result (error responses "
 	"are\n"
 	"                        printed whole on standard output too).\n"
@@ -106,10 +107,13 @@ static const char vmactl_help_tail[] =
 	"ENVIRONMENT\n"
 	"    VMAD_SOCKET       Socket path when --socket is not given.\n"
 	"    VMAD_CONFIG       Config file when --config is not given.\n"
+	"    VMAD_SERVER_UID   As --server-uid.\n"
 	"    XDG_RUNTIME_DIR   The default socket is "
 	"$XDG_RUNTIME_DIR/vmad.sock,\n"
-	"                      or /tmp/vmad-$UID.sock when it is not set.\n"
+	"                      or /tmp/vmad-$UID/vmad.sock when it is not "
+	"set.\n"
 	"\n"
+	"SOCKET\n" VMC_HELP_SOCKET "\n"
 	"EXAMPLES\n"
 	"    vmactl space create p --stack\n"
 	"    vmactl mmap p --length 8192 --prot rw --flags private,anonymous\n"
@@ -975,7 +979,7 @@ static int vmactl_connect(struct vmactl *vc)
 	ret = vmc_connect(&vc->conn, vc->socket);
 	if (ret) {
 		fprintf(stderr, "vmactl: cannot reach vmad at %s: %s\n",
-			vc->socket, strerror(-ret));
+			vc->socket, vmc_strerror(ret));
 		return VMC_EXIT_UNREACHABLE;
 	}
 	vc->connected = true;
@@ -1801,6 +1805,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"config", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"server-uid", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -1824,6 +1829,14 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			vc.json = true;
+			break;
+		case 'U':
+			if (vmc_trust_server_uid(optarg)) {
+				vmactl_usage_error(
+					NULL, "--server-uid: invalid uid '%s'",
+					optarg);
+				return VMC_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			vmactl_help_all(stdout);

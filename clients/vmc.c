@@ -12,7 +12,15 @@
  * the protocol library: --socket, $VMAD_SOCKET, the "socket" setting of a
  * config file (only when one is named with --config or $VMAD_CONFIG; the
  * daemon itself runs on an embedded default configuration), and the default
- * of rpc_default_socket_path().
+ * of rpc_default_socket_path() if that socket exists, else the system
+ * service's socket if it exists (so that a user in the `vmad` group needs
+ * no configuration), else the per-user default.
+ *
+ * vmc_connect() checks the server's credentials (SO_PEERCRED) before the
+ * caller sends anything: the caller's uid, root, or one uid trusted
+ * explicitly. A socket in a directory others can write (such as /tmp) can
+ * be bound by anyone; the daemon keeps its default in a private directory,
+ * and this check catches the rest.
  */
 #include "vmc.h"
 
@@ -22,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -250,12 +259,71 @@ int vmc_socket_path(const char *opt, const char *config, char *buf, size_t len)
 		if (ret < 0)
 			return ret;
 	}
-	return rpc_socket_path(opt, from_config, buf, len);
+	if ((opt && *opt) ||
+	    (getenv(RPC_SOCKET_ENV) && *getenv(RPC_SOCKET_ENV)) ||
+	    from_config[0])
+		return rpc_socket_path(opt, from_config, buf, len);
+	ret = rpc_default_socket_path(buf, len);
+	if (!ret && access(buf, F_OK) < 0 && errno == ENOENT &&
+	    access(RPC_SYSTEM_SOCKET, F_OK) == 0 &&
+	    strlen(RPC_SYSTEM_SOCKET) < len)
+		strcpy(buf, RPC_SYSTEM_SOCKET);
+	return ret;
+}
+
+/* A uid trusted besides ours and root's: -2 not set yet, -1 none. */
+static long vmc_trusted_uid = -2;
+
+static int vmc_parse_uid(const char *text, long *uid)
+{
+	char *end;
+	unsigned long v;
+
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (*end || errno || v >= (uid_t)-1)
+		return -EINVAL;
+	*uid = (long)v;
+	return 0;
+}
+
+int vmc_trust_server_uid(const char *text)
+{
+	return vmc_parse_uid(text, &vmc_trusted_uid);
+}
+
+/* Is the server at the other end of @fd one we may talk to? */
+static int vmc_check_peer(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (cred.uid == getuid() || cred.uid == 0)
+		return 0;
+	if (vmc_trusted_uid == -2 &&
+	    vmc_parse_uid(getenv("VMAD_SERVER_UID"), &vmc_trusted_uid))
+		vmc_trusted_uid = -1;
+	if (vmc_trusted_uid >= 0 && cred.uid == (uid_t)vmc_trusted_uid)
+		return 0;
+	return -EPERM;
+}
+
+const char *vmc_strerror(int err)
+{
+	if (err == -EPERM)
+		return "the server runs as another user, neither you nor root "
+		       "(--server-uid UID or VMAD_SERVER_UID trusts it)";
+	return strerror(-err);
 }
 
 int vmc_connect(struct vmc_conn *c, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int ret;
 
 	c->fd = -1;
 	c->next_id = 1;
@@ -272,6 +340,12 @@ int vmc_connect(struct vmc_conn *c, const char *path)
 		close(c->fd);
 		c->fd = -1;
 		return err;
+	}
+	ret = vmc_check_peer(c->fd);
+	if (ret) {
+		close(c->fd);
+		c->fd = -1;
+		return ret;
 	}
 	return 0;
 }

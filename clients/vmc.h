@@ -118,7 +118,7 @@ struct vmc_conn {
 /**
  * vmc_default_socket_path() - The documented default socket path, from
  * rpc_default_socket_path(): $XDG_RUNTIME_DIR/vmad.sock if XDG_RUNTIME_DIR
- * is set, else /tmp/vmad-$UID.sock.
+ * is set, else /tmp/vmad-$UID/vmad.sock.
  * Context: Any context.
  * Return: 0, or -ENAMETOOLONG if it does not fit in @len bytes.
  */
@@ -132,7 +132,11 @@ int vmc_default_socket_path(char *buf, size_t len);
  * @buf:    Output buffer.
  * @len:    Its size.
  *
- * Order: @opt, $VMAD_SOCKET, "socket" in the config file, the default.
+ * Order: @opt, $VMAD_SOCKET, "socket" in the config file, the per-user
+ * default (vmc_default_socket_path()) if it exists, else the system
+ * service's socket (RPC_SYSTEM_SOCKET, /run/vmad/vmad.sock) if that
+ * exists, else the per-user default (so that errors name it).
+ * VMC_HELP_SOCKET says so for --help.
  * Context: Any context.
  * Return: 0, or -ENAMETOOLONG, or -ENOENT if an explicit @config cannot be
  *         read.
@@ -140,11 +144,44 @@ int vmc_default_socket_path(char *buf, size_t len);
 int vmc_socket_path(const char *opt, const char *config, char *buf, size_t len);
 
 /**
- * vmc_connect() - Connect @c to the daemon listening on @path.
+ * vmc_connect() - Connect @c to the daemon listening on @path, and check
+ * who listens before anything is sent: the server's uid (SO_PEERCRED) must
+ * be ours, root's, or the one given to vmc_trust_server_uid() (else
+ * $VMAD_SERVER_UID). Another user could have bound a socket where ours was
+ * expected; we would hand it our requests.
  * Context: Any context (initialises @c).
- * Return: 0, or a negative errno (-ENOENT, -ECONNREFUSED, -ENAMETOOLONG...).
+ * Return: 0, or a negative errno (-ENOENT, -ECONNREFUSED, -ENAMETOOLONG...;
+ *         -EPERM: the server runs as another user, see vmc_strerror()).
  */
 int vmc_connect(struct vmc_conn *c, const char *path);
+
+/**
+ * vmc_trust_server_uid() - Also accept a server running as @uid (the
+ * clients' --server-uid option); -1: only our uid and root.
+ * Context: Init only.
+ * Return: 0; -EINVAL if @text is not a uid.
+ */
+int vmc_trust_server_uid(const char *text);
+
+/**
+ * vmc_strerror() - strerror() of -@err, with vmc_connect()'s -EPERM
+ * explained.
+ * Context: Any context.
+ */
+const char *vmc_strerror(int err);
+
+/* The lines of --help that say how the socket and its server are chosen. */
+#define VMC_HELP_SOCKET                                                        \
+	"    The socket is, in order: --socket PATH, $VMAD_SOCKET, "           \
+	"\"socket\" in\n"                                                      \
+	"    the --config file (or $VMAD_CONFIG), then the per-user default\n" \
+	"    ($XDG_RUNTIME_DIR/vmad.sock, or /tmp/vmad-$UID/vmad.sock when\n"  \
+	"    XDG_RUNTIME_DIR is not set) if it exists, else the system\n"      \
+	"    service's /run/vmad/vmad.sock if that exists. Before sending\n"   \
+	"    anything the client checks that the server runs as the caller "   \
+	"or\n"                                                                 \
+	"    as root (SO_PEERCRED); --server-uid UID (or $VMAD_SERVER_UID)\n"  \
+	"    trusts one more uid.\n"
 
 /** vmc_close() - Close @c and free its buffers. Safe on a closed conn. */
 void vmc_close(struct vmc_conn *c);

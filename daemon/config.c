@@ -47,6 +47,8 @@ static const struct vmad_option vmad_options[] = {
 	 "Unix socket path (\"\" = $VMAD_SOCKET, else the default)"},
 	{"socket_mode", OPT_MODE, O(socket_mode), "0660", 0, 0777,
 	 "permission bits of the socket file"},
+	{"socket_group", OPT_STRING, O(socket_group), "", 0, 63,
+	 "group of the socket file, a name or a number (\"\" = the daemon's)"},
 	{"workers", OPT_UINT, O(workers), "0", 0, 256,
 	 "worker threads (0 = one per CPU)"},
 	{"job_threads", OPT_UINT, O(job_threads), "2", 1, 64,

@@ -94,7 +94,8 @@ static void usage(FILE *f)
 		"    The socket path: --socket, else $VMAD_SOCKET, else the "
 		"config file,\n"
 		"    else $XDG_RUNTIME_DIR/vmad.sock, else "
-		"/tmp/vmad-$UID.sock. "
+		"/tmp/vmad-$UID/vmad.sock (a\n"
+		"    directory of its own, 0700, refused unless it is ours). "
 		"Beside it,\n"
 		"    SOCKET.lock (one daemon per socket).\n"
 		"\n"
@@ -341,6 +342,11 @@ int main(int argc, char **argv)
 			 srv.sock_path);
 		vmad_config_dump(&srv.cfg, stdout);
 		return 0;
+	}
+	ret = vmad_private_dir(srv.sock_path, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "vmad: cannot start: %s\n", err);
+		return 1;
 	}
 	ret = vmad_log_open(&srv.cfg);
 	if (ret) {

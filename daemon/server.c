@@ -899,6 +899,23 @@ static int vmad_listen(struct vmad_server *srv)
 		goto out_close;
 	}
 	vmad_instance_remember_socket(srv);
+	if (srv->cfg.socket_group[0]) {
+		gid_t gid;
+
+		ret = vmad_group_id(srv->cfg.socket_group, &gid);
+		if (ret) {
+			vmad_log(VMAD_LOG_ERROR,
+				 "socket_group %s: no such group",
+				 srv->cfg.socket_group);
+			goto out_unlink;
+		}
+		if (chown(path, (uid_t)-1, gid) < 0) {
+			ret = -errno;
+			vmad_log(VMAD_LOG_ERROR, "chown %s to group %s: %s",
+				 path, srv->cfg.socket_group, strerror(-ret));
+			goto out_unlink;
+		}
+	}
 	if (chmod(path, srv->cfg.socket_mode) < 0) {
 		ret = -errno;
 		vmad_log(VMAD_LOG_ERROR, "chmod %s: %s", path, strerror(-ret));

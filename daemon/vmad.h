@@ -61,6 +61,7 @@ enum vmad_log_level {
 struct vmad_config {
 	/* Listening socket */
 	char socket[VMAD_PATH_MAX]; /* "" = VMAD_SOCKET or the default */
+	char socket_group[64];	    /* group of the socket file, "" = ours */
 	unsigned socket_mode;	    /* permission bits of the socket file */
 	/* Threads */
 	unsigned workers;     /* 0 = one per CPU */
@@ -490,6 +491,10 @@ void vmad_instance_release(struct vmad_server *srv);
  * Return: 0 on a clean shutdown; a negative errno if startup failed.
  */
 int vmad_server_run(struct vmad_server *srv);
+
+/* sockdir.c */
+int vmad_group_id(const char *name, gid_t *gid);
+int vmad_private_dir(const char *sock_path, char *err, size_t len);
 
 /**
  * vmad_worker_post() - Hand a finished request job back to its worker.

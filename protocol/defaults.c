@@ -31,9 +31,9 @@ int rpc_default_socket_path(char *buf, size_t len)
 		return put_path(
 			buf, len,
 			snprintf(buf, len, "%s/%s", xdg, RPC_SOCKET_NAME));
-	return put_path(
-		buf, len,
-		snprintf(buf, len, "/tmp/vmad-%u.sock", (unsigned)getuid()));
+	return put_path(buf, len,
+			snprintf(buf, len, RPC_PRIVATE_DIR_FMT "/%s",
+				 (unsigned)getuid(), RPC_SOCKET_NAME));
 }
 
 int rpc_socket_path(const char *option, const char *config, char *buf,

@@ -48,6 +48,7 @@ import errno as _errno
 import json
 import os
 import socket
+import struct
 
 __version__ = "0.1.0"
 
@@ -183,11 +184,17 @@ def _config_socket(path):
     return None
 
 
+SYSTEM_SOCKET = "/run/vmad/vmad.sock"
+
+
 def socket_path(path=None, config=None):
     """The socket vmactl would use: @path, else $VMAD_SOCKET, else the
-    "socket" setting of @config (or $VMAD_CONFIG), else the default:
-    $XDG_RUNTIME_DIR/vmad.sock when XDG_RUNTIME_DIR is absolute, else
-    /tmp/vmad-$UID.sock (the order of vmc_socket_path() in libvmc)."""
+    "socket" setting of @config (or $VMAD_CONFIG), else the per-user
+    default if it exists: $XDG_RUNTIME_DIR/vmad.sock when XDG_RUNTIME_DIR
+    is absolute, else /tmp/vmad-$UID/vmad.sock (a directory the daemon
+    keeps private); else the system service's /run/vmad/vmad.sock if that
+    exists; else the per-user default (the order of vmc_socket_path() in
+    libvmc)."""
     if path:
         return path
     env = os.environ.get("VMAD_SOCKET")
@@ -203,8 +210,22 @@ def socket_path(path=None, config=None):
             return value
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and xdg.startswith("/"):
-        return os.path.join(xdg, "vmad.sock")
-    return "/tmp/vmad-%d.sock" % os.getuid()
+        default = os.path.join(xdg, "vmad.sock")
+    else:
+        default = "/tmp/vmad-%d/vmad.sock" % os.getuid()
+    if not os.path.exists(default) and os.path.exists(SYSTEM_SOCKET):
+        return SYSTEM_SOCKET
+    return default
+
+
+def _trusted_uids(server_uid):
+    uids = {os.getuid(), 0}
+    if server_uid is None:
+        env = os.environ.get("VMAD_SERVER_UID", "")
+        server_uid = int(env) if env.isdigit() else None
+    if server_uid is not None:
+        uids.add(int(server_uid))
+    return uids
 
 
 # ---- Calls -------------------------------------------------------------------
@@ -256,7 +277,12 @@ class Pending:
 class Client:
     """One connection to vmad. Not thread-safe: use one per thread."""
 
-    def __init__(self, path=None, config=None, timeout=30.0):
+    def __init__(self, path=None, config=None, timeout=30.0,
+                 server_uid=None):
+        """Connect, and check who listens before anything is sent: the
+        server must run as our uid or root (SO_PEERCRED), or as
+        @server_uid (else $VMAD_SERVER_UID), as libvmc checks; otherwise
+        PermissionError."""
         self.path = socket_path(path, config)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
@@ -266,6 +292,15 @@ class Client:
             self._sock.close()
             raise ConnectionError(e.errno, "cannot reach vmad at %s: %s"
                                   % (self.path, e.strerror)) from e
+        cred = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                     struct.calcsize("3i"))
+        uid = struct.unpack("3i", cred)[1]
+        if uid not in _trusted_uids(server_uid):
+            self._sock.close()
+            raise PermissionError(
+                _errno.EPERM, "the server at %s runs as uid %d, neither "
+                "you nor root (server_uid=%d or VMAD_SERVER_UID trusts it)"
+                % (self.path, uid, uid))
         self._buf = b""
         self._next_id = 1
 

@@ -387,7 +387,7 @@ START_TEST(test_socket_path)
 	ck_assert_str_eq(buf, "/run/user/5/vmad.sock");
 	unsetenv("XDG_RUNTIME_DIR");
 	ck_assert_int_eq(rpc_default_socket_path(buf, sizeof(buf)), 0);
-	snprintf(want, sizeof(want), "/tmp/vmad-%u.sock", (unsigned)getuid());
+	snprintf(want, sizeof(want), "/tmp/vmad-%u/vmad.sock", (unsigned)getuid());
 	ck_assert_str_eq(buf, want);
 	ck_assert_int_eq(rpc_socket_path(NULL, "/etc/x.sock", buf, 108), 0);
 	ck_assert_str_eq(buf, "/etc/x.sock");

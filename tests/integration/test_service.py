@@ -124,7 +124,7 @@ e = dict(env)
 e.pop("XDG_RUNTIME_DIR", None)
 p = subprocess.run([VMAD, "--dump-config"], capture_output=True, text=True,
                    env=e)
-check(f'socket "/tmp/vmad-{os.getuid()}.sock"' in p.stdout, p.stdout)
+check(f'socket "/tmp/vmad-{os.getuid()}/vmad.sock"' in p.stdout, p.stdout)
 
 # No arguments: foreground, embedded defaults, prints the socket path.
 xdg = tempfile.mkdtemp(prefix="vmad-xdg-")

@@ -18,14 +18,24 @@
 extern "C" {
 #endif
 
-#define RPC_SOCKET_ENV	    "VMAD_SOCKET"
-#define RPC_SOCKET_NAME	    "vmad.sock"
+#define RPC_SOCKET_ENV	"VMAD_SOCKET"
+#define RPC_SOCKET_NAME "vmad.sock"
+/*
+ * The private directory of the default socket when XDG_RUNTIME_DIR is not
+ * set (a printf format of the uid): the daemon creates it 0700 and refuses
+ * it unless it is a directory (not a symlink) owned by the uid with no
+ * access for others, as tmux does with /tmp/tmux-UID.
+ */
+#define RPC_PRIVATE_DIR_FMT "/tmp/vmad-%u"
+/* The system service's socket (etc/vmad.service), found by the clients
+ * when no per-user socket exists. */
+#define RPC_SYSTEM_SOCKET   "/run/vmad/vmad.sock"
 #define RPC_DEFAULT_MAX_MSG (1u << 20) /* bytes of one JSON value */
 
 /**
  * rpc_default_socket_path() - The default socket path:
  * "$XDG_RUNTIME_DIR/vmad.sock" when XDG_RUNTIME_DIR is set to an absolute
- * path, else "/tmp/vmad-$UID.sock".
+ * path, else "/tmp/vmad-$UID/vmad.sock" (RPC_PRIVATE_DIR_FMT).
  * @buf: receives the NUL-terminated path.
  * @len: size of @buf (108 bytes, the size of sun_path, is always enough
  *       unless XDG_RUNTIME_DIR is very long).
