@@ -48,7 +48,11 @@ static int get_space(struct vmad_ctx *ctx, const struct rpc_space_ref *ref,
 
 	if (ret == -ENOENT) {
 		rpc_error_errno(err, ret);
-		if (ref->by_name)
+		if (ref->by_name && ref->has_owner)
+			snprintf(err->msg, sizeof(err->msg),
+				 "no such space: '~%u/%s'",
+				 (unsigned)ref->owner, ref->name);
+		else if (ref->by_name)
 			snprintf(err->msg, sizeof(err->msg),
 				 "no such space: '%s'", ref->name);
 		else
@@ -498,10 +502,17 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 	}
 	LIT(out, "{\"version\":\"" VMAD_VERSION "\"");
 	put_stat(out, "uptime_s", (uint64_t)time(NULL) - srv->started);
+	/* Counts of the caller's own; the whole daemon's for root only. */
+	vmad_registry_counts(srv, ctx->uid, out);
+	if (ctx->uid != 0) {
+		put_stat(out, "workers", srv->nr_workers);
+		put_stat(out, "job_threads", srv->jobs.nr_threads);
+		LIT(out, "}");
+		return 0;
+	}
 	put_stat(out, "requests", requests);
 	put_stat(out, "errors", errors);
 	put_stat(out, "faults", faults);
-	put_stat(out, "spaces", (uint64_t)uatomic_read(&srv->reg.nr_spaces));
 	put_stat(out, "connections", (uint64_t)uatomic_read(&srv->nr_conns));
 	put_stat(out, "connections_total", uatomic_read(&srv->conns_total));
 	put_stat(out, "connections_refused", uatomic_read(&srv->conns_refused));

@@ -2,12 +2,27 @@
 /**
  * DOC: The space registry: ids and names to spaces.
  *
- * Two RCU lock-free hash tables (cds_lfht) map ids and names to struct
- * vmad_space. Lookups run on any worker without locks: under the RCU read
- * lock they find the node and take a reference with a compare-and-swap
- * that never revives a count that reached zero. Additions and removals
- * are serialised by registry->lock, which also guards the id counter and
- * the per-uid space counts.
+ * Two RCU lock-free hash tables (cds_lfht) map ids and (owner, name) pairs
+ * to struct vmad_space. Lookups run on any worker without locks: under the
+ * RCU read lock they find the node and take a reference with a
+ * compare-and-swap that never revives a count that reached zero. Additions
+ * and removals are serialised by registry->lock, which also guards the id
+ * counter and the per-uid space counts.
+ *
+ * Names are scoped per owner (issue 19): two users may both have a space
+ * "demo", and nobody can take a name first to make root act on the
+ * squatter's space by name; root names another owner's space "~UID/NAME".
+ * A space the caller may not see answers exactly as one that does not
+ * exist ("no such space", ENOENT): ids and names of others are no oracle.
+ *
+ * Ids are never reused: each daemon life starts at a fresh base, the
+ * microseconds since the epoch when the registry is made (logged; below
+ * 2^53 until the year 2255, so that clients that keep numbers as doubles
+ * are exact), and counts up; an id handed out in one life is below the
+ * next life's base unless a life hands out more than one id per
+ * microsecond of the time until the next start, or the clock steps back.
+ * A persisted counter closes that gap: id_hook sees every id handed out,
+ * vmad_registry_reserve_ids() restores it.
  *
  * Lifetime: the registry holds one reference while a space is listed;
  * each request holds one while it uses the space. space.destroy unlists
@@ -23,6 +38,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <urcu/uatomic.h>
 
@@ -55,19 +71,37 @@ static int match_id(struct cds_lfht_node *node, const void *key)
 	return sp->id == *(const uint64_t *)key;
 }
 
+struct name_key {
+	uid_t owner;
+	const char *name;
+};
+
+static unsigned long hash_name(uid_t owner, const char *name)
+{
+	return hash_str(name) ^ hash_u64((uint64_t)owner + 1);
+}
+
 static int match_name(struct cds_lfht_node *node, const void *key)
 {
 	struct vmad_space *sp =
 		caa_container_of(node, struct vmad_space, name_node);
+	const struct name_key *k = key;
 
-	return !strcmp(sp->name, key);
+	return sp->owner == k->owner && !strcmp(sp->name, k->name);
 }
 
 int vmad_registry_init(struct vmad_registry *reg)
 {
+	struct timespec ts;
+
 	memset(reg, 0, sizeof(*reg));
 	pthread_mutex_init(&reg->lock, NULL);
-	reg->next_id = 1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	reg->next_id =
+		(uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	if (!reg->next_id)
+		reg->next_id = 1;
+	reg->first_id = reg->next_id;
 	reg->by_id = cds_lfht_new_flavor(
 		64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
 		&urcu_memb_flavor, NULL);
@@ -139,8 +173,11 @@ int vmad_registry_lookup(struct vmad_server *srv,
 
 	urcu_memb_read_lock();
 	if (ref->by_name) {
-		cds_lfht_lookup(reg->by_name, hash_str(ref->name), match_name,
-				ref->name, &iter);
+		struct name_key key = {ref->has_owner ? (uid_t)ref->owner : uid,
+				       ref->name};
+
+		cds_lfht_lookup(reg->by_name, hash_name(key.owner, key.name),
+				match_name, &key, &iter);
 		node = cds_lfht_iter_get_node(&iter);
 		if (node)
 			sp = caa_container_of(node, struct vmad_space,
@@ -158,8 +195,9 @@ int vmad_registry_lookup(struct vmad_server *srv,
 	if (!sp)
 		return -ENOENT;
 	if (sp->owner != uid && uid != 0) {
+		/* Not the caller's: as if it did not exist. */
 		vmad_space_put(sp);
-		return -EPERM;
+		return -ENOENT;
 	}
 	*out = sp;
 	return 0;
@@ -222,10 +260,12 @@ int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 	}
 	urcu_memb_read_lock();
 	if (sp->name[0]) {
+		struct name_key key = {uid, sp->name};
 		struct cds_lfht_node *dup;
 
-		dup = cds_lfht_add_unique(reg->by_name, hash_str(sp->name),
-					  match_name, sp->name, &sp->name_node);
+		dup = cds_lfht_add_unique(reg->by_name,
+					  hash_name(uid, sp->name), match_name,
+					  &key, &sp->name_node);
 		if (dup != &sp->name_node) {
 			urcu_memb_read_unlock();
 			ret = -EEXIST;
@@ -233,6 +273,8 @@ int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 		}
 	}
 	sp->id = reg->next_id++;
+	if (reg->id_hook)
+		reg->id_hook(reg->id_hook_arg, sp->id);
 	cds_lfht_add(reg->by_id, hash_u64(sp->id), &sp->id_node);
 	urcu_memb_read_unlock();
 	cnt->nr++;
@@ -270,6 +312,50 @@ int vmad_registry_remove(struct vmad_server *srv, struct vmad_space *sp)
 		return -ENOENT;
 	vmad_space_put(sp); /* the registry's reference */
 	return 0;
+}
+
+void vmad_registry_reserve_ids(struct vmad_registry *reg, uint64_t last)
+{
+	pthread_mutex_lock(&reg->lock);
+	if (reg->next_id <= last)
+		reg->next_id = last + 1;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void vmad_registry_counts(struct vmad_server *srv, uid_t uid,
+			  struct rpc_buf *out)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct vmad_uid_count *cnt;
+	size_t i;
+	bool first = true;
+
+	pthread_mutex_lock(&reg->lock);
+	if (uid != 0) {
+		cnt = uid_slot(reg, uid, false);
+		rpc_buf_puts(out, ",\"spaces\":");
+		rpc_buf_put_u64(out, cnt ? cnt->nr : 0);
+		pthread_mutex_unlock(&reg->lock);
+		return;
+	}
+	rpc_buf_puts(out, ",\"spaces\":");
+	rpc_buf_put_u64(out, (uint64_t)uatomic_read(&reg->nr_spaces));
+	rpc_buf_puts(out, ",\"spaces_by_uid\":{");
+	for (i = 0; i < reg->nr_uids; i++) {
+		char key[16];
+
+		if (!reg->uids[i].nr)
+			continue;
+		snprintf(key, sizeof(key), "%u", (unsigned)reg->uids[i].uid);
+		if (!first)
+			rpc_buf_puts(out, ",");
+		first = false;
+		rpc_buf_put_string(out, key, strlen(key));
+		rpc_buf_puts(out, ":");
+		rpc_buf_put_u64(out, reg->uids[i].nr);
+	}
+	rpc_buf_puts(out, "}");
+	pthread_mutex_unlock(&reg->lock);
 }
 
 struct list_ent {

@@ -969,6 +969,11 @@ int vmad_server_run(struct vmad_server *srv)
 	urcu_memb_register_thread();
 
 	ret = vmad_registry_init(&srv->reg);
+	if (!ret)
+		vmad_log(VMAD_LOG_INFO,
+			 "space ids start at %llu this time (a fresh base at "
+			 "every start: ids are never reused)",
+			 (unsigned long long)srv->reg.first_id);
 	if (ret)
 		goto out_jobs;
 	ret = vmad_jobs_start(srv);

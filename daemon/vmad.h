@@ -286,11 +286,21 @@ struct vmad_uid_count {
 	unsigned nr;
 };
 
+/*
+ * Called under registry->lock with each id handed out (the persistence of
+ * issue 18 can record a high-water mark with it, and on restore call
+ * vmad_registry_reserve_ids() with what it recorded).
+ */
+typedef void (*vmad_id_hook)(void *arg, uint64_t id);
+
 struct vmad_registry {
-	struct cds_lfht *by_id;	     /* id -> space */
-	struct cds_lfht *by_name;    /* name -> space (named ones) */
-	pthread_mutex_t lock;	     /* serialises add and remove */
-	uint64_t next_id;	     /* under lock */
+	struct cds_lfht *by_id;	  /* id -> space */
+	struct cds_lfht *by_name; /* (owner, name) -> space (named ones) */
+	pthread_mutex_t lock;	  /* serialises add and remove */
+	uint64_t next_id;	  /* under lock */
+	uint64_t first_id;	  /* this daemon life's base (logged) */
+	vmad_id_hook id_hook;	  /* or NULL; under lock */
+	void *id_hook_arg;
 	struct vmad_uid_count *uids; /* spaces per uid, under lock */
 	size_t nr_uids, cap_uids;
 	long nr_spaces; /* atomic */
@@ -300,10 +310,20 @@ int vmad_registry_init(struct vmad_registry *reg);
 void vmad_registry_fini(struct vmad_server *srv);
 
 /**
- * vmad_registry_lookup() - Find a space by id or name and take a reference.
+ * vmad_registry_reserve_ids() - Hand out only ids above @last from now on
+ * (a restored counter; ids are never reused).
+ * Context: Takes registry->lock.
+ */
+void vmad_registry_reserve_ids(struct vmad_registry *reg, uint64_t last);
+
+/**
+ * vmad_registry_lookup() - Find a space @uid may see, by id or by name,
+ * and take a reference. Names are scoped per owner: a plain name is one
+ * of @uid's spaces; "~UID/NAME" (@ref->has_owner) names another owner's,
+ * which only root may see. A space the caller may not see is not found:
+ * nothing tells it apart from one that does not exist.
  * Context: Any registered RCU thread (takes the read lock itself).
- * Return: 0 and *@out (put it with vmad_space_put()); -ENOENT; -EPERM if
- *         @uid is neither the owner nor root.
+ * Return: 0 and *@out (put it with vmad_space_put()); -ENOENT.
  */
 int vmad_registry_lookup(struct vmad_server *srv,
 			 const struct rpc_space_ref *ref, uid_t uid,
@@ -312,7 +332,8 @@ int vmad_registry_lookup(struct vmad_server *srv,
 /**
  * vmad_registry_add() - List a new space owning @vas (stolen on success).
  * Context: Takes registry->lock.
- * Return: 0 and *@out (a new reference); -EEXIST if the name is taken;
+ * Return: 0 and *@out (a new reference); -EEXIST if @uid has a space of
+ *         that name;
  *         -EAGAIN if @uid owns max_spaces_per_uid spaces; -ENOMEM.
  */
 int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
@@ -334,6 +355,15 @@ void vmad_space_put(struct vmad_space *sp);
  */
 void vmad_registry_list(struct vmad_server *srv, uid_t uid,
 			struct rpc_buf *out);
+
+/**
+ * vmad_registry_counts() - Write the space counts @uid may see as JSON
+ * members: ,"spaces":N for the caller's own; for root the total and
+ * ,"spaces_by_uid":{"UID":N,...}.
+ * Context: Takes registry->lock.
+ */
+void vmad_registry_counts(struct vmad_server *srv, uid_t uid,
+			  struct rpc_buf *out);
 
 /* ---- Jobs (jobs.c) ------------------------------------------------------- */
 

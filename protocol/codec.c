@@ -487,17 +487,34 @@ static bool is_name_char(char c)
 	       (c >= '0' && c <= '9') || strchr("_.:@+/-", c);
 }
 
-static int get_name(const json_t *v, const char *name, char *out,
-		    struct rpc_error *err)
+/*
+ * Does the name @s of @n bytes read as an id (decimal digits, or a "0x" hex
+ * number)? Such names are refused, so that a SPACE argument (vmactl, a
+ * scenario) is an id or a name without ambiguity.
+ */
+static bool name_looks_like_id(const char *s, size_t n)
 {
-	const char *s;
-	size_t n, i;
+	bool hex = n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	size_t i;
 
-	if (!json_is_string(v))
-		return rpc_error_set(err, RPC_INVALID_PARAMS,
-				     "'%s' must be a string", name);
-	s = json_string_value(v);
-	n = json_string_length(v);
+	for (i = hex ? 2 : 0; i < n; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			continue;
+		if (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			continue;
+		return false;
+	}
+	return n > 0;
+}
+
+/* A name: 1 to 63 bytes of the name alphabet. */
+static int check_name(const char *s, size_t n, const char *name, char *out,
+		      struct rpc_error *err)
+{
+	size_t i;
+
 	if (n == 0 || n >= RPC_NAME_MAX)
 		return rpc_error_set(err, RPC_INVALID_PARAMS,
 				     "'%s' must be 1 to %d bytes long", name,
@@ -508,8 +525,52 @@ static int get_name(const json_t *v, const char *name, char *out,
 					     "'%s' may hold only letters, "
 					     "digits and _.:@+/-",
 					     name);
-	memcpy(out, s, n + 1);
+	memcpy(out, s, n);
+	out[n] = '\0';
 	return 0;
+}
+
+static int get_name(const json_t *v, const char *name, char *out,
+		    struct rpc_error *err)
+{
+	if (!json_is_string(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be a string", name);
+	return check_name(json_string_value(v), json_string_length(v), name,
+			  out, err);
+}
+
+/* The name of a new space (create, fork): not one that reads as an id. */
+static int get_new_name(const json_t *v, const char *name, char *out,
+			struct rpc_error *err)
+{
+	int ret = get_name(v, name, out, err);
+
+	if (!ret && name_looks_like_id(out, strlen(out)))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must not look like an id (digits, "
+				     "or 0x and hex digits)",
+				     name);
+	return ret;
+}
+
+/* "~UID/NAME": the space NAME of owner UID. */
+static int get_owned_name(const char *s, size_t n, const char *name,
+			  struct rpc_space_ref *ref, struct rpc_error *err)
+{
+	size_t i = 1;
+	uint64_t uid = 0;
+
+	while (i < n && s[i] >= '0' && s[i] <= '9' && uid <= UINT32_MAX)
+		uid = uid * 10 + (uint64_t)(s[i++] - '0');
+	if (i == 1 || i >= n || s[i] != '/' || uid >= UINT32_MAX)
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be an id, a name, or "
+				     "~UID/NAME",
+				     name);
+	ref->has_owner = true;
+	ref->owner = (uint32_t)uid;
+	return check_name(s + i + 1, n - i - 1, name, ref->name, err);
 }
 
 static int get_space(const json_t *v, const char *name,
@@ -519,6 +580,10 @@ static int get_space(const json_t *v, const char *name,
 	ref->present = true;
 	if (json_is_string(v) && !is_big_marker(json_string_value(v))) {
 		ref->by_name = true;
+		if (json_string_value(v)[0] == '~')
+			return get_owned_name(json_string_value(v),
+					      json_string_length(v), name, ref,
+					      err);
 		return get_name(v, name, ref->name, err);
 	}
 	if (json_is_integer(v) || json_is_string(v)) {
@@ -680,7 +745,7 @@ static int get_param(const struct rpc_param *p, const json_t *v,
 				     "\"exec\"",
 				     p->name);
 	case P_NAME:
-		return get_name(v, p->name, field, err);
+		return get_new_name(v, p->name, field, err);
 	case P_FILE:
 		return get_file(v, p->name, field, err);
 	case P_BOOL:
@@ -953,7 +1018,9 @@ static bool fp_param(struct fp *s, const struct rpc_param *p,
 			}
 		return false;
 	case P_NAME:
-		return fp_string(s, &str, &len) && fp_name(str, len, field);
+		return fp_string(s, &str, &len) &&
+		       !name_looks_like_id(str, len) &&
+		       fp_name(str, len, field);
 	case P_FILE:
 		if (fp_literal(s, "null")) {
 			field[0] = '\0';
@@ -1350,6 +1417,8 @@ int rpc_request_format(const struct rpc_request *req, char *buf, size_t len)
 
 			if (!s->present)
 				OUT("-");
+			else if (s->by_name && s->has_owner)
+				OUT("'~%u/%s'", (unsigned)s->owner, s->name);
 			else if (s->by_name)
 				OUT("'%s'", s->name);
 			else

@@ -301,6 +301,19 @@ static bool is_name(const char *s)
 	return true;
 }
 
+/* Digits, or 0x and hex digits: refused as the name of a new space. */
+static bool looks_like_id(const char *s)
+{
+	size_t i =
+		(s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && s[2]) ? 2 : 0;
+
+	for (; s[i]; i++)
+		if (!(s[i] >= '0' && s[i] <= '9') &&
+		    !(i >= 2 && strchr("abcdefABCDEF", s[i])))
+			return false;
+	return s[0] != '\0';
+}
+
 static void check_space(const struct rpc_space_ref *s, bool required,
 			const char *m)
 {
@@ -308,6 +321,9 @@ static void check_space(const struct rpc_space_ref *s, bool required,
 		FAIL("%s: required 'space' missing", m);
 	if (!s->present)
 		return;
+	if (s->has_owner && (!s->by_name || s->owner == UINT32_MAX))
+		FAIL("%s: an owner without a name, or owner %u", m,
+		     (unsigned)s->owner);
 	if (s->by_name ? !is_name(s->name) : s->id == 0)
 		FAIL("%s: bad space reference (name '%.64s', id %llu)", m,
 		     s->by_name ? s->name : "", (unsigned long long)s->id);
@@ -337,7 +353,7 @@ static void check_request(const struct rpc_request *req)
 	case RPC_SPACE_CREATE: {
 		const struct rpc_create_params *c = &req->p.create;
 
-		if (c->name[0] && !is_name(c->name))
+		if (c->name[0] && (!is_name(c->name) || looks_like_id(c->name)))
 			FAIL("space.create: bad name '%.64s'", c->name);
 		check_aligned(&c->task_size, "task_size");
 		check_aligned(&c->mmap_base, "mmap_base");
@@ -346,7 +362,8 @@ static void check_request(const struct rpc_request *req)
 	}
 	case RPC_SPACE_FORK:
 		check_space(&req->p.fork.space, true, m);
-		if (req->p.fork.name[0] && !is_name(req->p.fork.name))
+		if (req->p.fork.name[0] && (!is_name(req->p.fork.name) ||
+					    looks_like_id(req->p.fork.name)))
 			FAIL("space.fork: bad name '%.64s'", req->p.fork.name);
 		break;
 	case RPC_MMAP: {

@@ -181,18 +181,20 @@ for digits in (b"00004096", b"0000000000000000000004096", b"-01"):
     check(r["id"] is None, r)
 
 # A batch of 10,000 requests is served, in order; 10,001 is refused.
+# (By name, written compactly: ids are 16 digits long, and 10,000 of them
+# would take the batch past max_message.)
 batch = [{"jsonrpc": "2.0", "id": i, "method": "lookup",
-          "params": {"space": sid, "addr": W + (i % 16) * P}}
+          "params": {"space": "victim", "addr": W + (i % 16) * P}}
          for i in range(10000)]
 c = Conn(vmad.sock)
-c.send(json.dumps(batch).encode() + b"\n")
+c.send(json.dumps(batch, separators=(",", ":")).encode() + b"\n")
 r = c.resp()
 check(isinstance(r, list) and len(r) == 10000 and
       [x["id"] for x in r] == list(range(10000)) and
       all(x["result"]["vma"]["start"] <= W + (x["id"] % 16) * P
           for x in r), "batch of 10000")
 batch.append(batch[0])
-c.send(json.dumps(batch).encode() + b"\n")
+c.send(json.dumps(batch, separators=(",", ":")).encode() + b"\n")
 r = c.resp()
 check(code_of(r) == -32600 and "10001" in r["error"]["message"], r)
 c.close()

@@ -191,7 +191,8 @@ batch = [
     {"jsonrpc": "2.0", "method": "fault",
      "params": {"space": "m1", "addr": W + P, "access": "write"}},
     {"jsonrpc": "2.0", "id": "b", "method": "nope"},
-    {"jsonrpc": "2.0", "id": "c", "method": "maps", "params": {"space": 1}},
+    {"jsonrpc": "2.0", "id": "c", "method": "maps",
+     "params": {"space": sid}},
     5,
 ]
 c.send(json.dumps(batch).encode() + b"\n")

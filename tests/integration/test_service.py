@@ -286,13 +286,15 @@ a.close()
 b.close()
 v.stop()
 
-# Access control: the creator's uid owns a space; other uids get EPERM,
-# root may use any space. Needs root to switch uid in a child.
+# Access control: the creator's uid owns a space; to other uids it does
+# not exist (ENOENT, "no such space", as for a missing one); names are
+# scoped per owner; root uses any space, another owner's as "~UID/NAME".
+# Needs root to switch uid in a child.
 if os.getuid() == 0:
     v = Vmad(VMAD, "--socket-mode", "0666")
     os.chmod(v.dir, 0o755)
     a = Conn(v.sock)
-    a.ok("space.create", {"name": "roots"})
+    roots_id = a.ok("space.create", {"name": "roots"})["space"]
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -303,7 +305,12 @@ if os.getuid() == 0:
             n = Conn(v.sock)
             out["maps"] = n.call("maps", {"space": "roots"})
             out["destroy"] = n.call("space.destroy", {"space": "roots"})
+            out["maps_id"] = n.call("maps", {"space": roots_id})
+            out["maps_owned"] = n.call("maps", {"space": "~0/roots"})
+            out["missing"] = n.call("maps", {"space": "nothere"})
             out["create"] = n.call("space.create", {"name": "nobodys"})
+            out["same_name"] = n.call("space.create", {"name": "roots"})
+            out["stats"] = n.call("stats")
             out["list"] = n.call("space.list")
             n.close()
         except Exception as ex:  # noqa: B902 - report to the parent
@@ -320,15 +327,33 @@ if os.getuid() == 0:
     os.waitpid(pid, 0)
     out = json.loads(data)
     check("exc" not in out, out)
-    check(errno_of(out["maps"]) == "EPERM", out["maps"])
-    check(errno_of(out["destroy"]) == "EPERM", out["destroy"])
+    # Another's space, by name, by id, by ~UID/NAME, and a missing one:
+    # the same answer, word for word.
+    for k in ("maps", "destroy", "maps_owned"):
+        check(errno_of(out[k]) == "ENOENT" and
+              out[k]["error"]["message"] == "no such space: 'roots'"
+              or k == "maps_owned", out[k])
+    for k in ("maps_id", "maps_owned", "missing"):
+        check(errno_of(out[k]) == "ENOENT" and
+              "no such space" in out[k]["error"]["message"], out[k])
     check("result" in out["create"], out["create"])
-    check([s["name"] for s in out["list"]["result"]["spaces"]] ==
-          ["nobodys"], out["list"])
-    r = a.ok("maps", {"space": "nobodys"})
+    # Names are per owner: nobody may have its own "roots".
+    check("result" in out["same_name"], out["same_name"])
+    check(sorted(s["name"] for s in out["list"]["result"]["spaces"]) ==
+          ["nobodys", "roots"], out["list"])
+    # stats: the caller's counts only.
+    st = out["stats"]["result"]
+    check(st["spaces"] == 2 and "requests" not in st and
+          "spaces_by_uid" not in st, st)
+    r = a.call("maps", {"space": "nobodys"})
+    check(errno_of(r) == "ENOENT", "root's plain names are root's own")
+    r = a.ok("maps", {"space": "~65534/nobodys"})
     check(r["vmas"] == [], "root may use any space")
-    check(len(a.ok("space.list")["spaces"]) == 2, "root lists all spaces")
-    a.ok("maps", {"space": "roots"})
+    check(len(a.ok("space.list")["spaces"]) == 3, "root lists all spaces")
+    check(a.ok("maps", {"space": "roots"})["vmas"] == [], "root's own")
+    st = a.ok("stats")
+    check(st["spaces"] == 3 and st["spaces_by_uid"] == {"0": 1, "65534": 2}
+          and "requests" in st, st)
     a.close()
     v.stop()
     print("test_service: access control checked across uids")

@@ -166,9 +166,16 @@ enum rpc_method {
 };
 
 /* A "space" parameter: an id or a name. */
+/*
+ * A space named in params: an id, a name of the caller's, or
+ * "~UID/NAME", the name NAME of the spaces of UID (@has_owner; root's way
+ * to address another owner's space, since names are scoped per owner).
+ */
 struct rpc_space_ref {
 	bool present;
 	bool by_name;
+	bool has_owner;
+	uint32_t owner;
 	uint64_t id;
 	char name[RPC_NAME_MAX];
 };
