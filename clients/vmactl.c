@@ -58,7 +58,10 @@ static const char vmactl_help_head[] =
 	"    and the suffixes K, M, G, T (powers of 1024); page counts and "
 	"other\n"
 	"    counts take no suffix. A SPACE is the id or the name of a "
-	"space.\n"
+	"space;\n"
+	"    names are your own (root names another owner's ~UID/NAME), and "
+	"a\n"
+	"    new space's name cannot look like an id (digits, 0x-hex).\n"
 	"    Addresses are printed in hexadecimal.\n"
 	"\n"
 	"COMMANDS\n";
