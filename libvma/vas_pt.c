@@ -142,6 +142,45 @@ static void *pt_refine(struct vas_pt *pt, void **slot, int level)
 	return cur;
 }
 
+/*
+ * The slots of a node of @level (covering pages from @base) that [lo, hi)
+ * overlaps, one at a time: pt_slots_next() sets @idx, the slot's first
+ * page @cbase, its part of the range [@clo, @chi), and @whole if the range
+ * covers it all.
+ */
+struct pt_slots {
+	uint64_t base, span, lo, hi;
+	unsigned next, last;
+	unsigned idx;
+	uint64_t cbase, clo, chi;
+	bool whole;
+};
+
+static void pt_slots_init(struct pt_slots *s, int level, uint64_t base,
+			  uint64_t lo, uint64_t hi)
+{
+	unsigned shift = pt_shift(level);
+
+	s->base = base;
+	s->span = 1ULL << shift;
+	s->lo = lo;
+	s->hi = hi;
+	s->next = (lo - base) >> shift;
+	s->last = (hi - 1 - base) >> shift;
+}
+
+static bool pt_slots_next(struct pt_slots *s)
+{
+	if (s->next > s->last)
+		return false;
+	s->idx = s->next++;
+	s->cbase = s->base + s->idx * s->span;
+	s->clo = s->lo > s->cbase ? s->lo : s->cbase;
+	s->chi = s->hi < s->cbase + s->span ? s->hi : s->cbase + s->span;
+	s->whole = s->clo == s->cbase && s->chi == s->cbase + s->span;
+	return true;
+}
+
 /**
  * vas__pt_leaf() - Find (and with @alloc create) the leaf holding @pfn. A
  * page in a range held as one state has no leaf until one is made.
@@ -222,17 +261,13 @@ static int pt_walk_runs(const struct vas_pt_node *node, int level,
 			uint64_t base, uint64_t lo, uint64_t hi,
 			vas_pt_run_fn fn, void *arg)
 {
-	unsigned shift = pt_shift(level);
-	uint64_t span = 1ULL << shift;
-	unsigned i = (lo - base) >> shift;
-	unsigned last = (hi - 1 - base) >> shift;
+	struct pt_slots sl;
 	int err;
 
-	for (; i <= last; i++) {
-		void *child = vas_load_acquire(&node->slot[i]);
-		uint64_t cbase = base + i * span;
-		uint64_t clo = lo > cbase ? lo : cbase;
-		uint64_t chi = hi < cbase + span ? hi : cbase + span;
+	pt_slots_init(&sl, level, base, lo, hi);
+	while (pt_slots_next(&sl)) {
+		void *child = vas_load_acquire(&node->slot[sl.idx]);
+		uint64_t cbase = sl.cbase, clo = sl.clo, chi = sl.chi;
 
 		if (pt_is_state(child)) {
 			if ((uintptr_t)child == PT_NONE)
@@ -321,16 +356,13 @@ static uint64_t pt_count_walk(const struct vas_pt_node *node, int level,
 			      uint64_t base, uint64_t lo, uint64_t hi,
 			      bool present)
 {
-	unsigned shift = pt_shift(level);
-	uint64_t span = 1ULL << shift, count = 0;
-	unsigned i = (lo - base) >> shift;
-	unsigned last = (hi - 1 - base) >> shift;
+	struct pt_slots sl;
+	uint64_t count = 0;
 
-	for (; i <= last; i++) {
-		void *child = vas_load_acquire(&node->slot[i]);
-		uint64_t cbase = base + i * span;
-		uint64_t clo = lo > cbase ? lo : cbase;
-		uint64_t chi = hi < cbase + span ? hi : cbase + span;
+	pt_slots_init(&sl, level, base, lo, hi);
+	while (pt_slots_next(&sl)) {
+		void *child = vas_load_acquire(&node->slot[sl.idx]);
+		uint64_t cbase = sl.cbase, clo = sl.clo, chi = sl.chi;
 
 		if (pt_is_state(child)) {
 			if ((uintptr_t)child == PT_OWN ||
@@ -417,18 +449,14 @@ static void pt_leaf_apply(struct vas_pt_leaf *leaf, uint64_t lo, uint64_t hi,
 static void pt_apply(struct vas_pt *pt, struct vas_pt_node *node, int level,
 		     uint64_t base, uint64_t lo, uint64_t hi, uintptr_t to)
 {
-	unsigned shift = pt_shift(level);
-	uint64_t span = 1ULL << shift;
-	unsigned i = (lo - base) >> shift;
-	unsigned last = (hi - 1 - base) >> shift;
+	struct pt_slots sl;
 
-	for (; i <= last; i++) {
-		void **slot = &node->slot[i];
+	pt_slots_init(&sl, level, base, lo, hi);
+	while (pt_slots_next(&sl)) {
+		void **slot = &node->slot[sl.idx];
 		void *child = vas_load_acquire(slot);
-		uint64_t cbase = base + i * span;
-		uint64_t clo = lo > cbase ? lo : cbase;
-		uint64_t chi = hi < cbase + span ? hi : cbase + span;
-		bool whole = clo == cbase && chi == cbase + span;
+		uint64_t cbase = sl.cbase, clo = sl.clo, chi = sl.chi;
+		bool whole = sl.whole;
 
 		if (pt_is_state(child)) {
 			uintptr_t st = pt_apply_state((uintptr_t)child, to);
@@ -718,20 +746,17 @@ static uintptr_t pt_fold_walk(struct vas_pt *pt, struct vas_pt_node *node,
 			      int level, uint64_t base, uint64_t lo,
 			      uint64_t hi, struct vas_pt_garbage *g)
 {
-	unsigned shift = pt_shift(level);
-	uint64_t span = 1ULL << shift;
-	unsigned i = (lo - base) >> shift;
-	unsigned last = (hi - 1 - base) >> shift;
-	uintptr_t all = (i == 0 && last == VAS_PT_SLOTS - 1) ? 0 : UINTPTR_MAX;
+	struct pt_slots sl;
+	uintptr_t all;
 	bool first = true;
 
-	for (; i <= last; i++) {
-		void **slot = &node->slot[i];
+	pt_slots_init(&sl, level, base, lo, hi);
+	all = (sl.next == 0 && sl.last == VAS_PT_SLOTS - 1) ? 0 : UINTPTR_MAX;
+	while (pt_slots_next(&sl)) {
+		void **slot = &node->slot[sl.idx];
 		void *child = vas_load_acquire(slot);
-		uint64_t cbase = base + i * span;
-		uint64_t clo = lo > cbase ? lo : cbase;
-		uint64_t chi = hi < cbase + span ? hi : cbase + span;
-		bool whole = clo == cbase && chi == cbase + span;
+		uint64_t cbase = sl.cbase, clo = sl.clo, chi = sl.chi;
+		bool whole = sl.whole;
 		uintptr_t st = whole ? (uintptr_t)child : UINTPTR_MAX;
 
 		if (!pt_is_state(child)) {
