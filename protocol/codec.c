@@ -240,7 +240,9 @@ int rpc_error_errno(struct rpc_error *err, int errnum)
  * Copy @frame, turning each integer token of 19 digits or more (outside
  * strings) into the string BIG_MARK "<token>". Return NULL on ENOMEM.
  */
-static char *rewrite_big_ints(const char *frame, size_t len, size_t *out_len)
+/* Not inlined: GCC 12 then takes the copy for uninitialised memory. */
+__attribute__((noinline)) static char *
+rewrite_big_ints(const char *frame, size_t len, size_t *out_len)
 {
 	/* A token of n bytes becomes n + 2 quotes + "\u0001N" (7 bytes). */
 	size_t cap = len + len / 19 * 9 + 16, o = 0, i = 0;
@@ -333,6 +335,8 @@ int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 	json_error_t jerr;
 	char *copy = NULL;
 	json_t *root;
+	const char *nul;
+	size_t nul_at;
 	bool ctl;
 
 	msg->root = NULL;
@@ -344,6 +348,8 @@ int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 	msg->nr = 0;
 	/* Before the rewrite: its marks are such escapes. */
 	ctl = has_control_escape(frame, len);
+	nul = memchr(frame, '\0', len);
+	nul_at = nul ? (size_t)(nul - frame) : 0;
 	if (big_int) {
 		copy = rewrite_big_ints(frame, len, &len);
 		if (!copy)
@@ -351,6 +357,15 @@ int rpc_msg_parse(struct rpc_msg *msg, const char *frame, size_t len,
 		frame = copy;
 	}
 	root = json_loadb(frame, len, JSON_DECODE_ANY, &jerr);
+	if (root && nul) {
+		/* jansson ends its input at a NUL after a top-level scalar. */
+		json_decref(root);
+		free(copy);
+		rpc_error_set(err, RPC_PARSE_ERROR,
+			      "parse error at byte %zu: NUL byte", nul_at);
+		err->offset = nul_at;
+		return -EPROTO;
+	}
 	if (root && ctl) {
 		json_decref(root);
 		free(copy);

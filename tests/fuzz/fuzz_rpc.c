@@ -692,9 +692,13 @@ static void check_strict(const char *frame, size_t len, bool big,
 		return;
 	rpc_msg_fini(&msg);
 	e = strict_value(frame, frame + len, 0);
-	if (!e || strict_ws(e, frame + len) != frame + len)
-		FAIL("accepted a value that is not RFC 8259 JSON: %.*s",
-		     (int)(len > 400 ? 400 : len), frame);
+	if (!e || strict_ws(e, frame + len) != frame + len) {
+		for (size_t i = 0; i < len && i < 64; i++)
+			fprintf(stderr, "%02x ", (unsigned char)frame[i]);
+		FAIL("accepted a value that is not RFC 8259 JSON (%zu bytes): "
+		     "%.*s",
+		     len, (int)(len > 400 ? 400 : len), frame);
+	}
 }
 
 /* Fast path and tree path must decode @frame alike. */
