@@ -359,6 +359,15 @@ uint64_t vas__file_inode(const char *name);
 /* vas_pt.c */
 struct vas_pt_leaf *vas__pt_leaf(struct vas_pt *pt, uint64_t pfn, bool alloc);
 int vas__pt_prepare(struct vas_pt *pt, uint64_t pfn, uint64_t nr);
+/* The changes an operation makes (vas__pt_prepare_kinds()). */
+enum {
+	VAS_PT_CH_CLEAR = 1u << 0,
+	VAS_PT_CH_ZERO = 1u << 1, /* populate with the zero page */
+	VAS_PT_CH_OWN = 1u << 2,  /* populate with pages of their own */
+	VAS_PT_CH_ALL = 7,
+};
+int vas__pt_prepare_kinds(struct vas_pt *pt, uint64_t pfn, uint64_t nr,
+			  unsigned kinds);
 int vas__pt_prepare_like(struct vas_pt *dst, const struct vas_pt *src,
 			 uint64_t src_pfn, uint64_t dst_pfn, uint64_t nr);
 bool vas__pt_test_set(struct vas_pt *pt, uint64_t pfn, bool zero,

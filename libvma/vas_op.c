@@ -217,19 +217,52 @@ void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 static int op_prepare_pages(struct vas_op *op)
 {
 	struct vas_pt *pt = &op->vas->pt;
+	unsigned kinds = 0;
 	size_t i;
 
+	/* What the operation may do to any slot, in any order. */
 	for (i = 0; i < op->nr_acts; i++) {
 		struct vas_pg_action *act = &op->acts[i];
 
-		if (vas__pt_prepare(pt, act->a, act->n))
+		switch (act->kind) {
+		case VAS_PG_SET:
+			kinds |= VAS_PT_CH_OWN;
+			break;
+		case VAS_PG_SET_ZERO:
+			kinds |= VAS_PT_CH_ZERO;
+			break;
+		case VAS_PG_MOVE: /* the source is cleared */
+			if (vas__pt_count_present(pt, act->a, act->n))
+				kinds |= VAS_PT_CH_ZERO | VAS_PT_CH_OWN;
+			kinds |= VAS_PT_CH_CLEAR;
+			break;
+		default:
+			kinds |= VAS_PT_CH_CLEAR;
+			break;
+		}
+	}
+	for (i = 0; i < op->nr_acts; i++) {
+		struct vas_pg_action *act = &op->acts[i];
+
+		if (vas__pt_prepare_kinds(pt, act->a, act->n, kinds))
 			return -ENOMEM;
 		if (act->kind == VAS_PG_MOVE &&
-		    (vas__pt_prepare(pt, act->b, act->n) ||
+		    (vas__pt_prepare_kinds(pt, act->b, act->n, kinds) ||
 		     vas__pt_prepare_like(pt, pt, act->a, act->b, act->n)))
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* Can the recorded changes leave a node to fold (one wholly inside)? */
+static bool op_may_fold(const struct vas_op *op)
+{
+	size_t i;
+
+	for (i = 0; i < op->nr_acts; i++)
+		if (op->acts[i].n >= VAS_PT_SLOTS)
+			return true;
+	return false;
 }
 
 /*
@@ -372,7 +405,7 @@ int vas_op_finish(struct vas_op *op)
 		vas_op_abort(op);
 		return -ENOMEM;
 	}
-	if (op->nr_acts) {
+	if (op_may_fold(op)) {
 		/* Where the page table's folded nodes go. */
 		op->pt_garbage = vas__pt_garbage_new();
 		if (!op->pt_garbage ||

@@ -209,9 +209,25 @@ struct vas_pt_leaf *vas__pt_leaf(struct vas_pt *pt, uint64_t pfn, bool alloc)
 	return (struct vas_pt_leaf *)node;
 }
 
-/* Make the path to @pfn children down to the first slot inside [lo, hi). */
+/*
+ * Would a slot in @state need a child to take a change of part of it by
+ * one of @kinds (VAS_PT_CH_*)? If none of them changes the state, no
+ * sequence of them does either, whatever the order of the operation's
+ * changes: the slot stays as it is.
+ */
+static bool pt_may_change(uintptr_t state, unsigned kinds)
+{
+	return ((kinds & VAS_PT_CH_CLEAR) && state != PT_NONE) ||
+	       ((kinds & VAS_PT_CH_ZERO) && state == PT_NONE) ||
+	       ((kinds & VAS_PT_CH_OWN) && state != PT_OWN);
+}
+
+/*
+ * Make the path to @pfn children down to the first slot inside [lo, hi),
+ * where a change of @kinds may need them.
+ */
 static int pt_prepare_edge(struct vas_pt *pt, uint64_t pfn, uint64_t lo,
-			   uint64_t hi)
+			   uint64_t hi, unsigned kinds)
 {
 	struct vas_pt_node *node = pt->root;
 	int level;
@@ -221,8 +237,12 @@ static int pt_prepare_edge(struct vas_pt *pt, uint64_t pfn, uint64_t lo,
 		uint64_t cbase = pfn >> shift << shift;
 		void **slot = &node->slot[pt_index(pfn, level)];
 
+		void *cur = vas_load_acquire(slot);
+
 		if (cbase >= lo && cbase + (1ULL << shift) <= hi)
 			return 0; /* covered whole: a state will do */
+		if (pt_is_state(cur) && !pt_may_change((uintptr_t)cur, kinds))
+			return 0; /* no change of @kinds touches it */
 		node = pt_refine(pt, slot, level);
 		if (!node)
 			return -ENOMEM;
@@ -241,10 +261,23 @@ static int pt_prepare_edge(struct vas_pt *pt, uint64_t pfn, uint64_t lo,
  */
 int vas__pt_prepare(struct vas_pt *pt, uint64_t pfn, uint64_t nr)
 {
+	return vas__pt_prepare_kinds(pt, pfn, nr, VAS_PT_CH_ALL);
+}
+
+/**
+ * vas__pt_prepare_kinds() - vas__pt_prepare() for an operation whose
+ * changes are all of @kinds (VAS_PT_CH_*): a state that none of them can
+ * change is left as it is (an munmap in an empty region allocates nothing).
+ * Context: as vas__pt_prepare().
+ * Return: 0; -ENOMEM.
+ */
+int vas__pt_prepare_kinds(struct vas_pt *pt, uint64_t pfn, uint64_t nr,
+			  unsigned kinds)
+{
 	if (!nr)
 		return 0;
-	if (pt_prepare_edge(pt, pfn, pfn, pfn + nr) ||
-	    pt_prepare_edge(pt, pfn + nr - 1, pfn, pfn + nr))
+	if (pt_prepare_edge(pt, pfn, pfn, pfn + nr, kinds) ||
+	    pt_prepare_edge(pt, pfn + nr - 1, pfn, pfn + nr, kinds))
 		return -ENOMEM;
 	return 0;
 }
@@ -796,8 +829,8 @@ static uintptr_t pt_fold_walk(struct vas_pt *pt, struct vas_pt_node *node,
 void vas__pt_fold(struct vas_pt *pt, uint64_t pfn, uint64_t nr,
 		  struct vas_pt_garbage *g)
 {
-	if (!nr || !pt->root)
-		return;
+	if (nr < VAS_PT_SLOTS || !pt->root || !g)
+		return; /* no node fits inside */
 	pt_fold_walk(pt, pt->root, 0, 0, pfn, pfn + nr, g);
 }
 
