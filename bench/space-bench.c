@@ -802,6 +802,19 @@ static void emit_pair(const char *impl, const char *who, int t,
 			of);
 		return;
 	}
+	if (median(fr, n) <= 0) {
+		/*
+		 * The fit says the faults lost more than all their time to
+		 * the mutator: noise (preemption inside the batches) swamped
+		 * it. A fraction cannot be negative; print none.
+		 */
+		fprintf(stderr,
+			"space-bench: %s: the fitted loss per mutation (%.0f ns) "
+			"exceeds the time between mutations; too noisy, no "
+			"line\n",
+			of, median(l, n) * 1e9);
+		return;
+	}
 	spread(fr, n, &lo, &hi);
 	snprintf(params, sizeof(params),
 		 "%s, \"runs\": %d, \"min\": %.3f, \"max\": %.3f, "
