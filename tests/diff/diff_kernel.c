@@ -151,6 +151,18 @@
 #endif
 #define CAP_IPC_LOCK_BIT 14
 
+#if defined(__SANITIZE_ADDRESS__)
+#define DIFF_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DIFF_SANITIZER 1
+#endif
+#endif
+#ifndef DIFF_SANITIZER
+#define DIFF_SANITIZER 0
+#endif
+static const bool sanitizer_build = DIFF_SANITIZER;
+
 /* Candidate windows, tried in order: the first with room around it. */
 static const uint64_t window_candidates[] = {
 	0x500000000000ULL,
@@ -1082,16 +1094,20 @@ static void child_run_op(const struct op *op, struct outcome *o)
 		if (syscall(SYS_mlock2, win + op->addr, op->len, op->flags))
 			o->err = -errno;
 		break;
+	/*
+	 * The raw system calls: AddressSanitizer's interceptors of mlock,
+	 * munlock, mlockall and munlockall do nothing and return 0.
+	 */
 	case OP_MUNLOCK:
-		if (munlock((void *)(uintptr_t)(win + op->addr), op->len))
+		if (syscall(SYS_munlock, win + op->addr, op->len))
 			o->err = -errno;
 		break;
 	case OP_MLOCKALL:
-		if (mlockall((int)op->flags))
+		if (syscall(SYS_mlockall, op->flags))
 			o->err = -errno;
 		break;
 	case OP_MUNLOCKALL:
-		if (munlockall())
+		if (syscall(SYS_munlockall))
 			o->err = -errno;
 		break;
 	case OP_MSEAL:
@@ -1256,6 +1272,12 @@ static bool platform_skips(struct vas *vas, const struct op *op)
 
 	/* A kernel without mseal() or guard regions: not run. */
 	if (op->kind == OP_MSEAL && !plat.mseal)
+		return true;
+	/*
+	 * Under AddressSanitizer, mlockall(MCL_FUTURE) would lock every
+	 * shadow mapping the sanitizer makes later: not run there.
+	 */
+	if (op->kind == OP_MLOCKALL && sanitizer_build)
 		return true;
 	if (op->kind == OP_MADVISE && !plat.guard &&
 	    (op->flags == VAS_MADV_GUARD_INSTALL ||
@@ -2084,6 +2106,7 @@ struct hcase {
 #define NEEDS_MSEAL    8u /* mseal() */
 #define NEEDS_GUARD    16u /* MADV_GUARD_INSTALL */
 #define NEEDS_MEMLOCK  32u /* RLIMIT_MEMLOCK binds the child */
+#define NEEDS_MLOCKALL 64u /* not a sanitizer build (see platform_skips) */
 
 #define HCN(nd, nm, nv, ne, nf, ...)                                           \
 	{                                                                      \
@@ -2355,7 +2378,8 @@ static int run_hcase(const struct hcase *hc)
 	    ((hc->needs & NEEDS_BRK) && plat.brk_err) ||
 	    ((hc->needs & NEEDS_MSEAL) && !plat.mseal) ||
 	    ((hc->needs & NEEDS_GUARD) && !plat.guard) ||
-	    ((hc->needs & NEEDS_MEMLOCK) && !plat.memlock)) {
+	    ((hc->needs & NEEDS_MEMLOCK) && !plat.memlock) ||
+	    ((hc->needs & NEEDS_MLOCKALL) && sanitizer_build)) {
 		printf("not run on this platform: %s\n", hc->name);
 		return 0;
 	}
@@ -2621,14 +2645,16 @@ static int issue16_cases(struct hcase *out)
 		    MMAP(0, 100, RW, PA | NR | VAS_MAP_LOCKED, -1, 0)),
 		HC("MAP_LOCKED populates", 1, 0, -1,
 		   MMAP(0, 4, RW, PA | NR | VAS_MAP_LOCKED, -1, 0)),
-		HC("mlockall(MCL_FUTURE) locks and populates a new mapping", 1,
-		   0, -1, MLOCKALL(VAS_MCL_FUTURE),
-		   MMAP(0, 4, RW, PA | NR, -1, 0)),
-		HC("munlockall ends MCL_FUTURE (the pieces merge)", 1, 0, -1,
-		   MLOCKALL(VAS_MCL_FUTURE), MMAP(0, 2, RW, PA | NR, -1, 0),
-		   MUNLOCKALL(), MMAP(2, 2, RW, PA | NR, -1, 0)),
-		HC("mlockall(MCL_ONFAULT) alone: EINVAL", 0, -EINVAL, -1,
-		   MLOCKALL(VAS_MCL_ONFAULT)),
+		HCN(NEEDS_MLOCKALL,
+		    "mlockall(MCL_FUTURE) locks and populates a new mapping", 1,
+		    0, -1, MLOCKALL(VAS_MCL_FUTURE),
+		    MMAP(0, 4, RW, PA | NR, -1, 0)),
+		HCN(NEEDS_MLOCKALL,
+		    "munlockall ends MCL_FUTURE (the pieces merge)", 1, 0, -1,
+		    MLOCKALL(VAS_MCL_FUTURE), MMAP(0, 2, RW, PA | NR, -1, 0),
+		    MUNLOCKALL(), MMAP(2, 2, RW, PA | NR, -1, 0)),
+		HCN(NEEDS_MLOCKALL, "mlockall(MCL_ONFAULT) alone: EINVAL", 0,
+		    -EINVAL, -1, MLOCKALL(VAS_MCL_ONFAULT)),
 		HCN(NEEDS_MSEAL, "mseal splits", 3, 0, -1,
 		    MMAP(0, 6, RW, PA | NR, -1, 0), MSEAL(2, 2)),
 		HCN(NEEDS_MSEAL, "a sealed VMA refuses munmap", 3, -EPERM, -1,
@@ -3368,7 +3394,8 @@ static void probe_child(struct plat_probe *r)
 	    mmap(w + 16 * PG, MEMLOCK_SET + PG, PROT_READ | PROT_WRITE, nr, -1,
 		 0) == w + 16 * PG)
 		r->memlock =
-			mlock(w + 16 * PG, MEMLOCK_SET + PG) && errno == ENOMEM;
+			syscall(SYS_mlock, win + 16 * PG, MEMLOCK_SET + PG) &&
+			errno == ENOMEM;
 	r->ok = 'y';
 }
 
@@ -3491,6 +3518,9 @@ static void print_platform(void)
 	       plat.madv_hugepage ? "yes" : "no (simulated with no_thp)",
 	       plat.ksm ? "yes" : "no (simulated with no_ksm)",
 	       plat.map_stack_nh ? "yes" : "no (older than 6.7: simulated so)");
+	if (sanitizer_build)
+		printf("  sanitizer build: mlockall() not run (it would lock "
+		       "the sanitizer's shadow memory)\n");
 	printf("  RLIMIT_MEMLOCK: %s\n",
 	       plat.memlock ? "binds the child (CAP_IPC_LOCK dropped), "
 			      "96 pages"
