@@ -372,8 +372,8 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.pos = {"space", "addr"},
 		.required = {"space", "addr"},
 		.out = VMACTL_OUT_LOOKUP,
-		.help = "Prints the maps line of the VMA holding ADDR, and its "
-			"smaps\nVmFlags.",
+		.help = "Prints the maps line of the VMA holding ADDR (--json: "
+			"also its\nsmaps VmFlags, vm_flags).",
 	},
 	{
 		.name = "madvise",
@@ -1215,7 +1215,7 @@ static bool vmactl_is_size_key(const char *key)
 	size_t n = strlen(key);
 
 	return (n >= 5 && !strcmp(key + n - 5, "bytes")) ||
-	       !strcmp(key, "stack_rlimit");
+	       !strcmp(key, "stack_rlimit") || !strcmp(key, "memlock_rlimit");
 }
 
 /* One value for people: hex addresses, sizes with their unit. */
@@ -1285,6 +1285,7 @@ static void vmactl_print_list(const json_t *r)
 		{"stack_guard_gap", "GUARD", 5},
 		{"max_map_count", "MAX_MAP", 7},
 		{"stack_rlimit", "STACK", 5},
+		{"memlock_rlimit", "MEMLOCK", 7},
 	};
 	const size_t nr = sizeof(cols) / sizeof(cols[0]);
 	const json_t *sp;
@@ -1539,15 +1540,10 @@ static void vmactl_print(const struct vmactl_cmd *cmd, const json_t *params,
 		break;
 	case VMACTL_OUT_LOOKUP:
 		v = json_object_get(r, "vma");
-		if (json_is_object(v)) {
-			const json_t *vf = json_object_get(v, "vm_flags");
-
+		if (json_is_object(v))
 			printf("%s\n",
 			       vmactl_format_vma(v, line, sizeof(line)));
-			/* smaps' VmFlags line, for people. */
-			if (json_is_string(vf))
-				printf("VmFlags: %s\n", json_string_value(vf));
-		} else
+		else
 			printf("%#llx: not mapped\n",
 			       (unsigned long long)vmactl_u64(
 				       json_object_get(params, "addr")));
