@@ -137,6 +137,7 @@ enum vmactl_type {
 	VMACTL_SPACE, /* integer id or name */
 	VMACTL_FLAGS, /* comma-separated list -> array of strings */
 	VMACTL_BOOL,  /* option without value */
+	VMACTL_INT_OR_STR, /* a number if it reads as one, else a string */
 };
 
 /* What each type accepts, for errors and per-command help. */
@@ -148,6 +149,7 @@ static const char *const vmactl_type_help[] = {
 	[VMACTL_SPACE] = "the id or the name of a space",
 	[VMACTL_FLAGS] = "comma-separated words",
 	[VMACTL_BOOL] = "alone, or =true or =false",
+	[VMACTL_INT_OR_STR] = "a name, or a number",
 };
 
 /* @meta: the value's name in usage lines (NULL: the name in capitals). */
@@ -181,6 +183,9 @@ static const struct vmactl_param {
 	{"start_brk", VMACTL_U64, "ADDR"},
 	{"brk", VMACTL_U64, "ADDR"},
 	{"start_stack", VMACTL_U64, "ADDR"},
+	{"memlock_rlimit", VMACTL_U64, "BYTES"},
+	{"thp_align", VMACTL_BOOL, NULL},
+	{"advice", VMACTL_INT_OR_STR, "ADVICE"},
 };
 
 enum vmactl_out {
@@ -255,7 +260,8 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.method = "space.create",
 		.pos = {"name"},
 		.opts = {"task_size", "mmap_base", "stack_guard_gap",
-			 "max_map_count", "stack_rlimit", "brk_base", "stack"},
+			 "max_map_count", "stack_rlimit", "brk_base", "stack",
+			 "memlock_rlimit"},
 		.out = VMACTL_OUT_SPACE,
 		.help = "Creates a space (--stack: with an initial [stack] "
 			"VMA).\nPrints its id and name.",
@@ -298,14 +304,19 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.name = "mmap",
 		.method = "mmap",
 		.pos = {"space"},
-		.opts = {"addr", "length", "prot", "flags", "file", "offset"},
+		.opts = {"addr", "length", "prot", "flags", "file", "offset",
+			 "thp_align"},
 		.required = {"space", "length", "prot", "flags"},
 		.out = VMACTL_OUT_ADDR,
 		.help = "PROT is letters from rwx, or none; FLAGS from "
-			"private, "
-			"shared,\nanonymous, fixed, fixed_noreplace, "
-			"growsdown, "
-			"growsup,\npopulate, noreserve. Prints the address.",
+			"private, shared,\nanonymous, fixed, "
+			"fixed_noreplace, growsdown, growsup,\npopulate, "
+			"noreserve, stack, locked, denywrite, executable,\n"
+			"nonblock, uninitialized (shared,private is "
+			"MAP_SHARED_VALIDATE).\n--thp-align=false: the file's "
+			"filesystem does not place large\nmappings 2 "
+			"MiB-aligned (ext4 and xfs do; the default).\nPrints "
+			"the address.",
 	},
 	{
 		.name = "munmap",
@@ -368,7 +379,81 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.pos = {"space", "addr"},
 		.required = {"space", "addr"},
 		.out = VMACTL_OUT_LOOKUP,
-		.help = "Prints the maps line of the VMA holding ADDR.",
+		.help = "Prints the maps line of the VMA holding ADDR (--json: "
+			"also its\nsmaps VmFlags, vm_flags).",
+	},
+	{
+		.name = "madvise",
+		.method = "madvise",
+		.pos = {"space", "addr", "length", "advice"},
+		.required = {"space", "addr", "length", "advice"},
+		.out = VMACTL_OUT_NONE,
+		.help = "ADVICE is a name (dontneed, free, remove, dontfork, "
+			"dofork,\nwipeonfork, keeponfork, dontdump, dodump, "
+			"hugepage,\nnohugepage, sequential, random, normal, "
+			"mergeable,\nunmergeable, willneed, cold, "
+			"dontneed_locked, guard_install,\nguard_remove) or the "
+			"number of a MADV_* constant.",
+	},
+	{
+		.name = "mlock",
+		.method = "mlock",
+		.pos = {"space", "addr", "length"},
+		.opts = {"flags"},
+		.required = {"space", "addr", "length"},
+		.out = VMACTL_OUT_NONE,
+		.help = "mlock(2), or mlock2(2) with --flags onfault.",
+	},
+	{
+		.name = "mlock2",
+		.method = "mlock2",
+		.pos = {"space", "addr", "length"},
+		.opts = {"flags"},
+		.required = {"space", "addr", "length"},
+		.out = VMACTL_OUT_NONE,
+		.help = "mlock2(2): --flags onfault for MLOCK_ONFAULT.",
+	},
+	{
+		.name = "munlock",
+		.method = "munlock",
+		.pos = {"space", "addr", "length"},
+		.required = {"space", "addr", "length"},
+		.out = VMACTL_OUT_NONE,
+		.help = "munlock(2).",
+	},
+	{
+		.name = "mlockall",
+		.method = "mlockall",
+		.pos = {"space", "flags"},
+		.required = {"space", "flags"},
+		.out = VMACTL_OUT_NONE,
+		.help = "mlockall(2): FLAGS from current, future, onfault.",
+	},
+	{
+		.name = "munlockall",
+		.method = "munlockall",
+		.pos = {"space"},
+		.required = {"space"},
+		.out = VMACTL_OUT_NONE,
+		.help = "munlockall(2).",
+	},
+	{
+		.name = "mseal",
+		.method = "mseal",
+		.pos = {"space", "addr", "length"},
+		.required = {"space", "addr", "length"},
+		.out = VMACTL_OUT_NONE,
+		.help = "mseal(2): later munmap, mprotect, mremap fail with "
+			"EPERM.",
+	},
+	{
+		.name = "set-vma-anon-name",
+		.method = "set_vma_anon_name",
+		.pos = {"space", "addr", "length", "name"},
+		.required = {"space", "addr", "length"},
+		.out = VMACTL_OUT_NONE,
+		.help = "prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME): [anon:NAME] "
+			"in maps;\nwithout NAME the names are cleared.",
 	},
 	{
 		.name = "maps",
@@ -802,6 +887,10 @@ static json_t *vmactl_param_value(const struct vmactl_cmd *cmd,
 		break;
 	case VMACTL_STR:
 		return json_string(arg);
+	case VMACTL_INT_OR_STR:
+		if (!vmc_parse_u64(arg, &v) && v <= (uint64_t)INT64_MAX)
+			return json_integer((json_int_t)v);
+		return json_string(arg);
 	}
 	vmactl_usage_error(cmd, "%s: invalid value '%s' (%s)", shown, arg,
 			   vmactl_type_help[type]);
@@ -949,6 +1038,10 @@ static int vmactl_parse_args(struct vmactl *vc, const struct vmactl_cmd *cmd,
 	}
 	if (cmd->out == VMACTL_OUT_FAULT && !json_object_get(params, "access"))
 		json_object_set_new(params, "access", json_string("read"));
+	/* set-vma-anon-name without a NAME clears the names. */
+	if (!strcmp(cmd->method, "set_vma_anon_name") &&
+	    !json_object_get(params, "name"))
+		json_object_set_new(params, "name", json_null());
 	for (i = 0; i < 4 && cmd->required[i]; i++)
 		if (!json_object_get(params, cmd->required[i])) {
 			char opt[64], meta[64];
@@ -1129,7 +1222,7 @@ static bool vmactl_is_size_key(const char *key)
 	size_t n = strlen(key);
 
 	return (n >= 5 && !strcmp(key + n - 5, "bytes")) ||
-	       !strcmp(key, "stack_rlimit");
+	       !strcmp(key, "stack_rlimit") || !strcmp(key, "memlock_rlimit");
 }
 
 /* One value for people: hex addresses, sizes with their unit. */
@@ -1199,6 +1292,7 @@ static void vmactl_print_list(const json_t *r)
 		{"stack_guard_gap", "GUARD", 5},
 		{"max_map_count", "MAX_MAP", 7},
 		{"stack_rlimit", "STACK", 5},
+		{"memlock_rlimit", "MEMLOCK", 7},
 	};
 	const size_t nr = sizeof(cols) / sizeof(cols[0]);
 	const json_t *sp;

@@ -114,6 +114,8 @@ static int layout_from_params(struct vmad_ctx *ctx,
 		layout->stack_rlimit = p->stack_rlimit.v;
 	if (p->brk_base.present)
 		layout->brk_base = p->brk_base.v;
+	if (p->memlock_rlimit.present)
+		layout->memlock_rlimit = p->memlock_rlimit.v;
 	layout->stack = p->stack;
 	return 0;
 }
@@ -319,11 +321,19 @@ static int h_mmap(struct vmad_ctx *ctx, const struct rpc_request *req,
 	struct vmad_space *sp;
 	uint64_t addr;
 	int ret = get_space(ctx, &p->space, &sp, err);
+	struct vas_mmap_args a = {
+		.addr = p->addr.v,
+		.length = p->length.v,
+		.offset = p->offset.v,
+		.prot = p->prot,
+		.flags = p->flags,
+		.file = p->file[0] ? p->file : NULL,
+		.thp_align = p->thp_align.present ? p->thp_align.v : -1,
+	};
 
 	if (ret)
 		return ret;
-	ret = vas_mmap(sp->vas, p->addr.v, p->length.v, p->prot, p->flags,
-		       p->file[0] ? p->file : NULL, p->offset.v, &addr);
+	ret = vas_mmap_ex(sp->vas, &a, &addr);
 	vmad_space_put(sp);
 	if (ret)
 		return rpc_error_errno(err, ret);
@@ -551,6 +561,55 @@ static int h_ping(struct vmad_ctx *ctx, const struct rpc_request *req,
 	return 0;
 }
 
+/*
+ * madvise, mlock, mlock2, munlock, mlockall, munlockall, mseal,
+ * set_vma_anon_name: one call into the model on a range, result {}.
+ */
+static int h_vmflags(struct vmad_ctx *ctx, const struct rpc_request *req,
+		     struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_vmflags_params *p = &req->p.vmf;
+	struct vmad_space *sp;
+	int ret = get_space(ctx, &p->space, &sp, err);
+
+	if (ret)
+		return ret;
+	switch (req->method) {
+	case RPC_MADVISE:
+		ret = vas_madvise(sp->vas, p->addr.v, p->length.v, p->advice);
+		break;
+	case RPC_MLOCK:
+	case RPC_MLOCK2:
+		ret = vas_mlock(sp->vas, p->addr.v, p->length.v, p->flags);
+		break;
+	case RPC_MUNLOCK:
+		ret = vas_munlock(sp->vas, p->addr.v, p->length.v);
+		break;
+	case RPC_MLOCKALL:
+		ret = vas_mlockall(sp->vas, p->flags);
+		break;
+	case RPC_MUNLOCKALL:
+		ret = vas_munlockall(sp->vas);
+		break;
+	case RPC_MSEAL:
+		ret = vas_mseal(sp->vas, p->addr.v, p->length.v,
+				p->seal_flags.v);
+		break;
+	case RPC_SET_VMA_ANON_NAME:
+		ret = vas_set_anon_name(sp->vas, p->addr.v, p->length.v,
+					p->has_name ? p->name : NULL);
+		break;
+	default:
+		ret = -EINVAL;
+		break;
+	}
+	vmad_space_put(sp);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	LIT(out, "{}");
+	return 0;
+}
+
 /* The handler table: one row per method, indexed by enum rpc_method. */
 static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
 	[RPC_SPACE_CREATE] = {h_space_create, 0},
@@ -569,6 +628,14 @@ static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
 	[RPC_VALIDATE] = {h_validate, H_JOB},
 	[RPC_PING] = {h_ping, 0},
 	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB},
+	[RPC_MADVISE] = {h_vmflags, 0},
+	[RPC_MLOCK] = {h_vmflags, 0},
+	[RPC_MLOCK2] = {h_vmflags, 0},
+	[RPC_MUNLOCK] = {h_vmflags, 0},
+	[RPC_MLOCKALL] = {h_vmflags, H_JOB},
+	[RPC_MUNLOCKALL] = {h_vmflags, H_JOB},
+	[RPC_MSEAL] = {h_vmflags, 0},
+	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, 0},
 };
 
 /*

@@ -378,6 +378,8 @@ static void put_layout(struct rpc_buf *out, const struct vas_layout *l)
 	rpc_buf_put_u64(out, l->max_map_count);
 	rpc_buf_puts(out, ",\"stack_rlimit\":");
 	rpc_buf_put_u64(out, l->stack_rlimit);
+	rpc_buf_puts(out, ",\"memlock_rlimit\":");
+	rpc_buf_put_u64(out, l->memlock_rlimit);
 }
 
 static int cmp_ent(const void *a, const void *b)

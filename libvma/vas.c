@@ -185,7 +185,7 @@ uint32_t vas__new_anon(struct vas *vas)
 bool vas__anon_compatible(const struct vas_area *a, const struct vas_area *b)
 {
 	return a->end == b->start && a->file == b->file &&
-	       !((a->flags ^ b->flags) & ~VAS_F_ACCESS) &&
+	       !((a->flags ^ b->flags) & ~(VAS_F_ACCESS | VAS_F_STICKY)) &&
 	       b->pgoff == a->pgoff + vas_area_pages(a);
 }
 
@@ -225,6 +225,7 @@ void vas_layout_default(struct vas_layout *layout)
 	layout->brk_base = VAS_DEFAULT_BRK_BASE;
 	layout->stack = false;
 	layout->tree_in_place = true;
+	layout->memlock_rlimit = VAS_DEFAULT_MEMLOCK_RLIMIT;
 }
 
 void vas_get_layout(const struct vas *vas, struct vas_layout *layout)
@@ -343,6 +344,8 @@ void vas_free(struct vas *vas)
 
 		if (f && --f->refs == 0 && !f->hashed)
 			vma_free(f);
+		if (a->name)
+			a->name->refs--;
 		vma_free(a);
 		if (last == UINT64_MAX)
 			break;
@@ -354,6 +357,7 @@ void vas_free(struct vas *vas)
 	vas__files_free(vas);
 	vas__pt_free(&vas->pt);
 	vma_free(vas->gate);
+	vas__guards_free(vas->guards);
 	pthread_mutex_destroy(&vas->write_lock);
 	vma_free(vas);
 }
@@ -400,25 +404,46 @@ int vas_fork(struct vas *vas, struct vas **out)
 		}
 		*child->gate = *vas->gate;
 	}
+	child->has_sealed = vas->has_sealed;
+	/* mm_init(): def_flags keep only VM_NOHUGEPAGE; no MCL_FUTURE. */
 
 	vas__lock(child);
 	vas_op_begin(&op, child);
 	vas_for_each_area(vas, a, idx) {
 		uint32_t anon = vas_area_anon(a);
+		bool wipe = a->flags & VAS_F_WIPEONFORK;
 		struct vas_proto p = {
 			.start = a->start,
 			.end = a->end,
 			.pgoff = a->pgoff,
 			.file = NULL,
-			.flags = a->flags,
-			/* anon_vma_fork(): a new anon_vma chained to ours. */
-			.anon = anon ? vas__new_anon(child) | VAS_ANON_FORKED
-				     : 0,
+			/* dup_mmap(): VM_LOCKED_MASK is not inherited. */
+			.flags = a->flags & ~VAS_F_LOCKED_MASK,
+			/*
+			 * anon_vma_fork(): a new anon_vma chained to ours;
+			 * VM_WIPEONFORK: none, a clean slate.
+			 */
+			.anon = anon && !wipe
+					? vas__new_anon(child) | VAS_ANON_FORKED
+					: 0,
 		};
 
+		/* dup_mmap(): VM_DONTCOPY areas are left out. */
+		if (a->flags & VAS_F_DONTCOPY)
+			continue;
+		/* Areas told apart only by VM_LOCKED stay apart. */
+		if (a->flags & VAS_F_LOCKED_MASK)
+			child->merge_check_off = true;
 		if (a->file) {
 			p.file = vas__file_lookup_copy(child, a->file);
 			if (!p.file) {
+				op.err = -ENOMEM;
+				break;
+			}
+		}
+		if (a->name) {
+			p.name = vas__file_lookup_copy(child, a->name);
+			if (!p.name) {
 				op.err = -ENOMEM;
 				break;
 			}
@@ -427,11 +452,22 @@ int vas_fork(struct vas *vas, struct vas **out)
 		if (op.err)
 			break;
 		/*
-		 * vma_needs_copy(): page tables are copied only for VMAs
-		 * with an anon_vma; the child faults the others in again.
+		 * vma_needs_copy(): page tables (and guard markers) are
+		 * copied only for VMAs with an anon_vma, and never for
+		 * VM_WIPEONFORK ones; the child faults the others in again.
 		 */
-		if (!anon)
+		if ((!anon && !(a->flags & VAS_F_MAYBE_GUARD)) || wipe)
 			continue;
+		if (vas__guard_any(vas->guards, a->start, a->end)) {
+			struct vas_guards *g = vas__guards_copy_range(
+				child->guards, vas->guards, a->start, a->end);
+
+			if (!g) {
+				op.err = -ENOMEM;
+				break;
+			}
+			child->guards = g;
+		}
 		if (vas__pt_prepare_like(
 			    &child->pt, &vas->pt, a->start >> VAS_PAGE_SHIFT,
 			    a->start >> VAS_PAGE_SHIFT, vas_area_pages(a)))
@@ -468,8 +504,23 @@ int vas_fork(struct vas *vas, struct vas **out)
 void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		    struct vas_vma_info *info)
 {
+	static const uint32_t f_to_vm[][2] = {
+		{VAS_F_LOCKED, VAS_VM_LOCKED},
+		{VAS_F_LOCKONFAULT, VAS_VM_LOCKONFAULT},
+		{VAS_F_DONTCOPY, VAS_VM_DONTCOPY},
+		{VAS_F_WIPEONFORK, VAS_VM_WIPEONFORK},
+		{VAS_F_DONTDUMP, VAS_VM_DONTDUMP},
+		{VAS_F_HUGEPAGE, VAS_VM_HUGEPAGE},
+		{VAS_F_NOHUGEPAGE, VAS_VM_NOHUGEPAGE},
+		{VAS_F_SEQ_READ, VAS_VM_SEQ_READ},
+		{VAS_F_RAND_READ, VAS_VM_RAND_READ},
+		{VAS_F_MERGEABLE, VAS_VM_MERGEABLE},
+		{VAS_F_SEALED, VAS_VM_SEALED},
+		{VAS_F_MAYBE_GUARD, VAS_VM_MAYBE_GUARD},
+	};
 	uint32_t anon = vas_area_anon(a);
 	unsigned flags = 0;
+	size_t i;
 
 	info->start = a->start;
 	info->end = a->end;
@@ -493,6 +544,13 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		flags |= VAS_VM_ANON_VMA;
 	if (anon & VAS_ANON_FORKED)
 		flags |= VAS_VM_FORKED;
+	for (i = 0; i < sizeof(f_to_vm) / sizeof(f_to_vm[0]); i++)
+		if (a->flags & f_to_vm[i][0])
+			flags |= f_to_vm[i][1];
+	info->anon_name[0] = '\0';
+	if (a->name)
+		snprintf(info->anon_name, sizeof(info->anon_name), "%s",
+			 a->name->name);
 	info->name = NULL;
 	info->file[0] = '\0';
 	info->inode = 0;
@@ -503,8 +561,9 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		flags |= VAS_VM_SPECIAL;
 	} else if (a->file) {
 		info->inode = a->file->inode;
+		/* get_vma_name(): a named shmem shows its name instead. */
 		if (a->file->shmem)
-			info->name = "/dev/zero (deleted)";
+			info->name = a->name ? NULL : "/dev/zero (deleted)";
 		else
 			snprintf(info->file, sizeof(info->file), "%s",
 				 a->file->name);
@@ -663,10 +722,17 @@ int vas_format_maps_line(const struct vas_vma_info *info, char *buf, size_t len)
 {
 	const char *name = info->file[0] ? info->file : info->name;
 	unsigned major, minor;
-	char line[128 + VAS_FILE_MAX];
+	char line[128 + VAS_FILE_MAX], named[VAS_ANON_NAME_MAX + 16];
 	int n;
 
 	vas_vma_dev(info, &major, &minor);
+	/* get_vma_name(): [anon:NAME] after [heap] and [stack]. */
+	if (!name && info->anon_name[0]) {
+		snprintf(named, sizeof(named),
+			 info->inode ? "[anon_shmem:%s]" : "[anon:%s]",
+			 info->anon_name);
+		name = named;
+	}
 	/* show_vma_header_prefix() */
 	n = snprintf(line, sizeof(line),
 		     "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
@@ -690,6 +756,57 @@ int vas_format_maps_line(const struct vas_vma_info *info, char *buf, size_t len)
 	return n;
 }
 
+int vas_format_vmflags(const struct vas_vma_info *info, char *buf, size_t len)
+{
+	/*
+	 * show_smap_vma_flags(): codes in vm_flags bit order. VM_MAY* follow
+	 * do_mmap() for a file opened read-write on an exec-mounted
+	 * filesystem; VM_GROWSUP has no code on x86.
+	 */
+	const struct {
+		bool on;
+		char code[3];
+	} f[] = {
+		{info->prot & VAS_PROT_READ, "rd"},
+		{info->prot & VAS_PROT_WRITE, "wr"},
+		{info->prot & VAS_PROT_EXEC, "ex"},
+		{info->flags & VAS_VM_SHARED, "sh"},
+		{true, "mr"},
+		{true, "mw"},
+		{true, "me"},
+		{info->flags & VAS_VM_SHARED, "ms"},
+		{info->flags & VAS_VM_GROWSDOWN, "gd"},
+		{info->flags & VAS_VM_MAYBE_GUARD, "gu"},
+		{info->flags & VAS_VM_LOCKED, "lo"},
+		{info->flags & VAS_VM_SEQ_READ, "sr"},
+		{info->flags & VAS_VM_RAND_READ, "rr"},
+		{info->flags & VAS_VM_DONTCOPY, "dc"},
+		{info->flags & VAS_VM_LOCKONFAULT, "lf"},
+		{info->flags & VAS_VM_ACCOUNT, "ac"},
+		{info->flags & VAS_VM_NORESERVE, "nr"},
+		{info->flags & VAS_VM_WIPEONFORK, "wf"},
+		{info->flags & VAS_VM_DONTDUMP, "dd"},
+		{info->flags & VAS_VM_HUGEPAGE, "hg"},
+		{info->flags & VAS_VM_NOHUGEPAGE, "nh"},
+		{info->flags & VAS_VM_MERGEABLE, "mg"},
+		{info->flags & VAS_VM_SEALED, "sl"},
+	};
+	char out[VAS_VMFLAGS_MAX];
+	size_t i, n = 0;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (!f[i].on)
+			continue;
+		out[n++] = f[i].code[0];
+		out[n++] = f[i].code[1];
+		out[n++] = ' ';
+	}
+	out[n] = '\0';
+	if (len)
+		snprintf(buf, len, "%s", out);
+	return (int)n;
+}
+
 void vas_stats(struct vas *vas, struct vas_stats *st)
 {
 	unsigned i;
@@ -711,6 +828,7 @@ void vas_stats(struct vas *vas, struct vas_stats *st)
 	st->maps_locked = uatomic_read(&vas->maps_locked);
 	st->brk = uatomic_read(&vas->brk);
 	st->start_brk = uatomic_read(&vas->start_brk);
+	st->locked_vm = uatomic_read(&vas->locked_vm);
 	urcu_memb_read_lock(); /* the writer frees folded page-table nodes */
 	st->rss_pages =
 		vas__pt_count(&vas->pt, 0, VAS_TASK_SIZE_MAX >> VAS_PAGE_SHIFT);
@@ -751,7 +869,7 @@ bool vas__should_have_merged(const struct vas *vas, const struct vas_area *a,
 	uint32_t x = vas_area_anon(a), y = vas_area_anon(b);
 
 	if (vas->merge_check_off || a->end != b->start ||
-	    a->flags != b->flags || a->file != b->file ||
+	    a->flags != b->flags || a->file != b->file || a->name != b->name ||
 	    (a->flags & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) ||
 	    b->pgoff != a->pgoff + vas_area_pages(a))
 		return false;
@@ -767,6 +885,8 @@ bool vas__should_have_merged(const struct vas *vas, const struct vas_area *a,
 static int validate_locked(struct vas *vas, char *msg, size_t len)
 {
 	uint64_t idx = 0, first, last, count = 0, bytes = 0, prev_end = 0;
+	uint64_t locked = 0;
+	const struct vas_guards *g = vas->guards;
 	const struct vas_area *a, *prev = NULL;
 	size_t i;
 	int err;
@@ -818,6 +938,10 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 						  vas_area_pages(a)));
 		if (a->file)
 			a->file->refs--;
+		if (a->name)
+			a->name->refs--;
+		if (a->flags & VAS_F_LOCKED)
+			locked += vas_area_pages(a);
 		count++;
 		bytes += a->end - a->start;
 		prev = a;
@@ -847,8 +971,47 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 					   a->file->name);
 			a->file->refs++;
 		}
+		if (a->name) {
+			if (a->name->refs < 0 && !err)
+				err = fail(msg, len,
+					   "name %s counted too few areas",
+					   a->name->name);
+			a->name->refs++;
+		}
 		idx = a->end;
 	}
+	/* Guard markers: sorted, disjoint, only inside areas with
+	 * VM_MAYBE_GUARD (a sticky flag: merges and splits keep it). */
+	for (i = 0; g && i < g->nr && !err; i++) {
+		const struct vas_range *r = &g->r[i];
+
+		a = vt_load(vas->vt, r->start, NULL, NULL);
+		if (r->start >= r->end || vas_offset_in_page(r->start) ||
+		    vas_offset_in_page(r->end) ||
+		    (i && g->r[i - 1].end >= r->start))
+			err = fail(msg, len, "bad guard range %#" PRIx64,
+				   r->start);
+		else if (vas__pt_count_present(
+				 &vas->pt, r->start >> VAS_PAGE_SHIFT,
+				 (r->end - r->start) >> VAS_PAGE_SHIFT))
+			err = fail(msg, len, "pages under guard %#" PRIx64,
+				   r->start);
+		for (idx = r->start; idx < r->end && !err; idx = a->end) {
+			a = vt_load(vas->vt, idx, NULL, NULL);
+			if (!a)
+				err = fail(msg, len,
+					   "guard marker %#" PRIx64
+					   " outside every area",
+					   idx);
+			else if (!(a->flags & VAS_F_MAYBE_GUARD))
+				err = fail(msg, len,
+					   "guard marker %#" PRIx64
+					   " in an area without VM_MAYBE_GUARD",
+					   idx);
+		}
+	}
+	if (!err && g && !g->nr)
+		err = fail(msg, len, "empty guard array published");
 	if (err)
 		return err;
 	if (count != vas->map_count)
@@ -861,6 +1024,11 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 			    vas->mapped_bytes, bytes);
 	if (vas->brk < vas->start_brk)
 		return fail(msg, len, "brk below start_brk");
+	/* locked_vm drifts from the VMAs only through MREMAP_DONTUNMAP. */
+	if (!vas->locked_drift && locked != vas->locked_vm)
+		return fail(msg, len,
+			    "locked_vm %" PRIu64 ", locked areas %" PRIu64,
+			    vas->locked_vm, locked);
 	return 0;
 }
 

@@ -330,6 +330,10 @@ static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
 		if (access_error(a, access)) {
 			res->status = VAS_FAULT_SEGV;
 			res->code = VAS_SEGV_ACCERR;
+		} else if (vas__guard_test(vas->guards, addr)) {
+			/* A guard marker: VM_FAULT_SIGSEGV, SEGV_MAPERR. */
+			res->status = VAS_FAULT_SEGV;
+			res->code = VAS_SEGV_MAPERR;
 		} else {
 			if (vas_fault_needs_anon(&vas->layout, a,
 						 access == VAS_ACCESS_WRITE) &&
@@ -533,6 +537,21 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			res->status = VAS_FAULT_SEGV;
 			res->code = VAS_SEGV_ACCERR;
 			stripe_inc(vas, accerr);
+			return 0;
+		}
+		if (caa_unlikely(vas__guard_test(rcu_dereference(vas->guards),
+						 addr))) {
+			/*
+			 * handle_pte_marker(): a guard page is
+			 * VM_FAULT_SIGSEGV, which x86 reports as SEGV_MAPERR.
+			 * The markers change only while the areas they cover
+			 * are drained, so holding @a makes this read stable.
+			 */
+			vas_store_release(&self->hazard, NULL);
+			urcu_memb_read_unlock();
+			res->status = VAS_FAULT_SEGV;
+			res->code = VAS_SEGV_MAPERR;
+			stripe_inc(vas, maperr);
 			return 0;
 		}
 		if (vas_fault_needs_anon(&vas->layout, a,

@@ -63,21 +63,21 @@ static int files_grow(struct vas *vas)
 	return 0;
 }
 
-/**
- * vas__file_get() - Find or create the entry of @name (reference count
- * unchanged; the caller counts the VMAs it builds).
- * Context: Writer (holds vas->write_lock).
- * Return: the entry, or NULL on allocation failure.
+/*
+ * Find the hashed entry of @name with hash @h and kind @is_name, or create
+ * it: a named file (thp_align on, as ext4) or an anonymous VMA name.
+ * Return: the entry (count unchanged), or NULL on allocation failure.
  */
-struct vas_file *vas__file_get(struct vas *vas, const char *name)
+static struct vas_file *intern(struct vas *vas, const char *name, uint64_t h,
+			       bool is_name)
 {
-	uint64_t h = fnv1a(name);
 	size_t len = strlen(name);
 	struct vas_file *f;
 
 	if (vas->nr_buckets) {
 		for (f = vas->files[h & (vas->nr_buckets - 1)]; f; f = f->hnext)
-			if (!f->shmem && f->hash == h && !strcmp(f->name, name))
+			if (!f->shmem && f->is_name == is_name &&
+			    f->hash == h && !strcmp(f->name, name))
 				return f;
 	}
 	if (vas->nr_files >= vas->nr_buckets && files_grow(vas))
@@ -87,9 +87,11 @@ struct vas_file *vas__file_get(struct vas *vas, const char *name)
 		return NULL;
 	memcpy(f->name, name, len + 1);
 	f->hash = h;
-	f->inode = vas__file_inode(name);
+	f->inode = is_name ? 0 : vas__file_inode(name);
 	f->refs = 0;
 	f->shmem = false;
+	f->is_name = is_name;
+	f->thp_align = !is_name;
 	f->hashed = true;
 	f->special = VAS_SPECIAL_NONE;
 	f->hnext = vas->files[h & (vas->nr_buckets - 1)];
@@ -97,6 +99,17 @@ struct vas_file *vas__file_get(struct vas *vas, const char *name)
 	vas->nr_files++;
 	vas->file_bytes += sizeof(*f) + len + 1;
 	return f;
+}
+
+/**
+ * vas__file_get() - Find or create the entry of @name (reference count
+ * unchanged; the caller counts the VMAs it builds).
+ * Context: Writer (holds vas->write_lock).
+ * Return: the entry, or NULL on allocation failure.
+ */
+struct vas_file *vas__file_get(struct vas *vas, const char *name)
+{
+	return intern(vas, name, fnv1a(name), false);
 }
 
 /**
@@ -118,6 +131,8 @@ struct vas_file *vas__file_new_shmem(struct vas *vas)
 	f->inode = ++vas->next_shmem_ino;
 	f->refs = 0;
 	f->shmem = true;
+	f->is_name = false;
+	f->thp_align = false;
 	f->hashed = false;
 	f->special = VAS_SPECIAL_NONE;
 	vas->file_bytes += sizeof(*f) + sizeof(name);
@@ -146,9 +161,23 @@ struct vas_file *vas__file_new_special(struct vas *vas, const char *name,
 	f->refs = 0;
 	f->shmem = false;
 	f->hashed = false;
+	f->is_name = false;
+	f->thp_align = false;
 	f->special = kind;
 	vas->file_bytes += sizeof(*f) + len + 1;
 	return f;
+}
+
+/**
+ * vas__name_get() - Find or create the interned anonymous VMA name @name
+ * (anon_vma_name: areas whose names are equal strings share one entry, so
+ * that "same name" is a pointer comparison, as anon_vma_name_eq()).
+ * Context: Writer.
+ * Return: the entry (count unchanged), or NULL on allocation failure.
+ */
+struct vas_file *vas__name_get(struct vas *vas, const char *name)
+{
+	return intern(vas, name, fnv1a(name) ^ 0x9e3779b97f4a7c15ULL, true);
 }
 
 /**
@@ -206,8 +235,14 @@ struct vas_file *vas__file_lookup_copy(struct vas *dst,
 
 	if (f->special)
 		return vas__file_new_special(dst, f->name, f->special);
-	if (!f->shmem)
-		return vas__file_get(dst, f->name);
+	if (f->is_name)
+		return vas__name_get(dst, f->name);
+	if (!f->shmem) {
+		n = vas__file_get(dst, f->name);
+		if (n)
+			n->thp_align = f->thp_align;
+		return n;
+	}
 	/* Shmem files are hashed in the child by inode under a private key. */
 	if (dst->nr_buckets) {
 		for (n = dst->files[f->inode & (dst->nr_buckets - 1)]; n;

@@ -3,7 +3,8 @@
  * vas_internal.h - Private structures of the address space (vas*.c only).
  *
  * Locking:
- *   struct vas_area fields start..flags     immutable once published
+ *   struct vas_area fields start..flags,    immutable once published
+ *   name
  *   vas_area.anon                           set once (0 -> id) by a fault
  *                                           holding the area's read hazard,
  *                                           or by the writer before publish
@@ -54,8 +55,26 @@ enum {
 	VAS_F_GROWSUP = 1u << 5,
 	VAS_F_NORESERVE = 1u << 6,
 	VAS_F_ACCOUNT = 1u << 7,
+	VAS_F_LOCKED = 1u << 8,	     /* VM_LOCKED */
+	VAS_F_LOCKONFAULT = 1u << 9, /* VM_LOCKONFAULT */
+	VAS_F_DONTCOPY = 1u << 10,   /* VM_DONTCOPY */
+	VAS_F_WIPEONFORK = 1u << 11, /* VM_WIPEONFORK */
+	VAS_F_DONTDUMP = 1u << 12,   /* VM_DONTDUMP */
+	VAS_F_HUGEPAGE = 1u << 13,   /* VM_HUGEPAGE */
+	VAS_F_NOHUGEPAGE = 1u << 14, /* VM_NOHUGEPAGE */
+	VAS_F_SEQ_READ = 1u << 15,   /* VM_SEQ_READ */
+	VAS_F_RAND_READ = 1u << 16,  /* VM_RAND_READ */
+	VAS_F_MERGEABLE = 1u << 17,  /* VM_MERGEABLE */
+	VAS_F_SEALED = 1u << 18,     /* VM_SEALED */
+	/*
+	 * VM_MAYBE_GUARD: guard markers were installed in the VMA once. A
+	 * sticky flag: merges ignore it and the merged VMA keeps it.
+	 */
+	VAS_F_MAYBE_GUARD = 1u << 19,
 };
-#define VAS_F_ACCESS (VAS_F_READ | VAS_F_WRITE | VAS_F_EXEC)
+#define VAS_F_STICKY	  (VAS_F_MAYBE_GUARD)
+#define VAS_F_ACCESS	  (VAS_F_READ | VAS_F_WRITE | VAS_F_EXEC)
+#define VAS_F_LOCKED_MASK (VAS_F_LOCKED | VAS_F_LOCKONFAULT)
 
 /* vas_area.anon: anon_vma id in the low bits; set if inherited by fork. */
 #define VAS_ANON_FORKED 0x80000000u
@@ -78,12 +97,19 @@ struct vas_file {
 	bool shmem;	 /* the file of a shared anonymous mapping */
 	bool hashed;	 /* in vas->files (freed by vas__files_free()) */
 	uint8_t special; /* VAS_SPECIAL_*: a kernel-made special mapping */
+	/*
+	 * An anonymous VMA name (struct anon_vma_name), not a file: interned
+	 * in the same table, counted by the areas that carry it.
+	 */
+	bool is_name;
+	/* Its filesystem places with thp_get_unmapped_area() (ext4). */
+	bool thp_align;
 	char name[];
 };
 
 /*
  * One VMA. Immutable in its range and properties once published; a change
- * builds a new object. 56 bytes.
+ * builds a new object. 72 bytes.
  */
 struct vas_area {
 	uint64_t start;	       /* inclusive */
@@ -98,15 +124,21 @@ struct vas_area {
 	 */
 	uint64_t rss;
 	struct vas *vas; /* owner: where the object is recycled */
-	uint32_t anon;	 /* anon_vma id (| VAS_ANON_FORKED), 0: none */
-	uint8_t state;	 /* VAS_AREA_* */
+	/*
+	 * anon_vma_name: the interned name (vas_file.is_name) given by
+	 * prctl(PR_SET_VMA_ANON_NAME), NULL if none. Areas with different
+	 * names never merge.
+	 */
+	struct vas_file *name;
+	uint32_t anon;	/* anon_vma id (| VAS_ANON_FORKED), 0: none */
+	uint32_t flags; /* VAS_F_* (vm_flags) */
+	uint8_t state;	/* VAS_AREA_* */
 	/*
 	 * Set (0 -> 1, once) by the first fault that takes the area's read
 	 * lock, before it publishes its hazard: an area no fault ever
 	 * entered needs no wait for readers when it is replaced.
 	 */
 	uint8_t faulted;
-	uint16_t flags; /* VAS_F_* */
 };
 
 /*
@@ -235,6 +267,14 @@ struct vas_pt {
 typedef int (*vas_pt_run_fn)(uint64_t pfn, uint64_t nr, bool own, void *arg);
 struct vas_pt_garbage;
 
+/* Guard marker ranges: [r[i].start, r[i].end), sorted, disjoint. */
+struct vas_guards {
+	size_t nr;
+	struct vas_range {
+		uint64_t start, end;
+	} r[];
+};
+
 /* Per-thread-ish counters, one cache line each. */
 #define VAS_NR_STRIPES 16
 struct vas_stripe {
@@ -255,6 +295,13 @@ struct vas {
 	/* Read by faults; written only by rare operations (brk, exec-like
 	 * setup). */
 	struct vt *vt;
+	/*
+	 * Guard markers (MADV_GUARD_INSTALL), NULL if none: a sorted array
+	 * of disjoint ranges, replaced whole by the writer (published with
+	 * rcu_assign_pointer() while the areas it changes are drained, freed
+	 * after a grace period), read by faults under RCU.
+	 */
+	struct vas_guards *guards;
 	struct vas_pt pt;     /* its counters change only when it grows */
 	uint64_t guard_gap;   /* bytes */
 	uint64_t start_stack; /* an address in the initial stack */
@@ -285,6 +332,10 @@ struct vas {
 	uint64_t mutations;
 	uint64_t next_shmem_ino;
 	bool merge_check_off; /* vas_validate(): see should_have_merged */
+	uint64_t locked_vm;   /* mm->locked_vm, in pages */
+	bool has_sealed;      /* an mseal() ever ran: munmap checks seals */
+	bool locked_drift;    /* locked_vm no longer sums VM_LOCKED areas */
+	uint32_t def_flags;   /* mm->def_flags: VAS_F_LOCKED_MASK bits */
 
 	/* Recycled areas the writer takes from (Writer only). */
 	struct vas_area_free *area_local;
@@ -349,6 +400,7 @@ struct vas_file *vas__file_get(struct vas *vas, const char *name);
 struct vas_file *vas__file_new_shmem(struct vas *vas);
 struct vas_file *vas__file_new_special(struct vas *vas, const char *name,
 				       uint8_t kind);
+struct vas_file *vas__name_get(struct vas *vas, const char *name);
 void vas__file_unlink(struct vas *vas, struct vas_file *f);
 void vas__files_free(struct vas *vas);
 int vas__files_copy(struct vas *dst, const struct vas *src);
@@ -389,6 +441,20 @@ void vas__pt_fold(struct vas_pt *pt, uint64_t pfn, uint64_t nr,
 		  struct vas_pt_garbage *g);
 void vas__pt_free(struct vas_pt *pt);
 uint64_t vas__pt_bytes(const struct vas_pt *pt);
+
+/* vas_guard.c */
+bool vas__guard_test(const struct vas_guards *g, uint64_t addr);
+bool vas__guard_any(const struct vas_guards *g, uint64_t start, uint64_t end);
+uint64_t vas__guard_first(const struct vas_guards *g, uint64_t start,
+			  uint64_t end);
+struct vas_guards *vas__guards_edit(const struct vas_guards *g, uint64_t start,
+				    uint64_t end, bool set);
+struct vas_guards *vas__guards_move(const struct vas_guards *g, uint64_t src,
+				    uint64_t dst, uint64_t len);
+struct vas_guards *vas__guards_copy_range(struct vas_guards *dst,
+					  const struct vas_guards *src,
+					  uint64_t start, uint64_t end);
+void vas__guards_free(struct vas_guards *g);
 
 /* vas_fault.c: read hazards */
 struct vas_reader;

@@ -42,6 +42,9 @@ void vas_op_begin(struct vas_op *op, struct vas *vas)
 	op->old = op->old_inline;
 	op->cap_old = VAS_OP_INLINE;
 	op->pt_garbage = NULL;
+	op->guards = NULL;
+	op->guards_changed = false;
+	op->dlocked = 0;
 	vt_txn_begin(&op->txn, vas->vt);
 }
 
@@ -86,6 +89,7 @@ struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
 	a->end = p->end;
 	a->pgoff = p->pgoff;
 	a->file = p->file;
+	a->name = p->name;
 	a->anon = p->anon;
 	a->state = VAS_AREA_FRESH;
 	a->faulted = 0;
@@ -98,6 +102,8 @@ struct vas_area *vas_op_new_area(struct vas_op *op, const struct vas_proto *p)
 	}
 	if (a->file)
 		a->file->refs++;
+	if (a->name)
+		a->name->refs++;
 	return a;
 }
 
@@ -114,6 +120,7 @@ struct vas_area *vas_op_clone(struct vas_op *op, const struct vas_area *a,
 		.end = end,
 		.pgoff = a->pgoff + ((start - a->start) >> VAS_PAGE_SHIFT),
 		.file = a->file,
+		.name = a->name,
 		.flags = a->flags,
 		.anon = vas_area_anon(a),
 	};
@@ -138,6 +145,8 @@ void vas_op_retire(struct vas_op *op, struct vas_area *a)
 		a->state = VAS_AREA_DROPPED;
 		if (a->file)
 			a->file->refs--;
+		if (a->name)
+			a->name->refs--;
 		return;
 	}
 	assert(a->state == VAS_AREA_LIVE);
@@ -150,6 +159,8 @@ void vas_op_retire(struct vas_op *op, struct vas_area *a)
 	}
 	if (a->file)
 		a->file->refs--;
+	if (a->name)
+		a->name->refs--;
 }
 
 /**
@@ -182,6 +193,56 @@ void vas_op_erase(struct vas_op *op, uint64_t start, uint64_t end)
 	op->nr_changes++;
 }
 
+/*
+ * The guard markers of a recorded page-table change: computed now into
+ * the operation's private copy (this can fail), published before the
+ * commit. munmap-like clears drop the markers (unmap_vmas() with
+ * ZAP_FLAG_DROP_MARKER), moves carry them (move_page_tables()); a zap
+ * (MADV_DONTNEED) keeps them.
+ * Return: 0; -ENOMEM (recorded in @op).
+ */
+static int op_guards_record(struct vas_op *op, enum vas_pg_kind kind,
+			    uint64_t a, uint64_t b, uint64_t n)
+{
+	const struct vas_guards *g = vas_op_guards(op);
+	uint64_t start = a << VAS_PAGE_SHIFT, len = n << VAS_PAGE_SHIFT;
+	struct vas_guards *ng;
+
+	switch (kind) {
+	case VAS_PG_CLEAR:
+	case VAS_PG_GUARD_CLEAR:
+		if (!vas__guard_any(g, start, start + len))
+			return 0;
+		ng = vas__guards_edit(g, start, start + len, false);
+		break;
+	case VAS_PG_MOVE:
+		if (!vas__guard_any(g, start, start + len))
+			return 0;
+		ng = vas__guards_move(g, start, b << VAS_PAGE_SHIFT, len);
+		break;
+	case VAS_PG_GUARD_SET:
+		ng = vas__guards_edit(g, start, start + len, true);
+		break;
+	default:
+		return 0;
+	}
+	if (!ng)
+		goto nomem;
+	if (!op->guards_changed && op->vas->guards &&
+	    vt_txn_defer_free(&op->txn, op->vas->guards, vma_free)) {
+		vas__guards_free(ng);
+		goto nomem;
+	}
+	if (op->guards_changed)
+		vas__guards_free(op->guards);
+	op->guards = ng;
+	op->guards_changed = true;
+	return 0;
+nomem:
+	op->err = -ENOMEM;
+	return -ENOMEM;
+}
+
 /**
  * vas_op_pages() - Record a page-table change, applied before the commit.
  * The nodes it needs are made in vas_op_finish(), once the ranges are
@@ -207,6 +268,8 @@ void vas_op_pages(struct vas_op *op, enum vas_pg_kind kind, uint64_t a,
 		op->acts = na;
 		op->cap_acts = cap;
 	}
+	if (op_guards_record(op, kind, a, b, n))
+		return;
 	op->acts[op->nr_acts++] = (struct vas_pg_action){kind, a, b, n};
 }
 
@@ -236,7 +299,9 @@ static int op_prepare_pages(struct vas_op *op)
 				kinds |= VAS_PT_CH_ZERO | VAS_PT_CH_OWN;
 			kinds |= VAS_PT_CH_CLEAR;
 			break;
-		default:
+		case VAS_PG_GUARD_CLEAR: /* markers only */
+			break;
+		default: /* CLEAR, ZAP, GUARD_SET */
 			kinds |= VAS_PT_CH_CLEAR;
 			break;
 		}
@@ -244,6 +309,8 @@ static int op_prepare_pages(struct vas_op *op)
 	for (i = 0; i < op->nr_acts; i++) {
 		struct vas_pg_action *act = &op->acts[i];
 
+		if (act->kind == VAS_PG_GUARD_CLEAR)
+			continue;
 		if (vas__pt_prepare_kinds(pt, act->a, act->n, kinds))
 			return -ENOMEM;
 		if (act->kind == VAS_PG_MOVE &&
@@ -280,7 +347,11 @@ static void op_apply_pages(struct vas_op *op)
 
 		switch (act->kind) {
 		case VAS_PG_CLEAR:
+		case VAS_PG_ZAP:
+		case VAS_PG_GUARD_SET:
 			vas__pt_clear_range(pt, act->a, act->n);
+			break;
+		case VAS_PG_GUARD_CLEAR:
 			break;
 		case VAS_PG_MOVE:
 			vas__pt_move(pt, act->a, act->b, act->n);
@@ -295,9 +366,23 @@ static void op_apply_pages(struct vas_op *op)
 	for (i = 0; i < op->nr_acts; i++) {
 		struct vas_pg_action *act = &op->acts[i];
 
+		if (act->kind == VAS_PG_GUARD_CLEAR)
+			continue; /* markers only: no page-table change */
 		vas__pt_fold(pt, act->a, act->n, op->pt_garbage);
 		if (act->kind == VAS_PG_MOVE)
 			vas__pt_fold(pt, act->b, act->n, op->pt_garbage);
+	}
+	if (op->guards_changed) {
+		struct vas_guards *g = op->guards;
+
+		/* The old array was deferred when the first change came. */
+		if (g && !g->nr) {
+			vas__guards_free(g);
+			g = NULL;
+		}
+		rcu_assign_pointer(op->vas->guards, g);
+		op->guards = NULL;
+		op->guards_changed = false;
 	}
 }
 
@@ -323,11 +408,17 @@ void vas_op_abort(struct vas_op *op)
 	vt_txn_abort(&op->txn);
 	/* The transaction drops its deferred frees: nothing was folded. */
 	vma_free(op->pt_garbage);
+	if (op->guards_changed)
+		vas__guards_free(op->guards);
+	op->guards = NULL;
+	op->guards_changed = false;
 	for (i = 0; i < op->nr_old; i++) {
 		struct vas_area *a = op->old[i];
 
 		if (a->file)
 			a->file->refs++;
+		if (a->name)
+			a->name->refs++;
 		if (op->marked)
 			vas__unmark(a);
 	}
@@ -336,6 +427,8 @@ void vas_op_abort(struct vas_op *op)
 
 		if (a->state == VAS_AREA_FRESH && a->file)
 			a->file->refs--;
+		if (a->state == VAS_AREA_FRESH && a->name)
+			a->name->refs--;
 	}
 	for (i = 0; i < op->nr_fresh; i++)
 		vas__area_put(op->vas, op->fresh[i]);
@@ -359,11 +452,12 @@ static struct vas_area *op_area(struct vas_op *op, size_t i)
  */
 static int op_retire_files(struct vas_op *op)
 {
-	size_t i, n = op->nr_old + op->nr_fresh;
+	size_t i, k, n = op->nr_old + op->nr_fresh;
 	int err = 0;
 
-	for (i = 0; i < n && !err; i++) {
-		struct vas_file *f = op_area(op, i)->file;
+	for (i = 0; i < 2 * n && !err; i++) {
+		struct vas_area *a = op_area(op, i % n);
+		struct vas_file *f = i < n ? a->file : a->name;
 
 		if (!f || f->refs != 0)
 			continue;
@@ -372,8 +466,9 @@ static int op_retire_files(struct vas_op *op)
 		else
 			f->refs = -1;
 	}
-	for (i = 0; i < n; i++) {
-		struct vas_file *f = op_area(op, i)->file;
+	for (k = 0; k < 2 * n; k++) {
+		struct vas_area *a = op_area(op, k % n);
+		struct vas_file *f = k < n ? a->file : a->name;
 
 		if (!f || f->refs != -1)
 			continue;
@@ -458,6 +553,7 @@ int vas_op_finish(struct vas_op *op)
 		if (op->fresh[i]->state == VAS_AREA_DROPPED)
 			vas__area_put(vas, op->fresh[i]);
 	uatomic_set(&vas->map_count, vas->map_count + op->dcount);
+	uatomic_set(&vas->locked_vm, vas->locked_vm + op->dlocked);
 	uatomic_set(&vas->mapped_bytes, vas->mapped_bytes + op->dbytes);
 	uatomic_set(&vas->mutations, vas->mutations + 1);
 	op_free_lists(op);

@@ -15,15 +15,19 @@
 struct vas_proto {
 	uint64_t start, end, pgoff;
 	struct vas_file *file;
-	uint16_t flags;
+	struct vas_file *name; /* anon_vma_name, NULL if none */
+	uint32_t flags;
 	uint32_t anon;
 };
 
 enum vas_pg_kind {
-	VAS_PG_CLEAR,	 /* release [a, a + n) */
-	VAS_PG_MOVE,	 /* move [a, a + n) to b */
-	VAS_PG_SET,	 /* make [a, a + n) resident */
-	VAS_PG_SET_ZERO, /* map the zero page where [a, a + n) has none */
+	VAS_PG_CLEAR,	    /* release [a, a + n) */
+	VAS_PG_MOVE,	    /* move [a, a + n) to b */
+	VAS_PG_SET,	    /* make [a, a + n) resident */
+	VAS_PG_SET_ZERO,    /* map the zero page where [a, a + n) has none */
+	VAS_PG_ZAP,	    /* release pages, keep guard markers (DONTNEED) */
+	VAS_PG_GUARD_SET,   /* zap [a, a + n) and install guard markers */
+	VAS_PG_GUARD_CLEAR, /* remove the guard markers of [a, a + n) */
 };
 
 struct vas_pg_action {
@@ -63,6 +67,14 @@ struct vas_op {
 	struct vas_pg_action acts_inline[VAS_OP_ACTS];
 	struct vas_pt_garbage *pt_garbage; /* folded nodes, freed after the
 					    * commit's grace period */
+	/*
+	 * Guard markers after the operation (private until the commit), if
+	 * it changes them; the published array is deferred for freeing
+	 * when the first change is recorded.
+	 */
+	struct vas_guards *guards;
+	bool guards_changed;
+	int64_t dlocked; /* locked_vm delta, pages */
 };
 
 void vas_op_begin(struct vas_op *op, struct vas *vas);
@@ -101,7 +113,22 @@ static inline struct vas_area *vas_op_prev(struct vas_op *op, uint64_t addr)
 	return vt_txn_prev(&op->txn, addr, NULL, NULL);
 }
 
-/* vas_ops.c, used by the fault path */
+/* The guard markers as the operation sees them so far. */
+static inline const struct vas_guards *vas_op_guards(const struct vas_op *op)
+{
+	return op->guards_changed ? op->guards : op->vas->guards;
+}
+
+/* vas_ops.c, used by the fault path and vas_madvise.c */
 int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded);
+struct vas_area *vas__modify_range(struct vas_op *op, struct vas_area *v,
+				   struct vas_area **prev, uint64_t start,
+				   uint64_t end, uint32_t newflags,
+				   struct vas_file *name, int *err);
+int vas__populate_locked(struct vas_op *op, uint64_t start, uint64_t end,
+			 bool ignore_errors);
+bool vas__mlock_future_ok(const struct vas_op *op, uint32_t flags,
+			  uint64_t bytes);
+struct vas_area *vas__refresh(struct vas_op *op, struct vas_area *v);
 
 #endif /* VMA_VAS_OP_H */

@@ -51,7 +51,9 @@ struct vas_merge {
 static bool is_mergeable_area(const struct vas_area *tgt,
 			      const struct vas_proto *p)
 {
-	return tgt->flags == p->flags && tgt->file == p->file;
+	/* is_mergeable_vma(): sticky flags do not keep VMAs apart. */
+	return !((tgt->flags ^ p->flags) & ~VAS_F_STICKY) &&
+	       tgt->file == p->file && tgt->name == p->name;
 }
 
 static bool is_mergeable_anon(const struct vas_merge *m,
@@ -120,6 +122,11 @@ merge_new_range(struct vas_op *op, const struct vas_merge *m, bool just_expand)
 	}
 	if (right)
 		n.end = m->next->end;
+	/* The merged VMA keeps the sticky flags of every VMA it covers. */
+	if (left)
+		n.flags |= m->prev->flags & VAS_F_STICKY;
+	if (right)
+		n.flags |= m->next->flags & VAS_F_STICKY;
 	/* dup_anon_vma(): the target keeps its anon_vma or inherits one. */
 	n.anon = vas_area_anon(target);
 	if (!n.anon && left && right)
@@ -142,11 +149,10 @@ merge_new_range(struct vas_op *op, const struct vas_merge *m, bool just_expand)
  * @middle gets @flags; merge it into @prev and/or the next area.
  * Return: the area now covering @start, or NULL if no merge applies.
  */
-static struct vas_area *merge_existing_range(struct vas_op *op,
-					     struct vas_area *prev,
-					     struct vas_area *middle,
-					     uint64_t start, uint64_t end,
-					     uint16_t flags)
+static struct vas_area *
+merge_existing_range(struct vas_op *op, struct vas_area *prev,
+		     struct vas_area *middle, uint64_t start, uint64_t end,
+		     uint32_t flags, struct vas_file *name)
 {
 	bool left_side = start == middle->start,
 	     right_side = end == middle->end;
@@ -156,6 +162,7 @@ static struct vas_area *merge_existing_range(struct vas_op *op,
 		.pgoff = middle->pgoff +
 			 ((start - middle->start) >> VAS_PAGE_SHIFT),
 		.file = middle->file,
+		.name = name,
 		.flags = flags,
 		.anon = vas_area_anon(middle),
 	};
@@ -179,6 +186,11 @@ static struct vas_area *merge_existing_range(struct vas_op *op,
 	if (!left && !right)
 		return NULL;
 
+	/* Sticky flags survive the merge (middle's are in @flags). */
+	if (left)
+		n.flags |= prev->flags & VAS_F_STICKY;
+	if (right)
+		n.flags |= next->flags & VAS_F_STICKY;
 	if (left && right) {
 		/* prev extends over middle and next. */
 		n.start = prev->start;
@@ -361,34 +373,79 @@ static int get_area_topdown(struct vas *vas, uint64_t addr, uint64_t len,
 			     vas->layout.task_size, out);
 }
 
-/* thp_get_unmapped_area(): 2 MiB-aligned placement of large anon maps. */
-static int get_area_thp(struct vas *vas, uint64_t len, uint64_t *out)
+/*
+ * __thp_get_unmapped_area(): place a mapping of @len bytes at file offset
+ * @off so that whole 2 MiB pages of the file can be mapped by PMDs: only
+ * when the range covers an aligned 2 MiB of the file; the search asks for
+ * @len + 2 MiB, and the result is moved up to the first address congruent
+ * to @off modulo 2 MiB (or 2 MiB up if the top-down search already gave
+ * one). A hint that is free for the padded length is taken as it is.
+ * Return: 0 and *@out; 1 if the rule does not apply (or the padded search
+ * failed: the caller searches without the padding).
+ */
+static int thp_area(struct vas *vas, uint64_t addr, uint64_t len, uint64_t off,
+		    uint64_t *out)
 {
-	uint64_t ret, off_sub;
+	uint64_t off_end = off + len, ret, off_sub, len_pad;
+	uint64_t off_align = (off + VAS_PMD_SIZE - 1) & ~(VAS_PMD_SIZE - 1);
 
-	if (len + VAS_PMD_SIZE < len ||
-	    get_area_topdown(vas, 0, len + VAS_PMD_SIZE, &ret))
-		return get_area_topdown(vas, 0, len, out);
-	off_sub = (0 - ret) & (VAS_PMD_SIZE - 1);
+	if (off_align < off || off_end < off || off_end <= off_align ||
+	    off_end - off_align < VAS_PMD_SIZE)
+		return 1;
+	len_pad = len + VAS_PMD_SIZE;
+	if (len_pad < len || off + len_pad < off)
+		return 1;
+	if (len_pad > vas->layout.task_size ||
+	    get_area_topdown(vas, addr, len_pad, &ret))
+		return 1;
+	if (ret == addr) {
+		*out = addr;
+		return 0;
+	}
+	off_sub = (off - ret) & (VAS_PMD_SIZE - 1);
+	/* MMF_TOPDOWN: the model always lays out top-down. */
 	*out = off_sub ? ret + off_sub : ret + VAS_PMD_SIZE;
 	return 0;
 }
 
 /*
+ * What places a mapping (__get_unmapped_area()): its file's
+ * get_unmapped_area (thp_get_unmapped_area() on ext4, xfs, ...: a
+ * vas_file with thp_align), the THP placement of anonymous private
+ * mappings without a hint whose length is a multiple of 2 MiB, or the
+ * plain top-down search. Shared anonymous mappings go through
+ * shmem_get_unmapped_area(), which aligns nothing with shmem huge pages
+ * off (the default), as here.
+ */
+struct vas_place {
+	bool anon_private;
+	struct vas_file *file; /* NULL for anonymous */
+	uint64_t pgoff;
+};
+
+/*
  * get_unmapped_area() - __get_unmapped_area(): where a mapping of @len
- * bytes goes. @anon_private selects the THP alignment of large anonymous
- * private mappings without a hint.
+ * bytes goes.
  */
 static int get_unmapped_area(struct vas *vas, uint64_t addr, uint64_t len,
-			     bool fixed, bool anon_private, uint64_t *out)
+			     bool fixed, const struct vas_place *pl,
+			     uint64_t *out)
 {
 	int err;
 
 	if (len > vas->layout.task_size)
 		return -ENOMEM;
 	if (!fixed) {
-		if (anon_private && !addr && !(len & (VAS_PMD_SIZE - 1)))
-			err = get_area_thp(vas, len, &addr);
+		bool thp = !vas->layout.no_thp;
+
+		if (thp && pl->file && pl->file->thp_align &&
+		    !thp_area(vas, addr, len, pl->pgoff << VAS_PAGE_SHIFT,
+			      &addr))
+			err = 0;
+		else if (thp && pl->anon_private && !addr &&
+			 !(len & (VAS_PMD_SIZE - 1)) &&
+			 !thp_area(vas, 0, len, 0, &addr))
+			err = 0;
 		else
 			err = get_area_topdown(vas, addr, len, &addr);
 		if (err)
@@ -443,6 +500,37 @@ static bool special_would_split(struct vas_op *op, struct vas_area *first,
 }
 
 /*
+ * unmap_sealed() - The seal checks of vms_gather_munmap_vmas(): a sealed
+ * area in [@start, @end) refuses the unmap with -EPERM. Linux checks the
+ * first area before splitting it and each later one as it comes, so when
+ * a later area is sealed the first one stays split at @start: that split
+ * is done here (the caller commits it with the error).
+ * Return: 0, or -EPERM.
+ */
+static int unmap_sealed(struct vas_op *op, uint64_t start, uint64_t end,
+			struct vas_area *first)
+{
+	struct vas_area *v = first;
+
+	while (v && v->start < end && !(v->flags & VAS_F_SEALED))
+		v = vas_op_next(op, v->end);
+	if (!v || v->start >= end)
+		return 0;
+	if (v != first && start > first->start) {
+		struct vas_area *l =
+			vas_op_clone(op, first, first->start, start);
+		struct vas_area *r = vas_op_clone(op, first, start, first->end);
+
+		vas_op_retire(op, first);
+		vas_op_store(op, l);
+		vas_op_store(op, r);
+		/* Two mergeable neighbours that Linux leaves apart. */
+		op->vas->merge_check_off = true;
+	}
+	return -EPERM;
+}
+
+/*
  * unmap_range() - vms_gather_munmap_vmas() + clear: remove [start, end)
  * from the transaction, splitting the edge areas, and release its pages.
  * @erase: false if the caller stores over all of [start, end) in the same
@@ -468,6 +556,8 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 	    end < ((struct vas_area *)batch[0])->end &&
 	    vas_op_map_count(op) >= op->vas->layout.max_map_count)
 		return -ENOMEM;
+	if (op->vas->has_sealed && unmap_sealed(op, start, end, batch[0]))
+		return -EPERM;
 	if (special_would_split(op, batch[0], start, end))
 		return -EINVAL;
 	/*
@@ -479,6 +569,11 @@ static int unmap_collected(struct vas_op *op, uint64_t start, uint64_t end,
 			struct vas_area *v = batch[i], *left = NULL,
 					*right = NULL;
 
+			if (v->flags & VAS_F_LOCKED)
+				op->dlocked -= ((v->end < end ? v->end : end) -
+						(v->start > start ? v->start
+								  : start)) >>
+					       VAS_PAGE_SHIFT;
 			if (v->start < start)
 				left = vas_op_clone(op, v, v->start, start);
 			if (v->end > end) {
@@ -551,10 +646,10 @@ int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
 	vas__lock(vas);
 	vas_op_begin(&op, vas);
 	err = unmap_range(&op, addr, addr + length, true);
-	if (err)
+	if (err && err != -EPERM)
 		vas_op_abort(&op);
 	else
-		err = vas_op_finish(&op);
+		err = vas_op_end(&op, err);
 	vas__unlock(vas);
 	return err;
 }
@@ -562,20 +657,39 @@ int vas_munmap(struct vas *vas, uint64_t addr, uint64_t length)
 /* ------------------------------------------------------------------ */
 /* mmap                                                                */
 
-/*
- * Populate [start, end) of the areas now there (MAP_POPULATE,
- * populate_vma_page_range()): writable private areas are write-faulted, so
- * they get an anon_vma; the others are read-faulted, which maps the zero
- * page into private anonymous ones.
+/**
+ * vas__refresh() - The fresh object standing for @v in this operation: @v
+ * itself if the operation built it, else a copy that replaces it (same
+ * range and properties), so that the operation may change its pages and
+ * give it an anon_vma before publishing it.
+ * Context: Writer.
+ * Return: the fresh area, or NULL (allocation failure recorded in @op).
  */
-static void populate(struct vas_op *op, uint64_t start, uint64_t end)
+struct vas_area *vas__refresh(struct vas_op *op, struct vas_area *v)
 {
-	struct vas_area *a = vas_op_load(op, start);
-	bool write;
+	struct vas_area *n;
 
-	if (!a || !(a->flags & VAS_F_ACCESS))
-		return;
-	write = (a->flags & (VAS_F_WRITE | VAS_F_SHARED)) == VAS_F_WRITE;
+	if (v->state == VAS_AREA_FRESH)
+		return v;
+	n = vas_op_clone(op, v, v->start, v->end);
+	if (!n)
+		return NULL;
+	vas_op_retire(op, v);
+	vas_op_store(op, n);
+	return n;
+}
+
+/*
+ * Populate [start, end) of fresh area @a (populate_vma_page_range()):
+ * writable private areas are write-faulted, so they get an anon_vma; the
+ * others are read-faulted (FOLL_FORCE), which maps the zero page into
+ * private anonymous ones.
+ */
+static void populate_area(struct vas_op *op, struct vas_area *a, uint64_t start,
+			  uint64_t end)
+{
+	bool write = (a->flags & (VAS_F_WRITE | VAS_F_SHARED)) == VAS_F_WRITE;
+
 	if (vas_fault_needs_anon(&op->vas->layout, a, write) && !a->anon) {
 		/* The area is fresh: set its anon_vma before publishing. */
 		struct vas_area *prev =
@@ -592,13 +706,74 @@ static void populate(struct vas_op *op, uint64_t start, uint64_t end)
 		     (end - start) >> VAS_PAGE_SHIFT);
 }
 
+/**
+ * vas__populate_locked() - __mm_populate(): fault in [start, end) area by
+ * area, as mlock(), MAP_LOCKED and mlockall() do. VM_LOCKONFAULT areas
+ * are skipped; an inaccessible area or a guard page is -EFAULT (pages
+ * before it stay populated): the end with @ignore_errors unset, else the
+ * next area is tried.
+ * Context: Writer.
+ * Return: 0; -EFAULT; -ENOMEM (allocation, recorded in @op).
+ */
+int vas__populate_locked(struct vas_op *op, uint64_t start, uint64_t end,
+			 bool ignore_errors)
+{
+	uint64_t nstart = start;
+
+	while (nstart < end && !op->err) {
+		struct vas_area *a = vas_op_next(op, nstart);
+		uint64_t nend, stop;
+
+		if (!a || a->start >= end)
+			break;
+		if (nstart < a->start)
+			nstart = a->start;
+		nend = a->end < end ? a->end : end;
+		if (a->flags & VAS_F_LOCKONFAULT) {
+			nstart = nend;
+			continue;
+		}
+		stop = (a->flags & VAS_F_ACCESS)
+			       ? vas__guard_first(vas_op_guards(op), nstart,
+						  nend)
+			       : nstart;
+		if (stop > nstart) {
+			a = vas__refresh(op, a);
+			if (!a)
+				break;
+			populate_area(op, a, nstart, stop);
+		}
+		if (stop < nend && !ignore_errors)
+			return -EFAULT;
+		nstart = nend;
+	}
+	return op->err;
+}
+
+/**
+ * vas__mlock_future_ok() - mlock_future_ok(): may @bytes more be locked
+ * by a VMA with @flags under RLIMIT_MEMLOCK (no CAP_IPC_LOCK)?
+ * Context: Writer.
+ */
+bool vas__mlock_future_ok(const struct vas_op *op, uint32_t flags,
+			  uint64_t bytes)
+{
+	uint64_t limit = op->vas->layout.memlock_rlimit;
+
+	if (!(flags & VAS_F_LOCKED) || limit == VAS_RLIM_INFINITY)
+		return true;
+	return (bytes >> VAS_PAGE_SHIFT) + op->vas->locked_vm + op->dlocked <=
+	       limit >> VAS_PAGE_SHIFT;
+}
+
 /*
  * mmap_region() - map [addr, addr + len) with @flags (VAS_F_*), replacing
  * what it overlaps, merging with the neighbours.
+ * Return: 0; -ENOMEM (max_map_count); -EPERM (a sealed area: the split of
+ * the first area that Linux leaves is recorded in @op).
  */
 static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
-		       uint16_t flags, struct vas_file *file, uint64_t pgoff,
-		       bool do_populate)
+		       uint32_t flags, struct vas_file *file, uint64_t pgoff)
 {
 	struct vas_proto p = {
 		.start = addr,
@@ -644,25 +819,56 @@ static int mmap_region(struct vas_op *op, uint64_t addr, uint64_t len,
 		a = vas_op_new_area(op, &p);
 		vas_op_store(op, a);
 	}
-	if (do_populate && !op->err)
-		populate(op, addr, addr + len);
+	/* __mmap_complete() */
+	if (flags & VAS_F_LOCKED)
+		op->dlocked += len >> VAS_PAGE_SHIFT;
 	return 0;
 }
+
+/* MAP_SHARED_VALIDATE accepts LEGACY_MAP_MASK only (file mappings). */
+#define VAS_MAP_LEGACY                                                         \
+	(VAS_MAP_SHARED | VAS_MAP_PRIVATE | VAS_MAP_FIXED |                    \
+	 VAS_MAP_ANONYMOUS | VAS_MAP_DENYWRITE | VAS_MAP_EXECUTABLE |          \
+	 VAS_MAP_UNINITIALIZED | VAS_MAP_GROWSDOWN | VAS_MAP_LOCKED |          \
+	 VAS_MAP_NORESERVE | VAS_MAP_POPULATE | VAS_MAP_NONBLOCK |             \
+	 VAS_MAP_STACK)
 
 int vas_mmap(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot,
 	     unsigned flags, const char *file, uint64_t offset, uint64_t *out)
 {
+	struct vas_mmap_args a = {
+		.addr = addr,
+		.length = length,
+		.offset = offset,
+		.prot = prot,
+		.flags = flags,
+		.file = file,
+		.thp_align = -1,
+	};
+
+	return vas_mmap_ex(vas, &a, out);
+}
+
+int vas_mmap_ex(struct vas *vas, const struct vas_mmap_args *args,
+		uint64_t *out)
+{
+	unsigned flags = args->flags, prot = args->prot;
+	uint64_t addr = args->addr, length = args->length;
+	const char *file = args->file;
 	bool anonymous = flags & VAS_MAP_ANONYMOUS;
 	bool shared = flags & VAS_MAP_SHARED, priv = flags & VAS_MAP_PRIVATE;
+	bool validate = shared && priv;
 	bool fixed = flags & (VAS_MAP_FIXED | VAS_MAP_FIXED_NOREPLACE);
+	struct vas_place pl = {.anon_private = anonymous && priv && !shared};
 	struct vas_file *f = NULL;
+	bool new_file = false, do_populate;
 	uint64_t pgoff, len;
-	uint16_t vmf;
+	uint32_t vmf;
 	struct vas_op op;
 	int err;
 
 	/* sys_mmap(): the offset must be page-aligned. */
-	if (vas_offset_in_page(offset))
+	if (vas_offset_in_page(args->offset))
 		return -EINVAL;
 	/* ksys_mmap_pgoff(): a file mapping needs a file. */
 	if (!anonymous && (!file || !*file))
@@ -678,73 +884,117 @@ int vas_mmap(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot,
 	len = vas_page_align(length);
 	if (!len)
 		return -ENOMEM;
-	pgoff = offset >> VAS_PAGE_SHIFT;
+	pgoff = args->offset >> VAS_PAGE_SHIFT;
 	if (pgoff + (len >> VAS_PAGE_SHIFT) < pgoff)
 		return -EOVERFLOW;
 
 	vas__lock(vas);
+	vas_op_begin(&op, vas);
 	err = -ENOMEM;
 	if (vas->map_count > vas->layout.max_map_count)
 		goto out_unlock;
-	err = get_unmapped_area(vas, addr, len, fixed,
-				anonymous && priv && !shared, &addr);
+	/* calc_vm_prot_bits() | calc_vm_flag_bits() | mm->def_flags */
+	vmf = (prot & VAS_F_ACCESS) | vas->def_flags;
+	if (flags & VAS_MAP_GROWSDOWN)
+		vmf |= VAS_F_GROWSDOWN;
+	if (flags & VAS_MAP_GROWSUP)
+		vmf |= VAS_F_GROWSUP;
+	if (flags & VAS_MAP_LOCKED)
+		vmf |= VAS_F_LOCKED;
+	if ((flags & VAS_MAP_STACK) && !vas->layout.no_thp &&
+	    !vas->layout.no_map_stack_nohugepage)
+		vmf |= VAS_F_NOHUGEPAGE;
+	if (!anonymous) {
+		f = vas__file_get(vas, file);
+		if (!f)
+			goto out_unlock;
+		new_file = f->refs == 0;
+		if (args->thp_align >= 0)
+			f->thp_align = args->thp_align;
+		pl.file = f;
+		pl.pgoff = pgoff;
+	}
+	err = get_unmapped_area(vas, addr, len, fixed, &pl, &addr);
 	if (err)
-		goto out_unlock;
+		goto out_file;
 	if (flags & VAS_MAP_FIXED_NOREPLACE) {
 		struct vas_area *v = vt_next(vas->vt, addr, NULL, NULL);
 
 		err = -EEXIST;
 		if (v && v->start < addr + len)
-			goto out_unlock;
+			goto out_file;
 	}
+	/* can_do_mlock(), mlock_future_ok() */
+	err = -EPERM;
+	if ((flags & VAS_MAP_LOCKED) && !vas->layout.memlock_rlimit)
+		goto out_file;
+	err = -EAGAIN;
+	if (!vas__mlock_future_ok(&op, vmf, len))
+		goto out_file;
 	/* file_mmap_ok(): offsets beyond the largest file size. */
 	err = -EOVERFLOW;
 	if (!anonymous && pgoff > ((uint64_t)INT64_MAX - len) >> VAS_PAGE_SHIFT)
-		goto out_unlock;
+		goto out_file;
 	err = -EINVAL;
-	if (shared == priv)
-		goto out_unlock; /* neither or both of MAP_SHARED/PRIVATE */
-	vmf = prot & VAS_F_ACCESS;
-	if (flags & VAS_MAP_GROWSDOWN)
-		vmf |= VAS_F_GROWSDOWN;
-	if (flags & VAS_MAP_GROWSUP)
-		vmf |= VAS_F_GROWSUP;
+	if (!shared && !priv)
+		goto out_file; /* neither MAP_SHARED nor MAP_PRIVATE */
+	if (validate) {
+		/* MAP_SHARED_VALIDATE: a map type of file mappings only. */
+		if (anonymous)
+			goto out_file;
+		err = -EOPNOTSUPP;
+		if (flags & ~(unsigned)VAS_MAP_LEGACY)
+			goto out_file;
+		err = -EINVAL;
+		priv = false;
+	}
 	if ((vmf & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) && (!anonymous || shared))
-		goto out_unlock;
+		goto out_file;
 	if (flags & VAS_MAP_NORESERVE)
 		vmf |= VAS_F_NORESERVE;
 	if (shared)
 		vmf |= VAS_F_SHARED;
 
 	err = -ENOMEM;
-	if (!anonymous) {
-		f = vas__file_get(vas, file);
-		if (!f)
-			goto out_unlock;
-	} else if (shared) {
+	if (anonymous && shared) {
 		f = vas__file_new_shmem(vas);
 		if (!f)
 			goto out_unlock;
+		new_file = true;
 		pgoff = 0;
-	} else {
+	} else if (anonymous) {
 		pgoff = addr >> VAS_PAGE_SHIFT;
 	}
 
-	vas_op_begin(&op, vas);
-	err = mmap_region(&op, addr, len, vmf, f, pgoff,
-			  flags & VAS_MAP_POPULATE);
-	if (err)
+	err = mmap_region(&op, addr, len, vmf, f, pgoff);
+	do_populate = (vmf & VAS_F_LOCKED) ||
+		      (flags & (VAS_MAP_POPULATE | VAS_MAP_NONBLOCK)) ==
+			      VAS_MAP_POPULATE;
+	/* vm_mmap_pgoff(): mm_populate() of the new range, errors ignored. */
+	if (!err && do_populate && !op.err)
+		vas__populate_locked(&op, addr, addr + len, true);
+	if (err == -EPERM) {
+		err = vas_op_end(&op, err);
+	} else if (err) {
 		vas_op_abort(&op);
-	else
+	} else {
 		err = vas_op_finish(&op);
-	if (f && f->refs == 0) {
+	}
+	if (!err)
+		*out = addr;
+	goto out_file_unlock;
+out_file:
+	vas_op_abort(&op);
+out_file_unlock:
+	if (f && f->refs == 0 && new_file) {
 		/* Nothing refers to a file created for a failed mapping. */
 		vas__file_unlink(vas, f);
 		vma_free(f);
 	}
-	if (!err)
-		*out = addr;
+	vas__unlock(vas);
+	return err;
 out_unlock:
+	vas_op_abort(&op);
 	vas__unlock(vas);
 	return err;
 }
@@ -752,33 +1002,30 @@ out_unlock:
 /* ------------------------------------------------------------------ */
 /* mprotect                                                            */
 
-/*
- * mprotect_fixup() - give [start, end) of @v the flags @newflags: merge,
- * or split. *@prev is updated to the area now covering @start.
- * Return: the area covering @start; NULL with *@err on failure.
+/**
+ * vas__modify_range() - vma_modify_flags() / vma_modify_name(): give
+ * [@start, @end) of @v the flags @newflags and the name @name: merge with
+ * a neighbour, or split. *@prev is updated to the area now covering
+ * @start.
+ * Context: Writer.
+ * Return: the area covering @start; NULL with *@err on failure (-ENOMEM:
+ *         a split beyond max_map_count, or allocation).
  */
-static struct vas_area *mprotect_fixup(struct vas_op *op, struct vas_area *v,
-				       struct vas_area **prev, uint64_t start,
-				       uint64_t end, uint16_t newflags,
-				       int *err)
+struct vas_area *vas__modify_range(struct vas_op *op, struct vas_area *v,
+				   struct vas_area **prev, uint64_t start,
+				   uint64_t end, uint32_t newflags,
+				   struct vas_file *name, int *err)
 {
 	uint64_t max = op->vas->layout.max_map_count, count;
 	struct vas_area *r, *left = NULL, *right = NULL;
+	struct vas_proto p;
 
 	*err = 0;
-	if (newflags == v->flags) {
+	if (newflags == v->flags && name == v->name) {
 		*prev = v;
 		return v;
 	}
-	if (newflags & VAS_F_WRITE) {
-		if (!(v->flags & (VAS_F_ACCOUNT | VAS_F_WRITE | VAS_F_SHARED |
-				  VAS_F_NORESERVE)))
-			newflags |= VAS_F_ACCOUNT;
-	} else if ((v->flags & VAS_F_ACCOUNT) && vas_area_is_anon_private(v) &&
-		   !vas_area_anon(v)) {
-		newflags &= ~VAS_F_ACCOUNT;
-	}
-	r = merge_existing_range(op, *prev, v, start, end, newflags);
+	r = merge_existing_range(op, *prev, v, start, end, newflags, name);
 	if (op->err) {
 		*err = op->err;
 		return NULL;
@@ -806,18 +1053,57 @@ static struct vas_area *mprotect_fixup(struct vas_op *op, struct vas_area *v,
 		left = vas_op_clone(op, v, v->start, start);
 	if (v->end > end)
 		right = vas_op_clone(op, v, end, v->end);
-	r = vas_op_clone(op, v, start, end);
+	p = (struct vas_proto){
+		.start = start,
+		.end = end,
+		.pgoff = v->pgoff + ((start - v->start) >> VAS_PAGE_SHIFT),
+		.file = v->file,
+		.name = name,
+		.flags = newflags,
+		.anon = vas_area_anon(v),
+	};
+	r = vas_op_new_area(op, &p);
 	if (!r) {
 		*err = op->err;
 		return NULL;
 	}
-	r->flags = newflags;
 	vas_op_retire(op, v);
 	vas_op_store(op, left);
 	vas_op_store(op, r);
 	vas_op_store(op, right);
 	*prev = r;
 	return r;
+}
+
+/*
+ * mprotect_fixup() - give [start, end) of @v the flags @newflags: merge,
+ * or split. *@prev is updated to the area now covering @start.
+ * Return: the area covering @start; NULL with *@err on failure.
+ */
+static struct vas_area *mprotect_fixup(struct vas_op *op, struct vas_area *v,
+				       struct vas_area **prev, uint64_t start,
+				       uint64_t end, uint32_t newflags,
+				       int *err)
+{
+	if (v->flags & VAS_F_SEALED) {
+		*err = -EPERM;
+		return NULL;
+	}
+	if (newflags == v->flags) {
+		*err = 0;
+		*prev = v;
+		return v;
+	}
+	if (newflags & VAS_F_WRITE) {
+		if (!(v->flags & (VAS_F_ACCOUNT | VAS_F_WRITE | VAS_F_SHARED |
+				  VAS_F_NORESERVE)))
+			newflags |= VAS_F_ACCOUNT;
+	} else if ((v->flags & VAS_F_ACCOUNT) && vas_area_is_anon_private(v) &&
+		   !vas_area_anon(v)) {
+		newflags &= ~VAS_F_ACCOUNT;
+	}
+	return vas__modify_range(op, v, prev, start, end, newflags, v->name,
+				 err);
 }
 
 int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot)
@@ -851,7 +1137,7 @@ int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot)
 	nstart = start;
 	tmp = v->start;
 	while (v && v->start < end) {
-		uint16_t newflags = (v->flags & ~VAS_F_ACCESS) | prot;
+		uint32_t newflags = (v->flags & ~VAS_F_ACCESS) | prot;
 		struct vas_area *r;
 
 		if (v->start != tmp) {
@@ -864,11 +1150,25 @@ int vas_mprotect(struct vas *vas, uint64_t addr, uint64_t length, unsigned prot)
 			err = -EACCES;
 			break;
 		}
+		uint32_t oldflags = v->flags;
+		uint64_t seg_end;
+
 		tmp = v->end < end ? v->end : end;
+		seg_end = tmp;
 		r = mprotect_fixup(&op, v, &prev, nstart, tmp, newflags, &ferr);
 		if (!r) {
 			err = ferr;
 			break;
+		}
+		/*
+		 * mprotect_fixup(): a private VM_LOCKED VMA becoming writable
+		 * is populated now (COW broken), errors ignored.
+		 */
+		if ((oldflags & (VAS_F_WRITE | VAS_F_SHARED | VAS_F_LOCKED)) ==
+			    VAS_F_LOCKED &&
+		    (newflags & VAS_F_WRITE)) {
+			vas__populate_locked(&op, nstart, seg_end, true);
+			r = vas_op_load(&op, nstart);
 		}
 		tmp = r->end;
 		nstart = tmp;
@@ -889,14 +1189,17 @@ out:
  * check_prep_vma(): the checks of the source VMA @v before anything
  * changes. Return: 0; -EFAULT, -EINVAL.
  */
-static int check_prep_vma(struct vas_area *v, uint64_t addr, uint64_t old_len,
-			  uint64_t new_len, unsigned flags)
+static int check_prep_vma(struct vas_op *op, struct vas_area *v, uint64_t addr,
+			  uint64_t old_len, uint64_t new_len, unsigned flags)
 {
 	bool new_addr = flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP);
 	uint64_t pgoff;
 
 	if (!v)
 		return -EFAULT;
+	/* If mseal()'d, mremap() is prohibited. */
+	if (v->flags & VAS_F_SEALED)
+		return -EPERM;
 	if (new_len <= old_len && !new_addr)
 		return 0; /* no new address space: nothing to check */
 	if (!old_len && !(v->flags & VAS_F_SHARED))
@@ -915,6 +1218,10 @@ static int check_prep_vma(struct vas_area *v, uint64_t addr, uint64_t old_len,
 		return -EINVAL;
 	if (new_len > old_len && vas_area_is_special(v))
 		return -EFAULT; /* VM_DONTEXPAND | VM_PFNMAP never grow */
+	if (new_len > old_len &&
+	    !vas__mlock_future_ok(op, v->flags & VAS_F_LOCKED,
+				  new_len - old_len))
+		return -EAGAIN;
 	return 0;
 }
 
@@ -933,6 +1240,7 @@ static struct vas_area *copy_vma(struct vas_op *op, struct vas_area *v,
 		.end = new_addr + new_len,
 		.pgoff = v->pgoff + ((old_addr - v->start) >> VAS_PAGE_SHIFT),
 		.file = v->file,
+		.name = v->name,
 		.flags = v->flags,
 		.anon = vas_area_anon(v),
 	};
@@ -967,6 +1275,9 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 		return -EINVAL;
 	if (!copy_vma(op, v, old_addr, new_addr, new_len))
 		return op->err ? op->err : -ENOMEM;
+	/* vrm_stat_account(): the new range counts as locked. */
+	if (v->flags & VAS_F_LOCKED)
+		op->dlocked += new_len >> VAS_PAGE_SHIFT;
 	vas_op_pages(op, VAS_PG_MOVE, old_addr >> VAS_PAGE_SHIFT,
 		     new_addr >> VAS_PAGE_SHIFT, old_len >> VAS_PAGE_SHIFT);
 	if (flags & VAS_MREMAP_DONTUNMAP) {
@@ -985,6 +1296,16 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 				: NULL;
 
 		if (n) {
+			/*
+			 * dontunmap_complete(): the old VMA is no longer
+			 * locked (locked_vm is left as it is).
+			 */
+			if (n->flags & VAS_F_LOCKED) {
+				/* Unlocked neighbours Linux leaves apart. */
+				vas->locked_drift = true;
+				vas->merge_check_off = true;
+			}
+			n->flags &= ~VAS_F_LOCKED_MASK;
 			if (v->start == old_addr &&
 			    v->end == old_addr + old_len && vas_area_anon(v)) {
 				n->anon = 0;
@@ -1007,12 +1328,26 @@ static int move_vma(struct vas_op *op, struct vas_area *v, uint64_t old_addr,
 	return op->err;
 }
 
+/*
+ * How a move of @v from @addr is placed (vrm_set_new_addr()): with the
+ * file and page offset of the moved range, as get_unmapped_area() sees it.
+ */
+static const struct vas_place *remap_place(const struct vas_area *v,
+					   uint64_t addr, struct vas_place *pl)
+{
+	pl->anon_private = vas_area_is_anon_private(v);
+	pl->file = v->file && !v->file->shmem ? v->file : NULL;
+	pl->pgoff = v->pgoff + ((addr - v->start) >> VAS_PAGE_SHIFT);
+	return pl;
+}
+
 /* mremap_to(): MREMAP_FIXED or MREMAP_DONTUNMAP, source checked. */
 static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 		     uint64_t new_addr, uint64_t new_len, unsigned flags,
 		     uint64_t *out)
 {
 	struct vas *vas = op->vas;
+	struct vas_place pl;
 	struct vas_area *v;
 	int err;
 
@@ -1036,7 +1371,7 @@ static int mremap_to(struct vas_op *op, uint64_t addr, uint64_t old_len,
 	 */
 	err = get_unmapped_area(vas, new_addr, new_len,
 				flags & VAS_MREMAP_FIXED,
-				vas_area_is_anon_private(v), &new_addr);
+				remap_place(v, addr, &pl), &new_addr);
 	if (err)
 		return err;
 	return move_vma(op, v, addr, old_len, new_len, new_addr, flags, out);
@@ -1064,7 +1399,7 @@ static int remap_move(struct vas_op *op, uint64_t addr, uint64_t len,
 		if (!seen && addr < v->start)
 			return -EFAULT;
 		last_end = v->end;
-		err = check_prep_vma(v, a, l, l, flags);
+		err = check_prep_vma(op, v, a, l, l, flags);
 		if (!err)
 			err = mremap_to(op, a, l, target + off, l, flags, &got);
 		if (err)
@@ -1097,9 +1432,10 @@ static bool vma_expandable(struct vas_op *op, struct vas_area *v,
 
 static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 			 uint64_t new_len, unsigned flags, uint64_t new_addr,
-			 uint64_t *out)
+			 uint64_t *out, bool *populate)
 {
 	struct vas *vas = op->vas;
+	struct vas_place pl;
 	struct vas_area *v;
 	int err;
 
@@ -1110,9 +1446,11 @@ static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 	if ((flags & VAS_MREMAP_FIXED) && old_len == new_len)
 		return remap_move(op, addr, old_len, new_addr, flags, out);
 	v = vas_op_load(op, addr);
-	err = check_prep_vma(v, addr, old_len, new_len, flags);
+	err = check_prep_vma(op, v, addr, old_len, new_len, flags);
 	if (err)
 		return err;
+	/* An mlock()ed VMA that grows gets its new pages populated. */
+	*populate = (v->flags & VAS_F_LOCKED) && new_len > old_len;
 	if (flags & (VAS_MREMAP_FIXED | VAS_MREMAP_DONTUNMAP))
 		return mremap_to(op, addr, old_len, new_addr, new_len, flags,
 				 out);
@@ -1131,6 +1469,7 @@ static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 				.end = v->end + delta,
 				.pgoff = v->pgoff + vas_area_pages(v),
 				.file = v->file,
+				.name = v->name,
 				.flags = v->flags,
 				.anon = vas_area_anon(v),
 			};
@@ -1139,13 +1478,15 @@ static int mremap_locked(struct vas_op *op, uint64_t addr, uint64_t old_len,
 			m.next = vas_op_next(op, p.end);
 			if (!merge_new_range(op, &m, false))
 				return op->err ? op->err : -ENOMEM;
+			if (v->flags & VAS_F_LOCKED)
+				op->dlocked += delta >> VAS_PAGE_SHIFT;
 			return 0;
 		}
 	}
 	if (!(flags & VAS_MREMAP_MAYMOVE))
 		return -ENOMEM;
 	err = get_unmapped_area(vas, 0, new_len, false,
-				vas_area_is_anon_private(v), &new_addr);
+				remap_place(v, addr, &pl), &new_addr);
 	if (err)
 		return err;
 	return move_vma(op, v, addr, old_len, new_len, new_addr, flags, out);
@@ -1156,6 +1497,7 @@ int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
 	       uint64_t *out)
 {
 	uint64_t ts = vas->layout.task_size;
+	bool populate = false;
 	struct vas_op op;
 	int err;
 
@@ -1184,7 +1526,11 @@ int vas_mremap(struct vas *vas, uint64_t old_addr, uint64_t old_length,
 	vas__lock(vas);
 	vas_op_begin(&op, vas);
 	err = mremap_locked(&op, old_addr, old_length, new_length, flags,
-			    new_addr, out);
+			    new_addr, out, &populate);
+	/* mm_populate() of the grown part of a locked VMA, errors ignored. */
+	if (!err && populate)
+		vas__populate_locked(&op, *out + old_length, *out + new_length,
+				     true);
 	err = vas_op_end(&op, err);
 	vas__unlock(vas);
 	return err;
@@ -1215,7 +1561,13 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 		if (!brkvma || brkvma->start >= oldbrk)
 			return 1;
 		vas_op_begin(&op, vas);
-		if (unmap_range(&op, newbrk, oldbrk, true)) {
+		err = unmap_range(&op, newbrk, oldbrk, true);
+		if (err == -EPERM) {
+			/* Sealed: refused, a split Linux made stays. */
+			err = vas_op_end(&op, 0);
+			return err ? err : 1;
+		}
+		if (err) {
 			vas_op_abort(&op);
 			return 1;
 		}
@@ -1228,6 +1580,12 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 	if (newbrk - oldbrk > vas->layout.task_size ||
 	    oldbrk > vas->layout.task_size - (newbrk - oldbrk))
 		return 1;
+	vas_op_begin(&op, vas);
+	if (!vas__mlock_future_ok(&op, vas->def_flags, newbrk - oldbrk)) {
+		vas_op_abort(&op);
+		return 1;
+	}
+	vas_op_abort(&op);
 	/* The next area must stay a page (and its guard gap) away. */
 	limit = newbrk + VAS_PAGE_SIZE + vas->guard_gap;
 	next = vt_next(vas->vt, oldbrk, NULL, NULL);
@@ -1247,7 +1605,8 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 			.end = newbrk,
 			.pgoff = oldbrk >> VAS_PAGE_SHIFT,
 			.file = NULL,
-			.flags = VAS_F_READ | VAS_F_WRITE | VAS_F_ACCOUNT,
+			.flags = VAS_F_READ | VAS_F_WRITE | VAS_F_ACCOUNT |
+				 vas->def_flags,
 			.anon = 0,
 		};
 		struct vas_merge m = {.p = &p, .prev = brkvma};
@@ -1271,6 +1630,12 @@ static int brk_locked(struct vas *vas, uint64_t brk)
 			if (a && below && below != brkvma &&
 			    vas__should_have_merged(vas, below, a))
 				vas->merge_check_off = true;
+		}
+		if (p.flags & VAS_F_LOCKED) {
+			/* mm_populate() of the new part, errors ignored. */
+			op.dlocked += (newbrk - oldbrk) >> VAS_PAGE_SHIFT;
+			if (!op.err)
+				vas__populate_locked(&op, oldbrk, newbrk, true);
 		}
 	}
 	err = vas_op_finish(&op);
@@ -1334,6 +1699,7 @@ static int stack_replace(struct vas_op *op, struct vas_area *v, uint64_t start,
 		.end = end,
 		.pgoff = pgoff,
 		.file = v->file,
+		.name = v->name,
 		.flags = v->flags,
 		.anon = vas_area_anon(v),
 	};
@@ -1370,6 +1736,10 @@ static int expand_downwards(struct vas_op *op, struct vas_area *v,
 		return -ENOMEM;
 	if (size > vas->layout.stack_rlimit)
 		return -ENOMEM; /* acct_stack_growth() */
+	if (!vas__mlock_future_ok(op, v->flags, grow << VAS_PAGE_SHIFT))
+		return -ENOMEM;
+	if (v->flags & VAS_F_LOCKED)
+		op->dlocked += grow;
 	return stack_replace(op, v, address, v->end, v->pgoff - grow);
 }
 
@@ -1400,6 +1770,10 @@ static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
 		return -ENOMEM;
 	if (size > vas->layout.stack_rlimit)
 		return -ENOMEM; /* acct_stack_growth() */
+	if (!vas__mlock_future_ok(op, v->flags, address - v->end))
+		return -ENOMEM;
+	if (v->flags & VAS_F_LOCKED)
+		op->dlocked += (address - v->end) >> VAS_PAGE_SHIFT;
 	return stack_replace(op, v, v->start, address, v->pgoff);
 }
 

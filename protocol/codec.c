@@ -55,6 +55,11 @@ enum rpc_ptype {
 	P_FILE,		/* char[VAS_FILE_MAX] */
 	P_BOOL,		/* bool */
 	P_TEXT,		/* struct rpc_text (tree path only) */
+	P_OPT_BOOL,	/* struct rpc_opt_bool */
+	P_ADVICE,	/* int: an advice name or number */
+	P_MLOCK_FLAGS,	/* unsigned, VAS_MLOCK_ONFAULT */
+	P_MCL_FLAGS,	/* unsigned, VAS_MCL_* */
+	P_ANON_NAME,	/* has_name + name[]: a string or null */
 };
 
 enum {
@@ -89,6 +94,7 @@ static const struct rpc_param create_params[] = {
 	{"stack_rlimit", P_U64, F(create.stack_rlimit), 0},
 	{"brk_base", P_U64, F(create.brk_base), PF_ALIGNED},
 	{"stack", P_BOOL, F(create.stack), 0},
+	{"memlock_rlimit", P_U64, F(create.memlock_rlimit), 0},
 };
 
 static const struct rpc_param import_params[] = {
@@ -125,6 +131,50 @@ static const struct rpc_param mmap_params[] = {
 	{"flags", P_MAP_FLAGS, F(mmap.flags), PF_REQUIRED},
 	{"file", P_FILE, F(mmap.file), 0},
 	{"offset", P_U64, F(mmap.offset), 0},
+	{"thp_align", P_OPT_BOOL, F(mmap.thp_align), 0},
+};
+
+static const struct rpc_param madvise_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+	{"addr", P_U64, F(vmf.addr), PF_REQUIRED},
+	{"length", P_U64, F(vmf.length), PF_REQUIRED},
+	{"advice", P_ADVICE, F(vmf.advice), PF_REQUIRED},
+};
+
+static const struct rpc_param mlock_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+	{"addr", P_U64, F(vmf.addr), PF_REQUIRED},
+	{"length", P_U64, F(vmf.length), PF_REQUIRED},
+	{"flags", P_MLOCK_FLAGS, F(vmf.flags), 0},
+};
+
+static const struct rpc_param munlock_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+	{"addr", P_U64, F(vmf.addr), PF_REQUIRED},
+	{"length", P_U64, F(vmf.length), PF_REQUIRED},
+};
+
+static const struct rpc_param mlockall_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+	{"flags", P_MCL_FLAGS, F(vmf.flags), PF_REQUIRED},
+};
+
+static const struct rpc_param munlockall_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+};
+
+static const struct rpc_param mseal_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+	{"addr", P_U64, F(vmf.addr), PF_REQUIRED},
+	{"length", P_U64, F(vmf.length), PF_REQUIRED},
+	{"flags", P_U64, F(vmf.seal_flags), 0},
+};
+
+static const struct rpc_param anon_name_params[] = {
+	{"space", P_SPACE, F(vmf.space), PF_REQUIRED},
+	{"addr", P_U64, F(vmf.addr), PF_REQUIRED},
+	{"length", P_U64, F(vmf.length), PF_REQUIRED},
+	{"name", P_ANON_NAME, F(vmf.has_name), PF_REQUIRED},
 };
 
 static const struct rpc_param munmap_params[] = {
@@ -183,13 +233,85 @@ static const struct rpc_method_row rpc_methods[RPC_NR_METHODS] = {
 	ROW(RPC_VALIDATE, "space.validate", space_params),
 	ROW0(RPC_PING, "ping"),
 	ROW(RPC_SPACE_IMPORT, "space.import", import_params),
+	ROW(RPC_MADVISE, "madvise", madvise_params),
+	ROW(RPC_MLOCK, "mlock", mlock_params),
+	ROW(RPC_MLOCK2, "mlock2", mlock_params),
+	ROW(RPC_MUNLOCK, "munlock", munlock_params),
+	ROW(RPC_MLOCKALL, "mlockall", mlockall_params),
+	ROW(RPC_MUNLOCKALL, "munlockall", munlockall_params),
+	ROW(RPC_MSEAL, "mseal", mseal_params),
+	ROW(RPC_SET_VMA_ANON_NAME, "set_vma_anon_name", anon_name_params),
 };
 
 /* Names of the bits of a flags array, in bit order. */
 static const char *const map_flag_names[] = {
-	"private",   "shared",	"anonymous", "fixed",	  "fixed_noreplace",
-	"growsdown", "growsup", "populate",  "noreserve",
+	"private",   "shared",	  "anonymous",	"fixed",     "fixed_noreplace",
+	"growsdown", "growsup",	  "populate",	"noreserve", "stack",
+	"locked",    "denywrite", "executable", "nonblock",  "uninitialized",
 };
+#define NR_MAP_FLAGS (sizeof(map_flag_names) / sizeof(map_flag_names[0]))
+
+static const char *const mlock_flag_names[] = {"onfault"};
+static const char *const mcl_flag_names[] = {"current", "future", "onfault"};
+
+/*
+ * madvise advice by name. Advice that Linux knows but the model does not
+ * (value < 0 here) is refused as an invalid parameter, by name or number.
+ */
+static const struct {
+	const char *name;
+	int value;
+} advice_names[] = {
+	{"normal", VAS_MADV_NORMAL},
+	{"random", VAS_MADV_RANDOM},
+	{"sequential", VAS_MADV_SEQUENTIAL},
+	{"willneed", VAS_MADV_WILLNEED},
+	{"dontneed", VAS_MADV_DONTNEED},
+	{"free", VAS_MADV_FREE},
+	{"remove", VAS_MADV_REMOVE},
+	{"dontfork", VAS_MADV_DONTFORK},
+	{"dofork", VAS_MADV_DOFORK},
+	{"mergeable", VAS_MADV_MERGEABLE},
+	{"unmergeable", VAS_MADV_UNMERGEABLE},
+	{"hugepage", VAS_MADV_HUGEPAGE},
+	{"nohugepage", VAS_MADV_NOHUGEPAGE},
+	{"dontdump", VAS_MADV_DONTDUMP},
+	{"dodump", VAS_MADV_DODUMP},
+	{"wipeonfork", VAS_MADV_WIPEONFORK},
+	{"keeponfork", VAS_MADV_KEEPONFORK},
+	{"cold", VAS_MADV_COLD},
+	{"dontneed_locked", VAS_MADV_DONTNEED_LOCKED},
+	{"hwpoison", VAS_MADV_HWPOISON},
+	{"soft_offline", VAS_MADV_SOFT_OFFLINE},
+	{"guard_install", VAS_MADV_GUARD_INSTALL},
+	{"guard_remove", VAS_MADV_GUARD_REMOVE},
+	{"pageout", -VAS_MADV_PAGEOUT},
+	{"populate_read", -VAS_MADV_POPULATE_READ},
+	{"populate_write", -VAS_MADV_POPULATE_WRITE},
+	{"collapse", -VAS_MADV_COLLAPSE},
+};
+#define NR_ADVICE (sizeof(advice_names) / sizeof(advice_names[0]))
+
+/* Is @v advice that Linux knows and the model does not? */
+static bool advice_unmodelled(int64_t v)
+{
+	size_t i;
+
+	for (i = 0; i < NR_ADVICE; i++)
+		if (advice_names[i].value < 0 && -advice_names[i].value == v)
+			return true;
+	return false;
+}
+
+const char *rpc_advice_name(int advice)
+{
+	size_t i;
+
+	for (i = 0; i < NR_ADVICE; i++)
+		if (advice_names[i].value == advice)
+			return advice_names[i].name;
+	return NULL;
+}
 
 static const char *const mremap_flag_names[] = {
 	"maymove",
@@ -721,6 +843,76 @@ static int get_file(const json_t *v, const char *name, char *out,
 	return 0;
 }
 
+/* An advice name, or a number (any int; Linux answers EINVAL to one it
+ * does not know). */
+static int get_advice(const json_t *v, const char *name, int *out,
+		      struct rpc_error *err)
+{
+	size_t i;
+
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		for (i = 0; i < NR_ADVICE; i++) {
+			if (strcmp(s, advice_names[i].name))
+				continue;
+			if (advice_names[i].value < 0)
+				break;
+			*out = advice_names[i].value;
+			return 0;
+		}
+		if (i < NR_ADVICE)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s': advice \"%s\" is not "
+					     "modelled",
+					     name, s);
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s': unknown advice \"%.32s\"", name, s);
+	}
+	if (json_is_integer(v)) {
+		json_int_t x = json_integer_value(v);
+
+		if (x < INT32_MIN || x > INT32_MAX)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' out of the range of an int",
+					     name);
+		if (advice_unmodelled(x))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s': advice %d is not modelled",
+					     name, (int)x);
+		*out = (int)x;
+		return 0;
+	}
+	return rpc_error_set(err, RPC_INVALID_PARAMS,
+			     "'%s' must be an advice name or number", name);
+}
+
+/*
+ * The name of set_vma_anon_name: a string (cut past what Linux accepts, so
+ * that the model still refuses it; the parser refuses NUL bytes) or null
+ * (clear the name).
+ */
+static int get_anon_name(const json_t *v, const char *name,
+			 struct rpc_request *req, struct rpc_error *err)
+{
+	struct rpc_vmflags_params *p = &req->p.vmf;
+	size_t n;
+
+	if (json_is_null(v)) {
+		p->has_name = false;
+		p->name[0] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be a string or null", name);
+	n = strnlen(json_string_value(v), sizeof(p->name) - 1);
+	memcpy(p->name, json_string_value(v), n);
+	p->name[n] = '\0';
+	p->has_name = true;
+	return 0;
+}
+
 static int get_param(const struct rpc_param *p, const json_t *v,
 		     struct rpc_request *req, struct rpc_error *err)
 {
@@ -781,6 +973,24 @@ static int get_param(const struct rpc_param *p, const json_t *v,
 		t->len = json_string_length(v);
 		return 0;
 	}
+	case P_OPT_BOOL:
+		if (!json_is_boolean(v))
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must be true or false",
+					     p->name);
+		((struct rpc_opt_bool *)field)->present = true;
+		((struct rpc_opt_bool *)field)->v = json_is_true(v);
+		return 0;
+	case P_ADVICE:
+		return get_advice(v, p->name, (int *)field, err);
+	case P_MLOCK_FLAGS:
+		return get_flags(v, p->name, mlock_flag_names, 1,
+				 (unsigned *)field, err);
+	case P_MCL_FLAGS:
+		return get_flags(v, p->name, mcl_flag_names, 3,
+				 (unsigned *)field, err);
+	case P_ANON_NAME:
+		return get_anon_name(v, p->name, req, err);
 	}
 	return rpc_error_set(err, RPC_INTERNAL_ERROR, "bad parameter type");
 }
@@ -1058,6 +1268,25 @@ static bool fp_param(struct fp *s, const struct rpc_param *p,
 		return false;
 	case P_TEXT:
 		return false; /* borrowed from the tree: the tree path */
+	case P_OPT_BOOL: {
+		struct rpc_opt_bool *b = (struct rpc_opt_bool *)field;
+
+		b->present = true;
+		if (fp_literal(s, "true")) {
+			b->v = true;
+			return true;
+		}
+		if (fp_literal(s, "false")) {
+			b->v = false;
+			return true;
+		}
+		return false;
+	}
+	case P_ADVICE:
+	case P_MLOCK_FLAGS:
+	case P_MCL_FLAGS:
+	case P_ANON_NAME:
+		return false; /* the tree path decodes these */
 	}
 	return false;
 }
@@ -1451,8 +1680,43 @@ int rpc_request_format(const struct rpc_request *req, char *buf, size_t len)
 		case P_MAP_FLAGS:
 			n += fmt_flags(buf + n, len > (size_t)n ? len - n : 0,
 				       *(const unsigned *)field, map_flag_names,
-				       9);
+				       NR_MAP_FLAGS);
 			break;
+		case P_MLOCK_FLAGS:
+			n += fmt_flags(buf + n, len > (size_t)n ? len - n : 0,
+				       *(const unsigned *)field,
+				       mlock_flag_names, 1);
+			break;
+		case P_MCL_FLAGS:
+			n += fmt_flags(buf + n, len > (size_t)n ? len - n : 0,
+				       *(const unsigned *)field, mcl_flag_names,
+				       3);
+			break;
+		case P_OPT_BOOL: {
+			const struct rpc_opt_bool *b = (const void *)field;
+
+			OUT("%s", !b->present ? "-" : b->v ? "true" : "false");
+			break;
+		}
+		case P_ADVICE: {
+			int a = *(const int *)field;
+			const char *an = rpc_advice_name(a);
+
+			if (an)
+				OUT("%s", an);
+			else
+				OUT("%d", a);
+			break;
+		}
+		case P_ANON_NAME: {
+			const struct rpc_vmflags_params *vp = &req->p.vmf;
+
+			if (vp->has_name)
+				OUT("'%s'", vp->name);
+			else
+				OUT("null");
+			break;
+		}
 		case P_MREMAP_FLAGS:
 			n += fmt_flags(buf + n, len > (size_t)n ? len - n : 0,
 				       *(const unsigned *)field,

@@ -235,15 +235,19 @@ void rpc_write_error(struct rpc_buf *b, const char *id,
 
 /* Names of the VAS_VM_* bits after "shared"/"private", in bit order. */
 static const char *const vm_flag_names[] = {
-	NULL,	   "anonymous", "growsdown", "growsup", "noreserve",
-	"account", "anon_vma",	"stack",     "heap",
+	NULL,	    "anonymous",   "growsdown",	 "growsup",    "noreserve",
+	"account",  "anon_vma",	   "stack",	 "heap",       NULL,
+	"locked",   "lockonfault", "dontfork",	 "wipeonfork", "dontdump",
+	"hugepage", "nohugepage",  "sequential", "random",     "mergeable",
+	"sealed",   "maybe_guard",
 };
 
 void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 {
-	char perms[5], dev[16];
+	char perms[5], dev[16], vmflags[VAS_VMFLAGS_MAX];
 	unsigned major, minor;
 	size_t j;
+	int vmf;
 
 	perms[0] = v->prot & VAS_PROT_READ ? 'r' : '-';
 	perms[1] = v->prot & VAS_PROT_WRITE ? 'w' : '-';
@@ -264,9 +268,17 @@ void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 	else
 		LIT(b, "null");
 	LIT(b, ",\"name\":");
-	if (v->name)
+	if (v->name) {
 		rpc_buf_put_string(b, v->name, strlen(v->name));
-	else
+	} else if (v->anon_name[0]) {
+		/* As /proc/PID/maps shows it (get_vma_name()). */
+		char named[VAS_ANON_NAME_MAX + 16];
+		int n = snprintf(named, sizeof(named),
+				 v->inode ? "[anon_shmem:%s]" : "[anon:%s]",
+				 v->anon_name);
+
+		rpc_buf_put_string(b, named, (size_t)n);
+	} else
 		LIT(b, "null");
 	LIT(b, ",\"flags\":[");
 	if (v->flags & VAS_VM_SHARED)
@@ -274,7 +286,7 @@ void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 	else
 		LIT(b, "\"private\"");
 	for (j = 1; j < sizeof(vm_flag_names) / sizeof(vm_flag_names[0]); j++)
-		if (v->flags & (1u << j)) {
+		if ((v->flags & (1u << j)) && vm_flag_names[j]) {
 			LIT(b, ",\"");
 			rpc_buf_puts(b, vm_flag_names[j]);
 			LIT(b, "\"");
@@ -289,7 +301,18 @@ void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *v)
 	rpc_buf_put_string(b, dev, strlen(dev));
 	LIT(b, ",\"inode\":");
 	rpc_buf_put_u64(b, v->inode);
-	LIT(b, "}");
+	LIT(b, ",\"anon_name\":");
+	if (v->anon_name[0])
+		rpc_buf_put_string(b, v->anon_name,
+				   strnlen(v->anon_name, sizeof(v->anon_name)));
+	else
+		LIT(b, "null");
+	LIT(b, ",\"vm_flags\":\"");
+	vmf = vas_format_vmflags(v, vmflags, sizeof(vmflags));
+	/* The kernel ends each code with a space; the field drops the last. */
+	if (vmf > 0)
+		rpc_buf_put(b, vmflags, (size_t)vmf - 1);
+	LIT(b, "\"}");
 }
 
 void rpc_write_fault(struct rpc_buf *b, const struct vas_fault_result *res)
@@ -380,6 +403,7 @@ void rpc_write_space_stats(struct rpc_buf *b, const struct vas_stats *st)
 	STAT("mutations", st->mutations);
 	STAT("brk", st->brk);
 	STAT("start_brk", st->start_brk);
+	STAT("locked_vm", st->locked_vm);
 	STAT("bytes", st->bytes);
 	LIT(b, ",\"tree\":{\"entries\":");
 	rpc_buf_put_u64(b, st->tree.nr_entries);

@@ -56,7 +56,8 @@ __version__ = "0.1.0"
 # Python name is the method with "." replaced by "_".
 METHODS = (
     ("space.create", ("name", "task_size", "mmap_base", "stack_guard_gap",
-                      "max_map_count", "stack_rlimit", "brk_base", "stack")),
+                      "max_map_count", "stack_rlimit", "brk_base", "stack",
+                      "memlock_rlimit")),
     ("space.destroy", ("space",)),
     ("space.fork", ("space", "name")),
     ("space.list", ()),
@@ -64,7 +65,8 @@ METHODS = (
     ("space.import", ("name", "maps", "start_brk", "brk", "start_stack",
                       "task_size", "mmap_base", "stack_guard_gap",
                       "max_map_count", "stack_rlimit")),
-    ("mmap", ("space", "addr", "length", "prot", "flags", "file", "offset")),
+    ("mmap", ("space", "addr", "length", "prot", "flags", "file", "offset",
+              "thp_align")),
     ("munmap", ("space", "addr", "length")),
     ("mprotect", ("space", "addr", "length", "prot")),
     ("mremap", ("space", "old_addr", "old_length", "new_length", "flags",
@@ -75,6 +77,14 @@ METHODS = (
     ("maps", ("space",)),
     ("stats", ("space",)),
     ("ping", ()),
+    ("madvise", ("space", "addr", "length", "advice")),
+    ("mlock", ("space", "addr", "length", "flags")),
+    ("mlock2", ("space", "addr", "length", "flags")),
+    ("munlock", ("space", "addr", "length")),
+    ("mlockall", ("space", "flags")),
+    ("munlockall", ("space",)),
+    ("mseal", ("space", "addr", "length", "flags")),
+    ("set_vma_anon_name", ("space", "addr", "length", "name")),
 )
 
 
@@ -132,6 +142,7 @@ _ERRNO_NAMES = ("EPERM", "ENOENT", "EINTR", "EIO", "EBADF", "EAGAIN",
                 "EINVAL", "ENFILE", "EMFILE", "EFBIG", "ENOSPC", "ERANGE",
                 "ENAMETOOLONG", "ENOSYS", "EOVERFLOW", "ECANCELED",
                 "ETIMEDOUT", "ELOOP", "EMSGSIZE", "EPROTO", "EADDRINUSE",
+                "EOPNOTSUPP",
                 "EUNKNOWN")
 _errno_classes = {}
 

@@ -313,7 +313,8 @@ START_TEST(test_write_vma)
 			     "\"file\":null,\"name\":\"[stack]\",\"flags\":["
 			     "\"private\",\"anonymous\",\"growsdown\","
 			     "\"stack\"],\"rss_pages\":3,\"dev\":\"00:00\","
-			     "\"inode\":0}");
+			     "\"inode\":0,\"anon_name\":null,"
+			     "\"vm_flags\":\"rd wr mr mw me gd\"}");
 	v.prot = VAS_PROT_EXEC;
 	v.flags = VAS_VM_SHARED;
 	v.start = 0;
@@ -327,7 +328,25 @@ START_TEST(test_write_vma)
 			     "\"perms\":\"--xs\",\"offset\":4096,\"file\":"
 			     "\"/lib/a \\\"b\\\"\\n\",\"name\":null,\"flags\":"
 			     "[\"shared\"],\"rss_pages\":0,\"dev\":\"fe:01\","
-			     "\"inode\":123456}");
+			     "\"inode\":123456,\"anon_name\":null,"
+			     "\"vm_flags\":\"ex sh mr mw me ms\"}");
+	/* A named, locked, sealed VMA: [anon:NAME], the flags, VmFlags. */
+	memset(&v, 0, sizeof(v));
+	v.start = 0x10000;
+	v.end = 0x12000;
+	v.prot = VAS_PROT_READ | VAS_PROT_WRITE;
+	v.flags = VAS_VM_ANON | VAS_VM_ACCOUNT | VAS_VM_LOCKED |
+		  VAS_VM_DONTCOPY | VAS_VM_NOHUGEPAGE | VAS_VM_SEALED |
+		  VAS_VM_FORKED;
+	strcpy(v.anon_name, "a \"q\"");
+	write_vma_expect(&v, "{\"start\":65536,\"end\":73728,\"perms\":"
+			     "\"rw-p\",\"offset\":0,\"file\":null,\"name\":"
+			     "\"[anon:a \\\"q\\\"]\",\"flags\":[\"private\","
+			     "\"anonymous\",\"account\",\"locked\","
+			     "\"dontfork\",\"nohugepage\",\"sealed\"],"
+			     "\"rss_pages\":0,\"dev\":\"00:00\",\"inode\":0,"
+			     "\"anon_name\":\"a \\\"q\\\"\","
+			     "\"vm_flags\":\"rd wr mr mw me lo dc ac nh sl\"}");
 }
 END_TEST
 

@@ -356,11 +356,12 @@ class VmactlTest(unittest.TestCase):
         lines = out.splitlines()
         self.assertEqual(lines[0].split(), [
             "SPACE", "NAME", "OWNER", "TASK_SIZE", "MMAP_BASE", "GUARD",
-            "MAX_MAP", "STACK"])
+            "MAX_MAP", "STACK", "MEMLOCK"])
         mine = [l for l in lines if " %s " % self.space in l]
         self.assertEqual(len(mine), 1, out)
         self.assertEqual(mine[0].split()[3:], [
-            "0x7ffffffff000", "0x7ffff7fff000", "256", "65530", "8M"])
+            "0x7ffffffff000", "0x7ffff7fff000", "256", "65530", "8M",
+            "8M"])
         self.assertNotIn("null", out)
         self.assertTrue(any(l.split()[1] == "-" for l in lines[1:]), out)
         rc, js, _ = run("vmactl", "--json", "space", "list")

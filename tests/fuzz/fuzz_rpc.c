@@ -375,7 +375,7 @@ static void check_request(const struct rpc_request *req)
 			FAIL("mmap: 'length' missing");
 		if (p->prot & ~7u)
 			FAIL("mmap: prot %#x", p->prot);
-		if (p->flags >> 9)
+		if (p->flags >> 15)
 			FAIL("mmap: flags %#x", p->flags);
 		if (n >= VAS_FILE_MAX)
 			FAIL("mmap: file name not terminated");
@@ -436,6 +436,33 @@ static void check_request(const struct rpc_request *req)
 			     p->maps.len);
 		break;
 	}
+	case RPC_MADVISE:
+	case RPC_MLOCK:
+	case RPC_MLOCK2:
+	case RPC_MUNLOCK:
+	case RPC_MSEAL:
+	case RPC_SET_VMA_ANON_NAME: {
+		const struct rpc_vmflags_params *p = &req->p.vmf;
+
+		check_space(&p->space, true, m);
+		if (!p->addr.present || !p->length.present)
+			FAIL("%s: range missing", rpc_method_name(req->method));
+		if ((req->method == RPC_MLOCK || req->method == RPC_MLOCK2) &&
+		    (p->flags & ~1u))
+			FAIL("mlock: flags %#x", p->flags);
+		if (strlen(p->name) > VAS_ANON_NAME_MAX + 1 ||
+		    (!p->has_name && p->name[0]))
+			FAIL("set_vma_anon_name: name");
+		break;
+	}
+	case RPC_MLOCKALL:
+		check_space(&req->p.vmf.space, true, m);
+		if (req->p.vmf.flags >> 3)
+			FAIL("mlockall: flags %#x", req->p.vmf.flags);
+		break;
+	case RPC_MUNLOCKALL:
+		check_space(&req->p.vmf.space, true, m);
+		break;
 	default:
 		break;
 	}

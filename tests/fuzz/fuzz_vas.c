@@ -6,14 +6,19 @@
  * space (8 MiB, an initial stack): mmap (anonymous or file, fixed,
  * fixed_noreplace, hints, populate, noreserve, growsdown), munmap,
  * mprotect, mremap (maymove, fixed, dontunmap), brk, faults of the three
- * kinds, lookups and fork. After every operation vas_validate() must pass
+ * kinds, lookups, fork, and the calls of issue 16: madvise (every advice
+ * and invalid ones), mlock/mlock2, munlock, mlockall, munlockall, mseal,
+ * anonymous VMA names and mmap with MAP_STACK / MAP_LOCKED (a space with
+ * a small RLIMIT_MEMLOCK). After every operation vas_validate() must pass
  * and vas_maps() must hold sorted, non-overlapping, page-aligned VMAs
  * below task_size. The first byte picks the layout (stack guard gap,
  * max_map_count, stack rlimit).
  *
  * While the input stays within what the page-array model of
  * tests/model/model.c reproduces (no growsdown mapping, no dontunmap, no
- * fork), every result is also compared with the model: errno, returned
+ * fork, none of the calls of issue 16 but madvise's flag advice,
+ * DONTNEED, FREE and WILLNEED), every result is also compared with the
+ * model: errno, returned
  * address, fault status, and the whole /proc/PID/maps text with resident
  * page counts. After the first operation outside that domain only the
  * invariants are checked.
@@ -149,6 +154,11 @@ static void check_space(struct fz *fz)
 			    va[i].pgoff != fz->b[i].pgoff)
 				FAIL(fz, "VMA %zu differs:\n vas   %s model %s",
 				     i, la, lb);
+			vas_format_vmflags(&va[i], la, sizeof(la));
+			vas_format_vmflags(&fz->b[i], lb, sizeof(lb));
+			if (strcmp(la, lb))
+				FAIL(fz, "VMA %zu VmFlags: vas %s, model %s", i,
+				     la, lb);
 		}
 	}
 	vma_free(va);
@@ -165,6 +175,96 @@ static void leave_model(struct fz *fz)
 
 static const char *files[] = {"/lib/a.so", "/data/b", "/c"};
 
+static const int advices[] = {
+	VAS_MADV_NORMAL,	  VAS_MADV_RANDOM,	  VAS_MADV_SEQUENTIAL,
+	VAS_MADV_WILLNEED,	  VAS_MADV_DONTNEED,	  VAS_MADV_FREE,
+	VAS_MADV_REMOVE,	  VAS_MADV_DONTFORK,	  VAS_MADV_DOFORK,
+	VAS_MADV_MERGEABLE,	  VAS_MADV_UNMERGEABLE,	  VAS_MADV_HUGEPAGE,
+	VAS_MADV_NOHUGEPAGE,	  VAS_MADV_DONTDUMP,	  VAS_MADV_DODUMP,
+	VAS_MADV_WIPEONFORK,	  VAS_MADV_KEEPONFORK,	  VAS_MADV_COLD,
+	VAS_MADV_DONTNEED_LOCKED, VAS_MADV_GUARD_INSTALL, VAS_MADV_GUARD_REMOVE,
+	VAS_MADV_HWPOISON,	  VAS_MADV_PAGEOUT,	  7,
+};
+static const char *const names[] = {NULL, "a", "b", "x$", ""};
+
+/* The calls of issue 16 (outside the model's domain). */
+static int step_vmflags(struct fz *fz, uint64_t brk)
+{
+	unsigned x = rd_u8(fz);
+	uint64_t addr = rd_addr(fz, brk), len = rd_len(fz) * (1 + rd_n(fz, 3));
+	uint64_t oa;
+	int advice = -1, ra = 0;
+	const char *name;
+
+	if (x % 8 > 1)
+		leave_model(fz);
+	switch (x % 8) {
+	case 0:
+	case 1:
+		advice =
+			advices[rd_n(fz, sizeof(advices) / sizeof(advices[0]))];
+		snprintf(fz->desc, sizeof(fz->desc),
+			 "madvise(%#" PRIx64 ", %#" PRIx64 ", %d)", addr, len,
+			 advice);
+		/* The model knows flag advice, DONTNEED, FREE, WILLNEED. */
+		if (advice == VAS_MADV_REMOVE || advice == VAS_MADV_COLD ||
+		    advice == VAS_MADV_DONTNEED_LOCKED ||
+		    advice == VAS_MADV_GUARD_INSTALL ||
+		    advice == VAS_MADV_GUARD_REMOVE ||
+		    advice == VAS_MADV_HWPOISON || advice == VAS_MADV_PAGEOUT)
+			leave_model(fz);
+		ra = vas_madvise(fz->vas, addr, len, advice);
+		if (fz->m)
+			check_rc(fz, ra,
+				 model_madvise(fz->m, addr, len, advice), 0, 0);
+		break;
+	case 2:
+		snprintf(fz->desc, sizeof(fz->desc),
+			 "mlock2(%#" PRIx64 ", %#" PRIx64 ", %u)", addr, len,
+			 (x >> 3) & 3);
+		ra = vas_mlock(fz->vas, addr, len, (x >> 3) & 3);
+		break;
+	case 3:
+		snprintf(fz->desc, sizeof(fz->desc),
+			 "munlock(%#" PRIx64 ", %#" PRIx64 ")", addr, len);
+		ra = vas_munlock(fz->vas, addr, len);
+		break;
+	case 4:
+		snprintf(fz->desc, sizeof(fz->desc), "mlockall(%u)", x >> 4);
+		ra = (x & 8) ? vas_munlockall(fz->vas)
+			     : vas_mlockall(fz->vas, x >> 4);
+		break;
+	case 5:
+		snprintf(fz->desc, sizeof(fz->desc),
+			 "mseal(%#" PRIx64 ", %#" PRIx64 ")", addr, len);
+		ra = vas_mseal(fz->vas, addr, len, (x & 0x80) ? 1 : 0);
+		break;
+	case 6:
+		name = names[rd_n(fz, sizeof(names) / sizeof(names[0]))];
+		snprintf(fz->desc, sizeof(fz->desc),
+			 "anon_name(%#" PRIx64 ", %#" PRIx64 ", %s)", addr, len,
+			 name ? name : "NULL");
+		ra = vas_set_anon_name(fz->vas, addr, len, name);
+		break;
+	default:
+		snprintf(fz->desc, sizeof(fz->desc),
+			 "mmap(%#" PRIx64 ", %#" PRIx64
+			 ", rw, stack/locked %#x)",
+			 addr, len, x);
+		ra = vas_mmap(fz->vas, addr, len,
+			      VAS_PROT_READ | VAS_PROT_WRITE,
+			      VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS |
+				      (x & 0x10 ? VAS_MAP_FIXED : 0) |
+				      (x & 0x20 ? VAS_MAP_STACK : 0) |
+				      (x & 0x40 ? VAS_MAP_LOCKED : 0),
+			      NULL, 0, &oa);
+		break;
+	}
+	if (ra == -ENOSYS && advice != VAS_MADV_PAGEOUT)
+		FAIL(fz, "ENOSYS");
+	return ra;
+}
+
 static void step(struct fz *fz, struct vas **forks, size_t *nr_forks)
 {
 	uint64_t addr, len, oa = 0, ob = 0, brk;
@@ -174,7 +274,7 @@ static void step(struct fz *fz, struct vas **forks, size_t *nr_forks)
 
 	if (vas_brk(fz->vas, 0, &brk))
 		FAIL(fz, "brk(0) failed");
-	switch (op % 10) {
+	switch (op % 12) {
 	case 0:
 	case 1:
 	case 2: {
@@ -286,7 +386,7 @@ static void step(struct fz *fz, struct vas **forks, size_t *nr_forks)
 		break;
 	case 8: {
 		enum vas_access acc = (enum vas_access)rd_n(fz, 3);
-		struct vas_vma_info info;
+		struct vas_vma_info info = {0};
 
 		addr = rd_addr(fz, brk) + rd_n(fz, PG);
 		if (op & 0x10)
@@ -300,8 +400,12 @@ static void step(struct fz *fz, struct vas **forks, size_t *nr_forks)
 		if (fa.status == VAS_FAULT_OK &&
 		    (addr < fa.vma.start || addr >= fa.vma.end))
 			FAIL(fz, "fault OK outside its VMA");
+		/* A guard page is SEGV_MAPERR inside a VM_MAYBE_GUARD VMA. */
 		if (vas_lookup(fz->vas, addr, &info) !=
-		    (fa.status == VAS_FAULT_OK || fa.code == VAS_SEGV_ACCERR))
+			    (fa.status == VAS_FAULT_OK ||
+			     fa.code == VAS_SEGV_ACCERR) &&
+		    !(fa.code == VAS_SEGV_MAPERR &&
+		      (info.flags & VAS_VM_MAYBE_GUARD)))
 			FAIL(fz, "lookup disagrees with the fault");
 		if (fz->m) {
 			rb = model_fault(fz->m, addr, acc, &fb);
@@ -319,6 +423,10 @@ static void step(struct fz *fz, struct vas **forks, size_t *nr_forks)
 		}
 		break;
 	}
+	case 9:
+	case 10:
+		ra = step_vmflags(fz, brk);
+		break;
 	default: {
 		struct vas *child;
 
@@ -373,6 +481,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.stack_guard_gap = gaps[cfg % 4];
 	l.max_map_count = counts[cfg / 4 % 4];
 	l.stack_rlimit = (64 + cfg / 16 * 4) * PG;
+	l.memlock_rlimit = 32 * PG;
 	snprintf(fz.desc, sizeof(fz.desc), "new");
 	if (vas_new(&l, &fz.vas) || model_new(&l, &fz.m))
 		abort();

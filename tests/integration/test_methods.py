@@ -129,7 +129,7 @@ vmas, text = m["vmas"], m["text"]
 check(len(vmas) >= 5 and all(a["end"] <= b["start"]
                              for a, b in zip(vmas, vmas[1:])), vmas)
 keys = {"start", "end", "perms", "offset", "file", "name", "flags",
-        "rss_pages", "dev", "inode"}
+        "rss_pages", "dev", "inode", "anon_name", "vm_flags"}
 check(all(set(x) == keys for x in vmas), vmas[0])
 lines = text.splitlines()
 check(len(lines) == len(vmas), (len(lines), len(vmas)))

@@ -28,6 +28,15 @@
 #define F_GROWSUP   32u
 #define F_NORESERVE 64u
 #define F_ACCOUNT   128u
+/* madvise flags: VM_DONTCOPY ... VM_MERGEABLE */
+#define F_DONTCOPY   0x100u
+#define F_WIPEONFORK 0x200u
+#define F_DONTDUMP   0x400u
+#define F_HUGEPAGE   0x800u
+#define F_NOHUGEPAGE 0x1000u
+#define F_SEQ_READ   0x2000u
+#define F_RAND_READ  0x4000u
+#define F_MERGEABLE  0x8000u
 #define MAX_FILES   64
 #define MAX_SHM	    4096
 #define PALIGN(x)   (((x) + PG - 1) & ~(PG - 1))
@@ -311,47 +320,70 @@ static int area_bottomup(struct model *m, uint64_t len, uint64_t low,
 	}
 }
 
-static int get_area(struct model *m, uint64_t addr, uint64_t len, bool fixed,
-		    bool anon_private, uint64_t *out)
+/* A hint if it fits, else top-down, else bottom-up. */
+static int place(struct model *m, uint64_t addr, uint64_t len, uint64_t *out)
 {
+	uint64_t ts = m->l.task_size;
+
+	if (addr) {
+		struct mvma *v, *pv;
+
+		addr = PALIGN(addr);
+		v = vma_next(m, addr);
+		pv = vma_prev(m, addr - 1);
+		if (ts - len >= addr && addr >= MIN_ADDR &&
+		    (!v || addr + len <= start_gap(m, v)) &&
+		    (!pv || pv == v || addr >= end_gap(m, pv))) {
+			*out = addr;
+			return 0;
+		}
+	}
+	if (!area_topdown(m, len, PG, m->l.mmap_base, out))
+		return 0;
+	return area_bottomup(m, len, m->unmapped_base, ts, out);
+}
+
+/*
+ * @thp_off: the file offset in bytes of a mapping on a filesystem that
+ * aligns (ext4: every simulated file), or ~0 if not a file; anonymous
+ * private mappings without hint use offset 0.
+ */
+static int get_area(struct model *m, uint64_t addr, uint64_t len, bool fixed,
+		    bool anon_private, uint64_t thp_off, uint64_t *out)
+{
+	const uint64_t pmd = 2ULL << 20;
 	uint64_t ts = m->l.task_size;
 	int err;
 
 	if (len > ts)
 		return -ENOMEM;
 	if (!fixed) {
-		bool thp = anon_private && !addr && !(len % (2ULL << 20));
-		uint64_t want = thp ? len + (2ULL << 20) : len;
+		uint64_t off = thp_off, got;
+		bool thp = thp_off != ~0ULL ||
+			   (anon_private && !addr && !(len % pmd));
 
+		if (thp_off == ~0ULL)
+			off = 0;
+		/* The range must hold a whole aligned 2 MiB of the file. */
+		if (thp &&
+		    (off + len) / pmd * pmd < (off + pmd - 1) / pmd * pmd + pmd)
+			thp = false;
 		err = -ENOMEM;
-		if (addr) {
-			struct mvma *v, *pv;
+		if (thp && len + pmd <= ts &&
+		    !place(m, addr, len + pmd, &got)) {
+			err = 0;
+			if (got == addr) {
+				addr = got;
+			} else {
+				uint64_t sub = (off - got) % pmd;
 
-			addr = PALIGN(addr);
-			v = vma_next(m, addr);
-			pv = vma_prev(m, addr - 1);
-			if (ts - len >= addr && addr >= MIN_ADDR &&
-			    (!v || addr + len <= start_gap(m, v)) &&
-			    (!pv || pv == v || addr >= end_gap(m, pv)))
-				err = 0;
-		}
-		while (err) {
-			err = area_topdown(m, want, PG, m->l.mmap_base, &addr);
-			if (err)
-				err = area_bottomup(m, want, m->unmapped_base,
-						    ts, &addr);
-			if (err && want != len) {
-				want = len;
-				thp = false;
-				continue;
+				addr = got + (sub ? sub : pmd);
 			}
+		}
+		if (err) {
+			err = place(m, addr, len, &addr);
 			if (err)
 				return err;
-			if (thp) {
-				uint64_t sub = (0 - addr) & ((2ULL << 20) - 1);
-
-				addr += sub ? sub : (2ULL << 20);
-			}
 		}
 	}
 	if (addr > ts - len)
@@ -451,7 +483,7 @@ int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
 	if (count_vmas(m) > m->l.max_map_count)
 		return -ENOMEM;
 	err = get_area(m, addr, len, fixed, anonymous && priv && !shared,
-		       &addr);
+		       anonymous ? ~0ULL : pgoff * PG, &addr);
 	if (err)
 		return err;
 	if ((flags & VAS_MAP_FIXED_NOREPLACE) &&
@@ -459,8 +491,16 @@ int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
 		return -EEXIST;
 	if (!anonymous && pgoff > ((uint64_t)INT64_MAX - len) / PG)
 		return -EOVERFLOW;
-	if (shared == priv)
+	if (!shared && !priv)
 		return -EINVAL;
+	if (shared && priv) {
+		/* MAP_SHARED_VALIDATE: files only, legacy flags only. */
+		if (anonymous)
+			return -EINVAL;
+		if (flags & (VAS_MAP_FIXED_NOREPLACE | VAS_MAP_GROWSUP))
+			return -EOPNOTSUPP;
+		priv = false;
+	}
 	f = prot & F_ACCESS;
 	if (flags & VAS_MAP_GROWSDOWN)
 		f |= F_GROWSDOWN;
@@ -708,6 +748,8 @@ static int remap_to(struct model *m, uint64_t addr, uint64_t olen,
 		return -EFAULT;
 	v = *pv;
 	err = get_area(m, new_addr, nlen, flags & VAS_MREMAP_FIXED, v.file == 0,
+		       v.file > 0 ? (v.pgoff + (addr - v.start) / PG) * PG
+				  : ~0ULL,
 		       &new_addr);
 	if (err)
 		return err;
@@ -819,7 +861,10 @@ int model_mremap(struct model *m, uint64_t addr, uint64_t olen, uint64_t nlen,
 	}
 	if (!(flags & VAS_MREMAP_MAYMOVE))
 		return -ENOMEM;
-	err = get_area(m, 0, nlen, false, v.file == 0, &new_addr);
+	err = get_area(m, 0, nlen, false, v.file == 0,
+		       v.file > 0 ? (v.pgoff + (addr - v.start) / PG) * PG
+				  : ~0ULL,
+		       &new_addr);
 	if (err)
 		return err;
 	if (m->nv >= m->l.max_map_count - 3)
@@ -982,6 +1027,28 @@ size_t model_maps(struct model *m, struct vas_vma_info *out, size_t max)
 		o->pgoff = v->pgoff;
 		if (v->flags & F_SHARED)
 			o->flags |= VAS_VM_SHARED;
+		if (v->flags & F_GROWSDOWN)
+			o->flags |= VAS_VM_GROWSDOWN;
+		if (v->flags & F_NORESERVE)
+			o->flags |= VAS_VM_NORESERVE;
+		if (v->flags & F_ACCOUNT)
+			o->flags |= VAS_VM_ACCOUNT;
+		{
+			static const unsigned fv[][2] = {
+				{F_DONTCOPY, VAS_VM_DONTCOPY},
+				{F_WIPEONFORK, VAS_VM_WIPEONFORK},
+				{F_DONTDUMP, VAS_VM_DONTDUMP},
+				{F_HUGEPAGE, VAS_VM_HUGEPAGE},
+				{F_NOHUGEPAGE, VAS_VM_NOHUGEPAGE},
+				{F_SEQ_READ, VAS_VM_SEQ_READ},
+				{F_RAND_READ, VAS_VM_RAND_READ},
+				{F_MERGEABLE, VAS_VM_MERGEABLE},
+			};
+
+			for (size_t b = 0; b < sizeof(fv) / sizeof(fv[0]); b++)
+				if (v->flags & fv[b][0])
+					o->flags |= fv[b][1];
+		}
 		if (v->file > 0) {
 			strcpy(o->file, m->names[v->file - 1]);
 			o->inode = 0; /* filled by the caller */
@@ -1000,4 +1067,170 @@ size_t model_maps(struct model *m, struct vas_vma_info *out, size_t max)
 			o->rss_pages += m->p[i].res;
 	}
 	return k;
+}
+
+/* ---- madvise ---- */
+
+/*
+ * madvise_vma_behavior() on [s, e) of @cur (flag advice, DONTNEED, FREE,
+ * WILLNEED), page by page.
+ */
+static int madv_apply(struct model *m, struct mvma cur, uint64_t s, uint64_t e,
+		      int advice)
+{
+	uint16_t nf = cur.flags;
+	uint64_t i;
+
+	switch (advice) {
+	case VAS_MADV_WILLNEED:
+		return 0;
+	case VAS_MADV_DONTNEED:
+		for (i = s / PG; i < e / PG; i++)
+			m->p[i].res = m->p[i].zero = false;
+		return 0;
+	case VAS_MADV_FREE:
+		return cur.file ? -EINVAL : 0;
+	case VAS_MADV_NORMAL:
+		nf &= ~(F_SEQ_READ | F_RAND_READ);
+		break;
+	case VAS_MADV_SEQUENTIAL:
+		nf = (nf & ~F_RAND_READ) | F_SEQ_READ;
+		break;
+	case VAS_MADV_RANDOM:
+		nf = (nf & ~F_SEQ_READ) | F_RAND_READ;
+		break;
+	case VAS_MADV_DONTFORK:
+		nf |= F_DONTCOPY;
+		break;
+	case VAS_MADV_DOFORK:
+		nf &= ~F_DONTCOPY;
+		break;
+	case VAS_MADV_WIPEONFORK:
+		if (cur.file || (nf & F_SHARED))
+			return -EINVAL;
+		nf |= F_WIPEONFORK;
+		break;
+	case VAS_MADV_KEEPONFORK:
+		nf &= ~F_WIPEONFORK;
+		break;
+	case VAS_MADV_DONTDUMP:
+		nf |= F_DONTDUMP;
+		break;
+	case VAS_MADV_DODUMP:
+		nf &= ~F_DONTDUMP;
+		break;
+	case VAS_MADV_HUGEPAGE:
+		nf = (nf & ~F_NOHUGEPAGE) | F_HUGEPAGE;
+		break;
+	case VAS_MADV_NOHUGEPAGE:
+		nf = (nf & ~F_HUGEPAGE) | F_NOHUGEPAGE;
+		break;
+	case VAS_MADV_MERGEABLE:
+		if (!(nf & F_SHARED))
+			nf |= F_MERGEABLE;
+		break;
+	case VAS_MADV_UNMERGEABLE:
+		nf &= ~F_MERGEABLE;
+		break;
+	}
+	if (nf == cur.flags)
+		return 0;
+	{
+		/* No merge possible: the splits' map_count (EAGAIN). */
+		struct mvma mid = cur;
+		struct mvma *pv, *nx;
+		bool ml, mr;
+		uint64_t cnt = m->nv;
+
+		mid.start = s;
+		mid.end = e;
+		mid.pgoff = cur.pgoff + (s - cur.start) / PG;
+		mid.flags = nf;
+		pv = s ? vma_prev(m, s - 1) : NULL;
+		nx = vma_next(m, e);
+		ml = s == cur.start && pv && pv->end == s &&
+		     can_merge(pv, &mid);
+		mr = e == cur.end && nx && nx->start == e &&
+		     can_merge(&mid, nx) &&
+		     (!ml || anon_join(pv->anon, nx->anon));
+		if (!ml && !mr) {
+			if (cur.start < s && cnt++ >= m->l.max_map_count)
+				return -EAGAIN;
+			if (cur.end > e && cnt >= m->l.max_map_count)
+				return -EAGAIN;
+		}
+	}
+	for (i = s / PG; i < e / PG; i++)
+		m->p[i].flags = nf;
+	touched(m, s, e);
+	normalize(m);
+	return 0;
+}
+
+int model_madvise(struct model *m, uint64_t start, uint64_t len_in, int advice)
+{
+	uint64_t len, end;
+	struct mvma *v;
+	int unmapped = 0, err;
+
+	switch (advice) {
+	case VAS_MADV_NORMAL:
+	case VAS_MADV_RANDOM:
+	case VAS_MADV_SEQUENTIAL:
+	case VAS_MADV_WILLNEED:
+	case VAS_MADV_DONTNEED:
+	case VAS_MADV_FREE:
+	case VAS_MADV_DONTFORK:
+	case VAS_MADV_DOFORK:
+	case VAS_MADV_WIPEONFORK:
+	case VAS_MADV_KEEPONFORK:
+	case VAS_MADV_DONTDUMP:
+	case VAS_MADV_DODUMP:
+	case VAS_MADV_HUGEPAGE:
+	case VAS_MADV_NOHUGEPAGE:
+	case VAS_MADV_MERGEABLE:
+	case VAS_MADV_UNMERGEABLE:
+		break;
+	default:
+		return -EINVAL; /* the test asks only these, or invalid ones */
+	}
+	if (start % PG)
+		return -EINVAL;
+	len = PALIGN(len_in);
+	if (len_in && !len)
+		return -EINVAL;
+	end = start + len;
+	if (end < start)
+		return -EINVAL;
+	if (end == start)
+		return 0;
+	derive(m);
+	v = vma_next(m, start);
+	for (;;) {
+		struct mvma cur;
+		uint64_t e;
+
+		if (!v)
+			return -ENOMEM;
+		if (start < v->start) {
+			unmapped = -ENOMEM;
+			start = v->start;
+			if (start >= end)
+				break;
+		}
+		cur = *v;
+		e = cur.end < end ? cur.end : end;
+		err = madv_apply(m, cur, start, e, advice);
+		if (err)
+			return err;
+		derive(m);
+		v = vma_at(m, start);
+		if (e < v->end)
+			e = v->end;
+		if (e >= end)
+			break;
+		v = vma_next(m, v->end);
+		start = e;
+	}
+	return unmapped;
 }

@@ -113,6 +113,11 @@ static void compare(struct ctx *c)
 		if (strcmp(la, lb) || va[i].rss_pages != c->b[i].rss_pages ||
 		    va[i].pgoff != c->b[i].pgoff)
 			bad = true;
+		/* VmFlags: the flags madvise changes, VM_ACCOUNT, ... */
+		vas_format_vmflags(&va[i], la, sizeof(la));
+		vas_format_vmflags(&c->b[i], lb, sizeof(lb));
+		if (strcmp(la, lb))
+			bad = true;
 	}
 	if (bad) {
 		fprintf(stderr, "seed %u step %u: maps differ after %s\n",
@@ -223,7 +228,37 @@ static void step(struct ctx *c)
 		ra = vas_mremap(c->vas, addr, len, nlen, flags, naddr, &oa);
 		rb = model_mremap(c->m, addr, len, nlen, flags, naddr, &ob);
 		check_rc(c, ra, rb, oa, ob);
-	} else if (op < 74) {
+	} else if (op < 72) {
+		static const int adv[] = {
+			VAS_MADV_NORMAL,
+			VAS_MADV_RANDOM,
+			VAS_MADV_SEQUENTIAL,
+			VAS_MADV_WILLNEED,
+			VAS_MADV_DONTNEED,
+			VAS_MADV_FREE,
+			VAS_MADV_DONTFORK,
+			VAS_MADV_DOFORK,
+			VAS_MADV_WIPEONFORK,
+			VAS_MADV_KEEPONFORK,
+			VAS_MADV_DONTDUMP,
+			VAS_MADV_DODUMP,
+			VAS_MADV_HUGEPAGE,
+			VAS_MADV_NOHUGEPAGE,
+			VAS_MADV_MERGEABLE,
+			VAS_MADV_UNMERGEABLE,
+			5,
+		};
+		int a = adv[rnd_n(sizeof(adv) / sizeof(adv[0]))];
+
+		addr = rnd_addr(brk) + (!rnd_n(40) ? 8 : 0);
+		len = rnd_len() * (1 + rnd_n(3));
+		snprintf(c->desc, sizeof(c->desc),
+			 "madvise(%#" PRIx64 ", %#" PRIx64 ", %d)", addr, len,
+			 a);
+		ra = vas_madvise(c->vas, addr, len, a);
+		rb = model_madvise(c->m, addr, len, a);
+		check_rc(c, ra, rb, 0, 0);
+	} else if (op < 76) {
 		addr = brk + (rnd_n(24) - 8) * PG + (rnd_n(2) ? rnd_n(PG) : 0);
 		if (!rnd_n(10))
 			addr = 0;

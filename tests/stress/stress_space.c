@@ -566,7 +566,30 @@ static int run_neighbours(void)
 			a = b;
 			b = x;
 		}
-		switch ((r >> 4) % 6) {
+		switch ((r >> 4) % 9) {
+		case 6: /* flag advice: split inside, merge back */
+			err = vas_madvise(c.vas, stab + a * PG,
+					  (b - a + 1) * PG,
+					  (r >> 32) & 1 ? VAS_MADV_DONTFORK
+							: VAS_MADV_DOFORK);
+			if (err)
+				fail(&c, "madvise: %s", vma_errno_name(err));
+			break;
+		case 7: /* lock or unlock a part (populates it) */
+			err = (r >> 33) & 1 ? vas_mlock(c.vas, stab + a * PG,
+							(b - a + 1) * PG, 0)
+					    : vas_munlock(c.vas, stab - 4 * PG,
+							  24 * PG);
+			if (err && err != -ENOMEM)
+				fail(&c, "mlock: %s", vma_errno_name(err));
+			break;
+		case 8: /* name a part */
+			err = vas_set_anon_name(c.vas, stab + a * PG,
+						(b - a + 1) * PG,
+						(r >> 34) & 1 ? "x" : NULL);
+			if (err)
+				fail(&c, "name: %s", vma_errno_name(err));
+			break;
 		case 0: /* map a neighbour (may merge with the stable VMA) */
 			must(&c,
 			     vas_mmap(c.vas, side, 16 * PG, prot,
@@ -1032,7 +1055,35 @@ static int run_rss(void)
 				a = b;
 				b = x;
 			}
-			switch ((r >> 4) % 4) {
+			switch ((r >> 4) % 7) {
+			case 4: /* drop pages (DONTNEED) */
+				err = vas_madvise(c.vas, base + a * PG,
+						  (b - a + 1) * PG,
+						  VAS_MADV_DONTNEED);
+				if (err && err != -ENOMEM && err != -EINVAL)
+					fail(&c, "madvise: %s",
+					     vma_errno_name(err));
+				break;
+			case 5: /* lock: populate under the faults */
+				err = vas_mlock(c.vas, base + a * PG,
+						(b - a + 1) * PG, 0);
+				if (err && err != -ENOMEM && err != -EAGAIN)
+					fail(&c, "mlock: %s",
+					     vma_errno_name(err));
+				err = vas_munlock(c.vas, base, npg * PG);
+				if (err && err != -ENOMEM)
+					fail(&c, "munlock: %s",
+					     vma_errno_name(err));
+				break;
+			case 6: /* guard pages in and out */
+				err = vas_madvise(
+					c.vas, base + a * PG, (b - a + 1) * PG,
+					(r >> 32) & 1 ? VAS_MADV_GUARD_INSTALL
+						      : VAS_MADV_GUARD_REMOVE);
+				if (err && err != -ENOMEM && err != -EINVAL)
+					fail(&c, "guard: %s",
+					     vma_errno_name(err));
+				break;
 			case 0:
 			case 1: /* split or merge */
 				err = vas_mprotect(c.vas, base + a * PG,

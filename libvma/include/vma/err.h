@@ -43,6 +43,7 @@ extern "C" {
 	X(ENAMETOOLONG, "name too long")                                       \
 	X(ENOSYS, "function not implemented")                                  \
 	X(EOVERFLOW, "value too large")                                        \
+	X(EOPNOTSUPP, "operation not supported")                               \
 	X(ECANCELED, "operation canceled")                                     \
 	X(ETIMEDOUT, "timed out")                                              \
 	X(ELOOP, "too many levels of nesting")                                 \

@@ -16,7 +16,9 @@
  *   vas_new, vas_import, vas_free           Init only (no other user)
  *   vas_mmap, vas_munmap, vas_mprotect,     Takes vas->write_lock
  *   vas_mremap, vas_brk, vas_fork,
- *   vas_validate
+ *   vas_madvise, vas_mlock, vas_munlock,
+ *   vas_mlockall, vas_munlockall, vas_mseal,
+ *   vas_set_anon_name, vas_validate
  *   vas_fault                               RCU reader; takes
  *                                           vas->write_lock to grow a stack
  *   vas_maps                                RCU reader; takes
@@ -73,7 +75,15 @@ enum {
 	VAS_MAP_GROWSUP = 1u << 6,
 	VAS_MAP_POPULATE = 1u << 7,
 	VAS_MAP_NORESERVE = 1u << 8,
+	VAS_MAP_STACK = 1u << 9,	  /* MAP_STACK: VM_NOHUGEPAGE (6.7+) */
+	VAS_MAP_LOCKED = 1u << 10,	  /* MAP_LOCKED: VM_LOCKED, populate */
+	VAS_MAP_DENYWRITE = 1u << 11,	  /* ignored, as Linux */
+	VAS_MAP_EXECUTABLE = 1u << 12,	  /* ignored, as Linux */
+	VAS_MAP_NONBLOCK = 1u << 13,	  /* MAP_POPULATE does nothing */
+	VAS_MAP_UNINITIALIZED = 1u << 14, /* ignored (MMU kernels) */
 };
+/* MAP_SHARED_VALIDATE is MAP_SHARED | MAP_PRIVATE, as in Linux. */
+#define VAS_MAP_SHARED_VALIDATE (VAS_MAP_SHARED | VAS_MAP_PRIVATE)
 
 /* Properties of a VMA as reported (a subset of vm_flags). */
 enum {
@@ -92,7 +102,64 @@ enum {
 	 * vas_import()): never merged, split or grown.
 	 */
 	VAS_VM_SPECIAL = 1u << 24,
+	VAS_VM_LOCKED = 1u << 10,   /* VM_LOCKED (mlock) */
+	VAS_VM_LOCKONFAULT = 1u << 11, /* VM_LOCKONFAULT (mlock2 ONFAULT) */
+	VAS_VM_DONTCOPY = 1u << 12,    /* VM_DONTCOPY (MADV_DONTFORK) */
+	VAS_VM_WIPEONFORK = 1u << 13,  /* VM_WIPEONFORK */
+	VAS_VM_DONTDUMP = 1u << 14,    /* VM_DONTDUMP (MADV_DONTDUMP) */
+	VAS_VM_HUGEPAGE = 1u << 15,    /* VM_HUGEPAGE (MADV_HUGEPAGE) */
+	VAS_VM_NOHUGEPAGE = 1u << 16,  /* VM_NOHUGEPAGE (or MAP_STACK) */
+	VAS_VM_SEQ_READ = 1u << 17,    /* VM_SEQ_READ (MADV_SEQUENTIAL) */
+	VAS_VM_RAND_READ = 1u << 18,   /* VM_RAND_READ (MADV_RANDOM) */
+	VAS_VM_MERGEABLE = 1u << 19,   /* VM_MERGEABLE (KSM) */
+	VAS_VM_SEALED = 1u << 20,      /* VM_SEALED (mseal) */
+	VAS_VM_MAYBE_GUARD = 1u << 21, /* VM_MAYBE_GUARD: guard markers were
+					  installed once (sticky) */
 };
+
+/* madvise() advice values: Linux's numbers (uapi/asm-generic/mman-common.h). */
+enum {
+	VAS_MADV_NORMAL = 0,
+	VAS_MADV_RANDOM = 1,
+	VAS_MADV_SEQUENTIAL = 2,
+	VAS_MADV_WILLNEED = 3,
+	VAS_MADV_DONTNEED = 4,
+	VAS_MADV_FREE = 8,
+	VAS_MADV_REMOVE = 9,
+	VAS_MADV_DONTFORK = 10,
+	VAS_MADV_DOFORK = 11,
+	VAS_MADV_MERGEABLE = 12,
+	VAS_MADV_UNMERGEABLE = 13,
+	VAS_MADV_HUGEPAGE = 14,
+	VAS_MADV_NOHUGEPAGE = 15,
+	VAS_MADV_DONTDUMP = 16,
+	VAS_MADV_DODUMP = 17,
+	VAS_MADV_WIPEONFORK = 18,
+	VAS_MADV_KEEPONFORK = 19,
+	VAS_MADV_COLD = 20,
+	VAS_MADV_PAGEOUT = 21,
+	VAS_MADV_POPULATE_READ = 22,
+	VAS_MADV_POPULATE_WRITE = 23,
+	VAS_MADV_DONTNEED_LOCKED = 24,
+	VAS_MADV_COLLAPSE = 25,
+	VAS_MADV_HWPOISON = 100,
+	VAS_MADV_SOFT_OFFLINE = 101,
+	VAS_MADV_GUARD_INSTALL = 102,
+	VAS_MADV_GUARD_REMOVE = 103,
+};
+
+/* mlock2() and mlockall() flags (Linux's values). */
+#define VAS_MLOCK_ONFAULT 0x01
+enum {
+	VAS_MCL_CURRENT = 1,
+	VAS_MCL_FUTURE = 2,
+	VAS_MCL_ONFAULT = 4,
+};
+
+/* Longest anonymous VMA name, NUL excluded (ANON_VMA_NAME_MAX_LEN - 1). */
+#define VAS_ANON_NAME_MAX 79
+/* Bytes vas_format_vmflags() may write, NUL included. */
+#define VAS_VMFLAGS_MAX 96
 
 /* mremap flags (MREMAP_*). */
 enum {
@@ -142,7 +209,29 @@ struct vas_layout {
 	 * counted in rss_pages) in vas_layout_default().
 	 */
 	bool no_zero_page;
+	/*
+	 * RLIMIT_MEMLOCK in bytes (UINT64_MAX: RLIM_INFINITY); the model is
+	 * a process without CAP_IPC_LOCK. VAS_DEFAULT_MEMLOCK_RLIMIT in
+	 * vas_layout_default(), Linux's default since 5.16.
+	 */
+	uint64_t memlock_rlimit;
+	/*
+	 * Platform switches, all off in vas_layout_default() (a 6.18 x86-64
+	 * kernel with THP, KSM and anonymous VMA names built in): model a
+	 * kernel built without CONFIG_TRANSPARENT_HUGEPAGE (no 2 MiB
+	 * placement, MAP_STACK sets nothing, MADV_(NO)HUGEPAGE EINVAL),
+	 * without CONFIG_KSM (MADV_(UN)MERGEABLE EINVAL), without
+	 * CONFIG_ANON_VMA_NAME (PR_SET_VMA EINVAL), or older than 6.7
+	 * (MAP_STACK sets no VM_NOHUGEPAGE).
+	 */
+	bool no_thp;
+	bool no_ksm;
+	bool no_anon_vma_name;
+	bool no_map_stack_nohugepage;
 };
+
+#define VAS_DEFAULT_MEMLOCK_RLIMIT (8ULL << 20)
+#define VAS_RLIM_INFINITY	   UINT64_MAX
 
 /* A copy of one VMA's state, safe to keep after the call. */
 struct vas_vma_info {
@@ -159,6 +248,13 @@ struct vas_vma_info {
 	uint64_t pgoff;		 /* vm_pgoff as Linux keeps it (anonymous
 				    private: addr >> 12 at creation) */
 	uint32_t anon_vma;	 /* anon_vma id, 0 if none (model state) */
+	/*
+	 * The prctl(PR_SET_VMA_ANON_NAME) name, "" if none. /proc/PID/maps
+	 * shows it as "[anon:NAME]" ("[anon_shmem:NAME]" for shared
+	 * anonymous memory) where @name is NULL or "/dev/zero (deleted)":
+	 * [heap] and [stack] win (get_vma_name()).
+	 */
+	char anon_name[VAS_ANON_NAME_MAX + 1];
 };
 
 struct vas_fault_result {
@@ -184,8 +280,26 @@ struct vas_stats {
 	uint64_t maps_locked; /* vas_maps() listings that took the lock */
 	uint64_t brk;	      /* current program break */
 	uint64_t start_brk;   /* where the heap begins (brk's floor) */
+	uint64_t locked_vm;   /* mm->locked_vm: pages counted as locked */
 	struct vt_stats tree; /* the VMA tree */
 	uint64_t bytes;	      /* memory of the space: tree, VMAs, pages */
+};
+
+/* The arguments of vas_mmap_ex(). */
+struct vas_mmap_args {
+	uint64_t addr; /* hint, or the address with VAS_MAP_FIXED */
+	uint64_t length;
+	uint64_t offset;  /* byte offset in the file */
+	unsigned prot;	  /* VAS_PROT_* */
+	unsigned flags;	  /* VAS_MAP_* */
+	const char *file; /* simulated file, NULL/"" for anonymous */
+	/*
+	 * Whether the file's filesystem places mappings with
+	 * thp_get_unmapped_area() (ext4, xfs, ...): -1 keeps what the file
+	 * was given before (a new file: yes), 0 no, 1 yes. The file keeps
+	 * the value for later placements while it stays mapped.
+	 */
+	int thp_align;
 };
 
 struct vas;
@@ -315,6 +429,88 @@ VMA_API int vas_fork(struct vas *vas, struct vas **out) VMA_MUST_CHECK;
 VMA_API int vas_mmap(struct vas *vas, uint64_t addr, uint64_t length,
 		     unsigned prot, unsigned flags, const char *file,
 		     uint64_t offset, uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vas_mmap_ex() - mmap(2) with the file attributes of struct vas_mmap_args.
+ * Context: Takes vas->write_lock.
+ * Return: as vas_mmap(); -EAGAIN (RLIMIT_MEMLOCK), -EOPNOTSUPP
+ *         (MAP_SHARED_VALIDATE with a flag it does not allow).
+ */
+VMA_API int vas_mmap_ex(struct vas *vas, const struct vas_mmap_args *args,
+			uint64_t *out) VMA_MUST_CHECK;
+
+/**
+ * vas_madvise() - madvise(2) with advice @advice (VAS_MADV_*, or any
+ * number: Linux's answer to one it does not know is -EINVAL).
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -ENOMEM (a hole in the range, after advising the
+ *         VMAs around it), -EAGAIN (a split beyond max_map_count), -EPERM
+ *         (sealed, or MADV_HWPOISON), -EACCES, -EBADF, as Linux;
+ *         -ENOSYS for advice Linux knows but the model does not
+ *         (MADV_PAGEOUT, MADV_COLLAPSE).
+ */
+VMA_API int vas_madvise(struct vas *vas, uint64_t addr, uint64_t length,
+			int advice) VMA_MUST_CHECK;
+
+/**
+ * vas_mlock() - mlock2(2) (@flags 0 is mlock(2)): VM_LOCKED, with
+ * VAS_MLOCK_ONFAULT VM_LOCKONFAULT; populates the range as Linux does.
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -ENOMEM, -EPERM, -EAGAIN as Linux.
+ */
+VMA_API int vas_mlock(struct vas *vas, uint64_t addr, uint64_t length,
+		      unsigned flags) VMA_MUST_CHECK;
+
+/**
+ * vas_munlock() - munlock(2).
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -ENOMEM as Linux.
+ */
+VMA_API int vas_munlock(struct vas *vas, uint64_t addr,
+			uint64_t length) VMA_MUST_CHECK;
+
+/**
+ * vas_mlockall() - mlockall(2) with VAS_MCL_* @flags.
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -EPERM, -ENOMEM as Linux.
+ */
+VMA_API int vas_mlockall(struct vas *vas, unsigned flags) VMA_MUST_CHECK;
+
+/**
+ * vas_munlockall() - munlockall(2).
+ * Context: Takes vas->write_lock.
+ * Return: 0; -ENOMEM (allocation).
+ */
+VMA_API int vas_munlockall(struct vas *vas) VMA_MUST_CHECK;
+
+/**
+ * vas_mseal() - mseal(2): seal every VMA of the range.
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL, -ENOMEM as Linux.
+ */
+VMA_API int vas_mseal(struct vas *vas, uint64_t addr, uint64_t length,
+		      uint64_t flags) VMA_MUST_CHECK;
+
+/**
+ * vas_set_anon_name() - prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, @addr,
+ * @length, @name): name the anonymous VMAs of the range, or clear their
+ * names (@name NULL).
+ * Context: Takes vas->write_lock.
+ * Return: 0; -EINVAL (a bad name or range), -EBADF (a file VMA),
+ *         -ENOMEM (a hole), -EAGAIN as Linux.
+ */
+VMA_API int vas_set_anon_name(struct vas *vas, uint64_t addr, uint64_t length,
+			      const char *name) VMA_MUST_CHECK;
+
+/**
+ * vas_format_vmflags() - The "VmFlags:" field of /proc/PID/smaps for
+ * @info: the two-letter codes of show_smap_vma_flags(), each followed by
+ * a space, in the kernel's order.
+ * Context: Any context.
+ * Return: the length written (as snprintf).
+ */
+VMA_API int vas_format_vmflags(const struct vas_vma_info *info, char *buf,
+			       size_t len);
 
 /**
  * vas_munmap() - munmap(2).

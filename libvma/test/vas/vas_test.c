@@ -1115,9 +1115,15 @@ static char *maps_text(struct vas *v)
 
 	vma_alloc_fail_after(-1);
 	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
-	for (i = 0; i < nr; i++)
+	/* The maps line, then VmFlags and Rss: every property that an
+	 * operation can change. */
+	for (i = 0; i < nr; i++) {
 		off += vas_format_maps_line(&m[i], buf + off,
 					    sizeof(buf) - off);
+		off += vas_format_vmflags(&m[i], buf + off, sizeof(buf) - off);
+		off += snprintf(buf + off, sizeof(buf) - off,
+				"rss %" PRIu64 "\n", m[i].rss_pages);
+	}
 	vma_free(m);
 	return strdup(buf);
 }
@@ -1157,6 +1163,20 @@ static int run_op(struct vas *v, int op)
 				VAS_MAP_SHARED | VAS_MAP_ANONYMOUS |
 					VAS_MAP_FIXED | VAS_MAP_POPULATE,
 				NULL, 0, &out);
+	case 10:
+		return vas_madvise(v, P(0), 2 * PG, VAS_MADV_DONTNEED);
+	case 11:
+		return vas_madvise(v, P(1), PG, VAS_MADV_DONTFORK);
+	case 12:
+		return vas_mlock(v, P(1), 2 * PG, 0);
+	case 13:
+		return vas_mseal(v, P(5), PG, 0);
+	case 14:
+		return vas_set_anon_name(v, P(1), PG, "n");
+	case 15:
+		return vas_madvise(v, P(2), PG, VAS_MADV_GUARD_INSTALL);
+	case 16:
+		return vas_mlockall(v, VAS_MCL_CURRENT | VAS_MCL_FUTURE);
 	default: {
 		struct vas *child;
 		int err = vas_fork(v, &child);
@@ -1205,6 +1225,499 @@ START_TEST(test_alloc_failure)
 			break;
 	}
 	ck_assert_msg(n < 200, "op %d never succeeded", op);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* madvise, mlock, mseal, anonymous names, guard markers, fork       */
+
+static int fault_code(struct vas *v, uint64_t addr, enum vas_access acc)
+{
+	struct vas_fault_result r;
+
+	ck_assert_int_eq(vas_fault(v, addr, acc, &r), 0);
+	return r.status == VAS_FAULT_OK ? 0 : (int)r.code;
+}
+
+static struct vas *new_space_memlock(uint64_t memlock)
+{
+	struct vas_layout l;
+	struct vas *v;
+
+	vas_layout_default(&l);
+	l.memlock_rlimit = memlock;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	return v;
+}
+
+static const char *vmflags_at(struct vas *v, uint64_t addr)
+{
+	static char buf[VAS_VMFLAGS_MAX];
+	struct vas_vma_info i = info_at(v, addr);
+
+	vas_format_vmflags(&i, buf, sizeof(buf));
+	return buf;
+}
+
+START_TEST(test_madvise_flags)
+{
+	map_at(vas, P(0), 6, RW);
+	/* Argument checks before any lookup. */
+	ck_assert_int_eq(vas_madvise(vas, P(0) + 1, PG, VAS_MADV_DONTFORK),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, 7), -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(0), -PG, VAS_MADV_DONTFORK),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(0), 0, VAS_MADV_DONTFORK), 0);
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_HWPOISON), -EPERM);
+	/* Flag advice splits and merges. */
+	ck_assert_int_eq(vas_madvise(vas, P(2), 2 * PG, VAS_MADV_DONTFORK), 0);
+	ck_assert_str_eq(draw(vas, 7), "AABBCC.");
+	ck_assert(info_at(vas, P(2)).flags & VAS_VM_DONTCOPY);
+	ck_assert_str_eq(vmflags_at(vas, P(2)), "rd wr mr mw me dc ac ");
+	ck_assert_int_eq(vas_madvise(vas, P(2), 2 * PG, VAS_MADV_DOFORK), 0);
+	ck_assert_str_eq(draw(vas, 7), "AAAAAA.");
+	ck_assert_int_eq(vas_madvise(vas, P(0), 6 * PG, VAS_MADV_HUGEPAGE), 0);
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_NOHUGEPAGE), 0);
+	ck_assert_str_eq(vmflags_at(vas, P(0)), "rd wr mr mw me ac nh ");
+	ck_assert_str_eq(vmflags_at(vas, P(1)), "rd wr mr mw me ac hg ");
+	ck_assert_int_eq(vas_madvise(vas, P(0), 6 * PG, VAS_MADV_SEQUENTIAL),
+			 0);
+	ck_assert(info_at(vas, P(5)).flags & VAS_VM_SEQ_READ);
+	ck_assert_int_eq(vas_madvise(vas, P(0), 6 * PG, VAS_MADV_RANDOM), 0);
+	ck_assert(!(info_at(vas, P(5)).flags & VAS_VM_SEQ_READ));
+	ck_assert(info_at(vas, P(5)).flags & VAS_VM_RAND_READ);
+	/* A hole: advised around it, ENOMEM at the end. */
+	ck_assert_int_eq(vas_munmap(vas, P(3), PG), 0);
+	ck_assert_int_eq(vas_madvise(vas, P(2), 3 * PG, VAS_MADV_DONTDUMP),
+			 -ENOMEM);
+	ck_assert(info_at(vas, P(2)).flags & VAS_VM_DONTDUMP);
+	ck_assert(info_at(vas, P(4)).flags & VAS_VM_DONTDUMP);
+	ck_assert(!(info_at(vas, P(1)).flags & VAS_VM_DONTDUMP));
+	/* Nothing mapped at or above: ENOMEM. */
+	ck_assert_int_eq(vas_madvise(vas, P(8), PG, VAS_MADV_DONTDUMP),
+			 -ENOMEM);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_madvise_errors)
+{
+	uint64_t a;
+
+	map_at(vas, P(0), 2, RW);
+	ck_assert_int_eq(vas_mmap(vas, P(2), 2 * PG, RW,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/f", 0, &a),
+			 0);
+	ck_assert_int_eq(
+		vas_mmap(vas, P(4), 2 * PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_FIXED,
+			 NULL, 0, &a),
+		0);
+	/* WIPEONFORK: private anonymous memory only; the walk stops. */
+	ck_assert_int_eq(vas_madvise(vas, P(0), 6 * PG, VAS_MADV_WIPEONFORK),
+			 -EINVAL);
+	ck_assert(info_at(vas, P(0)).flags & VAS_VM_WIPEONFORK);
+	ck_assert_int_eq(vas_madvise(vas, P(4), PG, VAS_MADV_WIPEONFORK),
+			 -EINVAL);
+	/* FREE: anonymous private only. REMOVE: shared writable files. */
+	ck_assert_int_eq(vas_madvise(vas, P(2), PG, VAS_MADV_FREE), -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_REMOVE), -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(2), PG, VAS_MADV_REMOVE), -EACCES);
+	ck_assert_int_eq(vas_madvise(vas, P(4), PG, VAS_MADV_REMOVE), 0);
+	/* MERGEABLE is ignored on shared memory. */
+	ck_assert_int_eq(vas_madvise(vas, P(4), PG, VAS_MADV_MERGEABLE), 0);
+	ck_assert(!(info_at(vas, P(4)).flags & VAS_VM_MERGEABLE));
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_MERGEABLE), 0);
+	ck_assert(info_at(vas, P(0)).flags & VAS_VM_MERGEABLE);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_madvise_dontneed)
+{
+	map_at(vas, P(0), 4, RW);
+	fault_ok(vas, P(0), VAS_ACCESS_WRITE);
+	fault_ok(vas, P(3), VAS_ACCESS_WRITE);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 2);
+	/* FREE keeps the pages until reclaim. */
+	ck_assert_int_eq(vas_madvise(vas, P(0), 4 * PG, VAS_MADV_FREE), 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 2);
+	ck_assert_int_eq(vas_madvise(vas, P(0), 2 * PG, VAS_MADV_DONTNEED), 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 1);
+	ck_assert_str_eq(draw(vas, 4), "AAAA");
+	/* A locked VMA refuses DONTNEED but not DONTNEED_LOCKED. */
+	ck_assert_int_eq(vas_mlock(vas, P(0), 4 * PG, 0), 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 4);
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_DONTNEED),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_DONTNEED_LOCKED),
+			 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 3);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_guard)
+{
+	struct vas *child;
+	uint64_t a;
+
+	map_at(vas, P(0), 6, RW);
+	fault_ok(vas, P(2), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_madvise(vas, P(2), 2 * PG, VAS_MADV_GUARD_INSTALL),
+			 0);
+	/* The VMA stays whole, gets an anon_vma, loses the page. */
+	ck_assert_str_eq(draw(vas, 6), "AAAAAA");
+	ck_assert(info_at(vas, P(0)).flags & VAS_VM_MAYBE_GUARD);
+	ck_assert_str_eq(vmflags_at(vas, P(0)), "rd wr mr mw me gu ac ");
+	ck_assert(info_at(vas, P(0)).anon_vma);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 0);
+	ck_assert_int_eq(fault_code(vas, P(2), VAS_ACCESS_READ),
+			 VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(vas, P(3), VAS_ACCESS_WRITE),
+			 VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(vas, P(4), VAS_ACCESS_WRITE), 0);
+	/* DONTNEED keeps the markers; fork copies them. */
+	ck_assert_int_eq(vas_madvise(vas, P(0), 6 * PG, VAS_MADV_DONTNEED), 0);
+	ck_assert_int_eq(fault_code(vas, P(2), VAS_ACCESS_READ),
+			 VAS_SEGV_MAPERR);
+	ck_assert_int_eq(vas_fork(vas, &child), 0);
+	ck_assert_int_eq(fault_code(child, P(3), VAS_ACCESS_READ),
+			 VAS_SEGV_MAPERR);
+	valid(child);
+	vas_free(child);
+	/* mremap moves them. */
+	ck_assert_int_eq(vas_mremap(vas, P(0), 6 * PG, 6 * PG,
+				    VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED,
+				    P(10), &a),
+			 0);
+	ck_assert_int_eq(fault_code(vas, P(12), VAS_ACCESS_READ),
+			 VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(vas, P(13), VAS_ACCESS_READ),
+			 VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(vas, P(14), VAS_ACCESS_READ), 0);
+	valid(vas);
+	/* GUARD_REMOVE lifts one; munmap drops the rest. */
+	ck_assert_int_eq(vas_madvise(vas, P(12), PG, VAS_MADV_GUARD_REMOVE), 0);
+	ck_assert_int_eq(fault_code(vas, P(12), VAS_ACCESS_WRITE), 0);
+	ck_assert_int_eq(vas_munmap(vas, P(10), 6 * PG), 0);
+	map_at(vas, P(10), 6, RW);
+	ck_assert_int_eq(fault_code(vas, P(13), VAS_ACCESS_READ), 0);
+	/* A locked VMA refuses GUARD_INSTALL. */
+	ck_assert_int_eq(vas_mlock(vas, P(10), PG, 0), 0);
+	ck_assert_int_eq(vas_madvise(vas, P(10), PG, VAS_MADV_GUARD_INSTALL),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(11), PG, VAS_MADV_GUARD_INSTALL),
+			 0);
+	/* mlock() populates up to the guard page, then fails. */
+	ck_assert_int_eq(vas_mlock(vas, P(10), 3 * PG, 0), -ENOMEM);
+	ck_assert(info_at(vas, P(11)).flags & VAS_VM_LOCKED);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_mlock)
+{
+	struct vas *v = new_space_memlock(4 * PG);
+	struct vas_stats st;
+	uint64_t a;
+
+	map_at(v, P(0), 8, RW);
+	ck_assert_int_eq(vas_mlock(v, P(2), 2 * PG, 0), 0);
+	ck_assert_str_eq(draw(v, 8), "AABBCCCC");
+	ck_assert_uint_eq(info_at(v, P(2)).rss_pages, 2);
+	ck_assert_str_eq(vmflags_at(v, P(2)), "rd wr mr mw me lo ac ");
+	vas_stats(v, &st);
+	ck_assert_uint_eq(st.locked_vm, 2);
+	/* RLIMIT_MEMLOCK counts pages already locked once. */
+	ck_assert_int_eq(vas_mlock(v, P(1), 4 * PG, 0), 0);
+	ck_assert_int_eq(vas_mlock(v, P(0), 6 * PG, 0), -ENOMEM);
+	ck_assert_str_eq(draw(v, 8), "ABBBBCCC");
+	/* mlock2(MLOCK_ONFAULT) populates nothing. */
+	ck_assert_int_eq(vas_munlock(v, P(0), 8 * PG), 0);
+	ck_assert_str_eq(draw(v, 8), "AAAAAAAA");
+	ck_assert_int_eq(vas_mlock(v, P(6), 2 * PG, VAS_MLOCK_ONFAULT), 0);
+	ck_assert_str_eq(vmflags_at(v, P(6)), "rd wr mr mw me lo lf ac ");
+	ck_assert_uint_eq(info_at(v, P(6)).rss_pages, 0);
+	ck_assert_int_eq(vas_mlock(v, P(6), PG, 2), -EINVAL);
+	/* Holes are ENOMEM (after the VMAs before them); start unaligned
+	 * is rounded down. */
+	ck_assert_int_eq(vas_munmap(v, P(3), PG), 0);
+	ck_assert_int_eq(vas_mlock(v, P(2) + 5, 2 * PG - 5, 0), -ENOMEM);
+	ck_assert(info_at(v, P(2)).flags & VAS_VM_LOCKED);
+	ck_assert_int_eq(vas_munlock(v, P(2), PG), 0);
+	/* PROT_NONE: locked, but populating fails. */
+	ck_assert_int_eq(vas_mprotect(v, P(0), PG, 0), 0);
+	ck_assert_int_eq(vas_mlock(v, P(0), PG, 0), -ENOMEM);
+	ck_assert(info_at(v, P(0)).flags & VAS_VM_LOCKED);
+	valid(v);
+	vas_free(v);
+	/* RLIMIT_MEMLOCK 0: EPERM; MAP_LOCKED too. */
+	v = new_space_memlock(0);
+	map_at(v, P(0), 1, RW);
+	ck_assert_int_eq(vas_mlock(v, P(0), PG, 0), -EPERM);
+	ck_assert_int_eq(
+		vas_mmap(v, P(2), PG, RW, FIX | VAS_MAP_LOCKED, NULL, 0, &a),
+		-EPERM);
+	ck_assert_int_eq(vas_mlockall(v, VAS_MCL_CURRENT), -EPERM);
+	vas_free(v);
+}
+END_TEST
+
+START_TEST(test_mlockall)
+{
+	struct vas *v = new_space_memlock(64 * PG);
+	uint64_t a, brk;
+
+	map_at(v, P(0), 2, RW);
+	map_at(v, P(2), 2, RO);
+	ck_assert_int_eq(vas_mlockall(v, VAS_MCL_ONFAULT), -EINVAL);
+	ck_assert_int_eq(vas_mlockall(v, 0), -EINVAL);
+	ck_assert_int_eq(vas_mlockall(v, 8), -EINVAL);
+	ck_assert_int_eq(vas_mlockall(v, VAS_MCL_CURRENT | VAS_MCL_FUTURE), 0);
+	ck_assert(info_at(v, P(0)).flags & VAS_VM_LOCKED);
+	/* Populated: written pages for rw, zero pages for r (no Rss). */
+	ck_assert_uint_eq(info_at(v, P(0)).rss_pages, 2);
+	ck_assert_uint_eq(info_at(v, P(2)).rss_pages, 0);
+	/* MCL_FUTURE: later mappings and the heap are locked, populated. */
+	map_at(v, P(4), 2, RW);
+	ck_assert_str_eq(draw(v, 6), "AABBCC");
+	ck_assert(info_at(v, P(4)).flags & VAS_VM_LOCKED);
+	ck_assert_uint_eq(info_at(v, P(4)).rss_pages, 2);
+	ck_assert_int_eq(vas_brk(v, VAS_DEFAULT_BRK_BASE + 2 * PG, &brk), 0);
+	ck_assert_uint_eq(brk, VAS_DEFAULT_BRK_BASE + 2 * PG);
+	ck_assert(info_at(v, VAS_DEFAULT_BRK_BASE).flags & VAS_VM_LOCKED);
+	ck_assert_uint_eq(info_at(v, VAS_DEFAULT_BRK_BASE).rss_pages, 2);
+	/* The limit refuses a brk and an mmap beyond it. */
+	ck_assert_int_eq(vas_brk(v, VAS_DEFAULT_BRK_BASE + 128 * PG, &brk), 0);
+	ck_assert_uint_eq(brk, VAS_DEFAULT_BRK_BASE + 2 * PG);
+	ck_assert_int_eq(vas_mmap(v, 0, 128 * PG, RW, ANON, NULL, 0, &a),
+			 -EAGAIN);
+	ck_assert_int_eq(vas_munlockall(v), 0);
+	ck_assert(!(info_at(v, P(4)).flags & VAS_VM_LOCKED));
+	map_at(v, P(8), 1, RW);
+	ck_assert(!(info_at(v, P(8)).flags & VAS_VM_LOCKED));
+	/* MCL_CURRENT beyond the limit (total_vm): ENOMEM. */
+	ck_assert_int_eq(vas_mmap(v, 0, 128 * PG, RW, ANON, NULL, 0, &a), 0);
+	ck_assert_int_eq(vas_mlockall(v, VAS_MCL_CURRENT), -ENOMEM);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+START_TEST(test_mseal)
+{
+	uint64_t a;
+
+	map_at(vas, P(0), 2, RW);
+	map_at(vas, P(2), 2, RO);
+	map_at(vas, P(4), 2, RW);
+	ck_assert_int_eq(vas_mseal(vas, P(0), PG, 1), -EINVAL);
+	ck_assert_int_eq(vas_mseal(vas, P(0) + 1, PG, 0), -EINVAL);
+	ck_assert_int_eq(vas_mseal(vas, P(5), 2 * PG, 0), -ENOMEM);
+	ck_assert_int_eq(vas_mseal(vas, P(2), 0, 0), 0);
+	ck_assert_int_eq(vas_mseal(vas, P(3), 2 * PG, 0), 0);
+	ck_assert_str_eq(draw(vas, 6), "AABCDE");
+	ck_assert_str_eq(vmflags_at(vas, P(3)), "rd mr mw me sl ");
+	/* Sealed VMAs refuse munmap, MAP_FIXED, mprotect, mremap. */
+	ck_assert_int_eq(vas_munmap(vas, P(3), PG), -EPERM);
+	ck_assert_int_eq(vas_mmap(vas, P(4), PG, RW, FIX, NULL, 0, &a), -EPERM);
+	ck_assert_int_eq(vas_mprotect(vas, P(3), PG, RW), -EPERM);
+	ck_assert_int_eq(vas_mprotect(vas, P(3), PG, RO), -EPERM);
+	ck_assert_int_eq(
+		vas_mremap(vas, P(4), PG, 2 * PG, VAS_MREMAP_MAYMOVE, 0, &a),
+		-EPERM);
+	/* Discarding advice: refused on read-only anonymous memory only. */
+	ck_assert_int_eq(vas_madvise(vas, P(3), PG, VAS_MADV_DONTNEED), -EPERM);
+	ck_assert_int_eq(vas_madvise(vas, P(4), PG, VAS_MADV_DONTNEED), 0);
+	ck_assert_int_eq(vas_madvise(vas, P(3), PG, VAS_MADV_NOHUGEPAGE), 0);
+	/* munmap across: the first VMA stays split where Linux split it. */
+	ck_assert_int_eq(vas_munmap(vas, P(1), 3 * PG), -EPERM);
+	ck_assert_str_eq(draw(vas, 6), "ABCDEF");
+	/* Sealing twice is fine; mlock of sealed memory too. */
+	ck_assert_int_eq(vas_mseal(vas, P(3), PG, 0), 0);
+	ck_assert_int_eq(vas_mlock(vas, P(3), PG, 0), 0);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_anon_name)
+{
+	char longname[VAS_ANON_NAME_MAX + 2];
+	struct vas_vma_info i;
+	struct vas *child;
+	char line[256];
+	uint64_t a;
+
+	map_at(vas, P(0), 6, RW);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(2), 2 * PG, "buf"), 0);
+	ck_assert_str_eq(draw(vas, 6), "AABBCC");
+	i = info_at(vas, P(2));
+	ck_assert_str_eq(i.anon_name, "buf");
+	vas_format_maps_line(&i, line, sizeof(line));
+	ck_assert_msg(strstr(line, " [anon:buf]\n") != NULL, "%s", line);
+	/* Different names never merge; equal names do. */
+	ck_assert_int_eq(vas_set_anon_name(vas, P(4), 2 * PG, "other"), 0);
+	ck_assert_str_eq(draw(vas, 6), "AABBCC");
+	ck_assert_int_eq(vas_set_anon_name(vas, P(4), 2 * PG, "buf"), 0);
+	ck_assert_str_eq(draw(vas, 6), "AABBBB");
+	/* Validation, before the range. */
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0), PG, "a$b"), -EINVAL);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0), PG, "a[b"), -EINVAL);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0), PG, "a\tb"), -EINVAL);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0), PG, longname), -EINVAL);
+	longname[VAS_ANON_NAME_MAX] = '\0';
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0), PG, longname), 0);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0) + 1, PG, "x"), -EINVAL);
+	/* File VMAs: EBADF; holes: ENOMEM. */
+	ck_assert_int_eq(vas_mmap(vas, P(8), PG, RW,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/f", 0, &a),
+			 0);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(8), PG, "x"), -EBADF);
+	/* Shared anonymous memory is named [anon_shmem:NAME]. */
+	ck_assert_int_eq(vas_mmap(vas, P(10), PG, RW,
+				  VAS_MAP_SHARED | VAS_MAP_ANONYMOUS |
+					  VAS_MAP_FIXED,
+				  NULL, 0, &a),
+			 0);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(10), PG, "shm"), 0);
+	i = info_at(vas, P(10));
+	vas_format_maps_line(&i, line, sizeof(line));
+	ck_assert_msg(strstr(line, " [anon_shmem:shm]\n") != NULL, "%s", line);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(5), 2 * PG, "buf"), -ENOMEM);
+	/* fork keeps names; clearing merges back. */
+	ck_assert_int_eq(vas_fork(vas, &child), 0);
+	ck_assert_str_eq(info_at(child, P(3)).anon_name, "buf");
+	valid(child);
+	vas_free(child);
+	ck_assert_int_eq(vas_set_anon_name(vas, P(0), 6 * PG, NULL), 0);
+	ck_assert_str_eq(draw(vas, 6), "AAAAAA");
+	ck_assert_str_eq(info_at(vas, P(3)).anon_name, "");
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_fork_dontfork_wipeonfork)
+{
+	struct vas *child;
+
+	map_at(vas, P(0), 2, RW);
+	map_at(vas, P(2), 2, RO);
+	map_at(vas, P(4), 2, RW);
+	fault_ok(vas, P(0), VAS_ACCESS_WRITE);
+	fault_ok(vas, P(4), VAS_ACCESS_WRITE);
+	ck_assert_int_eq(vas_madvise(vas, P(2), 2 * PG, VAS_MADV_DONTFORK), 0);
+	ck_assert_int_eq(vas_madvise(vas, P(4), 2 * PG, VAS_MADV_WIPEONFORK),
+			 0);
+	ck_assert_int_eq(vas_mlock(vas, P(0), 2 * PG, 0), 0);
+	ck_assert_int_eq(vas_fork(vas, &child), 0);
+	ck_assert_str_eq(draw(child, 6), "AA..BB");
+	/* Not locked in the child; WIPEONFORK: no pages, no anon_vma. */
+	ck_assert(!(info_at(child, P(0)).flags & VAS_VM_LOCKED));
+	ck_assert_uint_eq(info_at(child, P(0)).rss_pages, 2);
+	ck_assert(info_at(child, P(4)).flags & VAS_VM_WIPEONFORK);
+	ck_assert_uint_eq(info_at(child, P(4)).rss_pages, 0);
+	ck_assert_uint_eq(info_at(child, P(4)).anon_vma, 0);
+	valid(child);
+	vas_free(child);
+}
+END_TEST
+
+/* thp_get_unmapped_area() for files, as for cc1 on ext4. */
+START_TEST(test_place_file_thp)
+{
+	const uint64_t pmd = 2ULL << 20;
+	struct vas_mmap_args m = {
+		.length = 0x209f18,
+		.prot = RO,
+		.flags = VAS_MAP_PRIVATE | VAS_MAP_DENYWRITE,
+		.file = "/usr/lib/cc1",
+		.thp_align = -1,
+	};
+	uint64_t a, b, c;
+
+	ck_assert_int_eq(vas_mmap_ex(vas, &m, &a), 0);
+	ck_assert_uint_eq(a, 0x7ffff7c00000ULL);
+	/* An offset: the address is congruent to it modulo 2 MiB. */
+	m.offset = 0x3000;
+	m.length = 3 * pmd;
+	ck_assert_int_eq(vas_mmap_ex(vas, &m, &b), 0);
+	ck_assert_uint_eq(b % pmd, 0x3000);
+	/* A range without a whole aligned 2 MiB of the file: no padding. */
+	m.offset = 0x1000;
+	m.length = pmd;
+	ck_assert_int_eq(vas_mmap_ex(vas, &m, &c), 0);
+	ck_assert_uint_eq(c + pmd, b);
+	/* A filesystem without it (the file remembers). */
+	m.file = "/nfs/lib";
+	m.offset = 0;
+	m.length = pmd;
+	m.thp_align = 0;
+	ck_assert_int_eq(vas_mmap_ex(vas, &m, &a), 0);
+	ck_assert_uint_eq(a + pmd, c);
+	ck_assert_int_eq(vas_munmap(vas, a, pmd), 0);
+	m.thp_align = -1;
+	ck_assert_int_eq(vas_mmap_ex(vas, &m, &a), 0);
+	ck_assert_uint_eq(a % pmd, 0);
+	/* A hint free for the padded length is kept as it is. */
+	m.file = "/usr/lib/x";
+	m.addr = P(1);
+	ck_assert_int_eq(vas_mmap_ex(vas, &m, &a), 0);
+	ck_assert_uint_eq(a, P(1));
+	valid(vas);
+}
+END_TEST
+
+/* MAP_STACK sets VM_NOHUGEPAGE: a thread stack stays apart. */
+START_TEST(test_map_stack)
+{
+	struct vas_layout l;
+	struct vas *v;
+	uint64_t a;
+
+	map_at(vas, P(0), 2, RW);
+	ck_assert_int_eq(vas_mmap(vas, P(2), 2 * PG, RW, FIX | VAS_MAP_STACK,
+				  NULL, 0, &a),
+			 0);
+	ck_assert_str_eq(draw(vas, 4), "AABB");
+	ck_assert(info_at(vas, P(2)).flags & VAS_VM_NOHUGEPAGE);
+	/* The ignored flags change nothing. */
+	ck_assert_int_eq(vas_mmap(vas, P(4), 2 * PG, RW,
+				  FIX | VAS_MAP_DENYWRITE | VAS_MAP_EXECUTABLE |
+					  VAS_MAP_UNINITIALIZED,
+				  NULL, 0, &a),
+			 0);
+	ck_assert_str_eq(draw(vas, 6), "AABBCC");
+	/* MAP_SHARED_VALIDATE: files only, legacy flags only. */
+	ck_assert_int_eq(vas_mmap(vas, P(8), PG, RW,
+				  VAS_MAP_SHARED_VALIDATE | VAS_MAP_ANONYMOUS |
+					  VAS_MAP_FIXED,
+				  NULL, 0, &a),
+			 -EINVAL);
+	ck_assert_int_eq(
+		vas_mmap(vas, P(8), PG, RW,
+			 VAS_MAP_SHARED_VALIDATE | VAS_MAP_FIXED_NOREPLACE,
+			 "/f", 0, &a),
+		-EOPNOTSUPP);
+	ck_assert_int_eq(vas_mmap(vas, P(8), PG, RW,
+				  VAS_MAP_SHARED_VALIDATE | VAS_MAP_FIXED, "/f",
+				  0, &a),
+			 0);
+	ck_assert(info_at(vas, P(8)).flags & VAS_VM_SHARED);
+	valid(vas);
+	/* Before 6.7 (or without THP) MAP_STACK changes nothing. */
+	vas_layout_default(&l);
+	l.no_map_stack_nohugepage = true;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	map_at(v, P(0), 2, RW);
+	ck_assert_int_eq(
+		vas_mmap(v, P(2), 2 * PG, RW, FIX | VAS_MAP_STACK, NULL, 0, &a),
+		0);
+	ck_assert_str_eq(draw(v, 4), "AAAA");
+	vas_free(v);
 }
 END_TEST
 
@@ -1378,7 +1891,18 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_maps_format);
 	tcase_add_test(tc, test_tree_in_place);
 	tcase_add_test(tc, test_brk_below_start);
-	tcase_add_loop_test(tc, test_alloc_failure, 0, 11);
+	tcase_add_test(tc, test_madvise_flags);
+	tcase_add_test(tc, test_madvise_errors);
+	tcase_add_test(tc, test_madvise_dontneed);
+	tcase_add_test(tc, test_guard);
+	tcase_add_test(tc, test_mlock);
+	tcase_add_test(tc, test_mlockall);
+	tcase_add_test(tc, test_mseal);
+	tcase_add_test(tc, test_anon_name);
+	tcase_add_test(tc, test_fork_dontfork_wipeonfork);
+	tcase_add_test(tc, test_place_file_thp);
+	tcase_add_test(tc, test_map_stack);
+	tcase_add_loop_test(tc, test_alloc_failure, 0, 18);
 	tcase_add_test(tc, test_concurrent_map_fixed);
 	suite_add_tcase(s, tc);
 	return s;

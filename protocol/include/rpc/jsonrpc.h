@@ -162,6 +162,14 @@ enum rpc_method {
 	RPC_VALIDATE,
 	RPC_PING,
 	RPC_SPACE_IMPORT,
+	RPC_MADVISE,
+	RPC_MLOCK,
+	RPC_MLOCK2,
+	RPC_MUNLOCK,
+	RPC_MLOCKALL,
+	RPC_MUNLOCKALL,
+	RPC_MSEAL,
+	RPC_SET_VMA_ANON_NAME,
 	RPC_NR_METHODS
 };
 
@@ -186,10 +194,16 @@ struct rpc_u64 {
 	uint64_t v;
 };
 
+/* An optional boolean parameter. */
+struct rpc_opt_bool {
+	bool present;
+	bool v;
+};
+
 struct rpc_create_params {
 	char name[RPC_NAME_MAX]; /* "" when absent */
 	struct rpc_u64 task_size, mmap_base, stack_guard_gap, max_map_count,
-		stack_rlimit, brk_base;
+		stack_rlimit, brk_base, memlock_rlimit;
 	bool stack;
 };
 
@@ -222,6 +236,21 @@ struct rpc_mmap_params {
 	unsigned prot;	/* VAS_PROT_* */
 	unsigned flags; /* VAS_MAP_* */
 	char file[VAS_FILE_MAX];
+	struct rpc_opt_bool thp_align; /* the file's filesystem aligns */
+};
+
+/* madvise, mlock, mlock2, munlock, mlockall, munlockall, mseal, and
+ * set_vma_anon_name: a range and what to do with it. */
+struct rpc_vmflags_params {
+	struct rpc_space_ref space;
+	struct rpc_u64 addr, length;
+	struct rpc_u64 seal_flags; /* mseal's flags (Linux wants 0) */
+	int advice;		   /* VAS_MADV_* or any number */
+	unsigned flags;		   /* VAS_MLOCK_ONFAULT, VAS_MCL_* */
+	bool has_name;		   /* a name, not null */
+	/* the name (JSON strings hold no NUL); longer names are cut here,
+	 * still longer than Linux allows */
+	char name[VAS_ANON_NAME_MAX + 2];
 };
 
 struct rpc_range_params { /* munmap, mprotect */
@@ -261,8 +290,16 @@ struct rpc_request {
 		struct rpc_range_params range;
 		struct rpc_mremap_params mremap;
 		struct rpc_addr_params addr;
+		struct rpc_vmflags_params vmf;
 	} p;
 };
+
+/**
+ * rpc_advice_name() - The wire name of madvise advice @advice
+ * ("dontneed", ...), or NULL if it has none.
+ * Context: Any context.
+ */
+const char *rpc_advice_name(int advice);
 
 /**
  * rpc_method_name() - The wire name of @m ("space.create", ...).
