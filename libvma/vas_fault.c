@@ -260,7 +260,8 @@ static enum vas_access fault_access(const struct vas *vas,
  * Return: false if the page table could not take the page.
  */
 static bool fault_map_page(struct vas *vas, struct vas_area *a, uint64_t addr,
-			   enum vas_access access, bool *populated)
+			   enum vas_access access, bool *populated,
+			   bool *changed)
 {
 	bool zero = access != VAS_ACCESS_WRITE &&
 		    vas_read_maps_zero_page(&vas->layout, a);
@@ -271,6 +272,8 @@ static bool fault_map_page(struct vas *vas, struct vas_area *a, uint64_t addr,
 		return false;
 	if (counted)
 		uatomic_inc(&a->rss);
+	if (*populated || counted)
+		*changed = true;
 	return true;
 }
 
@@ -346,9 +349,10 @@ static int fault_locked(struct vas *vas, uint64_t addr, enum vas_access access,
 					     : NULL;
 				uatomic_set(&a->anon, vas__find_mergeable_anon(
 							      vas, a, p, n));
+				res->changed = true;
 			}
 			if (!fault_map_page(vas, a, addr, access,
-					    &res->populated)) {
+					    &res->populated, &res->changed)) {
 				vas__unlock(vas);
 				return -ENOMEM;
 			}
@@ -447,6 +451,7 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 	res->code = VAS_SEGV_NONE;
 	res->populated = false;
 	res->expanded = false;
+	res->changed = false;
 
 	for (;;) {
 		struct vas_area *a;
@@ -496,6 +501,7 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 				continue; /* covered meanwhile: look again */
 			if (expanded) {
 				res->expanded = true;
+				res->changed = true;
 				stripe_inc(vas, expansions);
 			} else {
 				/*
@@ -556,14 +562,20 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 		}
 		if (vas_fault_needs_anon(&vas->layout, a,
 					 handled == VAS_ACCESS_WRITE) &&
-		    !vas_area_anon(a) && !fault_anon_prepare(vas, a)) {
-			vas_store_release(&self->hazard, NULL);
-			urcu_memb_read_unlock();
-			stripe_inc(vas, retries);
-			fault_backoff(vas, VAS_SPIN_RETRIES + ++retries);
-			continue;
+		    !vas_area_anon(a)) {
+			if (!fault_anon_prepare(vas, a)) {
+				vas_store_release(&self->hazard, NULL);
+				urcu_memb_read_unlock();
+				stripe_inc(vas, retries);
+				fault_backoff(vas,
+					      VAS_SPIN_RETRIES + ++retries);
+				continue;
+			}
+			/* Ours, or a racing fault's: either way, a change. */
+			res->changed = true;
 		}
-		if (!fault_map_page(vas, a, addr, handled, &res->populated)) {
+		if (!fault_map_page(vas, a, addr, handled, &res->populated,
+				    &res->changed)) {
 			vas_store_release(&self->hazard, NULL);
 			urcu_memb_read_unlock();
 			return -ENOMEM;

@@ -18,13 +18,15 @@
  *   vas_mremap, vas_brk, vas_fork,
  *   vas_madvise, vas_mlock, vas_munlock,
  *   vas_mlockall, vas_munlockall, vas_mseal,
- *   vas_set_anon_name, vas_validate
+ *   vas_set_anon_name, vas_validate, vas_snapshot
+ *   vas_restore                             Init only (builds a new space)
  *   vas_fault                               RCU reader; takes
  *                                           vas->write_lock to grow a stack
  *   vas_maps                                RCU reader; takes
  *                                           vas->write_lock if writers keep
  *                                           invalidating its reads
  *   vas_lookup, vas_stats                   RCU reader
+ *   vas_mutation_count                      Any context
  *
  * Every thread calling into a vas must be a registered urcu-memb thread
  * (rcu_register_thread()). The functions enter RCU read-side sections
@@ -263,6 +265,9 @@ struct vas_fault_result {
 	bool populated;		 /* this fault made the page resident (mapped
 				    it, the zero page included) */
 	bool expanded;		 /* a stack VMA grew to cover the address */
+	bool changed;		 /* the fault changed the space: it mapped a
+				    page, gave one a page of its own, gave
+				    the VMA an anon_vma or grew a stack */
 	struct vas_vma_info vma; /* the VMA, when status is VAS_FAULT_OK */
 };
 
@@ -629,6 +634,48 @@ VMA_API void vas_get_layout(const struct vas *vas, struct vas_layout *layout);
  * Return: 0 if valid, -EINVAL otherwise.
  */
 VMA_API int vas_validate(struct vas *vas, char *msg, size_t len);
+
+/**
+ * vas_mutation_count() - How many mutating operations the space has
+ * committed (the "mutations" of vas_stats(), read in one load): a caller
+ * that holds every mutation of the space off meanwhile can tell whether a
+ * call changed the VMAs by comparing it before and after.
+ * Context: Any context.
+ */
+VMA_API uint64_t vas_mutation_count(const struct vas *vas);
+
+/* ---- Snapshots (vas_snap.c) ------------------------------------------- */
+
+/* The format vas_snapshot() writes and the only one vas_restore() reads. */
+#define VAS_SNAP_VERSION 1
+
+/**
+ * vas_snapshot() - Encode the complete state of @vas: the layout, the
+ * break, every VMA with every property (flags, file identity and offset,
+ * anon_vma identity, resident pages), the id counters and the counters of
+ * vas_stats() (not the tree figures or memory sizes, which depend on how
+ * the space was built). The format is described in vas_snap.c.
+ * @out: new buffer of *@len bytes (free with vma_free()).
+ * Context: Takes vas->write_lock; faults wait for the copy, as for
+ *          vas_fork().
+ * Return: 0; -ENOMEM; -EINVAL if a VMA holds a flag the format cannot
+ *         express (a libvma bug).
+ */
+VMA_API int vas_snapshot(struct vas *vas, void **out,
+			 size_t *len) VMA_MUST_CHECK;
+
+/**
+ * vas_restore() - Create *@out from a snapshot made by vas_snapshot():
+ * every later answer of the new space equals the original's. The input
+ * may come from anywhere: it is checked completely (lengths, indexes,
+ * ranges, flag combinations, counters, then vas_validate()).
+ * @msg: receives what is wrong and at which byte, when refused.
+ * Context: Any context (registered RCU thread).
+ * Return: 0; -EINVAL (malformed, truncated, another version, or an
+ *         inconsistent state: @msg says which); -ENOMEM.
+ */
+VMA_API int vas_restore(const void *buf, size_t len, struct vas **out,
+			char *msg, size_t msglen) VMA_MUST_CHECK;
 
 #ifdef VMAD_TEST_HOOKS
 /*

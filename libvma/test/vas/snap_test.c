@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: Unit tests of space snapshots (libvma/vas_snap.c).
+ *
+ * The central test is the one the format exists for: fork a space built
+ * by a random sequence of operations, snapshot the child and restore the
+ * snapshot, then run the same random sequence on the child and on the
+ * restored copy and compare every result (errno, address, fault outcome
+ * with its VMA) and, at the end, every VMA with every property, the
+ * counters and the snapshots of both. The others check what the format
+ * carries one property at a time, that every truncation, wrong version and
+ * bit flip is refused with a message (or, for a flip, yields a valid
+ * space), and that allocation failures change nothing.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "vma/vas.h"
+
+#define PG   4096ULL
+#define W    0x10000000ULL
+#define RW   (VAS_PROT_READ | VAS_PROT_WRITE)
+#define ANON (VAS_MAP_PRIVATE | VAS_MAP_ANONYMOUS)
+
+static void setup(void)
+{
+	urcu_memb_register_thread();
+}
+
+static void teardown(void)
+{
+	urcu_memb_unregister_thread();
+}
+
+/* A small deterministic generator (xorshift64*). */
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t rnd_n(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static struct vas *snap_copy(struct vas *v)
+{
+	struct vas *c = NULL;
+	char msg[256];
+	void *buf;
+	size_t len;
+
+	ck_assert_int_eq(vas_snapshot(v, &buf, &len), 0);
+	ck_assert_msg(vas_restore(buf, len, &c, msg, sizeof(msg)) == 0,
+		      "restore: %s", msg);
+	vma_free(buf);
+	return c;
+}
+
+static void same_info(const struct vas_vma_info *a,
+		      const struct vas_vma_info *b, const char *what)
+{
+	ck_assert_msg(
+		a->start == b->start && a->end == b->end &&
+			a->offset == b->offset && a->prot == b->prot &&
+			a->flags == b->flags && a->rss_pages == b->rss_pages &&
+			a->inode == b->inode && a->pgoff == b->pgoff &&
+			a->anon_vma == b->anon_vma &&
+			!strcmp(a->file, b->file) &&
+			!strcmp(a->name ? a->name : "", b->name ? b->name : ""),
+		"%s: %#" PRIx64 "-%#" PRIx64 " %x %x rss %" PRIu64
+		" anon %u pgoff %#" PRIx64 " vs %#" PRIx64 "-%#" PRIx64
+		" %x %x rss %" PRIu64 " anon %u pgoff %#" PRIx64,
+		what, a->start, a->end, a->prot, a->flags, a->rss_pages,
+		a->anon_vma, a->pgoff, b->start, b->end, b->prot, b->flags,
+		b->rss_pages, b->anon_vma, b->pgoff);
+}
+
+/* Every VMA with every property, the break and the counters. */
+static void same_space(struct vas *a, struct vas *b)
+{
+	struct vas_vma_info *va, *vb;
+	struct vas_stats sa, sb;
+	size_t na, nb, i;
+
+	ck_assert_int_eq(vas_maps(a, &va, &na), 0);
+	ck_assert_int_eq(vas_maps(b, &vb, &nb), 0);
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++)
+		same_info(&va[i], &vb[i], "VMA");
+	vma_free(va);
+	vma_free(vb);
+	vas_stats(a, &sa);
+	vas_stats(b, &sb);
+	ck_assert_uint_eq(sa.nr_vmas, sb.nr_vmas);
+	ck_assert_uint_eq(sa.mapped_bytes, sb.mapped_bytes);
+	ck_assert_uint_eq(sa.rss_pages, sb.rss_pages);
+	ck_assert_uint_eq(sa.brk, sb.brk);
+	ck_assert_uint_eq(sa.faults, sb.faults);
+	ck_assert_uint_eq(sa.expansions, sb.expansions);
+	ck_assert_uint_eq(sa.segv_maperr, sb.segv_maperr);
+	ck_assert_uint_eq(sa.segv_accerr, sb.segv_accerr);
+	ck_assert_uint_eq(sa.mutations, sb.mutations);
+	ck_assert_int_eq(vas_validate(a, NULL, 0), 0);
+	ck_assert_int_eq(vas_validate(b, NULL, 0), 0);
+}
+
+/* The snapshots of @a and @b are the same bytes. */
+static void same_snapshot(struct vas *a, struct vas *b)
+{
+	void *ba, *bb;
+	size_t la, lb;
+
+	ck_assert_int_eq(vas_snapshot(a, &ba, &la), 0);
+	ck_assert_int_eq(vas_snapshot(b, &bb, &lb), 0);
+	ck_assert_uint_eq(la, lb);
+	ck_assert(!memcmp(ba, bb, la));
+	vma_free(ba);
+	vma_free(bb);
+}
+
+/* The result of one random operation, to compare across spaces. */
+struct op_res {
+	int op, ret;
+	uint64_t out;
+	struct vas_fault_result f;
+};
+
+static const char *const files[] = {"/lib/a.so", "/lib/b.so", "/data"};
+
+/*
+ * One random operation over a 1 GiB window near W, the break and the
+ * stack, drawn from the generator (the same draws for every space).
+ */
+static void random_op(struct vas *v, struct op_res *r)
+{
+	uint64_t addr = W + rnd_n(256) * PG, len = (1 + rnd_n(16)) * PG;
+	unsigned prot = rnd_n(8), flags;
+	const char *file = NULL;
+	uint64_t brk;
+
+	memset(r, 0, sizeof(*r));
+	r->op = (int)rnd_n(12);
+	switch (r->op) {
+	case 0: /* mmap, many kinds */
+	case 1:
+		flags = rnd_n(4) ? VAS_MAP_PRIVATE : VAS_MAP_SHARED;
+		if (rnd_n(3))
+			flags |= VAS_MAP_ANONYMOUS;
+		else
+			file = files[rnd_n(3)];
+		if (rnd_n(2))
+			flags |= VAS_MAP_FIXED;
+		if (!rnd_n(8))
+			flags |= VAS_MAP_POPULATE;
+		if (!rnd_n(8))
+			flags |= VAS_MAP_NORESERVE;
+		if (!rnd_n(16))
+			flags |= VAS_MAP_GROWSDOWN;
+		r->ret = vas_mmap(v, addr, len, prot, flags, file,
+				  rnd_n(4) * PG, &r->out);
+		break;
+	case 2:
+		r->ret = vas_munmap(v, addr, len);
+		break;
+	case 3:
+		r->ret = vas_mprotect(v, addr, len, prot);
+		break;
+	case 4:
+		r->ret = vas_mremap(v, addr, len, (1 + rnd_n(16)) * PG,
+				    rnd_n(3) ? VAS_MREMAP_MAYMOVE : 0, 0,
+				    &r->out);
+		break;
+	case 5:
+		r->ret = vas_mremap(
+			v, addr, len, len,
+			VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED |
+				(rnd_n(4) ? 0 : VAS_MREMAP_DONTUNMAP),
+			W + rnd_n(256) * PG, &r->out);
+		break;
+	case 6:
+		r->ret = vas_brk(v, 0, &brk);
+		if (!r->ret)
+			r->ret = vas_brk(v, brk + (rnd_n(8) - 3) * PG, &r->out);
+		break;
+	default: /* faults, in the window or near the stack */
+		if (rnd_n(4) == 0)
+			addr = VAS_DEFAULT_TASK_SIZE - rnd_n(64) * PG;
+		r->ret = vas_fault(v, addr + rnd_n(PG), rnd_n(3), &r->f);
+		break;
+	}
+}
+
+static void same_result(const struct op_res *a, const struct op_res *b,
+			unsigned step)
+{
+	ck_assert_msg(a->ret == b->ret && a->out == b->out,
+		      "step %u op %d: %d %#" PRIx64 " vs %d %#" PRIx64, step,
+		      a->op, a->ret, a->out, b->ret, b->out);
+	if (a->op < 7)
+		return;
+	ck_assert_int_eq(a->f.status, b->f.status);
+	ck_assert_int_eq(a->f.code, b->f.code);
+	ck_assert_int_eq(a->f.populated, b->f.populated);
+	ck_assert_int_eq(a->f.expanded, b->f.expanded);
+	ck_assert_int_eq(a->f.changed, b->f.changed);
+	if (a->f.status == VAS_FAULT_OK)
+		same_info(&a->f.vma, &b->f.vma, "fault");
+}
+
+/*
+ * Fork, snapshot the child, restore, then the same random sequence on the
+ * child and the copy: every result and the final state are equal.
+ */
+START_TEST(test_fork_export_import_equivalence)
+{
+	struct vas_layout l;
+	struct vas *parent, *child, *copy;
+	struct op_res ra, rb;
+	unsigned i;
+
+	vas_layout_default(&l);
+	l.stack = true;
+	l.no_zero_page = _i % 4 == 3;
+	l.stack_guard_gap = _i % 3 ? 256 : 0;
+	ck_assert_int_eq(vas_new(&l, &parent), 0);
+	rnd_state = 0x9e3779b97f4a7c15ULL * (uint64_t)(_i + 1);
+	for (i = 0; i < 300; i++)
+		random_op(parent, &ra);
+	ck_assert_int_eq(vas_fork(parent, &child), 0);
+	/* The child too has a history of its own before the copy. */
+	for (i = 0; i < 50; i++)
+		random_op(child, &ra);
+	copy = snap_copy(child);
+	same_space(child, copy);
+	for (i = 0; i < 400; i++) {
+		uint64_t s = rnd_state;
+
+		random_op(child, &ra);
+		rnd_state = s;
+		random_op(copy, &rb);
+		same_result(&ra, &rb, i);
+	}
+	same_space(child, copy);
+	same_snapshot(child, copy);
+	vas_free(copy);
+	vas_free(child);
+	vas_free(parent);
+}
+END_TEST
+
+/* A space with one of everything the format carries. */
+static struct vas *rich_space(void)
+{
+	struct vas_layout l;
+	struct vas_fault_result f;
+	struct vas *v, *child;
+	uint64_t out, brk;
+
+	vas_layout_default(&l);
+	l.stack = true;
+	l.stack_guard_gap = 17;
+	l.max_map_count = 1000;
+	l.stack_rlimit = 1 << 20;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	/* Private anon: own pages and zero pages. */
+	ck_assert_int_eq(vas_mmap(v, W, 16 * PG, RW, ANON | VAS_MAP_FIXED, NULL,
+				  0, &out),
+			 0);
+	ck_assert_int_eq(vas_fault(v, W, VAS_ACCESS_WRITE, &f), 0);
+	ck_assert_int_eq(vas_fault(v, W + 3 * PG, VAS_ACCESS_READ, &f), 0);
+	ck_assert_int_eq(vas_fault(v, W + 4 * PG, VAS_ACCESS_READ, &f), 0);
+	ck_assert_int_eq(vas_fault(v, W + 4 * PG, VAS_ACCESS_WRITE, &f), 0);
+	/* Moved anon: its pgoff is no longer start / 4096. */
+	ck_assert_int_eq(vas_mremap(v, W, 16 * PG, 16 * PG,
+				    VAS_MREMAP_MAYMOVE | VAS_MREMAP_FIXED,
+				    W + 64 * PG, &out),
+			 0);
+	/* Files, with offsets; shared and private. */
+	ck_assert_int_eq(vas_mmap(v, W + 128 * PG, 4 * PG, VAS_PROT_READ,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/lib/x.so",
+				  8 * PG, &out),
+			 0);
+	ck_assert_int_eq(
+		vas_mmap(v, W + 140 * PG, 4 * PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_FIXED | VAS_MAP_POPULATE,
+			 "/data", 0, &out),
+		0);
+	/* Shared anonymous: a shmem file with its own inode. */
+	ck_assert_int_eq(
+		vas_mmap(v, W + 150 * PG, 2 * PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_FIXED,
+			 NULL, 0, &out),
+		0);
+	ck_assert_int_eq(
+		vas_mmap(v, W + 160 * PG, 2 * PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_FIXED,
+			 NULL, 0, &out),
+		0);
+	ck_assert_int_eq(vas_fault(v, W + 150 * PG, VAS_ACCESS_WRITE, &f), 0);
+	/* noreserve, growsdown, exec. */
+	ck_assert_int_eq(vas_mmap(v, W + 200 * PG, 2 * PG, RW,
+				  ANON | VAS_MAP_FIXED | VAS_MAP_NORESERVE,
+				  NULL, 0, &out),
+			 0);
+	ck_assert_int_eq(vas_mmap(v, W + 300 * PG, 2 * PG, RW,
+				  ANON | VAS_MAP_FIXED | VAS_MAP_GROWSDOWN,
+				  NULL, 0, &out),
+			 0);
+	ck_assert_int_eq(vas_mmap(v, W + 310 * PG, 2 * PG,
+				  VAS_PROT_READ | VAS_PROT_EXEC,
+				  ANON | VAS_MAP_FIXED, NULL, 0, &out),
+			 0);
+	/* A heap; stack growth. */
+	ck_assert_int_eq(vas_brk(v, 0, &brk), 0);
+	ck_assert_int_eq(vas_brk(v, brk + 5 * PG + 100, &out), 0);
+	ck_assert_int_eq(vas_fault(v, brk, VAS_ACCESS_WRITE, &f), 0);
+	ck_assert_int_eq(vas_fault(v, VAS_DEFAULT_TASK_SIZE - 200 * 1024,
+				   VAS_ACCESS_WRITE, &f),
+			 0);
+	ck_assert(f.expanded);
+	/* Forked anon_vmas in the child. */
+	ck_assert_int_eq(vas_fork(v, &child), 0);
+	vas_free(v);
+	ck_assert_int_eq(
+		vas_fault(child, W + 64 * PG + PG, VAS_ACCESS_WRITE, &f), 0);
+	return child;
+}
+
+START_TEST(test_round_trip_rich)
+{
+	struct vas *v = rich_space(), *c = snap_copy(v), *c2;
+	struct vas_layout la, lb;
+
+	same_space(v, c);
+	same_snapshot(v, c);
+	vas_get_layout(v, &la);
+	vas_get_layout(c, &lb);
+	ck_assert_uint_eq(la.stack_guard_gap, lb.stack_guard_gap);
+	ck_assert_uint_eq(la.max_map_count, lb.max_map_count);
+	ck_assert_uint_eq(la.stack_rlimit, lb.stack_rlimit);
+	/* A copy of the copy is the same again. */
+	c2 = snap_copy(c);
+	same_snapshot(v, c2);
+	vas_free(c2);
+	vas_free(c);
+	vas_free(v);
+}
+END_TEST
+
+START_TEST(test_round_trip_empty)
+{
+	struct vas *v, *c;
+
+	ck_assert_int_eq(vas_new(NULL, &v), 0);
+	c = snap_copy(v);
+	same_space(v, c);
+	same_snapshot(v, c);
+	vas_free(c);
+	vas_free(v);
+}
+END_TEST
+
+/*
+ * Which VMAs share an anon_vma decides later merges: two neighbours with
+ * one anon_vma merge after an mprotect makes them equal, two with
+ * different ones (here: forked) do not; the copy must decide alike.
+ */
+START_TEST(test_anon_identity_decides_merges)
+{
+	struct vas_fault_result f;
+	struct vas *v, *child, *copy;
+	uint64_t out;
+	size_t n1, n2;
+	struct vas_vma_info *m;
+
+	ck_assert_int_eq(vas_new(NULL, &v), 0);
+	ck_assert_int_eq(
+		vas_mmap(v, W, 4 * PG, RW, ANON | VAS_MAP_FIXED, NULL, 0, &out),
+		0);
+	ck_assert_int_eq(vas_fault(v, W, VAS_ACCESS_WRITE, &f), 0);
+	ck_assert_int_eq(vas_mprotect(v, W + 2 * PG, 2 * PG, VAS_PROT_READ), 0);
+	ck_assert_int_eq(vas_fork(v, &child), 0);
+	/* A VMA next to a forked one gets an anon_vma of its own. */
+	ck_assert_int_eq(vas_mmap(child, W + 4 * PG, 2 * PG, VAS_PROT_READ,
+				  ANON | VAS_MAP_FIXED, NULL, 0, &out),
+			 0);
+	ck_assert_int_eq(vas_fault(child, W + 4 * PG, VAS_ACCESS_READ, &f), 0);
+	copy = snap_copy(child);
+	same_space(child, copy);
+	ck_assert_int_eq(vas_mprotect(child, W, 6 * PG, RW), 0);
+	ck_assert_int_eq(vas_mprotect(copy, W, 6 * PG, RW), 0);
+	ck_assert_int_eq(vas_maps(child, &m, &n1), 0);
+	vma_free(m);
+	ck_assert_int_eq(vas_maps(copy, &m, &n2), 0);
+	vma_free(m);
+	ck_assert_uint_eq(n1, n2);
+	same_space(child, copy);
+	vas_free(copy);
+	vas_free(child);
+	vas_free(v);
+}
+END_TEST
+
+static void snapshot_of(struct vas *v, uint8_t **buf, size_t *len)
+{
+	void *b;
+
+	ck_assert_int_eq(vas_snapshot(v, &b, len), 0);
+	*buf = b;
+}
+
+/* Every strict prefix is refused with a message; nothing leaks. */
+START_TEST(test_truncated)
+{
+	struct vas *v = rich_space(), *c;
+	uint8_t *buf;
+	size_t len, n;
+	char msg[256];
+
+	snapshot_of(v, &buf, &len);
+	for (n = 0; n < len; n++) {
+		msg[0] = '\0';
+		ck_assert_int_eq(vas_restore(buf, n, &c, msg, sizeof(msg)),
+				 -EINVAL);
+		ck_assert_msg(msg[0], "no message for a prefix of %zu", n);
+	}
+	vma_free(buf);
+	vas_free(v);
+}
+END_TEST
+
+START_TEST(test_wrong_version_and_magic)
+{
+	struct vas *v = rich_space(), *c;
+	uint8_t *buf;
+	size_t len;
+	char msg[256];
+
+	snapshot_of(v, &buf, &len);
+	buf[8] = VAS_SNAP_VERSION + 1;
+	ck_assert_int_eq(vas_restore(buf, len, &c, msg, sizeof(msg)), -EINVAL);
+	ck_assert_msg(strstr(msg, "version 2") &&
+			      strstr(msg, "reads version 1"),
+		      "%s", msg);
+	buf[8] = VAS_SNAP_VERSION;
+	buf[0] = 'X';
+	ck_assert_int_eq(vas_restore(buf, len, &c, msg, sizeof(msg)), -EINVAL);
+	ck_assert_msg(strstr(msg, "magic"), "%s", msg);
+	buf[0] = 'V';
+	/* Trailing garbage. */
+	{
+		uint8_t *longer = malloc(len + 1);
+
+		memcpy(longer, buf, len);
+		longer[len] = 0;
+		ck_assert_int_eq(
+			vas_restore(longer, len + 1, &c, msg, sizeof(msg)),
+			-EINVAL);
+		ck_assert_msg(strstr(msg, "after the END"), "%s", msg);
+		free(longer);
+	}
+	vma_free(buf);
+	vas_free(v);
+}
+END_TEST
+
+/*
+ * Single bit flips anywhere: refused with a message, or (a flip that
+ * still describes a state the model can be in) a space that validates
+ * and snapshots again.
+ */
+START_TEST(test_bit_flips)
+{
+	struct vas *v = rich_space(), *c;
+	uint8_t *buf;
+	size_t len, i, refused = 0;
+	char msg[256];
+
+	snapshot_of(v, &buf, &len);
+	for (i = 0; i < len * 8; i++) {
+		int ret;
+
+		buf[i / 8] ^= 1u << (i % 8);
+		msg[0] = '\0';
+		ret = vas_restore(buf, len, &c, msg, sizeof(msg));
+		if (ret) {
+			ck_assert_int_eq(ret, -EINVAL);
+			ck_assert_msg(msg[0], "no message for bit %zu", i);
+			refused++;
+		} else {
+			void *b2;
+			size_t l2;
+
+			ck_assert_int_eq(vas_validate(c, NULL, 0), 0);
+			ck_assert_int_eq(vas_snapshot(c, &b2, &l2), 0);
+			vma_free(b2);
+			vas_free(c);
+		}
+		buf[i / 8] ^= 1u << (i % 8);
+	}
+	/* Most flips break something the reader checks. */
+	ck_assert_uint_gt(refused, len * 8 / 2);
+	vma_free(buf);
+	vas_free(v);
+}
+END_TEST
+
+/* A snapshot that names something it does not use, or a bad flag. */
+START_TEST(test_allocation_failures)
+{
+	struct vas *v = rich_space(), *c;
+	uint8_t *buf;
+	void *b2;
+	size_t len, l2;
+	long n;
+	char msg[256];
+
+	snapshot_of(v, &buf, &len);
+	for (n = 0;; n++) {
+		int ret;
+
+		vma_alloc_fail_after(n);
+		ret = vas_restore(buf, len, &c, msg, sizeof(msg));
+		vma_alloc_fail_after(-1);
+		if (!ret) {
+			same_space(v, c);
+			vas_free(c);
+			break;
+		}
+		ck_assert_int_eq(ret, -ENOMEM);
+	}
+	ck_assert_uint_gt(n, 5);
+	for (n = 0;; n++) {
+		int ret;
+
+		vma_alloc_fail_after(n);
+		ret = vas_snapshot(v, &b2, &l2);
+		vma_alloc_fail_after(-1);
+		if (!ret) {
+			ck_assert_uint_eq(l2, len);
+			ck_assert(!memcmp(b2, buf, len));
+			vma_free(b2);
+			break;
+		}
+		ck_assert_int_eq(ret, -ENOMEM);
+	}
+	ck_assert_int_eq(vas_validate(v, NULL, 0), 0);
+	vma_free(buf);
+	vas_free(v);
+}
+END_TEST
+
+/* Many VMAs: the copy of a full space is exact and about 12 bytes each. */
+START_TEST(test_many_vmas)
+{
+	struct vas_fault_result f;
+	struct vas *v, *c;
+	uint64_t out, i;
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(vas_new(NULL, &v), 0);
+	for (i = 0; i < 20000; i++) {
+		ck_assert_int_eq(vas_mmap(v, W + 2 * i * PG, PG,
+					  i % 2 ? RW : VAS_PROT_READ,
+					  ANON | VAS_MAP_FIXED, NULL, 0, &out),
+				 0);
+		if (i % 3 == 0)
+			ck_assert_int_eq(vas_fault(v, out, i % 2, &f), 0);
+	}
+	snapshot_of(v, &buf, &len);
+	ck_assert_msg(len < 20000 * 16, "%zu bytes", len);
+	c = snap_copy(v);
+	same_space(v, c);
+	same_snapshot(v, c);
+	vas_free(c);
+	vma_free(buf);
+	vas_free(v);
+}
+END_TEST
+
+static Suite *snap_suite(void)
+{
+	Suite *s = suite_create("snap");
+	TCase *tc = tcase_create("snap");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_round_trip_empty);
+	tcase_add_test(tc, test_round_trip_rich);
+	tcase_add_test(tc, test_anon_identity_decides_merges);
+	tcase_add_loop_test(tc, test_fork_export_import_equivalence, 0, 24);
+	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_wrong_version_and_magic);
+	tcase_add_test(tc, test_bit_flips);
+	tcase_add_test(tc, test_allocation_failures);
+	tcase_add_test(tc, test_many_vmas);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(snap_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
