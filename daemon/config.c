@@ -29,6 +29,8 @@ enum vmad_opt_type {
 	OPT_MODE,  /* unsigned, octal */
 	OPT_BOOL,  /* bool */
 	OPT_LEVEL, /* unsigned, a log level name */
+	OPT_FSYNC, /* unsigned, enum vmad_fsync by name */
+	OPT_MS,	   /* uint64_t milliseconds: N seconds, or N followed by ms */
 };
 
 struct vmad_option {
@@ -82,6 +84,17 @@ static const struct vmad_option vmad_options[] = {
 	 "seconds a connection may block its output before it is closed"},
 	{"shutdown_timeout", OPT_UINT, O(shutdown_timeout), "10", 1, 3600,
 	 "seconds to flush responses on SIGTERM before closing"},
+	{"state_dir", OPT_STRING, O(state_dir), "", 0, VMAD_PATH_MAX - 1,
+	 "keep every space in this directory across restarts (\"\" = in "
+	 "memory only)"},
+	{"save_interval", OPT_MS, O(save_interval_ms), "60", 0, 86400ULL * 1000,
+	 "seconds (or N followed by ms) between saves of changed spaces "
+	 "(0 = only at shutdown)"},
+	{"appendonly", OPT_BOOL, O(appendonly), "no", 0, 1,
+	 "journal every change of a space before answering it"},
+	{"appendfsync", OPT_FSYNC, O(appendfsync), "everysec", 0, 2,
+	 "when the journal reaches the disk: always (before the answer), "
+	 "everysec or no"},
 	{"daemonize", OPT_BOOL, O(daemonize), "no", 0, 1,
 	 "fork to the background (--daemon / --foreground); without "
 	 "log_file it logs to syslog"},
@@ -99,6 +112,12 @@ static const struct vmad_option vmad_options[] = {
 
 static const char *const level_names[] = {
 	"error", "warn", "info", "verbose", "debug",
+};
+
+static const char *const fsync_names[] = {
+	[VMAD_FSYNC_ALWAYS] = "always",
+	[VMAD_FSYNC_EVERYSEC] = "everysec",
+	[VMAD_FSYNC_NO] = "no",
 };
 
 static enum vmad_config_origin origins[NR_OPTIONS];
@@ -199,6 +218,43 @@ static int apply(struct vmad_config *cfg, const struct vmad_option *o,
 			 "got \"%.40s\"",
 			 o->name, value);
 		return -EINVAL;
+	case OPT_FSYNC:
+		for (i = 0; i < sizeof(fsync_names) / sizeof(char *); i++)
+			if (!strcasecmp(value, fsync_names[i])) {
+				*(unsigned *)field = (unsigned)i;
+				return 0;
+			}
+		snprintf(errbuf, len,
+			 "%s: expected always, everysec or no, got \"%.40s\"",
+			 o->name, value);
+		return -EINVAL;
+	case OPT_MS: {
+		size_t n = strlen(value);
+		bool ms = n > 2 && !strcasecmp(value + n - 2, "ms");
+		char num[32];
+
+		if (n >= sizeof(num) ||
+		    (snprintf(num, sizeof(num), "%.*s", (int)(ms ? n - 2 : n),
+			      value),
+		     parse_u64(num, false, 10, &v)) ||
+		    (!ms && v > UINT64_MAX / 1000)) {
+			snprintf(errbuf, len,
+				 "%s: expected seconds or N followed by ms, "
+				 "got \"%.40s\"",
+				 o->name, value);
+			return -EINVAL;
+		}
+		if (!ms)
+			v *= 1000;
+		if (v < o->min || v > o->max) {
+			snprintf(errbuf, len,
+				 "%s: %s is out of range [0, %llu s]", o->name,
+				 value, (unsigned long long)o->max / 1000);
+			return -EINVAL;
+		}
+		*(uint64_t *)field = v;
+		return 0;
+	}
 	case OPT_UINT:
 	case OPT_SIZE:
 	case OPT_MODE:
@@ -445,6 +501,19 @@ static void format_value(const struct vmad_config *cfg,
 	case OPT_LEVEL:
 		snprintf(buf, len, "%s", level_names[*(const unsigned *)field]);
 		break;
+	case OPT_FSYNC:
+		snprintf(buf, len, "%s", fsync_names[*(const unsigned *)field]);
+		break;
+	case OPT_MS: {
+		uint64_t ms = *(const uint64_t *)field;
+
+		if (ms % 1000)
+			snprintf(buf, len, "%llums", (unsigned long long)ms);
+		else
+			snprintf(buf, len, "%llu",
+				 (unsigned long long)ms / 1000);
+		break;
+	}
 	}
 }
 
@@ -518,6 +587,7 @@ int vmad_config_copy(struct vmad_config *dst, const struct vmad_config *src,
 		strcpy(to, from);
 		break;
 	case OPT_SIZE:
+	case OPT_MS:
 		__atomic_store_n((uint64_t *)to, *(const uint64_t *)from,
 				 __ATOMIC_RELAXED);
 		break;
@@ -528,6 +598,7 @@ int vmad_config_copy(struct vmad_config *dst, const struct vmad_config *src,
 	case OPT_UINT:
 	case OPT_MODE:
 	case OPT_LEVEL:
+	case OPT_FSYNC:
 		__atomic_store_n((unsigned *)to, *(const unsigned *)from,
 				 __ATOMIC_RELAXED);
 		break;

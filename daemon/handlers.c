@@ -32,6 +32,7 @@ typedef int (*vmad_handler_fn)(struct vmad_ctx *ctx,
 enum {
 	H_JOB = 1u << 0,       /* may take long: run on the job pool */
 	H_JOB_SPACE = 1u << 1, /* only when a space is named */
+	H_CHANGES = 1u << 2,   /* may change its space: journaled (persist.c) */
 };
 
 struct vmad_handler {
@@ -170,8 +171,8 @@ static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
  * its bss are: the kernel puts start_brk right above the bss),
  * start_stack to the last word of the [stack] VMA.
  */
-static int h_space_import(struct vmad_ctx *ctx, const struct rpc_request *req,
-			  struct rpc_buf *out, struct rpc_error *err)
+static int import_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
+		       struct rpc_buf *out, struct rpc_error *err)
 {
 	const struct rpc_import_params *p = &req->p.import;
 	struct vas_import_area *areas = NULL;
@@ -182,10 +183,6 @@ static int h_space_import(struct vmad_ctx *ctx, const struct rpc_request *req,
 	size_t i, bad;
 	int ret;
 
-	if (!p->maps.present)
-		return rpc_error_set(err, RPC_INVALID_PARAMS,
-				     "missing parameter 'maps' for "
-				     "space.import");
 	ret = layout_from_params(ctx, &p->create, &layout, err);
 	if (ret)
 		return ret;
@@ -408,6 +405,8 @@ static int h_brk(struct vmad_ctx *ctx, const struct rpc_request *req,
 	vmad_space_put(sp);
 	if (ret)
 		return rpc_error_errno(err, ret);
+	/* The break may move within a page: no mutation to count. */
+	ctx->changed = p->addr.v != 0;
 	put_addr(out, "brk", brk);
 	return 0;
 }
@@ -426,6 +425,7 @@ static int h_fault(struct vmad_ctx *ctx, const struct rpc_request *req,
 	vmad_space_put(sp);
 	if (ret)
 		return rpc_error_errno(err, ret);
+	ctx->changed = res.changed;
 	ctx->nr_faults++;
 	rpc_write_fault(out, &res);
 	return 0;
@@ -554,6 +554,135 @@ static int h_validate(struct vmad_ctx *ctx, const struct rpc_request *req,
 	return 0;
 }
 
+/*
+ * space.export: the space file of the space (spacefile.c: its snapshot,
+ * id, owner and name, with a checksum) in base64.
+ */
+static int h_space_export(struct vmad_ctx *ctx, const struct rpc_request *req,
+			  struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vmad_space *sp;
+	void *data;
+	size_t len;
+	int ret = get_space(ctx, &req->p.addr.space, &sp, err);
+
+	if (ret)
+		return ret;
+	ret = vmad_space_export(sp, 0, 0, &data, &len);
+	if (ret) {
+		vmad_space_put(sp);
+		return rpc_error_errno(err, ret);
+	}
+	LIT(out, "{\"space\":");
+	rpc_buf_put_u64(out, sp->id);
+	LIT(out, ",\"name\":");
+	if (sp->name[0])
+		rpc_buf_put_string(out, sp->name, strlen(sp->name));
+	else
+		LIT(out, "null");
+	LIT(out, ",\"owner\":");
+	rpc_buf_put_u64(out, sp->owner);
+	LIT(out, ",\"format\":\"vmad-space\",\"version\":");
+	rpc_buf_put_u64(out, VMAD_SPACEFILE_VERSION);
+	LIT(out, ",\"bytes\":");
+	rpc_buf_put_u64(out, len);
+	LIT(out, ",\"snapshot\":");
+	rpc_buf_put_base64(out, data, len);
+	LIT(out, "}");
+	vmad_space_put(sp);
+	free(data);
+	return 0;
+}
+
+/*
+ * space.import with "snapshot": a space whose every later answer equals
+ * the exported one's, owned by the caller, named "name" (else the name
+ * in the snapshot). The snapshot is checked whole first: a damaged,
+ * truncated or foreign one is -32602 saying what is wrong.
+ */
+static int import_snapshot(struct vmad_ctx *ctx, const struct rpc_request *req,
+			   struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_import_params *p = &req->p.import;
+	const struct vmad_config *cfg = &ctx->srv->cfg;
+	struct vmad_spacefile sf;
+	struct vas_layout layout;
+	struct vmad_space *sp;
+	char msg[RPC_MSG_MAX];
+	const char *name;
+	struct vas *vas;
+	void *data;
+	long len;
+	int ret;
+
+	data = malloc(rpc_base64_max(p->snapshot.len) + 1);
+	if (!data)
+		return rpc_error_errno(err, -ENOMEM);
+	len = rpc_base64_decode(p->snapshot.s, p->snapshot.len, data);
+	if (len < 0) {
+		free(data);
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'snapshot' is not base64");
+	}
+	ret = vmad_space_import(data, (size_t)len, &sf, &vas, msg, sizeof(msg));
+	free(data);
+	if (ret == -EINVAL)
+		return rpc_error_set(err, RPC_INVALID_PARAMS, "'snapshot': %s",
+				     msg);
+	if (ret)
+		return rpc_error_errno(err, ret);
+	vas_get_layout(vas, &layout);
+	if (layout.max_map_count > cfg->max_map_count_limit) {
+		vas_free(vas);
+		return rpc_error_set(
+			err, RPC_INVALID_PARAMS,
+			"'snapshot': max_map_count %llu above the "
+			"limit of %llu",
+			(unsigned long long)layout.max_map_count,
+			(unsigned long long)cfg->max_map_count_limit);
+	}
+	name = p->create.name[0] ? p->create.name : sf.name;
+	ret = vmad_registry_add(ctx->srv, name, ctx->uid, vas, &sp);
+	if (ret) {
+		vas_free(vas);
+		rpc_error_errno(err, ret);
+		if (ret == -EEXIST)
+			snprintf(err->msg, sizeof(err->msg),
+				 "a space named '%s' exists", name);
+		return -EPROTO;
+	}
+	put_space_result(out, sp);
+	vmad_space_put(sp);
+	return 0;
+}
+
+/*
+ * space.import: from the text of /proc/PID/maps ("maps", with the layout
+ * and break params) or from a snapshot of space.export ("snapshot", which
+ * holds all of that itself); exactly one of the two.
+ */
+static int h_space_import(struct vmad_ctx *ctx, const struct rpc_request *req,
+			  struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct rpc_import_params *p = &req->p.import;
+	const struct rpc_create_params *c = &p->create;
+
+	if (p->maps.present == p->snapshot.present)
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "space.import takes exactly one of "
+				     "'maps' and 'snapshot'");
+	if (p->maps.present)
+		return import_maps(ctx, req, out, err);
+	if (c->task_size.present || c->mmap_base.present ||
+	    c->stack_guard_gap.present || c->max_map_count.present ||
+	    c->stack_rlimit.present || c->brk_base.present || p->brk.present ||
+	    p->start_stack.present)
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "the layout and break parameters go with "
+				     "'maps': a 'snapshot' holds its own");
+	return import_snapshot(ctx, req, out, err);
+}
+
 static int h_ping(struct vmad_ctx *ctx, const struct rpc_request *req,
 		  struct rpc_buf *out, struct rpc_error *err)
 {
@@ -604,6 +733,12 @@ static int h_vmflags(struct vmad_ctx *ctx, const struct rpc_request *req,
 		break;
 	}
 	vmad_space_put(sp);
+	/*
+	 * Some of these change a space without a commit to count (mlockall's
+	 * MCL_FUTURE, advice on pages), and some change part of a range
+	 * before they fail: journal each but those that ran out of memory.
+	 */
+	ctx->changed = ret != -ENOMEM;
 	if (ret)
 		return rpc_error_errno(err, ret);
 	LIT(out, "{}");
@@ -616,26 +751,27 @@ static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
 	[RPC_SPACE_DESTROY] = {h_space_destroy, 0},
 	[RPC_SPACE_FORK] = {h_space_fork, H_JOB},
 	[RPC_SPACE_LIST] = {h_space_list, 0},
-	[RPC_MMAP] = {h_mmap, 0},
-	[RPC_MUNMAP] = {h_munmap, 0},
-	[RPC_MPROTECT] = {h_mprotect, 0},
-	[RPC_MREMAP] = {h_mremap, 0},
-	[RPC_BRK] = {h_brk, 0},
-	[RPC_FAULT] = {h_fault, 0},
+	[RPC_MMAP] = {h_mmap, H_CHANGES},
+	[RPC_MUNMAP] = {h_munmap, H_CHANGES},
+	[RPC_MPROTECT] = {h_mprotect, H_CHANGES},
+	[RPC_MREMAP] = {h_mremap, H_CHANGES},
+	[RPC_BRK] = {h_brk, H_CHANGES},
+	[RPC_FAULT] = {h_fault, H_CHANGES},
 	[RPC_LOOKUP] = {h_lookup, 0},
 	[RPC_MAPS] = {h_maps, H_JOB},
 	[RPC_STATS] = {h_stats, H_JOB_SPACE},
 	[RPC_VALIDATE] = {h_validate, H_JOB},
 	[RPC_PING] = {h_ping, 0},
 	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB},
-	[RPC_MADVISE] = {h_vmflags, 0},
-	[RPC_MLOCK] = {h_vmflags, 0},
-	[RPC_MLOCK2] = {h_vmflags, 0},
-	[RPC_MUNLOCK] = {h_vmflags, 0},
-	[RPC_MLOCKALL] = {h_vmflags, H_JOB},
-	[RPC_MUNLOCKALL] = {h_vmflags, H_JOB},
-	[RPC_MSEAL] = {h_vmflags, 0},
-	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, 0},
+	[RPC_MADVISE] = {h_vmflags, H_CHANGES},
+	[RPC_MLOCK] = {h_vmflags, H_CHANGES},
+	[RPC_MLOCK2] = {h_vmflags, H_CHANGES},
+	[RPC_MUNLOCK] = {h_vmflags, H_CHANGES},
+	[RPC_MLOCKALL] = {h_vmflags, H_JOB | H_CHANGES},
+	[RPC_MUNLOCKALL] = {h_vmflags, H_JOB | H_CHANGES},
+	[RPC_MSEAL] = {h_vmflags, H_CHANGES},
+	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, H_CHANGES},
+	[RPC_SPACE_EXPORT] = {h_space_export, H_JOB},
 };
 
 /*
@@ -664,6 +800,65 @@ bool vmad_msg_needs_job(const struct rpc_msg *msg)
 	return false;
 }
 
+/*
+ * Run @req's handler; with a state directory, a request that may change
+ * its space runs between vmad_persist_begin() and _end(), which journal it
+ * (appendonly) or mark the space to be saved. A change the journal could
+ * not take is answered with the journal's error, not the result.
+ */
+static int run_handler(struct vmad_ctx *ctx, const struct rpc_request *req,
+		       struct rpc_buf *out, struct rpc_error *err)
+{
+	const struct vmad_handler *h = &vmad_handlers[req->method];
+	struct vmad_pchange pc;
+	int ret;
+
+	ctx->changed = false;
+	if (!(h->flags & H_CHANGES) || !ctx->srv->persist || ctx->replaying)
+		return h->fn(ctx, req, out, err);
+	ret = vmad_persist_begin(ctx, req, &pc, err);
+	if (ret)
+		return ret;
+	ret = h->fn(ctx, req, out, err);
+	if (vmad_persist_end(ctx, req, &pc, ret ? NULL : err) && !ret)
+		return -EPROTO;
+	return ret;
+}
+
+int vmad_replay(struct vmad_server *srv, const char *json, size_t len,
+		char *why, size_t whylen)
+{
+	struct vmad_ctx ctx = {.srv = srv, .uid = 0, .replaying = true};
+	struct rpc_request req;
+	struct rpc_error err;
+	struct rpc_msg msg;
+	struct rpc_buf out;
+	int ret;
+
+	ret = rpc_msg_parse(&msg, json, len, false, 1, &err);
+	if (ret == -ENOMEM)
+		return ret;
+	if (!ret && (msg.is_batch || rpc_msg_request(&msg, 0, &req, &err))) {
+		rpc_msg_fini(&msg);
+		ret = -EPROTO;
+	}
+	if (ret) {
+		snprintf(why, whylen, "not a request: %s", err.msg);
+		return -EINVAL;
+	}
+	if (!(vmad_handlers[req.method].flags & H_CHANGES)) {
+		snprintf(why, whylen, "%s does not change a space",
+			 rpc_method_name(req.method));
+		rpc_msg_fini(&msg);
+		return -EINVAL;
+	}
+	rpc_buf_init(&out);
+	vmad_handlers[req.method].fn(&ctx, &req, &out, &err);
+	rpc_buf_fini(&out);
+	rpc_msg_fini(&msg);
+	return 0;
+}
+
 /* Run one request; append its response (if any) to @out. */
 static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 			    size_t i, struct rpc_buf *out)
@@ -683,7 +878,7 @@ static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 		return true;
 	}
 	rpc_write_result_begin(out, req.id);
-	ret = vmad_handlers[req.method].fn(ctx, &req, out, &err);
+	ret = run_handler(ctx, &req, out, &err);
 	if (ret) {
 		ctx->nr_errors++;
 		out->len = mark;

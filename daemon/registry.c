@@ -24,6 +24,12 @@
  * A persisted counter closes that gap: id_hook sees every id handed out,
  * vmad_registry_reserve_ids() restores it.
  *
+ * With a state directory, the registry tells persistence (persist.c) when
+ * a space comes and goes (a new space gets its files before it is
+ * listed), lists spaces loaded from it under their own ids, and reserves
+ * ids on disk in blocks before it hands them out (vmad_persist_reserve_ids()),
+ * so that an id is never used twice even if the clock steps back.
+ *
  * Lifetime: the registry holds one reference while a space is listed;
  * each request holds one while it uses the space. space.destroy unlists
  * the space and drops the registry's reference; whoever drops the last
@@ -140,6 +146,7 @@ static void space_reap(struct vmad_job *job)
 
 	vas_free(sp->vas);
 	sp->vas = NULL;
+	vmad_persist_free(sp);
 	urcu_memb_call_rcu(&sp->rcu, space_free_rcu);
 	free(job);
 }
@@ -228,11 +235,19 @@ static struct vmad_uid_count *uid_slot(struct vmad_registry *reg, uid_t uid,
 	return &reg->uids[reg->nr_uids++];
 }
 
-int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
-		      struct vas *vas, struct vmad_space **out)
+/*
+ * List @vas as a new space: under a fresh id (@id == 0, counted against
+ * the uid's limit) or as a space loaded from the state directory under
+ * its own @id. A fresh space gets its files (vmad_persist_added()) before
+ * anyone can see it.
+ */
+static int registry_insert(struct vmad_server *srv, uint64_t id,
+			   const char *name, uid_t uid, struct vas *vas,
+			   struct vmad_space **out)
 {
 	struct vmad_registry *reg = &srv->reg;
 	struct vmad_uid_count *cnt;
+	struct cds_lfht_iter iter;
 	struct vmad_space *sp;
 	int ret = 0;
 
@@ -254,27 +269,52 @@ int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
-	if (cnt->nr >= srv->cfg.max_spaces_per_uid) {
+	if (!id && cnt->nr >= srv->cfg.max_spaces_per_uid) {
 		ret = -EAGAIN;
 		goto out_unlock;
 	}
+	/* Adds hold the lock: what is free now is free when listed. */
 	urcu_memb_read_lock();
-	if (sp->name[0]) {
-		struct name_key key = {uid, sp->name};
-		struct cds_lfht_node *dup;
-
-		dup = cds_lfht_add_unique(reg->by_name,
-					  hash_name(uid, sp->name), match_name,
-					  &key, &sp->name_node);
-		if (dup != &sp->name_node) {
-			urcu_memb_read_unlock();
+	if (id) {
+		cds_lfht_lookup(reg->by_id, hash_u64(id), match_id, &id, &iter);
+		if (cds_lfht_iter_get_node(&iter))
 			ret = -EEXIST;
-			goto out_unlock;
+	}
+	if (!ret && sp->name[0]) {
+		struct name_key key = {uid, sp->name};
+
+		cds_lfht_lookup(reg->by_name, hash_name(uid, sp->name),
+				match_name, &key, &iter);
+		if (cds_lfht_iter_get_node(&iter))
+			ret = -EEXIST;
+	}
+	urcu_memb_read_unlock();
+	if (ret)
+		goto out_unlock;
+	if (id) {
+		sp->id = id;
+		if (id >= reg->next_id)
+			reg->next_id = id + 1;
+	} else {
+		if (srv->persist && reg->next_id >= reg->id_limit) {
+			ret = vmad_persist_reserve_ids(srv, reg->next_id,
+						       &reg->id_limit);
+			if (ret)
+				goto out_unlock;
+		}
+		sp->id = reg->next_id++;
+		if (reg->id_hook)
+			reg->id_hook(reg->id_hook_arg, sp->id);
+		if (srv->persist) {
+			ret = vmad_persist_added(srv, sp);
+			if (ret)
+				goto out_unlock;
 		}
 	}
-	sp->id = reg->next_id++;
-	if (reg->id_hook)
-		reg->id_hook(reg->id_hook_arg, sp->id);
+	urcu_memb_read_lock();
+	if (sp->name[0])
+		cds_lfht_add(reg->by_name, hash_name(uid, sp->name),
+			     &sp->name_node);
 	cds_lfht_add(reg->by_id, hash_u64(sp->id), &sp->id_node);
 	urcu_memb_read_unlock();
 	cnt->nr++;
@@ -285,8 +325,24 @@ int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 
 out_unlock:
 	pthread_mutex_unlock(&reg->lock);
+	vmad_persist_free(sp);
 	free(sp); /* never published: no grace period needed */
 	return ret;
+}
+
+int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
+		      struct vas *vas, struct vmad_space **out)
+{
+	return registry_insert(srv, 0, name, uid, vas, out);
+}
+
+int vmad_registry_add_restored(struct vmad_server *srv, uint64_t id,
+			       const char *name, uid_t uid, struct vas *vas,
+			       struct vmad_space **out)
+{
+	if (!id)
+		return -EINVAL;
+	return registry_insert(srv, id, name, uid, vas, out);
 }
 
 int vmad_registry_remove(struct vmad_server *srv, struct vmad_space *sp)
@@ -310,8 +366,46 @@ int vmad_registry_remove(struct vmad_server *srv, struct vmad_space *sp)
 	pthread_mutex_unlock(&reg->lock);
 	if (ret)
 		return -ENOENT;
+	if (sp->ps)
+		vmad_persist_removed(srv, sp);
 	vmad_space_put(sp); /* the registry's reference */
 	return 0;
+}
+
+long vmad_registry_collect(struct vmad_server *srv, struct vmad_space ***out)
+{
+	struct vmad_registry *reg = &srv->reg;
+	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
+	struct vmad_space *sp, **all = NULL, **n;
+	size_t nr = 0, cap = 0;
+	long ret = 0;
+
+	urcu_memb_read_lock();
+	cds_lfht_for_each(reg->by_id, &iter, node)
+	{
+		sp = caa_container_of(node, struct vmad_space, id_node);
+		if (nr == cap) {
+			cap = cap ? cap * 2 : 16;
+			n = realloc(all, cap * sizeof(*n));
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			all = n;
+		}
+		if (space_tryget(sp))
+			all[nr++] = sp;
+	}
+	urcu_memb_read_unlock();
+	if (ret) {
+		while (nr)
+			vmad_space_put(all[--nr]);
+		free(all);
+		return ret;
+	}
+	*out = all;
+	return (long)nr;
 }
 
 void vmad_registry_reserve_ids(struct vmad_registry *reg, uint64_t last)

@@ -979,6 +979,10 @@ int vmad_server_run(struct vmad_server *srv)
 	ret = vmad_jobs_start(srv);
 	if (ret)
 		goto out_jobs;
+	/* Every space of the state directory, before the first client. */
+	ret = vmad_persist_start(srv);
+	if (ret)
+		goto out_jobs;
 	srv->workers = calloc(srv->nr_workers, sizeof(*srv->workers));
 	if (!srv->workers) {
 		ret = -ENOMEM;
@@ -1066,11 +1070,13 @@ out_workers:
 	free(srv->workers);
 	srv->workers = NULL;
 	srv->nr_workers = 0;
+	vmad_persist_stop(srv); /* saves the changed spaces */
 	if (srv->reg.by_id)
 		vmad_registry_fini(srv);
 out_jobs:
 	vmad_jobs_stop(srv);
 	urcu_memb_barrier(); /* every space's call_rcu free has run */
+	vmad_persist_fini(srv);
 	if (srv->reg.by_id)
 		cds_lfht_destroy(srv->reg.by_id, NULL);
 	if (srv->reg.by_name)

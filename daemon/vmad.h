@@ -80,6 +80,11 @@ struct vmad_config {
 	uint64_t output_low_water;	/* resume below this */
 	unsigned output_timeout;	/* seconds a blocked writer lives */
 	unsigned shutdown_timeout;	/* seconds to flush on SIGTERM */
+	/* Durable spaces (persist.c) */
+	char state_dir[VMAD_PATH_MAX]; /* "" = spaces live in memory only */
+	uint64_t save_interval_ms;     /* between saves of changed spaces */
+	bool appendonly;      /* journal each change before answering */
+	unsigned appendfsync; /* enum vmad_fsync */
 	/* Process */
 	bool daemonize;
 	char pidfile[VMAD_PATH_MAX];
@@ -87,6 +92,13 @@ struct vmad_config {
 	unsigned log_level;
 	char log_file[VMAD_PATH_MAX]; /* "" = stderr */
 	bool syslog;
+};
+
+/* appendfsync: when the journal of a space reaches the disk. */
+enum vmad_fsync {
+	VMAD_FSYNC_ALWAYS,   /* before each change is answered */
+	VMAD_FSYNC_EVERYSEC, /* once a second, in the background */
+	VMAD_FSYNC_NO,	     /* when the kernel writes it back */
 };
 
 /* Where a value came from, for the socket order of CONTRACT §1. */
@@ -279,6 +291,7 @@ struct vmad_space {
 	struct rcu_head rcu;
 	struct vmad_server *srv;
 	struct vmad_space *reap_next;
+	struct vmad_pspace *ps; /* its files (persist.c); NULL without */
 };
 
 struct vmad_uid_count {
@@ -301,6 +314,8 @@ struct vmad_registry {
 	uint64_t first_id;	  /* this daemon life's base (logged) */
 	vmad_id_hook id_hook;	  /* or NULL; under lock */
 	void *id_hook_arg;
+	uint64_t id_limit;	  /* ids below it are reserved on disk
+				     (with a state_dir), under lock */
 	struct vmad_uid_count *uids; /* spaces per uid, under lock */
 	size_t nr_uids, cap_uids;
 	long nr_spaces; /* atomic */
@@ -338,6 +353,26 @@ int vmad_registry_lookup(struct vmad_server *srv,
  */
 int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 		      struct vas *vas, struct vmad_space **out);
+
+/**
+ * vmad_registry_add_restored() - List a space loaded from the state
+ * directory under its own @id (not counted against max_spaces_per_uid).
+ * Context: Takes registry->lock.
+ * Return: 0 and *@out (a new reference); -EEXIST if the id or the name is
+ *         taken; -ENOMEM.
+ */
+int vmad_registry_add_restored(struct vmad_server *srv, uint64_t id,
+			       const char *name, uid_t uid, struct vas *vas,
+			       struct vmad_space **out);
+
+/**
+ * vmad_registry_collect() - A reference to every listed space.
+ * @out: new array of the return value's length (free() it after putting
+ *       each space).
+ * Context: Any registered RCU thread.
+ * Return: the number of spaces, or -ENOMEM.
+ */
+long vmad_registry_collect(struct vmad_server *srv, struct vmad_space ***out);
 
 /**
  * vmad_registry_remove() - Unlist @sp (destroy); its memory goes when the
@@ -489,6 +524,7 @@ struct vmad_server {
 	struct vmad_jobs jobs;
 	/* Spaces */
 	struct vmad_registry reg;
+	struct vmad_persist *persist; /* the state directory; NULL without */
 	/* Counters (atomic) */
 	long nr_conns;
 	uint64_t conns_total;
@@ -541,6 +577,9 @@ struct vmad_ctx {
 	uid_t uid;
 	uint64_t nr_faults; /* faults served (added to the worker's count) */
 	uint64_t nr_errors;
+	bool changed;	/* set by a handler whose change the mutation count
+			   of the space does not show (a fault, brk) */
+	bool replaying; /* running a journal at start: record nothing */
 };
 
 /**
@@ -560,9 +599,161 @@ size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 		       struct rpc_buf *out);
 
 /**
+ * vmad_replay() - Run the request in @json (a journal record) as root,
+ * recording nothing.
+ * @why: receives what was wrong with a record that could not be run.
+ * Context: Init only (loading the state directory).
+ * Return: 0 (whatever the request's own result); -EINVAL if @json is not
+ *         a request of a method that changes a space.
+ */
+int vmad_replay(struct vmad_server *srv, const char *json, size_t len,
+		char *why, size_t whylen);
+
+/**
  * vmad_nr_cpus() - Online CPUs (at least 1).
  * Context: Any context.
  */
 unsigned vmad_nr_cpus(void);
+
+/* ---- Durable spaces (persist.c, spacefile.c) ---------------------------- */
+
+/*
+ * What a space file holds besides the snapshot (spacefile.c describes
+ * the format).
+ */
+#define VMAD_SPACEFILE_VERSION 1
+struct vmad_spacefile {
+	uint64_t id;
+	uid_t owner;
+	uint64_t jgen, joff; /* the journal position the snapshot includes */
+	uint64_t saved;	     /* seconds since the epoch */
+	char name[RPC_NAME_MAX];
+};
+
+/* CRC-32 (IEEE, as zlib's crc32()) of @len bytes, continuing @crc. */
+uint32_t vmad_crc32(uint32_t crc, const void *data, size_t len);
+
+/**
+ * vmad_spacefile_encode() - The bytes of a space file: @sf and @snap.
+ * @out: new buffer (free()).
+ * Context: Any context.
+ * Return: 0; -ENOMEM.
+ */
+int vmad_spacefile_encode(const struct vmad_spacefile *sf, const void *snap,
+			  size_t snap_len, void **out, size_t *out_len);
+
+/**
+ * vmad_spacefile_decode() - Check the bytes of a space file and find its
+ * parts; *@snap points into @data.
+ * @msg: receives what is wrong (a sentence), when refused.
+ * Context: Any context.
+ * Return: 0; -EINVAL.
+ */
+int vmad_spacefile_decode(const void *data, size_t len,
+			  struct vmad_spacefile *sf, const void **snap,
+			  size_t *snap_len, char *msg, size_t msglen);
+
+/**
+ * vmad_space_export() - The space file of @sp (its snapshot, id, owner,
+ * name), with journal position (@jgen, @joff).
+ * @out: new buffer (free()).
+ * Context: Takes the space's write lock (vas_snapshot()).
+ * Return: 0; -ENOMEM.
+ */
+int vmad_space_export(struct vmad_space *sp, uint64_t jgen, uint64_t joff,
+		      void **out, size_t *len);
+
+/**
+ * vmad_space_import() - Check a space file and build its space.
+ * @msg: receives what is wrong, when refused.
+ * Context: Any registered RCU thread.
+ * Return: 0 with *@sf and *@out; -EINVAL; -ENOMEM.
+ */
+int vmad_space_import(const void *data, size_t len, struct vmad_spacefile *sf,
+		      struct vas **out, char *msg, size_t msglen);
+
+/**
+ * vmad_persist_start() - With a state_dir: lock it, load every space in it
+ * (snapshots, then their journals), start the saver thread.
+ * Context: Init only, after the registry and the job pool started.
+ * Return: 0; a negative errno if the directory cannot be used (logged).
+ */
+int vmad_persist_start(struct vmad_server *srv);
+
+/**
+ * vmad_persist_stop() - Save every changed space (SIGTERM), stop the saver;
+ * spaces unlisted after this keep their files.
+ * Context: Init only, after the workers stopped.
+ */
+void vmad_persist_stop(struct vmad_server *srv);
+
+/**
+ * vmad_persist_fini() - Close the state directory (after every space was
+ * freed).
+ * Context: Init only.
+ */
+void vmad_persist_fini(struct vmad_server *srv);
+
+/**
+ * vmad_persist_added() - A new space @sp (created, forked, imported) is
+ * about to be listed: give it its files. With appendonly, its first
+ * snapshot is written before this returns.
+ * Context: Holds registry->lock (the space is not listed yet).
+ * Return: 0; -ENOMEM; -EIO if the snapshot could not be written (logged).
+ */
+int vmad_persist_added(struct vmad_server *srv, struct vmad_space *sp);
+
+/**
+ * vmad_persist_removed() - @sp was destroyed: remove its files.
+ * Context: Any context, after it was unlisted.
+ */
+void vmad_persist_removed(struct vmad_server *srv, struct vmad_space *sp);
+
+/**
+ * vmad_persist_free() - Release what persistence kept for @sp.
+ * Context: The space's last reference is gone.
+ */
+void vmad_persist_free(struct vmad_space *sp);
+
+/**
+ * vmad_persist_reserve_ids() - Ids at or above @next are about to be used:
+ * write a new reservation to the state directory first, so that no id is
+ * handed out twice across restarts.
+ * @limit: receives the new end of the reservation.
+ * Context: Holds registry->lock.
+ * Return: 0; a negative errno (logged).
+ */
+int vmad_persist_reserve_ids(struct vmad_server *srv, uint64_t next,
+			     uint64_t *limit);
+
+/*
+ * Around a request that may change a space (handlers.c): begin takes the
+ * space's journal lock with appendonly, so that journal order is the
+ * order of the changes; end records the request if it changed the space
+ * (the mutation count moved, or ctx->changed) and, with appendfsync
+ * always, waits until it is on disk.
+ */
+struct vmad_pchange {
+	struct vmad_space *sp; /* a reference; NULL: nothing to record */
+	uint64_t mutations;
+	bool locked;
+};
+
+/**
+ * vmad_persist_begin() - Before running @req.
+ * Context: Any registered RCU thread (a worker or a job thread).
+ * Return: 0; -EIO with @err filled if the space's journal failed and
+ *         changes are refused until its next successful save.
+ */
+int vmad_persist_begin(struct vmad_ctx *ctx, const struct rpc_request *req,
+		       struct vmad_pchange *pc, struct rpc_error *err);
+
+/**
+ * vmad_persist_end() - After running @req.
+ * Return: 0; -EIO with @err filled if the change could not be journaled
+ *         (the caller answers with @err instead of the result).
+ */
+int vmad_persist_end(struct vmad_ctx *ctx, const struct rpc_request *req,
+		     struct vmad_pchange *pc, struct rpc_error *err);
 
 #endif /* VMAD_VMAD_H */

@@ -30,11 +30,13 @@ file(INSTALL "${VMAD_ETC_BIN}/vmad.service"
   DESTINATION "${VMAD_FULL_UNITDIR}")
 
 # The repository's vmad.conf holds the built-in defaults; the installed one
-# sets what the service needs: its socket (required), and the socket's
-# group where the file has that option.
+# sets what the service needs: its socket (required), the socket's group
+# where the file has that option, and the state directory where spaces
+# are kept (its StateDirectory).
 file(READ "${VMAD_ETC_SRC}/vmad.conf" conf)
 foreach(setting "socket=${VMAD_SERVICE_SOCKET}"
-                "socket_group=${VMAD_SERVICE_GROUP}")
+                "socket_group=${VMAD_SERVICE_GROUP}"
+                "state_dir=${VMAD_SERVICE_STATE_DIR}")
   string(REPLACE "=" ";" kv "${setting}")
   list(GET kv 0 name)
   list(GET kv 1 value)

@@ -108,6 +108,7 @@ static const struct rpc_param import_params[] = {
 	{"stack_guard_gap", P_U64, F(import.create.stack_guard_gap), 0},
 	{"max_map_count", P_U64, F(import.create.max_map_count), 0},
 	{"stack_rlimit", P_U64, F(import.create.stack_rlimit), 0},
+	{"snapshot", P_TEXT, F(import.snapshot), 0},
 };
 
 static const struct rpc_param space_params[] = {
@@ -241,6 +242,7 @@ static const struct rpc_method_row rpc_methods[RPC_NR_METHODS] = {
 	ROW(RPC_MUNLOCKALL, "munlockall", munlockall_params),
 	ROW(RPC_MSEAL, "mseal", mseal_params),
 	ROW(RPC_SET_VMA_ANON_NAME, "set_vma_anon_name", anon_name_params),
+	ROW(RPC_SPACE_EXPORT, "space.export", space_params),
 };
 
 /* Names of the bits of a flags array, in bit order. */
@@ -622,6 +624,18 @@ static bool is_name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9') || strchr("_.:@+/-", c);
+}
+
+bool rpc_name_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!len || len >= RPC_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!s[i] || !is_name_char(s[i]))
+			return false;
+	return true;
 }
 
 /*
@@ -1746,4 +1760,158 @@ int rpc_request_format(const struct rpc_request *req, char *buf, size_t len)
 	}
 #undef OUT
 	return n;
+}
+
+const struct rpc_space_ref *rpc_request_space(const struct rpc_request *req)
+{
+	const struct rpc_method_row *row = &rpc_methods[req->method];
+	size_t k;
+
+	for (k = 0; k < row->nr_params; k++)
+		if (row->params[k].type == P_SPACE)
+			return (const struct rpc_space_ref
+					*)((const char *)req +
+					   row->params[k].off);
+	return NULL;
+}
+
+static void write_flags(struct rpc_buf *b, unsigned flags,
+			const char *const *names, size_t nr)
+{
+	bool first = true;
+	size_t j;
+
+	rpc_buf_puts(b, "[");
+	for (j = 0; j < nr; j++)
+		if (flags & 1u << j) {
+			rpc_buf_puts(b, first ? "\"" : ",\"");
+			rpc_buf_puts(b, names[j]);
+			rpc_buf_puts(b, "\"");
+			first = false;
+		}
+	rpc_buf_puts(b, "]");
+}
+
+void rpc_request_write(struct rpc_buf *b, const struct rpc_request *req)
+{
+	const struct rpc_method_row *row = &rpc_methods[req->method];
+	bool first = true;
+	size_t k;
+
+	rpc_buf_puts(b, "{\"jsonrpc\":\"2.0\",\"method\":\"");
+	rpc_buf_puts(b, row->name);
+	rpc_buf_puts(b, "\",\"params\":{");
+	for (k = 0; k < row->nr_params; k++) {
+		const struct rpc_param *p = &row->params[k];
+		const char *field = (const char *)req + p->off;
+		size_t mark = b->len;
+
+		rpc_buf_puts(b, first ? "\"" : ",\"");
+		rpc_buf_puts(b, p->name);
+		rpc_buf_puts(b, "\":");
+		switch (p->type) {
+		case P_U64: {
+			const struct rpc_u64 *u = (const void *)field;
+
+			if (!u->present)
+				goto absent;
+			/* Above 2^63-1 as hex: no reader needs big integers. */
+			if (u->v > (uint64_t)INT64_MAX)
+				rpc_buf_printf(b, "\"0x%llx\"",
+					       (unsigned long long)u->v);
+			else
+				rpc_buf_put_u64(b, u->v);
+			break;
+		}
+		case P_SPACE: {
+			const struct rpc_space_ref *s = (const void *)field;
+
+			if (!s->present)
+				goto absent;
+			if (s->by_name && s->has_owner)
+				rpc_buf_printf(b, "\"~%u/%s\"",
+					       (unsigned)s->owner, s->name);
+			else if (s->by_name)
+				rpc_buf_put_string(b, s->name, strlen(s->name));
+			else
+				rpc_buf_put_u64(b, s->id);
+			break;
+		}
+		case P_PROT: {
+			unsigned prot = *(const unsigned *)field;
+
+			rpc_buf_printf(b, "\"%s%s%s\"",
+				       prot & VAS_PROT_READ ? "r" : "",
+				       prot & VAS_PROT_WRITE ? "w" : "",
+				       prot & VAS_PROT_EXEC ? "x" : "");
+			break;
+		}
+		case P_MAP_FLAGS:
+			write_flags(b, *(const unsigned *)field, map_flag_names,
+				    sizeof(map_flag_names) / sizeof(char *));
+			break;
+		case P_MREMAP_FLAGS:
+			write_flags(b, *(const unsigned *)field,
+				    mremap_flag_names,
+				    sizeof(mremap_flag_names) / sizeof(char *));
+			break;
+		case P_ACCESS:
+			rpc_buf_printf(
+				b, "\"%s\"",
+				access_names[*(const enum vas_access *)field]);
+			break;
+		case P_NAME:
+		case P_FILE:
+			if (!field[0])
+				goto absent;
+			rpc_buf_put_string(b, field, strlen(field));
+			break;
+		case P_BOOL:
+			rpc_buf_puts(b,
+				     *(const bool *)field ? "true" : "false");
+			break;
+		case P_OPT_BOOL: {
+			const struct rpc_opt_bool *ob = (const void *)field;
+
+			if (!ob->present)
+				goto absent;
+			rpc_buf_puts(b, ob->v ? "true" : "false");
+			break;
+		}
+		case P_ADVICE:
+			rpc_buf_printf(b, "%d", *(const int *)field);
+			break;
+		case P_MLOCK_FLAGS:
+			write_flags(b, *(const unsigned *)field,
+				    mlock_flag_names, 1);
+			break;
+		case P_MCL_FLAGS:
+			write_flags(b, *(const unsigned *)field, mcl_flag_names,
+				    3);
+			break;
+		case P_ANON_NAME: {
+			const struct rpc_vmflags_params *vp = &req->p.vmf;
+
+			if (vp->has_name)
+				rpc_buf_put_string(b, vp->name,
+						   strlen(vp->name));
+			else
+				rpc_buf_puts(b, "null");
+			break;
+		}
+		case P_TEXT: {
+			const struct rpc_text *bl = (const void *)field;
+
+			if (!bl->present)
+				goto absent;
+			rpc_buf_put_string(b, bl->s, bl->len);
+			break;
+		}
+		}
+		first = false;
+		continue;
+	absent:
+		b->len = mark;
+	}
+	rpc_buf_puts(b, "}}");
 }

@@ -48,6 +48,36 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/*
+ * rpc_request_write() gives text that decodes to the same request (the
+ * daemon's journal relies on it): same canonical line, id aside.
+ */
+static void check_write_round_trip(const struct rpc_request *req,
+				   const char *line)
+{
+	struct rpc_request again;
+	struct rpc_error err;
+	struct rpc_msg msg;
+	struct rpc_buf b;
+	char line2[1024];
+
+	rpc_buf_init(&b);
+	rpc_request_write(&b, req);
+	ck_assert(!b.oom);
+	ck_assert_msg(rpc_msg_parse(&msg, b.data, b.len, false, 1, &err) == 0,
+		      "%.*s: %s", (int)b.len, b.data, err.msg);
+	ck_assert_msg(rpc_msg_request(&msg, 0, &again, &err) == 0, "%.*s: %s",
+		      (int)b.len, b.data, err.msg);
+	ck_assert(!again.has_id);
+	again.has_id = req->has_id;
+	memcpy(again.id, req->id, sizeof(again.id));
+	rpc_request_format(&again, line2, sizeof(line2));
+	ck_assert_msg(!strcmp(line, line2), "%s\nwritten %.*s\nread %s", line,
+		      (int)b.len, b.data, line2);
+	rpc_msg_fini(&msg);
+	rpc_buf_fini(&b);
+}
+
 /* Run the codec over a stream fed in @chunk-byte pieces; text in @out. */
 static void run_stream(const char *in, size_t len, size_t chunk,
 		       struct rpc_buf *out)
@@ -100,6 +130,7 @@ static void run_stream(const char *in, size_t len, size_t chunk,
 			}
 			rpc_request_format(&req, line, sizeof(line));
 			rpc_buf_printf(out, "%s\n", line);
+			check_write_round_trip(&req, line);
 		}
 		rpc_msg_fini(&msg);
 	}
@@ -582,6 +613,41 @@ START_TEST(test_fast_path_matches_tree)
 }
 END_TEST
 
+/* Base64 both ways, every length up to 300, and what is not base64. */
+START_TEST(test_base64)
+{
+	static const char *const bad[] = {
+		"A",	"AB",	"ABC",	    "AB=C", "A===", "AB==AB==", "AB\n=",
+		"AB C", "ABC-", "ABCD====", "AB=D", "AR==", "ABD=",
+	};
+	unsigned char in[300], out[300];
+	struct rpc_buf b;
+	size_t len, i;
+	long n;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (unsigned char)(i * 151 + 7);
+	for (len = 0; len <= sizeof(in); len++) {
+		rpc_buf_init(&b);
+		rpc_buf_put_base64(&b, in, len);
+		ck_assert_uint_eq(b.len, 2 + (len + 2) / 3 * 4);
+		ck_assert(b.data[0] == '"' && b.data[b.len - 1] == '"');
+		ck_assert_uint_le(rpc_base64_max(b.len - 2), sizeof(out) + 2);
+		n = rpc_base64_decode(b.data + 1, b.len - 2, out);
+		ck_assert_int_eq(n, (long)len);
+		ck_assert(!memcmp(in, out, len));
+		rpc_buf_fini(&b);
+	}
+	n = rpc_base64_decode("TWFu", 4, out);
+	ck_assert_int_eq(n, 3);
+	ck_assert(!memcmp(out, "Man", 3));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(rpc_base64_decode(bad[i], strlen(bad[i]), out) ==
+				      -EINVAL,
+			      "'%s' accepted", bad[i]);
+}
+END_TEST
+
 static Suite *rpc_suite(void)
 {
 	Suite *s = suite_create("rpc");
@@ -605,6 +671,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_socket_path);
 	tcase_add_test(tc, test_vectors_tree_path);
 	tcase_add_test(tc, test_fast_path_matches_tree);
+	tcase_add_test(tc, test_base64);
 	suite_add_tcase(s, tc);
 	return s;
 }

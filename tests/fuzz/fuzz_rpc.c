@@ -491,6 +491,37 @@ static bool space_given(const struct rpc_request *req)
 	}
 }
 
+/*
+ * rpc_request_write() must give text that decodes to the same request
+ * (the daemon journals mutations that way): same canonical line.
+ */
+static void check_write(const struct rpc_request *req, const char *line)
+{
+	struct rpc_request again;
+	struct rpc_error err;
+	struct rpc_msg msg;
+	struct rpc_buf b;
+	char line2[4096];
+
+	rpc_buf_init(&b);
+	rpc_request_write(&b, req);
+	if (b.oom)
+		FAIL("rpc_request_write: out of memory");
+	if (rpc_msg_parse(&msg, b.data, b.len, false, 1, &err))
+		FAIL("rpc_request_write: %.*s does not parse: %s", (int)b.len,
+		     b.data, err.msg);
+	if (rpc_msg_request(&msg, 0, &again, &err))
+		FAIL("rpc_request_write: %.*s does not decode: %s", (int)b.len,
+		     b.data, err.msg);
+	again.has_id = req->has_id;
+	memcpy(again.id, req->id, sizeof(again.id));
+	rpc_request_format(&again, line2, sizeof(line2));
+	if (strcmp(line, line2))
+		FAIL("rpc_request_write: %s came back as %s", line, line2);
+	rpc_msg_fini(&msg);
+	rpc_buf_fini(&b);
+}
+
 /* The canonical text must not depend on the buffer size (snprintf). */
 static void check_format(const struct rpc_request *req, char *out, size_t cap,
 			 size_t small)
@@ -580,6 +611,7 @@ static void decode_frame(const char *frame, size_t len, bool big,
 			FAIL("rpc_msg_peek: has_space %d for %s", has_space,
 			     rpc_method_name(req.method));
 		check_format(&req, text, sizeof(text), len + i);
+		check_write(&req, text);
 		run_add(out, text, strlen(text));
 		run_add(out, "|", 1);
 		check_result_response(&req);

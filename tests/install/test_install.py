@@ -126,12 +126,20 @@ if m:
           f"the configuration's socket {sock and sock.group(1)} is not in "
           f"the unit's RuntimeDirectory {rt and rt.group(1)}")
     print(f"ok   socket {sock and sock.group(1)} in RuntimeDirectory")
-    # The installed file differs from the repository's only there.
+    # The installed file differs from the repository's only there, and
+    # in the state directory, which is the unit's StateDirectory.
     repo = open(os.path.join(ARGS.source, "etc/vmad.conf")).read()
     inst = open(conf).read()
     diff = [l for l in inst.splitlines() if l not in repo.splitlines()]
-    check(all(l.startswith(("socket ", "socket_group ", "#"))
+    check(all(l.startswith(("socket ", "socket_group ", "state_dir ", "#"))
               for l in diff), f"installed vmad.conf differs in {diff}")
+    state = re.search(r'(?m)^state_dir "(.*)"$', p.stdout)
+    sd = re.search(r"(?m)^StateDirectory=(\S+)$", unit)
+    check(state and sd and state.group(1) == "/var/lib/" + sd.group(1),
+          f"the configuration's state_dir {state and state.group(1)} is "
+          f"not the unit's StateDirectory {sd and sd.group(1)}")
+    print(f"ok   state_dir {state and state.group(1)} is the "
+          "StateDirectory")
 
 analyze = ARGS.systemd_analyze or shutil.which("systemd-analyze")
 if analyze:

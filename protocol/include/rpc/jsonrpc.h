@@ -143,6 +143,8 @@ int rpc_decoder_next(struct rpc_decoder *dec, const char **frame, size_t *len,
  */
 size_t rpc_decoder_pending(const struct rpc_decoder *dec);
 
+struct rpc_buf;
+
 /* ---- Requests --------------------------------------------------------- */
 
 enum rpc_method {
@@ -170,6 +172,7 @@ enum rpc_method {
 	RPC_MUNLOCKALL,
 	RPC_MSEAL,
 	RPC_SET_VMA_ANON_NAME,
+	RPC_SPACE_EXPORT,
 	RPC_NR_METHODS
 };
 
@@ -208,8 +211,9 @@ struct rpc_create_params {
 };
 
 /*
- * A string parameter too long to copy (the text of /proc/PID/maps):
- * borrowed from the parsed message, valid while it lives.
+ * A string parameter too long to copy (the text of /proc/PID/maps, a
+ * snapshot in base64): borrowed from the parsed message, valid while it
+ * lives.
  */
 struct rpc_text {
 	bool present;
@@ -217,12 +221,13 @@ struct rpc_text {
 	size_t len;
 };
 
-/* space.import from /proc/PID/maps (or smaps) text. */
+/* space.import from /proc/PID/maps (or smaps) text, or from a snapshot. */
 struct rpc_import_params {
 	struct rpc_create_params create; /* name and layout; brk_base is
 					    the "start_brk" param */
 	struct rpc_text maps;
 	struct rpc_u64 brk, start_stack;
+	struct rpc_text snapshot; /* or: space.export's "snapshot" (base64) */
 };
 
 struct rpc_fork_params {
@@ -387,6 +392,28 @@ void rpc_msg_fini(struct rpc_msg *msg);
 int rpc_request_format(const struct rpc_request *req, char *buf, size_t len);
 
 /**
+ * rpc_name_valid() - Whether @s (@len bytes) is a valid space name.
+ * Context: Any context.
+ */
+bool rpc_name_valid(const char *s, size_t len);
+
+/**
+ * rpc_request_space() - The "space" parameter of @req's method, or NULL if
+ * the method has none (the table knows where each method keeps it).
+ * Context: Any context.
+ */
+const struct rpc_space_ref *rpc_request_space(const struct rpc_request *req);
+
+/**
+ * rpc_request_write() - Write @req back as a JSON-RPC notification
+ * (no id): the parameters that were given, in the method table's order, so
+ * that rpc_msg_parse() and rpc_msg_request() of the text give @req again
+ * (the daemon's journal stores mutations this way).
+ * Context: Any context.
+ */
+void rpc_request_write(struct rpc_buf *b, const struct rpc_request *req);
+
+/**
  * rpc_error_set() - Fill @err (printf-style message).
  * Context: Any context.
  * Return: -EPROTO.
@@ -438,6 +465,17 @@ void rpc_buf_printf(struct rpc_buf *b, const char *fmt, ...)
 /* A JSON string literal with the escapes JSON needs. */
 void rpc_buf_put_string(struct rpc_buf *b, const char *s, size_t len);
 void rpc_buf_put_u64(struct rpc_buf *b, uint64_t v);
+/* A JSON string literal holding @len bytes of @data in base64 (RFC 4648). */
+void rpc_buf_put_base64(struct rpc_buf *b, const void *data, size_t len);
+
+/**
+ * rpc_base64_decode() - Decode the base64 text @s of @len bytes (RFC 4648,
+ * padded, no whitespace) into @out, which holds rpc_base64_max(@len) bytes.
+ * Context: Any context.
+ * Return: the number of bytes decoded; -EINVAL if @s is not base64.
+ */
+long rpc_base64_decode(const char *s, size_t len, void *out);
+#define rpc_base64_max(len) ((len) / 4 * 3)
 
 /**
  * rpc_write_result_begin() - `{"jsonrpc":"2.0","id":ID,"result":`; the
