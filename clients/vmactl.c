@@ -130,13 +130,13 @@ static const char vmactl_help_tail[] =
 	"    echo '{\"method\":\"space.list\"}' | vmactl -\n";
 
 enum vmactl_type {
-	VMACTL_U64,   /* address or size: decimal/hex, K/M/G/T suffix */
-	VMACTL_PAGES, /* a number of pages: decimal/hex, no suffix */
-	VMACTL_COUNT, /* a count: decimal/hex, no suffix */
-	VMACTL_STR,   /* string */
-	VMACTL_SPACE, /* integer id or name */
-	VMACTL_FLAGS, /* comma-separated list -> array of strings */
-	VMACTL_BOOL,  /* option without value */
+	VMACTL_U64,	   /* address or size: decimal/hex, K/M/G/T suffix */
+	VMACTL_PAGES,	   /* a number of pages: decimal/hex, no suffix */
+	VMACTL_COUNT,	   /* a count: decimal/hex, no suffix */
+	VMACTL_STR,	   /* string */
+	VMACTL_SPACE,	   /* integer id or name */
+	VMACTL_FLAGS,	   /* comma-separated list -> array of strings */
+	VMACTL_BOOL,	   /* option without value */
 	VMACTL_INT_OR_STR, /* a number if it reads as one, else a string */
 };
 
@@ -186,6 +186,7 @@ static const struct vmactl_param {
 	{"memlock_rlimit", VMACTL_U64, "BYTES"},
 	{"thp_align", VMACTL_BOOL, NULL},
 	{"advice", VMACTL_INT_OR_STR, "ADVICE"},
+	{"snapshot", VMACTL_STR, "FILE"},
 };
 
 enum vmactl_out {
@@ -200,6 +201,7 @@ enum vmactl_out {
 	VMACTL_OUT_STATS,
 	VMACTL_OUT_SHOW,
 	VMACTL_OUT_PMAP,
+	VMACTL_OUT_EXPORT,
 };
 
 /* A flag of one command that is not a parameter of its method. */
@@ -247,12 +249,14 @@ struct vmactl_cmd {
 	const char *name;
 	const char *method;
 	const char *pos[4];
-	const char *opts[10];
+	const char *opts[12];
 	const char *required[4];
 	enum vmactl_out out;
 	const struct vmactl_flag *flags;
 	const char *help;
 };
+
+#define VMACTL_NR_OPTS (sizeof(((struct vmactl_cmd *)0)->opts) / sizeof(char *))
 
 static const struct vmactl_cmd vmactl_cmds[] = {
 	{
@@ -289,16 +293,30 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.help = "Lists your spaces (root: all) with their layout.",
 	},
 	{
+		.name = "space export",
+		.method = "space.export",
+		.pos = {"space", "file"},
+		.required = {"space", "file"},
+		.out = VMACTL_OUT_EXPORT,
+		.help = "Writes the complete snapshot of SPACE (every VMA and "
+			"property,\nits layout, owner and name) to FILE (- for "
+			"standard output),\nfor space import here or on "
+			"another daemon.",
+	},
+	{
 		.name = "space import",
 		.method = "space.import",
 		.pos = {"name"},
 		.opts = {"maps", "pid", "start_brk", "brk", "start_stack",
 			 "task_size", "mmap_base", "stack_guard_gap",
-			 "max_map_count", "stack_rlimit"},
+			 "max_map_count", "stack_rlimit", "snapshot"},
 		.out = VMACTL_OUT_SPACE,
 		.help = "A space holding exactly the VMAs of /proc/PID/maps or "
 			"smaps\ntext (--maps FILE, - for standard input) or of "
-			"a live process\n(--pid PID).",
+			"a live process\n(--pid PID); or a copy of a space "
+			"from "
+			"a snapshot FILE of space\nexport (--snapshot FILE): "
+			"every later answer equals the original's.",
 	},
 	{
 		.name = "mmap",
@@ -638,7 +656,7 @@ static bool vmactl_cmd_allows(const struct vmactl_cmd *cmd, const char *name)
 	for (i = 0; i < 4 && cmd->pos[i]; i++)
 		if (!strcmp(cmd->pos[i], name))
 			return true;
-	for (i = 0; i < 10 && cmd->opts[i]; i++)
+	for (i = 0; i < VMACTL_NR_OPTS && cmd->opts[i]; i++)
 		if (!strcmp(cmd->opts[i], name))
 			return true;
 	return false;
@@ -654,7 +672,7 @@ static const char *vmactl_suggest_opt(const struct vmactl_cmd *cmd,
 
 	for (i = 0; i < 4 && cmd->pos[i]; i++)
 		vmactl_consider(typed, cmd->pos[i], &best, &best_d);
-	for (i = 0; i < 10 && cmd->opts[i]; i++)
+	for (i = 0; i < VMACTL_NR_OPTS && cmd->opts[i]; i++)
 		vmactl_consider(typed, cmd->opts[i], &best, &best_d);
 	for (f = cmd->flags; f && f->name; f++)
 		vmactl_consider(typed, f->name, &best, &best_d);
@@ -732,7 +750,7 @@ static void vmactl_print_usage(FILE *f, const struct vmactl_cmd *cmd,
 			 meta);
 		vmactl_usage_word(f, word, &col, indent + 4);
 	}
-	for (i = 0; i < 10 && cmd->opts[i]; i++) {
+	for (i = 0; i < VMACTL_NR_OPTS && cmd->opts[i]; i++) {
 		const struct vmactl_param *p = vmactl_param(cmd->opts[i]);
 		bool req = vmactl_is_required(cmd, cmd->opts[i]);
 
@@ -1541,6 +1559,7 @@ static void vmactl_print(const struct vmactl_cmd *cmd, const json_t *params,
 	case VMACTL_OUT_BRK: /* vmactl_brk() */
 	case VMACTL_OUT_SHOW:
 	case VMACTL_OUT_PMAP:
+	case VMACTL_OUT_EXPORT:
 		break;
 	case VMACTL_OUT_FAULT:
 		vmactl_print_fault(params, r);
@@ -1599,17 +1618,26 @@ static int vmactl_run_cmd(struct vmactl *vc, const struct vmactl_cmd *cmd,
 {
 	json_t *params = json_object(), *resp = NULL, *info = NULL;
 	const json_t *result;
+	char *output = NULL;
 	uint64_t was = 0;
 	bool moving;
 	int ret;
 
 	ret = vmactl_parse_args(vc, cmd, argc, argv, params);
 	if (!ret && !strcmp(cmd->method, "space.import") &&
-	    vmactl_import_prepare(params))
+	    (json_object_get(params, "snapshot")
+		     ? vmactl_snapshot_prepare(params)
+		     : vmactl_import_prepare(params)))
 		ret = -1;
 	if (ret) {
 		json_decref(params);
 		return ret > 0 ? 0 : VMC_EXIT_USAGE;
+	}
+	/* The file space export writes to is vmactl's, not a parameter. */
+	if (cmd->out == VMACTL_OUT_EXPORT) {
+		output = strdup(
+			json_string_value(json_object_get(params, "file")));
+		json_object_del(params, "file");
 	}
 	moving = cmd->out == VMACTL_OUT_BRK &&
 		 vmactl_u64(json_object_get(params, "addr"));
@@ -1635,6 +1663,22 @@ static int vmactl_run_cmd(struct vmactl *vc, const struct vmactl_cmd *cmd,
 		ret = vmactl_show(vc, params, result);
 		goto out;
 	}
+	if (cmd->out == VMACTL_OUT_EXPORT) {
+		ret = vmactl_export_write(result, output) ? VMC_EXIT_FAIL : 0;
+		json_object_del((json_t *)result, "snapshot");
+		if (!ret && vc->json && strcmp(output, "-")) {
+			json_dumpf(result, stdout, JSON_COMPACT);
+			putchar('\n');
+		} else if (!ret && strcmp(output, "-")) {
+			printf("space %lld exported to %s (%lld bytes)\n",
+			       (long long)json_integer_value(
+				       json_object_get(result, "space")),
+			       output,
+			       (long long)json_integer_value(
+				       json_object_get(result, "bytes")));
+		}
+		goto out;
+	}
 	if (vc->json) {
 		json_dumpf(result, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
 		putchar('\n');
@@ -1649,6 +1693,7 @@ static int vmactl_run_cmd(struct vmactl *vc, const struct vmactl_cmd *cmd,
 	if (cmd->out == VMACTL_OUT_BRK)
 		ret = vmactl_brk(vc, params, result, moving ? &was : NULL);
 out:
+	free(output);
 	json_decref(info);
 	json_decref(resp);
 	json_decref(params);

@@ -80,4 +80,19 @@ int vmactl_show_html(FILE *out, const char *title, const json_t *maps,
  */
 int vmactl_import_prepare(json_t *params);
 
+/**
+ * vmactl_snapshot_prepare() - Replace the "snapshot" option of "space
+ * import" (a file name, "-" for standard input) by the file's bytes in
+ * base64, as space.import takes them.
+ * Return: 0; a negative errno (a message was printed).
+ */
+int vmactl_snapshot_prepare(json_t *params);
+
+/**
+ * vmactl_export_write() - Write the snapshot of a space.export result to
+ * @path ("-": standard output) as bytes.
+ * Return: 0; a negative errno (a message was printed).
+ */
+int vmactl_export_write(const json_t *result, const char *path);
+
 #endif /* VMACTL_H */

@@ -11,13 +11,11 @@
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-void rpc_buf_put_base64(struct rpc_buf *b, const void *data, size_t len)
+size_t rpc_base64_encode(const void *data, size_t len, char *out)
 {
 	const unsigned char *p = data;
-	char quad[4096];
 	size_t i = 0, n = 0;
 
-	rpc_buf_put(b, "\"", 1);
 	while (i < len) {
 		uint32_t v = (uint32_t)p[i] << 16;
 		size_t left = len - i;
@@ -26,18 +24,13 @@ void rpc_buf_put_base64(struct rpc_buf *b, const void *data, size_t len)
 			v |= (uint32_t)p[i + 1] << 8;
 		if (left > 2)
 			v |= p[i + 2];
-		quad[n++] = b64_alphabet[v >> 18];
-		quad[n++] = b64_alphabet[(v >> 12) & 63];
-		quad[n++] = left > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
-		quad[n++] = left > 2 ? b64_alphabet[v & 63] : '=';
+		out[n++] = b64_alphabet[v >> 18];
+		out[n++] = b64_alphabet[(v >> 12) & 63];
+		out[n++] = left > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[n++] = left > 2 ? b64_alphabet[v & 63] : '=';
 		i += left > 2 ? 3 : left;
-		if (n == sizeof(quad)) {
-			rpc_buf_put(b, quad, n);
-			n = 0;
-		}
 	}
-	rpc_buf_put(b, quad, n);
-	rpc_buf_put(b, "\"", 1);
+	return n;
 }
 
 static int b64_value(unsigned char c)

@@ -415,3 +415,14 @@ void rpc_write_space_stats(struct rpc_buf *b, const struct vas_stats *st)
 	STAT("retired", st->tree.nr_retired);
 	LIT(b, "}");
 }
+
+void rpc_buf_put_base64(struct rpc_buf *b, const void *data, size_t len)
+{
+	size_t n = rpc_base64_len(len);
+
+	if (!rpc_buf_reserve(b, n + 2))
+		return;
+	b->data[b->len++] = '"';
+	b->len += rpc_base64_encode(data, len, b->data + b->len);
+	b->data[b->len++] = '"';
+}

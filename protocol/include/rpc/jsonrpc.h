@@ -469,6 +469,15 @@ void rpc_buf_put_u64(struct rpc_buf *b, uint64_t v);
 void rpc_buf_put_base64(struct rpc_buf *b, const void *data, size_t len);
 
 /**
+ * rpc_base64_encode() - Write @len bytes of @data in base64 (RFC 4648,
+ * padded) to @out, which holds rpc_base64_len(@len) bytes (no NUL added).
+ * Context: Any context.
+ * Return: the number of characters written.
+ */
+size_t rpc_base64_encode(const void *data, size_t len, char *out);
+#define rpc_base64_len(len) (((len) + 2) / 3 * 4)
+
+/**
  * rpc_base64_decode() - Decode the base64 text @s of @len bytes (RFC 4648,
  * padded, no whitespace) into @out, which holds rpc_base64_max(@len) bytes.
  * Context: Any context.
