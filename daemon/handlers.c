@@ -814,7 +814,9 @@ static int run_handler(struct vmad_ctx *ctx, const struct rpc_request *req,
 	int ret;
 
 	ctx->changed = false;
-	if (!(h->flags & H_CHANGES) || !ctx->srv->persist || ctx->replaying)
+	/* brk without an address reads the break: nothing to record. */
+	if (!(h->flags & H_CHANGES) || !ctx->srv->persist || ctx->replaying ||
+	    (req->method == RPC_BRK && !req->p.addr.addr.v))
 		return h->fn(ctx, req, out, err);
 	ret = vmad_persist_begin(ctx, req, &pc, err);
 	if (ret)

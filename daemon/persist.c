@@ -29,9 +29,12 @@
  * the changes and nothing acknowledged is lost when vmad is killed. The
  * record reaches the disk: with appendfsync always, before the answer
  * (fdatasync(); concurrent requests share one); with everysec, within a
- * second (the saver thread); with no, when the kernel writes it back. A
- * journal that cannot be written (a full disk) refuses the request with
- * EIO, and every later change of that space, until a save succeeds.
+ * second (the saver thread); with no, when the kernel writes it back.
+ * Room for the next record is preallocated (fallocate) before a change is
+ * made: on a full disk the request is refused up front with ENOSPC and
+ * the change is not made. A write that fails all the same (the change was
+ * made, but not recorded) is answered with EIO, and every later change of
+ * that space too, until a save (which includes it) succeeds.
  *
  * Loading: every "space-ID.snap" is checked (spacefile.c, then
  * vas_restore()) and listed under its id, owner and name; then its
@@ -40,7 +43,11 @@
  * a write) is cut off with a warning. A file that is damaged, truncated or
  * of another version is logged with what is wrong, renamed to
  * "NAME.corrupt" with its journals, and its space is not loaded; every
- * other space is. Each space then journals into a new generation.
+ * other space is. Journals without a snapshot are those of a space being
+ * destroyed (the snapshot goes first) or created (the journal comes first)
+ * when vmad stopped: they are removed with a warning. Each space then
+ * journals into a new generation, or on into its last journal if that one
+ * is empty.
  *
  * Locks of a space, in order: flock (its files: save against destroy),
  * jlock (journal order, the journal's descriptor and length), synclock
@@ -67,7 +74,9 @@
 #define JOURNAL_HDR	32 /* magic, version, reserved, space id, gen */
 #define RECORD_HDR	8  /* length, CRC-32 */
 #define RECORD_MAX	(16u << 20)
-#define IDS_BLOCK	1024 /* ids reserved on disk at a time */
+#define JOURNAL_CHUNK	(64u << 10) /* preallocated at a time */
+#define RECORD_ROOM	(8u << 10)  /* more than any record needs */
+#define IDS_BLOCK	1024	    /* ids reserved on disk at a time */
 
 struct vmad_persist {
 	struct vmad_server *srv;
@@ -92,7 +101,9 @@ struct vmad_pspace {
 	int jfd;	       /* -1: not journaling */
 	uint64_t jgen;	       /* generation appended to (or next, if none) */
 	uint64_t jwritten;     /* bytes in it */
+	uint64_t jalloc;       /* bytes preallocated (fallocate) */
 	bool jbroken;	       /* a write failed: refuse changes */
+	bool jnoroom;	       /* changes refused for want of room (logged) */
 
 	pthread_mutex_t synclock; /* fdatasync of the journal */
 	uint64_t jsynced;	  /* bytes of generation jgen on disk */
@@ -308,9 +319,47 @@ static int journal_switch(struct vmad_persist *p, struct vmad_space *sp)
 	ps->jfd = fd;
 	ps->jgen++;
 	ps->jwritten = ps->jsynced = JOURNAL_HDR;
+	ps->jalloc = 0;
 	ps->jbroken = false;
 	pthread_mutex_unlock(&ps->synclock);
 	return 0;
+}
+
+/*
+ * Make sure the next record has room on disk before the change is made:
+ * blocks are preallocated (fallocate) a chunk at a time, so that a full
+ * disk refuses a change up front instead of failing its record after the
+ * change was made. A file system without fallocate goes without.
+ * Context: Holds ps->jlock.
+ * Return: 0; -ENOSPC or another -errno (nothing was changed).
+ */
+static int journal_reserve(struct vmad_persist *p, struct vmad_space *sp)
+{
+	struct vmad_pspace *ps = sp->ps;
+	int ret = 0;
+
+	if (ps->jalloc >= ps->jwritten + RECORD_ROOM)
+		return 0;
+	if (fallocate(ps->jfd, FALLOC_FL_KEEP_SIZE, (off_t)ps->jwritten,
+		      JOURNAL_CHUNK) == 0)
+		ps->jalloc = ps->jwritten + JOURNAL_CHUNK;
+	else if (errno == EOPNOTSUPP || errno == ENOSYS)
+		ps->jalloc = UINT64_MAX;
+	else
+		ret = -errno;
+	if (!ret && ps->jnoroom)
+		vmad_log(VMAD_LOG_WARN,
+			 "%s: journal of space %" PRIu64 ": room again; "
+			 "changes are accepted",
+			 p->dir, sp->id);
+	else if (ret && !ps->jnoroom)
+		vmad_log(VMAD_LOG_ERROR,
+			 "%s: journal of space %" PRIu64 ": cannot reserve "
+			 "room: %s; its changes are refused (and not made) "
+			 "until there is room",
+			 p->dir, sp->id, strerror(-ret));
+	ps->jnoroom = ret != 0;
+	return ret;
 }
 
 /*
@@ -554,16 +603,28 @@ int vmad_persist_begin(struct vmad_ctx *ctx, const struct rpc_request *req,
 	if (ctx->srv->cfg.appendonly) {
 		pthread_mutex_lock(&sp->ps->jlock);
 		pc->locked = true;
-		if (sp->ps->jbroken) {
+		int ret = sp->ps->jbroken ? -EIO
+			  : sp->ps->jfd >= 0
+				  ? journal_reserve(ctx->srv->persist, sp)
+				  : 0;
+
+		if (ret) {
 			pthread_mutex_unlock(&sp->ps->jlock);
+			rpc_error_errno(err, sp->ps->jbroken ? -EIO : ret);
+			if (sp->ps->jbroken)
+				snprintf(err->msg, sizeof(err->msg),
+					 "the journal of space %" PRIu64
+					 " failed; changes are refused until "
+					 "it is saved",
+					 sp->id);
+			else
+				snprintf(err->msg, sizeof(err->msg),
+					 "no room for the journal of space "
+					 "%" PRIu64 ": %s; the change was not "
+					 "made",
+					 sp->id, strerror(-ret));
 			vmad_space_put(sp);
 			pc->sp = NULL;
-			rpc_error_errno(err, -EIO);
-			snprintf(err->msg, sizeof(err->msg),
-				 "the journal of space %" PRIu64
-				 " failed; changes are refused until it is "
-				 "saved",
-				 sp->id);
 			return -EPROTO;
 		}
 	}
@@ -977,10 +1038,9 @@ static size_t load_space(struct vmad_persist *p, struct found *v, size_t i,
 				 expect);
 			ret = -EINVAL;
 		} else {
-			ret = replay_journal(p, sp, &v[j],
-					     v[j].gen == sf.jgen ? sf.joff : 0,
-					     j + 1 == end, &empty, why,
-					     sizeof(why));
+			ret = replay_journal(
+				p, sp, &v[j], v[j].gen == sf.jgen ? sf.joff : 0,
+				j + 1 == end, &empty, why, sizeof(why));
 		}
 		if (ret < 0) {
 			vmad_log(VMAD_LOG_ERROR,
@@ -1093,18 +1153,22 @@ static int load_all(struct vmad_persist *p)
 			max_id = v[i].id; /* set aside or not, it was used */
 	for (i = 0; i < nr;) {
 		if (v[i].journal) {
-			/* Journals without a snapshot. */
-			size_t j = i;
-
-			while (j < nr && v[j].id == v[i].id)
-				j++;
-			vmad_log(VMAD_LOG_ERROR,
-				 "%s/%s: a journal without its snapshot "
-				 "space-%" PRIu64 ".snap; moved to %s.corrupt",
-				 p->dir, v[i].name, v[i].id, v[i].name);
-			set_aside(p, v, i, nr);
-			bad += j - i;
-			i = j;
+			/*
+			 * Journals without a snapshot: of a space destroyed
+			 * (its snapshot is unlinked first) or never created
+			 * (its journal is made first) when vmad stopped.
+			 * Without the snapshot they hold nothing to load.
+			 */
+			for (; i < nr && v[i].journal; i++) {
+				if (unlinkat(p->dirfd, v[i].name, 0) < 0)
+					continue;
+				vmad_log(VMAD_LOG_WARN,
+					 "%s/%s: a journal without its "
+					 "snapshot space-%" PRIu64 ".snap (a "
+					 "space destroyed or created while "
+					 "vmad stopped): removed",
+					 p->dir, v[i].name, v[i].id);
+			}
 			continue;
 		}
 		i = load_space(p, v, i, nr, &max_id, &bad);
