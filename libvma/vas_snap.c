@@ -200,15 +200,22 @@ static void sb_fini(struct snap_buf *b)
 	sb_init(b);
 }
 
-static bool sb_reserve(struct snap_buf *b, size_t n)
+static bool sb_grow(struct snap_buf *b, size_t n);
+
+static inline bool sb_reserve(struct snap_buf *b, size_t n)
+{
+	if (__builtin_expect(!b->err && b->cap - b->len >= n, 1))
+		return true;
+	return sb_grow(b, n);
+}
+
+static bool sb_grow(struct snap_buf *b, size_t n)
 {
 	size_t cap;
 	uint8_t *np;
 
 	if (b->err)
 		return false;
-	if (b->cap - b->len >= n)
-		return true;
 	cap = b->cap ? b->cap : 256;
 	while (cap - b->len < n)
 		cap *= 2;
@@ -235,15 +242,17 @@ static void sb_put(struct snap_buf *b, const void *data, size_t n)
 
 static void sb_varint(struct snap_buf *b, uint64_t v)
 {
-	uint8_t tmp[10];
-	size_t n = 0;
+	uint8_t *p;
 
-	do {
-		tmp[n] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+	if (!sb_reserve(b, 10))
+		return;
+	p = b->p + b->len;
+	while (v > 0x7f) {
+		*p++ = (uint8_t)(v | 0x80);
 		v >>= 7;
-		n++;
-	} while (v);
-	sb_put(b, tmp, n);
+	}
+	*p++ = (uint8_t)v;
+	b->len = (size_t)(p - b->p);
 }
 
 static void sb_bytes(struct snap_buf *b, const void *data, size_t n)
@@ -448,41 +457,41 @@ static uint64_t flags_to_snap(uint16_t flags, bool *unknown)
 	return out;
 }
 
-/* Iterate the committed tree (writer lock held). */
-#define for_each_area(vas, a, idx)                                             \
-	for (idx = 0; (a = vt_next((vas)->vt, idx, NULL, NULL)) != NULL &&     \
-		      (idx = a->end, 1);)
-
-/* Encode the space into @out. Context: Writer, every area marked. */
-static int snap_encode(struct vas *vas, struct snap_buf *out)
+/*
+ * Encode the space into @out; @areas are its @n areas in address order.
+ * Context: Writer, every area marked and drained.
+ */
+static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
+		       struct snap_buf *out)
 {
 	struct snap_buf sec, rec, runs;
 	struct snap_map files = {0}, anons = {0};
 	const struct vas_file **file_tab = NULL;
-	uint32_t *anon_tab = NULL;
-	uint64_t idx, prev_end = 0, nr = 0;
-	struct vas_area *a;
+	uint32_t *anon_tab = NULL, *fidx = NULL, *aidx = NULL;
 	uint8_t hdr[SNAP_HDR_LEN] = SNAP_MAGIC;
-	uint32_t i;
+	uint64_t prev_end = 0;
 	bool added;
+	size_t k;
+	uint32_t i;
 	int err;
 
 	sb_init(&sec);
 	sb_init(&rec);
 	sb_init(&runs);
-	err = map_init(&files, vas->map_count)
-		      ?: map_init(&anons, vas->map_count);
+	err = map_init(&files, n) ?: map_init(&anons, n);
 	if (err)
 		goto out;
-	file_tab = vma_alloc((vas->map_count + 1) * sizeof(*file_tab));
-	anon_tab = vma_alloc((vas->map_count + 1) * sizeof(*anon_tab));
-	if (!file_tab || !anon_tab) {
+	file_tab = vma_alloc((n + 1) * sizeof(*file_tab));
+	anon_tab = vma_alloc((n + 1) * sizeof(*anon_tab));
+	fidx = vma_alloc((n + 1) * sizeof(*fidx));
+	aidx = vma_alloc((n + 1) * sizeof(*aidx));
+	if (!file_tab || !anon_tab || !fidx || !aidx) {
 		err = -ENOMEM;
 		goto out;
 	}
-	/* The tables, in order of first use. */
-	for_each_area(vas, a, idx)
-	{
+	/* The tables, in order of first use; each area's indexes + 1. */
+	for (k = 0; k < n; k++) {
+		const struct vas_area *a = areas[k];
 		uint32_t anon = vas_area_anon(a);
 		bool unknown;
 
@@ -491,17 +500,19 @@ static int snap_encode(struct vas *vas, struct snap_buf *out)
 			err = -EINVAL; /* a flag without a snapshot bit */
 			goto out;
 		}
+		fidx[k] = aidx[k] = 0;
 		if (a->file) {
 			i = map_index(&files, (uintptr_t)a->file, &added);
 			if (added)
 				file_tab[i] = a->file;
+			fidx[k] = i + 1;
 		}
 		if (anon) {
 			i = map_index(&anons, anon, &added);
 			if (added)
 				anon_tab[i] = anon;
+			aidx[k] = i + 1;
 		}
-		nr++;
 	}
 
 	hdr[SNAP_MAGIC_LEN] = VAS_SNAP_VERSION & 0xff;
@@ -539,10 +550,11 @@ static int snap_encode(struct vas *vas, struct snap_buf *out)
 	}
 	put_section(out, SEC_ANONS, &sec);
 
-	sb_varint(&sec, nr);
-	for_each_area(vas, a, idx)
-	{
-		uint32_t anon = vas_area_anon(a);
+	/* The VMA records go straight into @out, after their header. */
+	sb_varint(out, SEC_VMAS);
+	sb_varint(&sec, n);
+	for (k = 0; k < n; k++) {
+		const struct vas_area *a = areas[k];
 		uint64_t spfn = a->start >> VAS_PAGE_SHIFT;
 		struct run_enc re = {.b = &runs, .pos = spfn};
 		bool unknown;
@@ -552,17 +564,13 @@ static int snap_encode(struct vas *vas, struct snap_buf *out)
 		put_uint(&rec, VMA_PAGES, vas_area_pages(a));
 		put_uint(&rec, VMA_FLAGS, flags_to_snap(a->flags, &unknown));
 		if (a->file) {
-			put_uint(&rec, VMA_FILE,
-				 map_index(&files, (uintptr_t)a->file, &added) +
-					 1);
+			put_uint(&rec, VMA_FILE, fidx[k]);
 			put_uint(&rec, VMA_PGOFF, a->pgoff);
 		} else {
 			put_uint(&rec, VMA_PGOFF_REL,
 				 zigzag((int64_t)(a->pgoff - spfn)));
 		}
-		if (anon)
-			put_uint(&rec, VMA_ANON,
-				 map_index(&anons, anon, &added) + 1);
+		put_uint(&rec, VMA_ANON, aidx[k]);
 		runs_walk(&vas->pt, &re, spfn, vas_area_pages(a));
 		runs_flush(&re);
 		if (runs.len) {
@@ -574,12 +582,17 @@ static int snap_encode(struct vas *vas, struct snap_buf *out)
 		put_record(&sec, &rec);
 		prev_end = a->end;
 	}
-	put_section(out, SEC_VMAS, &sec);
+	if (sec.err)
+		out->err = sec.err;
+	sb_bytes(out, sec.p, sec.len);
+	sec.len = 0;
 	put_section(out, SEC_END, &sec);
 	err = out->err;
 out:
 	vma_free(file_tab);
 	vma_free(anon_tab);
+	vma_free(fidx);
+	vma_free(aidx);
 	map_fini(&files);
 	map_fini(&anons);
 	sb_fini(&sec);
@@ -590,26 +603,37 @@ out:
 
 int vas_snapshot(struct vas *vas, void **out, size_t *len)
 {
+	struct vas_area **areas, *a;
 	struct snap_buf b;
-	struct vas_area *a;
+	size_t n = 0, k;
 	uint64_t idx;
 	int err;
 
 	sb_init(&b);
 	vas__lock(vas);
+	areas = vma_alloc((vas->map_count + 1) * sizeof(*areas));
+	if (!areas) {
+		vas__unlock(vas);
+		return -ENOMEM;
+	}
+	for (idx = 0; (a = vt_next(vas->vt, idx, NULL, NULL)) != NULL;
+	     idx = a->end) {
+		assert(n < vas->map_count);
+		areas[n++] = a;
+	}
 	/*
 	 * As vas_fork(): faults wait while the state is read, so that the
 	 * snapshot is one state of the space (a fault may set a page or an
 	 * anon_vma without the write lock).
 	 */
-	for_each_area(vas, a, idx)
-	{
-		vas__mark(a);
-		vas__drain(a);
-	}
-	err = snap_encode(vas, &b);
-	for_each_area(vas, a, idx) vas__unmark(a);
+	for (k = 0; k < n; k++)
+		vas__mark(areas[k]);
+	vas__drain_all(areas, n);
+	err = snap_encode(vas, areas, n, &b);
+	for (k = 0; k < n; k++)
+		vas__unmark(areas[k]);
 	vas__unlock(vas);
+	vma_free(areas);
 	if (err) {
 		sb_fini(&b);
 		return err;
