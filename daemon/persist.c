@@ -24,12 +24,14 @@
  * The journal (appendonly): a request that may change a space
  * (handlers.c, H_CHANGES) runs under the space's journal lock; if it
  * changed the space, the request is written back as JSON
- * (rpc_request_write()) in a record [length, CRC-32, text] with one
- * write() before the answer is sent, so the journal order is the order of
- * the changes and nothing acknowledged is lost when vmad is killed. The
- * record reaches the disk: with appendfsync always, before the answer
- * (fdatasync(); concurrent requests share one); with everysec, within a
- * second (the saver thread); with no, when the kernel writes it back.
+ * (rpc_request_write()) in a record [length, CRC-32, text] queued in the
+ * space's journal buffer, in the order of the changes. A worker answers a
+ * burst of pipelined requests with one send: before it, the buffer is
+ * written with one write() (vmad_persist_flush()), so nothing answered is
+ * lost when vmad is killed. The records reach the disk: with appendfsync
+ * always, before the answer (one fdatasync() per burst and journal, shared
+ * by concurrent bursts); with everysec, within a second (the saver
+ * thread); with no, when the kernel writes them back.
  * Room for the next record is preallocated (fallocate) before a change is
  * made: on a full disk the request is refused up front with ENOSPC and
  * the change is not made. A write that fails all the same (the change was
@@ -102,6 +104,9 @@ struct vmad_pspace {
 	uint64_t jgen;	       /* generation appended to (or next, if none) */
 	uint64_t jwritten;     /* bytes in it */
 	uint64_t jalloc;       /* bytes preallocated (fallocate) */
+	struct rpc_buf jbuf;   /* records queued after jwritten, in order */
+	uint64_t jprev_gen;    /* the generation the last save closed */
+	bool jprev_ok;	       /* its queued records were written */
 	bool jbroken;	       /* a write failed: refuse changes */
 	bool jnoroom;	       /* changes refused for want of room (logged) */
 
@@ -246,11 +251,13 @@ static void move_aside(struct vmad_persist *p, const char *name)
 static int journal_create(struct vmad_persist *p, uint64_t id, uint64_t gen)
 {
 	unsigned char hdr[JOURNAL_HDR] = JOURNAL_MAGIC;
-	char name[VMAD_PATH_MAX];
+	char name[VMAD_PATH_MAX], tmp[VMAD_PATH_MAX + 4];
 	int fd, ret;
 
+	/* Under its name only once its header is whole. */
 	journal_name(name, sizeof(name), id, gen);
-	fd = openat(p->dirfd, name,
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(p->dirfd, tmp,
 		    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -260,10 +267,16 @@ static int journal_create(struct vmad_persist *p, uint64_t id, uint64_t gen)
 	ret = write_all(fd, hdr, sizeof(hdr));
 	/* With always, the new file and its name are durable before use. */
 	if (!ret && p->srv->cfg.appendfsync == VMAD_FSYNC_ALWAYS &&
-	    (fdatasync(fd) < 0 || fsync(p->dirfd) < 0))
+	    fdatasync(fd) < 0)
+		ret = -errno;
+	if (!ret && renameat(p->dirfd, tmp, p->dirfd, name) < 0)
+		ret = -errno;
+	if (!ret && p->srv->cfg.appendfsync == VMAD_FSYNC_ALWAYS &&
+	    fsync(p->dirfd) < 0)
 		ret = -errno;
 	if (ret) {
 		close(fd);
+		unlinkat(p->dirfd, tmp, 0);
 		unlinkat(p->dirfd, name, 0);
 		return ret;
 	}
@@ -338,11 +351,13 @@ static int journal_reserve(struct vmad_persist *p, struct vmad_space *sp)
 	struct vmad_pspace *ps = sp->ps;
 	int ret = 0;
 
-	if (ps->jalloc >= ps->jwritten + RECORD_ROOM)
+	uint64_t end = ps->jwritten + ps->jbuf.len;
+
+	if (ps->jalloc >= end + RECORD_ROOM)
 		return 0;
-	if (fallocate(ps->jfd, FALLOC_FL_KEEP_SIZE, (off_t)ps->jwritten,
+	if (fallocate(ps->jfd, FALLOC_FL_KEEP_SIZE, (off_t)end,
 		      JOURNAL_CHUNK) == 0)
-		ps->jalloc = ps->jwritten + JOURNAL_CHUNK;
+		ps->jalloc = end + JOURNAL_CHUNK;
 	else if (errno == EOPNOTSUPP || errno == ENOSYS)
 		ps->jalloc = UINT64_MAX;
 	else
@@ -363,26 +378,47 @@ static int journal_reserve(struct vmad_persist *p, struct vmad_space *sp)
 }
 
 /*
- * Append one record holding @text. On failure the partial record is cut
- * off (or the journal given up) and the journal is broken until a save.
+ * Queue one record holding @text: it is written, in order, by the next
+ * journal_write_queued() (before the change is answered).
  * Context: Holds ps->jlock.
+ * Return: 0; -ENOMEM.
  */
-static int journal_append(struct vmad_persist *p, struct vmad_space *sp,
-			  const char *text, size_t len)
+static int journal_queue(struct vmad_pspace *ps, const char *text, size_t len)
 {
-	struct vmad_pspace *ps = sp->ps;
 	unsigned char hdr[RECORD_HDR];
-	int ret;
 
 	put_le(hdr, len, 4);
 	put_le(hdr + 4, vmad_crc32(0, text, len), 4);
-	ret = write_all(ps->jfd, hdr, sizeof(hdr));
-	if (!ret)
-		ret = write_all(ps->jfd, text, len);
-	if (!ret) {
-		uatomic_set(&ps->jwritten, ps->jwritten + RECORD_HDR + len);
+	rpc_buf_put(&ps->jbuf, hdr, sizeof(hdr));
+	rpc_buf_put(&ps->jbuf, text, len);
+	if (!ps->jbuf.oom)
+		return 0;
+	rpc_buf_fini(&ps->jbuf);
+	return -ENOMEM;
+}
+
+/*
+ * Write the queued records with one write(). On failure the partial
+ * write is cut off (or the journal given up), the queued records are
+ * lost and the journal is broken until a save.
+ * Context: Holds ps->jlock.
+ */
+static int journal_write_queued(struct vmad_persist *p, struct vmad_space *sp)
+{
+	struct vmad_pspace *ps = sp->ps;
+	int ret;
+
+	if (!ps->jbuf.len || ps->jfd < 0) {
+		rpc_buf_reset(&ps->jbuf);
 		return 0;
 	}
+	ret = write_all(ps->jfd, ps->jbuf.data, ps->jbuf.len);
+	if (!ret) {
+		uatomic_set(&ps->jwritten, ps->jwritten + ps->jbuf.len);
+		rpc_buf_reset(&ps->jbuf);
+		return 0;
+	}
+	rpc_buf_reset(&ps->jbuf);
 	ps->jbroken = true;
 	if (ftruncate(ps->jfd, (off_t)ps->jwritten) < 0)
 		vmad_log(VMAD_LOG_ERROR,
@@ -394,6 +430,101 @@ static int journal_append(struct vmad_persist *p, struct vmad_space *sp,
 		 "refused until it is saved",
 		 p->dir, sp->id, strerror(-ret));
 	return ret;
+}
+
+/*
+ * Make the record that ends at byte @end of journal generation @gen of
+ * @sp durable as appendfsync asks: written (with every record queued
+ * before it), and with always, on disk.
+ * Context: Not holding ps->jlock.
+ * Return: true if it is.
+ */
+static bool journal_flush(struct vmad_persist *p, struct vmad_space *sp,
+			  uint64_t gen, uint64_t end)
+{
+	struct vmad_pspace *ps = sp->ps;
+	bool ok;
+	int ret;
+
+	pthread_mutex_lock(&ps->jlock);
+	if (ps->removed) {
+		ok = true; /* destroyed: nothing to keep */
+	} else if (ps->jgen != gen) {
+		/* A save closed the generation: it wrote what was queued. */
+		ok = gen == ps->jprev_gen && ps->jprev_ok;
+	} else {
+		if (ps->jwritten < end)
+			journal_write_queued(p, sp);
+		ok = ps->jwritten >= end;
+	}
+	pthread_mutex_unlock(&ps->jlock);
+	if (ok && p->srv->cfg.appendfsync == VMAD_FSYNC_ALWAYS) {
+		ret = journal_sync(ps, gen, end);
+		if (ret) {
+			vmad_log(VMAD_LOG_ERROR,
+				 "%s: journal of space %" PRIu64
+				 ": fdatasync: %s; its changes are refused "
+				 "until it is saved",
+				 p->dir, sp->id, strerror(-ret));
+			pthread_mutex_lock(&ps->jlock);
+			ps->jbroken = true;
+			pthread_mutex_unlock(&ps->jlock);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/*
+ * Records a worker queued in this burst of requests, to be made durable
+ * before the burst is answered (vmad_persist_flush()).
+ */
+struct pending {
+	struct vmad_space *sp; /* a reference */
+	uint64_t gen, end;
+};
+static __thread struct pending *pend;
+static __thread size_t nr_pend, cap_pend;
+
+bool vmad_persist_flush(void)
+{
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < nr_pend; i++) {
+		struct vmad_space *sp = pend[i].sp;
+
+		if (!journal_flush(sp->srv->persist, sp, pend[i].gen,
+				   pend[i].end))
+			ok = false;
+		vmad_space_put(sp);
+	}
+	nr_pend = 0;
+	return ok;
+}
+
+/* Defer @sp's record (its reference moves to the list). */
+static bool pending_add(struct vmad_space *sp, uint64_t gen, uint64_t end)
+{
+	if (nr_pend && pend[nr_pend - 1].sp == sp &&
+	    pend[nr_pend - 1].gen == gen) {
+		/* The same space again: the later record covers both. */
+		pend[nr_pend - 1].gen = gen;
+		pend[nr_pend - 1].end = end;
+		vmad_space_put(sp);
+		return true;
+	}
+	if (nr_pend == cap_pend) {
+		size_t cap = cap_pend ? cap_pend * 2 : 16;
+		struct pending *n = realloc(pend, cap * sizeof(*n));
+
+		if (!n)
+			return false;
+		pend = n;
+		cap_pend = cap;
+	}
+	pend[nr_pend++] = (struct pending){sp, gen, end};
+	return true;
 }
 
 /* ---- Saving ----------------------------------------------------------------
@@ -427,6 +558,7 @@ static int save_space(struct vmad_persist *p, struct vmad_space *sp)
 	struct vmad_pspace *ps = sp->ps;
 	uint64_t gen, off;
 	char name[VMAD_PATH_MAX];
+	bool queued_ok;
 	void *data;
 	size_t len;
 	int ret;
@@ -438,10 +570,14 @@ static int save_space(struct vmad_persist *p, struct vmad_space *sp)
 	}
 	uatomic_set(&ps->dirty, 0);
 	pthread_mutex_lock(&ps->jlock);
+	/* What is queued precedes the snapshot: into the old journal. */
+	queued_ok = !journal_write_queued(p, sp);
 	gen = ps->jgen;
 	off = ps->jwritten;
 	ret = vmad_space_export(sp, gen, off, &data, &len);
 	if (!ret && cfg->appendonly && !journal_switch(p, sp)) {
+		ps->jprev_gen = gen;
+		ps->jprev_ok = queued_ok;
 		gen = ps->jgen;
 		off = JOURNAL_HDR;
 	}
@@ -639,7 +775,7 @@ int vmad_persist_end(struct vmad_ctx *ctx, const struct rpc_request *req,
 	struct vmad_pspace *ps;
 	struct rpc_request rec;
 	struct rpc_buf text;
-	uint64_t gen = 0, upto = 0;
+	uint64_t gen = 0, end = 0;
 	bool changed;
 	int ret = 0;
 
@@ -658,23 +794,29 @@ int vmad_persist_end(struct vmad_ctx *ctx, const struct rpc_request *req,
 		rpc_buf_init(&text);
 		rpc_request_write(&text, &rec);
 		ret = text.oom ? -ENOMEM
-			       : journal_append(ctx->srv->persist, sp,
-						text.data, text.len);
+			       : journal_queue(ps, text.data, text.len);
 		rpc_buf_fini(&text);
+		if (ret) {
+			/* Made, not recorded: refuse the space's changes. */
+			ps->jbroken = true;
+			vmad_log(VMAD_LOG_ERROR,
+				 "journal of space %" PRIu64 ": out of memory; "
+				 "its changes are refused until it is saved",
+				 sp->id);
+		}
 		gen = ps->jgen;
-		upto = ps->jwritten;
+		end = ps->jwritten + ps->jbuf.len;
 	}
 	if (pc->locked)
 		pthread_mutex_unlock(&ps->jlock);
-	if (!ret && upto && ctx->srv->cfg.appendfsync == VMAD_FSYNC_ALWAYS) {
-		ret = journal_sync(ps, gen, upto);
-		if (ret)
-			vmad_log(VMAD_LOG_ERROR,
-				 "%s: journal of space %" PRIu64
-				 ": fdatasync: %s",
-				 ctx->srv->persist->dir, sp->id,
-				 strerror(-ret));
-	}
+	/*
+	 * A worker answers a burst of requests at once: their records are
+	 * written (and synced) once for all, before (vmad_persist_flush()).
+	 */
+	if (!ret && end && ctx->w && pending_add(sp, gen, end))
+		return 0;
+	if (!ret && end && !journal_flush(ctx->srv->persist, sp, gen, end))
+		ret = -EIO;
 	if (ret && err) {
 		rpc_error_errno(err, -EIO);
 		snprintf(err->msg, sizeof(err->msg),
@@ -736,6 +878,7 @@ void vmad_persist_removed(struct vmad_server *srv, struct vmad_space *sp)
 		close(ps->jfd);
 	ps->jfd = -1;
 	ps->removed = true;
+	rpc_buf_reset(&ps->jbuf);
 	pthread_mutex_unlock(&ps->synclock);
 	pthread_mutex_unlock(&ps->jlock);
 	snap_name(name, sizeof(name), sp->id);
@@ -756,6 +899,7 @@ void vmad_persist_free(struct vmad_space *sp)
 		return;
 	if (ps->jfd >= 0)
 		close(ps->jfd);
+	rpc_buf_fini(&ps->jbuf);
 	pthread_mutex_destroy(&ps->flock);
 	pthread_mutex_destroy(&ps->jlock);
 	pthread_mutex_destroy(&ps->synclock);

@@ -199,6 +199,17 @@ static void conn_flush_scratch(struct vmad_conn *c)
 {
 	struct rpc_buf *s = &c->w->scratch;
 
+	/* The journal records of the changes answered here go first. */
+	if (!vmad_persist_flush() && c->fd >= 0) {
+		vmad_log(VMAD_LOG_ERROR,
+			 "conn %llu: changes could not be journaled; closing "
+			 "without answering",
+			 (unsigned long long)c->serial);
+		rpc_buf_reset(s);
+		conn_broken(c, EIO);
+		return;
+	}
+
 	if (s->len && c->fd >= 0)
 		conn_send(c, s->data, s->len);
 	rpc_buf_reset(s);
@@ -730,6 +741,7 @@ static void *worker_main(void *arg)
 
 	urcu_memb_register_thread();
 	event_base_dispatch(w->base);
+	vmad_persist_flush(); /* what a closed connection left queued */
 	urcu_memb_unregister_thread();
 	return NULL;
 }

@@ -749,6 +749,16 @@ int vmad_persist_begin(struct vmad_ctx *ctx, const struct rpc_request *req,
 		       struct vmad_pchange *pc, struct rpc_error *err);
 
 /**
+ * vmad_persist_flush() - Before a worker sends the answers of a burst of
+ * requests: write the journal records of its changes (one write() per
+ * space) and, with appendfsync always, sync them (one fdatasync()).
+ * Context: A worker (the records it queued itself).
+ * Return: true; false if a change could not be journaled (the caller
+ *         must not answer it: it closes the connection).
+ */
+bool vmad_persist_flush(void);
+
+/**
  * vmad_persist_end() - After running @req.
  * Return: 0; -EIO with @err filled if the change could not be journaled
  *         (the caller answers with @err instead of the result).
