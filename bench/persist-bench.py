@@ -148,11 +148,13 @@ def build_space(c, name):
         r = c.resp()
         if not all("result" in x for x in r):
             sys.exit("persist-bench: mmap failed")
-    for i in range(0, VMAS, 3):
-        c.send_req("fault", {"space": name, "addr": W + 2 * i * P,
-                             "access": "write" if i % 2 else "read"})
-    for i in range(0, VMAS, 3):
-        c.line()
+    faults = list(range(0, VMAS, 3))
+    for k in range(0, len(faults), 1000):
+        for i in faults[k:k + 1000]:
+            c.send_req("fault", {"space": name, "addr": W + 2 * i * P,
+                                 "access": "write" if i % 2 else "read"})
+        for i in faults[k:k + 1000]:
+            c.line()
 
 
 def load():

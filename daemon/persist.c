@@ -1096,7 +1096,7 @@ static void set_aside(struct vmad_persist *p, struct found *v, size_t i,
  * journals. Return the index after its files.
  */
 static size_t load_space(struct vmad_persist *p, struct found *v, size_t i,
-			 size_t nr, uint64_t *max_id, size_t *bad)
+			 size_t nr, size_t *bad)
 {
 	struct vmad_server *srv = p->srv;
 	struct vmad_spacefile sf;
@@ -1137,8 +1137,6 @@ static size_t load_space(struct vmad_persist *p, struct found *v, size_t i,
 		*bad += end - first;
 		return end;
 	}
-	if (sf.id > *max_id)
-		*max_id = sf.id;
 	ret = vmad_registry_add_restored(srv, sf.id, sf.name, sf.owner, vas,
 					 &sp);
 	if (ret) {
@@ -1244,10 +1242,42 @@ static size_t load_space(struct vmad_persist *p, struct found *v, size_t i,
 	return end;
 }
 
+/* Spaces to load, shared by the loader threads. */
+struct loader {
+	struct vmad_persist *p;
+	struct found *v;
+	size_t nr;
+	const size_t *starts; /* index in v of each space's snapshot */
+	size_t nr_groups;
+	size_t next; /* atomic: the next group to take */
+	size_t bad;  /* atomic: files set aside */
+};
+
+static void load_groups(struct loader *l)
+{
+	size_t g, bad;
+
+	while ((g = uatomic_add_return(&l->next, 1) - 1) < l->nr_groups) {
+		bad = 0;
+		load_space(l->p, l->v, l->starts[g], l->nr, &bad);
+		if (bad)
+			uatomic_add(&l->bad, bad);
+	}
+}
+
+static void *loader_thread(void *arg)
+{
+	urcu_memb_register_thread();
+	load_groups(arg);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
 static int load_all(struct vmad_persist *p)
 {
 	struct found *v = NULL, f;
-	size_t nr = 0, cap = 0, i, loaded = 0, bad = 0;
+	size_t nr = 0, cap = 0, i, loaded = 0, bad = 0, nr_groups = 0;
+	size_t *starts;
 	uint64_t max_id = 0, ids = 1;
 	struct dirent *de;
 	char *buf;
@@ -1295,28 +1325,58 @@ static int load_all(struct vmad_persist *p)
 	for (i = 0; i < nr; i++)
 		if (v[i].id > max_id)
 			max_id = v[i].id; /* set aside or not, it was used */
+	/* Groups of files by id: a snapshot and its journals. */
+	starts = malloc((nr + 1) * sizeof(*starts));
+	if (!starts) {
+		free(v);
+		return -ENOMEM;
+	}
 	for (i = 0; i < nr;) {
-		if (v[i].journal) {
-			/*
-			 * Journals without a snapshot: of a space destroyed
-			 * (its snapshot is unlinked first) or never created
-			 * (its journal is made first) when vmad stopped.
-			 * Without the snapshot they hold nothing to load.
-			 */
-			for (; i < nr && v[i].journal; i++) {
-				if (unlinkat(p->dirfd, v[i].name, 0) < 0)
-					continue;
-				vmad_log(VMAD_LOG_WARN,
-					 "%s/%s: a journal without its "
-					 "snapshot space-%" PRIu64 ".snap (a "
-					 "space destroyed or created while "
-					 "vmad stopped): removed",
-					 p->dir, v[i].name, v[i].id);
-			}
+		size_t j = i;
+
+		while (j < nr && v[j].id == v[i].id)
+			j++;
+		if (!v[i].journal) {
+			starts[nr_groups++] = i;
+			i = j;
 			continue;
 		}
-		i = load_space(p, v, i, nr, &max_id, &bad);
+		/*
+		 * Journals without a snapshot: of a space destroyed (its
+		 * snapshot is unlinked first) or never created (its journal
+		 * is made first) when vmad stopped. Without the snapshot
+		 * they hold nothing to load.
+		 */
+		for (; i < j; i++) {
+			if (unlinkat(p->dirfd, v[i].name, 0) < 0)
+				continue;
+			vmad_log(VMAD_LOG_WARN,
+				 "%s/%s: a journal without its snapshot "
+				 "space-%" PRIu64 ".snap (a space destroyed or "
+				 "created while vmad stopped): removed",
+				 p->dir, v[i].name, v[i].id);
+		}
 	}
+	/* The spaces load in parallel, one thread per CPU. */
+	{
+		struct loader l = {p, v, nr, starts, nr_groups, 0, 0};
+		unsigned k, nr_threads = vmad_nr_cpus();
+		pthread_t *t;
+
+		if (nr_threads > nr_groups)
+			nr_threads = (unsigned)nr_groups;
+		t = calloc(nr_threads ? nr_threads : 1, sizeof(*t));
+		for (k = 0; t && k < nr_threads; k++)
+			if (pthread_create(&t[k], NULL, loader_thread, &l))
+				break;
+		if (!t || k == 0)
+			load_groups(&l); /* no thread: this one does it */
+		while (t && k--)
+			pthread_join(t[k], NULL);
+		free(t);
+		bad += l.bad;
+	}
+	free(starts);
 	loaded = (size_t)uatomic_read(&p->srv->reg.nr_spaces);
 	free(v);
 	/* Never hand out an id that a space had before. */
