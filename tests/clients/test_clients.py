@@ -93,6 +93,42 @@ class VmactlTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         return int(out, 16)
 
+    def test_space_export_import(self):
+        addr = self.mmap(W, 3 * P)
+        run("vmactl", "fault", self.space, hex(addr + P), "--write")
+        path = os.path.join(DAEMON.dir, self.space + ".snap")
+        rc, out, err = run("vmactl", "space", "export", self.space, path)
+        self.assertEqual(rc, 0, err)
+        size = os.path.getsize(path)
+        self.assertRegex(out, r"^space \d+ exported to %s \(%d bytes\)\n$"
+                         % (re.escape(path), size))
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), b"VMADSPC\0")
+        copy = self.space + "_copy"
+        rc, out, err = run("vmactl", "space", "import", copy, "--snapshot",
+                           path)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^space \d+ \(%s\)\n$" % copy)
+        rc, a, err = run("vmactl", "--json", "maps", self.space)
+        rc, b, err = run("vmactl", "--json", "maps", copy)
+        self.assertEqual(json.loads(a), json.loads(b))
+        self.assertIn('"rss_pages": 1', json.dumps(json.loads(b)))
+        run("vmactl", "space", "destroy", copy)
+        # A damaged file is refused, saying how; a missing one too.
+        with open(path, "r+b") as f:
+            f.truncate(size - 5)
+        rc, out, err = run("vmactl", "space", "import", copy, "--snapshot",
+                           path)
+        self.assertEqual(rc, 2)
+        self.assertIn("truncated", err)
+        rc, out, err = run("vmactl", "space", "import", copy, "--snapshot",
+                           path + ".none")
+        self.assertEqual(rc, 2)
+        self.assertIn("cannot read", err)
+        rc, out, err = run("vmactl", "space", "export", self.space)
+        self.assertEqual(rc, 2)
+        self.assertIn("missing FILE", err)
+
     def test_mmap_maps_fault(self):
         rc, out, err = run("vmactl", "mmap", "--space", self.space,
                            "--length", "8192", "--prot", "rw", "--flags",
