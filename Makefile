@@ -50,7 +50,7 @@ fuzz:
 	@scripts/install-deps.sh fuzz
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DVMAD_FUZZ=ON \
 		-DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_rpc fuzz_vt fuzz_vas
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_rpc fuzz_vt fuzz_vas fuzz_snap
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS) -L fuzz
 
 bench: build

@@ -882,10 +882,21 @@ bool vas__should_have_merged(const struct vas *vas, const struct vas_area *a,
 	return true;
 }
 
+/*
+ * A failure found while walking the areas: the walk stops there, and only
+ * the file and name counts of the areas walked so far are restored.
+ */
+#define FAIL_AREA(...)                                                         \
+	do {                                                                   \
+		err = fail(__VA_ARGS__);                                       \
+		walked_below = a->start;                                       \
+		goto walked;                                                   \
+	} while (0)
+
 static int validate_locked(struct vas *vas, char *msg, size_t len)
 {
 	uint64_t idx = 0, first, last, count = 0, bytes = 0, prev_end = 0;
-	uint64_t locked = 0;
+	uint64_t locked = 0, walked_below = UINT64_MAX;
 	const struct vas_guards *g = vas->guards;
 	const struct vas_area *a, *prev = NULL;
 	size_t i;
@@ -896,46 +907,45 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 		return err;
 	while ((a = vt_next(vas->vt, idx, &first, &last)) != NULL) {
 		if (first != a->start || last != a->end - 1)
-			return fail(msg, len,
-				    "area %#" PRIx64 "-%#" PRIx64
-				    " stored at %#" PRIx64 "-%#" PRIx64,
-				    a->start, a->end, first, last);
+			FAIL_AREA(msg, len,
+				  "area %#" PRIx64 "-%#" PRIx64
+				  " stored at %#" PRIx64 "-%#" PRIx64,
+				  a->start, a->end, first, last);
 		if (vas_offset_in_page(a->start) ||
 		    vas_offset_in_page(a->end) || a->start >= a->end)
-			return fail(msg, len,
-				    "bad range %#" PRIx64 "-%#" PRIx64,
-				    a->start, a->end);
+			FAIL_AREA(msg, len, "bad range %#" PRIx64 "-%#" PRIx64,
+				  a->start, a->end);
 		if (a->start < VAS_MMAP_MIN_ADDR ||
 		    a->end > vas->layout.task_size)
-			return fail(msg, len,
-				    "area %#" PRIx64 " outside the space",
-				    a->start);
+			FAIL_AREA(msg, len,
+				  "area %#" PRIx64 " outside the space",
+				  a->start);
 		if (uatomic_read(&a->state) != VAS_AREA_LIVE)
-			return fail(msg, len, "area %#" PRIx64 " in state %u",
-				    a->start, a->state);
+			FAIL_AREA(msg, len, "area %#" PRIx64 " in state %u",
+				  a->start, a->state);
 		if (prev && prev->end > a->start)
-			return fail(msg, len, "overlap at %#" PRIx64, a->start);
+			FAIL_AREA(msg, len, "overlap at %#" PRIx64, a->start);
 		if (prev && vas__should_have_merged(vas, prev, a))
-			return fail(msg, len,
-				    "areas at %#" PRIx64 " and %#" PRIx64
-				    " should have merged",
-				    prev->start, a->start);
+			FAIL_AREA(msg, len,
+				  "areas at %#" PRIx64 " and %#" PRIx64
+				  " should have merged",
+				  prev->start, a->start);
 		if (vas__pt_count_present(&vas->pt, prev_end >> VAS_PAGE_SHIFT,
 					  (a->start - prev_end) >>
 						  VAS_PAGE_SHIFT))
-			return fail(msg, len,
-				    "resident pages in the gap below %#" PRIx64,
-				    a->start);
+			FAIL_AREA(msg, len,
+				  "resident pages in the gap below %#" PRIx64,
+				  a->start);
 		if (uatomic_read(&a->rss) !=
 		    vas__pt_count(&vas->pt, a->start >> VAS_PAGE_SHIFT,
 				  vas_area_pages(a)))
-			return fail(msg, len,
-				    "area %#" PRIx64 " counts %" PRIu64
-				    " resident pages, the page table %" PRIu64,
-				    a->start, a->rss,
-				    vas__pt_count(&vas->pt,
-						  a->start >> VAS_PAGE_SHIFT,
-						  vas_area_pages(a)));
+			FAIL_AREA(msg, len,
+				  "area %#" PRIx64 " counts %" PRIu64
+				  " resident pages, the page table %" PRIu64,
+				  a->start, a->rss,
+				  vas__pt_count(&vas->pt,
+						a->start >> VAS_PAGE_SHIFT,
+						vas_area_pages(a)));
 		if (a->file)
 			a->file->refs--;
 		if (a->name)
@@ -952,6 +962,7 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 				  (VAS_TASK_SIZE_MAX - prev_end) >>
 					  VAS_PAGE_SHIFT))
 		err = fail(msg, len, "resident pages above the last area");
+walked:
 	/* Every file count must be back to zero; then restore them. */
 	for (i = 0; i < vas->nr_buckets; i++) {
 		const struct vas_file *f;
@@ -963,7 +974,8 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 					   f->name, f->refs);
 	}
 	idx = 0;
-	while ((a = vt_next(vas->vt, idx, NULL, NULL)) != NULL) {
+	while ((a = vt_next(vas->vt, idx, NULL, NULL)) != NULL &&
+	       a->start < walked_below) {
 		if (a->file) {
 			if (a->file->refs < 0 && !err)
 				err = fail(msg, len,
@@ -1031,6 +1043,7 @@ static int validate_locked(struct vas *vas, char *msg, size_t len)
 			    vas->locked_vm, locked);
 	return 0;
 }
+#undef FAIL_AREA
 
 int vas_validate(struct vas *vas, char *msg, size_t len)
 {
