@@ -32,7 +32,6 @@ PIPELINE (16), SPACES (100), VMAS (65530), SKIP_LOAD=1, SKIP_RPS=1."""
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from vmadtest import Conn  # noqa
+from vmadtest import Conn, Vmad  # noqa
 
 VMAD = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
     "VMAD", os.path.join(HERE, "..", "build", "daemon", "vmad"))
@@ -73,35 +72,22 @@ def emit(**kw):
     print(json.dumps(line), flush=True)
 
 
-class Daemon:
-    def __init__(self, tmp, args, state=True):
-        self.sock = os.path.join(tmp, "vmad.sock")
-        self.state = os.path.join(tmp, "state")
-        argv = [VMAD, "--socket", self.sock, "--max-message", "64M",
-                "--max-map-count-limit", "4194304"]
-        if state and args is not None:
-            argv += ["--state-dir", self.state] + args
-        self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                     stderr=open(os.path.join(tmp, "log"),
-                                                 "a"))
-        line = self.proc.stdout.readline().decode()
-        self.ready = time.perf_counter() - self.t0
-        if not line.startswith("vmad listening"):
-            sys.exit(f"persist-bench: vmad did not start: {line!r}")
+def daemon(args, state=None):
+    """A vmad (vmadtest.Vmad) with a state directory @state, if given;
+    .ready is the time it took to listen."""
+    argv = ["--max-message", "64M", "--max-map-count-limit", "4194304"]
+    if state:
+        argv += ["--state-dir", state] + args
+    t0 = time.perf_counter()
+    v = Vmad(VMAD, *argv)
+    v.ready = time.perf_counter() - t0
+    return v
 
-    def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
 
-    def stop(self):
-        t = time.perf_counter()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait()
-        return time.perf_counter() - t
+def stop(v):
+    t = time.perf_counter()
+    v.stop()
+    return time.perf_counter() - t
 
 
 def vma_bench(sock, mix, pipeline):
@@ -118,9 +104,10 @@ def rps(figure, mix, pipeline):
     for _ in range(ROUNDS):
         for name, args in CONFIGS.items():
             tmp = tempfile.mkdtemp(prefix="persist-bench-")
-            d = Daemon(tmp, args, state=name != "none")
+            d = daemon(args, os.path.join(tmp, "state")
+                       if name != "none" else None)
             got[name].append(vma_bench(d.sock, mix, pipeline))
-            d.stop()
+            stop(d)
             shutil.rmtree(tmp)
     for name in CONFIGS:
         emit(figure=figure, impl=name, value=round(statistics.median(
@@ -159,7 +146,8 @@ def build_space(c, name):
 
 def load():
     tmp = tempfile.mkdtemp(prefix="persist-bench-")
-    d = Daemon(tmp, ["--save-interval", "0"])
+    state = os.path.join(tmp, "state")
+    d = daemon(["--save-interval", "0"], state)
     c = Conn(d.sock, timeout=600)
     t = time.perf_counter()
     build_space(c, "s0")
@@ -170,19 +158,19 @@ def load():
         c.ok("space.import", {"name": f"s{k}", "snapshot": snap})
     import_s = (time.perf_counter() - t) / max(SPACES - 1, 1)
     c.close()
-    save_s = d.stop()
-    size = sum(os.path.getsize(os.path.join(d.state, f))
-               for f in os.listdir(d.state))
-    d = Daemon(tmp, [])
+    save_s = stop(d)
+    size = sum(os.path.getsize(os.path.join(state, f))
+               for f in os.listdir(state))
+    d = daemon([], state)
     start_s = d.ready
     rss = d.rss_kib()
     c = Conn(d.sock, timeout=600)
     nr = len(c.ok("space.list")["spaces"])
     c.close()
-    d.stop()
-    empty = Daemon(tempfile.mkdtemp(prefix="persist-bench-"), None)
+    stop(d)
+    empty = daemon([])
     base_rss = empty.rss_kib()
-    empty.stop()
+    stop(empty)
     emit(figure="load_100", impl="vmad", value=round(start_s * 1000),
          unit="ms", spaces=nr, vmas=VMAS, state_bytes=size,
          bytes_per_vma=round(size / (nr * VMAS), 1),

@@ -607,7 +607,6 @@ static int import_snapshot(struct vmad_ctx *ctx, const struct rpc_request *req,
 	const struct vmad_config *cfg = &ctx->srv->cfg;
 	struct vmad_spacefile sf;
 	struct vas_layout layout;
-	struct vmad_space *sp;
 	char msg[RPC_MSG_MAX];
 	const char *name;
 	struct vas *vas;
@@ -642,18 +641,7 @@ static int import_snapshot(struct vmad_ctx *ctx, const struct rpc_request *req,
 			(unsigned long long)cfg->max_map_count_limit);
 	}
 	name = p->create.name[0] ? p->create.name : sf.name;
-	ret = vmad_registry_add(ctx->srv, name, ctx->uid, vas, &sp);
-	if (ret) {
-		vas_free(vas);
-		rpc_error_errno(err, ret);
-		if (ret == -EEXIST)
-			snprintf(err->msg, sizeof(err->msg),
-				 "a space named '%s' exists", name);
-		return -EPROTO;
-	}
-	put_space_result(out, sp);
-	vmad_space_put(sp);
-	return 0;
+	return add_space(ctx, name, vas, out, err);
 }
 
 /*

@@ -119,24 +119,6 @@ struct vmad_pspace {
 /* ---- Files ---------------------------------------------------------------
  */
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void snap_name(char *buf, size_t len, uint64_t id)
 {
 	snprintf(buf, len, "space-%" PRIu64 ".snap", id);
@@ -261,9 +243,9 @@ static int journal_create(struct vmad_persist *p, uint64_t id, uint64_t gen)
 		    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	put_le(hdr + 8, JOURNAL_VERSION, 4);
-	put_le(hdr + 16, id, 8);
-	put_le(hdr + 24, gen, 8);
+	vmad_put_le(hdr + 8, JOURNAL_VERSION, 4);
+	vmad_put_le(hdr + 16, id, 8);
+	vmad_put_le(hdr + 24, gen, 8);
 	ret = write_all(fd, hdr, sizeof(hdr));
 	/* With always, the new file and its name are durable before use. */
 	if (!ret && p->srv->cfg.appendfsync == VMAD_FSYNC_ALWAYS &&
@@ -387,8 +369,8 @@ static int journal_queue(struct vmad_pspace *ps, const char *text, size_t len)
 {
 	unsigned char hdr[RECORD_HDR];
 
-	put_le(hdr, len, 4);
-	put_le(hdr + 4, vmad_crc32(0, text, len), 4);
+	vmad_put_le(hdr, len, 4);
+	vmad_put_le(hdr + 4, vmad_crc32(0, text, len), 4);
 	rpc_buf_put(&ps->jbuf, hdr, sizeof(hdr));
 	rpc_buf_put(&ps->jbuf, text, len);
 	if (!ps->jbuf.oom)
@@ -997,16 +979,17 @@ static int replay_journal(struct vmad_persist *p, struct vmad_space *sp,
 		ret = -EINVAL;
 		goto out;
 	}
-	if (get_le((unsigned char *)buf + 8, 4) != JOURNAL_VERSION) {
+	if (vmad_get_le((unsigned char *)buf + 8, 4) != JOURNAL_VERSION) {
 		snprintf(why, whylen,
 			 "format version %" PRIu64 "; this vmad reads "
 			 "version %d",
-			 get_le((unsigned char *)buf + 8, 4), JOURNAL_VERSION);
+			 vmad_get_le((unsigned char *)buf + 8, 4),
+			 JOURNAL_VERSION);
 		ret = -EINVAL;
 		goto out;
 	}
-	if (get_le((unsigned char *)buf + 16, 8) != sp->id ||
-	    get_le((unsigned char *)buf + 24, 8) != f->gen) {
+	if (vmad_get_le((unsigned char *)buf + 16, 8) != sp->id ||
+	    vmad_get_le((unsigned char *)buf + 24, 8) != f->gen) {
 		snprintf(why, whylen,
 			 "its header names another space or "
 			 "generation");
@@ -1023,12 +1006,13 @@ static int replay_journal(struct vmad_persist *p, struct vmad_space *sp,
 		bool zeros = true;
 
 		if (len - off >= RECORD_HDR) {
-			n = (size_t)get_le((unsigned char *)buf + off, 4);
+			n = (size_t)vmad_get_le((unsigned char *)buf + off, 4);
 			rec = buf + off + RECORD_HDR;
 			if (n && n <= RECORD_MAX &&
 			    n <= len - off - RECORD_HDR &&
 			    vmad_crc32(0, rec, n) ==
-				    get_le((unsigned char *)buf + off + 4, 4)) {
+				    vmad_get_le((unsigned char *)buf + off + 4,
+						4)) {
 				ret = vmad_replay(p->srv, rec, n, why, whylen);
 				if (ret) {
 					ret = -EINVAL;
@@ -1041,7 +1025,7 @@ static int replay_journal(struct vmad_persist *p, struct vmad_space *sp,
 		}
 		/* A torn end: nothing but this record (or zeros) follows. */
 		n = len - off >= RECORD_HDR
-			    ? (size_t)get_le((unsigned char *)buf + off, 4)
+			    ? (size_t)vmad_get_le((unsigned char *)buf + off, 4)
 			    : 0;
 		for (i = off; i < len; i++)
 			if (buf[i]) {

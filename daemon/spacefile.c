@@ -81,7 +81,7 @@ uint32_t vmad_crc32(uint32_t crc, const void *data, size_t len)
 	return ~crc;
 }
 
-static void put_le(unsigned char *p, uint64_t v, int n)
+void vmad_put_le(unsigned char *p, uint64_t v, int n)
 {
 	int i;
 
@@ -89,7 +89,7 @@ static void put_le(unsigned char *p, uint64_t v, int n)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t get_le(const unsigned char *p, int n)
+uint64_t vmad_get_le(const unsigned char *p, int n)
 {
 	uint64_t v = 0;
 	int i;
@@ -111,21 +111,21 @@ int vmad_spacefile_encode(const struct vmad_spacefile *sf, const void *snap,
 	if (!b)
 		return -ENOMEM;
 	memcpy(b, SPACEFILE_MAGIC, 8);
-	put_le(b + 8, VMAD_SPACEFILE_VERSION, 4);
-	put_le(b + 12, hdr, 4);
+	vmad_put_le(b + 8, VMAD_SPACEFILE_VERSION, 4);
+	vmad_put_le(b + 12, hdr, 4);
 	p = b + SPACEFILE_FIXED;
-	put_le(p, sf->id, 8);
-	put_le(p + 8, sf->owner, 4);
-	put_le(p + 12, sf->jgen, 8);
-	put_le(p + 20, sf->joff, 8);
-	put_le(p + 28, sf->saved, 8);
+	vmad_put_le(p, sf->id, 8);
+	vmad_put_le(p + 8, sf->owner, 4);
+	vmad_put_le(p + 12, sf->jgen, 8);
+	vmad_put_le(p + 20, sf->joff, 8);
+	vmad_put_le(p + 28, sf->saved, 8);
 	p[36] = (unsigned char)name_len;
 	memcpy(p + 37, sf->name, name_len);
 	p += hdr;
-	put_le(p, snap_len, 8);
+	vmad_put_le(p, snap_len, 8);
 	memcpy(p + 8, snap, snap_len);
 	p += 8 + snap_len;
-	put_le(p, vmad_crc32(0, b, (size_t)(p - b)), 4);
+	vmad_put_le(p, vmad_crc32(0, b, (size_t)(p - b)), 4);
 	*out = b;
 	*out_len = len;
 	return 0;
@@ -162,12 +162,12 @@ int vmad_spacefile_decode(const void *data, size_t len,
 	if (len < SPACEFILE_FIXED)
 		return why(msg, msglen,
 			   "truncated: %zu bytes, inside the header", len);
-	version = get_le(b + 8, 4);
+	version = vmad_get_le(b + 8, 4);
 	if (version != VMAD_SPACEFILE_VERSION)
 		return why(msg, msglen,
 			   "format version %llu; this vmad reads version %d",
 			   (unsigned long long)version, VMAD_SPACEFILE_VERSION);
-	hdr = get_le(b + 12, 4);
+	hdr = vmad_get_le(b + 12, 4);
 	if (hdr < SPACEFILE_HDR_V1 || hdr > SPACEFILE_HDR_V1 + RPC_NAME_MAX)
 		return why(msg, msglen, "bad header length %llu",
 			   (unsigned long long)hdr);
@@ -175,7 +175,7 @@ int vmad_spacefile_decode(const void *data, size_t len,
 		return why(msg, msglen,
 			   "truncated: %zu bytes, inside the header", len);
 	p = b + SPACEFILE_FIXED + hdr;
-	slen = get_le(p, 8);
+	slen = vmad_get_le(p, 8);
 	want = SPACEFILE_FIXED + hdr + SPACEFILE_SNAP_LEN;
 	if (slen > UINT64_MAX - want - SPACEFILE_TRAILER)
 		return why(msg, msglen, "bad snapshot length %llu",
@@ -187,7 +187,7 @@ int vmad_spacefile_decode(const void *data, size_t len,
 	if (len > want)
 		return why(msg, msglen, "%llu bytes after the end (%zu bytes)",
 			   (unsigned long long)(len - want), len);
-	stored = (uint32_t)get_le(b + len - SPACEFILE_TRAILER, 4);
+	stored = (uint32_t)vmad_get_le(b + len - SPACEFILE_TRAILER, 4);
 	crc = vmad_crc32(0, b, len - SPACEFILE_TRAILER);
 	if (stored != crc)
 		return why(msg, msglen,
@@ -195,11 +195,11 @@ int vmad_spacefile_decode(const void *data, size_t len,
 			   "the file is damaged",
 			   stored, crc);
 	p = b + SPACEFILE_FIXED;
-	sf->id = get_le(p, 8);
-	sf->owner = (uid_t)get_le(p + 8, 4);
-	sf->jgen = get_le(p + 12, 8);
-	sf->joff = get_le(p + 20, 8);
-	sf->saved = get_le(p + 28, 8);
+	sf->id = vmad_get_le(p, 8);
+	sf->owner = (uid_t)vmad_get_le(p + 8, 4);
+	sf->jgen = vmad_get_le(p + 12, 8);
+	sf->joff = vmad_get_le(p + 20, 8);
+	sf->saved = vmad_get_le(p + 28, 8);
 	if (p[36] != hdr - SPACEFILE_HDR_V1 ||
 	    (p[36] && !rpc_name_valid((const char *)p + 37, p[36])))
 		return why(msg, msglen, "bad name (%u bytes)", p[36]);

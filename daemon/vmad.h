@@ -630,6 +630,10 @@ struct vmad_spacefile {
 	char name[RPC_NAME_MAX];
 };
 
+/* @n bytes of @v little-endian at @p, and back (space and journal files). */
+void vmad_put_le(unsigned char *p, uint64_t v, int n);
+uint64_t vmad_get_le(const unsigned char *p, int n);
+
 /* CRC-32 (IEEE, as zlib's crc32()) of @len bytes, continuing @crc. */
 uint32_t vmad_crc32(uint32_t crc, const void *data, size_t len);
 
