@@ -278,6 +278,7 @@ int vmad_configure(struct vmad_config *cfg, const char *config, int argc,
 	}
 	make_absolute(cfg->pidfile, sizeof(cfg->pidfile));
 	make_absolute(cfg->log_file, sizeof(cfg->log_file));
+	make_absolute(cfg->state_dir, sizeof(cfg->state_dir));
 	vmad_config_log_default(cfg);
 	return 0;
 }
