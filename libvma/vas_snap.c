@@ -16,10 +16,12 @@
  *     1 LAYOUT  named fields of struct vas_layout: (name, value) pairs,
  *               each name a length-prefixed string
  *     2 STATE   named fields of the space: break, start of the stack,
- *               id counters, counters of vas_stats(), validator state
- *     3 FILES   count, then one record per file: its kind, then the name
- *               (a named file) or the inode (the shmem file of a shared
- *               anonymous mapping, numbered per space)
+ *               id counters, counters of vas_stats(), validator state,
+ *               the gate area of vas_import() (gate_end 0: none)
+ *     3 FILES   count, then one record per file: its kind (0 named,
+ *               1 shmem, 2 special mapping), then the name (a named file,
+ *               a special mapping with its VAS_SPECIAL_* kind) or the
+ *               inode (the shmem file of a shared anonymous mapping)
  *     4 ANONS   count, then one record per anon_vma: id, and whether it
  *               came through fork
  *     5 VMAS    count, then one record per VMA in address order
@@ -89,8 +91,8 @@ enum snap_section {
 enum { T_VARINT = 0, T_BYTES = 1 };
 
 /* Fields of a FILES record. */
-enum { FILE_KIND = 1, FILE_NAME = 2, FILE_INODE = 3 };
-enum { FILE_NAMED = 0, FILE_SHMEM = 1 };
+enum { FILE_KIND = 1, FILE_NAME = 2, FILE_INODE = 3, FILE_SPECIAL = 4 };
+enum { FILE_NAMED = 0, FILE_SHMEM = 1, FILE_SPECIAL_MAPPING = 2 };
 
 /* Fields of an ANONS record. */
 enum { ANON_ID = 1, ANON_FORKED = 2 };
@@ -130,6 +132,8 @@ enum snap_ftype {
 	NF_U32,
 	NF_BOOL,
 	NF_COUNTER, /* a striped counter: offset in struct vas_stripe */
+	NF_GATE64,  /* uint64_t of the gate area (vas->gate; 0: none) */
+	NF_GATEU,   /* unsigned of the gate area */
 };
 
 struct snap_named {
@@ -172,6 +176,10 @@ static const struct snap_named state_fields[] = {
 	SC("expansions", expansions),
 	SC("segv_maperr", maperr),
 	SC("segv_accerr", accerr),
+	/* The gate area ([vsyscall], vas_import()): gate_end 0 if none. */
+	{"gate_start", NF_GATE64, offsetof(struct vas_vma_info, start)},
+	{"gate_end", NF_GATE64, offsetof(struct vas_vma_info, end)},
+	{"gate_prot", NF_GATEU, offsetof(struct vas_vma_info, prot)},
 };
 #undef SF
 #undef SC
@@ -327,6 +335,13 @@ static uint64_t named_get(const struct snap_named *f, const void *base,
 							   ->stripes[i] +
 						   f->off));
 		return sum;
+	case NF_GATE64:
+	case NF_GATEU:
+		if (!vas->gate)
+			return 0;
+		p = (const char *)vas->gate + f->off;
+		return f->type == NF_GATE64 ? *(const uint64_t *)p
+					    : *(const unsigned *)p;
 	}
 	return 0;
 }
@@ -531,7 +546,11 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 	for (i = 0; i < files.nr; i++) {
 		const struct vas_file *f = file_tab[i];
 
-		if (f->shmem) {
+		if (f->special) {
+			put_uint(&rec, FILE_KIND, FILE_SPECIAL_MAPPING);
+			put_bytes(&rec, FILE_NAME, f->name, strlen(f->name));
+			put_uint(&rec, FILE_SPECIAL, f->special);
+		} else if (f->shmem) {
 			put_uint(&rec, FILE_KIND, FILE_SHMEM);
 			put_uint(&rec, FILE_INODE, f->inode);
 		} else {
@@ -808,6 +827,18 @@ static int named_set(struct snap_rd *r, const struct snap_named *f, void *base,
 		*(uint64_t *)((char *)&vas->stripes[VAS_NR_STRIPES - 1] +
 			      f->off) = v;
 		return 0;
+	case NF_GATE64:
+	case NF_GATEU:
+		/* Into the scratch gate of the scratch space (@base). */
+		p = (char *)((struct vas *)base)->gate + f->off;
+		if (f->type == NF_GATE64)
+			*(uint64_t *)p = v;
+		else if (v > VAS_PROT_READ + VAS_PROT_WRITE + VAS_PROT_EXEC)
+			return rd_fail(r, "%s: %" PRIu64 " out of range",
+				       f->name, v);
+		else
+			*(unsigned *)p = (unsigned)v;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -856,6 +887,7 @@ static const uint8_t file_types[] = {
 	[FILE_KIND] = T_VARINT,
 	[FILE_NAME] = T_BYTES,
 	[FILE_INODE] = T_VARINT,
+	[FILE_SPECIAL] = T_VARINT,
 };
 static const uint8_t anon_types[] = {
 	[ANON_ID] = T_VARINT,
@@ -875,20 +907,14 @@ struct snap_restore {
 	uint64_t nr_files;
 	uint32_t *anons;
 	uint64_t nr_anons;
-	struct vas state; /* STATE fields read into a scratch space */
+	struct vas state;	  /* STATE fields read into a scratch space */
+	struct vas_vma_info gate; /* its gate */
 };
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int rd_files(struct snap_rd *r, struct snap_restore *sr)
 {
 	struct vas *vas = sr->vas;
-	uint64_t i, nr_shmem = 0, *inodes;
+	uint64_t i;
 	struct snap_rec rec;
 	int err = rd_varint(r, &sr->nr_files, "file count");
 
@@ -898,19 +924,24 @@ static int rd_files(struct snap_rd *r, struct snap_restore *sr)
 		return rd_fail(r, "%" PRIu64 " files in %zu bytes",
 			       sr->nr_files, (size_t)(r->end - r->p));
 	sr->files = vma_calloc((sr->nr_files + 1) * sizeof(*sr->files));
-	inodes = vma_alloc((sr->nr_files + 1) * sizeof(*inodes));
-	if (!sr->files || !inodes) {
-		vma_free(inodes);
+	if (!sr->files)
 		return -ENOMEM;
-	}
 	for (i = 0; i < sr->nr_files && !err; i++) {
 		size_t before = vas->nr_files;
 		char name[VAS_FILE_MAX];
 		struct vas_file *f;
 
-		err = rd_record(r, "file", i, FILE_INODE, file_types, &rec);
+		err = rd_record(r, "file", i, FILE_SPECIAL, file_types, &rec);
 		if (err)
 			break;
+		if (rec.v[FILE_KIND] != FILE_SPECIAL_MAPPING &&
+		    rec.v[FILE_SPECIAL]) {
+			err = rd_fail(r,
+				      "file %" PRIu64 ": only a special "
+				      "mapping has a special kind",
+				      i);
+			break;
+		}
 		if (rec.v[FILE_KIND] == FILE_NAMED) {
 			if (!(rec.seen & (1u << FILE_NAME)) ||
 			    !rec.len[FILE_NAME] ||
@@ -951,7 +982,30 @@ static int rd_files(struct snap_rd *r, struct snap_restore *sr)
 				break;
 			}
 			f->inode = rec.v[FILE_INODE];
-			inodes[nr_shmem++] = f->inode;
+		} else if (rec.v[FILE_KIND] == FILE_SPECIAL_MAPPING) {
+			if (!(rec.seen & (1u << FILE_NAME)) ||
+			    !rec.len[FILE_NAME] ||
+			    rec.len[FILE_NAME] >= VAS_FILE_MAX ||
+			    memchr(rec.data[FILE_NAME], 0,
+				   rec.len[FILE_NAME]) ||
+			    rec.v[FILE_INODE] ||
+			    (rec.v[FILE_SPECIAL] != VAS_SPECIAL_MAPPING &&
+			     rec.v[FILE_SPECIAL] != VAS_SPECIAL_PFNMAP)) {
+				err = rd_fail(r,
+					      "file %" PRIu64 ": a special "
+					      "mapping needs a name, no inode "
+					      "and its kind (1 or 2)",
+					      i);
+				break;
+			}
+			memcpy(name, rec.data[FILE_NAME], rec.len[FILE_NAME]);
+			name[rec.len[FILE_NAME]] = '\0';
+			f = vas__file_new_special(vas, name,
+						  (uint8_t)rec.v[FILE_SPECIAL]);
+			if (!f) {
+				err = -ENOMEM;
+				break;
+			}
 		} else {
 			err = rd_fail(r,
 				      "file %" PRIu64 ": unknown kind %" PRIu64,
@@ -960,18 +1014,6 @@ static int rd_files(struct snap_rd *r, struct snap_restore *sr)
 		}
 		sr->files[i] = f;
 	}
-	if (!err) {
-		qsort(inodes, nr_shmem, sizeof(*inodes), cmp_u64);
-		for (i = 1; i < nr_shmem; i++)
-			if (inodes[i] == inodes[i - 1]) {
-				err = rd_fail(r,
-					      "shmem inode %" PRIu64
-					      " appears twice",
-					      inodes[i]);
-				break;
-			}
-	}
-	vma_free(inodes);
 	return err;
 }
 
@@ -1139,7 +1181,7 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 			if (rec.seen & (1u << VMA_PGOFF))
 				goto bad_pgoff;
 		}
-		if (p.pgoff > ((uint64_t)INT64_MAX >> VAS_PAGE_SHIFT) - pages)
+		if (p.pgoff > (UINT64_MAX >> VAS_PAGE_SHIFT) - pages)
 			goto bad_pgoff;
 		k = rec.v[VMA_ANON];
 		if (k > sr->nr_anons) {
@@ -1149,11 +1191,15 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 			goto out_abort;
 		}
 		p.anon = k ? sr->anons[k - 1] : 0;
-		/* Combinations no operation of the model produces. */
-		if ((!p.file && (p.flags & VAS_F_SHARED)) ||
-		    (p.file && p.file->shmem && !(p.flags & VAS_F_SHARED)) ||
+		/*
+		 * Combinations neither an operation nor vas_import() makes
+		 * (a shared VMA without a file is one that vas_import()
+		 * makes, for instance).
+		 */
+		if ((p.file && p.file->shmem && !(p.flags & VAS_F_SHARED)) ||
 		    ((p.flags & VAS_F_SHARED) && p.anon) ||
-		    ((p.flags & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) && p.file)) {
+		    ((p.flags & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) &&
+		     (p.file || (p.flags & VAS_F_SHARED)))) {
 			err = rd_fail(r,
 				      "VMA %" PRIu64 ": flags %#x do not fit "
 				      "its file and anon_vma",
@@ -1242,8 +1288,9 @@ static void restore_state(struct vas *vas, const struct vas *st)
 	for (i = 0; i < ARRAY_SIZE(state_fields); i++) {
 		const struct snap_named *f = &state_fields[i];
 
-		if (f->type == NF_COUNTER)
-			continue; /* read straight into vas */
+		if (f->type == NF_COUNTER || f->type == NF_GATE64 ||
+		    f->type == NF_GATEU)
+			continue; /* read straight into vas, or the gate */
 		if (f->type == NF_U64)
 			*(uint64_t *)((char *)vas + f->off) =
 				*(const uint64_t *)((const char *)st + f->off);
@@ -1286,6 +1333,7 @@ static int restore(struct snap_rd *r, struct snap_restore *sr)
 	sr->state.start_stack = 0;
 	sr->state.start_brk = sr->state.brk = l.brk_base;
 	sr->state.unmapped_base = sr->vas->unmapped_base;
+	sr->state.gate = &sr->gate;
 	err = rd_section(r, SEC_STATE, "STATE", &sec)
 		      ?: rd_named(&sec, "STATE", state_fields,
 				  ARRAY_SIZE(state_fields), &sr->state,
@@ -1298,18 +1346,30 @@ static int restore(struct snap_rd *r, struct snap_restore *sr)
 	    sr->state.unmapped_base > l.task_size)
 		return rd_fail(r, "STATE: brk, start_brk or unmapped_base "
 				  "out of range");
+	/* The gate: above the space, as vas_import() makes it. */
+	if (sr->gate.end || sr->gate.start || sr->gate.prot) {
+		if (sr->gate.start < l.task_size ||
+		    sr->gate.start >= sr->gate.end ||
+		    vas_offset_in_page(sr->gate.start) ||
+		    vas_offset_in_page(sr->gate.end))
+			return rd_fail(r,
+				       "STATE: a gate area %#" PRIx64
+				       "-%#" PRIx64 " not above the space",
+				       sr->gate.start, sr->gate.end);
+		sr->vas->gate = vma_alloc(sizeof(*sr->vas->gate));
+		if (!sr->vas->gate)
+			return -ENOMEM;
+		memset(sr->vas->gate, 0, sizeof(*sr->vas->gate));
+		sr->vas->gate->start = sr->gate.start;
+		sr->vas->gate->end = sr->gate.end;
+		sr->vas->gate->prot = sr->gate.prot;
+		sr->vas->gate->flags = VAS_VM_SPECIAL;
+		sr->vas->gate->pgoff = sr->gate.start >> VAS_PAGE_SHIFT;
+		sr->vas->gate->name = "[vsyscall]";
+	}
 
 	vas__lock(sr->vas);
 	err = rd_section(r, SEC_FILES, "FILES", &sec) ?: rd_files(&sec, sr);
-	if (!err)
-		for (i = 0; i < sr->nr_files; i++)
-			if (sr->files[i]->shmem &&
-			    sr->files[i]->inode > sr->state.next_shmem_ino)
-				err = rd_fail(r,
-					      "FILES: shmem inode %" PRIu64
-					      " above next_shmem_ino %" PRIu64,
-					      sr->files[i]->inode,
-					      sr->state.next_shmem_ino);
 	if (!err)
 		err = rd_section(r, SEC_ANONS, "ANONS", &sec)
 			      ?: rd_anons(&sec, sr);
@@ -1321,11 +1381,18 @@ static int restore(struct snap_rd *r, struct snap_restore *sr)
 	vas__unlock(sr->vas);
 	if (err)
 		return err;
-	for (i = 0; i < sr->nr_files; i++)
+	for (i = 0; i < sr->nr_files; i++) {
 		if (!sr->files[i]->refs)
 			return rd_fail(
 				r, "FILES: file %" PRIu64 " is used by no VMA",
 				i);
+		/* A special mapping's entry is its own (so it never merges). */
+		if (sr->files[i]->special && sr->files[i]->refs != 1)
+			return rd_fail(r,
+				       "FILES: special mapping %" PRIu64
+				       " is used by %ld VMAs",
+				       i, sr->files[i]->refs);
+	}
 	err = rd_section(r, SEC_END, "END", &sec);
 	if (err)
 		return err;

@@ -147,6 +147,39 @@ def test_import_refusals():
     v.stop()
 
 
+def test_imported_layout():
+    """A space imported from a real /proc/PID/maps ([vdso], [vvar], the
+    [vsyscall] gate, files, shared memory) moves with every property."""
+    v = Vmad(VMAD)
+    c = Conn(v.sock)
+    with open("/proc/self/maps") as f:
+        text = f.read()
+    c.ok("space.import", {"name": "real", "maps": text})
+    snap = c.ok("space.export", {"space": "real"})["snapshot"]
+    c.ok("space.import", {"name": "moved", "snapshot": snap})
+    a, b = maps_state(c, "real"), maps_state(c, "moved")
+    check(a == b, f"imported layout differs after the move:\n{a[0]}\n---\n"
+          f"{b[0]}")
+    rng = random.Random(5)
+    for i in range(200):
+        st = rng.getstate()
+        m, prm = random_request(rng, "real")
+        ra = c.call(m, prm)
+        rng.setstate(st)
+        m, prm = random_request(rng, "moved")
+        rb = c.call(m, prm)
+        check(outcome(ra) == outcome(rb), f"step {i} {m}: {ra} vs {rb}")
+    check(maps_state(c, "real") == maps_state(c, "moved"), "states differ")
+    r = c.call("space.import", {"name": "x", "maps": text, "snapshot": snap})
+    check(code_of(r) == -32602 and "exactly one" in r["error"]["message"], r)
+    r = c.call("space.import", {"name": "x", "snapshot": snap,
+                                "start_brk": 0x1000000})
+    check(code_of(r) == -32602 and "go with 'maps'" in r["error"]["message"],
+          r)
+    c.close()
+    v.stop()
+
+
 def populate(c, rng):
     """A few spaces with a history, forks among them; their states."""
     for k in range(4):
@@ -290,6 +323,7 @@ def test_damaged_files(state):
 def main():
     test_export_import_equivalence()
     test_import_refusals()
+    test_imported_layout()
     base = Vmad(VMAD)  # only for a temporary directory that is cleaned up
     try:
         test_sigterm_restart(os.path.join(base.dir, "a"))

@@ -413,6 +413,78 @@ START_TEST(test_anon_identity_decides_merges)
 }
 END_TEST
 
+/*
+ * A space made by vas_import(): special mappings (one file entry each, a
+ * PFNMAP one), the gate above task_size, shmem files by inode (two areas
+ * of one), a shared VMA without a file, anon_vmas shared as imported; the
+ * copy holds all of it, and the same operations (a special mapping
+ * refuses a split, the gate is no VMA) give the same answers on both.
+ */
+START_TEST(test_round_trip_import)
+{
+	static const struct vas_import_area areas[] = {
+		{0x555555554000, 0x555555556000, 0, VAS_PROT_READ, 0,
+		 VAS_IMPORT_FILE, "/usr/bin/cat", 0, 0},
+		{0x555555556000, 0x555555558000, 0x2000, RW, VAS_VM_ACCOUNT,
+		 VAS_IMPORT_FILE, "/usr/bin/cat", 0, 1},
+		{0x555555558000, 0x55555555a000, 0, RW, VAS_VM_ACCOUNT,
+		 VAS_IMPORT_ANON, NULL, 0, 2},
+		{0x7ffff7f00000, 0x7ffff7f02000, 0, RW, VAS_VM_SHARED,
+		 VAS_IMPORT_SHMEM, NULL, 77, 0},
+		{0x7ffff7f02000, 0x7ffff7f03000, 0x2000, VAS_PROT_READ,
+		 VAS_VM_SHARED, VAS_IMPORT_SHMEM, NULL, 77, 0},
+		{0x7ffff7f10000, 0x7ffff7f11000, 0, RW, VAS_VM_SHARED,
+		 VAS_IMPORT_ANON, NULL, 0, 0},
+		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
+		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0},
+		{0x7ffff7fc8000, 0x7ffff7fca000, 0,
+		 VAS_PROT_READ | VAS_PROT_EXEC, 0, VAS_IMPORT_SPECIAL, "[vdso]",
+		 0, 0},
+		{0x7ffffffde000, 0x7ffffffff000, 0, RW,
+		 VAS_VM_GROWSDOWN | VAS_VM_ACCOUNT, VAS_IMPORT_ANON, NULL, 0,
+		 3},
+		{0xffffffffff600000, 0xffffffffff601000, 0, VAS_PROT_EXEC, 0,
+		 VAS_IMPORT_GATE, "[vsyscall]", 0, 0},
+	};
+	struct vas_import imp = {
+		.areas = areas,
+		.nr = sizeof(areas) / sizeof(areas[0]),
+		.brk = 0x55555555a000,
+		.start_stack = 0x7fffffffe000,
+	};
+	struct vas_layout l;
+	struct vas *v, *c;
+	struct op_res ra, rb;
+	size_t bad;
+	unsigned i;
+
+	vas_layout_default(&l);
+	l.brk_base = 0x555555558000;
+	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
+	c = snap_copy(v);
+	same_space(v, c);
+	same_snapshot(v, c);
+	/* A special mapping is never split: the same refusal on both. */
+	ck_assert_int_eq(vas_munmap(v, 0x7ffff7fc8000, PG),
+			 vas_munmap(c, 0x7ffff7fc8000, PG));
+	ck_assert_int_eq(vas_mprotect(v, 0x7ffff7f00000, PG, VAS_PROT_READ),
+			 vas_mprotect(c, 0x7ffff7f00000, PG, VAS_PROT_READ));
+	rnd_state = 12345;
+	for (i = 0; i < 300; i++) {
+		uint64_t st = rnd_state;
+
+		random_op(v, &ra);
+		rnd_state = st;
+		random_op(c, &rb);
+		same_result(&ra, &rb, i);
+	}
+	same_space(v, c);
+	same_snapshot(v, c);
+	vas_free(c);
+	vas_free(v);
+}
+END_TEST
+
 static void snapshot_of(struct vas *v, uint8_t **buf, size_t *len)
 {
 	void *b;
@@ -600,6 +672,7 @@ static Suite *snap_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_round_trip_rich);
+	tcase_add_test(tc, test_round_trip_import);
 	tcase_add_test(tc, test_anon_identity_decides_merges);
 	tcase_add_loop_test(tc, test_fork_export_import_equivalence, 0, 24);
 	tcase_add_test(tc, test_truncated);
