@@ -63,6 +63,11 @@ int vmactl_snapshot_prepare(json_t *params)
 
 	if (!path)
 		return 0;
+	if (json_object_get(params, "maps") || json_object_get(params, "pid")) {
+		fprintf(stderr, "vmactl: space import: give exactly one of "
+				"--maps FILE, --pid PID and --snapshot FILE\n");
+		return -EINVAL;
+	}
 	data = slurp(path, &len);
 	if (!data) {
 		fprintf(stderr, "vmactl: space import: cannot read %s: %s\n",

@@ -128,6 +128,10 @@ class VmactlTest(unittest.TestCase):
         rc, out, err = run("vmactl", "space", "export", self.space)
         self.assertEqual(rc, 2)
         self.assertIn("missing FILE", err)
+        rc, out, err = run("vmactl", "space", "import", copy, "--snapshot",
+                           path, "--maps", "/proc/self/maps")
+        self.assertEqual(rc, 2)
+        self.assertIn("exactly one of", err)
 
     def test_mmap_maps_fault(self):
         rc, out, err = run("vmactl", "mmap", "--space", self.space,
