@@ -115,7 +115,7 @@ enum {
  * format's, fixed forever; the internal VAS_F_* values may change.
  */
 static const struct {
-	uint16_t vas;
+	uint32_t vas; /* VAS_F_* */
 	uint64_t snap;
 } snap_flags[] = {
 	{VAS_F_READ, 1u << 0},	    {VAS_F_WRITE, 1u << 1},
@@ -458,7 +458,7 @@ static void runs_walk(const struct vas_pt *pt, struct run_enc *re, uint64_t pfn,
 	runs_walk(pt, re, pfn + half, n - half);
 }
 
-static uint64_t flags_to_snap(uint16_t flags, bool *unknown)
+static uint64_t flags_to_snap(uint32_t flags, bool *unknown)
 {
 	uint64_t out = 0;
 	size_t i;
