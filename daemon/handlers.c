@@ -67,15 +67,22 @@ static int get_space(struct vmad_ctx *ctx, const struct rpc_space_ref *ref,
 	return 0;
 }
 
-static void put_space_result(struct rpc_buf *out, const struct vmad_space *sp)
+/* "space": ID, "name": NAME | null (without the braces). */
+static void put_space_members(struct rpc_buf *out, const struct vmad_space *sp)
 {
-	LIT(out, "{\"space\":");
+	LIT(out, "\"space\":");
 	rpc_buf_put_u64(out, sp->id);
 	LIT(out, ",\"name\":");
 	if (sp->name[0])
 		rpc_buf_put_string(out, sp->name, strlen(sp->name));
 	else
 		LIT(out, "null");
+}
+
+static void put_space_result(struct rpc_buf *out, const struct vmad_space *sp)
+{
+	LIT(out, "{");
+	put_space_members(out, sp);
 	LIT(out, "}");
 }
 
@@ -573,13 +580,8 @@ static int h_space_export(struct vmad_ctx *ctx, const struct rpc_request *req,
 		vmad_space_put(sp);
 		return rpc_error_errno(err, ret);
 	}
-	LIT(out, "{\"space\":");
-	rpc_buf_put_u64(out, sp->id);
-	LIT(out, ",\"name\":");
-	if (sp->name[0])
-		rpc_buf_put_string(out, sp->name, strlen(sp->name));
-	else
-		LIT(out, "null");
+	LIT(out, "{");
+	put_space_members(out, sp);
 	LIT(out, ",\"owner\":");
 	rpc_buf_put_u64(out, sp->owner);
 	LIT(out, ",\"format\":\"vmad-space\",\"version\":");
