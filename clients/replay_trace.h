@@ -22,7 +22,7 @@ struct replay_trace_opts {
 };
 
 /**
- * replay_match() - Is @exp a subset of @act (CONTRACT.md §5)? On a
+ * replay_match() - Is @exp a subset of @act (the scenario format of vma-replay(1))? On a
  * mismatch @path names where (vma-replay.c).
  */
 bool replay_match(const json_t *exp, const json_t *act, char *path,

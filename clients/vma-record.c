@@ -10,7 +10,7 @@
  * reads the arguments, lets the call run to its syscall-exit stop, and
  * writes one request with the kernel's result as "expect".
  *
- * Scenario (CONTRACT.md §5): a space.import of the layout right after the
+ * Scenario (the scenario format of vma-replay(1)): a space.import of the layout right after the
  * successful execve (/proc/PID/smaps reduced to the VMA lines, Anonymous
  * and VmFlags; start_brk, start_stack from /proc/PID/stat; brk equals
  * start_brk then), one request per system call, fault requests that

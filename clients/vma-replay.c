@@ -2,7 +2,7 @@
 /**
  * DOC: vma-replay - replay scenario files against vmad
  *
- * A scenario is a file of JSON values, one per line (CONTRACT.md §5). Each
+ * A scenario is a file of JSON values, one per line (the scenario format of vma-replay(1)). Each
  * request line is sent on one connection and its response compared with the
  * line's "expect" member as a subset. "stable"/"unstable" lines maintain a
  * set of address ranges that must stay mapped; --readers N threads, each on

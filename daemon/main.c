@@ -6,7 +6,7 @@
  * --config (if any; without it vmad runs on the embedded defaults), then
  * the command line, where every option of the table is also "--name
  * value" (dashes or underscores, or --name=value). The socket path follows
- * CONTRACT §1: --socket, then $VMAD_SOCKET, then the file, then the
+ * PROTOCOL.md, Transport: --socket, then $VMAD_SOCKET, then the file, then the
  * default of rpc_default_socket_path().
  *
  * Exit status: 0 after a clean shutdown (or --help, --version,

@@ -101,7 +101,7 @@ enum vmad_fsync {
 	VMAD_FSYNC_NO,	     /* when the kernel writes it back */
 };
 
-/* Where a value came from, for the socket order of CONTRACT §1. */
+/* Where a value came from, for the socket order of PROTOCOL.md, Transport. */
 enum vmad_config_origin {
 	VMAD_CFG_DEFAULT,
 	VMAD_CFG_FILE,

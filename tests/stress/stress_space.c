@@ -4,8 +4,8 @@
  *
  * One program, one hazard per mode; each mode runs reader threads
  * (registered urcu-memb threads calling vas_fault() and vas_lookup()) while
- * a writer mutates the same space, and checks the guarantees of CONTRACT.md
- * section 4 from the readers' side:
+ * a writer mutates the same space, and checks the guarantees of PROTOCOL.md,
+ * "Ordering and concurrency", from the readers' side:
  *
  *   stack       A growsdown stack with guard gap 0 grows by faults (from a
  *               grower thread) until it abuts the VMA below, again and

@@ -503,7 +503,7 @@ void rpc_write_error(struct rpc_buf *b, const char *id,
 		     const struct rpc_error *err);
 
 /**
- * rpc_write_vma() - A VMA object as CONTRACT.md §2 describes it.
+ * rpc_write_vma() - A VMA object as PROTOCOL.md, VMA objects, describes it.
  * Context: Any context.
  */
 void rpc_write_vma(struct rpc_buf *b, const struct vas_vma_info *vma);
