@@ -56,7 +56,15 @@ static const struct vmad_option vmad_options[] = {
 	{"job_threads", OPT_UINT, O(job_threads), "2", 1, 64,
 	 "threads for long operations (fork, maps, freeing spaces)"},
 	{"max_connections", OPT_UINT, O(max_connections), "1024", 1, 1000000,
-	 "connections served at once; one more gets an error and is closed"},
+	 "connections served at once (lowered to fit RLIMIT_NOFILE); one "
+	 "more gets an error and is closed"},
+	{"superuser_reserved_connections", OPT_UINT,
+	 O(superuser_reserved_connections), "4", 0, 1000,
+	 "of max_connections, kept for root and the daemon's own uid"},
+	{"max_connections_per_uid", OPT_UINT, O(max_connections_per_uid), "256",
+	 0, 1000000,
+	 "connections one uid other than root and the daemon's may hold (0 = "
+	 "no limit)"},
 	{"listen_backlog", OPT_UINT, O(listen_backlog), "1024", 1, 1000000,
 	 "connections the kernel queues before vmad accepts them "
 	 "(capped by net.core.somaxconn)"},

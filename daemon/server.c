@@ -70,10 +70,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_free_final(struct vmad_conn *c)
 {
 	struct vmad_worker *w = c->w;
+	uid_t uid = c->uid;
 
 	rpc_decoder_fini(&c->dec);
 	free(c);
-	uatomic_dec(&w->srv->nr_conns);
+	vmad_conn_release(w->srv, uid);
 	w->nr_conns--;
 	if (w->stopping && !w->nr_conns)
 		event_base_loopexit(w->base, NULL);
@@ -562,7 +563,7 @@ static void conn_new(struct vmad_worker *w, const struct vmad_pending_conn *pc)
 	return;
 out_close:
 	close(pc->fd);
-	uatomic_dec(&w->srv->nr_conns);
+	vmad_conn_release(w->srv, pc->uid);
 	w->nr_conns--;
 }
 
@@ -695,7 +696,7 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
 		pcs = pc->next;
 		if (w->stopping) {
 			close(pc->fd);
-			uatomic_dec(&w->srv->nr_conns);
+			vmad_conn_release(w->srv, pc->uid);
 		} else {
 			conn_new(w, pc);
 		}
@@ -790,23 +791,31 @@ static void worker_fini(struct vmad_worker *w)
 /* ---- Listener (main thread) -----------------------------------------------
  */
 
-static void refuse(struct vmad_server *srv, int fd)
+/* Answer a connection over a limit with an error (id null) and close it. */
+static void refuse(struct vmad_server *srv, int fd, const struct ucred *cred,
+		   int err, const char *why)
 {
-	char line[256];
-	int n;
+	struct rpc_buf b;
 
-	n = snprintf(line, sizeof(line),
-		     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
-		     "-32000,\"message\":\"too many connections (limit "
-		     "%u)\",\"data\":{\"errno\":\"EAGAIN\"}}}\n",
-		     srv->cfg.max_connections);
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+	rpc_buf_init(&b);
+	{
+		struct rpc_error e;
+
+		rpc_error_errno(&e, err);
+		snprintf(e.msg, sizeof(e.msg), "%s", why);
+		rpc_write_error(&b, NULL, &e);
+		rpc_buf_put(&b, "\n", 1);
+	}
+	if (!b.oom &&
+	    send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		/* The client is gone already. */
 	}
+	rpc_buf_fini(&b);
 	close(fd);
 	uatomic_inc(&srv->conns_refused);
-	vmad_log(VMAD_LOG_VERBOSE, "connection refused: limit of %u reached",
-		 srv->cfg.max_connections);
+	vmad_log_ratelimited(VMAD_LOG_VERBOSE,
+			     "connection of uid %u pid %d refused: %s",
+			     (unsigned)cred->uid, (int)cred->pid, why);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
@@ -817,25 +826,29 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct vmad_worker *w;
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	char why[RPC_MSG_MAX];
+	int ret;
 
-	if (uatomic_read(&srv->nr_conns) >= (long)srv->cfg.max_connections) {
-		refuse(srv, fd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		vmad_log_ratelimited(VMAD_LOG_WARN, "SO_PEERCRED: %s",
+				     strerror(errno));
+		close(fd);
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
-		vmad_log(VMAD_LOG_WARN, "SO_PEERCRED: %s", strerror(errno));
-		close(fd);
+	ret = vmad_conn_admit(srv, cred.uid, why, sizeof(why));
+	if (ret) {
+		refuse(srv, fd, &cred, ret, why);
 		return;
 	}
 	pc = calloc(1, sizeof(*pc));
 	if (!pc) {
 		close(fd);
+		vmad_conn_release(srv, cred.uid);
 		return;
 	}
 	pc->fd = fd;
 	pc->uid = cred.uid;
 	pc->pid = cred.pid;
-	uatomic_inc(&srv->nr_conns);
 	uatomic_inc(&srv->conns_total);
 	w = &srv->workers[srv->next_worker++ % srv->nr_workers];
 	pthread_mutex_lock(&w->lock);
@@ -845,9 +858,66 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	worker_post(w);
 }
 
+/*
+ * Out of descriptors (EMFILE, ENFILE) or kernel memory: the listening
+ * socket stays readable, so accepting again at once would spin. Pause the
+ * listener until a connection closes (vmad_listener_wake()) or a second
+ * has passed (ENFILE may be another process's doing), as memcached does.
+ */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-	vmad_log(VMAD_LOG_WARN, "accept: %s", strerror(errno));
+	struct vmad_server *srv = arg;
+	struct timeval tv = {.tv_sec = 1};
+	int err = errno;
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		vmad_log_ratelimited(VMAD_LOG_WARN, "accept: %s",
+				     strerror(err));
+		return;
+	}
+	evconnlistener_disable(l);
+	uatomic_set(&srv->accept_paused, 1);
+	evtimer_add(srv->accept_timer, &tv);
+	vmad_log_ratelimited(VMAD_LOG_WARN,
+			     "accept: %s; not accepting until a connection "
+			     "closes (%ld open)",
+			     strerror(err), uatomic_read(&srv->nr_conns));
+}
+
+static void listener_resume(struct vmad_server *srv)
+{
+	if (!uatomic_read(&srv->accept_paused) || !srv->listener)
+		return;
+	uatomic_set(&srv->accept_paused, 0);
+	evtimer_del(srv->accept_timer);
+	evconnlistener_enable(srv->listener);
+	vmad_log_ratelimited(VMAD_LOG_INFO, "accepting connections again");
+}
+
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+	listener_resume(arg);
+}
+
+static void on_main_notify(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing new. */
+	}
+	listener_resume(arg);
+}
+
+void vmad_listener_wake(struct vmad_server *srv)
+{
+	uint64_t one = 1;
+
+	if (!uatomic_read(&srv->accept_paused) || srv->main_efd < 0)
+		return;
+	if (write(srv->main_efd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow in practice. */
+	}
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -955,7 +1025,14 @@ int vmad_server_run(struct vmad_server *srv)
 
 	srv->started = (uint64_t)time(NULL);
 	srv->listen_fd = -1;
+	srv->main_efd = -1;
 	srv->nr_workers = srv->cfg.workers ? srv->cfg.workers : vmad_nr_cpus();
+	vmad_limits_init(srv);
+	ret = vmad_limits_fit_fds(srv);
+	if (ret) {
+		vmad_limits_fini(srv);
+		return ret;
+	}
 	/* The lock first: only its holder may replace a stale socket. */
 	ret = vmad_instance_lock(srv);
 	if (ret)
@@ -970,6 +1047,7 @@ int vmad_server_run(struct vmad_server *srv)
 			vmad_instance_unlink_socket(srv);
 		}
 		vmad_instance_release(srv);
+		vmad_limits_fini(srv);
 		return ret;
 	}
 
@@ -980,6 +1058,12 @@ int vmad_server_run(struct vmad_server *srv)
 	pthread_sigmask(SIG_BLOCK, &mask, &old);
 	urcu_memb_register_thread();
 
+	/* Before the workers start: they read it to wake the listener. */
+	srv->main_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (srv->main_efd < 0) {
+		ret = -errno;
+		goto out_jobs;
+	}
 	ret = vmad_registry_init(&srv->reg);
 	if (!ret)
 		vmad_log(VMAD_LOG_INFO,
@@ -1034,6 +1118,14 @@ int vmad_server_run(struct vmad_server *srv)
 	}
 	srv->listen_fd = -1; /* owned by the listener now */
 	evconnlistener_set_error_cb(srv->listener, on_accept_error);
+	srv->main_ev = event_new(srv->base, srv->main_efd, EV_READ | EV_PERSIST,
+				 on_main_notify, srv);
+	srv->accept_timer = evtimer_new(srv->base, on_accept_timer, srv);
+	if (!srv->main_ev || !srv->accept_timer ||
+	    event_add(srv->main_ev, NULL)) {
+		ret = -ENOMEM;
+		goto out_workers;
+	}
 	for (i = 0; i < 3; i++) {
 		srv->sig_ev[i] =
 			evsignal_new(srv->base, sigs[i], on_signal, srv);
@@ -1098,6 +1190,10 @@ out_jobs:
 	for (i = 0; i < 3; i++)
 		if (srv->sig_ev[i])
 			event_free(srv->sig_ev[i]);
+	if (srv->main_ev)
+		event_free(srv->main_ev);
+	if (srv->accept_timer)
+		event_free(srv->accept_timer);
 	if (srv->listener)
 		evconnlistener_free(srv->listener);
 	if (srv->base)
@@ -1106,6 +1202,10 @@ out_jobs:
 		close(srv->listen_fd);
 	vmad_instance_unlink_socket(srv); /* no-op if already removed */
 	vmad_instance_release(srv);
+	if (srv->main_efd >= 0)
+		close(srv->main_efd);
+	srv->main_efd = -1;
+	vmad_limits_fini(srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	vmad_log(VMAD_LOG_INFO, "stopped");
 	return ret;

@@ -67,10 +67,12 @@ struct vmad_config {
 	unsigned workers;     /* 0 = one per CPU */
 	unsigned job_threads; /* threads for long operations */
 	/* Limits */
-	unsigned max_connections;
-	unsigned listen_backlog; /* listen(2) backlog */
-	uint64_t max_message;	 /* bytes of one JSON value */
-	unsigned max_batch;	 /* requests in one batch */
+	unsigned max_connections; /* fitted to RLIMIT_NOFILE at start */
+	unsigned superuser_reserved_connections; /* of max_connections */
+	unsigned max_connections_per_uid;	 /* 0 = no limit */
+	unsigned listen_backlog;		 /* listen(2) backlog */
+	uint64_t max_message;			 /* bytes of one JSON value */
+	unsigned max_batch;			 /* requests in one batch */
 	unsigned max_spaces_per_uid;
 	uint64_t default_max_map_count; /* of a new space */
 	uint64_t max_map_count_limit;	/* most a client may ask for */
@@ -244,6 +246,45 @@ extern int vmad_log_level;
 
 void vmad_log_write(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Rate limiting of log lines that clients can trigger over and over (an
+ * accept loop out of descriptors, refused connections, the memory limit):
+ * each call site of vmad_log_ratelimited() prints at most
+ * VMAD_RATELIMIT_BURST lines per VMAD_RATELIMIT_INTERVAL seconds; the
+ * first line after a suppression says how many were dropped, as the
+ * kernel's printk_ratelimited() does.
+ */
+#define VMAD_RATELIMIT_INTERVAL 5
+#define VMAD_RATELIMIT_BURST	10
+
+struct vmad_ratelimit {
+	long window;	    /* start of the current window (monotonic s) */
+	unsigned printed;   /* lines printed in the window */
+	unsigned long lost; /* lines suppressed since the last printed */
+};
+
+/**
+ * vmad_ratelimit_ok() - Whether a line of call site @rl may be printed now.
+ * @lost: receives the number of lines suppressed before this one.
+ * Context: Any context (takes a lock of log.c).
+ */
+bool vmad_ratelimit_ok(struct vmad_ratelimit *rl, unsigned long *lost);
+
+#define vmad_log_ratelimited(level, ...)                                       \
+	do {                                                                   \
+		static struct vmad_ratelimit rl_;                              \
+		unsigned long lost_;                                           \
+		if ((int)(level) <= vmad_log_level &&                          \
+		    vmad_ratelimit_ok(&rl_, &lost_)) {                         \
+			if (lost_)                                             \
+				vmad_log_write((level),                        \
+					       "(%lu similar lines "           \
+					       "suppressed)",                  \
+					       lost_);                         \
+			vmad_log_write((level), __VA_ARGS__);                  \
+		}                                                              \
+	} while (0)
 
 /**
  * vmad_log_open() - Direct logs to @cfg's file, syslog or stderr.
@@ -441,6 +482,48 @@ int vmad_jobs_start(struct vmad_server *srv);
 void vmad_jobs_stop(struct vmad_server *srv);
 void vmad_jobs_submit(struct vmad_server *srv, struct vmad_job *job);
 
+/* ---- Connection limits (limits.c) ---------------------------------------- */
+
+struct vmad_uid_conns {
+	uid_t uid;
+	unsigned nr;
+};
+
+struct vmad_conn_limits {
+	pthread_mutex_t lock;	     /* guards the table and nr_conns' moves */
+	struct vmad_uid_conns *uids; /* connections per uid */
+	size_t nr, cap;
+};
+
+/**
+ * vmad_limits_fit_fds() - Raise the soft RLIMIT_NOFILE to the hard limit
+ * and lower max_connections to what the descriptors allow; log the choice.
+ * Context: Init only (before the listener and the threads).
+ * Return: 0; -EMFILE if not even two connections fit.
+ */
+int vmad_limits_fit_fds(struct vmad_server *srv);
+
+/* Root and the daemon's own uid: they get the reserved slots. */
+bool vmad_uid_privileged(uid_t uid);
+
+/**
+ * vmad_conn_admit() - Count a new connection of @uid, or refuse it.
+ * @why: receives the reason of a refusal (sent to the client).
+ * Context: Main thread (takes limits->lock).
+ * Return: 0; -EAGAIN over a limit; -ENOMEM.
+ */
+int vmad_conn_admit(struct vmad_server *srv, uid_t uid, char *why, size_t len);
+
+/**
+ * vmad_conn_release() - Uncount a connection of @uid (it was freed), and
+ * wake a listener paused for want of descriptors.
+ * Context: Any context (takes limits->lock).
+ */
+void vmad_conn_release(struct vmad_server *srv, uid_t uid);
+
+void vmad_limits_init(struct vmad_server *srv);
+void vmad_limits_fini(struct vmad_server *srv);
+
 /* ---- Server (server.c) --------------------------------------------------- */
 
 struct vmad_worker {
@@ -517,6 +600,11 @@ struct vmad_server {
 	int listen_fd;
 	struct evconnlistener *listener;
 	struct event *sig_ev[3];
+	int main_efd;		    /* eventfd: workers wake the main loop */
+	struct event *main_ev;	    /* reads main_efd */
+	struct event *accept_timer; /* retries a paused listener */
+	int accept_paused;	    /* atomic: out of descriptors */
+	struct vmad_conn_limits limits;
 	/* Workers and jobs */
 	struct vmad_worker *workers;
 	unsigned nr_workers;
@@ -561,6 +649,13 @@ int vmad_server_run(struct vmad_server *srv);
 /* sockdir.c */
 int vmad_group_id(const char *name, gid_t *gid);
 int vmad_private_dir(const char *sock_path, char *err, size_t len);
+
+/**
+ * vmad_listener_wake() - Let a listener paused for want of descriptors
+ * try again (a connection was closed).
+ * Context: Any context.
+ */
+void vmad_listener_wake(struct vmad_server *srv);
 
 /**
  * vmad_worker_post() - Hand a finished request job back to its worker.

@@ -49,7 +49,8 @@ def _kill_left_overs():
 class Vmad:
     """A vmad process on a socket in a fresh temporary directory."""
 
-    def __init__(self, binary, *args, sock=None, wait=True, env=None):
+    def __init__(self, binary, *args, sock=None, wait=True, env=None,
+                 preexec=None):
         self.dir = tempfile.mkdtemp(prefix="vmad-test-")
         self.sock = sock or os.path.join(self.dir, "vmad.sock")
         self.errpath = os.path.join(self.dir, "stderr")
@@ -60,7 +61,8 @@ class Vmad:
         if env:
             e.update(env)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
-                                     stderr=self.err, env=e)
+                                     stderr=self.err, env=e,
+                                     preexec_fn=preexec)
         _live.append((os.getpid(), self))
         if wait:
             line = self.proc.stdout.readline().decode()
@@ -78,6 +80,23 @@ class Vmad:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+    def cpu_s(self):
+        """CPU time (user + system) the daemon used so far, in seconds."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_kib(self):
+        """The daemon's peak resident set (VmHWM)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def nr_fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def alive(self):
         return self.proc.poll() is None
