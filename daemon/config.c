@@ -84,12 +84,29 @@ static const struct vmad_option vmad_options[] = {
 	{"zero_page", OPT_BOOL, O(zero_page), "yes", 0, 1,
 	 "read faults of private anonymous memory map the shared zero page "
 	 "(no: model a kernel without it)"},
-	{"output_high_water", OPT_SIZE, O(output_high_water), "4M", 4096,
+	{"output_high_water", OPT_SIZE, O(output_high_water), "1M", 4096,
 	 1ULL << 34, "stop reading a connection whose output exceeds this"},
-	{"output_low_water", OPT_SIZE, O(output_low_water), "1M", 0, 1ULL << 34,
-	 "resume reading once its output is below this"},
+	{"output_low_water", OPT_SIZE, O(output_low_water), "256K", 0,
+	 1ULL << 34, "resume reading once its output is below this"},
 	{"output_timeout", OPT_UINT, O(output_timeout), "30", 1, 86400,
-	 "seconds a connection may block its output before it is closed"},
+	 "seconds a connection's output may go unread, or stay above "
+	 "output_low_water, before it is closed"},
+	{"client_output_buffer_limit_hard", OPT_SIZE, O(output_limit_hard),
+	 "0", 0, 1ULL << 40,
+	 "close a connection whose pending output exceeds this (0 = no "
+	 "limit)"},
+	{"client_output_buffer_limit_soft", OPT_SIZE, O(output_limit_soft),
+	 "4M", 0, 1ULL << 40,
+	 "close a connection whose pending output stays above this for "
+	 "client_output_buffer_limit_soft_seconds (0 = no limit)"},
+	{"client_output_buffer_limit_soft_seconds", OPT_UINT,
+	 O(output_limit_soft_seconds), "60", 1, 86400,
+	 "see client_output_buffer_limit_soft"},
+	{"timeout", OPT_UINT, O(timeout), "0", 0, 31536000,
+	 "close a connection idle for this many seconds (0 = never)"},
+	{"request_timeout", OPT_UINT, O(request_timeout), "10", 0, 86400,
+	 "close a connection that leaves a request incomplete this long (0 = "
+	 "never)"},
 	{"shutdown_timeout", OPT_UINT, O(shutdown_timeout), "10", 1, 3600,
 	 "seconds to flush responses on SIGTERM before closing"},
 	{"state_dir", OPT_STRING, O(state_dir), "", 0, VMAD_PATH_MAX - 1,

@@ -492,6 +492,7 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 {
 	struct vmad_server *srv = ctx->srv;
 	uint64_t requests = 0, errors = 0, faults = 0;
+	uint64_t closed_output = 0, closed_timeout = 0;
 	unsigned i;
 
 	if (req->p.addr.space.present) {
@@ -516,6 +517,8 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 		requests += uatomic_read(&w->nr_requests);
 		errors += uatomic_read(&w->nr_errors);
 		faults += uatomic_read(&w->nr_faults);
+		closed_output += uatomic_read(&w->nr_closed_output);
+		closed_timeout += uatomic_read(&w->nr_closed_timeout);
 	}
 	LIT(out, "{\"version\":\"" VMAD_VERSION "\"");
 	put_stat(out, "uptime_s", (uint64_t)time(NULL) - srv->started);
@@ -533,6 +536,8 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 	put_stat(out, "connections", (uint64_t)uatomic_read(&srv->nr_conns));
 	put_stat(out, "connections_total", uatomic_read(&srv->conns_total));
 	put_stat(out, "connections_refused", uatomic_read(&srv->conns_refused));
+	put_stat(out, "connections_closed_output", closed_output);
+	put_stat(out, "connections_closed_timeout", closed_timeout);
 	put_stat(out, "workers", srv->nr_workers);
 	put_stat(out, "job_threads", srv->jobs.nr_threads);
 	put_stat(out, "jobs", (uint64_t)uatomic_read(&srv->jobs.nr_run));

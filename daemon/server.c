@@ -104,6 +104,47 @@ static size_t conn_out_len(struct vmad_conn *c)
 	return evbuffer_get_length(c->out);
 }
 
+/* Monotonic milliseconds, never 0 (0 means "not running" in the timers). */
+static long mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
+#define SEC(s) ((long)(s)*1000)
+
+/*
+ * The output changed (@progress: bytes reached the socket): keep the
+ * timers of the output timeout and the soft limit. The timeout restarts
+ * when bytes are written only while the output is at or below
+ * output_low_water; above it, it runs from when the output rose above.
+ */
+static void conn_out_note(struct vmad_conn *c, bool progress)
+{
+	const struct vmad_config *cfg = &c->w->srv->cfg;
+	size_t len = conn_out_len(c);
+	long now = mono_now();
+
+	if (progress)
+		c->last_active = now;
+	if (!len) {
+		c->out_progress = c->out_above_since = c->out_soft_since = 0;
+		return;
+	}
+	if (progress || !c->out_progress)
+		c->out_progress = now;
+	if (len <= cfg->output_low_water)
+		c->out_above_since = 0;
+	else if (!c->out_above_since)
+		c->out_above_since = now;
+	if (!cfg->output_limit_soft || len <= cfg->output_limit_soft)
+		c->out_soft_since = 0;
+	else if (!c->out_soft_since)
+		c->out_soft_since = now;
+}
+
 static void conn_want_read(struct vmad_conn *c, bool on)
 {
 	if (c->fd < 0 || on == c->reading)
@@ -121,19 +162,18 @@ static void conn_broken(struct vmad_conn *c, int err)
 	vmad_log(VMAD_LOG_VERBOSE, "conn %llu: %s; closing",
 		 (unsigned long long)c->serial, strerror(err));
 	evbuffer_drain(c->out, conn_out_len(c));
+	conn_out_note(c, false);
 	c->closing = true;
 	conn_want_read(c, false);
 }
 
 /*
- * Push queued output to the socket; keep the write event armed (with the
- * output timeout, restarted by every write that makes progress) while
- * bytes remain.
+ * Push queued output to the socket; keep the write event armed while
+ * bytes remain (the sweep applies the output timeout).
  */
 static void conn_push(struct vmad_conn *c)
 {
-	const struct vmad_config *cfg = &c->w->srv->cfg;
-	struct timeval wt = {.tv_sec = cfg->output_timeout};
+	bool progress = false;
 	int budget = 4;
 
 	/* A bounded amount per call: other connections wait meanwhile. */
@@ -141,8 +181,10 @@ static void conn_push(struct vmad_conn *c)
 		int n = evbuffer_write_atmost(c->out, c->fd, 256 << 10);
 
 		budget--;
-		if (n > 0)
+		if (n > 0) {
+			progress = true;
 			continue;
+		}
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
 			conn_broken(c, errno);
@@ -152,9 +194,12 @@ static void conn_push(struct vmad_conn *c)
 			continue;
 		break;
 	}
+	if (c->fd < 0)
+		return;
+	conn_out_note(c, progress);
 	if (conn_out_len(c) && !c->writing) {
 		c->writing = true;
-		event_add(c->write_ev, &wt);
+		event_add(c->write_ev, NULL);
 	} else if (!conn_out_len(c) && c->writing) {
 		c->writing = false;
 		event_del(c->write_ev);
@@ -185,6 +230,7 @@ static void conn_send(struct vmad_conn *c, const char *data, size_t len)
 			}
 			break;
 		}
+		c->last_active = mono_now();
 		if (!len)
 			return;
 	}
@@ -232,6 +278,16 @@ static bool conn_check_output(struct vmad_conn *c)
 	const struct vmad_config *cfg = &c->w->srv->cfg;
 	size_t len = conn_out_len(c);
 
+	if (cfg->output_limit_hard && len > cfg->output_limit_hard) {
+		vmad_log_ratelimited(VMAD_LOG_VERBOSE,
+				     "conn %llu (uid %u): %zu bytes of output "
+				     "pending, over the hard limit; closing",
+				     (unsigned long long)c->serial,
+				     (unsigned)c->uid, len);
+		uatomic_inc(&c->w->nr_closed_output);
+		conn_close(c);
+		return false;
+	}
 	if (c->closing) {
 		if (!len && !c->job) {
 			conn_close(c);
@@ -414,6 +470,7 @@ static bool conn_process(struct vmad_conn *c)
 
 		ret = rpc_decoder_next(&c->dec, &frame, &len, &err);
 		if (ret == 1) {
+			c->req_since = 0;
 			conn_frame(c, frame, len);
 			/* Keep the output bounded inside one read burst. */
 			if (c->w->scratch.len > cfg->output_high_water ||
@@ -446,6 +503,7 @@ static bool conn_process(struct vmad_conn *c)
 		n = read(c->fd, p, (size_t)room);
 		if (n > 0) {
 			rpc_decoder_commit(&c->dec, (size_t)n);
+			c->last_active = mono_now();
 			/*
 			 * A short read emptied the socket: stop after these.
 			 * A few full ones at most: the event loop comes back.
@@ -489,6 +547,14 @@ static bool conn_process(struct vmad_conn *c)
 	conn_flush_scratch(c);
 	if (c->closing)
 		conn_set_closing(c);
+	/* The request timeout runs while a value waits for its end. */
+	if (c->fd >= 0 && c->reading && !c->job &&
+	    rpc_decoder_pending(&c->dec)) {
+		if (!c->req_since)
+			c->req_since = mono_now();
+	} else {
+		c->req_since = 0;
+	}
 	return conn_check_output(c);
 }
 
@@ -502,13 +568,6 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	struct vmad_conn *c = arg;
 	const struct vmad_config *cfg = &c->w->srv->cfg;
 
-	if (what & EV_TIMEOUT) {
-		vmad_log(VMAD_LOG_VERBOSE,
-			 "conn %llu: output timed out; closing",
-			 (unsigned long long)c->serial);
-		conn_close(c);
-		return;
-	}
 	conn_push(c);
 	if (c->closing) {
 		conn_check_output(c);
@@ -555,6 +614,7 @@ static void conn_new(struct vmad_worker *w, const struct vmad_pending_conn *pc)
 		goto out_close;
 	}
 	rpc_decoder_init(&c->dec, cfg->max_message);
+	c->last_active = mono_now();
 	cds_list_add(&c->node, &w->conns);
 	conn_want_read(c, true);
 	vmad_log(VMAD_LOG_VERBOSE, "conn %llu: uid %u pid %d on worker %u",
@@ -600,6 +660,7 @@ static void conn_job_done(struct vmad_job *job)
 	struct vmad_conn *c = job->conn;
 
 	c->job = NULL;
+	c->last_active = mono_now();
 	if (c->dead) {
 		job_free(job);
 		conn_free_final(c);
@@ -670,6 +731,93 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 		 w->idx, w->nr_conns);
 	cds_list_for_each_entry_safe(c, tmp, &w->conns, node) conn_close(c);
 	/* Connections waiting for a job end when it returns. */
+}
+
+/* Answer @c with an error (best effort, never blocking) and close it. */
+static void conn_abort(struct vmad_conn *c, int err, const char *msg)
+{
+	struct rpc_buf b;
+	struct rpc_error e;
+
+	rpc_buf_init(&b);
+	rpc_error_errno(&e, err);
+	snprintf(e.msg, sizeof(e.msg), "%s", msg);
+	rpc_write_error(&b, NULL, &e);
+	rpc_buf_put(&b, "\n", 1);
+	if (!b.oom && !conn_out_len(c) &&
+	    send(c->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* Closing anyway. */
+	}
+	rpc_buf_fini(&b);
+	conn_close(c);
+}
+
+/*
+ * Once a second: close connections that hold a slot or memory without
+ * making progress. Output: unread for output_timeout, above
+ * output_low_water for output_timeout however slowly it is read, above
+ * the soft limit for its seconds. Input: a value left incomplete for
+ * request_timeout (slowloris). Idle: nothing in or out for timeout.
+ */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct vmad_worker *w = arg;
+	const struct vmad_config *cfg = &w->srv->cfg;
+	struct vmad_conn *c, *tmp;
+	long now = mono_now();
+
+	cds_list_for_each_entry_safe(c, tmp, &w->conns, node)
+	{
+		const char *why = NULL;
+		size_t len = conn_out_len(c);
+
+		if (len && now - c->out_progress >= SEC(cfg->output_timeout))
+			why = "output unread";
+		else if (c->out_above_since &&
+			 now - c->out_above_since >= SEC(cfg->output_timeout))
+			why = "output read too slowly";
+		else if (c->out_soft_since &&
+			 now - c->out_soft_since >=
+				 SEC(cfg->output_limit_soft_seconds))
+			why = "output over the soft limit";
+		if (why) {
+			vmad_log_ratelimited(
+				VMAD_LOG_VERBOSE,
+				"conn %llu (uid %u): %s (%zu bytes pending); "
+				"closing",
+				(unsigned long long)c->serial, (unsigned)c->uid,
+				why, len);
+			uatomic_inc(&w->nr_closed_output);
+			conn_close(c);
+			continue;
+		}
+		if (cfg->request_timeout && c->req_since &&
+		    now - c->req_since >= SEC(cfg->request_timeout)) {
+			char msg[RPC_MSG_MAX];
+
+			snprintf(msg, sizeof(msg),
+				 "request not completed within %u s",
+				 cfg->request_timeout);
+			vmad_log_ratelimited(VMAD_LOG_VERBOSE,
+					     "conn %llu (uid %u): %s; closing",
+					     (unsigned long long)c->serial,
+					     (unsigned)c->uid, msg);
+			uatomic_inc(&w->nr_closed_timeout);
+			conn_abort(c, -ETIMEDOUT, msg);
+			continue;
+		}
+		if (cfg->timeout && !c->job && !len && !c->closing &&
+		    !rpc_decoder_pending(&c->dec) &&
+		    now - c->last_active >= SEC(cfg->timeout)) {
+			vmad_log_ratelimited(VMAD_LOG_VERBOSE,
+					     "conn %llu (uid %u): idle for %u "
+					     "s; closing",
+					     (unsigned long long)c->serial,
+					     (unsigned)c->uid, cfg->timeout);
+			uatomic_inc(&w->nr_closed_timeout);
+			conn_close(c);
+		}
+	}
 }
 
 static void on_notify(evutil_socket_t fd, short what, void *arg)
@@ -764,9 +912,15 @@ static int worker_init(struct vmad_server *srv, struct vmad_worker *w,
 	w->notify_ev =
 		event_new(w->base, w->efd, EV_READ | EV_PERSIST, on_notify, w);
 	w->stop_timer = evtimer_new(w->base, on_stop_timeout, w);
-	if (!w->notify_ev || !w->stop_timer)
+	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+	if (!w->notify_ev || !w->stop_timer || !w->sweep_ev)
 		return -ENOMEM;
 	event_add(w->notify_ev, NULL);
+	{
+		struct timeval sec = {.tv_sec = 1};
+
+		event_add(w->sweep_ev, &sec);
+	}
 	return 0;
 }
 
@@ -780,6 +934,8 @@ static void worker_fini(struct vmad_worker *w)
 		event_free(w->notify_ev);
 	if (w->stop_timer)
 		event_free(w->stop_timer);
+	if (w->sweep_ev)
+		event_free(w->sweep_ev);
 	if (w->base)
 		event_base_free(w->base);
 	if (w->efd > 0)

@@ -80,8 +80,13 @@ struct vmad_config {
 	bool zero_page;			/* !vas_layout.no_zero_page */
 	uint64_t output_high_water;	/* stop reading above this */
 	uint64_t output_low_water;	/* resume below this */
-	unsigned output_timeout;	/* seconds a blocked writer lives */
-	unsigned shutdown_timeout;	/* seconds to flush on SIGTERM */
+	unsigned output_timeout;	/* seconds output may stay undrained */
+	uint64_t output_limit_hard;	/* close above this (0 = none) */
+	uint64_t output_limit_soft;	/* close above this for ... */
+	unsigned output_limit_soft_seconds; /* ... this long */
+	unsigned timeout;		    /* idle seconds (0 = never) */
+	unsigned request_timeout;  /* seconds to complete a value (0 = never) */
+	unsigned shutdown_timeout; /* seconds to flush on SIGTERM */
 	/* Durable spaces (persist.c) */
 	char state_dir[VMAD_PATH_MAX]; /* "" = spaces live in memory only */
 	uint64_t save_interval_ms;     /* between saves of changed spaces */
@@ -535,6 +540,7 @@ struct vmad_worker {
 	int efd; /* eventfd: "look at your inbox" */
 	struct event *notify_ev;
 	struct event *stop_timer;
+	struct event *sweep_ev; /* once a second: timeouts, output limits */
 	/* Inbox: written by other threads under lock */
 	pthread_mutex_t lock;
 	struct vmad_pending_conn *new_conns;
@@ -549,6 +555,8 @@ struct vmad_worker {
 	uint64_t nr_requests;
 	uint64_t nr_errors;
 	uint64_t nr_faults;
+	uint64_t nr_closed_output;  /* output limits and timeouts */
+	uint64_t nr_closed_timeout; /* idle and request timeouts */
 };
 
 struct vmad_pending_conn {
@@ -579,6 +587,12 @@ struct vmad_conn {
 	bool paused;	      /* reading stopped by the high-water mark */
 	bool eof;	      /* the peer will send nothing more */
 	struct cds_list_head node;
+	/* Timeouts (monotonic ms; 0 = not running) */
+	long last_active;     /* last byte read, written, or job answered */
+	long req_since;	      /* a value is incomplete since */
+	long out_progress;    /* output pending, last written to at */
+	long out_above_since; /* output above output_low_water since */
+	long out_soft_since;  /* output above output_limit_soft since */
 };
 
 struct vmad_server {
