@@ -91,8 +91,8 @@ static const struct vmad_option vmad_options[] = {
 	{"output_timeout", OPT_UINT, O(output_timeout), "30", 1, 86400,
 	 "seconds a connection's output may go unread, or stay above "
 	 "output_low_water, before it is closed"},
-	{"client_output_buffer_limit_hard", OPT_SIZE, O(output_limit_hard),
-	 "0", 0, 1ULL << 40,
+	{"client_output_buffer_limit_hard", OPT_SIZE, O(output_limit_hard), "0",
+	 0, 1ULL << 40,
 	 "close a connection whose pending output exceeds this (0 = no "
 	 "limit)"},
 	{"client_output_buffer_limit_soft", OPT_SIZE, O(output_limit_soft),

@@ -460,10 +460,34 @@ static int h_lookup(struct vmad_ctx *ctx, const struct rpc_request *req,
 	return 0;
 }
 
+/* The "maps" result, streamed from a snapshot of the space. */
+struct maps_stream {
+	struct vmad_stream s;
+	struct vas_vma_info *vmas;
+	size_t nr;
+	struct rpc_maps_cursor cur;
+};
+
+static bool maps_step(struct vmad_stream *s, struct rpc_buf *out, size_t max)
+{
+	struct maps_stream *ms = caa_container_of(s, struct maps_stream, s);
+
+	return rpc_write_maps_part(out, ms->vmas, ms->nr, &ms->cur, max);
+}
+
+static void maps_free(struct vmad_stream *s)
+{
+	struct maps_stream *ms = caa_container_of(s, struct maps_stream, s);
+
+	vma_free(ms->vmas);
+	free(ms);
+}
+
 static int h_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 		  struct rpc_buf *out, struct rpc_error *err)
 {
 	struct vas_vma_info *vmas = NULL;
+	struct maps_stream *ms;
 	struct vmad_space *sp;
 	size_t nr = 0;
 	int ret = get_space(ctx, &req->p.addr.space, &sp, err);
@@ -474,8 +498,16 @@ static int h_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 	vmad_space_put(sp);
 	if (ret)
 		return rpc_error_errno(err, ret);
-	rpc_write_maps(out, vmas, nr);
-	vma_free(vmas);
+	ms = calloc(1, sizeof(*ms));
+	if (!ms) {
+		vma_free(vmas);
+		return rpc_error_errno(err, -ENOMEM);
+	}
+	ms->s.step = maps_step;
+	ms->s.free = maps_free;
+	ms->vmas = vmas;
+	ms->nr = nr;
+	ctx->stream = &ms->s; /* the runner writes it, in parts if long */
 	return 0;
 }
 
@@ -541,6 +573,9 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 	put_stat(out, "workers", srv->nr_workers);
 	put_stat(out, "job_threads", srv->jobs.nr_threads);
 	put_stat(out, "jobs", (uint64_t)uatomic_read(&srv->jobs.nr_run));
+	put_stat(out, "jobs_queued", (uint64_t)vmad_jobs_queued(srv));
+	put_stat(out, "frees_pending",
+		 (uint64_t)uatomic_read(&srv->jobs.nr_reaping));
 	LIT(out, "}");
 	return 0;
 }
@@ -856,9 +891,24 @@ int vmad_replay(struct vmad_server *srv, const char *json, size_t len,
 	return 0;
 }
 
+enum vmad_one {
+	ONE_NONE,   /* no response (a notification) */
+	ONE_DONE,   /* the response is written */
+	ONE_STREAM, /* begun; the rest comes from ctx->stream */
+};
+
+static void drop_stream(struct vmad_ctx *ctx)
+{
+	if (ctx->stream) {
+		ctx->stream->free(ctx->stream);
+		ctx->stream = NULL;
+	}
+}
+
 /* Run one request; append its response (if any) to @out. */
-static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
-			    size_t i, struct rpc_buf *out)
+static enum vmad_one vmad_handle_one(struct vmad_ctx *ctx,
+				     const struct rpc_msg *msg, size_t i,
+				     struct rpc_buf *out)
 {
 	struct rpc_request req;
 	struct rpc_error err;
@@ -870,54 +920,141 @@ static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 		ctx->nr_errors++;
 		/* A notification gets no response, not even an error. */
 		if (!req.has_id && err.code != RPC_INVALID_REQUEST)
-			return false;
+			return ONE_NONE;
 		rpc_write_error(out, req.has_id ? req.id : NULL, &err);
-		return true;
+		return ONE_DONE;
+	}
+	if (ctx->cancel) {
+		ctx->nr_errors++;
+		if (!req.has_id)
+			return ONE_NONE;
+		rpc_error_errno(&err, -ECANCELED);
+		snprintf(err.msg, sizeof(err.msg),
+			 "cancelled: the daemon is shutting down");
+		rpc_write_error(out, req.id, &err);
+		return ONE_DONE;
 	}
 	rpc_write_result_begin(out, req.id);
+	ctx->stream = NULL;
 	ret = run_handler(ctx, &req, out, &err);
 	if (ret) {
+		drop_stream(ctx);
 		ctx->nr_errors++;
 		out->len = mark;
 		if (req.has_id)
 			rpc_write_error(out, req.id, &err);
-		return req.has_id;
+		return req.has_id ? ONE_DONE : ONE_NONE;
 	}
 	if (!req.has_id) {
+		drop_stream(ctx);
 		out->len = mark;
-		return false;
+		return ONE_NONE;
 	}
+	if (ctx->stream)
+		return ONE_STREAM;
 	rpc_write_result_end(out);
+	return ONE_DONE;
+}
+
+void vmad_run_init(struct vmad_run *run, const struct rpc_msg *msg)
+{
+	memset(run, 0, sizeof(*run));
+	run->msg = msg;
+}
+
+void vmad_run_fini(struct vmad_run *run)
+{
+	if (run->stream) {
+		run->stream->free(run->stream);
+		run->stream = NULL;
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A batch's "[" goes out with its first response (a batch of
+ * notifications has none), "," before each later one, and "]" at the
+ * end; a single request's response ends with its newline.
+ */
+bool vmad_run_step(struct vmad_ctx *ctx, struct vmad_run *run,
+		   struct rpc_buf *out, size_t max_out, uint64_t deadline_ns)
+{
+	const struct rpc_msg *msg = run->msg;
+	bool progress = false;
+
+	while (!run->done) {
+		enum vmad_one r;
+		size_t before;
+
+		if (run->stream) {
+			size_t room = SIZE_MAX;
+
+			if (max_out)
+				room = out->len < max_out ? max_out - out->len
+							  : 0;
+			if (progress && !room)
+				return false;
+			if (!run->stream->step(run->stream, out,
+					       room ? room : 1))
+				return false;
+			vmad_run_fini(run);
+			rpc_write_result_end(out);
+			progress = true;
+			if (!run->stream_batch) {
+				LIT(out, "\n");
+				run->done = true;
+				break;
+			}
+			continue;
+		}
+		if (run->next == msg->nr) {
+			if (msg->is_batch && run->nr_out)
+				LIT(out, "]\n");
+			run->done = true;
+			break;
+		}
+		if (progress && ((max_out && out->len >= max_out) ||
+				 (deadline_ns && now_ns() >= deadline_ns)))
+			return false;
+		progress = true;
+		before = out->len;
+		if (msg->is_batch)
+			rpc_buf_puts(out, run->nr_out ? "," : "[");
+		r = vmad_handle_one(ctx, msg, run->next++, out);
+		if (r == ONE_NONE) {
+			out->len = before;
+			continue;
+		}
+		run->nr_out++;
+		if (r == ONE_STREAM) {
+			run->stream = ctx->stream;
+			run->stream_batch = msg->is_batch;
+			ctx->stream = NULL;
+			continue;
+		}
+		if (!msg->is_batch) {
+			LIT(out, "\n");
+			run->done = true;
+		}
+	}
 	return true;
 }
 
 size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 		       struct rpc_buf *out)
 {
-	size_t mark = out->len, i, nr_out = 0;
+	struct vmad_run run;
 
-	if (!msg->is_batch) {
-		if (vmad_handle_one(ctx, msg, 0, out))
-			LIT(out, "\n");
-		return 1;
-	}
-	LIT(out, "[");
-	for (i = 0; i < msg->nr; i++) {
-		size_t before = out->len;
-
-		if (nr_out)
-			LIT(out, ",");
-		if (vmad_handle_one(ctx, msg, i, out))
-			nr_out++;
-		else
-			out->len = before; /* drop the comma */
-	}
-	if (!nr_out) {
-		out->len = mark; /* all notifications: no response */
-		return msg->nr;
-	}
-	LIT(out, "]\n");
-	return msg->nr;
+	vmad_run_init(&run, msg);
+	vmad_run_step(ctx, &run, out, 0, 0);
+	return run.next;
 }
 
 unsigned vmad_nr_cpus(void)

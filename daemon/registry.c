@@ -166,7 +166,8 @@ void vmad_space_put(struct vmad_space *sp)
 	}
 	job->fn = space_reap;
 	job->space = sp;
-	vmad_jobs_submit(sp->srv, job);
+	job->free_bytes = 64u << 20; /* trim malloc after it */
+	vmad_jobs_reap(sp->srv, job);
 }
 
 int vmad_registry_lookup(struct vmad_server *srv,

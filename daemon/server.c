@@ -64,6 +64,7 @@
 /* ---- Connections (worker thread) ---------------------------------------- */
 
 static bool conn_process(struct vmad_conn *c);
+static void job_discard(struct vmad_server *srv, struct vmad_job *job);
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
@@ -91,6 +92,11 @@ static void conn_close(struct vmad_conn *c)
 		c->fd = -1;
 		c->reading = c->writing = false;
 		cds_list_del(&c->node);
+	}
+	if (c->job && c->job->parked) {
+		/* Neither queued nor running: ours to drop. */
+		job_discard(c->w->srv, c->job);
+		c->job = NULL;
 	}
 	if (c->job) {
 		c->dead = true;
@@ -289,6 +295,11 @@ static bool conn_check_output(struct vmad_conn *c)
 		return false;
 	}
 	if (c->closing) {
+		/* A parked job of a client gone: nobody will read it. */
+		if (c->job && c->job->parked && !c->w->stopping) {
+			job_discard(c->w->srv, c->job);
+			c->job = NULL;
+		}
 		if (!len && !c->job) {
 			conn_close(c);
 			return false;
@@ -314,46 +325,68 @@ static void conn_protocol_error(struct vmad_conn *c,
 	c->closing = true;
 }
 
-/* Job thread: run a long request and hand it back to the worker. */
-static void request_job(struct vmad_job *job)
-{
-	struct vmad_conn *c = job->conn;
-	struct vmad_worker *w = c->w;
-	struct vmad_ctx ctx = {.srv = w->srv, .w = NULL, .uid = c->uid};
-	size_t n;
+/*
+ * A slice of a request job: this much time, or this much output, whichever
+ * comes first (at least one request); then the job goes back to its
+ * worker and, if not done, to the end of its uid's turn.
+ */
+#define VMAD_SLICE_NS  (5u * 1000 * 1000)
+#define VMAD_SLICE_OUT (256u << 10)
 
-	n = vmad_handle_msg(&ctx, &job->msg, &job->out);
-	rpc_msg_fini(&job->msg); /* a big tree: free it here, not on w */
-	uatomic_add(&w->nr_requests, n);
-	uatomic_add(&w->nr_errors, ctx.nr_errors);
-	uatomic_add(&w->nr_faults, ctx.nr_faults);
-	vmad_worker_post_job(w, job);
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /*
- * Job thread: parse a large value (a batch of thousands of requests takes
- * milliseconds to parse and free), then run it as request_job() would.
+ * Job thread: parse the value if it came as a large frame (a batch of
+ * thousands of requests takes milliseconds to parse), run a slice of it,
+ * and hand the job back to the worker.
  */
-static void frame_job(struct vmad_job *job)
+static void request_slice(struct vmad_job *job)
 {
 	struct vmad_conn *c = job->conn;
 	struct vmad_worker *w = c->w;
+	struct vmad_ctx ctx = {.srv = w->srv, .w = NULL, .uid = job->uid};
 	struct rpc_error err;
+	size_t before;
 	int ret;
 
-	ret = rpc_msg_parse(&job->msg, job->frame, job->frame_len,
-			    job->frame_big, w->srv->cfg.max_batch, &err);
-	if (!ret) {
-		request_job(job);
-		return;
+	if (!job->parsed) {
+		ret = rpc_msg_parse(&job->msg, job->frame, job->frame_len,
+				    job->frame_big, w->srv->cfg.max_batch,
+				    &err);
+		if (ret) {
+			if (ret == -ENOMEM)
+				rpc_error_set(&err, RPC_INTERNAL_ERROR,
+					      "out of memory");
+			else
+				uatomic_inc(&w->nr_errors);
+			rpc_write_error(&job->out, NULL, &err);
+			rpc_buf_put(&job->out, "\n", 1);
+			job->close_after =
+				ret == -ENOMEM || err.code == RPC_PARSE_ERROR;
+			job->done = true;
+			vmad_worker_post_job(w, job);
+			return;
+		}
+		job->parsed = true;
+		vmad_run_init(&job->run, &job->msg);
 	}
-	if (ret == -ENOMEM)
-		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
-	else
-		uatomic_inc(&w->nr_errors);
-	rpc_write_error(&job->out, NULL, &err);
-	rpc_buf_put(&job->out, "\n", 1);
-	job->close_after = ret == -ENOMEM || err.code == RPC_PARSE_ERROR;
+	ctx.cancel = vmad_jobs_cancelled(w->srv);
+	before = job->run.next;
+	job->done = vmad_run_step(&ctx, &job->run, &job->out, VMAD_SLICE_OUT,
+				  mono_ns() + VMAD_SLICE_NS);
+	if (job->done) {
+		rpc_msg_fini(&job->msg); /* a big tree: free it here */
+		job->parsed = false;
+	}
+	uatomic_add(&w->nr_requests, job->run.next - before);
+	uatomic_add(&w->nr_errors, ctx.nr_errors);
+	uatomic_add(&w->nr_faults, ctx.nr_faults);
 	vmad_worker_post_job(w, job);
 }
 
@@ -362,9 +395,52 @@ static void frame_job(struct vmad_job *job)
 
 static void job_free(struct vmad_job *job)
 {
-	rpc_msg_fini(&job->msg);
+	vmad_run_fini(&job->run);
+	if (job->parsed)
+		rpc_msg_fini(&job->msg);
 	rpc_buf_fini(&job->out);
 	free(job);
+}
+
+static void job_free_fn(struct vmad_job *job)
+{
+	job_free(job);
+}
+
+/*
+ * Drop a job that will not run again (its connection is gone): a large
+ * parsed batch takes a while to free, so the reaper does that.
+ */
+static void job_discard(struct vmad_server *srv, struct vmad_job *job)
+{
+	if (job->parsed && job->msg.nr > 1000) {
+		job->fn = job_free_fn;
+		job->conn = NULL;
+		vmad_jobs_reap(srv, job);
+		return;
+	}
+	job_free(job);
+}
+
+/* Hand a value to the job pool; the connection reads no more meanwhile. */
+static struct vmad_job *conn_new_job(struct vmad_conn *c)
+{
+	struct vmad_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return NULL;
+	job->fn = request_slice;
+	job->conn = c;
+	job->uid = c->uid;
+	rpc_buf_init(&job->out);
+	return job;
+}
+
+static void conn_submit(struct vmad_conn *c, struct vmad_job *job)
+{
+	c->job = job;
+	conn_want_read(c, false);
+	vmad_jobs_submit(c->w->srv, job);
 }
 
 /* Run one complete JSON value. */
@@ -378,7 +454,7 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 	int ret;
 
 	if (len > VMAD_INLINE_FRAME_MAX) {
-		struct vmad_job *job = calloc(1, sizeof(*job));
+		struct vmad_job *job = conn_new_job(c);
 
 		if (!job) {
 			rpc_error_set(&err, RPC_INTERNAL_ERROR,
@@ -386,15 +462,10 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 			conn_protocol_error(c, &err);
 			return;
 		}
-		job->fn = frame_job;
-		job->conn = c;
 		job->frame = frame;
 		job->frame_len = len;
 		job->frame_big = rpc_decoder_frame_has_big_int(&c->dec);
-		rpc_buf_init(&job->out);
-		c->job = job;
-		conn_want_read(c, false);
-		vmad_jobs_submit(w->srv, job);
+		conn_submit(c, job);
 		return;
 	}
 	ret = rpc_msg_parse(&msg, frame, len,
@@ -416,7 +487,7 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 		return;
 	}
 	if (vmad_msg_needs_job(&msg)) {
-		struct vmad_job *job = calloc(1, sizeof(*job));
+		struct vmad_job *job = conn_new_job(c);
 
 		if (!job) {
 			rpc_msg_fini(&msg);
@@ -425,13 +496,10 @@ static void conn_frame(struct vmad_conn *c, const char *frame, size_t len)
 			conn_protocol_error(c, &err);
 			return;
 		}
-		job->fn = request_job;
-		job->conn = c;
 		job->msg = msg;
-		rpc_buf_init(&job->out);
-		c->job = job;
-		conn_want_read(c, false);
-		vmad_jobs_submit(w->srv, job);
+		job->parsed = true;
+		vmad_run_init(&job->run, &job->msg);
+		conn_submit(c, job);
 		return;
 	}
 	n = vmad_handle_msg(&ctx, &msg, &w->scratch);
@@ -569,6 +637,12 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	const struct vmad_config *cfg = &c->w->srv->cfg;
 
 	conn_push(c);
+	if (c->fd >= 0 && c->job && c->job->parked &&
+	    conn_out_len(c) <= cfg->output_low_water) {
+		/* The client read enough: the job's next slice. */
+		c->job->parked = false;
+		vmad_jobs_submit(c->w->srv, c->job);
+	}
 	if (c->closing) {
 		conn_check_output(c);
 		return;
@@ -627,7 +701,7 @@ out_close:
 	w->nr_conns--;
 }
 
-/* Job thread: free a large response buffer off the worker. */
+/* The reaper: free a large response buffer off the worker. */
 static void free_job_fn(struct vmad_job *job)
 {
 	rpc_buf_fini(&job->out);
@@ -637,7 +711,7 @@ static void free_job_fn(struct vmad_job *job)
 /*
  * The evbuffer is done with a job's response buffer: freeing hundreds of
  * megabytes returns them to the kernel page by page, which would stall
- * the worker; a big one is freed on the job pool.
+ * the worker; a big one is freed by the reaper.
  */
 static void job_out_cleanup(const void *data, size_t len, void *arg)
 {
@@ -651,18 +725,26 @@ static void job_out_cleanup(const void *data, size_t len, void *arg)
 	job->fn = free_job_fn;
 	job->out.data = (void *)data;
 	job->out.len = job->out.cap = len;
-	vmad_jobs_submit(srv, job);
+	job->free_bytes = len;
+	vmad_jobs_reap(srv, job);
 }
 
-/* A job came back: append its responses in order and resume. */
+/*
+ * A slice of a job came back: append what it wrote, in order. If the
+ * message is not done, queue the next slice, or park the job until the
+ * client has read what is pending (on_write() queues it again); else
+ * resume reading.
+ */
 static void conn_job_done(struct vmad_job *job)
 {
 	struct vmad_conn *c = job->conn;
+	struct vmad_worker *w = c->w;
+	const struct vmad_config *cfg = &w->srv->cfg;
 
-	c->job = NULL;
 	c->last_active = mono_now();
 	if (c->dead) {
-		job_free(job);
+		c->job = NULL;
+		job_discard(w->srv, job);
 		conn_free_final(c);
 		return;
 	}
@@ -672,6 +754,7 @@ static void conn_job_done(struct vmad_job *job)
 		rpc_error_set(&err, RPC_INTERNAL_ERROR, "out of memory");
 		conn_protocol_error(c, &err);
 		conn_flush_scratch(c);
+		job->done = true;
 	} else if (job->close_after) {
 		/* A value that broke the stream: answer, then close. */
 		vmad_log(VMAD_LOG_VERBOSE, "conn %llu (uid %u): %.*s",
@@ -683,14 +766,24 @@ static void conn_job_done(struct vmad_job *job)
 	} else if (job->out.len < 65536) {
 		conn_send(c, job->out.data, job->out.len);
 	} else if (!evbuffer_add_reference(c->out, job->out.data, job->out.len,
-					   job_out_cleanup, c->w->srv)) {
+					   job_out_cleanup, w->srv)) {
 		/* Handed over without copying: it may be large. */
 		rpc_buf_init(&job->out);
 		conn_push(c);
 	} else {
 		conn_send(c, job->out.data, job->out.len);
 	}
-	job_free(job);
+	rpc_buf_reset(&job->out);
+	if (!job->done && c->fd >= 0 && (!c->closing || w->stopping)) {
+		if (conn_out_len(c) > cfg->output_high_water)
+			job->parked = true;
+		else
+			vmad_jobs_submit(w->srv, job);
+		conn_check_output(c);
+		return;
+	}
+	c->job = NULL;
+	job_discard(w->srv, job);
 	if (c->closing) {
 		conn_set_closing(c);
 		conn_check_output(c);
@@ -706,11 +799,18 @@ static void conn_job_done(struct vmad_job *job)
 static void worker_begin_stop(struct vmad_worker *w)
 {
 	struct vmad_conn *c, *tmp;
-	struct timeval tv = {.tv_sec = w->srv->cfg.shutdown_timeout};
+	/* Three quarters of shutdown_timeout; the rest frees the spaces. */
+	long ms = (long)w->srv->cfg.shutdown_timeout * 750;
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000};
 
 	w->stopping = true;
 	cds_list_for_each_entry_safe(c, tmp, &w->conns, node)
 	{
+		/* Parked jobs finish too: their requests get ECANCELED. */
+		if (c->job && c->job->parked) {
+			c->job->parked = false;
+			vmad_jobs_submit(w->srv, c->job);
+		}
 		conn_set_closing(c);
 		conn_check_output(c);
 	}
@@ -1172,9 +1272,28 @@ out_close:
 	return ret;
 }
 
+/*
+ * shutdown_timeout passed with a thread still busy (one long request, or
+ * freeing huge spaces): remove the socket and the pidfile and exit now;
+ * the kernel takes back the memory. Context: Main thread.
+ */
+static void shutdown_late(struct vmad_server *srv, const char *what)
+{
+	vmad_log(VMAD_LOG_WARN,
+		 "shutdown_timeout (%u s) passed with %s still running; "
+		 "exiting without waiting",
+		 srv->cfg.shutdown_timeout, what);
+	vmad_instance_unlink_socket(srv);
+	vmad_instance_release(srv);
+	vmad_log(VMAD_LOG_INFO, "stopped");
+	_exit(0);
+}
+
 int vmad_server_run(struct vmad_server *srv)
 {
 	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	const struct timespec *dl = NULL; /* shutdown deadline */
+	struct timespec deadline;
 	sigset_t mask, old;
 	unsigned i, nr_started = 0;
 	int ret;
@@ -1309,6 +1428,16 @@ int vmad_server_run(struct vmad_server *srv)
 	event_base_dispatch(srv->base);
 	ret = 0;
 
+	/*
+	 * Everything below ends by shutdown_timeout: requests not started
+	 * are answered with ECANCELED, connections get until three quarters
+	 * of it to take their answers, and whatever still runs at the end
+	 * (one long request, freeing huge spaces) is left to the exit.
+	 */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += srv->cfg.shutdown_timeout;
+	dl = &deadline;
+	vmad_jobs_cancel(srv);
 	/* Stop accepting; the socket file goes first. */
 	evconnlistener_free(srv->listener);
 	srv->listener = NULL;
@@ -1323,7 +1452,8 @@ out_workers:
 		worker_post(w);
 	}
 	for (i = 0; i < nr_started; i++)
-		pthread_join(srv->workers[i].thread, NULL);
+		if (!vmad_join_until(srv->workers[i].thread, dl))
+			shutdown_late(srv, "connections waiting for requests");
 	if (srv->workers)
 		for (i = 0; i < srv->nr_workers; i++)
 			worker_fini(&srv->workers[i]);
@@ -1334,7 +1464,8 @@ out_workers:
 	if (srv->reg.by_id)
 		vmad_registry_fini(srv);
 out_jobs:
-	vmad_jobs_stop(srv);
+	if (vmad_jobs_stop(srv, dl))
+		shutdown_late(srv, "requests or frees");
 	urcu_memb_barrier(); /* every space's call_rcu free has run */
 	vmad_persist_fini(srv);
 	if (srv->reg.by_id)

@@ -446,6 +446,36 @@ void vmad_registry_list(struct vmad_server *srv, uid_t uid,
 void vmad_registry_counts(struct vmad_server *srv, uid_t uid,
 			  struct rpc_buf *out);
 
+/* ---- Requests run in parts (handlers.c) -----------------------------------
+ */
+
+/**
+ * struct vmad_stream - A response written in parts: a handler that sets
+ * ctx->stream has written the start of its result; the runner calls
+ * @step until it returns true (the result is complete), between slices
+ * of the job if need be, then @free. Owns what the response is made of
+ * (a snapshot of the space).
+ * @step: append about @max more bytes to @out; true once done.
+ */
+struct vmad_stream {
+	bool (*step)(struct vmad_stream *s, struct rpc_buf *out, size_t max);
+	void (*free)(struct vmad_stream *s);
+};
+
+/**
+ * struct vmad_run - Where a message's run stands, so that it can be
+ * continued: the next request, whether the batch's "[" is out, a
+ * response being streamed.
+ */
+struct vmad_run {
+	const struct rpc_msg *msg;
+	size_t next;		    /* the next request to run */
+	size_t nr_out;		    /* responses written (batch members) */
+	struct vmad_stream *stream; /* the response of next - 1, in parts */
+	bool stream_batch;	    /* it is a batch member */
+	bool done;
+};
+
 /* ---- Jobs (jobs.c) ------------------------------------------------------- */
 
 struct vmad_conn;
@@ -453,39 +483,97 @@ struct vmad_job;
 typedef void (*vmad_job_fn)(struct vmad_job *job);
 
 /**
- * struct vmad_job - A unit of work for the job pool.
+ * struct vmad_job - A unit of work for the job threads or the reaper.
  * @fn: what to run on a job thread.
  * @conn: for request jobs, the connection to answer (its worker gets the
- *        job back through vmad_worker_post()); NULL for fire-and-forget.
+ *        job back through vmad_worker_post_job() after every slice);
+ *        NULL for reaper jobs.
+ * @uid: whose turn it takes (the connection's uid).
  */
 struct vmad_job {
 	vmad_job_fn fn;
 	struct vmad_conn *conn;
+	uid_t uid;
 	struct rpc_msg msg;
-	struct rpc_buf out;
-	bool close_after; /* the stream is broken: close after @out */
+	bool parsed; /* @msg holds the value (else @frame does) */
+	struct vmad_run run;
+	bool done;	    /* answered completely: do not queue again */
+	bool parked;	    /* waiting for its client to read (worker's) */
+	struct rpc_buf out; /* what this slice wrote */
+	bool close_after;   /* the stream is broken: close after @out */
 	/* A large value parsed on the job thread (in the connection's
 	 * decoder buffer, which stays put while the job runs). */
 	const char *frame;
 	size_t frame_len;
 	bool frame_big;
 	struct vmad_space *space; /* reap jobs */
+	uint64_t free_bytes;	  /* reaper jobs: about how much they free */
 	struct vmad_job *next;
+};
+
+/* The jobs of one uid, and its place in the round robin. */
+struct vmad_job_owner {
+	uid_t uid;
+	struct vmad_job *head, *tail;
+	struct cds_list_head node; /* in vmad_jobs.active while queued */
 };
 
 struct vmad_jobs {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct vmad_job *head, *tail; /* under lock */
-	bool stop;		      /* under lock */
+	struct cds_list_head active;	/* owners with jobs, in turn */
+	struct vmad_job_owner **owners; /* every uid seen, under lock */
+	size_t nr_owners, cap_owners;
+	long nr_queued; /* under lock */
+	bool stop;	/* under lock */
+	int cancel;	/* atomic: answer requests not started with an error */
 	pthread_t *threads;
 	unsigned nr_threads;
-	long nr_run; /* atomic */
+	long nr_run; /* atomic: slices run */
+	/* The reaper: frees destroyed spaces and large buffers. */
+	pthread_mutex_t reap_lock;
+	pthread_cond_t reap_cond;
+	struct vmad_job *reap_head, *reap_tail; /* under reap_lock */
+	bool reap_stop;				/* under reap_lock */
+	pthread_t reaper;
+	bool reaper_started;
+	long nr_reaping; /* atomic: reaper jobs not done */
 };
 
 int vmad_jobs_start(struct vmad_server *srv);
-void vmad_jobs_stop(struct vmad_server *srv);
+
+/**
+ * vmad_jobs_stop() - Let the job threads finish what is queued and exit,
+ * then the reaper.
+ * @deadline: CLOCK_REALTIME instant to give up waiting (NULL: wait).
+ * Context: Main thread, after the workers stopped.
+ * Return: 0; -ETIMEDOUT if a thread was still running at @deadline.
+ */
+int vmad_jobs_stop(struct vmad_server *srv, const struct timespec *deadline);
+
+/**
+ * vmad_jobs_submit() - Queue request job @job for its uid's next turn.
+ * Context: Any context (takes jobs->lock).
+ */
 void vmad_jobs_submit(struct vmad_server *srv, struct vmad_job *job);
+
+/**
+ * vmad_jobs_reap() - Queue @job (a free) on the reaper.
+ * Context: Any context (takes jobs->reap_lock).
+ */
+void vmad_jobs_reap(struct vmad_server *srv, struct vmad_job *job);
+
+/**
+ * vmad_join_until() - pthread_join() @t, giving up at @deadline
+ * (CLOCK_REALTIME; NULL: wait).
+ * Return: false if @t was still running at @deadline.
+ */
+bool vmad_join_until(pthread_t t, const struct timespec *deadline);
+
+/* Shutdown: requests not started yet are answered with ECANCELED. */
+void vmad_jobs_cancel(struct vmad_server *srv);
+bool vmad_jobs_cancelled(struct vmad_server *srv);
+long vmad_jobs_queued(struct vmad_server *srv);
 
 /* ---- Connection limits (limits.c) ---------------------------------------- */
 
@@ -689,6 +777,9 @@ struct vmad_ctx {
 	bool changed;	/* set by a handler whose change the mutation count
 			   of the space does not show (a fault, brk) */
 	bool replaying; /* running a journal at start: record nothing */
+	/* A handler may leave the rest of its result to a stream. */
+	struct vmad_stream *stream;
+	bool cancel; /* shutting down: answer requests with ECANCELED */
 };
 
 /**
@@ -717,6 +808,27 @@ size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
  */
 int vmad_replay(struct vmad_server *srv, const char *json, size_t len,
 		char *why, size_t whylen);
+
+/**
+ * vmad_run_init() - Prepare to run @msg in parts with vmad_run_step().
+ * Context: Any context.
+ */
+void vmad_run_init(struct vmad_run *run, const struct rpc_msg *msg);
+
+/**
+ * vmad_run_step() - Run the requests of @run (and stream their responses)
+ * into @out until the message is done or the budget is spent: @out holds
+ * @max_out bytes or the CLOCK_MONOTONIC time passed @deadline_ns (0: no
+ * such bound). Always makes progress: at least one request or part.
+ * Context: Any registered RCU thread, outside read-side sections.
+ * Return: true once every response of the message is written; the number
+ *         of requests executed so far is @run->next.
+ */
+bool vmad_run_step(struct vmad_ctx *ctx, struct vmad_run *run,
+		   struct rpc_buf *out, size_t max_out, uint64_t deadline_ns);
+
+/* Release what a run left (a stream cut short by a closed connection). */
+void vmad_run_fini(struct vmad_run *run);
 
 /**
  * vmad_nr_cpus() - Online CPUs (at least 1).
