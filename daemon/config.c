@@ -74,6 +74,11 @@ static const struct vmad_option vmad_options[] = {
 	 "most requests in one batch"},
 	{"max_spaces_per_uid", OPT_UINT, O(max_spaces_per_uid), "1024", 1,
 	 1000000, "address spaces one uid may own"},
+	{"max_spaces", OPT_UINT, O(max_spaces), "4096", 1, 10000000,
+	 "address spaces of all uids together"},
+	{"max_memory", OPT_SIZE, O(max_memory), "0", 0, 1ULL << 50,
+	 "memory of spaces and buffers past which mutations that add to it "
+	 "fail with ENOMEM (0 = half of the physical memory)"},
 	{"default_max_map_count", OPT_SIZE, O(default_max_map_count), "65530",
 	 1, 1ULL << 32, "max_map_count of a new space"},
 	{"max_map_count_limit", OPT_SIZE, O(max_map_count_limit), "4194304", 1,
@@ -91,8 +96,8 @@ static const struct vmad_option vmad_options[] = {
 	{"output_timeout", OPT_UINT, O(output_timeout), "30", 1, 86400,
 	 "seconds a connection's output may go unread, or stay above "
 	 "output_low_water, before it is closed"},
-	{"client_output_buffer_limit_hard", OPT_SIZE, O(output_limit_hard), "0",
-	 0, 1ULL << 40,
+	{"client_output_buffer_limit_hard", OPT_SIZE, O(output_limit_hard),
+	 "32M", 0, 1ULL << 40,
 	 "close a connection whose pending output exceeds this (0 = no "
 	 "limit)"},
 	{"client_output_buffer_limit_soft", OPT_SIZE, O(output_limit_soft),

@@ -33,6 +33,7 @@ enum {
 	H_JOB = 1u << 0,       /* may take long: run on the job pool */
 	H_JOB_SPACE = 1u << 1, /* only when a space is named */
 	H_CHANGES = 1u << 2,   /* may change its space: journaled (persist.c) */
+	H_GROWS = 1u << 3,     /* adds to a space: refused past max_memory */
 };
 
 struct vmad_handler {
@@ -86,6 +87,21 @@ static void put_space_result(struct rpc_buf *out, const struct vmad_space *sp)
 	LIT(out, "}");
 }
 
+/* Which limit refused a new space (racy, for the message only). */
+static void space_limit_msg(struct vmad_ctx *ctx, struct rpc_error *err)
+{
+	const struct vmad_config *cfg = &ctx->srv->cfg;
+
+	if (uatomic_read(&ctx->srv->reg.nr_spaces) >= (long)cfg->max_spaces)
+		snprintf(err->msg, sizeof(err->msg),
+			 "the daemon holds the most spaces allowed (%u)",
+			 cfg->max_spaces);
+	else
+		snprintf(err->msg, sizeof(err->msg),
+			 "uid %u owns the most spaces allowed (%u)",
+			 (unsigned)ctx->uid, cfg->max_spaces_per_uid);
+}
+
 /*
  * The layout of a new space from the params of space.create (or of
  * space.import): the daemon's defaults, then what the client gave.
@@ -132,7 +148,6 @@ static int layout_from_params(struct vmad_ctx *ctx,
 static int add_space(struct vmad_ctx *ctx, const char *name, struct vas *vas,
 		     struct rpc_buf *out, struct rpc_error *err)
 {
-	const struct vmad_config *cfg = &ctx->srv->cfg;
 	struct vmad_space *sp;
 	int ret = vmad_registry_add(ctx->srv, name, ctx->uid, vas, &sp);
 
@@ -143,9 +158,7 @@ static int add_space(struct vmad_ctx *ctx, const char *name, struct vas *vas,
 			snprintf(err->msg, sizeof(err->msg),
 				 "a space named '%s' exists", name);
 		else if (ret == -EAGAIN)
-			snprintf(err->msg, sizeof(err->msg),
-				 "uid %u owns the most spaces allowed (%u)",
-				 (unsigned)ctx->uid, cfg->max_spaces_per_uid);
+			space_limit_msg(ctx, err);
 		return -EPROTO;
 	}
 	put_space_result(out, sp);
@@ -293,6 +306,8 @@ static int h_space_fork(struct vmad_ctx *ctx, const struct rpc_request *req,
 		if (ret == -EEXIST)
 			snprintf(err->msg, sizeof(err->msg),
 				 "a space named '%s' exists", p->name);
+		else if (ret == -EAGAIN)
+			space_limit_msg(ctx, err);
 		return -EPROTO;
 	}
 	put_space_result(out, child);
@@ -576,6 +591,19 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 	put_stat(out, "jobs_queued", (uint64_t)vmad_jobs_queued(srv));
 	put_stat(out, "frees_pending",
 		 (uint64_t)uatomic_read(&srv->jobs.nr_reaping));
+	{
+		struct vma_mem_stats ms;
+		uint64_t used = vmad_memory_used(srv);
+
+		vma_mem_stats(&ms);
+		put_stat(out, "used_memory", used);
+		put_stat(out, "used_memory_model", ms.total);
+		put_stat(out, "used_memory_nodes", ms.nodes);
+		put_stat(out, "used_memory_buffers",
+			 used > ms.total ? used - ms.total : 0);
+		put_stat(out, "max_memory", srv->cfg.max_memory);
+		put_stat(out, "memory_refused", ms.refused);
+	}
 	LIT(out, "}");
 	return 0;
 }
@@ -777,30 +805,31 @@ static int h_vmflags(struct vmad_ctx *ctx, const struct rpc_request *req,
 
 /* The handler table: one row per method, indexed by enum rpc_method. */
 static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
-	[RPC_SPACE_CREATE] = {h_space_create, 0},
+	[RPC_SPACE_CREATE] = {h_space_create, H_GROWS},
 	[RPC_SPACE_DESTROY] = {h_space_destroy, 0},
-	[RPC_SPACE_FORK] = {h_space_fork, H_JOB},
+	[RPC_SPACE_FORK] = {h_space_fork, H_JOB | H_GROWS},
 	[RPC_SPACE_LIST] = {h_space_list, 0},
-	[RPC_MMAP] = {h_mmap, H_CHANGES},
+	[RPC_MMAP] = {h_mmap, H_CHANGES | H_GROWS},
 	[RPC_MUNMAP] = {h_munmap, H_CHANGES},
-	[RPC_MPROTECT] = {h_mprotect, H_CHANGES},
-	[RPC_MREMAP] = {h_mremap, H_CHANGES},
-	[RPC_BRK] = {h_brk, H_CHANGES},
-	[RPC_FAULT] = {h_fault, H_CHANGES},
+	[RPC_MPROTECT] = {h_mprotect, H_CHANGES | H_GROWS},
+	[RPC_MREMAP] = {h_mremap, H_CHANGES | H_GROWS},
+	[RPC_BRK] = {h_brk, H_CHANGES | H_GROWS},
+	[RPC_FAULT] = {h_fault, H_CHANGES | H_GROWS},
 	[RPC_LOOKUP] = {h_lookup, 0},
 	[RPC_MAPS] = {h_maps, H_JOB},
 	[RPC_STATS] = {h_stats, H_JOB_SPACE},
 	[RPC_VALIDATE] = {h_validate, H_JOB},
 	[RPC_PING] = {h_ping, 0},
-	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB},
-	[RPC_MADVISE] = {h_vmflags, H_CHANGES},
-	[RPC_MLOCK] = {h_vmflags, H_CHANGES},
-	[RPC_MLOCK2] = {h_vmflags, H_CHANGES},
-	[RPC_MUNLOCK] = {h_vmflags, H_CHANGES},
-	[RPC_MLOCKALL] = {h_vmflags, H_JOB | H_CHANGES},
+	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB | H_GROWS},
+	/* Each of these may split VMAs, and mlock and madvise may populate. */
+	[RPC_MADVISE] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MLOCK] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MLOCK2] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MUNLOCK] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MLOCKALL] = {h_vmflags, H_JOB | H_CHANGES | H_GROWS},
 	[RPC_MUNLOCKALL] = {h_vmflags, H_JOB | H_CHANGES},
-	[RPC_MSEAL] = {h_vmflags, H_CHANGES},
-	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, H_CHANGES},
+	[RPC_MSEAL] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, H_CHANGES | H_GROWS},
 	[RPC_SPACE_EXPORT] = {h_space_export, H_JOB},
 };
 
@@ -831,6 +860,40 @@ bool vmad_msg_needs_job(const struct rpc_msg *msg)
 }
 
 /*
+ * Call @req's handler; a request that adds to a space runs under
+ * max_memory: libvma refuses new memory past it for this thread, and the
+ * request fails with ENOMEM.
+ */
+static int call_handler(struct vmad_ctx *ctx, const struct rpc_request *req,
+			struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vmad_server *srv = ctx->srv;
+	uint64_t refused, prev;
+	int ret;
+
+	if (!(vmad_handlers[req->method].flags & H_GROWS))
+		return vmad_handlers[req->method].fn(ctx, req, out, err);
+	refused = vma_mem_thread_refused();
+	prev = vma_mem_thread_limit(vmad_memory_room(srv));
+	ret = vmad_handlers[req->method].fn(ctx, req, out, err);
+	vma_mem_thread_limit(prev);
+	if (ret && err->err == ENOMEM && vma_mem_thread_refused() != refused) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "out of memory: max_memory (%llu bytes) reached",
+			 (unsigned long long)srv->cfg.max_memory);
+		vmad_log_ratelimited(VMAD_LOG_WARN,
+				     "max_memory (%llu bytes) reached: %s of "
+				     "uid %u refused with ENOMEM (%llu bytes "
+				     "in use)",
+				     (unsigned long long)srv->cfg.max_memory,
+				     rpc_method_name(req->method),
+				     (unsigned)ctx->uid,
+				     (unsigned long long)vmad_memory_used(srv));
+	}
+	return ret;
+}
+
+/*
  * Run @req's handler; with a state directory, a request that may change
  * its space runs between vmad_persist_begin() and _end(), which journal it
  * (appendonly) or mark the space to be saved. A change the journal could
@@ -847,11 +910,11 @@ static int run_handler(struct vmad_ctx *ctx, const struct rpc_request *req,
 	/* brk without an address reads the break: nothing to record. */
 	if (!(h->flags & H_CHANGES) || !ctx->srv->persist || ctx->replaying ||
 	    (req->method == RPC_BRK && !req->p.addr.addr.v))
-		return h->fn(ctx, req, out, err);
+		return call_handler(ctx, req, out, err);
 	ret = vmad_persist_begin(ctx, req, &pc, err);
 	if (ret)
 		return ret;
-	ret = h->fn(ctx, req, out, err);
+	ret = call_handler(ctx, req, out, err);
 	if (vmad_persist_end(ctx, req, &pc, ret ? NULL : err) && !ret)
 		return -EPROTO;
 	return ret;

@@ -138,6 +138,7 @@ static void *vmad_reaper_thread(void *arg)
 {
 	struct vmad_server *srv = arg;
 	struct vmad_jobs *jobs = &srv->jobs;
+	struct vma_mem_stats before, after;
 	uint64_t freed = 0;
 
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), VMAD_JOB_NICE) < 0)
@@ -165,8 +166,12 @@ static void *vmad_reaper_thread(void *arg)
 			jobs->reap_tail = NULL;
 		pthread_mutex_unlock(&jobs->reap_lock);
 		job->next = NULL;
-		freed += job->free_bytes ? job->free_bytes : 1;
+		vma_mem_stats(&before);
+		freed += job->free_bytes;
 		job->fn(job); /* frees job */
+		vma_mem_stats(&after);
+		if (before.total > after.total)
+			freed += before.total - after.total;
 		uatomic_dec(&jobs->nr_reaping);
 		pthread_mutex_lock(&jobs->reap_lock);
 	}

@@ -64,6 +64,7 @@
 /* ---- Connections (worker thread) ---------------------------------------- */
 
 static bool conn_process(struct vmad_conn *c);
+static void conn_account(struct vmad_conn *c);
 static void job_discard(struct vmad_server *srv, struct vmad_job *job);
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -73,6 +74,7 @@ static void conn_free_final(struct vmad_conn *c)
 	struct vmad_worker *w = c->w;
 	uid_t uid = c->uid;
 
+	vmad_memory_charge(w->srv, -(int64_t)c->charged);
 	rpc_decoder_fini(&c->dec);
 	free(c);
 	vmad_conn_release(w->srv, uid);
@@ -90,6 +92,7 @@ static void conn_close(struct vmad_conn *c)
 		evbuffer_free(c->out);
 		close(c->fd);
 		c->fd = -1;
+		conn_account(c);
 		c->reading = c->writing = false;
 		cds_list_del(&c->node);
 	}
@@ -121,6 +124,19 @@ static long mono_now(void)
 
 #define SEC(s) ((long)(s)*1000)
 
+/* Count the connection's buffers (output, request bytes) in max_memory. */
+static void conn_account(struct vmad_conn *c)
+{
+	size_t now = rpc_decoder_memory(&c->dec) +
+		     (c->fd >= 0 ? evbuffer_get_length(c->out) : 0);
+
+	if (now != c->charged) {
+		vmad_memory_charge(c->w->srv,
+				   (int64_t)now - (int64_t)c->charged);
+		c->charged = now;
+	}
+}
+
 /*
  * The output changed (@progress: bytes reached the socket): keep the
  * timers of the output timeout and the soft limit. The timeout restarts
@@ -133,6 +149,7 @@ static void conn_out_note(struct vmad_conn *c, bool progress)
 	size_t len = conn_out_len(c);
 	long now = mono_now();
 
+	conn_account(c);
 	if (progress)
 		c->last_active = now;
 	if (!len) {
@@ -615,6 +632,7 @@ static bool conn_process(struct vmad_conn *c)
 	conn_flush_scratch(c);
 	if (c->closing)
 		conn_set_closing(c);
+	conn_account(c);
 	/* The request timeout runs while a value waits for its end. */
 	if (c->fd >= 0 && c->reading && !c->job &&
 	    rpc_decoder_pending(&c->dec)) {
@@ -1303,6 +1321,7 @@ int vmad_server_run(struct vmad_server *srv)
 	srv->main_efd = -1;
 	srv->nr_workers = srv->cfg.workers ? srv->cfg.workers : vmad_nr_cpus();
 	vmad_limits_init(srv);
+	vmad_memory_init(srv);
 	ret = vmad_limits_fit_fds(srv);
 	if (ret) {
 		vmad_limits_fini(srv);

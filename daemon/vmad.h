@@ -74,6 +74,8 @@ struct vmad_config {
 	uint64_t max_message;			 /* bytes of one JSON value */
 	unsigned max_batch;			 /* requests in one batch */
 	unsigned max_spaces_per_uid;
+	unsigned max_spaces;		/* of all uids together */
+	uint64_t max_memory;		/* 0 = half of RAM (set at start) */
 	uint64_t default_max_map_count; /* of a new space */
 	uint64_t max_map_count_limit;	/* most a client may ask for */
 	bool tree_in_place;		/* vas_layout.tree_in_place */
@@ -394,8 +396,8 @@ int vmad_registry_lookup(struct vmad_server *srv,
  * vmad_registry_add() - List a new space owning @vas (stolen on success).
  * Context: Takes registry->lock.
  * Return: 0 and *@out (a new reference); -EEXIST if @uid has a space of
- *         that name;
- *         -EAGAIN if @uid owns max_spaces_per_uid spaces; -ENOMEM.
+ *         that name; -EAGAIN if @uid owns max_spaces_per_uid spaces or
+ *         the daemon max_spaces; -ENOMEM.
  */
 int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 		      struct vas *vas, struct vmad_space **out);
@@ -575,6 +577,32 @@ void vmad_jobs_cancel(struct vmad_server *srv);
 bool vmad_jobs_cancelled(struct vmad_server *srv);
 long vmad_jobs_queued(struct vmad_server *srv);
 
+/* ---- Memory (memory.c) --------------------------------------------------- */
+
+/**
+ * vmad_memory_init() - Settle max_memory (0: half of the physical
+ * memory), log it, and set libvma's limit with the room that releasing
+ * memory needs above it.
+ * Context: Init only.
+ */
+void vmad_memory_init(struct vmad_server *srv);
+
+/**
+ * vmad_memory_room() - What a mutation that adds to a space may take
+ * libvma's memory to: max_memory less the connections' buffers.
+ * Context: Any context.
+ */
+uint64_t vmad_memory_room(struct vmad_server *srv);
+
+/* Bytes accounted: libvma's and the buffers'. Context: Any context. */
+uint64_t vmad_memory_used(struct vmad_server *srv);
+
+/**
+ * vmad_memory_charge() - Count @delta bytes of connection buffers.
+ * Context: Any context.
+ */
+void vmad_memory_charge(struct vmad_server *srv, int64_t delta);
+
 /* ---- Connection limits (limits.c) ---------------------------------------- */
 
 struct vmad_uid_conns {
@@ -677,6 +705,7 @@ struct vmad_conn {
 	struct cds_list_head node;
 	/* Timeouts (monotonic ms; 0 = not running) */
 	long last_active;     /* last byte read, written, or job answered */
+	size_t charged;	      /* buffer bytes counted in mem_buffers */
 	long req_since;	      /* a value is incomplete since */
 	long out_progress;    /* output pending, last written to at */
 	long out_above_since; /* output above output_low_water since */
@@ -715,6 +744,8 @@ struct vmad_server {
 	/* Spaces */
 	struct vmad_registry reg;
 	struct vmad_persist *persist; /* the state directory; NULL without */
+	/* Memory (memory.c) */
+	int64_t mem_buffers; /* atomic: connections' buffers */
 	/* Counters (atomic) */
 	long nr_conns;
 	uint64_t conns_total;

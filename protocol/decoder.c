@@ -145,6 +145,11 @@ size_t rpc_decoder_pending(const struct rpc_decoder *dec)
 	return dec->state == ST_BETWEEN ? 0 : dec->end - dec->start;
 }
 
+size_t rpc_decoder_memory(const struct rpc_decoder *dec)
+{
+	return dec->cap;
+}
+
 bool rpc_decoder_frame_has_big_int(const struct rpc_decoder *dec)
 {
 	return dec->frame_big;

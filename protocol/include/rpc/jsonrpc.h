@@ -145,6 +145,12 @@ size_t rpc_decoder_pending(const struct rpc_decoder *dec);
 
 struct rpc_buf;
 
+/**
+ * rpc_decoder_memory() - Bytes of buffer @dec holds (for accounting).
+ * Context: Any context.
+ */
+size_t rpc_decoder_memory(const struct rpc_decoder *dec);
+
 /* ---- Requests --------------------------------------------------------- */
 
 enum rpc_method {

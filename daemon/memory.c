@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/**
+ * DOC: max_memory: what the daemon holds, and the limit on it.
+ *
+ * Accounted memory is libvma's (vma_mem_stats(): spaces, trees, VMAs,
+ * resident-page state, snapshots being streamed) plus the connections'
+ * buffers (pending output, the bytes of requests being received),
+ * counted by server.c as they change.
+ *
+ * The policy: a request that adds to a space (space.create, space.fork,
+ * mmap, mremap, mprotect, brk, a populating fault) runs with libvma's
+ * limit for its thread set to max_memory less the buffers
+ * (vma_mem_thread_limit()), so any new memory it needs past that is
+ * refused and it fails with ENOMEM, changing nothing; the daemon logs it.
+ * Memory a space recycles is not new, so a mapping that reuses what a
+ * munmap freed still succeeds. Everything else (reads, munmap,
+ * space.destroy) runs under the process-wide limit, which is max_memory
+ * plus a reserve (a quarter of it, at least 64 MiB): releasing memory
+ * needs some for a moment (copies of a tree's path, freed after a grace
+ * period; a batch of ten thousand munmaps in a big tree takes about 15
+ * MiB before the first grace period ends), and reads allocate only what
+ * they return. munmap is not free of the limit altogether because a
+ * munmap in the middle of a VMA splits it in two: a client could grow a
+ * space past max_memory one split at a time; the reserve bounds that.
+ *
+ * What is not accounted: the daemon's own small structures (connections,
+ * jobs, the registry), a job's slice of output before it reaches its
+ * connection (256 KiB per job thread at most), and malloc's free memory
+ * not yet returned to the system.
+ */
+#include "vmad.h"
+
+#include <unistd.h>
+
+#include <urcu/uatomic.h>
+
+#define VMAD_MEM_RESERVE_MIN (64ull << 20)
+
+void vmad_memory_init(struct vmad_server *srv)
+{
+	struct vmad_config *cfg = &srv->cfg;
+	uint64_t reserve;
+
+	if (!cfg->max_memory) {
+		long pages = sysconf(_SC_PHYS_PAGES);
+		long psize = sysconf(_SC_PAGESIZE);
+
+		cfg->max_memory =
+			pages > 0 && psize > 0
+				? (uint64_t)pages * (uint64_t)psize / 2
+				: 1ull << 30;
+		vmad_log(VMAD_LOG_INFO,
+			 "max_memory %llu MiB (half of the physical memory)",
+			 (unsigned long long)(cfg->max_memory >> 20));
+	} else {
+		vmad_log(VMAD_LOG_INFO, "max_memory %llu MiB",
+			 (unsigned long long)(cfg->max_memory >> 20));
+	}
+	reserve = cfg->max_memory / 4;
+	if (reserve < VMAD_MEM_RESERVE_MIN)
+		reserve = VMAD_MEM_RESERVE_MIN;
+	vma_mem_set_limit(cfg->max_memory + reserve);
+}
+
+void vmad_memory_charge(struct vmad_server *srv, int64_t delta)
+{
+	if (delta)
+		uatomic_add(&srv->mem_buffers, delta);
+}
+
+static uint64_t buffers(struct vmad_server *srv)
+{
+	int64_t b = uatomic_read(&srv->mem_buffers);
+
+	return b > 0 ? (uint64_t)b : 0;
+}
+
+uint64_t vmad_memory_room(struct vmad_server *srv)
+{
+	uint64_t b = buffers(srv), max = srv->cfg.max_memory;
+
+	/* 1, not 0: 0 would lift the thread's limit. */
+	return max > b ? max - b : 1;
+}
+
+uint64_t vmad_memory_used(struct vmad_server *srv)
+{
+	struct vma_mem_stats st;
+
+	vma_mem_stats(&st);
+	return st.total + buffers(srv);
+}
