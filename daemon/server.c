@@ -17,31 +17,44 @@
  * one read and one send for a burst of pipelined requests, whatever its
  * size. Only what the socket does not take goes to the connection's
  * output evbuffer, and the write event is armed while it holds bytes.
- * A large job result (maps of a big space) is handed to that evbuffer by
- * reference, written a bounded amount per callback, and freed on the job
- * pool.
+ * A large slice of job output is handed to that evbuffer by reference,
+ * written a bounded amount per callback, and freed by the reaper.
  *
  * Ordering: a connection runs its requests one after the other. A request
  * that may take long (vmad_msg_needs_job()) goes to the job pool with the
- * whole value it came in; the connection stops reading until the job
- * comes back through the inbox, appends its responses, and resumes with
- * whatever was buffered meanwhile. Other connections of the worker are
- * served in the meantime.
+ * whole value it came in; the connection stops reading until the job is
+ * done. The job comes back through the inbox after every slice; its
+ * output is appended in order and its next slice queued, or the job is
+ * parked while the connection's output is above output_high_water (the
+ * write callback queues it again once the output is at or below
+ * output_low_water). Other connections of the worker are served in the
+ * meantime.
  *
  * Back-pressure: when a connection's output exceeds output_high_water the
  * worker stops reading it; the write callback resumes it once the output
- * is at or below output_low_water. The write event carries a timeout of
- * output_timeout seconds, restarted whenever the socket becomes writable:
- * a connection whose output has not moved for that long is closed.
+ * is at or below output_low_water. Once a second the worker sweeps its
+ * connections (on_sweep()): output unread for output_timeout, or above
+ * output_low_water that long however slowly it is read, or above the
+ * soft limit for its seconds, closes the connection, as do a request
+ * left incomplete for request_timeout and idleness for `timeout`; output
+ * above the hard limit closes it at once. Buffers are counted in
+ * max_memory (conn_account()).
  *
  * Protocol errors that break the stream (a parse error, a value too large
  * or too deep) are answered, then the connection is closed once the
  * answer is flushed.
  *
- * Shutdown (SIGTERM, SIGINT): the listener closes and removes the socket
- * file; each worker stops reading, flushes every connection's pending
- * responses (waiting for jobs in flight), closes them and exits; then the
- * registry frees every space.
+ * The listener admits a connection against the limits of limits.c and
+ * answers a refused one with an error; out of descriptors, it pauses
+ * until a connection closes (vmad_listener_wake()).
+ *
+ * Shutdown (SIGTERM, SIGINT): requests not started are cancelled (they
+ * are answered with ECANCELED); the listener closes and removes the
+ * socket file; each worker stops reading, flushes every connection's
+ * pending responses (waiting for jobs in flight, three quarters of
+ * shutdown_timeout at most), closes them and exits; then the registry
+ * frees every space. At shutdown_timeout the daemon exits whatever still
+ * runs (shutdown_late()).
  */
 #include "vmad.h"
 

@@ -13,8 +13,10 @@
  *              fault and lookup run here without locks, mutations take
  *              the space's writer lock inside the vas_* calls.
  *   jobs       a small pool for long operations (fork, maps, validate,
- *              stats of a space) and for freeing destroyed spaces, so
- *              that a worker's other connections are never stalled.
+ *              stats of a space, long batches), run in slices that take
+ *              turns between uids and connections, so that a worker's
+ *              other connections are never stalled.
+ *   reaper     frees destroyed spaces and large buffers.
  *
  * Everything a worker owns (its connections, its event_base, its scratch
  * buffer) is not thread-safe unless stated; other threads reach a worker
@@ -25,8 +27,11 @@
  *   vmad_registry_lookup, _list       RCU reader (takes the read lock)
  *   vmad_registry_add, _remove        Takes registry->lock
  *   vmad_space_put                    Any context (the last put queues
- *                                     the free on the job pool)
- *   vmad_jobs_submit                  Any context
+ *                                     the free on the reaper)
+ *   vmad_jobs_submit, _reap           Any context
+ *   vmad_conn_admit                   Main thread (takes limits->lock)
+ *   vmad_conn_release                 Any context (takes limits->lock)
+ *   vmad_memory_*                     Any context (atomic counters)
  */
 #ifndef VMAD_VMAD_H
 #define VMAD_VMAD_H
