@@ -645,6 +645,9 @@ static bool conn_process(struct vmad_conn *c)
 	conn_flush_scratch(c);
 	if (c->closing)
 		conn_set_closing(c);
+	/* A big value came through: give its buffer back. */
+	if (!c->job && c->fd >= 0)
+		rpc_decoder_shrink(&c->dec);
 	conn_account(c);
 	/* The request timeout runs while a value waits for its end. */
 	if (c->fd >= 0 && c->reading && !c->job &&

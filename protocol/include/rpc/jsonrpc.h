@@ -151,6 +151,14 @@ struct rpc_buf;
  */
 size_t rpc_decoder_memory(const struct rpc_decoder *dec);
 
+/**
+ * rpc_decoder_shrink() - Free @dec's buffer if it grew large (a big value
+ * came through) and holds nothing now; it grows again when needed. Frames
+ * returned earlier are invalid afterwards.
+ * Context: Any context.
+ */
+void rpc_decoder_shrink(struct rpc_decoder *dec);
+
 /* ---- Requests --------------------------------------------------------- */
 
 enum rpc_method {
