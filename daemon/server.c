@@ -137,7 +137,10 @@ static long mono_now(void)
 
 #define SEC(s) ((long)(s)*1000)
 
-/* Count the connection's buffers (output, request bytes) in max_memory. */
+/*
+ * Count the connection's buffers (output, request bytes) in max_memory.
+ * Context: Loop thread only (the connection's worker).
+ */
 static void conn_account(struct vmad_conn *c)
 {
 	size_t now = rpc_decoder_memory(&c->dec) +
@@ -155,6 +158,7 @@ static void conn_account(struct vmad_conn *c)
  * timers of the output timeout and the soft limit. The timeout restarts
  * when bytes are written only while the output is at or below
  * output_low_water; above it, it runs from when the output rose above.
+ * Context: Loop thread only.
  */
 static void conn_out_note(struct vmad_conn *c, bool progress)
 {
@@ -375,6 +379,8 @@ static uint64_t mono_ns(void)
  * Job thread: parse the value if it came as a large frame (a batch of
  * thousands of requests takes milliseconds to parse), run a slice of it,
  * and hand the job back to the worker.
+ * Context: A job thread, which owns @job until it posts it; of the
+ *          connection it reads only the worker pointer, set at creation.
  */
 static void request_slice(struct vmad_job *job)
 {
@@ -440,6 +446,7 @@ static void job_free_fn(struct vmad_job *job)
 /*
  * Drop a job that will not run again (its connection is gone): a large
  * parsed batch takes a while to free, so the reaper does that.
+ * Context: Loop thread only, holding the job (parked or returned).
  */
 static void job_discard(struct vmad_server *srv, struct vmad_job *job)
 {
@@ -768,6 +775,7 @@ static void job_out_cleanup(const void *data, size_t len, void *arg)
  * message is not done, queue the next slice, or park the job until the
  * client has read what is pending (on_write() queues it again); else
  * resume reading.
+ * Context: Loop thread only (the job came back through the inbox).
  */
 static void conn_job_done(struct vmad_job *job)
 {
@@ -867,7 +875,10 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	/* Connections waiting for a job end when it returns. */
 }
 
-/* Answer @c with an error (best effort, never blocking) and close it. */
+/*
+ * Answer @c with an error (best effort, never blocking) and close it.
+ * Context: Loop thread only.
+ */
 static void conn_abort(struct vmad_conn *c, int err, const char *msg)
 {
 	struct rpc_buf b;
@@ -892,6 +903,7 @@ static void conn_abort(struct vmad_conn *c, int err, const char *msg)
  * output_low_water for output_timeout however slowly it is read, above
  * the soft limit for its seconds. Input: a value left incomplete for
  * request_timeout (slowloris). Idle: nothing in or out for timeout.
+ * Context: Loop thread only (a timer of the worker).
  */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -1081,7 +1093,10 @@ static void worker_fini(struct vmad_worker *w)
 /* ---- Listener (main thread) -----------------------------------------------
  */
 
-/* Answer a connection over a limit with an error (id null) and close it. */
+/*
+ * Answer a connection over a limit with an error (id null) and close it.
+ * Context: Main thread.
+ */
 static void refuse(struct vmad_server *srv, int fd, const struct ucred *cred,
 		   int err, const char *why)
 {
@@ -1153,6 +1168,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
  * socket stays readable, so accepting again at once would spin. Pause the
  * listener until a connection closes (vmad_listener_wake()) or a second
  * has passed (ENFILE may be another process's doing), as memcached does.
+ * Context: Main thread (the listener's loop).
  */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
