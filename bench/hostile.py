@@ -213,7 +213,9 @@ def sc_slow_reader():
             if not s.recv(4096):
                 cut = time.time() - t0
                 break
-        except (OSError, socket.timeout):
+        except socket.timeout:
+            continue  # nothing to read this time: not a cut
+        except OSError:
             cut = time.time() - t0
             break
     emit("slow-reader", "cut_off_after",

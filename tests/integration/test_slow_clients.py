@@ -21,41 +21,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmadtest import P, W, Conn, Vmad, check, vmad_binary  # noqa
+from vmadtest import (P, W, Conn, Vmad, as_uid, check, collect,  # noqa
+                      vmad_binary)
 
 VMAD = vmad_binary()
-
-
-def as_uid(uid, fn):
-    """Run fn() in a child as @uid; return what it returns (JSON)."""
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            out = fn()
-        except Exception as ex:  # noqa: B902 - report to the parent
-            out = {"exc": repr(ex)}
-        os.write(wfd, json.dumps(out).encode())
-        os._exit(0)
-    os.close(wfd)
-    return pid, rfd
-
-
-def collect(pid, rfd):
-    data = b""
-    while True:
-        chunk = os.read(rfd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(rfd)
-    os.waitpid(pid, 0)
-    out = json.loads(data)
-    check("exc" not in out, out)
-    return out
 
 
 def slowloris(sock, n, seconds):
@@ -131,7 +100,7 @@ else:
         check("result" in r, f"root was refused: {r}")
         worst = max(worst, d)
         time.sleep(0.05)
-    outs = [collect(*k) for k in kids]
+    outs = [collect(k) for k in kids]
     print(f"slowloris: {outs}; root's worst connect+ping "
           f"{worst * 1000:.1f} ms")
     admitted = [20 - o["refused"] for o in outs]

@@ -202,6 +202,40 @@ class Conn:
             return False
 
 
+def as_uid(uid, fn):
+    """Start fn() in a child running as @uid; collect() returns what it
+    returned (JSON) once it is done."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            out = fn()
+        except Exception as ex:  # noqa: B902 - report to the parent
+            out = {"exc": repr(ex)}
+        os.write(wfd, json.dumps(out).encode())
+        os._exit(0)
+    os.close(wfd)
+    return pid, rfd
+
+
+def collect(child):
+    pid, rfd = child
+    data = b""
+    while True:
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    out = json.loads(data)
+    check(not (isinstance(out, dict) and "exc" in out), out)
+    return out
+
+
 def errno_of(r):
     return ((r.get("error") or {}).get("data") or {}).get("errno")
 
