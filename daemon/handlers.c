@@ -34,6 +34,7 @@ enum {
 	H_JOB_SPACE = 1u << 1, /* only when a space is named */
 	H_CHANGES = 1u << 2,   /* may change its space: journaled (persist.c) */
 	H_GROWS = 1u << 3,     /* adds to a space: refused past max_memory */
+	H_STREAM = 1u << 4,    /* streams from a snapshot: takes a slot */
 };
 
 struct vmad_handler {
@@ -816,7 +817,7 @@ static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
 	[RPC_BRK] = {h_brk, H_CHANGES | H_GROWS},
 	[RPC_FAULT] = {h_fault, H_CHANGES | H_GROWS},
 	[RPC_LOOKUP] = {h_lookup, 0},
-	[RPC_MAPS] = {h_maps, H_JOB},
+	[RPC_MAPS] = {h_maps, H_JOB | H_STREAM},
 	[RPC_STATS] = {h_stats, H_JOB_SPACE},
 	[RPC_VALIDATE] = {h_validate, H_JOB},
 	[RPC_PING] = {h_ping, 0},
@@ -1041,6 +1042,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+bool vmad_run_next_streams(const struct vmad_run *run)
+{
+	bool has_space;
+	int m;
+
+	if (run->done || run->stream || run->next >= run->msg->nr)
+		return false;
+	m = rpc_msg_peek(run->msg, run->next, &has_space);
+	return m >= 0 && (vmad_handlers[m].flags & H_STREAM);
+}
+
 /*
  * A batch's "[" goes out with its first response (a batch of
  * notifications has none), "," before each later one, and "]" at the
@@ -1084,7 +1096,8 @@ bool vmad_run_step(struct vmad_ctx *ctx, struct vmad_run *run,
 			break;
 		}
 		if (progress && ((max_out && out->len >= max_out) ||
-				 (deadline_ns && now_ns() >= deadline_ns)))
+				 (deadline_ns && now_ns() >= deadline_ns) ||
+				 vmad_run_next_streams(run)))
 			return false;
 		progress = true;
 		before = out->len;
@@ -1116,7 +1129,8 @@ size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 	struct vmad_run run;
 
 	vmad_run_init(&run, msg);
-	vmad_run_step(ctx, &run, out, 0, 0);
+	while (!vmad_run_step(ctx, &run, out, 0, 0))
+		;
 	return run.next;
 }
 

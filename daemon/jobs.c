@@ -78,6 +78,22 @@ static struct vmad_job_owner *job_owner(struct vmad_jobs *jobs, uid_t uid)
 	return o;
 }
 
+/* Append @job to @o's queue and @o to the turns. Context: jobs->lock. */
+static void job_enqueue(struct vmad_jobs *jobs, struct vmad_job_owner *o,
+			struct vmad_job *job)
+{
+	job->next = NULL;
+	if (o->tail)
+		o->tail->next = job;
+	else
+		o->head = job;
+	o->tail = job;
+	if (o->head == job)
+		cds_list_add_tail(&o->node, &jobs->active);
+	jobs->nr_queued++;
+	pthread_cond_signal(&jobs->cond);
+}
+
 /* The next job in turn, or NULL. Context: jobs->lock held. */
 static struct vmad_job *job_next(struct vmad_jobs *jobs)
 {
@@ -228,15 +244,7 @@ void vmad_jobs_submit(struct vmad_server *srv, struct vmad_job *job)
 		job->fn(job);
 		return;
 	}
-	if (o->tail)
-		o->tail->next = job;
-	else
-		o->head = job;
-	o->tail = job;
-	if (o->head == job)
-		cds_list_add_tail(&o->node, &jobs->active);
-	jobs->nr_queued++;
-	pthread_cond_signal(&jobs->cond);
+	job_enqueue(jobs, o, job);
 	pthread_mutex_unlock(&jobs->lock);
 }
 
@@ -256,9 +264,77 @@ void vmad_jobs_reap(struct vmad_server *srv, struct vmad_job *job)
 	pthread_mutex_unlock(&jobs->reap_lock);
 }
 
+bool vmad_jobs_stream_get(struct vmad_server *srv, struct vmad_job *job)
+{
+	struct vmad_jobs *jobs = &srv->jobs;
+	struct vmad_job_owner *o;
+	bool ok = true;
+
+	pthread_mutex_lock(&jobs->lock);
+	o = job_owner(jobs, job->uid);
+	if (o && o->streams >= VMAD_STREAMS_PER_UID &&
+	    !uatomic_read(&jobs->cancel)) {
+		job->next = NULL;
+		if (o->wait_tail)
+			o->wait_tail->next = job;
+		else
+			o->wait_head = job;
+		o->wait_tail = job;
+		jobs->nr_waiting++;
+		ok = false;
+	} else if (o) {
+		o->streams++;
+		job->stream_slot = true;
+	}
+	pthread_mutex_unlock(&jobs->lock);
+	return ok;
+}
+
+void vmad_jobs_stream_put(struct vmad_server *srv, struct vmad_job *job)
+{
+	struct vmad_jobs *jobs = &srv->jobs;
+	struct vmad_job_owner *o;
+	struct vmad_job *next;
+
+	if (!job->stream_slot)
+		return;
+	job->stream_slot = false;
+	pthread_mutex_lock(&jobs->lock);
+	o = job_owner(jobs, job->uid);
+	if (o && (next = o->wait_head)) {
+		/* The slot goes to the first job waiting for one. */
+		o->wait_head = next->next;
+		if (!o->wait_head)
+			o->wait_tail = NULL;
+		jobs->nr_waiting--;
+		next->stream_slot = true;
+		job_enqueue(jobs, o, next);
+	} else if (o && o->streams) {
+		o->streams--;
+	}
+	pthread_mutex_unlock(&jobs->lock);
+}
+
 void vmad_jobs_cancel(struct vmad_server *srv)
 {
-	uatomic_set(&srv->jobs.cancel, 1);
+	struct vmad_jobs *jobs = &srv->jobs;
+	size_t i;
+
+	uatomic_set(&jobs->cancel, 1);
+	/* Jobs waiting for a stream slot run now: they will be cancelled. */
+	pthread_mutex_lock(&jobs->lock);
+	for (i = 0; i < jobs->nr_owners; i++) {
+		struct vmad_job_owner *o = jobs->owners[i];
+		struct vmad_job *job;
+
+		while ((job = o->wait_head)) {
+			o->wait_head = job->next;
+			jobs->nr_waiting--;
+			job_enqueue(jobs, o, job);
+		}
+		o->wait_tail = NULL;
+	}
+	pthread_mutex_unlock(&jobs->lock);
 }
 
 bool vmad_jobs_cancelled(struct vmad_server *srv)
@@ -271,7 +347,7 @@ long vmad_jobs_queued(struct vmad_server *srv)
 	long n;
 
 	pthread_mutex_lock(&srv->jobs.lock);
-	n = srv->jobs.nr_queued;
+	n = srv->jobs.nr_queued + srv->jobs.nr_waiting;
 	pthread_mutex_unlock(&srv->jobs.lock);
 	return n;
 }

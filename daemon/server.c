@@ -413,9 +413,17 @@ static void request_slice(struct vmad_job *job)
 		vmad_run_init(&job->run, &job->msg);
 	}
 	ctx.cancel = vmad_jobs_cancelled(w->srv);
+	/* A response streamed from a snapshot takes a slot of the uid's. */
+	if (!ctx.cancel && !job->stream_slot &&
+	    vmad_run_next_streams(&job->run) &&
+	    !vmad_jobs_stream_get(w->srv, job))
+		return; /* it waits for a slot; queued again with one */
 	before = job->run.next;
 	job->done = vmad_run_step(&ctx, &job->run, &job->out, VMAD_SLICE_OUT,
 				  mono_ns() + VMAD_SLICE_NS);
+	if (job->stream_slot && !job->run.stream &&
+	    !vmad_run_next_streams(&job->run))
+		vmad_jobs_stream_put(w->srv, job); /* its stream is done */
 	if (job->done) {
 		rpc_msg_fini(&job->msg); /* a big tree: free it here */
 		job->parsed = false;
@@ -450,6 +458,7 @@ static void job_free_fn(struct vmad_job *job)
  */
 static void job_discard(struct vmad_server *srv, struct vmad_job *job)
 {
+	vmad_jobs_stream_put(srv, job);
 	if (job->parsed && job->msg.nr > 1000) {
 		job->fn = job_free_fn;
 		job->conn = NULL;

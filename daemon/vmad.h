@@ -505,6 +505,7 @@ struct vmad_job {
 	bool parsed; /* @msg holds the value (else @frame does) */
 	struct vmad_run run;
 	bool done;	    /* answered completely: do not queue again */
+	bool stream_slot;   /* holds one of its uid's stream slots */
 	bool parked;	    /* waiting for its client to read (worker's) */
 	struct rpc_buf out; /* what this slice wrote */
 	bool close_after;   /* the stream is broken: close after @out */
@@ -518,11 +519,21 @@ struct vmad_job {
 	struct vmad_job *next;
 };
 
+/*
+ * Responses streamed from a snapshot (maps) that one uid may have going
+ * at once; its other jobs that would start one wait (vmad_jobs_stream_get()).
+ * A client that does not read holds a snapshot while its job is parked:
+ * this bounds what a uid's idle connections pin.
+ */
+#define VMAD_STREAMS_PER_UID 8
+
 /* The jobs of one uid, and its place in the round robin. */
 struct vmad_job_owner {
 	uid_t uid;
 	struct vmad_job *head, *tail;
 	struct cds_list_head node; /* in vmad_jobs.active while queued */
+	unsigned streams;	   /* streams going (slots taken) */
+	struct vmad_job *wait_head, *wait_tail; /* waiting for a slot */
 };
 
 struct vmad_jobs {
@@ -531,9 +542,10 @@ struct vmad_jobs {
 	struct cds_list_head active;	/* owners with jobs, in turn */
 	struct vmad_job_owner **owners; /* every uid seen, under lock */
 	size_t nr_owners, cap_owners;
-	long nr_queued; /* under lock */
-	bool stop;	/* under lock */
-	int cancel;	/* atomic: answer requests not started with an error */
+	long nr_queued;	 /* under lock */
+	long nr_waiting; /* under lock: waiting for a stream slot */
+	bool stop;	 /* under lock */
+	int cancel;	 /* atomic: answer requests not started with an error */
 	pthread_t *threads;
 	unsigned nr_threads;
 	long nr_run; /* atomic: slices run */
@@ -576,6 +588,23 @@ void vmad_jobs_reap(struct vmad_server *srv, struct vmad_job *job);
  * Return: false if @t was still running at @deadline.
  */
 bool vmad_join_until(pthread_t t, const struct timespec *deadline);
+
+/**
+ * vmad_jobs_stream_get() - Take one of @job's uid's stream slots before
+ * it starts a request that streams from a snapshot; if none is free, the
+ * job waits on its uid (it is the owner's then: the caller lets go of it)
+ * and is queued again with the slot when one is put back.
+ * Context: A job thread holding @job (takes jobs->lock).
+ * Return: true with the slot (@job->stream_slot set); false if it waits.
+ */
+bool vmad_jobs_stream_get(struct vmad_server *srv, struct vmad_job *job);
+
+/**
+ * vmad_jobs_stream_put() - Give @job's stream slot back (its stream is
+ * done, or the job is dropped), handing it to a waiting job of the uid.
+ * Context: Any context (takes jobs->lock).
+ */
+void vmad_jobs_stream_put(struct vmad_server *srv, struct vmad_job *job);
 
 /* Shutdown: requests not started yet are answered with ECANCELED. */
 void vmad_jobs_cancel(struct vmad_server *srv);
@@ -862,6 +891,15 @@ void vmad_run_init(struct vmad_run *run, const struct rpc_msg *msg);
  */
 bool vmad_run_step(struct vmad_ctx *ctx, struct vmad_run *run,
 		   struct rpc_buf *out, size_t max_out, uint64_t deadline_ns);
+
+/**
+ * vmad_run_next_streams() - Whether the next request of @run would stream
+ * its response from a snapshot (maps): vmad_run_step() starts such a
+ * request only at the start of a step, so that the caller can take a
+ * stream slot first.
+ * Context: Any context.
+ */
+bool vmad_run_next_streams(const struct vmad_run *run);
 
 /* Release what a run left (a stream cut short by a closed connection). */
 void vmad_run_fini(struct vmad_run *run);

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -166,6 +167,41 @@ print(f"read at once: first byte after {t_first:.3f} s, last after "
       f"{t_last:.2f} s")
 check(t_first < 0.2 * t_last, "the batch was built before it was sent")
 lazy.close()
+# Twenty clients of one uid send maps and do not read: each maps streams
+# from a snapshot of the space, and a uid has at most eight going at once
+# (the others wait without one), so the snapshots pinned stay few.
+base = c.ok("stats")["used_memory_model"]
+lazies = []
+for _ in range(20):
+    s = Conn(v.sock, timeout=60)
+    s.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "maps",
+                       "params": {"space": "s"}}).encode() + b"\n")
+    lazies.append(s)
+time.sleep(1.5)
+st = c.ok("stats")
+pinned = (st["used_memory_model"] - base) / MiB
+snap = NR * 400 / MiB  # a snapshot: NR VMAs of about 400 bytes
+print(f"20 clients not reading maps of {NR} VMAs: {pinned:.1f} MiB pinned "
+      f"(a snapshot is about {snap:.1f} MiB), {st['jobs_queued']} jobs "
+      "waiting")
+check(pinned < 10 * snap, f"{pinned:.1f} MiB of snapshots pinned")
+check(st["jobs_queued"] >= 10, st)
+# Once they read (all at once, as a client of many connections does),
+# they are served in turn.
+got = []
+
+
+def read_one(s):
+    got.append(len(s.resp()["result"]["vmas"]))
+    s.close()
+
+
+readers = [threading.Thread(target=read_one, args=(s,)) for s in lazies]
+for th in readers:
+    th.start()
+for th in readers:
+    th.join(60)
+check(got == [NR] * 20, f"maps of the waiting clients: {got}")
 c.close()
 v.stop()
 
