@@ -885,24 +885,42 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Answer @c with an error (best effort, never blocking) and close it.
- * Context: Loop thread only.
+ * Send an error response with id null (errno -@err, message @msg) on a
+ * connection about to be closed, without blocking, and read away what
+ * the client sent (up to a bound), so that closing does not reset the
+ * connection before the client reads the answer.
+ * Context: Any context (the caller owns @fd).
  */
-static void conn_abort(struct vmad_conn *c, int err, const char *msg)
+static void send_last_error(int fd, int err, const char *msg)
 {
-	struct rpc_buf b;
 	struct rpc_error e;
+	struct rpc_buf b;
+	char sink[4096];
+	int i;
 
 	rpc_buf_init(&b);
 	rpc_error_errno(&e, err);
 	snprintf(e.msg, sizeof(e.msg), "%s", msg);
 	rpc_write_error(&b, NULL, &e);
 	rpc_buf_put(&b, "\n", 1);
-	if (!b.oom && !conn_out_len(c) &&
-	    send(c->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		/* Closing anyway. */
+	if (!b.oom &&
+	    send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* The client is gone already. */
 	}
 	rpc_buf_fini(&b);
+	for (i = 0; i < 16; i++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+}
+
+/*
+ * Answer @c with an error (best effort, never blocking) and close it.
+ * Context: Loop thread only.
+ */
+static void conn_abort(struct vmad_conn *c, int err, const char *msg)
+{
+	if (!conn_out_len(c))
+		send_last_error(c->fd, err, msg);
 	conn_close(c);
 }
 
@@ -1109,22 +1127,7 @@ static void worker_fini(struct vmad_worker *w)
 static void refuse(struct vmad_server *srv, int fd, const struct ucred *cred,
 		   int err, const char *why)
 {
-	struct rpc_buf b;
-
-	rpc_buf_init(&b);
-	{
-		struct rpc_error e;
-
-		rpc_error_errno(&e, err);
-		snprintf(e.msg, sizeof(e.msg), "%s", why);
-		rpc_write_error(&b, NULL, &e);
-		rpc_buf_put(&b, "\n", 1);
-	}
-	if (!b.oom &&
-	    send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		/* The client is gone already. */
-	}
-	rpc_buf_fini(&b);
+	send_last_error(fd, err, why);
 	close(fd);
 	uatomic_inc(&srv->conns_refused);
 	vmad_log_ratelimited(VMAD_LOG_VERBOSE,
