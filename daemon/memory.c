@@ -8,7 +8,8 @@
  * counted by server.c as they change.
  *
  * The policy: a request that adds to a space (space.create, space.fork,
- * mmap, mremap, mprotect, brk, a populating fault) runs with libvma's
+ * space.import, mmap, mremap, mprotect, brk, a populating fault; a new
+ * method that adds says so with H_GROWS in handlers.c) runs with libvma's
  * limit for its thread set to max_memory less the buffers
  * (vma_mem_thread_limit()), so any new memory it needs past that is
  * refused and it fails with ENOMEM, changing nothing; the daemon logs it.
