@@ -96,13 +96,27 @@ int vmad_limits_fit_fds(struct vmad_server *srv)
 			 (unsigned long long)rl.rlim_cur, reserved);
 		return -EMFILE;
 	}
-	if (cfg->max_connections > fit) {
+	srv->limits.fd_fit = fit;
+	srv->limits.nofile = (unsigned long long)rl.rlim_cur;
+	vmad_limits_settle(srv, cfg);
+	vmad_log(VMAD_LOG_INFO,
+		 "max_connections %u (%u kept for root and uid %u), "
+		 "RLIMIT_NOFILE %llu",
+		 cfg->max_connections, cfg->superuser_reserved_connections,
+		 (unsigned)geteuid(), (unsigned long long)rl.rlim_cur);
+	return 0;
+}
+
+void vmad_limits_settle(struct vmad_server *srv, struct vmad_config *cfg)
+{
+	unsigned fit = srv->limits.fd_fit;
+
+	if (fit && cfg->max_connections > fit) {
 		vmad_log(VMAD_LOG_WARN,
 			 "max_connections lowered from %u to %u to fit "
 			 "RLIMIT_NOFILE %llu (raise it with LimitNOFILE= or "
 			 "ulimit -n)",
-			 cfg->max_connections, fit,
-			 (unsigned long long)rl.rlim_cur);
+			 cfg->max_connections, fit, srv->limits.nofile);
 		cfg->max_connections = fit;
 	}
 	if (cfg->superuser_reserved_connections >= cfg->max_connections) {
@@ -115,12 +129,6 @@ int vmad_limits_fit_fds(struct vmad_server *srv)
 			 cfg->max_connections);
 		cfg->superuser_reserved_connections = r;
 	}
-	vmad_log(VMAD_LOG_INFO,
-		 "max_connections %u (%u kept for root and uid %u), "
-		 "RLIMIT_NOFILE %llu",
-		 cfg->max_connections, cfg->superuser_reserved_connections,
-		 (unsigned)geteuid(), (unsigned long long)rl.rlim_cur);
-	return 0;
 }
 
 bool vmad_uid_privileged(uid_t uid)

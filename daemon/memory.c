@@ -37,19 +37,29 @@
 
 #define VMAD_MEM_RESERVE_MIN (64ull << 20)
 
+/* max_memory 0: half of the physical memory. */
+static uint64_t memory_auto(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long psize = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2
+				      : 1ull << 30;
+}
+
+void vmad_memory_settle(struct vmad_server *srv, struct vmad_config *cfg)
+{
+	if (!cfg->max_memory)
+		cfg->max_memory = memory_auto();
+}
+
 void vmad_memory_init(struct vmad_server *srv)
 {
 	struct vmad_config *cfg = &srv->cfg;
 	uint64_t reserve;
 
 	if (!cfg->max_memory) {
-		long pages = sysconf(_SC_PHYS_PAGES);
-		long psize = sysconf(_SC_PAGESIZE);
-
-		cfg->max_memory =
-			pages > 0 && psize > 0
-				? (uint64_t)pages * (uint64_t)psize / 2
-				: 1ull << 30;
+		vmad_memory_settle(srv, cfg);
 		vmad_log(VMAD_LOG_INFO,
 			 "max_memory %llu MiB (half of the physical memory)",
 			 (unsigned long long)(cfg->max_memory >> 20));

@@ -84,6 +84,9 @@ void vmad_reload(struct vmad_server *srv)
 				 srv->cfg.log_file);
 		return;
 	}
+	/* What start-up settled (fitted limits, max_memory 0) stays so. */
+	vmad_limits_settle(srv, &next);
+	vmad_memory_settle(srv, &next);
 	for (i = 0; (name = vmad_config_name(i)); i++) {
 		vmad_config_format(&srv->cfg, name, was, sizeof(was));
 		vmad_config_format(&next, name, now, sizeof(now));

@@ -622,6 +622,13 @@ long vmad_jobs_queued(struct vmad_server *srv);
 void vmad_memory_init(struct vmad_server *srv);
 
 /**
+ * vmad_memory_settle() - max_memory 0 in @cfg becomes the value chosen at
+ * start (for a reload, which reads the configuration again).
+ * Context: Main thread.
+ */
+void vmad_memory_settle(struct vmad_server *srv, struct vmad_config *cfg);
+
+/**
  * vmad_memory_room() - What a mutation that adds to a space may take
  * libvma's memory to: max_memory less the connections' buffers.
  * Context: Any context.
@@ -645,7 +652,9 @@ struct vmad_uid_conns {
 };
 
 struct vmad_conn_limits {
-	pthread_mutex_t lock;	     /* guards the table and nr_conns' moves */
+	unsigned fd_fit;	   /* most connections the descriptors allow */
+	unsigned long long nofile; /* RLIMIT_NOFILE (soft) at start */
+	pthread_mutex_t lock;	   /* guards the table and nr_conns' moves */
 	struct vmad_uid_conns *uids; /* connections per uid */
 	size_t nr, cap;
 };
@@ -657,6 +666,14 @@ struct vmad_conn_limits {
  * Return: 0; -EMFILE if not even two connections fit.
  */
 int vmad_limits_fit_fds(struct vmad_server *srv);
+
+/**
+ * vmad_limits_settle() - Apply to @cfg what start-up settled: max_connections
+ * at most what the descriptors allow, the superuser's slots below it (a
+ * reload applies the same to the configuration it reads).
+ * Context: Main thread.
+ */
+void vmad_limits_settle(struct vmad_server *srv, struct vmad_config *cfg);
 
 /* Root and the daemon's own uid: they get the reserved slots. */
 bool vmad_uid_privileged(uid_t uid);

@@ -10,6 +10,7 @@ connections close, the waiting clients are served."""
 import os
 import re
 import resource
+import signal
 import sys
 import time
 
@@ -29,6 +30,15 @@ m = re.search(r"max_connections lowered from 1024 to (\d+)", vmad.stderr())
 check(m, f"no line about fitting max_connections: {vmad.stderr()}")
 fit = int(m.group(1))
 check(4 <= fit < LIMIT, f"max_connections fitted to {fit}")
+# A reload (SIGHUP) reads the configuration again: what start-up fitted
+# stays (max_connections, and max_memory 0, which meant half the RAM).
+vmad.proc.send_signal(signal.SIGHUP)
+for _ in range(100):
+    if "reloaded" in vmad.stderr():
+        break
+    time.sleep(0.05)
+check("0 options changed, 0 need a restart" in vmad.stderr(),
+      f"a reload changed what start-up settled:\n{vmad.stderr()}")
 
 # More connections than fit: every one over the limit is answered with an
 # error at once; the daemon does not spin.
