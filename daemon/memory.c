@@ -56,7 +56,6 @@ void vmad_memory_settle(struct vmad_server *srv, struct vmad_config *cfg)
 void vmad_memory_init(struct vmad_server *srv)
 {
 	struct vmad_config *cfg = &srv->cfg;
-	uint64_t reserve;
 
 	if (!cfg->max_memory) {
 		vmad_memory_settle(srv, cfg);
@@ -67,10 +66,17 @@ void vmad_memory_init(struct vmad_server *srv)
 		vmad_log(VMAD_LOG_INFO, "max_memory %llu MiB",
 			 (unsigned long long)(cfg->max_memory >> 20));
 	}
-	reserve = cfg->max_memory / 4;
+	vmad_memory_apply(srv);
+}
+
+void vmad_memory_apply(struct vmad_server *srv)
+{
+	uint64_t max = uatomic_read(&srv->cfg.max_memory);
+	uint64_t reserve = max / 4;
+
 	if (reserve < VMAD_MEM_RESERVE_MIN)
 		reserve = VMAD_MEM_RESERVE_MIN;
-	vma_mem_set_limit(cfg->max_memory + reserve);
+	vma_mem_set_limit(max + reserve);
 }
 
 void vmad_memory_charge(struct vmad_server *srv, int64_t delta)

@@ -629,6 +629,13 @@ void vmad_memory_init(struct vmad_server *srv);
 void vmad_memory_settle(struct vmad_server *srv, struct vmad_config *cfg);
 
 /**
+ * vmad_memory_apply() - Set libvma's process-wide limit from max_memory
+ * (at start, and after a reload that changed it).
+ * Context: Main thread.
+ */
+void vmad_memory_apply(struct vmad_server *srv);
+
+/**
  * vmad_memory_room() - What a mutation that adds to a space may take
  * libvma's memory to: max_memory less the connections' buffers.
  * Context: Any context.

@@ -13,8 +13,10 @@
 - max_spaces bounds the spaces of all uids together."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -205,8 +207,11 @@ check(got == [NR] * 20, f"maps of the waiting clients: {got}")
 c.close()
 v.stop()
 
-# ---- max_spaces ----------------------------------------------------------
-v = Vmad(VMAD, "--max-spaces", "3")
+# ---- max_spaces, and a reload of the limits --------------------------------
+conf = os.path.join(tempfile.mkdtemp(prefix="vmad-conf-"), "vmad.conf")
+with open(conf, "w") as f:
+    f.write("max_spaces 3\nmax_memory 32M\n")
+v = Vmad(VMAD, "--config", conf)
 c = Conn(v.sock)
 for i in range(3):
     c.ok("space.create", {"name": f"s{i}"})
@@ -216,6 +221,18 @@ r = c.call("space.fork", {"space": "s0"})
 check(errno_of(r) == "EAGAIN", r)
 c.ok("space.destroy", {"space": "s0"})
 c.ok("space.create", {"name": "s3"})
+# SIGHUP applies new limits to the running daemon.
+with open(conf, "w") as f:
+    f.write("max_spaces 4\nmax_memory 64M\n")
+v.proc.send_signal(signal.SIGHUP)
+for _ in range(100):
+    if c.ok("stats")["max_memory"] == 64 * MiB:
+        break
+    time.sleep(0.05)
+check(c.ok("stats")["max_memory"] == 64 * MiB, "max_memory not reloaded")
+c.ok("space.create", {"name": "s4"})
 c.close()
 v.stop()
+os.unlink(conf)
+os.rmdir(os.path.dirname(conf))
 print("test_memory: ok")
