@@ -392,6 +392,7 @@ def sc_soak():
         r = req("maps", {"space": "soak"}) + req("stats", {})
         s.send(r[:int(time.time() * 1000) % len(r)])
         s.close()
+        time.sleep(0.01)  # about a hundred a second
 
     def slow():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -444,18 +445,21 @@ def sc_soak():
         c.line()
         c.close()
 
+    # vma-bench first, so that its connections are up before the flood.
+    bench = subprocess.Popen(
+        [args.vma_bench, "-s", v.sock, "-c", "4", "-p", "8", "-t", "2",
+         "--spaces", "2", "--vmas", "256", "-d", str(args.seconds),
+         "-w", "1", "--mix",
+         "fault=60,lookup=20,mmap=8,munmap=8,mprotect=2,fixed=2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(3)
     ths = [threading.Thread(target=loop, args=(n, f)) for n, f in
            (("abrupt", abrupt), ("slow", slow), ("never_read", never_read),
             ("slowloris", slowloris), ("slowloris", slowloris),
             ("fork_destroy", fork_destroy))]
     for th in ths:
         th.start()
-    bench = subprocess.run(
-        [args.vma_bench, "-s", v.sock, "-c", "4", "-p", "8", "-t", "2",
-         "--spaces", "2", "--vmas", "256", "-d", str(args.seconds),
-         "-w", "1", "--mix",
-         "fault=60,lookup=20,mmap=8,munmap=8,mprotect=2,fixed=2"],
-        capture_output=True, text=True)
+    bench_out, _ = bench.communicate()
     stop.set()
     for th in ths:
         th.join(120)
@@ -472,7 +476,7 @@ def sc_soak():
     emit("soak", "hostile_clients", sum(counts.values()), "clients",
          **counts)
     emit("soak", "vma_bench_exit", bench.returncode, "status",
-         tail=bench.stdout.strip().splitlines()[-3:])
+         tail=bench_out.strip().splitlines()[-12:])
     v.proc.send_signal(signal.SIGTERM)
     rc = v.proc.wait(120)
     err = v.stderr()
