@@ -270,8 +270,9 @@ static int registry_insert(struct vmad_server *srv, uint64_t id,
 		goto out_unlock;
 	}
 	/* Spaces loaded at start are not refused: they exist already. */
-	if (!id && (cnt->nr >= srv->cfg.max_spaces_per_uid ||
-		    uatomic_read(&reg->nr_spaces) >= (long)srv->cfg.max_spaces)) {
+	if (!id &&
+	    (cnt->nr >= srv->cfg.max_spaces_per_uid ||
+	     uatomic_read(&reg->nr_spaces) >= (long)srv->cfg.max_spaces)) {
 		ret = -EAGAIN;
 		goto out_unlock;
 	}

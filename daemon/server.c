@@ -1417,6 +1417,7 @@ int vmad_server_run(struct vmad_server *srv)
 	ret = vmad_persist_start(srv);
 	if (ret)
 		goto out_jobs;
+	vmad_memory_check_loaded(srv);
 	srv->workers = calloc(srv->nr_workers, sizeof(*srv->workers));
 	if (!srv->workers) {
 		ret = -ENOMEM;

@@ -646,6 +646,14 @@ uint64_t vmad_memory_room(struct vmad_server *srv);
 uint64_t vmad_memory_used(struct vmad_server *srv);
 
 /**
+ * vmad_memory_check_loaded() - Warn if the spaces loaded at start (never
+ * refused) already hold more than max_memory, and keep the process-wide
+ * limit above what they hold.
+ * Context: Init only.
+ */
+void vmad_memory_check_loaded(struct vmad_server *srv);
+
+/**
  * vmad_memory_charge() - Count @delta bytes of connection buffers.
  * Context: Any context.
  */
@@ -803,7 +811,8 @@ struct vmad_server {
 	struct vmad_registry reg;
 	struct vmad_persist *persist; /* the state directory; NULL without */
 	/* Memory (memory.c) */
-	int64_t mem_buffers; /* atomic: connections' buffers */
+	int64_t mem_buffers; /* atomic: connections' and journals' buffers */
+	uint64_t mem_loaded; /* held by the spaces loaded, if > max_memory */
 	/* Counters (atomic) */
 	long nr_conns;
 	uint64_t conns_total;

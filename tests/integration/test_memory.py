@@ -10,9 +10,12 @@
   not read costs the daemon a bounded amount of memory (the responses go
   out as they are made, and stop while the client does not read), and
   its first bytes come long before its last.
-- max_spaces bounds the spaces of all uids together."""
+- max_spaces bounds the spaces of all uids together.
+- With a state directory, spaces loaded at start are never refused (even
+  past max_memory and its reserve); growth is refused until they shrink."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -235,4 +238,53 @@ c.close()
 v.stop()
 os.unlink(conf)
 os.rmdir(os.path.dirname(conf))
+
+# ---- max_memory and the state directory ------------------------------------
+# Spaces loaded at start are never refused, even beyond max_memory and its
+# reserve (at least 64 MiB): they exist already. The daemon warns, and
+# refuses what would add to a space until memory is freed; reads and
+# munmap go on. The journal's queue of a long batch is given back.
+state = tempfile.mkdtemp(prefix="vmad-state-")
+v = Vmad(VMAD, "--max-message", "16M", "--state-dir", state,
+         "--appendonly", "yes")
+c = Conn(v.sock, timeout=120)
+c.ok("space.create", {"name": "big"})
+for k in range(3):
+    check(all("result" in x for x in mmaps(c, "big", k * 10000, 10000)),
+          "fill big")
+before = c.ok("stats")["used_memory_buffers"]
+forks = 0
+while c.ok("stats")["used_memory_model"] < 80 * MiB and forks < 200:
+    c.ok("space.fork", {"space": "big", "name": f"f{forks}"})
+    forks += 1
+st = c.ok("stats")
+loaded = st["used_memory_model"]
+check(st["used_memory_buffers"] < before + 256 * 1024,
+      f"journal queue kept: {before} -> {st['used_memory_buffers']}")
+c.close()
+v.stop()
+v = Vmad(VMAD, "--max-memory", "8M", "--state-dir", state,
+         "--appendonly", "yes")
+c = Conn(v.sock, timeout=120)
+st = c.ok("stats")
+print(f"state_dir: {forks + 1} spaces of 30,000 VMAs, "
+      f"{loaded / MiB:.0f} MiB before the restart, "
+      f"{st['used_memory_model'] / MiB:.0f} MiB loaded under max_memory "
+      "8 MiB")
+check(st["spaces"] == forks + 1, st)
+check(st["used_memory"] > 8 * MiB + 64 * MiB, st)
+check("above max_memory" in v.stderr(), v.stderr()[-2000:])
+check(not [n for n in os.listdir(state) if n.endswith(".corrupt")],
+      os.listdir(state))
+check(len(c.ok("maps", {"space": f"f{forks - 1}"})["vmas"]) >= 30000,
+      "a loaded fork lost VMAs")
+r = c.call("mmap", {"space": "big", "addr": W + 4 * 30000 * P, "length": P,
+                    "prot": "r", "flags": ["private", "anonymous"]})
+check(errno_of(r) == "ENOMEM" and "max_memory" in r["error"]["message"], r)
+c.ok("munmap", {"space": "big", "addr": W, "length": 2 * P})
+for i in range(forks):
+    c.ok("space.destroy", {"space": f"f{i}"})
+c.close()
+v.stop()
+shutil.rmtree(state)
 print("test_memory: ok")
