@@ -1511,7 +1511,7 @@ void vmad_persist_stop(struct vmad_server *srv)
 	struct vmad_persist *p = srv->persist;
 	uint64_t prev;
 
-	if (!p)
+	if (!p || p->closed)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;

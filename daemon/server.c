@@ -54,7 +54,8 @@
  * pending responses (waiting for jobs in flight, three quarters of
  * shutdown_timeout at most), closes them and exits; then the registry
  * frees every space. At shutdown_timeout the daemon exits whatever still
- * runs (shutdown_late()).
+ * runs (shutdown_late()), after saving the changed spaces if it has a
+ * state directory.
  */
 #include "vmad.h"
 
@@ -1343,8 +1344,15 @@ static void shutdown_late(struct vmad_server *srv, const char *what)
 {
 	vmad_log(VMAD_LOG_WARN,
 		 "shutdown_timeout (%u s) passed with %s still running; "
-		 "exiting without waiting",
-		 srv->cfg.shutdown_timeout, what);
+		 "exiting without waiting%s",
+		 srv->cfg.shutdown_timeout, what,
+		 srv->persist ? " once the changed spaces are saved" : "");
+	/*
+	 * What was answered is not lost: with a state directory the changed
+	 * spaces are saved first (a save waits at most for the one request
+	 * running on its space).
+	 */
+	vmad_persist_stop(srv);
 	vmad_instance_unlink_socket(srv);
 	vmad_instance_release(srv);
 	vmad_log(VMAD_LOG_INFO, "stopped");

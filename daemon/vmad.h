@@ -1014,8 +1014,10 @@ int vmad_persist_start(struct vmad_server *srv);
 
 /**
  * vmad_persist_stop() - Save every changed space (SIGTERM), stop the saver;
- * spaces unlisted after this keep their files.
- * Context: Init only, after the workers stopped.
+ * spaces unlisted after this keep their files. Only the first call does
+ * anything.
+ * Context: Init only, after the workers stopped (or at shutdown_timeout,
+ *          with some still running: saves run beside changes anyway).
  */
 void vmad_persist_stop(struct vmad_server *srv);
 
