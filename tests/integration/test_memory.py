@@ -55,15 +55,35 @@ check(0 < st["used_memory"] < LIMIT and st["used_memory_model"] > 0, st)
 check(all("result" in x for x in mmaps(c, "s", 0, 10000)), "fill")
 r = c.ok("fault", {"space": "s", "addr": W, "access": "read"})
 check(r["status"] == "ok" and r["populated"], r)
-# Each fork copies the 10,000 VMAs: a megabyte or so at a time.
+
+
+def settle(c):
+    """Wait until used_memory stops moving (grace periods have run: on a
+    loaded machine replaced nodes wait for them, counted, a while)."""
+    last = None
+    for _ in range(50):
+        used = c.ok("stats")["used_memory"]
+        if used == last:
+            return
+        last = used
+        time.sleep(0.1)
+
+
+# Each fork copies the 10,000 VMAs: a megabyte or so at a time. Fork until
+# refused even once what waited for a grace period is back.
 forks = 0
 refused = None
-while refused is None and forks < 200:
+while forks < 200:
+    r = c.call("space.fork", {"space": "s", "name": f"f{forks}"})
+    if "result" in r:
+        forks += 1
+        continue
+    refused = r
+    settle(c)
     r = c.call("space.fork", {"space": "s", "name": f"f{forks}"})
     if "error" in r:
-        refused = r
-    else:
-        forks += 1
+        break
+    forks += 1
 check(refused is not None, f"{forks} forks and no ENOMEM")
 check(errno_of(refused) == "ENOMEM" and
       "max_memory" in refused["error"]["message"], refused)
@@ -82,15 +102,19 @@ check(st["memory_refused"] >= 1, st)
 # nothing.
 at = 20000
 nr = c.ok("stats", {"space": "s"})["nr_vmas"]
-for _ in range(30):
+# (What a refused fork leaves can hold some 20,000 more one-page VMAs;
+# s stays below its max_map_count, 65,530, whose ENOMEM says nothing of
+# max_memory.)
+for _ in range(50):
     r = mmaps(c, "s", at, 1000)
     at += 1000
     ok = sum("result" in x for x in r)
-    check(all(errno_of(x) == "ENOMEM" for x in r if "error" in x), r[:3])
+    check(all(errno_of(x) == "ENOMEM" and "max_memory" in
+              x["error"]["message"] for x in r if "error" in x), r[:3])
     nr += ok
     if ok < 10:
         break
-check(ok < 10, f"{ok} of 1000 more mappings fitted, 30 batches on")
+check(ok < 10, f"{ok} of 1000 more mappings fitted, 50 batches on")
 check(c.ok("stats", {"space": "s"})["nr_vmas"] == nr, "changed")
 check(len(c.ok("space.list")["spaces"]) == forks + 1, "a refused fork left "
       "a space")
@@ -111,10 +135,12 @@ for i in range(forks):
     c.ok("space.destroy", {"space": f"f{i}"})
 for _ in range(100):
     st = c.ok("stats")
-    if st["frees_pending"] == 0 and st["used_memory"] < LIMIT // 2:
+    if st["frees_pending"] == 0 and st["used_memory"] < LIMIT * 5 // 8:
         break
     time.sleep(0.05)
-check(st["used_memory"] < LIMIT // 2, f"not released: {st}")
+# (Node chunks come back to the system only when wholly free: what s
+# still holds keeps some of them.)
+check(st["used_memory"] < LIMIT * 5 // 8, f"not released: {st}")
 c.ok("space.fork", {"space": "s"})
 check(all("result" in x for x in mmaps(c, "s", 0, 5000)), "after destroy")
 c.close()
