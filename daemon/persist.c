@@ -516,6 +516,14 @@ bool vmad_persist_flush(void)
 	return ok;
 }
 
+void vmad_persist_thread_exit(void)
+{
+	vmad_persist_flush();
+	free(pend);
+	pend = NULL;
+	cap_pend = 0;
+}
+
 /* Defer @sp's record (its reference moves to the list). */
 static bool pending_add(struct vmad_space *sp, uint64_t gen, uint64_t end)
 {

@@ -1064,7 +1064,8 @@ static void *worker_main(void *arg)
 
 	urcu_memb_register_thread();
 	event_base_dispatch(w->base);
-	vmad_persist_flush(); /* what a closed connection left queued */
+	/* What a closed connection left queued; the thread's list. */
+	vmad_persist_thread_exit();
 	urcu_memb_unregister_thread();
 	return NULL;
 }

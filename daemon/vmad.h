@@ -1093,6 +1093,13 @@ int vmad_persist_begin(struct vmad_ctx *ctx, const struct rpc_request *req,
 bool vmad_persist_flush(void);
 
 /**
+ * vmad_persist_thread_exit() - vmad_persist_flush(), then free the calling
+ * worker's list of deferred records.
+ * Context: Worker thread, as it exits.
+ */
+void vmad_persist_thread_exit(void);
+
+/**
  * vmad_persist_end() - After running @req.
  * Return: 0; -EIO with @err filled if the change could not be journaled
  *         (the caller answers with @err instead of the result).
