@@ -56,7 +56,15 @@ static const struct vmad_option vmad_options[] = {
 	{"job_threads", OPT_UINT, O(job_threads), "2", 1, 64,
 	 "threads for long operations (fork, maps, freeing spaces)"},
 	{"max_connections", OPT_UINT, O(max_connections), "1024", 1, 1000000,
-	 "connections served at once; one more gets an error and is closed"},
+	 "connections served at once (lowered to fit RLIMIT_NOFILE); one "
+	 "more gets an error and is closed"},
+	{"superuser_reserved_connections", OPT_UINT,
+	 O(superuser_reserved_connections), "4", 0, 1000,
+	 "of max_connections, kept for root and the daemon's own uid"},
+	{"max_connections_per_uid", OPT_UINT, O(max_connections_per_uid), "256",
+	 0, 1000000,
+	 "connections one uid other than root and the daemon's may hold (0 = "
+	 "no limit)"},
 	{"listen_backlog", OPT_UINT, O(listen_backlog), "1024", 1, 1000000,
 	 "connections the kernel queues before vmad accepts them "
 	 "(capped by net.core.somaxconn)"},
@@ -66,6 +74,11 @@ static const struct vmad_option vmad_options[] = {
 	 "most requests in one batch"},
 	{"max_spaces_per_uid", OPT_UINT, O(max_spaces_per_uid), "1024", 1,
 	 1000000, "address spaces one uid may own"},
+	{"max_spaces", OPT_UINT, O(max_spaces), "4096", 1, 10000000,
+	 "address spaces of all uids together"},
+	{"max_memory", OPT_SIZE, O(max_memory), "0", 0, 1ULL << 50,
+	 "memory of spaces and buffers past which mutations that add to it "
+	 "fail with ENOMEM (0 = half of the physical memory)"},
 	{"default_max_map_count", OPT_SIZE, O(default_max_map_count), "65530",
 	 1, 1ULL << 32, "max_map_count of a new space"},
 	{"max_map_count_limit", OPT_SIZE, O(max_map_count_limit), "4194304", 1,
@@ -76,12 +89,29 @@ static const struct vmad_option vmad_options[] = {
 	{"zero_page", OPT_BOOL, O(zero_page), "yes", 0, 1,
 	 "read faults of private anonymous memory map the shared zero page "
 	 "(no: model a kernel without it)"},
-	{"output_high_water", OPT_SIZE, O(output_high_water), "4M", 4096,
+	{"output_high_water", OPT_SIZE, O(output_high_water), "1M", 4096,
 	 1ULL << 34, "stop reading a connection whose output exceeds this"},
-	{"output_low_water", OPT_SIZE, O(output_low_water), "1M", 0, 1ULL << 34,
-	 "resume reading once its output is below this"},
+	{"output_low_water", OPT_SIZE, O(output_low_water), "256K", 0,
+	 1ULL << 34, "resume reading once its output is below this"},
 	{"output_timeout", OPT_UINT, O(output_timeout), "30", 1, 86400,
-	 "seconds a connection may block its output before it is closed"},
+	 "seconds a connection's output may go unread, or stay above "
+	 "output_low_water, before it is closed"},
+	{"client_output_buffer_limit_hard", OPT_SIZE, O(output_limit_hard),
+	 "32M", 0, 1ULL << 40,
+	 "close a connection whose pending output exceeds this (0 = no "
+	 "limit)"},
+	{"client_output_buffer_limit_soft", OPT_SIZE, O(output_limit_soft),
+	 "4M", 0, 1ULL << 40,
+	 "close a connection whose pending output stays above this for "
+	 "client_output_buffer_limit_soft_seconds (0 = no limit)"},
+	{"client_output_buffer_limit_soft_seconds", OPT_UINT,
+	 O(output_limit_soft_seconds), "60", 1, 86400,
+	 "see client_output_buffer_limit_soft"},
+	{"timeout", OPT_UINT, O(timeout), "0", 0, 31536000,
+	 "close a connection idle for this many seconds (0 = never)"},
+	{"request_timeout", OPT_UINT, O(request_timeout), "10", 0, 86400,
+	 "close a connection that leaves a request incomplete this long (0 = "
+	 "never)"},
 	{"shutdown_timeout", OPT_UINT, O(shutdown_timeout), "10", 1, 3600,
 	 "seconds to flush responses on SIGTERM before closing"},
 	{"state_dir", OPT_STRING, O(state_dir), "", 0, VMAD_PATH_MAX - 1,

@@ -33,6 +33,8 @@ enum {
 	H_JOB = 1u << 0,       /* may take long: run on the job pool */
 	H_JOB_SPACE = 1u << 1, /* only when a space is named */
 	H_CHANGES = 1u << 2,   /* may change its space: journaled (persist.c) */
+	H_GROWS = 1u << 3,     /* adds to a space: refused past max_memory */
+	H_STREAM = 1u << 4,    /* streams from a snapshot: takes a slot */
 };
 
 struct vmad_handler {
@@ -86,6 +88,21 @@ static void put_space_result(struct rpc_buf *out, const struct vmad_space *sp)
 	LIT(out, "}");
 }
 
+/* Which limit refused a new space (racy, for the message only). */
+static void space_limit_msg(struct vmad_ctx *ctx, struct rpc_error *err)
+{
+	const struct vmad_config *cfg = &ctx->srv->cfg;
+
+	if (uatomic_read(&ctx->srv->reg.nr_spaces) >= (long)cfg->max_spaces)
+		snprintf(err->msg, sizeof(err->msg),
+			 "the daemon holds the most spaces allowed (%u)",
+			 cfg->max_spaces);
+	else
+		snprintf(err->msg, sizeof(err->msg),
+			 "uid %u owns the most spaces allowed (%u)",
+			 (unsigned)ctx->uid, cfg->max_spaces_per_uid);
+}
+
 /*
  * The layout of a new space from the params of space.create (or of
  * space.import): the daemon's defaults, then what the client gave.
@@ -132,7 +149,6 @@ static int layout_from_params(struct vmad_ctx *ctx,
 static int add_space(struct vmad_ctx *ctx, const char *name, struct vas *vas,
 		     struct rpc_buf *out, struct rpc_error *err)
 {
-	const struct vmad_config *cfg = &ctx->srv->cfg;
 	struct vmad_space *sp;
 	int ret = vmad_registry_add(ctx->srv, name, ctx->uid, vas, &sp);
 
@@ -143,9 +159,7 @@ static int add_space(struct vmad_ctx *ctx, const char *name, struct vas *vas,
 			snprintf(err->msg, sizeof(err->msg),
 				 "a space named '%s' exists", name);
 		else if (ret == -EAGAIN)
-			snprintf(err->msg, sizeof(err->msg),
-				 "uid %u owns the most spaces allowed (%u)",
-				 (unsigned)ctx->uid, cfg->max_spaces_per_uid);
+			space_limit_msg(ctx, err);
 		return -EPROTO;
 	}
 	put_space_result(out, sp);
@@ -293,6 +307,8 @@ static int h_space_fork(struct vmad_ctx *ctx, const struct rpc_request *req,
 		if (ret == -EEXIST)
 			snprintf(err->msg, sizeof(err->msg),
 				 "a space named '%s' exists", p->name);
+		else if (ret == -EAGAIN)
+			space_limit_msg(ctx, err);
 		return -EPROTO;
 	}
 	put_space_result(out, child);
@@ -460,10 +476,34 @@ static int h_lookup(struct vmad_ctx *ctx, const struct rpc_request *req,
 	return 0;
 }
 
+/* The "maps" result, streamed from a snapshot of the space. */
+struct maps_stream {
+	struct vmad_stream s;
+	struct vas_vma_info *vmas;
+	size_t nr;
+	struct rpc_maps_cursor cur;
+};
+
+static bool maps_step(struct vmad_stream *s, struct rpc_buf *out, size_t max)
+{
+	struct maps_stream *ms = caa_container_of(s, struct maps_stream, s);
+
+	return rpc_write_maps_part(out, ms->vmas, ms->nr, &ms->cur, max);
+}
+
+static void maps_free(struct vmad_stream *s)
+{
+	struct maps_stream *ms = caa_container_of(s, struct maps_stream, s);
+
+	vma_free(ms->vmas);
+	free(ms);
+}
+
 static int h_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 		  struct rpc_buf *out, struct rpc_error *err)
 {
 	struct vas_vma_info *vmas = NULL;
+	struct maps_stream *ms;
 	struct vmad_space *sp;
 	size_t nr = 0;
 	int ret = get_space(ctx, &req->p.addr.space, &sp, err);
@@ -474,8 +514,16 @@ static int h_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 	vmad_space_put(sp);
 	if (ret)
 		return rpc_error_errno(err, ret);
-	rpc_write_maps(out, vmas, nr);
-	vma_free(vmas);
+	ms = calloc(1, sizeof(*ms));
+	if (!ms) {
+		vma_free(vmas);
+		return rpc_error_errno(err, -ENOMEM);
+	}
+	ms->s.step = maps_step;
+	ms->s.free = maps_free;
+	ms->vmas = vmas;
+	ms->nr = nr;
+	ctx->stream = &ms->s; /* the runner writes it, in parts if long */
 	return 0;
 }
 
@@ -492,6 +540,7 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 {
 	struct vmad_server *srv = ctx->srv;
 	uint64_t requests = 0, errors = 0, faults = 0;
+	uint64_t closed_output = 0, closed_timeout = 0;
 	unsigned i;
 
 	if (req->p.addr.space.present) {
@@ -516,6 +565,8 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 		requests += uatomic_read(&w->nr_requests);
 		errors += uatomic_read(&w->nr_errors);
 		faults += uatomic_read(&w->nr_faults);
+		closed_output += uatomic_read(&w->nr_closed_output);
+		closed_timeout += uatomic_read(&w->nr_closed_timeout);
 	}
 	LIT(out, "{\"version\":\"" VMAD_VERSION "\"");
 	put_stat(out, "uptime_s", (uint64_t)time(NULL) - srv->started);
@@ -533,9 +584,27 @@ static int h_stats(struct vmad_ctx *ctx, const struct rpc_request *req,
 	put_stat(out, "connections", (uint64_t)uatomic_read(&srv->nr_conns));
 	put_stat(out, "connections_total", uatomic_read(&srv->conns_total));
 	put_stat(out, "connections_refused", uatomic_read(&srv->conns_refused));
+	put_stat(out, "connections_closed_output", closed_output);
+	put_stat(out, "connections_closed_timeout", closed_timeout);
 	put_stat(out, "workers", srv->nr_workers);
 	put_stat(out, "job_threads", srv->jobs.nr_threads);
 	put_stat(out, "jobs", (uint64_t)uatomic_read(&srv->jobs.nr_run));
+	put_stat(out, "jobs_queued", (uint64_t)vmad_jobs_queued(srv));
+	put_stat(out, "frees_pending",
+		 (uint64_t)uatomic_read(&srv->jobs.nr_reaping));
+	{
+		struct vma_mem_stats ms;
+		uint64_t used = vmad_memory_used(srv);
+
+		vma_mem_stats(&ms);
+		put_stat(out, "used_memory", used);
+		put_stat(out, "used_memory_model", ms.total);
+		put_stat(out, "used_memory_nodes", ms.nodes);
+		put_stat(out, "used_memory_buffers",
+			 used > ms.total ? used - ms.total : 0);
+		put_stat(out, "max_memory", srv->cfg.max_memory);
+		put_stat(out, "memory_refused", ms.refused);
+	}
 	LIT(out, "}");
 	return 0;
 }
@@ -737,30 +806,31 @@ static int h_vmflags(struct vmad_ctx *ctx, const struct rpc_request *req,
 
 /* The handler table: one row per method, indexed by enum rpc_method. */
 static const struct vmad_handler vmad_handlers[RPC_NR_METHODS] = {
-	[RPC_SPACE_CREATE] = {h_space_create, 0},
+	[RPC_SPACE_CREATE] = {h_space_create, H_GROWS},
 	[RPC_SPACE_DESTROY] = {h_space_destroy, 0},
-	[RPC_SPACE_FORK] = {h_space_fork, H_JOB},
+	[RPC_SPACE_FORK] = {h_space_fork, H_JOB | H_GROWS},
 	[RPC_SPACE_LIST] = {h_space_list, 0},
-	[RPC_MMAP] = {h_mmap, H_CHANGES},
+	[RPC_MMAP] = {h_mmap, H_CHANGES | H_GROWS},
 	[RPC_MUNMAP] = {h_munmap, H_CHANGES},
-	[RPC_MPROTECT] = {h_mprotect, H_CHANGES},
-	[RPC_MREMAP] = {h_mremap, H_CHANGES},
-	[RPC_BRK] = {h_brk, H_CHANGES},
-	[RPC_FAULT] = {h_fault, H_CHANGES},
+	[RPC_MPROTECT] = {h_mprotect, H_CHANGES | H_GROWS},
+	[RPC_MREMAP] = {h_mremap, H_CHANGES | H_GROWS},
+	[RPC_BRK] = {h_brk, H_CHANGES | H_GROWS},
+	[RPC_FAULT] = {h_fault, H_CHANGES | H_GROWS},
 	[RPC_LOOKUP] = {h_lookup, 0},
-	[RPC_MAPS] = {h_maps, H_JOB},
+	[RPC_MAPS] = {h_maps, H_JOB | H_STREAM},
 	[RPC_STATS] = {h_stats, H_JOB_SPACE},
 	[RPC_VALIDATE] = {h_validate, H_JOB},
 	[RPC_PING] = {h_ping, 0},
-	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB},
-	[RPC_MADVISE] = {h_vmflags, H_CHANGES},
-	[RPC_MLOCK] = {h_vmflags, H_CHANGES},
-	[RPC_MLOCK2] = {h_vmflags, H_CHANGES},
-	[RPC_MUNLOCK] = {h_vmflags, H_CHANGES},
-	[RPC_MLOCKALL] = {h_vmflags, H_JOB | H_CHANGES},
+	[RPC_SPACE_IMPORT] = {h_space_import, H_JOB | H_GROWS},
+	/* Each of these may split VMAs, and mlock and madvise may populate. */
+	[RPC_MADVISE] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MLOCK] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MLOCK2] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MUNLOCK] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_MLOCKALL] = {h_vmflags, H_JOB | H_CHANGES | H_GROWS},
 	[RPC_MUNLOCKALL] = {h_vmflags, H_JOB | H_CHANGES},
-	[RPC_MSEAL] = {h_vmflags, H_CHANGES},
-	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, H_CHANGES},
+	[RPC_MSEAL] = {h_vmflags, H_CHANGES | H_GROWS},
+	[RPC_SET_VMA_ANON_NAME] = {h_vmflags, H_CHANGES | H_GROWS},
 	[RPC_SPACE_EXPORT] = {h_space_export, H_JOB},
 };
 
@@ -791,6 +861,40 @@ bool vmad_msg_needs_job(const struct rpc_msg *msg)
 }
 
 /*
+ * Call @req's handler; a request that adds to a space runs under
+ * max_memory: libvma refuses new memory past it for this thread, and the
+ * request fails with ENOMEM.
+ */
+static int call_handler(struct vmad_ctx *ctx, const struct rpc_request *req,
+			struct rpc_buf *out, struct rpc_error *err)
+{
+	struct vmad_server *srv = ctx->srv;
+	uint64_t refused, prev;
+	int ret;
+
+	if (!(vmad_handlers[req->method].flags & H_GROWS))
+		return vmad_handlers[req->method].fn(ctx, req, out, err);
+	refused = vma_mem_thread_refused();
+	prev = vma_mem_thread_limit(vmad_memory_room(srv));
+	ret = vmad_handlers[req->method].fn(ctx, req, out, err);
+	vma_mem_thread_limit(prev);
+	if (ret && err->err == ENOMEM && vma_mem_thread_refused() != refused) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "out of memory: max_memory (%llu bytes) reached",
+			 (unsigned long long)srv->cfg.max_memory);
+		vmad_log_ratelimited(VMAD_LOG_WARN,
+				     "max_memory (%llu bytes) reached: %s of "
+				     "uid %u refused with ENOMEM (%llu bytes "
+				     "in use)",
+				     (unsigned long long)srv->cfg.max_memory,
+				     rpc_method_name(req->method),
+				     (unsigned)ctx->uid,
+				     (unsigned long long)vmad_memory_used(srv));
+	}
+	return ret;
+}
+
+/*
  * Run @req's handler; with a state directory, a request that may change
  * its space runs between vmad_persist_begin() and _end(), which journal it
  * (appendonly) or mark the space to be saved. A change the journal could
@@ -807,11 +911,11 @@ static int run_handler(struct vmad_ctx *ctx, const struct rpc_request *req,
 	/* brk without an address reads the break: nothing to record. */
 	if (!(h->flags & H_CHANGES) || !ctx->srv->persist || ctx->replaying ||
 	    (req->method == RPC_BRK && !req->p.addr.addr.v))
-		return h->fn(ctx, req, out, err);
+		return call_handler(ctx, req, out, err);
 	ret = vmad_persist_begin(ctx, req, &pc, err);
 	if (ret)
 		return ret;
-	ret = h->fn(ctx, req, out, err);
+	ret = call_handler(ctx, req, out, err);
 	if (vmad_persist_end(ctx, req, &pc, ret ? NULL : err) && !ret)
 		return -EPROTO;
 	return ret;
@@ -851,9 +955,24 @@ int vmad_replay(struct vmad_server *srv, const char *json, size_t len,
 	return 0;
 }
 
+enum vmad_one {
+	ONE_NONE,   /* no response (a notification) */
+	ONE_DONE,   /* the response is written */
+	ONE_STREAM, /* begun; the rest comes from ctx->stream */
+};
+
+static void drop_stream(struct vmad_ctx *ctx)
+{
+	if (ctx->stream) {
+		ctx->stream->free(ctx->stream);
+		ctx->stream = NULL;
+	}
+}
+
 /* Run one request; append its response (if any) to @out. */
-static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
-			    size_t i, struct rpc_buf *out)
+static enum vmad_one vmad_handle_one(struct vmad_ctx *ctx,
+				     const struct rpc_msg *msg, size_t i,
+				     struct rpc_buf *out)
 {
 	struct rpc_request req;
 	struct rpc_error err;
@@ -865,54 +984,154 @@ static bool vmad_handle_one(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 		ctx->nr_errors++;
 		/* A notification gets no response, not even an error. */
 		if (!req.has_id && err.code != RPC_INVALID_REQUEST)
-			return false;
+			return ONE_NONE;
 		rpc_write_error(out, req.has_id ? req.id : NULL, &err);
-		return true;
+		return ONE_DONE;
+	}
+	if (ctx->cancel) {
+		ctx->nr_errors++;
+		if (!req.has_id)
+			return ONE_NONE;
+		rpc_error_errno(&err, -ECANCELED);
+		snprintf(err.msg, sizeof(err.msg),
+			 "cancelled: the daemon is shutting down");
+		rpc_write_error(out, req.id, &err);
+		return ONE_DONE;
 	}
 	rpc_write_result_begin(out, req.id);
+	ctx->stream = NULL;
 	ret = run_handler(ctx, &req, out, &err);
 	if (ret) {
+		drop_stream(ctx);
 		ctx->nr_errors++;
 		out->len = mark;
 		if (req.has_id)
 			rpc_write_error(out, req.id, &err);
-		return req.has_id;
+		return req.has_id ? ONE_DONE : ONE_NONE;
 	}
 	if (!req.has_id) {
+		drop_stream(ctx);
 		out->len = mark;
-		return false;
+		return ONE_NONE;
 	}
+	if (ctx->stream)
+		return ONE_STREAM;
 	rpc_write_result_end(out);
+	return ONE_DONE;
+}
+
+void vmad_run_init(struct vmad_run *run, const struct rpc_msg *msg)
+{
+	memset(run, 0, sizeof(*run));
+	run->msg = msg;
+}
+
+void vmad_run_fini(struct vmad_run *run)
+{
+	if (run->stream) {
+		run->stream->free(run->stream);
+		run->stream = NULL;
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool vmad_run_next_streams(const struct vmad_run *run)
+{
+	bool has_space;
+	int m;
+
+	if (run->done || run->stream || run->next >= run->msg->nr)
+		return false;
+	m = rpc_msg_peek(run->msg, run->next, &has_space);
+	return m >= 0 && (vmad_handlers[m].flags & H_STREAM);
+}
+
+/*
+ * A batch's "[" goes out with its first response (a batch of
+ * notifications has none), "," before each later one, and "]" at the
+ * end; a single request's response ends with its newline.
+ */
+bool vmad_run_step(struct vmad_ctx *ctx, struct vmad_run *run,
+		   struct rpc_buf *out, size_t max_out, uint64_t deadline_ns)
+{
+	const struct rpc_msg *msg = run->msg;
+	bool progress = false;
+
+	while (!run->done) {
+		enum vmad_one r;
+		size_t before;
+
+		if (run->stream) {
+			size_t room = SIZE_MAX;
+
+			if (max_out)
+				room = out->len < max_out ? max_out - out->len
+							  : 0;
+			if (progress && !room)
+				return false;
+			if (!run->stream->step(run->stream, out,
+					       room ? room : 1))
+				return false;
+			vmad_run_fini(run);
+			rpc_write_result_end(out);
+			progress = true;
+			if (!run->stream_batch) {
+				LIT(out, "\n");
+				run->done = true;
+				break;
+			}
+			continue;
+		}
+		if (run->next == msg->nr) {
+			if (msg->is_batch && run->nr_out)
+				LIT(out, "]\n");
+			run->done = true;
+			break;
+		}
+		if (progress && ((max_out && out->len >= max_out) ||
+				 (deadline_ns && now_ns() >= deadline_ns) ||
+				 vmad_run_next_streams(run)))
+			return false;
+		progress = true;
+		before = out->len;
+		if (msg->is_batch)
+			rpc_buf_puts(out, run->nr_out ? "," : "[");
+		r = vmad_handle_one(ctx, msg, run->next++, out);
+		if (r == ONE_NONE) {
+			out->len = before;
+			continue;
+		}
+		run->nr_out++;
+		if (r == ONE_STREAM) {
+			run->stream = ctx->stream;
+			run->stream_batch = msg->is_batch;
+			ctx->stream = NULL;
+			continue;
+		}
+		if (!msg->is_batch) {
+			LIT(out, "\n");
+			run->done = true;
+		}
+	}
 	return true;
 }
 
 size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
 		       struct rpc_buf *out)
 {
-	size_t mark = out->len, i, nr_out = 0;
+	struct vmad_run run;
 
-	if (!msg->is_batch) {
-		if (vmad_handle_one(ctx, msg, 0, out))
-			LIT(out, "\n");
-		return 1;
-	}
-	LIT(out, "[");
-	for (i = 0; i < msg->nr; i++) {
-		size_t before = out->len;
-
-		if (nr_out)
-			LIT(out, ",");
-		if (vmad_handle_one(ctx, msg, i, out))
-			nr_out++;
-		else
-			out->len = before; /* drop the comma */
-	}
-	if (!nr_out) {
-		out->len = mark; /* all notifications: no response */
-		return msg->nr;
-	}
-	LIT(out, "]\n");
-	return msg->nr;
+	vmad_run_init(&run, msg);
+	while (!vmad_run_step(ctx, &run, out, 0, 0))
+		;
+	return run.next;
 }
 
 unsigned vmad_nr_cpus(void)

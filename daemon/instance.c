@@ -15,7 +15,7 @@
  * instead of overwriting it, and a daemon that fails to start never
  * writes or removes it. At exit the daemon removes the socket only if the
  * path still names the socket it bound (same device and inode), and the
- * pidfile while it still holds its lock.
+ * pidfile only if the path still names the file it holds locked.
  *
  * All of this runs on the main thread before the workers start or after
  * they stopped: no other thread sees these fields.
@@ -133,8 +133,22 @@ void vmad_instance_unlink_socket(struct vmad_server *srv)
 
 void vmad_instance_release(struct vmad_server *srv)
 {
+	struct stat ours, st;
+
 	if (srv->pid_fd >= 0) {
-		unlink(srv->cfg.pidfile); /* still ours: we hold its lock */
+		/*
+		 * Ours while the path names the file we hold locked; if it
+		 * was removed and written again by someone else, leave it.
+		 */
+		if (fstat(srv->pid_fd, &ours) == 0 &&
+		    lstat(srv->cfg.pidfile, &st) == 0 &&
+		    st.st_dev == ours.st_dev && st.st_ino == ours.st_ino)
+			unlink(srv->cfg.pidfile);
+		else
+			vmad_log(VMAD_LOG_WARN,
+				 "%s is no longer the pidfile this daemon "
+				 "wrote; leaving it",
+				 srv->cfg.pidfile);
 		close(srv->pid_fd);
 		srv->pid_fd = -1;
 	}

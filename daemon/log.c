@@ -14,11 +14,17 @@
  * listens. Until then every line is also written to stderr
  * (vmad_log_tee_stderr()), so that a start-up failure is seen where the
  * daemon was started; vmad_log_ready() then points stderr at /dev/null.
+ *
+ * Lines a client can trigger again and again go through
+ * vmad_log_ratelimited(): a burst per interval per call site, then a
+ * count of what was dropped, so that a flood of errors cannot fill the
+ * disk or cost the CPU it takes to format them.
  */
 #include "vmad.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <syslog.h>
@@ -138,4 +144,30 @@ void vmad_log_signal_safe(const char *msg)
 	if (write(STDERR_FILENO, msg, strlen(msg)) < 0) {
 		/* Nothing to do in a signal handler. */
 	}
+}
+
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool vmad_ratelimit_ok(struct vmad_ratelimit *rl, unsigned long *lost)
+{
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	pthread_mutex_lock(&ratelimit_lock);
+	if (!rl->window || ts.tv_sec - rl->window >= VMAD_RATELIMIT_INTERVAL) {
+		rl->window = ts.tv_sec ? ts.tv_sec : 1;
+		rl->printed = 0;
+	}
+	ok = rl->printed < VMAD_RATELIMIT_BURST;
+	*lost = 0;
+	if (ok) {
+		rl->printed++;
+		*lost = rl->lost;
+		rl->lost = 0;
+	} else {
+		rl->lost++;
+	}
+	pthread_mutex_unlock(&ratelimit_lock);
+	return ok;
 }

@@ -79,6 +79,7 @@
 #define JOURNAL_CHUNK	(64u << 10) /* preallocated at a time */
 #define RECORD_ROOM	(8u << 10)  /* more than any record needs */
 #define IDS_BLOCK	1024	    /* ids reserved on disk at a time */
+#define JBUF_KEEP	(64u << 10) /* a larger queue is freed once written */
 
 struct vmad_persist {
 	struct vmad_server *srv;
@@ -105,6 +106,7 @@ struct vmad_pspace {
 	uint64_t jwritten;     /* bytes in it */
 	uint64_t jalloc;       /* bytes preallocated (fallocate) */
 	struct rpc_buf jbuf;   /* records queued after jwritten, in order */
+	size_t jcharged;       /* jbuf.cap counted in the server's buffers */
 	uint64_t jprev_gen;    /* the generation the last save closed */
 	bool jprev_ok;	       /* its queued records were written */
 	bool jbroken;	       /* a write failed: refuse changes */
@@ -360,12 +362,24 @@ static int journal_reserve(struct vmad_persist *p, struct vmad_space *sp)
 }
 
 /*
+ * Count the journal queue's buffer in max_memory's buffers (memory.c):
+ * what it holds now less what was counted.
+ * Context: Holds ps->jlock (or the space is no longer reachable).
+ */
+static void jbuf_charge(struct vmad_server *srv, struct vmad_pspace *ps)
+{
+	vmad_memory_charge(srv, (int64_t)ps->jbuf.cap - (int64_t)ps->jcharged);
+	ps->jcharged = ps->jbuf.cap;
+}
+
+/*
  * Queue one record holding @text: it is written, in order, by the next
  * journal_write_queued() (before the change is answered).
  * Context: Holds ps->jlock.
  * Return: 0; -ENOMEM.
  */
-static int journal_queue(struct vmad_pspace *ps, const char *text, size_t len)
+static int journal_queue(struct vmad_server *srv, struct vmad_pspace *ps,
+			 const char *text, size_t len)
 {
 	unsigned char hdr[RECORD_HDR];
 
@@ -373,10 +387,27 @@ static int journal_queue(struct vmad_pspace *ps, const char *text, size_t len)
 	vmad_put_le(hdr + 4, vmad_crc32(0, text, len), 4);
 	rpc_buf_put(&ps->jbuf, hdr, sizeof(hdr));
 	rpc_buf_put(&ps->jbuf, text, len);
-	if (!ps->jbuf.oom)
+	if (!ps->jbuf.oom) {
+		jbuf_charge(srv, ps);
 		return 0;
+	}
 	rpc_buf_fini(&ps->jbuf);
+	jbuf_charge(srv, ps);
 	return -ENOMEM;
+}
+
+/*
+ * Empty the queue; a large one (a long batch of changes) gives its memory
+ * back rather than keep it for every space.
+ * Context: Holds ps->jlock.
+ */
+static void jbuf_reset(struct vmad_server *srv, struct vmad_pspace *ps)
+{
+	if (ps->jbuf.cap > JBUF_KEEP)
+		rpc_buf_fini(&ps->jbuf);
+	else
+		rpc_buf_reset(&ps->jbuf);
+	jbuf_charge(srv, ps);
 }
 
 /*
@@ -391,16 +422,16 @@ static int journal_write_queued(struct vmad_persist *p, struct vmad_space *sp)
 	int ret;
 
 	if (!ps->jbuf.len || ps->jfd < 0) {
-		rpc_buf_reset(&ps->jbuf);
+		jbuf_reset(p->srv, ps);
 		return 0;
 	}
 	ret = write_all(ps->jfd, ps->jbuf.data, ps->jbuf.len);
 	if (!ret) {
 		uatomic_set(&ps->jwritten, ps->jwritten + ps->jbuf.len);
-		rpc_buf_reset(&ps->jbuf);
+		jbuf_reset(p->srv, ps);
 		return 0;
 	}
-	rpc_buf_reset(&ps->jbuf);
+	jbuf_reset(p->srv, ps);
 	ps->jbroken = true;
 	if (ftruncate(ps->jfd, (off_t)ps->jwritten) < 0)
 		vmad_log(VMAD_LOG_ERROR,
@@ -483,6 +514,14 @@ bool vmad_persist_flush(void)
 	}
 	nr_pend = 0;
 	return ok;
+}
+
+void vmad_persist_thread_exit(void)
+{
+	vmad_persist_flush();
+	free(pend);
+	pend = NULL;
+	cap_pend = 0;
 }
 
 /* Defer @sp's record (its reference moves to the list). */
@@ -658,6 +697,17 @@ static uint64_t now_ms(void)
 }
 
 /*
+ * Loading, replaying journals and saving are never refused by max_memory
+ * (memory.c): a space that exists is not lost, nor its last changes, for
+ * want of room to hold or save it. What they take is counted all the same,
+ * and requests that add to a space are refused while it is above.
+ */
+static void mem_unlimited(void)
+{
+	vma_mem_thread_limit(UINT64_MAX);
+}
+
+/*
  * The saver: every second, the journals (everysec); every save_interval,
  * the changed spaces.
  */
@@ -669,6 +719,7 @@ static void *saver_main(void *arg)
 	bool everysec =
 		cfg->appendonly && cfg->appendfsync == VMAD_FSYNC_EVERYSEC;
 
+	mem_unlimited();
 	urcu_memb_register_thread();
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
@@ -776,7 +827,8 @@ int vmad_persist_end(struct vmad_ctx *ctx, const struct rpc_request *req,
 		rpc_buf_init(&text);
 		rpc_request_write(&text, &rec);
 		ret = text.oom ? -ENOMEM
-			       : journal_queue(ps, text.data, text.len);
+			       : journal_queue(ctx->srv, ps, text.data,
+					       text.len);
 		rpc_buf_fini(&text);
 		if (ret) {
 			/* Made, not recorded: refuse the space's changes. */
@@ -842,7 +894,8 @@ int vmad_persist_added(struct vmad_server *srv, struct vmad_space *sp)
 	 * empty journal) are on disk before that.
 	 */
 	ret = save_space(p, sp);
-	return ret ? -EIO : 0;
+	/* Past max_memory (the request's limit): ENOMEM, as any growth. */
+	return ret == -ENOMEM ? ret : ret ? -EIO : 0;
 }
 
 void vmad_persist_removed(struct vmad_server *srv, struct vmad_space *sp)
@@ -860,7 +913,7 @@ void vmad_persist_removed(struct vmad_server *srv, struct vmad_space *sp)
 		close(ps->jfd);
 	ps->jfd = -1;
 	ps->removed = true;
-	rpc_buf_reset(&ps->jbuf);
+	jbuf_reset(srv, ps);
 	pthread_mutex_unlock(&ps->synclock);
 	pthread_mutex_unlock(&ps->jlock);
 	snap_name(name, sizeof(name), sp->id);
@@ -882,6 +935,7 @@ void vmad_persist_free(struct vmad_space *sp)
 	if (ps->jfd >= 0)
 		close(ps->jfd);
 	rpc_buf_fini(&ps->jbuf);
+	jbuf_charge(sp->srv, ps);
 	pthread_mutex_destroy(&ps->flock);
 	pthread_mutex_destroy(&ps->jlock);
 	pthread_mutex_destroy(&ps->synclock);
@@ -1251,6 +1305,7 @@ static void load_groups(struct loader *l)
 
 static void *loader_thread(void *arg)
 {
+	mem_unlimited();
 	urcu_memb_register_thread();
 	load_groups(arg);
 	urcu_memb_unregister_thread();
@@ -1353,8 +1408,13 @@ static int load_all(struct vmad_persist *p)
 		for (k = 0; t && k < nr_threads; k++)
 			if (pthread_create(&t[k], NULL, loader_thread, &l))
 				break;
-		if (!t || k == 0)
-			load_groups(&l); /* no thread: this one does it */
+		if (!t || k == 0) {
+			/* No thread: this one does it. */
+			uint64_t prev = vma_mem_thread_limit(UINT64_MAX);
+
+			load_groups(&l);
+			vma_mem_thread_limit(prev);
+		}
 		while (t && k--)
 			pthread_join(t[k], NULL);
 		free(t);
@@ -1457,8 +1517,9 @@ out_free:
 void vmad_persist_stop(struct vmad_server *srv)
 {
 	struct vmad_persist *p = srv->persist;
+	uint64_t prev;
 
-	if (!p)
+	if (!p || p->closed)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
@@ -1467,7 +1528,9 @@ void vmad_persist_stop(struct vmad_server *srv)
 	if (p->started)
 		pthread_join(p->thread, NULL);
 	/* SIGTERM: every changed space, and the journals. */
+	prev = vma_mem_thread_limit(UINT64_MAX);
 	save_all(p, true, true);
+	vma_mem_thread_limit(prev);
 	vmad_log(VMAD_LOG_INFO,
 		 "state_dir %s: %" PRIu64 " saves, %" PRIu64 " failed", p->dir,
 		 p->saves, p->save_failures);

@@ -166,7 +166,7 @@ void vmad_space_put(struct vmad_space *sp)
 	}
 	job->fn = space_reap;
 	job->space = sp;
-	vmad_jobs_submit(sp->srv, job);
+	vmad_jobs_reap(sp->srv, job);
 }
 
 int vmad_registry_lookup(struct vmad_server *srv,
@@ -269,7 +269,10 @@ static int registry_insert(struct vmad_server *srv, uint64_t id,
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
-	if (!id && cnt->nr >= srv->cfg.max_spaces_per_uid) {
+	/* Spaces loaded at start are not refused: they exist already. */
+	if (!id &&
+	    (cnt->nr >= srv->cfg.max_spaces_per_uid ||
+	     uatomic_read(&reg->nr_spaces) >= (long)srv->cfg.max_spaces)) {
 		ret = -EAGAIN;
 		goto out_unlock;
 	}

@@ -50,6 +50,16 @@ static const char *const vmad_reloadable[] = {
 	"output_low_water",
 	"output_timeout",
 	"shutdown_timeout",
+	/* Issue 19's limits: read at each use too. */
+	"superuser_reserved_connections",
+	"max_connections_per_uid",
+	"max_spaces",
+	"max_memory", /* and libvma's limit, by vmad_memory_apply() */
+	"client_output_buffer_limit_hard",
+	"client_output_buffer_limit_soft",
+	"client_output_buffer_limit_soft_seconds",
+	"timeout",
+	"request_timeout",
 };
 
 bool vmad_config_reloadable(const char *name)
@@ -84,6 +94,9 @@ void vmad_reload(struct vmad_server *srv)
 				 srv->cfg.log_file);
 		return;
 	}
+	/* What start-up settled (fitted limits, max_memory 0) stays so. */
+	vmad_limits_settle(srv, &next);
+	vmad_memory_settle(srv, &next);
 	for (i = 0; (name = vmad_config_name(i)); i++) {
 		vmad_config_format(&srv->cfg, name, was, sizeof(was));
 		vmad_config_format(&next, name, now, sizeof(now));
@@ -101,6 +114,7 @@ void vmad_reload(struct vmad_server *srv)
 		vmad_config_copy(&srv->cfg, &next, name);
 		nr_changed++;
 	}
+	vmad_memory_apply(srv);
 	if (vmad_log_open(&srv->cfg))
 		vmad_log(VMAD_LOG_ERROR, "reload: cannot open log file %s",
 			 srv->cfg.log_file);

@@ -13,8 +13,10 @@
  *              fault and lookup run here without locks, mutations take
  *              the space's writer lock inside the vas_* calls.
  *   jobs       a small pool for long operations (fork, maps, validate,
- *              stats of a space) and for freeing destroyed spaces, so
- *              that a worker's other connections are never stalled.
+ *              stats of a space, long batches), run in slices that take
+ *              turns between uids and connections, so that a worker's
+ *              other connections are never stalled.
+ *   reaper     frees destroyed spaces and large buffers.
  *
  * Everything a worker owns (its connections, its event_base, its scratch
  * buffer) is not thread-safe unless stated; other threads reach a worker
@@ -25,8 +27,11 @@
  *   vmad_registry_lookup, _list       RCU reader (takes the read lock)
  *   vmad_registry_add, _remove        Takes registry->lock
  *   vmad_space_put                    Any context (the last put queues
- *                                     the free on the job pool)
- *   vmad_jobs_submit                  Any context
+ *                                     the free on the reaper)
+ *   vmad_jobs_submit, _reap           Any context
+ *   vmad_conn_admit                   Main thread (takes limits->lock)
+ *   vmad_conn_release                 Any context (takes limits->lock)
+ *   vmad_memory_*                     Any context (atomic counters)
  */
 #ifndef VMAD_VMAD_H
 #define VMAD_VMAD_H
@@ -67,19 +72,28 @@ struct vmad_config {
 	unsigned workers;     /* 0 = one per CPU */
 	unsigned job_threads; /* threads for long operations */
 	/* Limits */
-	unsigned max_connections;
-	unsigned listen_backlog; /* listen(2) backlog */
-	uint64_t max_message;	 /* bytes of one JSON value */
-	unsigned max_batch;	 /* requests in one batch */
+	unsigned max_connections; /* fitted to RLIMIT_NOFILE at start */
+	unsigned superuser_reserved_connections; /* of max_connections */
+	unsigned max_connections_per_uid;	 /* 0 = no limit */
+	unsigned listen_backlog;		 /* listen(2) backlog */
+	uint64_t max_message;			 /* bytes of one JSON value */
+	unsigned max_batch;			 /* requests in one batch */
 	unsigned max_spaces_per_uid;
+	unsigned max_spaces;		/* of all uids together */
+	uint64_t max_memory;		/* 0 = half of RAM (set at start) */
 	uint64_t default_max_map_count; /* of a new space */
 	uint64_t max_map_count_limit;	/* most a client may ask for */
 	bool tree_in_place;		/* vas_layout.tree_in_place */
 	bool zero_page;			/* !vas_layout.no_zero_page */
 	uint64_t output_high_water;	/* stop reading above this */
 	uint64_t output_low_water;	/* resume below this */
-	unsigned output_timeout;	/* seconds a blocked writer lives */
-	unsigned shutdown_timeout;	/* seconds to flush on SIGTERM */
+	unsigned output_timeout;	/* seconds output may stay undrained */
+	uint64_t output_limit_hard;	/* close above this (0 = none) */
+	uint64_t output_limit_soft;	/* close above this for ... */
+	unsigned output_limit_soft_seconds; /* ... this long */
+	unsigned timeout;		    /* idle seconds (0 = never) */
+	unsigned request_timeout;  /* seconds to complete a value (0 = never) */
+	unsigned shutdown_timeout; /* seconds to flush on SIGTERM */
 	/* Durable spaces (persist.c) */
 	char state_dir[VMAD_PATH_MAX]; /* "" = spaces live in memory only */
 	uint64_t save_interval_ms;     /* between saves of changed spaces */
@@ -245,6 +259,45 @@ extern int vmad_log_level;
 void vmad_log_write(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Rate limiting of log lines that clients can trigger over and over (an
+ * accept loop out of descriptors, refused connections, the memory limit):
+ * each call site of vmad_log_ratelimited() prints at most
+ * VMAD_RATELIMIT_BURST lines per VMAD_RATELIMIT_INTERVAL seconds; the
+ * first line after a suppression says how many were dropped, as the
+ * kernel's printk_ratelimited() does.
+ */
+#define VMAD_RATELIMIT_INTERVAL 5
+#define VMAD_RATELIMIT_BURST	10
+
+struct vmad_ratelimit {
+	long window;	    /* start of the current window (monotonic s) */
+	unsigned printed;   /* lines printed in the window */
+	unsigned long lost; /* lines suppressed since the last printed */
+};
+
+/**
+ * vmad_ratelimit_ok() - Whether a line of call site @rl may be printed now.
+ * @lost: receives the number of lines suppressed before this one.
+ * Context: Any context (takes a lock of log.c).
+ */
+bool vmad_ratelimit_ok(struct vmad_ratelimit *rl, unsigned long *lost);
+
+#define vmad_log_ratelimited(level, ...)                                       \
+	do {                                                                   \
+		static struct vmad_ratelimit rl_;                              \
+		unsigned long lost_;                                           \
+		if ((int)(level) <= vmad_log_level &&                          \
+		    vmad_ratelimit_ok(&rl_, &lost_)) {                         \
+			if (lost_)                                             \
+				vmad_log_write((level),                        \
+					       "(%lu similar lines "           \
+					       "suppressed)",                  \
+					       lost_);                         \
+			vmad_log_write((level), __VA_ARGS__);                  \
+		}                                                              \
+	} while (0)
+
 /**
  * vmad_log_open() - Direct logs to @cfg's file, syslog or stderr.
  * Context: Init only, or the main thread on SIGHUP (reopens the file).
@@ -348,8 +401,8 @@ int vmad_registry_lookup(struct vmad_server *srv,
  * vmad_registry_add() - List a new space owning @vas (stolen on success).
  * Context: Takes registry->lock.
  * Return: 0 and *@out (a new reference); -EEXIST if @uid has a space of
- *         that name;
- *         -EAGAIN if @uid owns max_spaces_per_uid spaces; -ENOMEM.
+ *         that name; -EAGAIN if @uid owns max_spaces_per_uid spaces or
+ *         the daemon max_spaces; -ENOMEM.
  */
 int vmad_registry_add(struct vmad_server *srv, const char *name, uid_t uid,
 		      struct vas *vas, struct vmad_space **out);
@@ -400,6 +453,36 @@ void vmad_registry_list(struct vmad_server *srv, uid_t uid,
 void vmad_registry_counts(struct vmad_server *srv, uid_t uid,
 			  struct rpc_buf *out);
 
+/* ---- Requests run in parts (handlers.c) -----------------------------------
+ */
+
+/**
+ * struct vmad_stream - A response written in parts: a handler that sets
+ * ctx->stream has written the start of its result; the runner calls
+ * @step until it returns true (the result is complete), between slices
+ * of the job if need be, then @free. Owns what the response is made of
+ * (a snapshot of the space).
+ * @step: append about @max more bytes to @out; true once done.
+ */
+struct vmad_stream {
+	bool (*step)(struct vmad_stream *s, struct rpc_buf *out, size_t max);
+	void (*free)(struct vmad_stream *s);
+};
+
+/**
+ * struct vmad_run - Where a message's run stands, so that it can be
+ * continued: the next request, whether the batch's "[" is out, a
+ * response being streamed.
+ */
+struct vmad_run {
+	const struct rpc_msg *msg;
+	size_t next;		    /* the next request to run */
+	size_t nr_out;		    /* responses written (batch members) */
+	struct vmad_stream *stream; /* the response of next - 1, in parts */
+	bool stream_batch;	    /* it is a batch member */
+	bool done;
+};
+
 /* ---- Jobs (jobs.c) ------------------------------------------------------- */
 
 struct vmad_conn;
@@ -407,39 +490,226 @@ struct vmad_job;
 typedef void (*vmad_job_fn)(struct vmad_job *job);
 
 /**
- * struct vmad_job - A unit of work for the job pool.
+ * struct vmad_job - A unit of work for the job threads or the reaper.
  * @fn: what to run on a job thread.
  * @conn: for request jobs, the connection to answer (its worker gets the
- *        job back through vmad_worker_post()); NULL for fire-and-forget.
+ *        job back through vmad_worker_post_job() after every slice);
+ *        NULL for reaper jobs.
+ * @uid: whose turn it takes (the connection's uid).
  */
 struct vmad_job {
 	vmad_job_fn fn;
 	struct vmad_conn *conn;
+	uid_t uid;
 	struct rpc_msg msg;
-	struct rpc_buf out;
-	bool close_after; /* the stream is broken: close after @out */
+	bool parsed; /* @msg holds the value (else @frame does) */
+	struct vmad_run run;
+	bool done;	    /* answered completely: do not queue again */
+	bool stream_slot;   /* holds one of its uid's stream slots */
+	bool parked;	    /* waiting for its client to read (worker's) */
+	struct rpc_buf out; /* what this slice wrote */
+	bool close_after;   /* the stream is broken: close after @out */
 	/* A large value parsed on the job thread (in the connection's
 	 * decoder buffer, which stays put while the job runs). */
 	const char *frame;
 	size_t frame_len;
 	bool frame_big;
 	struct vmad_space *space; /* reap jobs */
+	uint64_t free_bytes;	  /* reaper jobs: about how much they free */
 	struct vmad_job *next;
+};
+
+/*
+ * Responses streamed from a snapshot (maps) that one uid may have going
+ * at once; its other jobs that would start one wait (vmad_jobs_stream_get()).
+ * A client that does not read holds a snapshot while its job is parked:
+ * this bounds what a uid's idle connections pin.
+ */
+#define VMAD_STREAMS_PER_UID 8
+
+/* The jobs of one uid, and its place in the round robin. */
+struct vmad_job_owner {
+	uid_t uid;
+	struct vmad_job *head, *tail;
+	struct cds_list_head node; /* in vmad_jobs.active while queued */
+	unsigned streams;	   /* streams going (slots taken) */
+	struct vmad_job *wait_head, *wait_tail; /* waiting for a slot */
 };
 
 struct vmad_jobs {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct vmad_job *head, *tail; /* under lock */
-	bool stop;		      /* under lock */
+	struct cds_list_head active;	/* owners with jobs, in turn */
+	struct vmad_job_owner **owners; /* every uid seen, under lock */
+	size_t nr_owners, cap_owners;
+	long nr_queued;	 /* under lock */
+	long nr_waiting; /* under lock: waiting for a stream slot */
+	bool stop;	 /* under lock */
+	int cancel;	 /* atomic: answer requests not started with an error */
 	pthread_t *threads;
 	unsigned nr_threads;
-	long nr_run; /* atomic */
+	long nr_run; /* atomic: slices run */
+	/* The reaper: frees destroyed spaces and large buffers. */
+	pthread_mutex_t reap_lock;
+	pthread_cond_t reap_cond;
+	struct vmad_job *reap_head, *reap_tail; /* under reap_lock */
+	bool reap_stop;				/* under reap_lock */
+	pthread_t reaper;
+	bool reaper_started;
+	long nr_reaping; /* atomic: reaper jobs not done */
 };
 
 int vmad_jobs_start(struct vmad_server *srv);
-void vmad_jobs_stop(struct vmad_server *srv);
+
+/**
+ * vmad_jobs_stop() - Let the job threads finish what is queued and exit,
+ * then the reaper.
+ * @deadline: CLOCK_REALTIME instant to give up waiting (NULL: wait).
+ * Context: Main thread, after the workers stopped.
+ * Return: 0; -ETIMEDOUT if a thread was still running at @deadline.
+ */
+int vmad_jobs_stop(struct vmad_server *srv, const struct timespec *deadline);
+
+/**
+ * vmad_jobs_submit() - Queue request job @job for its uid's next turn.
+ * Context: Any context (takes jobs->lock).
+ */
 void vmad_jobs_submit(struct vmad_server *srv, struct vmad_job *job);
+
+/**
+ * vmad_jobs_reap() - Queue @job (a free) on the reaper.
+ * Context: Any context (takes jobs->reap_lock).
+ */
+void vmad_jobs_reap(struct vmad_server *srv, struct vmad_job *job);
+
+/**
+ * vmad_join_until() - pthread_join() @t, giving up at @deadline
+ * (CLOCK_REALTIME; NULL: wait).
+ * Return: false if @t was still running at @deadline.
+ */
+bool vmad_join_until(pthread_t t, const struct timespec *deadline);
+
+/**
+ * vmad_jobs_stream_get() - Take one of @job's uid's stream slots before
+ * it starts a request that streams from a snapshot; if none is free, the
+ * job waits on its uid (it is the owner's then: the caller lets go of it)
+ * and is queued again with the slot when one is put back.
+ * Context: A job thread holding @job (takes jobs->lock).
+ * Return: true with the slot (@job->stream_slot set); false if it waits.
+ */
+bool vmad_jobs_stream_get(struct vmad_server *srv, struct vmad_job *job);
+
+/**
+ * vmad_jobs_stream_put() - Give @job's stream slot back (its stream is
+ * done, or the job is dropped), handing it to a waiting job of the uid.
+ * Context: Any context (takes jobs->lock).
+ */
+void vmad_jobs_stream_put(struct vmad_server *srv, struct vmad_job *job);
+
+/* Shutdown: requests not started yet are answered with ECANCELED. */
+void vmad_jobs_cancel(struct vmad_server *srv);
+bool vmad_jobs_cancelled(struct vmad_server *srv);
+long vmad_jobs_queued(struct vmad_server *srv);
+
+/* ---- Memory (memory.c) --------------------------------------------------- */
+
+/**
+ * vmad_memory_init() - Settle max_memory (0: half of the physical
+ * memory), log it, and set libvma's limit with the room that releasing
+ * memory needs above it.
+ * Context: Init only.
+ */
+void vmad_memory_init(struct vmad_server *srv);
+
+/**
+ * vmad_memory_settle() - max_memory 0 in @cfg becomes the value chosen at
+ * start (for a reload, which reads the configuration again).
+ * Context: Main thread.
+ */
+void vmad_memory_settle(struct vmad_server *srv, struct vmad_config *cfg);
+
+/**
+ * vmad_memory_apply() - Set libvma's process-wide limit from max_memory
+ * (at start, and after a reload that changed it).
+ * Context: Main thread.
+ */
+void vmad_memory_apply(struct vmad_server *srv);
+
+/**
+ * vmad_memory_room() - What a mutation that adds to a space may take
+ * libvma's memory to: max_memory less the connections' buffers.
+ * Context: Any context.
+ */
+uint64_t vmad_memory_room(struct vmad_server *srv);
+
+/* Bytes accounted: libvma's and the buffers'. Context: Any context. */
+uint64_t vmad_memory_used(struct vmad_server *srv);
+
+/**
+ * vmad_memory_check_loaded() - Warn if the spaces loaded at start (never
+ * refused) already hold more than max_memory, and keep the process-wide
+ * limit above what they hold.
+ * Context: Init only.
+ */
+void vmad_memory_check_loaded(struct vmad_server *srv);
+
+/**
+ * vmad_memory_charge() - Count @delta bytes of connection buffers.
+ * Context: Any context.
+ */
+void vmad_memory_charge(struct vmad_server *srv, int64_t delta);
+
+/* ---- Connection limits (limits.c) ---------------------------------------- */
+
+struct vmad_uid_conns {
+	uid_t uid;
+	unsigned nr;
+};
+
+struct vmad_conn_limits {
+	unsigned fd_fit;	   /* most connections the descriptors allow */
+	unsigned long long nofile; /* RLIMIT_NOFILE (soft) at start */
+	pthread_mutex_t lock;	   /* guards the table and nr_conns' moves */
+	struct vmad_uid_conns *uids; /* connections per uid */
+	size_t nr, cap;
+};
+
+/**
+ * vmad_limits_fit_fds() - Raise the soft RLIMIT_NOFILE to the hard limit
+ * and lower max_connections to what the descriptors allow; log the choice.
+ * Context: Init only (before the listener and the threads).
+ * Return: 0; -EMFILE if not even two connections fit.
+ */
+int vmad_limits_fit_fds(struct vmad_server *srv);
+
+/**
+ * vmad_limits_settle() - Apply to @cfg what start-up settled: max_connections
+ * at most what the descriptors allow, the superuser's slots below it (a
+ * reload applies the same to the configuration it reads).
+ * Context: Main thread.
+ */
+void vmad_limits_settle(struct vmad_server *srv, struct vmad_config *cfg);
+
+/* Root and the daemon's own uid: they get the reserved slots. */
+bool vmad_uid_privileged(uid_t uid);
+
+/**
+ * vmad_conn_admit() - Count a new connection of @uid, or refuse it.
+ * @why: receives the reason of a refusal (sent to the client).
+ * Context: Main thread (takes limits->lock).
+ * Return: 0; -EAGAIN over a limit; -ENOMEM.
+ */
+int vmad_conn_admit(struct vmad_server *srv, uid_t uid, char *why, size_t len);
+
+/**
+ * vmad_conn_release() - Uncount a connection of @uid (it was freed), and
+ * wake a listener paused for want of descriptors.
+ * Context: Any context (takes limits->lock).
+ */
+void vmad_conn_release(struct vmad_server *srv, uid_t uid);
+
+void vmad_limits_init(struct vmad_server *srv);
+void vmad_limits_fini(struct vmad_server *srv);
 
 /* ---- Server (server.c) --------------------------------------------------- */
 
@@ -452,6 +722,7 @@ struct vmad_worker {
 	int efd; /* eventfd: "look at your inbox" */
 	struct event *notify_ev;
 	struct event *stop_timer;
+	struct event *sweep_ev; /* once a second: timeouts, output limits */
 	/* Inbox: written by other threads under lock */
 	pthread_mutex_t lock;
 	struct vmad_pending_conn *new_conns;
@@ -466,6 +737,8 @@ struct vmad_worker {
 	uint64_t nr_requests;
 	uint64_t nr_errors;
 	uint64_t nr_faults;
+	uint64_t nr_closed_output;  /* output limits and timeouts */
+	uint64_t nr_closed_timeout; /* idle and request timeouts */
 };
 
 struct vmad_pending_conn {
@@ -496,6 +769,13 @@ struct vmad_conn {
 	bool paused;	      /* reading stopped by the high-water mark */
 	bool eof;	      /* the peer will send nothing more */
 	struct cds_list_head node;
+	/* Timeouts (monotonic ms; 0 = not running) */
+	long last_active;     /* last byte read, written, or job answered */
+	size_t charged;	      /* buffer bytes counted in mem_buffers */
+	long req_since;	      /* a value is incomplete since */
+	long out_progress;    /* output pending, last written to at */
+	long out_above_since; /* output above output_low_water since */
+	long out_soft_since;  /* output above output_limit_soft since */
 };
 
 struct vmad_server {
@@ -517,6 +797,11 @@ struct vmad_server {
 	int listen_fd;
 	struct evconnlistener *listener;
 	struct event *sig_ev[3];
+	int main_efd;		    /* eventfd: workers wake the main loop */
+	struct event *main_ev;	    /* reads main_efd */
+	struct event *accept_timer; /* retries a paused listener */
+	int accept_paused;	    /* atomic: out of descriptors */
+	struct vmad_conn_limits limits;
 	/* Workers and jobs */
 	struct vmad_worker *workers;
 	unsigned nr_workers;
@@ -525,6 +810,9 @@ struct vmad_server {
 	/* Spaces */
 	struct vmad_registry reg;
 	struct vmad_persist *persist; /* the state directory; NULL without */
+	/* Memory (memory.c) */
+	int64_t mem_buffers; /* atomic: connections' and journals' buffers */
+	uint64_t mem_loaded; /* held by the spaces loaded, if > max_memory */
 	/* Counters (atomic) */
 	long nr_conns;
 	uint64_t conns_total;
@@ -563,6 +851,13 @@ int vmad_group_id(const char *name, gid_t *gid);
 int vmad_private_dir(const char *sock_path, char *err, size_t len);
 
 /**
+ * vmad_listener_wake() - Let a listener paused for want of descriptors
+ * try again (a connection was closed).
+ * Context: Any context.
+ */
+void vmad_listener_wake(struct vmad_server *srv);
+
+/**
  * vmad_worker_post() - Hand a finished request job back to its worker.
  * Context: Any context.
  */
@@ -580,6 +875,9 @@ struct vmad_ctx {
 	bool changed;	/* set by a handler whose change the mutation count
 			   of the space does not show (a fault, brk) */
 	bool replaying; /* running a journal at start: record nothing */
+	/* A handler may leave the rest of its result to a stream. */
+	struct vmad_stream *stream;
+	bool cancel; /* shutting down: answer requests with ECANCELED */
 };
 
 /**
@@ -608,6 +906,36 @@ size_t vmad_handle_msg(struct vmad_ctx *ctx, const struct rpc_msg *msg,
  */
 int vmad_replay(struct vmad_server *srv, const char *json, size_t len,
 		char *why, size_t whylen);
+
+/**
+ * vmad_run_init() - Prepare to run @msg in parts with vmad_run_step().
+ * Context: Any context.
+ */
+void vmad_run_init(struct vmad_run *run, const struct rpc_msg *msg);
+
+/**
+ * vmad_run_step() - Run the requests of @run (and stream their responses)
+ * into @out until the message is done or the budget is spent: @out holds
+ * @max_out bytes or the CLOCK_MONOTONIC time passed @deadline_ns (0: no
+ * such bound). Always makes progress: at least one request or part.
+ * Context: Any registered RCU thread, outside read-side sections.
+ * Return: true once every response of the message is written; the number
+ *         of requests executed so far is @run->next.
+ */
+bool vmad_run_step(struct vmad_ctx *ctx, struct vmad_run *run,
+		   struct rpc_buf *out, size_t max_out, uint64_t deadline_ns);
+
+/**
+ * vmad_run_next_streams() - Whether the next request of @run would stream
+ * its response from a snapshot (maps): vmad_run_step() starts such a
+ * request only at the start of a step, so that the caller can take a
+ * stream slot first.
+ * Context: Any context.
+ */
+bool vmad_run_next_streams(const struct vmad_run *run);
+
+/* Release what a run left (a stream cut short by a closed connection). */
+void vmad_run_fini(struct vmad_run *run);
 
 /**
  * vmad_nr_cpus() - Online CPUs (at least 1).
@@ -686,8 +1014,10 @@ int vmad_persist_start(struct vmad_server *srv);
 
 /**
  * vmad_persist_stop() - Save every changed space (SIGTERM), stop the saver;
- * spaces unlisted after this keep their files.
- * Context: Init only, after the workers stopped.
+ * spaces unlisted after this keep their files. Only the first call does
+ * anything.
+ * Context: Init only, after the workers stopped (or at shutdown_timeout,
+ *          with some still running: saves run beside changes anyway).
  */
 void vmad_persist_stop(struct vmad_server *srv);
 
@@ -761,6 +1091,13 @@ int vmad_persist_begin(struct vmad_ctx *ctx, const struct rpc_request *req,
  *         must not answer it: it closes the connection).
  */
 bool vmad_persist_flush(void);
+
+/**
+ * vmad_persist_thread_exit() - vmad_persist_flush(), then free the calling
+ * worker's list of deferred records.
+ * Context: Worker thread, as it exits.
+ */
+void vmad_persist_thread_exit(void);
 
 /**
  * vmad_persist_end() - After running @req.

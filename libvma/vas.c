@@ -664,7 +664,8 @@ int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
 		n = uatomic_read(&vas->map_count) + (vas->gate != NULL) + 16;
 		if (n > cap) {
 			vma_free(arr);
-			arr = vma_alloc(n * sizeof(*arr));
+			/* A read: counted, never refused by the memory limit. */
+			arr = vma__alloc_unlimited(n * sizeof(*arr));
 			if (!arr)
 				return -ENOMEM;
 			cap = n;
@@ -680,7 +681,7 @@ int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
 	n = vas->map_count + (vas->gate != NULL);
 	if (n > cap) {
 		vma_free(arr);
-		arr = vma_alloc(n * sizeof(*arr));
+		arr = vma__alloc_unlimited(n * sizeof(*arr));
 		if (!arr) {
 			vas__unlock(vas);
 			return -ENOMEM;

@@ -145,6 +145,19 @@ size_t rpc_decoder_pending(const struct rpc_decoder *dec)
 	return dec->state == ST_BETWEEN ? 0 : dec->end - dec->start;
 }
 
+void rpc_decoder_shrink(struct rpc_decoder *dec)
+{
+	if (dec->state != ST_BETWEEN || dec->scan != dec->end ||
+	    dec->cap <= 2 * RPC_DECODER_CHUNK)
+		return;
+	rpc_decoder_fini(dec);
+}
+
+size_t rpc_decoder_memory(const struct rpc_decoder *dec)
+{
+	return dec->cap;
+}
+
 bool rpc_decoder_frame_has_big_int(const struct rpc_decoder *dec)
 {
 	return dec->frame_big;

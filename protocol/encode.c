@@ -140,12 +140,18 @@ static size_t utf8_seq_len(const unsigned char *s, size_t len)
  */
 void rpc_buf_put_string(struct rpc_buf *b, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-
 	if (!rpc_buf_reserve(b, len + 2))
 		return;
 	b->data[b->len++] = '"';
+	rpc_buf_put_escaped(b, s, len);
+	rpc_buf_put(b, "\"", 1);
+}
+
+void rpc_buf_put_escaped(struct rpc_buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, run = 0;
+
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[6];
@@ -195,7 +201,6 @@ void rpc_buf_put_string(struct rpc_buf *b, const char *s, size_t len)
 		rpc_buf_put(b, esc, n);
 	}
 	rpc_buf_put(b, s + len - run, run);
-	rpc_buf_put(b, "\"", 1);
 }
 
 #define LIT(b, s) rpc_buf_put(b, s, sizeof(s) - 1)
@@ -340,47 +345,57 @@ void rpc_write_fault(struct rpc_buf *b, const struct vas_fault_result *res)
 		LIT(b, "{\"status\":\"segv\",\"code\":\"SEGV_MAPERR\"}");
 }
 
-void rpc_write_maps(struct rpc_buf *b, const struct vas_vma_info *vmas,
-		    size_t nr)
+bool rpc_write_maps_part(struct rpc_buf *b, const struct vas_vma_info *vmas,
+			 size_t nr, struct rpc_maps_cursor *cur, size_t max)
 {
-	size_t i, start;
+	size_t start = b->len;
 	char line[VAS_FILE_MAX + 128];
 
-	LIT(b, "{\"vmas\":[");
-	for (i = 0; i < nr; i++) {
-		if (i)
-			LIT(b, ",");
-		rpc_write_vma(b, &vmas[i]);
+	if (cur->phase == RPC_MAPS_START) {
+		LIT(b, "{\"vmas\":[");
+		cur->phase = RPC_MAPS_VMAS;
+		cur->i = 0;
 	}
-	LIT(b, "],\"text\":");
-	/* Format the lines into the buffer, then escape them in place. */
-	start = b->len;
-	for (i = 0; i < nr; i++) {
-		int n = vas_format_maps_line(&vmas[i], line, sizeof(line));
+	while (cur->phase == RPC_MAPS_VMAS) {
+		if (cur->i == nr) {
+			LIT(b, "],\"text\":\"");
+			cur->phase = RPC_MAPS_TEXT;
+			cur->i = 0;
+			break;
+		}
+		if (b->len - start >= max || b->oom)
+			return b->oom;
+		if (cur->i)
+			LIT(b, ",");
+		rpc_write_vma(b, &vmas[cur->i++]);
+	}
+	/* Escaping line by line is escaping the whole text (per byte). */
+	while (cur->phase == RPC_MAPS_TEXT) {
+		int n;
 
+		if (cur->i == nr) {
+			LIT(b, "\"}");
+			cur->phase = RPC_MAPS_DONE;
+			break;
+		}
+		if (b->len - start >= max || b->oom)
+			return b->oom;
+		n = vas_format_maps_line(&vmas[cur->i++], line, sizeof(line));
 		if (n < 0)
 			continue;
 		if ((size_t)n >= sizeof(line))
 			n = (int)sizeof(line) - 1;
-		rpc_buf_put(b, line, (size_t)n);
+		rpc_buf_put_escaped(b, line, (size_t)n);
 	}
-	if (b->oom)
-		return;
-	{
-		/* Escaping only grows the text: copy it out first. */
-		size_t n = b->len - start;
-		char *text = malloc(n ? n : 1);
+	return true;
+}
 
-		if (!text) {
-			b->oom = true;
-			return;
-		}
-		memcpy(text, b->data + start, n);
-		b->len = start;
-		rpc_buf_put_string(b, text, n);
-		free(text);
-	}
-	LIT(b, "}");
+void rpc_write_maps(struct rpc_buf *b, const struct vas_vma_info *vmas,
+		    size_t nr)
+{
+	struct rpc_maps_cursor cur = {0};
+
+	rpc_write_maps_part(b, vmas, nr, &cur, SIZE_MAX);
 }
 
 #define STAT(name, val)                                                        \

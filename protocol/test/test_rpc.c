@@ -381,6 +381,83 @@ START_TEST(test_write_vma)
 }
 END_TEST
 
+/* The maps result written in small parts is the result written whole. */
+START_TEST(test_write_maps_parts)
+{
+	static struct vas_vma_info v[300];
+	struct rpc_buf whole, parts;
+	size_t i, max;
+
+	memset(v, 0, sizeof(v));
+	for (i = 0; i < 300; i++) {
+		v[i].start = 0x100000000000ULL + i * 8192;
+		v[i].end = v[i].start + 4096;
+		v[i].prot = VAS_PROT_READ;
+		v[i].flags = i % 3 ? VAS_VM_ANON : 0;
+		if (!(i % 3))
+			snprintf(v[i].file, sizeof(v[i].file),
+				 "/lib/\"x\"\t%zu \xc3\xa9", i);
+	}
+	rpc_buf_init(&whole);
+	rpc_write_maps(&whole, v, 300);
+	ck_assert(!whole.oom);
+	for (max = 1; max < 70000; max = max * 3 + 7) {
+		struct rpc_maps_cursor cur = {0};
+		int calls = 0;
+
+		rpc_buf_init(&parts);
+		while (!rpc_write_maps_part(&parts, v, 300, &cur, max))
+			calls++;
+		ck_assert_uint_eq(parts.len, whole.len);
+		ck_assert(!memcmp(parts.data, whole.data, whole.len));
+		if (max < 1000)
+			ck_assert_int_gt(calls, 10);
+		rpc_buf_fini(&parts);
+	}
+	/* No VMAs at all. */
+	rpc_buf_reset(&whole);
+	rpc_write_maps(&whole, NULL, 0);
+	rpc_buf_put(&whole, "", 1);
+	ck_assert_str_eq(whole.data, "{\"vmas\":[],\"text\":\"\"}");
+	rpc_buf_fini(&whole);
+}
+END_TEST
+
+/* A large value's buffer goes once it is consumed; decoding goes on. */
+START_TEST(test_decoder_shrink)
+{
+	struct rpc_decoder dec;
+	struct rpc_error err;
+	const char *frame;
+	size_t len, n = 300000;
+	char *big = malloc(n + 3);
+
+	ck_assert_ptr_nonnull(big);
+	big[0] = '"';
+	memset(big + 1, 'a', n);
+	big[n + 1] = '"';
+	big[n + 2] = '\n';
+	rpc_decoder_init(&dec, 1 << 20);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, big, n + 3), 0);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), 1);
+	ck_assert_uint_eq(len, n + 2);
+	ck_assert_uint_ge(rpc_decoder_memory(&dec), n);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), 0);
+	rpc_decoder_shrink(&dec);
+	ck_assert_uint_eq(rpc_decoder_memory(&dec), 0);
+	ck_assert_int_eq(rpc_decoder_feed(&dec, "[1]\n{\"a\"", 9), 0);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), 1);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(rpc_decoder_next(&dec, &frame, &len, &err), 0);
+	/* Not while a value is incomplete. */
+	rpc_decoder_shrink(&dec);
+	ck_assert_uint_gt(rpc_decoder_memory(&dec), 0);
+	ck_assert_uint_ge(rpc_decoder_pending(&dec), 4);
+	rpc_decoder_fini(&dec);
+	free(big);
+}
+END_TEST
+
 START_TEST(test_write_error)
 {
 	struct rpc_error err;
@@ -666,6 +743,8 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_depth_limit);
 	tcase_add_test(tc, test_many_values);
 	tcase_add_test(tc, test_write_vma);
+	tcase_add_test(tc, test_write_maps_parts);
+	tcase_add_test(tc, test_decoder_shrink);
 	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_write_fault);
 	tcase_add_test(tc, test_socket_path);

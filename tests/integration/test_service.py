@@ -190,6 +190,15 @@ check(not os.path.exists(pidf1), "pidfile left behind")
 imp.close()
 os.unlink(one)
 os.unlink(one + ".moved")
+# A pidfile removed and written again by someone else is left alone.
+a = Vmad(VMAD, "--pidfile", pidf1, sock=one)
+os.unlink(pidf1)
+with open(pidf1, "w") as f:
+    f.write("12345\n")
+a.stop()
+check(open(pidf1).read() == "12345\n",
+      "a daemon removed a pidfile it did not write")
+os.unlink(pidf1)
 # Two daemons started together on a stale socket: exactly one listens.
 race = os.path.join(tmp, "race.sock")
 for trial in range(20):

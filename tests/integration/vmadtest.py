@@ -49,7 +49,8 @@ def _kill_left_overs():
 class Vmad:
     """A vmad process on a socket in a fresh temporary directory."""
 
-    def __init__(self, binary, *args, sock=None, wait=True, env=None):
+    def __init__(self, binary, *args, sock=None, wait=True, env=None,
+                 preexec=None):
         self.dir = tempfile.mkdtemp(prefix="vmad-test-")
         self.sock = sock or os.path.join(self.dir, "vmad.sock")
         self.errpath = os.path.join(self.dir, "stderr")
@@ -60,7 +61,8 @@ class Vmad:
         if env:
             e.update(env)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
-                                     stderr=self.err, env=e)
+                                     stderr=self.err, env=e,
+                                     preexec_fn=preexec)
         _live.append((os.getpid(), self))
         if wait:
             line = self.proc.stdout.readline().decode()
@@ -78,6 +80,23 @@ class Vmad:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+    def cpu_s(self):
+        """CPU time (user + system) the daemon used so far, in seconds."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_kib(self):
+        """The daemon's peak resident set (VmHWM)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def nr_fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def alive(self):
         return self.proc.poll() is None
@@ -181,6 +200,40 @@ class Conn:
             return True
         except socket.timeout:
             return False
+
+
+def as_uid(uid, fn):
+    """Start fn() in a child running as @uid; collect() returns what it
+    returned (JSON) once it is done."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            out = fn()
+        except Exception as ex:  # noqa: B902 - report to the parent
+            out = {"exc": repr(ex)}
+        os.write(wfd, json.dumps(out).encode())
+        os._exit(0)
+    os.close(wfd)
+    return pid, rfd
+
+
+def collect(child):
+    pid, rfd = child
+    data = b""
+    while True:
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    out = json.loads(data)
+    check(not (isinstance(out, dict) and "exc" in out), out)
+    return out
 
 
 def errno_of(r):

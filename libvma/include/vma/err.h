@@ -12,6 +12,7 @@
 #define VMA_ERR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define VMA_API	       __attribute__((visibility("default")))
 #define VMA_MUST_CHECK __attribute__((warn_unused_result))
@@ -88,6 +89,56 @@ VMA_API void *vma_alloc_aligned(size_t size, size_t align);
  * vma_free() - Free memory from vma_alloc()/vma_calloc(). NULL is ignored.
  */
 VMA_API void vma_free(void *ptr);
+
+/**
+ * struct vma_mem_stats - What libvma holds, process-wide.
+ * @heap: bytes from malloc (spaces, VMAs, resident-page state, file
+ *        names, reclamation batches, a read's snapshot), by usable size.
+ * @nodes: bytes of tree-node chunks taken from the system.
+ * @nodes_used: of @nodes, bytes handed to trees (in a tree, waiting for
+ *              a grace period, or in a tree's cache of recycled nodes).
+ * @total: @heap + @nodes.
+ * @limit: vma_mem_set_limit()'s value (0: none).
+ * @refused: allocations refused by the limit so far.
+ */
+struct vma_mem_stats {
+	uint64_t heap;
+	uint64_t nodes;
+	uint64_t nodes_used;
+	uint64_t total;
+	uint64_t limit;
+	uint64_t refused;
+};
+
+/**
+ * vma_mem_stats() - Fill @st (counters read without a lock).
+ * Context: Any context.
+ */
+VMA_API void vma_mem_stats(struct vma_mem_stats *st);
+
+/**
+ * vma_mem_set_limit() - Refuse allocations that would take the bytes
+ * libvma holds (heap and node chunks) above @bytes: the operation that
+ * needed one fails with -ENOMEM and changes nothing. Recycled memory and
+ * a read's snapshot are never refused. 0 removes the limit (the default).
+ * Context: Any context.
+ */
+VMA_API void vma_mem_set_limit(uint64_t bytes);
+
+/**
+ * vma_mem_thread_limit() - Put limit @bytes on the calling thread's
+ * allocations instead of vma_mem_set_limit()'s (0: that one applies).
+ * Context: Any context (the setting is the calling thread's).
+ * Return: the thread's previous setting, to restore.
+ */
+VMA_API uint64_t vma_mem_thread_limit(uint64_t bytes);
+
+/**
+ * vma_mem_thread_refused() - Allocations of the calling thread refused
+ * by a limit so far (to tell a limit's -ENOMEM from another).
+ * Context: Any context.
+ */
+VMA_API uint64_t vma_mem_thread_refused(void);
 
 /**
  * vma_alloc_fail_after() - Test hook: let @n more allocations succeed, then

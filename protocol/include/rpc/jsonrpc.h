@@ -145,6 +145,20 @@ size_t rpc_decoder_pending(const struct rpc_decoder *dec);
 
 struct rpc_buf;
 
+/**
+ * rpc_decoder_memory() - Bytes of buffer @dec holds (for accounting).
+ * Context: Any context.
+ */
+size_t rpc_decoder_memory(const struct rpc_decoder *dec);
+
+/**
+ * rpc_decoder_shrink() - Free @dec's buffer if it grew large (a big value
+ * came through) and holds nothing now; it grows again when needed. Frames
+ * returned earlier are invalid afterwards.
+ * Context: Any context.
+ */
+void rpc_decoder_shrink(struct rpc_decoder *dec);
+
 /* ---- Requests --------------------------------------------------------- */
 
 enum rpc_method {
@@ -464,6 +478,8 @@ void rpc_buf_printf(struct rpc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* A JSON string literal with the escapes JSON needs. */
 void rpc_buf_put_string(struct rpc_buf *b, const char *s, size_t len);
+/* The inside of a JSON string literal: @s escaped, without the quotes. */
+void rpc_buf_put_escaped(struct rpc_buf *b, const char *s, size_t len);
 void rpc_buf_put_u64(struct rpc_buf *b, uint64_t v);
 /* A JSON string literal holding @len bytes of @data in base64 (RFC 4648). */
 void rpc_buf_put_base64(struct rpc_buf *b, const void *data, size_t len);
@@ -521,6 +537,29 @@ void rpc_write_fault(struct rpc_buf *b, const struct vas_fault_result *res);
  */
 void rpc_write_maps(struct rpc_buf *b, const struct vas_vma_info *vmas,
 		    size_t nr);
+
+/* Where rpc_write_maps_part() stands; zero-initialise to start. */
+enum {
+	RPC_MAPS_START,
+	RPC_MAPS_VMAS,
+	RPC_MAPS_TEXT,
+	RPC_MAPS_DONE,
+};
+struct rpc_maps_cursor {
+	unsigned phase;
+	size_t i; /* the next VMA of the phase */
+};
+
+/**
+ * rpc_write_maps_part() - Write the "maps" result object in parts: from
+ * @cur on, stopping at a VMA boundary once about @max bytes were added.
+ * Calls until it returns true write exactly what rpc_write_maps() writes,
+ * so a long listing can be sent while it is being written.
+ * Context: Any context.
+ * Return: true once the object is complete (or @b ran out of memory).
+ */
+bool rpc_write_maps_part(struct rpc_buf *b, const struct vas_vma_info *vmas,
+			 size_t nr, struct rpc_maps_cursor *cur, size_t max);
 
 /**
  * rpc_write_space_stats() - The members of a space's counters (without
