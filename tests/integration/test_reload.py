@@ -24,7 +24,7 @@ from vmadtest import (Conn, Vmad, check, check_sanitizers, code_of,  # noqa
 VMAD = vmad_binary()
 
 
-def wait_for(path, text, timeout=20):
+def wait_for(path, text, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if os.path.exists(path):
@@ -136,7 +136,7 @@ errf = os.path.join(tmp, "d.err")
 with open(errf, "w") as ef:
     p = subprocess.run([VMAD, "--daemon", "--socket", sock, "--pidfile", pidf,
                         "--log-level", "debug"], stdout=subprocess.PIPE,
-                       stderr=ef, text=True, timeout=20)
+                       stderr=ef, text=True, timeout=120)
 check(p.returncode == 0 and "logging to syslog" in p.stdout, p.stdout)
 pid = int(open(pidf).read())
 c = Conn(sock)
@@ -146,7 +146,7 @@ c.eof()
 c.close()
 # A second daemon on the same socket fails, and says why on its stderr.
 p2 = subprocess.run([VMAD, "--daemon", "--socket", sock],
-                    capture_output=True, text=True, timeout=20)
+                    capture_output=True, text=True, timeout=120)
 check(p2.returncode != 0 and "already listening" in p2.stderr,
       f"rc {p2.returncode}: {p2.stderr}")
 os.kill(pid, signal.SIGTERM)

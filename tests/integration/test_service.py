@@ -27,7 +27,7 @@ atexit.register(shutil.rmtree, tmp, True)
 env = {k: v for k, v in os.environ.items() if k != "VMAD_SOCKET"}
 
 
-def run(*args, extra_env=None, timeout=20):
+def run(*args, extra_env=None, timeout=120):
     e = dict(env)
     e.update(extra_env or {})
     p = subprocess.run([VMAD, *args], capture_output=True, text=True,

@@ -126,7 +126,7 @@ def check_sanitizers(err):
 class Conn:
     """One JSON-RPC connection (newline-delimited)."""
 
-    def __init__(self, path, timeout=20):
+    def __init__(self, path, timeout=60):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(timeout)
         self.s.connect(path)
