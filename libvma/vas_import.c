@@ -170,8 +170,21 @@ static struct vas_file *import_shmem(struct vas *vas, struct vas_file **made,
 }
 
 /*
+ * Flags by which madvise, mlock, mseal split a VMA whose pieces keep its
+ * one anon_vma (__split_vma()). VM_HUGEPAGE and VM_NOHUGEPAGE are left
+ * out: MAP_STACK sets VM_NOHUGEPAGE on thread stacks that are faulted
+ * apart from the anonymous memory beside them.
+ */
+#define IMPORT_SPLIT_FLAGS                                                     \
+	(VAS_F_LOCKED_MASK | VAS_F_DONTCOPY | VAS_F_WIPEONFORK |               \
+	 VAS_F_DONTDUMP | VAS_F_SEQ_READ | VAS_F_RAND_READ | VAS_F_MERGEABLE | \
+	 VAS_F_SEALED)
+
+/*
  * The anon_vma of @p, a private VMA with anonymous pages just above @prev:
- * @prev's when find_mergeable_anon_vma() would reuse it, else a new one.
+ * @prev's when find_mergeable_anon_vma() would reuse it, or when the two
+ * look like pieces of one VMA split by madvise, mlock or mseal (they
+ * differ only in those calls' flags), else a new one.
  */
 static uint32_t import_anon(struct vas *vas, const struct vas_area *prev,
 			    const struct vas_proto *p)
@@ -184,7 +197,13 @@ static uint32_t import_anon(struct vas *vas, const struct vas_area *prev,
 		.flags = p->flags,
 	};
 
-	if (prev && prev->anon && vas__anon_compatible(prev, &a))
+	if (!prev || !prev->anon)
+		return vas__new_anon(vas);
+	if (vas__anon_compatible(prev, &a))
+		return prev->anon;
+	a.flags = (a.flags & ~IMPORT_SPLIT_FLAGS) |
+		  (prev->flags & IMPORT_SPLIT_FLAGS);
+	if (vas__anon_compatible(prev, &a))
 		return prev->anon;
 	return vas__new_anon(vas);
 }

@@ -543,6 +543,45 @@ START_TEST(test_import_flag_and_name_errors)
 }
 END_TEST
 
+/*
+ * Pieces of one VMA that madvise or mlock split keep its anon_vma
+ * (__split_vma()), so they merge again when the flags come back; a VMA
+ * that differs in VM_NOHUGEPAGE (a MAP_STACK thread stack) was faulted
+ * apart and has its own.
+ */
+START_TEST(test_import_split_pieces_share_anon)
+{
+	static const struct vas_import_area a[] = {
+		A_RW(0x10000000, 0x10001000, 0, 1, NULL),
+		A_RW(0x10001000, 0x10002000, VAS_VM_LOCKED, 1, NULL),
+		A_RW(0x10002000, 0x10003000, VAS_VM_DONTDUMP, 1, NULL),
+		A_RW(0x10003000, 0x10004000, 0, 1, NULL),
+		A_RW(0x10004000, 0x10005000, VAS_VM_NOHUGEPAGE, 1, NULL),
+	};
+	struct vas_vma_info *m;
+	struct vas *v;
+	size_t nr;
+
+	ck_assert_int_eq(import(a, 5, 0x555555560000, &v, NULL), 0);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, 5);
+	ck_assert_uint_ne(m[0].anon_vma, 0);
+	ck_assert_uint_eq(m[1].anon_vma, m[0].anon_vma);
+	ck_assert_uint_eq(m[2].anon_vma, m[0].anon_vma);
+	ck_assert_uint_eq(m[3].anon_vma, m[0].anon_vma);
+	ck_assert_uint_ne(m[4].anon_vma, m[0].anon_vma);
+	vma_free(m);
+	ck_assert_int_eq(vas_munlock(v, 0x10001000, PG), 0);
+	ck_assert_int_eq(vas_madvise(v, 0x10002000, PG, VAS_MADV_DODUMP), 0);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, 2);
+	ck_assert_uint_eq(m[0].end, 0x10004000);
+	vma_free(m);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
 /* Every allocation failure leaves nothing behind (ASan checks leaks). */
 START_TEST(test_import_alloc_failure)
 {
@@ -580,6 +619,7 @@ static Suite *import_suite(void)
 	tcase_add_test(tc, test_import_alloc_failure);
 	tcase_add_test(tc, test_import_flags_and_names);
 	tcase_add_test(tc, test_import_flag_and_name_errors);
+	tcase_add_test(tc, test_import_split_pieces_share_anon);
 	suite_add_tcase(s, tc);
 	return s;
 }
