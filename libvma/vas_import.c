@@ -17,7 +17,8 @@
  *   one of the VMA just below when find_mergeable_anon_vma() would have
  *   reused it (adjacent, same file, flags differing only in access bits,
  *   contiguous page offsets: a VMA split in two by mprotect keeps one
- *   anon_vma in both halves), else it gets a new one.
+ *   anon_vma in both halves), or when the two differ otherwise only in
+ *   flags that madvise, mlock or mseal split VMAs by; else a new one.
  * - Shared anonymous VMAs ("/dev/zero (deleted)") with the same inode are
  *   pieces of one shmem file, so they share one simulated file.
  * - Flags of madvise, mlock and mseal are kept as given (VM_MAYBE_GUARD
