@@ -121,6 +121,33 @@ static void valid(struct vas *v)
 	ck_assert_msg(vas_validate(v, msg, sizeof(msg)) == 0, "%s", msg);
 }
 
+/*
+ * Import @a with each allocation in turn failing, until one import
+ * succeeds: each failure is -ENOMEM and leaves nothing behind (ASan checks
+ * leaks).
+ */
+static void import_alloc_failures(const struct vas_import_area *a, size_t nr)
+{
+	long n;
+
+	for (n = 0; n < 500; n++) {
+		struct vas *v = NULL;
+		int err;
+
+		vma_alloc_fail_after(n);
+		err = import(a, nr, 0x555555560000, &v, NULL);
+		vma_alloc_fail_after(-1);
+		if (!err) {
+			valid(v);
+			vas_free(v);
+			break;
+		}
+		ck_assert_int_eq(err, -ENOMEM);
+		ck_assert_ptr_null(v);
+	}
+	ck_assert_int_lt(n, 500);
+}
+
 static size_t nr_lines(const char *s)
 {
 	size_t n = 0;
@@ -525,21 +552,7 @@ START_TEST(test_import_flag_and_name_errors)
 	ck_assert_uint_eq(bad, 0);
 	ck_assert_ptr_null(v);
 	/* Every allocation failure, names included, leaves nothing. */
-	for (i = 0; i < 500; i++) {
-		int err;
-
-		vma_alloc_fail_after(i);
-		err = import(flag_areas, NR_FLAG, 0x555555560000, &v, NULL);
-		vma_alloc_fail_after(-1);
-		if (!err) {
-			valid(v);
-			vas_free(v);
-			break;
-		}
-		ck_assert_int_eq(err, -ENOMEM);
-		ck_assert_ptr_null(v);
-	}
-	ck_assert_uint_lt(i, 500);
+	import_alloc_failures(flag_areas, NR_FLAG);
 }
 END_TEST
 
@@ -585,24 +598,7 @@ END_TEST
 /* Every allocation failure leaves nothing behind (ASan checks leaks). */
 START_TEST(test_import_alloc_failure)
 {
-	long n;
-
-	for (n = 0; n < 500; n++) {
-		struct vas *v = NULL;
-		int err;
-
-		vma_alloc_fail_after(n);
-		err = import(cat_areas, NR_CAT, 0x555555560000, &v, NULL);
-		vma_alloc_fail_after(-1);
-		if (!err) {
-			valid(v);
-			vas_free(v);
-			break;
-		}
-		ck_assert_int_eq(err, -ENOMEM);
-		ck_assert_ptr_null(v);
-	}
-	ck_assert_int_lt(n, 500);
+	import_alloc_failures(cat_areas, NR_CAT);
 }
 END_TEST
 
