@@ -309,14 +309,19 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 		.pos = {"name"},
 		.opts = {"maps", "pid", "start_brk", "brk", "start_stack",
 			 "task_size", "mmap_base", "stack_guard_gap",
-			 "max_map_count", "stack_rlimit", "snapshot"},
+			 "max_map_count", "stack_rlimit", "memlock_rlimit",
+			 "snapshot"},
 		.out = VMACTL_OUT_SPACE,
 		.help = "A space holding exactly the VMAs of /proc/PID/maps or "
 			"smaps\ntext (--maps FILE, - for standard input) or of "
 			"a live process\n(--pid PID); or a copy of a space "
 			"from "
 			"a snapshot FILE of space\nexport (--snapshot FILE): "
-			"every later answer equals the original's.",
+			"every later answer equals the original's.\n"
+			"Anonymous names ([anon:NAME]) and smaps VmFlags of "
+			"mlock, madvise\nand mseal (lo lf dc wf dd hg nh sr rr "
+			"mg sl gu) are kept; locked\nVMAs count into locked_vm, "
+			"which --memlock-rlimit limits.",
 	},
 	{
 		.name = "mmap",

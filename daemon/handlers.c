@@ -734,8 +734,8 @@ static int h_space_import(struct vmad_ctx *ctx, const struct rpc_request *req,
 		return import_maps(ctx, req, out, err);
 	if (c->task_size.present || c->mmap_base.present ||
 	    c->stack_guard_gap.present || c->max_map_count.present ||
-	    c->stack_rlimit.present || c->brk_base.present || p->brk.present ||
-	    p->start_stack.present)
+	    c->stack_rlimit.present || c->memlock_rlimit.present ||
+	    c->brk_base.present || p->brk.present || p->start_stack.present)
 		return rpc_error_set(err, RPC_INVALID_PARAMS,
 				     "the layout and break parameters go with "
 				     "'maps': a 'snapshot' holds its own");

@@ -497,6 +497,22 @@ int vas_fork(struct vas *vas, struct vas **out)
 	return 0;
 }
 
+/* The internal flags reported one for one (VAS_F_*, VAS_VM_*). */
+const uint32_t vas__f_to_vm[VAS_NR_F_TO_VM][2] = {
+	{VAS_F_LOCKED, VAS_VM_LOCKED},
+	{VAS_F_LOCKONFAULT, VAS_VM_LOCKONFAULT},
+	{VAS_F_DONTCOPY, VAS_VM_DONTCOPY},
+	{VAS_F_WIPEONFORK, VAS_VM_WIPEONFORK},
+	{VAS_F_DONTDUMP, VAS_VM_DONTDUMP},
+	{VAS_F_HUGEPAGE, VAS_VM_HUGEPAGE},
+	{VAS_F_NOHUGEPAGE, VAS_VM_NOHUGEPAGE},
+	{VAS_F_SEQ_READ, VAS_VM_SEQ_READ},
+	{VAS_F_RAND_READ, VAS_VM_RAND_READ},
+	{VAS_F_MERGEABLE, VAS_VM_MERGEABLE},
+	{VAS_F_SEALED, VAS_VM_SEALED},
+	{VAS_F_MAYBE_GUARD, VAS_VM_MAYBE_GUARD},
+};
+
 /**
  * vas__fill_info() - Copy what the API reports of @a.
  * Context: RCU reader holding @a, or Writer.
@@ -504,20 +520,6 @@ int vas_fork(struct vas *vas, struct vas **out)
 void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		    struct vas_vma_info *info)
 {
-	static const uint32_t f_to_vm[][2] = {
-		{VAS_F_LOCKED, VAS_VM_LOCKED},
-		{VAS_F_LOCKONFAULT, VAS_VM_LOCKONFAULT},
-		{VAS_F_DONTCOPY, VAS_VM_DONTCOPY},
-		{VAS_F_WIPEONFORK, VAS_VM_WIPEONFORK},
-		{VAS_F_DONTDUMP, VAS_VM_DONTDUMP},
-		{VAS_F_HUGEPAGE, VAS_VM_HUGEPAGE},
-		{VAS_F_NOHUGEPAGE, VAS_VM_NOHUGEPAGE},
-		{VAS_F_SEQ_READ, VAS_VM_SEQ_READ},
-		{VAS_F_RAND_READ, VAS_VM_RAND_READ},
-		{VAS_F_MERGEABLE, VAS_VM_MERGEABLE},
-		{VAS_F_SEALED, VAS_VM_SEALED},
-		{VAS_F_MAYBE_GUARD, VAS_VM_MAYBE_GUARD},
-	};
 	uint32_t anon = vas_area_anon(a);
 	unsigned flags = 0;
 	size_t i;
@@ -544,9 +546,9 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		flags |= VAS_VM_ANON_VMA;
 	if (anon & VAS_ANON_FORKED)
 		flags |= VAS_VM_FORKED;
-	for (i = 0; i < sizeof(f_to_vm) / sizeof(f_to_vm[0]); i++)
-		if (a->flags & f_to_vm[i][0])
-			flags |= f_to_vm[i][1];
+	for (i = 0; i < VAS_NR_F_TO_VM; i++)
+		if (a->flags & vas__f_to_vm[i][0])
+			flags |= vas__f_to_vm[i][1];
 	info->anon_name[0] = '\0';
 	if (a->name)
 		snprintf(info->anon_name, sizeof(info->anon_name), "%s",

@@ -17,9 +17,14 @@
  *   one of the VMA just below when find_mergeable_anon_vma() would have
  *   reused it (adjacent, same file, flags differing only in access bits,
  *   contiguous page offsets: a VMA split in two by mprotect keeps one
- *   anon_vma in both halves), else it gets a new one.
+ *   anon_vma in both halves), or when the two differ otherwise only in
+ *   flags that madvise, mlock or mseal split VMAs by; else a new one.
  * - Shared anonymous VMAs ("/dev/zero (deleted)") with the same inode are
  *   pieces of one shmem file, so they share one simulated file.
+ * - Flags of madvise, mlock and mseal are kept as given (VM_MAYBE_GUARD
+ *   but not the guard markers, which smaps does not show), and the pages
+ *   of VM_LOCKED areas count into locked_vm as mlock_fixup() counts them.
+ *   Anonymous VMA names are interned as prctl(PR_SET_VMA_ANON_NAME) does.
  * - Special mappings ([vdso], [vvar], [vvar_vclock], [uprobes], ...) are
  *   installed as _install_special_mapping() makes them (see
  *   vas_internal.h); the gate area ([vsyscall]) sits above task_size and
@@ -34,11 +39,20 @@
 /* Flags of a VMA that the caller may give (VAS_VM_*). */
 #define IMPORT_VM_FLAGS                                                        \
 	(VAS_VM_SHARED | VAS_VM_GROWSDOWN | VAS_VM_GROWSUP |                   \
-	 VAS_VM_NORESERVE | VAS_VM_ACCOUNT)
+	 VAS_VM_NORESERVE | VAS_VM_ACCOUNT | VAS_VM_LOCKED |                   \
+	 VAS_VM_LOCKONFAULT | VAS_VM_DONTCOPY | VAS_VM_WIPEONFORK |            \
+	 VAS_VM_DONTDUMP | VAS_VM_HUGEPAGE | VAS_VM_NOHUGEPAGE |               \
+	 VAS_VM_SEQ_READ | VAS_VM_RAND_READ | VAS_VM_MERGEABLE |               \
+	 VAS_VM_SEALED | VAS_VM_MAYBE_GUARD)
 
-static uint16_t import_vm_flags(const struct vas_import_area *ia)
+static uint32_t import_vm_flags(const struct vas_import_area *ia)
 {
-	uint16_t f = ia->prot & VAS_F_ACCESS;
+	uint32_t f = ia->prot & VAS_F_ACCESS;
+	size_t i;
+
+	for (i = 0; i < VAS_NR_F_TO_VM; i++)
+		if (ia->flags & vas__f_to_vm[i][1])
+			f |= vas__f_to_vm[i][0];
 
 	if (ia->flags & VAS_VM_SHARED)
 		f |= VAS_F_SHARED;
@@ -51,6 +65,32 @@ static uint16_t import_vm_flags(const struct vas_import_area *ia)
 	if (ia->flags & VAS_VM_ACCOUNT)
 		f |= VAS_F_ACCOUNT;
 	return f;
+}
+
+/*
+ * Flags that no sequence of calls leaves on a VMA: mlock2(MLOCK_ONFAULT)
+ * sets VM_LOCKONFAULT only with VM_LOCKED, hugepage_madvise() and
+ * madvise_update_vma() clear the opposite hint, MADV_WIPEONFORK is only
+ * for private anonymous memory, and mlock_fixup() skips VM_SPECIAL.
+ */
+static int import_check_flags(const struct vas_import_area *ia)
+{
+	unsigned f = ia->flags;
+	bool special = ia->kind == VAS_IMPORT_SPECIAL ||
+		       ia->kind == VAS_IMPORT_SPECIAL_PFNMAP;
+
+	if ((f & VAS_VM_LOCKONFAULT) && !(f & VAS_VM_LOCKED))
+		return -EINVAL;
+	if ((f & VAS_VM_HUGEPAGE) && (f & VAS_VM_NOHUGEPAGE))
+		return -EINVAL;
+	if ((f & VAS_VM_SEQ_READ) && (f & VAS_VM_RAND_READ))
+		return -EINVAL;
+	if ((f & VAS_VM_WIPEONFORK) &&
+	    (ia->kind != VAS_IMPORT_ANON || (f & VAS_VM_SHARED)))
+		return -EINVAL;
+	if ((f & VAS_VM_LOCKED) && special)
+		return -EINVAL;
+	return 0;
 }
 
 /* Check one area against the layout and its predecessor. */
@@ -66,6 +106,11 @@ static int import_check(const struct vas_layout *l,
 		return -EINVAL;
 	if (ia->start < prev_end)
 		return -EINVAL; /* unsorted or overlapping */
+	/* madvise_set_anon_name(): anonymous memory and shmem only. */
+	if (ia->anon_name &&
+	    ((ia->kind != VAS_IMPORT_ANON && ia->kind != VAS_IMPORT_SHMEM) ||
+	     l->no_anon_vma_name || !vas_anon_name_valid(ia->anon_name)))
+		return -EINVAL;
 	if (ia->kind == VAS_IMPORT_GATE)
 		return last && ia->start >= l->task_size && ia->name &&
 				       *ia->name
@@ -100,7 +145,7 @@ static int import_check(const struct vas_layout *l,
 	if ((ia->flags & (VAS_VM_GROWSDOWN | VAS_VM_GROWSUP)) &&
 	    (ia->kind != VAS_IMPORT_ANON || (ia->flags & VAS_VM_SHARED)))
 		return -EINVAL;
-	return 0;
+	return import_check_flags(ia);
 }
 
 /*
@@ -126,8 +171,21 @@ static struct vas_file *import_shmem(struct vas *vas, struct vas_file **made,
 }
 
 /*
+ * Flags by which madvise, mlock, mseal split a VMA whose pieces keep its
+ * one anon_vma (__split_vma()). VM_HUGEPAGE and VM_NOHUGEPAGE are left
+ * out: MAP_STACK sets VM_NOHUGEPAGE on thread stacks that are faulted
+ * apart from the anonymous memory beside them.
+ */
+#define IMPORT_SPLIT_FLAGS                                                     \
+	(VAS_F_LOCKED_MASK | VAS_F_DONTCOPY | VAS_F_WIPEONFORK |               \
+	 VAS_F_DONTDUMP | VAS_F_SEQ_READ | VAS_F_RAND_READ | VAS_F_MERGEABLE | \
+	 VAS_F_SEALED)
+
+/*
  * The anon_vma of @p, a private VMA with anonymous pages just above @prev:
- * @prev's when find_mergeable_anon_vma() would reuse it, else a new one.
+ * @prev's when find_mergeable_anon_vma() would reuse it, or when the two
+ * look like pieces of one VMA split by madvise, mlock or mseal (they
+ * differ only in those calls' flags), else a new one.
  */
 static uint32_t import_anon(struct vas *vas, const struct vas_area *prev,
 			    const struct vas_proto *p)
@@ -140,7 +198,13 @@ static uint32_t import_anon(struct vas *vas, const struct vas_area *prev,
 		.flags = p->flags,
 	};
 
-	if (prev && prev->anon && vas__anon_compatible(prev, &a))
+	if (!prev || !prev->anon)
+		return vas__new_anon(vas);
+	if (vas__anon_compatible(prev, &a))
+		return prev->anon;
+	a.flags = (a.flags & ~IMPORT_SPLIT_FLAGS) |
+		  (prev->flags & IMPORT_SPLIT_FLAGS);
+	if (vas__anon_compatible(prev, &a))
 		return prev->anon;
 	return vas__new_anon(vas);
 }
@@ -246,8 +310,24 @@ int vas_import(const struct vas_layout *layout, const struct vas_import *imp,
 			break;
 		}
 		p.file = f;
-		if (ia->anon_pages && !(p.flags & VAS_F_SHARED))
+		if (ia->anon_name) {
+			p.name = vas__name_get(vas, ia->anon_name);
+			if (!p.name) {
+				op.err = -ENOMEM;
+				break;
+			}
+		}
+		/* madvise_guard_install() gives anonymous memory one. */
+		if (!(p.flags & VAS_F_SHARED) &&
+		    (ia->anon_pages || (!f && (p.flags & VAS_F_MAYBE_GUARD))))
 			p.anon = import_anon(vas, prev, &p);
+		/* munmap checks seals only in spaces that have some. */
+		if (p.flags & VAS_F_SEALED)
+			vas->has_sealed = true;
+		/* mlock_fixup() counts a locked VMA into locked_vm. */
+		if (p.flags & VAS_F_LOCKED)
+			op.dlocked +=
+				(int64_t)((p.end - p.start) >> VAS_PAGE_SHIFT);
 		a = vas_op_new_area(&op, &p);
 		vas_op_store(&op, a);
 		if (prev && a && vas__should_have_merged(vas, prev, a))

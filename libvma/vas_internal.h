@@ -376,6 +376,12 @@ static inline void vas_assert_rcu_reader(void)
 /* vas.c */
 void vas__lock(struct vas *vas);
 void vas__unlock(struct vas *vas);
+/*
+ * The flags of madvise, mlock and mseal: each internal VAS_F_* bit and
+ * the VAS_VM_* bit that reports it (vas__fill_info(), vas_import()).
+ */
+#define VAS_NR_F_TO_VM 12
+extern const uint32_t vas__f_to_vm[VAS_NR_F_TO_VM][2];
 void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		    struct vas_vma_info *info);
 /*

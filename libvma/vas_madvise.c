@@ -381,7 +381,7 @@ int vas_madvise(struct vas *vas, uint64_t addr, uint64_t length, int advice)
 /* Anonymous VMA names                                                 */
 
 /* is_valid_name_char(): printable ASCII but \ ` $ [ ] */
-static bool valid_name(const char *name)
+bool vas_anon_name_valid(const char *name)
 {
 	size_t n = 0;
 
@@ -406,7 +406,7 @@ int vas_set_anon_name(struct vas *vas, uint64_t addr, uint64_t length,
 	/* prctl_set_vma(): no CONFIG_ANON_VMA_NAME, no PR_SET_VMA. */
 	if (vas->layout.no_anon_vma_name)
 		return -EINVAL;
-	if (name && !valid_name(name))
+	if (name && !vas_anon_name_valid(name))
 		return -EINVAL;
 	/* madvise_set_anon_name() */
 	if (vas_offset_in_page(addr))

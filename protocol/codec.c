@@ -108,6 +108,7 @@ static const struct rpc_param import_params[] = {
 	{"stack_guard_gap", P_U64, F(import.create.stack_guard_gap), 0},
 	{"max_map_count", P_U64, F(import.create.max_map_count), 0},
 	{"stack_rlimit", P_U64, F(import.create.stack_rlimit), 0},
+	{"memlock_rlimit", P_U64, F(import.create.memlock_rlimit), 0},
 	{"snapshot", P_TEXT, F(import.snapshot), 0},
 };
 

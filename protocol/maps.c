@@ -92,9 +92,52 @@ static int bad_line(struct rpc_error *err, unsigned line, const char *what)
 			     line, what);
 }
 
-/* Parse one header line [p, end) into @e; the path is copied to *@paths. */
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/*
+ * The NAME of a path "[anon:NAME]" or "[anon_shmem:NAME]" (get_vma_name())
+ * to *@names, in @e->anon_name; nothing for other paths.
+ */
+static int parse_anon_name(struct rpc_maps_entry *e, char **names,
+			   struct rpc_error *err)
+{
+	const char *path = e->path;
+	size_t skip, n = strlen(path);
+
+	if (has_prefix(path, "[anon:"))
+		skip = strlen("[anon:");
+	else if (has_prefix(path, "[anon_shmem:"))
+		skip = strlen("[anon_shmem:");
+	else
+		return 0;
+	if (path[n - 1] != ']')
+		return bad_line(err, e->line,
+				"anonymous VMA name without its closing ']'");
+	n -= skip + 1;
+	if (n > VAS_ANON_NAME_MAX)
+		goto bad;
+	memcpy(*names, path + skip, n); /* room: see rpc_maps_parse() */
+	(*names)[n] = '\0';
+	if (!vas_anon_name_valid(*names))
+		goto bad;
+	e->anon_name = *names;
+	*names += n + 1;
+	return 0;
+bad:
+	return bad_line(err, e->line,
+			"bad anonymous VMA name (at most 79 printable ASCII "
+			"characters, none of \\ ` $ [ ])");
+}
+
+/*
+ * Parse one header line [p, end) into @e; the path is copied to *@paths,
+ * an anonymous VMA name to *@names.
+ */
 static int parse_header(const char *p, const char *end, unsigned line,
-			struct rpc_maps_entry *e, char **paths,
+			struct rpc_maps_entry *e, char **paths, char **names,
 			struct rpc_error *err)
 {
 	uint64_t maj, min;
@@ -151,22 +194,46 @@ static int parse_header(const char *p, const char *end, unsigned line,
 	e->path = *paths;
 	*paths += n + 1;
 	e->line = line;
-	return 0;
+	return parse_anon_name(e, names, err);
 }
+
+/*
+ * The VmFlags mnemonics the import uses, and the VAS_VM_* flag each one
+ * gives an imported VMA (0: used otherwise). Others ("rd", "mr", "ex",
+ * "ms", "ht", "sd", "um", ...) say what the maps line already says or
+ * what the model has no state for, and are ignored.
+ */
+static const struct {
+	char name[3];
+	unsigned bit; /* RPC_VMF_* */
+	unsigned vm;  /* VAS_VM_* */
+} mnemonics[] = {
+	{"sh", RPC_VMF_SHARED, 0},
+	{"gd", RPC_VMF_GROWSDOWN, VAS_VM_GROWSDOWN},
+	{"gu", RPC_VMF_MAYBE_GUARD, VAS_VM_MAYBE_GUARD},
+	{"nr", RPC_VMF_NORESERVE, VAS_VM_NORESERVE},
+	{"ac", RPC_VMF_ACCOUNT, VAS_VM_ACCOUNT},
+	{"io", RPC_VMF_IO, 0},
+	{"pf", RPC_VMF_PFNMAP, 0},
+	{"de", RPC_VMF_DONTEXPAND, 0},
+	{"lo", RPC_VMF_LOCKED, VAS_VM_LOCKED},
+	{"lf", RPC_VMF_LOCKONFAULT, VAS_VM_LOCKONFAULT},
+	{"dc", RPC_VMF_DONTCOPY, VAS_VM_DONTCOPY},
+	{"wf", RPC_VMF_WIPEONFORK, VAS_VM_WIPEONFORK},
+	{"dd", RPC_VMF_DONTDUMP, VAS_VM_DONTDUMP},
+	{"hg", RPC_VMF_HUGEPAGE, VAS_VM_HUGEPAGE},
+	{"nh", RPC_VMF_NOHUGEPAGE, VAS_VM_NOHUGEPAGE},
+	{"sr", RPC_VMF_SEQ_READ, VAS_VM_SEQ_READ},
+	{"rr", RPC_VMF_RAND_READ, VAS_VM_RAND_READ},
+	{"mg", RPC_VMF_MERGEABLE, VAS_VM_MERGEABLE},
+	{"sl", RPC_VMF_SEALED, VAS_VM_SEALED},
+};
+#define NR_MNEMONICS (sizeof(mnemonics) / sizeof(mnemonics[0]))
 
 /* Parse one smaps "Key: value" line into @e. */
 static int parse_field(const char *p, const char *end, unsigned line,
 		       struct rpc_maps_entry *e, struct rpc_error *err)
 {
-	static const struct {
-		char name[3];
-		unsigned bit;
-	} mn[] = {
-		{"sh", RPC_VMF_SHARED},	 {"gd", RPC_VMF_GROWSDOWN},
-		{"gu", RPC_VMF_GROWSUP}, {"nr", RPC_VMF_NORESERVE},
-		{"ac", RPC_VMF_ACCOUNT}, {"io", RPC_VMF_IO},
-		{"pf", RPC_VMF_PFNMAP},	 {"de", RPC_VMF_DONTEXPAND},
-	};
 	const char *key = p;
 	size_t klen, i;
 
@@ -192,9 +259,10 @@ static int parse_field(const char *p, const char *end, unsigned line,
 
 			while (p < end && *p != ' ' && *p != '\r')
 				p++;
-			for (i = 0; i < sizeof(mn) / sizeof(mn[0]); i++)
-				if (p - w == 2 && !memcmp(w, mn[i].name, 2))
-					e->vmflags |= mn[i].bit;
+			for (i = 0; i < NR_MNEMONICS; i++)
+				if (p - w == 2 &&
+				    !memcmp(w, mnemonics[i].name, 2))
+					e->vmflags |= mnemonics[i].bit;
 			skip_spaces(&p, end);
 			if (p < end && *p == '\r')
 				p++;
@@ -206,10 +274,10 @@ static int parse_field(const char *p, const char *end, unsigned line,
 int rpc_maps_parse(const char *text, size_t len, struct rpc_maps *out,
 		   struct rpc_error *err)
 {
-	const char *p = text, *end = text + len;
+	const char *p = text, *end = text + len, *q;
 	struct rpc_maps_entry *e = NULL;
-	size_t nr_lines = 0, i;
-	char *paths;
+	size_t nr_lines = 0, nr_named = 0, names_len, i;
+	char *paths, *names;
 	unsigned line = 0;
 	int ret = 0;
 
@@ -228,13 +296,25 @@ int rpc_maps_parse(const char *text, size_t len, struct rpc_maps *out,
 		return rpc_error_set(err, RPC_INVALID_PARAMS,
 				     "'maps' has more than %u lines",
 				     RPC_MAPS_MAX_LINES);
+	/*
+	 * The paths take at most the text and a NUL per line; the names of
+	 * "[anon" paths at most a name and a NUL each, and never more than
+	 * the text they are copied from. Counted in one pass (memmem() from
+	 * each match would rescan the rest under AddressSanitizer).
+	 */
+	for (q = text; q + 5 <= end; q++)
+		nr_named += *q == '[' && !memcmp(q, "[anon", 5);
+	names_len = nr_named * (VAS_ANON_NAME_MAX + 1);
+	if (names_len > len + nr_lines)
+		names_len = len + nr_lines;
 	out->v = calloc(nr_lines, sizeof(*out->v));
-	out->buf = malloc(len + nr_lines);
+	out->buf = malloc(len + nr_lines + names_len);
 	if (!out->v || !out->buf) {
 		rpc_maps_fini(out);
 		return -ENOMEM;
 	}
 	paths = out->buf;
+	names = out->buf + len + nr_lines;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *le = eol ? eol : end, *s = p;
@@ -246,7 +326,7 @@ int rpc_maps_parse(const char *text, size_t len, struct rpc_maps *out,
 			continue;
 		if (is_header(s, le)) {
 			e = &out->v[out->nr];
-			ret = parse_header(s, le, line, e, &paths, err);
+			ret = parse_header(s, le, line, e, &paths, &names, err);
 			if (ret)
 				break;
 			if (out->nr && out->v[out->nr - 1].end > e->start) {
@@ -274,11 +354,6 @@ void rpc_maps_fini(struct rpc_maps *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-	return !strncmp(s, prefix, strlen(prefix));
-}
-
 void rpc_maps_to_import(const struct rpc_maps *m, struct vas_import_area *out)
 {
 	size_t i;
@@ -299,6 +374,7 @@ void rpc_maps_to_import(const struct rpc_maps *m, struct vas_import_area *out)
 		a->prot = e->prot;
 		a->inode = e->inode;
 		a->name = path;
+		a->anon_name = e->anon_name;
 		if (e->shared)
 			a->flags |= VAS_VM_SHARED;
 		if (!*path || stack || heap || has_prefix(path, "[anon:")) {
@@ -327,23 +403,20 @@ void rpc_maps_to_import(const struct rpc_maps *m, struct vas_import_area *out)
 		    a->kind == VAS_IMPORT_SPECIAL_PFNMAP ||
 		    a->kind == VAS_IMPORT_GATE)
 			a->offset = a->kind == VAS_IMPORT_SHMEM ? e->offset : 0;
-		if (e->has_vmflags) {
-			if (e->vmflags & RPC_VMF_ACCOUNT)
-				a->flags |= VAS_VM_ACCOUNT;
-			if (e->vmflags & RPC_VMF_NORESERVE)
-				a->flags |= VAS_VM_NORESERVE;
-			if (e->vmflags & RPC_VMF_GROWSDOWN)
-				a->flags |= VAS_VM_GROWSDOWN;
-			if (e->vmflags & RPC_VMF_GROWSUP)
-				a->flags |= VAS_VM_GROWSUP;
-		} else {
+		if (e->has_vmflags && a->kind != VAS_IMPORT_GATE) {
+			size_t j;
+
+			for (j = 0; j < NR_MNEMONICS; j++)
+				if (e->vmflags & mnemonics[j].bit)
+					a->flags |= mnemonics[j].vm;
+		} else if (!e->has_vmflags) {
 			if (!e->shared && (e->prot & VAS_PROT_WRITE))
 				a->flags |= VAS_VM_ACCOUNT;
 			if (stack)
 				a->flags |= VAS_VM_GROWSDOWN;
 		}
 		if (a->kind != VAS_IMPORT_ANON || e->shared)
-			a->flags &= ~(VAS_VM_GROWSDOWN | VAS_VM_GROWSUP);
+			a->flags &= ~VAS_VM_GROWSDOWN;
 		if (e->has_anon)
 			a->anon_pages = e->anon_kb / 4;
 		else if (!e->shared &&

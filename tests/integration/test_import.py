@@ -92,6 +92,79 @@ check("noreserve" in vmas[0]["flags"] and "account" not in vmas[0]["flags"]
       and "anon_vma" not in vmas[0]["flags"], vmas)
 check("account" in vmas[1]["flags"] and "anon_vma" in vmas[1]["flags"], vmas)
 
+# Anonymous names and the VmFlags of madvise, mlock and mseal (issue 16):
+# kept, printed back as given, counted, and later answers follow them.
+PAD = " " * 33
+named = ("10000000-10002000 rw-p 00000000 00:00 0 " + PAD + "[anon:myarena]\n"
+         "VmFlags: rd wr mr mw me ac \n"
+         "10002000-10004000 rw-p 00000000 00:00 0 " + PAD + "[anon:other]\n"
+         "VmFlags: rd wr mr mw me ac \n"
+         "10004000-10006000 rw-p 00000000 00:00 0 \n"
+         "Anonymous:             8 kB\n"
+         "VmFlags: rd wr mr mw me lo ac \n"
+         "10006000-10007000 rw-p 00000000 00:00 0 \n"
+         "VmFlags: rd wr mr mw me dc ac wf dd \n"
+         "10007000-10008000 rw-p 00000000 00:00 0 \n"
+         "VmFlags: rd wr mr mw me sr ac hg mg \n"
+         "10008000-10009000 rw-p 00000000 00:00 0 \n"
+         "VmFlags: rd wr mr mw me gu ac sl \n"
+         "10009000-1000b000 rw-s 00000000 00:01 4 " + PAD +
+         "[anon_shmem:shm]\n"
+         "VmFlags: rd wr sh mr mw me ms lo lf \n")
+c.ok("space.import", {"name": "named", "maps": named})
+got = c.ok("maps", {"space": "named"})
+back = "".join(v_line + "VmFlags: " + v["vm_flags"] + " \n"
+               for v_line, v in zip(got["text"].splitlines(True), got["vmas"]))
+given = "".join(ln for ln in named.splitlines(True)
+                if not ln.startswith("Anonymous:"))
+check(back == given, f"named: imported and printed back:\n{back}\n"
+      f"--- given ---\n{given}")
+check([v["anon_name"] for v in got["vmas"]] ==
+      ["myarena", "other", None, None, None, None, "shm"], got["vmas"])
+check("locked" in got["vmas"][2]["flags"] and
+      "sealed" in got["vmas"][5]["flags"] and
+      "maybe_guard" in got["vmas"][5]["flags"], got["vmas"])
+st = c.ok("stats", {"space": "named"})
+check(st["locked_vm"] == 2 + 2, f"locked_vm counts the locked VMAs: {st}")
+check(c.ok("space.validate", {"space": "named"})["valid"], "named valid")
+r = c.call("munmap", {"space": "named", "addr": 0x10008000, "length": 4096})
+check(errno_of(r) == "EPERM", f"munmap of an imported sealed VMA: {r}")
+# Naming the second VMA as the first merges them; the old names kept them
+# apart.
+c.ok("set_vma_anon_name", {"space": "named", "addr": 0x10002000,
+                           "length": 0x2000, "name": "myarena"})
+vm = c.ok("maps", {"space": "named"})["vmas"]
+check(vm[0]["end"] == 0x10004000 and vm[0]["anon_name"] == "myarena", vm)
+c.ok("munlock", {"space": "named", "addr": 0x10004000, "length": 0x2000})
+check(c.ok("stats", {"space": "named"})["locked_vm"] == 2, "after munlock")
+# fork leaves the VM_DONTCOPY VMA behind.
+c.ok("space.fork", {"space": "named", "name": "named-child"})
+kid = c.ok("maps", {"space": "named-child"})["vmas"]
+check(0x10006000 not in [v["start"] for v in kid], kid)
+
+# Names prctl(PR_SET_VMA_ANON_NAME) refuses, and flags no call sequence
+# makes: refused naming the line, nothing created.
+before = c.ok("space.list")["spaces"]
+for bad, line, what in (
+        ("10000000-10001000 rw-p 00000000 00:00 0\n"
+         "10001000-10002000 rw-p 00000000 00:00 0 [anon:a$b]\n", 2,
+         "anonymous VMA name"),
+        ("10000000-10001000 rw-p 00000000 00:00 0 [anon:" + "x" * 80 + "]\n",
+         1, "anonymous VMA name"),
+        ("10000000-10001000 rw-p 00000000 00:00 0 [anon:open\n", 1, "']'"),
+        ("10000000-10001000 rw-p 00000000 00:00 0\n"
+         "VmFlags: rd wr mr mw me lf ac\n", 1, "flags"),
+        ("10000000-10001000 rw-p 00000000 00:00 0\n"
+         "VmFlags: rd wr mr mw me hg nh\n", 1, "flags"),
+        ("10000000-10001000 rw-p 00000000 fe:01 3 /lib/x\n"
+         "VmFlags: rd wr mr mw me wf\n", 1, "flags"),
+        ("10000000-10001000 rw-p 00000000 00:00 0 [anon_shmem:x]\n", 1,
+         "flags")):
+    r = c.call("space.import", {"name": "bad", "maps": bad})
+    check(code_of(r) == -32602 and f"line {line}:" in r["error"]["message"]
+          and what in r["error"]["message"], f"{bad!r}: {r}")
+check(c.ok("space.list")["spaces"] == before, "a failed import made a space")
+
 # Malformed text: -32602 naming the line, and no space is created.
 before = c.ok("space.list")["spaces"]
 for bad, line in (

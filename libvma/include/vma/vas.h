@@ -104,7 +104,7 @@ enum {
 	 * vas_import()): never merged, split or grown.
 	 */
 	VAS_VM_SPECIAL = 1u << 24,
-	VAS_VM_LOCKED = 1u << 10,   /* VM_LOCKED (mlock) */
+	VAS_VM_LOCKED = 1u << 10,      /* VM_LOCKED (mlock) */
 	VAS_VM_LOCKONFAULT = 1u << 11, /* VM_LOCKONFAULT (mlock2 ONFAULT) */
 	VAS_VM_DONTCOPY = 1u << 12,    /* VM_DONTCOPY (MADV_DONTFORK) */
 	VAS_VM_WIPEONFORK = 1u << 13,  /* VM_WIPEONFORK */
@@ -346,14 +346,26 @@ enum vas_import_kind {
  * @start, @end: page-aligned, half-open.
  * @offset: file offset in bytes (VAS_IMPORT_FILE and _SHMEM), page-aligned.
  * @prot: VAS_PROT_*.
- * @flags: VAS_VM_SHARED, _GROWSDOWN, _GROWSUP, _NORESERVE, _ACCOUNT; the
- *         caller decides them (smaps VmFlags, or what Linux sets by default).
+ * @flags: VAS_VM_SHARED, _GROWSDOWN, _GROWSUP, _NORESERVE, _ACCOUNT and
+ *         the flags of madvise, mlock and mseal (_LOCKED, _LOCKONFAULT,
+ *         _DONTCOPY, _WIPEONFORK, _DONTDUMP, _HUGEPAGE, _NOHUGEPAGE,
+ *         _SEQ_READ, _RAND_READ, _MERGEABLE, _SEALED, _MAYBE_GUARD); the
+ *         caller decides them (smaps VmFlags, or what Linux sets by
+ *         default). Combinations Linux never makes are refused: LOCKONFAULT
+ *         without LOCKED, HUGEPAGE with NOHUGEPAGE, SEQ_READ with
+ *         RAND_READ, WIPEONFORK on anything but private anonymous memory,
+ *         LOCKED on a special mapping (mlock_fixup() skips VM_SPECIAL).
  * @kind: enum vas_import_kind.
  * @name: the file (FILE), the special mapping's name (SPECIAL*, GATE);
  *        ignored otherwise.
  * @inode: SHMEM: which shmem file (areas with equal inodes share one).
  * @anon_pages: pages of anonymous memory (smaps Anonymous); non-zero
- *              gives a private VMA an anon_vma.
+ *              gives a private VMA an anon_vma (as does VM_MAYBE_GUARD on
+ *              private anonymous memory: madvise_guard_install() prepares
+ *              one).
+ * @anon_name: the anonymous VMA name (the NAME of "[anon:NAME]" or
+ *             "[anon_shmem:NAME]"), or NULL; ANON and SHMEM only, and
+ *             valid as vas_anon_name_valid() says.
  */
 struct vas_import_area {
 	uint64_t start, end, offset;
@@ -363,6 +375,7 @@ struct vas_import_area {
 	const char *name;
 	uint64_t inode;
 	uint64_t anon_pages;
+	const char *anon_name;
 };
 
 /**
@@ -395,11 +408,16 @@ struct vas_import {
  *          must be false.
  * @bad: on -EINVAL, the index of the first area at fault (or @imp->nr
  *       for a layout or brk problem); may be NULL.
+ * VM_LOCKED areas count into locked_vm as mlock() counts them
+ * (mlock_fixup()), whatever RLIMIT_MEMLOCK says (a process with
+ * CAP_IPC_LOCK may hold more); named areas carry their anon_vma_name.
  * Context: Any context (registered RCU thread).
  * Return: 0 and *@out; -EINVAL for areas unaligned, empty, unsorted,
  *         overlapping, outside [mmap_min_addr, task_size) (but for one
  *         gate above it), more than max_map_count, growsdown/up on a file
- *         or shared VMA, or an inconsistent layout; -ENOMEM (nothing
+ *         or shared VMA, flags or an anonymous name the area cannot have
+ *         (see struct vas_import_area; a name on a layout with
+ *         no_anon_vma_name), or an inconsistent layout; -ENOMEM (nothing
  *         created).
  */
 VMA_API int vas_import(const struct vas_layout *layout,
@@ -506,6 +524,15 @@ VMA_API int vas_mseal(struct vas *vas, uint64_t addr, uint64_t length,
  */
 VMA_API int vas_set_anon_name(struct vas *vas, uint64_t addr, uint64_t length,
 			      const char *name) VMA_MUST_CHECK;
+
+/**
+ * vas_anon_name_valid() - May @name be an anonymous VMA name
+ * (prctl_set_vma()): at most VAS_ANON_NAME_MAX bytes, each printable ASCII
+ * but none of \ ` $ [ ] (is_valid_name_char())? vas_set_anon_name() and
+ * vas_import() refuse other names with -EINVAL.
+ * Context: Any context.
+ */
+VMA_API bool vas_anon_name_valid(const char *name);
 
 /**
  * vas_format_vmflags() - The "VmFlags:" field of /proc/PID/smaps for

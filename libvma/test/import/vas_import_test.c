@@ -39,28 +39,30 @@ static const char cat[] = "/usr/bin/cat";
 static const char ld[] = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
 
 static const struct vas_import_area cat_areas[] = {
-	{0x555555554000, 0x555555556000, 0, R, 0, VAS_IMPORT_FILE, cat, 0, 0},
+	{0x555555554000, 0x555555556000, 0, R, 0, VAS_IMPORT_FILE, cat, 0, 0,
+	 NULL},
 	{0x555555556000, 0x55555555b000, 0x2000, RX, 0, VAS_IMPORT_FILE, cat, 0,
-	 0},
+	 0, NULL},
 	{0x55555555b000, 0x55555555e000, 0x7000, R, 0, VAS_IMPORT_FILE, cat, 0,
-	 0},
+	 0, NULL},
 	{0x55555555e000, 0x55555555f000, 0x9000, R, VAS_VM_ACCOUNT,
-	 VAS_IMPORT_FILE, cat, 0, 1},
+	 VAS_IMPORT_FILE, cat, 0, 1, NULL},
 	{0x55555555f000, 0x555555560000, 0xa000, RW, VAS_VM_ACCOUNT,
-	 VAS_IMPORT_FILE, cat, 0, 1},
+	 VAS_IMPORT_FILE, cat, 0, 1, NULL},
 	{0x7ffff7fc2000, 0x7ffff7fc6000, 0, R, 0, VAS_IMPORT_SPECIAL_PFNMAP,
-	 "[vvar]", 0, 0},
+	 "[vvar]", 0, 0, NULL},
 	{0x7ffff7fc6000, 0x7ffff7fc8000, 0, R, 0, VAS_IMPORT_SPECIAL_PFNMAP,
-	 "[vvar_vclock]", 0, 0},
+	 "[vvar_vclock]", 0, 0, NULL},
 	{0x7ffff7fc8000, 0x7ffff7fca000, 0, RX, 0, VAS_IMPORT_SPECIAL, "[vdso]",
-	 0, 0},
-	{0x7ffff7fca000, 0x7ffff7fcb000, 0, R, 0, VAS_IMPORT_FILE, ld, 0, 0},
+	 0, 0, NULL},
+	{0x7ffff7fca000, 0x7ffff7fcb000, 0, R, 0, VAS_IMPORT_FILE, ld, 0, 0,
+	 NULL},
 	{0x7ffff7fcb000, 0x7ffff7fcc000, 0x1000, R, 0, VAS_IMPORT_FILE, ld, 0,
-	 0},
+	 0, NULL},
 	{0x7ffffffde000, 0x7ffffffff000, 0, RW,
-	 VAS_VM_GROWSDOWN | VAS_VM_ACCOUNT, VAS_IMPORT_ANON, NULL, 0, 3},
+	 VAS_VM_GROWSDOWN | VAS_VM_ACCOUNT, VAS_IMPORT_ANON, NULL, 0, 3, NULL},
 	{0xffffffffff600000, 0xffffffffff601000, 0, VAS_PROT_EXEC, 0,
-	 VAS_IMPORT_GATE, "[vsyscall]", 0, 0},
+	 VAS_IMPORT_GATE, "[vsyscall]", 0, 0, NULL},
 };
 #define NR_CAT (sizeof(cat_areas) / sizeof(cat_areas[0]))
 
@@ -117,6 +119,33 @@ static void valid(struct vas *v)
 	char msg[256];
 
 	ck_assert_msg(vas_validate(v, msg, sizeof(msg)) == 0, "%s", msg);
+}
+
+/*
+ * Import @a with each allocation in turn failing, until one import
+ * succeeds: each failure is -ENOMEM and leaves nothing behind (ASan checks
+ * leaks).
+ */
+static void import_alloc_failures(const struct vas_import_area *a, size_t nr)
+{
+	long n;
+
+	for (n = 0; n < 500; n++) {
+		struct vas *v = NULL;
+		int err;
+
+		vma_alloc_fail_after(n);
+		err = import(a, nr, 0x555555560000, &v, NULL);
+		vma_alloc_fail_after(-1);
+		if (!err) {
+			valid(v);
+			vas_free(v);
+			break;
+		}
+		ck_assert_int_eq(err, -ENOMEM);
+		ck_assert_ptr_null(v);
+	}
+	ck_assert_int_lt(n, 500);
 }
 
 static size_t nr_lines(const char *s)
@@ -277,11 +306,11 @@ START_TEST(test_import_shmem_and_errors)
 {
 	struct vas_import_area a[] = {
 		{0x10000000, 0x10002000, 0, RW, VAS_VM_SHARED, VAS_IMPORT_SHMEM,
-		 NULL, 77, 0},
+		 NULL, 77, 0, NULL},
 		{0x10002000, 0x10003000, 0x2000, R, VAS_VM_SHARED,
-		 VAS_IMPORT_SHMEM, NULL, 77, 0},
+		 VAS_IMPORT_SHMEM, NULL, 77, 0, NULL},
 		{0x10003000, 0x10004000, 0, RW, VAS_VM_SHARED, VAS_IMPORT_SHMEM,
-		 NULL, 78, 0},
+		 NULL, 78, 0, NULL},
 	};
 	struct vas_vma_info *m;
 	struct vas *v;
@@ -322,27 +351,254 @@ START_TEST(test_import_shmem_and_errors)
 }
 END_TEST
 
+/*
+ * Flags of madvise, mlock and mseal and anonymous names, as smaps shows
+ * them: kept, printed back, counted (locked_vm), and later calls answer
+ * as they would on the VMAs Linux has.
+ */
+#define A_RW(s, e, fl, pages, nm)                                              \
+	{                                                                      \
+		s, e, 0, RW, VAS_VM_ACCOUNT | (fl), VAS_IMPORT_ANON, NULL, 0,  \
+			pages, nm                                              \
+	}
+
+static const struct vas_import_area flag_areas[] = {
+	A_RW(0x10000000, 0x10002000, 0, 0, "arena"),		   /* 0 */
+	A_RW(0x10002000, 0x10004000, 0, 0, "other"),		   /* 1 */
+	A_RW(0x10004000, 0x10006000, VAS_VM_LOCKED, 2, NULL),	   /* 2 */
+	A_RW(0x10006000, 0x10008000, VAS_VM_DONTDUMP, 0, NULL),	   /* 3 */
+	A_RW(0x10008000, 0x1000a000, VAS_VM_SEALED, 0, NULL),	   /* 4 */
+	A_RW(0x1000a000, 0x1000c000, VAS_VM_MAYBE_GUARD, 0, NULL), /* 5 */
+	{0x1000c000, 0x1000e000, 0, RW, VAS_VM_SHARED, VAS_IMPORT_SHMEM, NULL,
+	 5, 0, "shm"}, /* 6 */
+	A_RW(0x20000000, 0x20003000,
+	     VAS_VM_LOCKED | VAS_VM_LOCKONFAULT | VAS_VM_DONTCOPY |
+		     VAS_VM_WIPEONFORK | VAS_VM_HUGEPAGE | VAS_VM_SEQ_READ |
+		     VAS_VM_MERGEABLE,
+	     0, NULL), /* 7 */
+	A_RW(0x20003000, 0x20004000, VAS_VM_NOHUGEPAGE | VAS_VM_RAND_READ, 0,
+	     NULL), /* 8 */
+};
+#define NR_FLAG (sizeof(flag_areas) / sizeof(flag_areas[0]))
+
+static void vmflags_of(const struct vas_vma_info *m, char *buf)
+{
+	vas_format_vmflags(m, buf, VAS_VMFLAGS_MAX);
+}
+
+START_TEST(test_import_flags_and_names)
+{
+	static const char *const want[NR_FLAG] = {
+		"rd wr mr mw me ac ",
+		"rd wr mr mw me ac ",
+		"rd wr mr mw me lo ac ",
+		"rd wr mr mw me ac dd ",
+		"rd wr mr mw me ac sl ",
+		"rd wr mr mw me gu ac ",
+		"rd wr sh mr mw me ms ",
+		"rd wr mr mw me lo sr dc lf ac wf hg mg ",
+		"rd wr mr mw me rr ac nh ",
+	};
+	struct vas_vma_info *m;
+	struct vas_stats st;
+	struct vas *v, *child;
+	size_t nr, i;
+	char buf[VAS_VMFLAGS_MAX], *t;
+
+	ck_assert_int_eq(import(flag_areas, NR_FLAG, 0x555555560000, &v, NULL),
+			 0);
+	valid(v);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, NR_FLAG);
+	for (i = 0; i < nr; i++) {
+		vmflags_of(&m[i], buf);
+		ck_assert_msg(!strcmp(buf, want[i]), "VMA %zu: '%s', not '%s'",
+			      i, buf, want[i]);
+	}
+	ck_assert_str_eq(m[0].anon_name, "arena");
+	ck_assert_str_eq(m[1].anon_name, "other");
+	ck_assert_str_eq(m[2].anon_name, "");
+	/* The locked VMA has its anonymous pages; the guard one an anon_vma
+	 * (madvise_guard_install() prepared it); the others none. */
+	ck_assert_uint_ne(m[2].anon_vma, 0);
+	ck_assert_uint_ne(m[5].anon_vma, 0);
+	ck_assert_uint_ne(m[5].anon_vma, m[2].anon_vma);
+	ck_assert_uint_eq(m[3].anon_vma, 0);
+	vma_free(m);
+	t = maps_text(v);
+	ck_assert_msg(strstr(t,
+			     "10000000-10002000 rw-p 00000000 00:00 0 "
+			     "                                 [anon:arena]\n"
+			     "10002000-10004000 rw-p 00000000 00:00 0 "
+			     "                                 [anon:other]\n"),
+		      "%s", t);
+	ck_assert_msg(
+		strstr(t,
+		       "1000c000-1000e000 rw-s 00000000 00:01 5 "
+		       "                                 [anon_shmem:shm]\n"),
+		"%s", t);
+	free(t);
+	/* locked_vm: the pages of the two locked VMAs, as mlock counts. */
+	vas_stats(v, &st);
+	ck_assert_uint_eq(st.locked_vm, 2 + 3);
+
+	/* Later answers follow the flags. Sealed: EPERM. */
+	ck_assert_int_eq(vas_mprotect(v, 0x10008000, PG, R), -EPERM);
+	ck_assert_int_eq(vas_munmap(v, 0x10008000, 2 * PG), -EPERM);
+	/* Different names keep apart; the same name merges. */
+	ck_assert_int_eq(vas_set_anon_name(v, 0x10002000, 2 * PG, "arena"), 0);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, NR_FLAG - 1);
+	ck_assert_uint_eq(m[0].end, 0x10004000);
+	ck_assert_str_eq(m[0].anon_name, "arena");
+	vma_free(m);
+	/* munlock: locked_vm drops by what was locked. */
+	ck_assert_int_eq(vas_munlock(v, 0x20000000, 3 * PG), 0);
+	vas_stats(v, &st);
+	ck_assert_uint_eq(st.locked_vm, 2);
+	/* DODUMP: the dontdump VMA merges with nothing (its neighbours are
+	 * locked and sealed) but loses "dd". */
+	ck_assert_int_eq(vas_madvise(v, 0x10006000, 2 * PG, VAS_MADV_DODUMP),
+			 0);
+	/* fork: the VM_DONTCOPY VMA stays behind, names follow. */
+	ck_assert_int_eq(vas_fork(v, &child), 0);
+	ck_assert_int_eq(vas_maps(child, &m, &nr), 0);
+	ck_assert_uint_eq(nr, NR_FLAG - 2);
+	ck_assert_uint_eq(m[nr - 1].start, 0x20003000);
+	ck_assert_str_eq(m[0].anon_name, "arena");
+	vma_free(m);
+	valid(child);
+	vas_free(child);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+START_TEST(test_import_flag_and_name_errors)
+{
+	struct vas_import_area a[NR_FLAG];
+	char longname[VAS_ANON_NAME_MAX + 2];
+	struct vas_layout l;
+	struct vas_import imp = {
+		.areas = a, .nr = NR_FLAG, .brk = 0x555555560000};
+	struct vas *v = NULL;
+	size_t bad;
+	unsigned i;
+	static const struct {
+		size_t idx;
+		unsigned flags;
+	} bad_flags[] = {
+		{2, VAS_VM_ACCOUNT | VAS_VM_LOCKONFAULT},
+		{3, VAS_VM_ACCOUNT | VAS_VM_HUGEPAGE | VAS_VM_NOHUGEPAGE},
+		{3, VAS_VM_ACCOUNT | VAS_VM_SEQ_READ | VAS_VM_RAND_READ},
+		{6, VAS_VM_SHARED | VAS_VM_WIPEONFORK},
+		{5, 1u << 31},
+	};
+
+	memcpy(a, flag_areas, sizeof(a));
+	/* Names as prctl(PR_SET_VMA_ANON_NAME) refuses them. */
+	a[1].anon_name = "a$b";
+	ck_assert_int_eq(import(a, NR_FLAG, 0x555555560000, &v, &bad), -EINVAL);
+	ck_assert_uint_eq(bad, 1);
+	a[1].anon_name = "a]b";
+	ck_assert_int_eq(import(a, NR_FLAG, 0x555555560000, &v, &bad), -EINVAL);
+	a[1].anon_name = "tab\there";
+	ck_assert_int_eq(import(a, NR_FLAG, 0x555555560000, &v, &bad), -EINVAL);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[VAS_ANON_NAME_MAX + 1] = '\0';
+	a[1].anon_name = longname;
+	ck_assert_int_eq(import(a, NR_FLAG, 0x555555560000, &v, &bad), -EINVAL);
+	ck_assert_uint_eq(bad, 1);
+	longname[VAS_ANON_NAME_MAX] = '\0';
+	ck_assert_int_eq(import(a, NR_FLAG, 0x555555560000, &v, &bad), 0);
+	vas_free(v);
+	v = NULL;
+	a[1].anon_name = "other";
+	/* A name on a file or a special mapping. */
+	{
+		struct vas_import_area f[NR_CAT];
+
+		memcpy(f, cat_areas, sizeof(f));
+		f[0].anon_name = "x";
+		ck_assert_int_eq(import(f, NR_CAT, 0x555555560000, &v, &bad),
+				 -EINVAL);
+		ck_assert_uint_eq(bad, 0);
+		f[0].anon_name = NULL;
+		f[7].anon_name = "x";
+		ck_assert_int_eq(import(f, NR_CAT, 0x555555560000, &v, &bad),
+				 -EINVAL);
+		ck_assert_uint_eq(bad, 7);
+		f[7].anon_name = NULL;
+		f[7].flags = VAS_VM_LOCKED;
+		ck_assert_int_eq(import(f, NR_CAT, 0x555555560000, &v, &bad),
+				 -EINVAL);
+		ck_assert_uint_eq(bad, 7);
+	}
+	/* Flags no call sequence makes. */
+	for (i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+		unsigned old = a[bad_flags[i].idx].flags;
+
+		a[bad_flags[i].idx].flags = bad_flags[i].flags;
+		ck_assert_int_eq(import(a, NR_FLAG, 0x555555560000, &v, &bad),
+				 -EINVAL);
+		ck_assert_uint_eq(bad, bad_flags[i].idx);
+		a[bad_flags[i].idx].flags = old;
+	}
+	/* A kernel without CONFIG_ANON_VMA_NAME has no names to import. */
+	vas_layout_default(&l);
+	l.brk_base = 0x555555560000;
+	l.no_anon_vma_name = true;
+	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), -EINVAL);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_ptr_null(v);
+	/* Every allocation failure, names included, leaves nothing. */
+	import_alloc_failures(flag_areas, NR_FLAG);
+}
+END_TEST
+
+/*
+ * Pieces of one VMA that madvise or mlock split keep its anon_vma
+ * (__split_vma()), so they merge again when the flags come back; a VMA
+ * that differs in VM_NOHUGEPAGE (a MAP_STACK thread stack) was faulted
+ * apart and has its own.
+ */
+START_TEST(test_import_split_pieces_share_anon)
+{
+	static const struct vas_import_area a[] = {
+		A_RW(0x10000000, 0x10001000, 0, 1, NULL),
+		A_RW(0x10001000, 0x10002000, VAS_VM_LOCKED, 1, NULL),
+		A_RW(0x10002000, 0x10003000, VAS_VM_DONTDUMP, 1, NULL),
+		A_RW(0x10003000, 0x10004000, 0, 1, NULL),
+		A_RW(0x10004000, 0x10005000, VAS_VM_NOHUGEPAGE, 1, NULL),
+	};
+	struct vas_vma_info *m;
+	struct vas *v;
+	size_t nr;
+
+	ck_assert_int_eq(import(a, 5, 0x555555560000, &v, NULL), 0);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, 5);
+	ck_assert_uint_ne(m[0].anon_vma, 0);
+	ck_assert_uint_eq(m[1].anon_vma, m[0].anon_vma);
+	ck_assert_uint_eq(m[2].anon_vma, m[0].anon_vma);
+	ck_assert_uint_eq(m[3].anon_vma, m[0].anon_vma);
+	ck_assert_uint_ne(m[4].anon_vma, m[0].anon_vma);
+	vma_free(m);
+	ck_assert_int_eq(vas_munlock(v, 0x10001000, PG), 0);
+	ck_assert_int_eq(vas_madvise(v, 0x10002000, PG, VAS_MADV_DODUMP), 0);
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, 2);
+	ck_assert_uint_eq(m[0].end, 0x10004000);
+	vma_free(m);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
 /* Every allocation failure leaves nothing behind (ASan checks leaks). */
 START_TEST(test_import_alloc_failure)
 {
-	long n;
-
-	for (n = 0; n < 500; n++) {
-		struct vas *v = NULL;
-		int err;
-
-		vma_alloc_fail_after(n);
-		err = import(cat_areas, NR_CAT, 0x555555560000, &v, NULL);
-		vma_alloc_fail_after(-1);
-		if (!err) {
-			valid(v);
-			vas_free(v);
-			break;
-		}
-		ck_assert_int_eq(err, -ENOMEM);
-		ck_assert_ptr_null(v);
-	}
-	ck_assert_int_lt(n, 500);
+	import_alloc_failures(cat_areas, NR_CAT);
 }
 END_TEST
 
@@ -357,6 +613,9 @@ static Suite *import_suite(void)
 	tcase_add_test(tc, test_special_rules);
 	tcase_add_test(tc, test_import_shmem_and_errors);
 	tcase_add_test(tc, test_import_alloc_failure);
+	tcase_add_test(tc, test_import_flags_and_names);
+	tcase_add_test(tc, test_import_flag_and_name_errors);
+	tcase_add_test(tc, test_import_split_pieces_share_anon);
 	suite_add_tcase(s, tc);
 	return s;
 }
