@@ -19,9 +19,11 @@
  *               id counters, counters of vas_stats(), validator state,
  *               the gate area of vas_import() (gate_end 0: none)
  *     3 FILES   count, then one record per file: its kind (0 named,
- *               1 shmem, 2 special mapping), then the name (a named file,
- *               a special mapping with its VAS_SPECIAL_* kind) or the
- *               inode (the shmem file of a shared anonymous mapping)
+ *               1 shmem, 2 special mapping, 3 anonymous VMA name), then
+ *               the name (a named file, a special mapping with its
+ *               VAS_SPECIAL_* kind, a name) or the inode (the shmem file
+ *               of a shared anonymous mapping); field 5 set for a named
+ *               file placed without 2 MiB alignment (thp_align off)
  *     4 ANONS   count, then one record per anon_vma: id, and whether it
  *               came through fork
  *     5 VMAS    count, then one record per VMA in address order
@@ -36,7 +38,10 @@
  *   2 pages     length in pages (at least 1)
  *   3 flags     the flag word, whole: bit 0 read, 1 write, 2 exec,
  *               3 shared, 4 growsdown, 5 growsup, 6 noreserve, 7 account
- *               (VM_ACCOUNT); see snap_flags[]
+ *               (VM_ACCOUNT), 8 locked, 9 lockonfault, 10 dontcopy,
+ *               11 wipeonfork, 12 dontdump, 13 hugepage, 14 nohugepage,
+ *               15 seq_read, 16 rand_read, 17 mergeable, 18 sealed,
+ *               19 maybe_guard; see snap_flags[]
  *   4 file      index + 1 in FILES (absent: no file, private anonymous)
  *   5 pgoff     vm_pgoff (written for VMAs with a file)
  *   6 pgoff_rel vm_pgoff - start / 4096, zigzag-encoded (written for
@@ -46,6 +51,11 @@
  *               since the previous run or the VMA's start, length << 1 |
  *               zero) pairs, zero set for pages mapping the shared zero
  *               page (present, not counted in Rss)
+ *   9 name      index + 1 in FILES of its anonymous VMA name (an entry
+ *               of kind 3), absent: none
+ *  10 guards    byte string: runs of guard markers (MADV_GUARD_INSTALL)
+ *               as (pages skipped since the previous run or the VMA's
+ *               start, length) pairs
  *
  * Extending it: a new per-VMA property is a new field number here (and a
  * bit in snap_flags[] for a new flag); a new layout or space property a
@@ -91,8 +101,19 @@ enum snap_section {
 enum { T_VARINT = 0, T_BYTES = 1 };
 
 /* Fields of a FILES record. */
-enum { FILE_KIND = 1, FILE_NAME = 2, FILE_INODE = 3, FILE_SPECIAL = 4 };
-enum { FILE_NAMED = 0, FILE_SHMEM = 1, FILE_SPECIAL_MAPPING = 2 };
+enum {
+	FILE_KIND = 1,
+	FILE_NAME = 2,
+	FILE_INODE = 3,
+	FILE_SPECIAL = 4,
+	FILE_NO_THP_ALIGN = 5,
+};
+enum {
+	FILE_NAMED = 0,
+	FILE_SHMEM = 1,
+	FILE_SPECIAL_MAPPING = 2,
+	FILE_ANON_NAME = 3,
+};
 
 /* Fields of an ANONS record. */
 enum { ANON_ID = 1, ANON_FORKED = 2 };
@@ -107,6 +128,8 @@ enum {
 	VMA_PGOFF_REL = 6,
 	VMA_ANON = 7,
 	VMA_RESIDENT = 8,
+	VMA_NAME = 9,
+	VMA_GUARDS = 10,
 	VMA_NR_FIELDS
 };
 
@@ -118,11 +141,24 @@ static const struct {
 	uint32_t vas; /* VAS_F_* */
 	uint64_t snap;
 } snap_flags[] = {
-	{VAS_F_READ, 1u << 0},	    {VAS_F_WRITE, 1u << 1},
-	{VAS_F_EXEC, 1u << 2},	    {VAS_F_SHARED, 1u << 3},
-	{VAS_F_GROWSDOWN, 1u << 4}, {VAS_F_GROWSUP, 1u << 5},
-	{VAS_F_NORESERVE, 1u << 6}, {VAS_F_ACCOUNT, 1u << 7},
+	{VAS_F_READ, 1u << 0},	      {VAS_F_WRITE, 1u << 1},
+	{VAS_F_EXEC, 1u << 2},	      {VAS_F_SHARED, 1u << 3},
+	{VAS_F_GROWSDOWN, 1u << 4},   {VAS_F_GROWSUP, 1u << 5},
+	{VAS_F_NORESERVE, 1u << 6},   {VAS_F_ACCOUNT, 1u << 7},
+	{VAS_F_LOCKED, 1u << 8},      {VAS_F_LOCKONFAULT, 1u << 9},
+	{VAS_F_DONTCOPY, 1u << 10},   {VAS_F_WIPEONFORK, 1u << 11},
+	{VAS_F_DONTDUMP, 1u << 12},   {VAS_F_HUGEPAGE, 1u << 13},
+	{VAS_F_NOHUGEPAGE, 1u << 14}, {VAS_F_SEQ_READ, 1u << 15},
+	{VAS_F_RAND_READ, 1u << 16},  {VAS_F_MERGEABLE, 1u << 17},
+	{VAS_F_SEALED, 1u << 18},     {VAS_F_MAYBE_GUARD, 1u << 19},
 };
+
+/*
+ * def_flags (mlockall(MCL_FUTURE)) is written as its VAS_F_LOCKED_MASK
+ * bits, which are the snapshot's bits 8 and 9.
+ */
+_Static_assert(VAS_F_LOCKED == 1u << 8 && VAS_F_LOCKONFAULT == 1u << 9,
+	       "def_flags is written with the snapshot's flag bits");
 
 #define NR_SNAP_FLAGS (sizeof(snap_flags) / sizeof(snap_flags[0]))
 
@@ -147,10 +183,19 @@ struct snap_named {
 #f, t, offsetof(struct vas_layout, f)                          \
 	}
 static const struct snap_named layout_fields[] = {
-	LF(task_size, NF_U64),	     LF(mmap_base, NF_U64),
-	LF(stack_guard_gap, NF_U64), LF(max_map_count, NF_U64),
-	LF(stack_rlimit, NF_U64),    LF(brk_base, NF_U64),
-	LF(tree_in_place, NF_BOOL),  LF(no_zero_page, NF_BOOL),
+	LF(task_size, NF_U64),
+	LF(mmap_base, NF_U64),
+	LF(stack_guard_gap, NF_U64),
+	LF(max_map_count, NF_U64),
+	LF(stack_rlimit, NF_U64),
+	LF(brk_base, NF_U64),
+	LF(tree_in_place, NF_BOOL),
+	LF(no_zero_page, NF_BOOL),
+	LF(memlock_rlimit, NF_U64),
+	LF(no_thp, NF_BOOL),
+	LF(no_ksm, NF_BOOL),
+	LF(no_anon_vma_name, NF_BOOL),
+	LF(no_map_stack_nohugepage, NF_BOOL),
 };
 #undef LF
 
@@ -171,6 +216,11 @@ static const struct snap_named state_fields[] = {
 	SF(next_shmem_ino, NF_U64),
 	SF(merge_check_off, NF_BOOL),
 	SF(mutations, NF_U64),
+	/* mlock and mseal (issue 16) */
+	SF(locked_vm, NF_U64),
+	SF(has_sealed, NF_BOOL),
+	SF(locked_drift, NF_BOOL),
+	SF(def_flags, NF_U32),
 	SC("faults", faults),
 	SC("fault_retries", retries),
 	SC("expansions", expansions),
@@ -458,6 +508,26 @@ static void runs_walk(const struct vas_pt *pt, struct run_enc *re, uint64_t pfn,
 	runs_walk(pt, re, pfn + half, n - half);
 }
 
+/* The guard runs inside @a, as (skip, length) page pairs into @b. */
+static void guards_put(const struct vas_guards *g, const struct vas_area *a,
+		       struct snap_buf *b)
+{
+	uint64_t pos = a->start;
+	size_t i;
+
+	for (i = 0; g && i < g->nr; i++) {
+		uint64_t s = g->r[i].start, e = g->r[i].end;
+
+		if (e <= a->start || s >= a->end)
+			continue;
+		s = s < a->start ? a->start : s;
+		e = e > a->end ? a->end : e;
+		sb_varint(b, (s - pos) >> VAS_PAGE_SHIFT);
+		sb_varint(b, (e - s) >> VAS_PAGE_SHIFT);
+		pos = e;
+	}
+}
+
 static uint64_t flags_to_snap(uint32_t flags, bool *unknown)
 {
 	uint64_t out = 0;
@@ -482,7 +552,7 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 	struct snap_buf sec, rec, runs;
 	struct snap_map files = {0}, anons = {0};
 	const struct vas_file **file_tab = NULL;
-	uint32_t *anon_tab = NULL, *fidx = NULL, *aidx = NULL;
+	uint32_t *anon_tab = NULL, *fidx = NULL, *aidx = NULL, *nidx = NULL;
 	uint8_t hdr[SNAP_HDR_LEN] = SNAP_MAGIC;
 	uint64_t prev_end = 0;
 	bool added;
@@ -493,14 +563,15 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 	sb_init(&sec);
 	sb_init(&rec);
 	sb_init(&runs);
-	err = map_init(&files, n) ?: map_init(&anons, n);
+	err = map_init(&files, 2 * n) ?: map_init(&anons, n);
 	if (err)
 		goto out;
-	file_tab = vma_alloc((n + 1) * sizeof(*file_tab));
+	file_tab = vma_alloc((2 * n + 1) * sizeof(*file_tab));
 	anon_tab = vma_alloc((n + 1) * sizeof(*anon_tab));
 	fidx = vma_alloc((n + 1) * sizeof(*fidx));
 	aidx = vma_alloc((n + 1) * sizeof(*aidx));
-	if (!file_tab || !anon_tab || !fidx || !aidx) {
+	nidx = vma_alloc((n + 1) * sizeof(*nidx));
+	if (!file_tab || !anon_tab || !fidx || !aidx || !nidx) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -515,12 +586,18 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 			err = -EINVAL; /* a flag without a snapshot bit */
 			goto out;
 		}
-		fidx[k] = aidx[k] = 0;
+		fidx[k] = aidx[k] = nidx[k] = 0;
 		if (a->file) {
 			i = map_index(&files, (uintptr_t)a->file, &added);
 			if (added)
 				file_tab[i] = a->file;
 			fidx[k] = i + 1;
+		}
+		if (a->name) {
+			i = map_index(&files, (uintptr_t)a->name, &added);
+			if (added)
+				file_tab[i] = a->name;
+			nidx[k] = i + 1;
 		}
 		if (anon) {
 			i = map_index(&anons, anon, &added);
@@ -546,7 +623,10 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 	for (i = 0; i < files.nr; i++) {
 		const struct vas_file *f = file_tab[i];
 
-		if (f->special) {
+		if (f->is_name) {
+			put_uint(&rec, FILE_KIND, FILE_ANON_NAME);
+			put_bytes(&rec, FILE_NAME, f->name, strlen(f->name));
+		} else if (f->special) {
 			put_uint(&rec, FILE_KIND, FILE_SPECIAL_MAPPING);
 			put_bytes(&rec, FILE_NAME, f->name, strlen(f->name));
 			put_uint(&rec, FILE_SPECIAL, f->special);
@@ -556,6 +636,7 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 		} else {
 			put_uint(&rec, FILE_KIND, FILE_NAMED);
 			put_bytes(&rec, FILE_NAME, f->name, strlen(f->name));
+			put_uint(&rec, FILE_NO_THP_ALIGN, !f->thp_align);
 		}
 		put_record(&sec, &rec);
 	}
@@ -596,6 +677,12 @@ static int snap_encode(struct vas *vas, struct vas_area *const *areas, size_t n,
 			put_bytes(&rec, VMA_RESIDENT, runs.p, runs.len);
 			runs.len = 0;
 		}
+		put_uint(&rec, VMA_NAME, nidx[k]);
+		guards_put(vas->guards, a, &runs);
+		if (runs.len) {
+			put_bytes(&rec, VMA_GUARDS, runs.p, runs.len);
+			runs.len = 0;
+		}
 		if (runs.err)
 			rec.err = runs.err;
 		put_record(&sec, &rec);
@@ -612,6 +699,7 @@ out:
 	vma_free(anon_tab);
 	vma_free(fidx);
 	vma_free(aidx);
+	vma_free(nidx);
 	map_fini(&files);
 	map_fini(&anons);
 	sb_fini(&sec);
@@ -884,10 +972,9 @@ static int rd_named(struct snap_rd *r, const char *section,
 }
 
 static const uint8_t file_types[] = {
-	[FILE_KIND] = T_VARINT,
-	[FILE_NAME] = T_BYTES,
-	[FILE_INODE] = T_VARINT,
-	[FILE_SPECIAL] = T_VARINT,
+	[FILE_KIND] = T_VARINT,		[FILE_NAME] = T_BYTES,
+	[FILE_INODE] = T_VARINT,	[FILE_SPECIAL] = T_VARINT,
+	[FILE_NO_THP_ALIGN] = T_VARINT,
 };
 static const uint8_t anon_types[] = {
 	[ANON_ID] = T_VARINT,
@@ -898,6 +985,7 @@ static const uint8_t vma_types[] = {
 	[VMA_FLAGS] = T_VARINT, [VMA_FILE] = T_VARINT,
 	[VMA_PGOFF] = T_VARINT, [VMA_PGOFF_REL] = T_VARINT,
 	[VMA_ANON] = T_VARINT,	[VMA_RESIDENT] = T_BYTES,
+	[VMA_NAME] = T_VARINT,	[VMA_GUARDS] = T_BYTES,
 };
 
 /* What restore builds besides the space. */
@@ -909,6 +997,7 @@ struct snap_restore {
 	uint64_t nr_anons;
 	struct vas state;	  /* STATE fields read into a scratch space */
 	struct vas_vma_info gate; /* its gate */
+	bool any_sealed;	  /* a VMA is sealed */
 };
 
 static int rd_files(struct snap_rd *r, struct snap_restore *sr)
@@ -931,9 +1020,18 @@ static int rd_files(struct snap_rd *r, struct snap_restore *sr)
 		char name[VAS_FILE_MAX];
 		struct vas_file *f;
 
-		err = rd_record(r, "file", i, FILE_SPECIAL, file_types, &rec);
+		err = rd_record(r, "file", i, FILE_NO_THP_ALIGN, file_types,
+				&rec);
 		if (err)
 			break;
+		if (rec.v[FILE_KIND] != FILE_NAMED &&
+		    rec.v[FILE_NO_THP_ALIGN]) {
+			err = rd_fail(r,
+				      "file %" PRIu64 ": only a named file "
+				      "has a placement attribute",
+				      i);
+			break;
+		}
 		if (rec.v[FILE_KIND] != FILE_SPECIAL_MAPPING &&
 		    rec.v[FILE_SPECIAL]) {
 			err = rd_fail(r,
@@ -966,6 +1064,44 @@ static int rd_files(struct snap_rd *r, struct snap_restore *sr)
 			if (vas->nr_files == before)
 				err = rd_fail(r,
 					      "file %" PRIu64 " repeats '%s'",
+					      i, name);
+			if (rec.v[FILE_NO_THP_ALIGN] > 1)
+				err = rd_fail(r,
+					      "file %" PRIu64 ": placement "
+					      "attribute %" PRIu64
+					      " is not 0 or 1",
+					      i, rec.v[FILE_NO_THP_ALIGN]);
+			f->thp_align = !rec.v[FILE_NO_THP_ALIGN];
+		} else if (rec.v[FILE_KIND] == FILE_ANON_NAME) {
+			if (!(rec.seen & (1u << FILE_NAME)) ||
+			    !rec.len[FILE_NAME] ||
+			    rec.len[FILE_NAME] > VAS_ANON_NAME_MAX ||
+			    rec.v[FILE_INODE]) {
+				err = rd_fail(r,
+					      "file %" PRIu64 ": an anonymous "
+					      "VMA name needs 1 to %d bytes "
+					      "and no inode",
+					      i, VAS_ANON_NAME_MAX);
+				break;
+			}
+			memcpy(name, rec.data[FILE_NAME], rec.len[FILE_NAME]);
+			name[rec.len[FILE_NAME]] = '\0';
+			if (!vas_anon_name_valid(name)) {
+				err = rd_fail(r,
+					      "file %" PRIu64 ": '%s' is not "
+					      "a valid anonymous VMA name",
+					      i, name);
+				break;
+			}
+			f = vas__name_get(vas, name);
+			if (!f) {
+				err = -ENOMEM;
+				break;
+			}
+			if (vas->nr_files == before)
+				err = rd_fail(r,
+					      "file %" PRIu64 " repeats name "
+					      "'%s'",
 					      i, name);
 		} else if (rec.v[FILE_KIND] == FILE_SHMEM) {
 			if ((rec.seen & (1u << FILE_NAME)) ||
@@ -1110,6 +1246,38 @@ static int rd_resident(struct snap_rd *r, struct vas_op *op, uint64_t nr,
 	return 0;
 }
 
+/* Guard runs of one VMA, recorded in @op (applied at its commit). */
+static int rd_guards(struct snap_rd *r, struct vas_op *op, uint64_t nr,
+		     uint64_t spfn, uint64_t pages, const uint8_t *data,
+		     size_t len)
+{
+	struct snap_rd gr = rd_sub(r, data, len);
+	uint64_t pos = 0;
+
+	while (gr.p < gr.end) {
+		uint64_t skip, n;
+		int err = rd_varint(&gr, &skip, "guard run")
+				  ?: rd_varint(&gr, &n, "guard run");
+
+		if (err)
+			return err;
+		/* Runs are disjoint and not adjacent (they would be one). */
+		if (!n || skip > pages - pos || n > pages - pos - skip ||
+		    (pos && !skip))
+			return rd_fail(&gr,
+				       "VMA %" PRIu64
+				       ": guard run outside the VMA or "
+				       "touching the one before",
+				       nr);
+		pos += skip;
+		vas_op_pages(op, VAS_PG_GUARD_SET, spfn + pos, 0, n);
+		if (op->err)
+			return op->err;
+		pos += n;
+	}
+	return 0;
+}
+
 static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 {
 	struct vas *vas = sr->vas;
@@ -1171,6 +1339,24 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 			goto out_abort;
 		}
 		p.file = k ? sr->files[k - 1] : NULL;
+		if (p.file && p.file->is_name) {
+			err = rd_fail(r,
+				      "VMA %" PRIu64 ": file %" PRIu64
+				      " is an anonymous VMA name",
+				      i, k);
+			goto out_abort;
+		}
+		k = rec.v[VMA_NAME];
+		if (k > sr->nr_files || (k && !sr->files[k - 1]->is_name) ||
+		    (k && (p.file && !p.file->shmem))) {
+			err = rd_fail(r,
+				      "VMA %" PRIu64 ": name %" PRIu64
+				      " is not an anonymous VMA name of an "
+				      "anonymous VMA",
+				      i, k);
+			goto out_abort;
+		}
+		p.name = k ? sr->files[k - 1] : NULL;
 		if (p.file) {
 			p.pgoff = rec.v[VMA_PGOFF];
 			if (rec.seen & (1u << VMA_PGOFF_REL))
@@ -1199,6 +1385,14 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 		if ((p.file && p.file->shmem && !(p.flags & VAS_F_SHARED)) ||
 		    ((p.flags & VAS_F_SHARED) && p.anon) ||
 		    ((p.flags & (VAS_F_GROWSDOWN | VAS_F_GROWSUP)) &&
+		     (p.file || (p.flags & VAS_F_SHARED))) ||
+		    ((p.flags & VAS_F_LOCKONFAULT) &&
+		     !(p.flags & VAS_F_LOCKED)) ||
+		    ((p.flags & VAS_F_HUGEPAGE) &&
+		     (p.flags & VAS_F_NOHUGEPAGE)) ||
+		    ((p.flags & VAS_F_SEQ_READ) &&
+		     (p.flags & VAS_F_RAND_READ)) ||
+		    ((p.flags & VAS_F_WIPEONFORK) &&
 		     (p.file || (p.flags & VAS_F_SHARED)))) {
 			err = rd_fail(r,
 				      "VMA %" PRIu64 ": flags %#x do not fit "
@@ -1218,6 +1412,15 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 			if (err)
 				goto out_abort;
 		}
+		if (rec.seen & (1u << VMA_GUARDS)) {
+			err = rd_guards(r, &op, i, p.start >> VAS_PAGE_SHIFT,
+					pages, rec.data[VMA_GUARDS],
+					rec.len[VMA_GUARDS]);
+			if (err)
+				goto out_abort;
+		}
+		if (p.flags & VAS_F_SEALED)
+			sr->any_sealed = true;
 		prev_end = p.end;
 		continue;
 	bad_pgoff:
@@ -1340,6 +1543,10 @@ static int restore(struct snap_rd *r, struct snap_restore *sr)
 				  sr->vas);
 	if (err)
 		return err;
+	if (sr->state.def_flags & ~VAS_F_LOCKED_MASK ||
+	    (sr->state.def_flags && !(sr->state.def_flags & VAS_F_LOCKED)))
+		return rd_fail(r, "STATE: def_flags %#x are not mlockall's",
+			       sr->state.def_flags);
 	if (sr->state.brk < sr->state.start_brk ||
 	    sr->state.brk > l.task_size ||
 	    vas_offset_in_page(sr->state.unmapped_base) ||
@@ -1381,6 +1588,9 @@ static int restore(struct snap_rd *r, struct snap_restore *sr)
 	vas__unlock(sr->vas);
 	if (err)
 		return err;
+	/* A sealed VMA in a space whose munmap does not check seals. */
+	if (sr->any_sealed && !sr->vas->has_sealed)
+		return rd_fail(r, "STATE: sealed VMAs but has_sealed 0");
 	for (i = 0; i < sr->nr_files; i++) {
 		if (!sr->files[i]->refs)
 			return rd_fail(

@@ -9,12 +9,18 @@ TOP = 0x7ffffffff000
 FILES = ["/lib/a.so", "/lib/b.so", "/data/x"]
 
 
+ADVICE = ["dontfork", "dofork", "wipeonfork", "keeponfork", "dontdump",
+          "dodump", "hugepage", "nohugepage", "sequential", "random",
+          "normal", "mergeable", "unmergeable", "dontneed", "free",
+          "guard_install", "guard_remove"]
+
+
 def random_request(rng, space):
     """One request (method, params) on @space, drawn from @rng."""
     addr = W + rng.randrange(512) * P
     length = (1 + rng.randrange(16)) * P
     prot = rng.choice(["", "r", "rw", "rx", "rwx", "w"])
-    op = rng.randrange(14)
+    op = rng.randrange(18)
     if op < 3:
         flags = [rng.choice(["private", "private", "private", "shared"])]
         params = {"space": space, "length": length, "prot": prot}
@@ -56,6 +62,27 @@ def random_request(rng, space):
                        + rng.randrange(P)}
     if op == 7:
         return "lookup", {"space": space, "addr": addr + rng.randrange(P)}
+    # issue 16's calls, which change VMA flags, names and guard markers
+    if op == 14:
+        return "madvise", {"space": space, "addr": addr, "length": length,
+                           "advice": rng.choice(ADVICE)}
+    if op == 15:
+        method = rng.choice(["mlock", "mlock2", "munlock"])
+        params = {"space": space, "addr": addr, "length": length}
+        if method == "mlock2":
+            params["flags"] = ["onfault"]
+        return method, params
+    if op == 16:
+        if not rng.randrange(8):
+            return "mseal", {"space": space, "addr": addr, "length": length}
+        return "set_vma_anon_name", {"space": space, "addr": addr,
+                                     "length": length,
+                                     "name": rng.choice(["arena", "jit",
+                                                         None])}
+    if op == 17:
+        if not rng.randrange(4):
+            return "mlockall", {"space": space, "flags": ["future"]}
+        return "munlockall", {"space": space}
     # faults, in the window or at the top (the stack)
     if not rng.randrange(4):
         addr = TOP - rng.randrange(96) * P

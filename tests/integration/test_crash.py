@@ -37,7 +37,9 @@ SEED = int(os.environ.get("VMAD_TEST_SEED", str(int(time.time()))))
 MODES = ["snapshot", "always", "everysec", "no"]
 SPACES = ["a", "b", "c"]
 FORKED = "f"
-CHANGING = {"mmap", "munmap", "mprotect", "mremap", "brk", "fault"}
+CHANGING = {"mmap", "munmap", "mprotect", "mremap", "brk", "fault",
+            "madvise", "mlock", "mlock2", "munlock", "mlockall",
+            "munlockall", "mseal", "set_vma_anon_name"}
 
 
 def raw_call(c, method, params):

@@ -112,6 +112,7 @@ static void same_space(struct vas *a, struct vas *b)
 	ck_assert_uint_eq(sa.segv_maperr, sb.segv_maperr);
 	ck_assert_uint_eq(sa.segv_accerr, sb.segv_accerr);
 	ck_assert_uint_eq(sa.mutations, sb.mutations);
+	ck_assert_uint_eq(sa.locked_vm, sb.locked_vm);
 	ck_assert_int_eq(vas_validate(a, NULL, 0), 0);
 	ck_assert_int_eq(vas_validate(b, NULL, 0), 0);
 }
@@ -138,6 +139,19 @@ struct op_res {
 };
 
 static const char *const files[] = {"/lib/a.so", "/lib/b.so", "/data"};
+static const char *const anon_names[] = {"arena", "stack", NULL};
+static const int advice[] = {
+	VAS_MADV_DONTFORK,	VAS_MADV_DOFORK,       VAS_MADV_WIPEONFORK,
+	VAS_MADV_KEEPONFORK,	VAS_MADV_DONTDUMP,     VAS_MADV_DODUMP,
+	VAS_MADV_HUGEPAGE,	VAS_MADV_NOHUGEPAGE,   VAS_MADV_SEQUENTIAL,
+	VAS_MADV_RANDOM,	VAS_MADV_NORMAL,       VAS_MADV_MERGEABLE,
+	VAS_MADV_UNMERGEABLE,	VAS_MADV_DONTNEED,     VAS_MADV_FREE,
+	VAS_MADV_GUARD_INSTALL, VAS_MADV_GUARD_REMOVE,
+};
+
+/* Operations 7 to 11 are faults, whose results carry a VMA. */
+#define OP_FAULT_FIRST 7
+#define OP_FAULT_LAST  11
 
 /*
  * One random operation over a 1 GiB window near W, the break and the
@@ -151,7 +165,7 @@ static void random_op(struct vas *v, struct op_res *r)
 	uint64_t brk;
 
 	memset(r, 0, sizeof(*r));
-	r->op = (int)rnd_n(12);
+	r->op = (int)rnd_n(16);
 	switch (r->op) {
 	case 0: /* mmap, many kinds */
 	case 1:
@@ -194,6 +208,33 @@ static void random_op(struct vas *v, struct op_res *r)
 		if (!r->ret)
 			r->ret = vas_brk(v, brk + (rnd_n(8) - 3) * PG, &r->out);
 		break;
+	case 12: /* issue 16: flag advice, discarding advice, guards */
+		r->ret = vas_madvise(
+			v, addr, len,
+			advice[rnd_n(sizeof(advice) / sizeof(advice[0]))]);
+		break;
+	case 13:
+		if (rnd_n(2))
+			r->ret = vas_mlock(v, addr, len,
+					   rnd_n(2) ? VAS_MLOCK_ONFAULT : 0);
+		else
+			r->ret = vas_munlock(v, addr, len);
+		break;
+	case 14:
+		if (!rnd_n(8))
+			r->ret = vas_mseal(v, addr, len, 0);
+		else
+			r->ret = vas_set_anon_name(v, addr, len,
+						   anon_names[rnd_n(3)]);
+		break;
+	case 15:
+		if (!rnd_n(4))
+			r->ret = vas_mlockall(
+				v, VAS_MCL_FUTURE |
+					   (rnd_n(2) ? VAS_MCL_ONFAULT : 0));
+		else
+			r->ret = vas_munlockall(v);
+		break;
 	default: /* faults, in the window or near the stack */
 		if (rnd_n(4) == 0)
 			addr = VAS_DEFAULT_TASK_SIZE - rnd_n(64) * PG;
@@ -208,7 +249,7 @@ static void same_result(const struct op_res *a, const struct op_res *b,
 	ck_assert_msg(a->ret == b->ret && a->out == b->out,
 		      "step %u op %d: %d %#" PRIx64 " vs %d %#" PRIx64, step,
 		      a->op, a->ret, a->out, b->ret, b->out);
-	if (a->op < 7)
+	if (a->op < OP_FAULT_FIRST || a->op > OP_FAULT_LAST)
 		return;
 	ck_assert_int_eq(a->f.status, b->f.status);
 	ck_assert_int_eq(a->f.code, b->f.code);
