@@ -320,7 +320,8 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 			"every later answer equals the original's.\n"
 			"Anonymous names ([anon:NAME]) and smaps VmFlags of "
 			"mlock, madvise\nand mseal (lo lf dc wf dd hg nh sr rr "
-			"mg sl gu) are kept; locked\nVMAs count into locked_vm, "
+			"mg sl gu) are kept; locked\nVMAs count into "
+			"locked_vm, "
 			"which --memlock-rlimit limits.",
 	},
 	{
@@ -1881,6 +1882,20 @@ static int vmactl_stdin(struct vmactl *vc)
 		fflush(stdout);
 		if (vmactl_is_error(resp))
 			status = VMC_EXIT_FAIL;
+		/*
+		 * An error without an id answers a message the daemon could
+		 * not frame, and it may close the connection after it: were
+		 * the next line sent now, it could meet that close and be
+		 * lost. The next lines go over a new connection.
+		 */
+		if (vmactl_is_error(resp) && json_is_object(resp) &&
+		    json_is_null(json_object_get(resp, "id"))) {
+			ret = vmactl_reconnect(vc);
+			if (ret) {
+				json_decref(resp);
+				goto out;
+			}
+		}
 		json_decref(resp);
 	}
 	ret = status;
