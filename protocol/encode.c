@@ -419,6 +419,8 @@ void rpc_write_space_stats(struct rpc_buf *b, const struct vas_stats *st)
 	STAT("brk", st->brk);
 	STAT("start_brk", st->start_brk);
 	STAT("locked_vm", st->locked_vm);
+	STAT("maps_rcu", st->maps_rcu);
+	STAT("maps_locked", st->maps_locked);
 	STAT("bytes", st->bytes);
 	LIT(b, ",\"tree\":{\"entries\":");
 	rpc_buf_put_u64(b, st->tree.nr_entries);

@@ -157,6 +157,11 @@ check(st["space"] == sid and st["nr_vmas"] == len(vmas) and
       st["faults"] >= 5 and "tree" in st, st)
 # The layout the picture draws: the break moved, its floor did not.
 check(st["start_brk"] == b0 and st["brk"] == b1, (b0, b1, st))
+# Every maps listing is counted once: under RCU alone or with the lock.
+listed = st["maps_rcu"] + st["maps_locked"]
+c.ok("maps", {"space": "m1"})
+st2 = c.ok("stats", {"space": "m1"})
+check(st2["maps_rcu"] + st2["maps_locked"] == listed + 1, (st, st2))
 check(c.ok("space.validate", {"space": "m1"}) == {"valid": True},
       "validate")
 
