@@ -1215,62 +1215,41 @@ out:
 	return err;
 }
 
-/* Resident runs of one VMA, recorded in @op (applied at its commit). */
-static int rd_resident(struct snap_rd *r, struct vas_op *op, uint64_t nr,
-		       uint64_t spfn, uint64_t pages, const uint8_t *data,
-		       size_t len)
+/*
+ * The page runs of one VMA (VMA_RESIDENT or VMA_GUARDS), recorded in @op
+ * (applied at its commit): (skip, length) pairs, where a resident run's
+ * length carries the zero-page bit and guard runs never touch (they
+ * would be one).
+ */
+static int rd_runs(struct snap_rd *r, struct vas_op *op, uint64_t nr,
+		   unsigned field, uint64_t spfn, uint64_t pages,
+		   const uint8_t *data, size_t len)
 {
+	bool guards = field == VMA_GUARDS;
+	const char *what = guards ? "guard run" : "resident run";
 	struct snap_rd rr = rd_sub(r, data, len);
 	uint64_t pos = 0;
 
 	while (rr.p < rr.end) {
 		uint64_t skip, v, n;
-		int err = rd_varint(&rr, &skip, "resident run")
-				  ?: rd_varint(&rr, &v, "resident run");
+		enum vas_pg_kind kind;
+		int err =
+			rd_varint(&rr, &skip, what) ?: rd_varint(&rr, &v, what);
 
 		if (err)
 			return err;
-		n = v >> 1;
-		if (!n || skip > pages - pos || n > pages - pos - skip)
-			return rd_fail(&rr,
-				       "VMA %" PRIu64
-				       ": resident run outside the VMA",
-				       nr);
-		pos += skip;
-		vas_op_pages(op, v & 1 ? VAS_PG_SET_ZERO : VAS_PG_SET,
-			     spfn + pos, 0, n);
-		if (op->err)
-			return op->err;
-		pos += n;
-	}
-	return 0;
-}
-
-/* Guard runs of one VMA, recorded in @op (applied at its commit). */
-static int rd_guards(struct snap_rd *r, struct vas_op *op, uint64_t nr,
-		     uint64_t spfn, uint64_t pages, const uint8_t *data,
-		     size_t len)
-{
-	struct snap_rd gr = rd_sub(r, data, len);
-	uint64_t pos = 0;
-
-	while (gr.p < gr.end) {
-		uint64_t skip, n;
-		int err = rd_varint(&gr, &skip, "guard run")
-				  ?: rd_varint(&gr, &n, "guard run");
-
-		if (err)
-			return err;
-		/* Runs are disjoint and not adjacent (they would be one). */
+		n = guards ? v : v >> 1;
+		kind = guards  ? VAS_PG_GUARD_SET
+		       : v & 1 ? VAS_PG_SET_ZERO
+			       : VAS_PG_SET;
 		if (!n || skip > pages - pos || n > pages - pos - skip ||
-		    (pos && !skip))
-			return rd_fail(&gr,
-				       "VMA %" PRIu64
-				       ": guard run outside the VMA or "
-				       "touching the one before",
-				       nr);
+		    (guards && pos && !skip))
+			return rd_fail(
+				&rr, "VMA %" PRIu64 ": %s outside the VMA%s",
+				nr, what,
+				guards ? " or touching the one before" : "");
 		pos += skip;
-		vas_op_pages(op, VAS_PG_GUARD_SET, spfn + pos, 0, n);
+		vas_op_pages(op, kind, spfn + pos, 0, n);
 		if (op->err)
 			return op->err;
 		pos += n;
@@ -1405,20 +1384,20 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 			err = op.err;
 			goto out_abort;
 		}
-		if (rec.seen & (1u << VMA_RESIDENT)) {
-			err = rd_resident(r, &op, i, p.start >> VAS_PAGE_SHIFT,
-					  pages, rec.data[VMA_RESIDENT],
-					  rec.len[VMA_RESIDENT]);
-			if (err)
-				goto out_abort;
-		}
-		if (rec.seen & (1u << VMA_GUARDS)) {
-			err = rd_guards(r, &op, i, p.start >> VAS_PAGE_SHIFT,
-					pages, rec.data[VMA_GUARDS],
-					rec.len[VMA_GUARDS]);
-			if (err)
-				goto out_abort;
-		}
+		/* Resident pages first: guard markers zap what they cover. */
+		err = 0;
+		if (rec.seen & (1u << VMA_RESIDENT))
+			err = rd_runs(r, &op, i, VMA_RESIDENT,
+				      p.start >> VAS_PAGE_SHIFT, pages,
+				      rec.data[VMA_RESIDENT],
+				      rec.len[VMA_RESIDENT]);
+		if (!err && (rec.seen & (1u << VMA_GUARDS)))
+			err = rd_runs(r, &op, i, VMA_GUARDS,
+				      p.start >> VAS_PAGE_SHIFT, pages,
+				      rec.data[VMA_GUARDS],
+				      rec.len[VMA_GUARDS]);
+		if (err)
+			goto out_abort;
 		if (p.flags & VAS_F_SEALED)
 			sr->any_sealed = true;
 		prev_end = p.end;
