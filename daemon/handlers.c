@@ -446,9 +446,10 @@ static int h_fault(struct vmad_ctx *ctx, const struct rpc_request *req,
 		return ret;
 	ret = vas_fault(sp->vas, p->addr.v, p->access, &res);
 	vmad_space_put(sp);
+	/* Even a fault that ran out of memory may have given an anon_vma. */
+	ctx->changed = res.changed;
 	if (ret)
 		return rpc_error_errno(err, ret);
-	ctx->changed = res.changed;
 	ctx->nr_faults++;
 	rpc_write_fault(out, &res);
 	return 0;

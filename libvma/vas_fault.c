@@ -443,7 +443,7 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 {
 	struct vas_reader *self = reader_self();
 	unsigned retries = 0;
-	bool expanded, refused = false;
+	bool expanded, grew_anon, refused = false;
 	int err;
 
 	stripe_inc(vas, faults);
@@ -494,7 +494,9 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 			vas__unlock(vas);
 			if (!ok)
 				return -ENOMEM;
-			err = vas__grow_stack(vas, addr, &expanded);
+			err = vas__grow_stack(vas, addr, &expanded, &grew_anon);
+			if (grew_anon)
+				res->changed = true;
 			if (err < 0)
 				return err;
 			if (err > 0)

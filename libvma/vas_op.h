@@ -55,7 +55,8 @@ struct vas_op {
 	int64_t dcount; /* map_count delta */
 	int64_t dbytes; /* mapped bytes delta */
 	unsigned nr_changes;
-	bool marked; /* the old areas are marked (vas_op_finish()) */
+	bool marked;	    /* the old areas are marked (vas_op_finish()) */
+	bool anon_prepared; /* a live area got its anon_vma in place */
 	struct vas_area **fresh;
 	size_t nr_fresh, cap_fresh;
 	struct vas_area **old;
@@ -120,7 +121,8 @@ static inline const struct vas_guards *vas_op_guards(const struct vas_op *op)
 }
 
 /* vas_ops.c, used by the fault path and vas_madvise.c */
-int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded);
+int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded,
+		    bool *changed);
 struct vas_area *vas__modify_range(struct vas_op *op, struct vas_area *v,
 				   struct vas_area **prev, uint64_t start,
 				   uint64_t end, uint32_t newflags,

@@ -987,7 +987,14 @@ out_file:
 	vas_op_abort(&op);
 out_file_unlock:
 	if (f && f->refs == 0 && new_file) {
-		/* Nothing refers to a file created for a failed mapping. */
+		/*
+		 * Nothing refers to a file created for a failed mapping. A
+		 * shmem file gives its inode number back (shmem_zero_setup()
+		 * comes after every check that can fail): a failed mmap leaves
+		 * the space as it was, so a journal need not record it.
+		 */
+		if (f->shmem && f->inode == vas->next_shmem_ino)
+			vas->next_shmem_ino--;
 		vas__file_unlink(vas, f);
 		vma_free(f);
 	}
@@ -1681,9 +1688,10 @@ int vas_brk(struct vas *vas, uint64_t addr, uint64_t *out)
 static void stack_anon_prepare(struct vas_op *op, struct vas_area *v,
 			       struct vas_area *prev, struct vas_area *next)
 {
-	if (!vas_area_anon(v))
-		uatomic_set(&v->anon,
-			    vas__find_mergeable_anon(op->vas, v, prev, next));
+	if (vas_area_anon(v))
+		return;
+	uatomic_set(&v->anon, vas__find_mergeable_anon(op->vas, v, prev, next));
+	op->anon_prepared = true;
 }
 
 /*
@@ -1782,18 +1790,22 @@ static int expand_upwards(struct vas_op *op, struct vas_area *v, uint64_t addr)
  * covers: take the write lock, look again, and grow the growsdown area
  * above @addr (or the growsup area below it) as Linux would.
  * @expanded: set if a stack grew to cover @addr.
+ * @changed: set if the space changed: the stack grew, or a refused growth
+ *           still gave it an anon_vma (which a journal must record).
  * Context: Takes vas->write_lock; the caller holds no RCU read lock.
  * Return: 0 (look again: covered now, or a SEGV); 1 if the address was
  *         already covered when the lock was taken; -ENOMEM on allocation
  *         failure (space unchanged).
  */
-int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded)
+int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded,
+		    bool *changed)
 {
 	struct vas_area *v, *prev;
 	struct vas_op op;
 	int err = 0;
 
 	*expanded = false;
+	*changed = false;
 	vas__lock(vas);
 	if (vt_load(vas->vt, addr, NULL, NULL)) {
 		err = 1; /* somebody mapped or grew it meanwhile */
@@ -1808,6 +1820,8 @@ int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded)
 		if (prev && (prev->flags & VAS_F_GROWSUP))
 			err = expand_upwards(&op, prev, addr);
 	}
+	/* The anon_vma stays when the growth is refused or aborted. */
+	*changed = op.anon_prepared;
 	if (op.err || err || !op.nr_changes) {
 		vas_op_abort(&op);
 		err = op.err;
@@ -1815,6 +1829,7 @@ int vas__grow_stack(struct vas *vas, uint64_t addr, bool *expanded)
 	}
 	err = vas_op_finish(&op);
 	*expanded = !err;
+	*changed = *changed || *expanded;
 out:
 	vas__unlock(vas);
 	return err;

@@ -52,6 +52,36 @@ def raw_call(c, method, params):
     return json.loads(line) if line is not None else None
 
 
+def state_diff(got, cands):
+    """What differs between a loaded state and the nearest acknowledged
+    one, field by field, so that a failure names its cause."""
+    if got is None or cands == [None]:
+        return f"got {got!r}, expected one of {cands!r}"
+
+    def fields(st):
+        text, vmas, brk = st
+        out = {"brk": brk}
+        for v in vmas:
+            for k, x in v.items():
+                out[f"{v['start']:x}.{k}"] = x
+        return out
+
+    g = fields(got)
+    best = None
+    for c in cands:
+        if c is None:
+            continue
+        e = fields(c)
+        d = sorted(k for k in set(g) | set(e) if g.get(k) != e.get(k))
+        if best is None or len(d) < len(best[0]):
+            best = (d, e)
+    lines = [f"maps loaded:\n{got[0]}",
+             f"{len(cands)} acknowledged states; the nearest differs in:"]
+    lines += [f"  {k}: loaded {g.get(k)!r}, acknowledged {best[1].get(k)!r}"
+              for k in best[0]]
+    return "\n".join(lines)
+
+
 def mode_args(mode, state):
     args = ["--state-dir", state, "--save-interval", "20ms"]
     if mode != "snapshot":
@@ -101,9 +131,7 @@ def one_life(state, mode, rng, r, expect, stats):
             check(got in expect.get(s, [None]),
                   f"kill {stats['kills']} ({stats['mode']}), seed {SEED}: "
                   f"space {s} loaded a state never acknowledged:\n"
-                  f"{got and got[0]}\nexpected one of "
-                  f"{len(expect.get(s, []))}, last:\n"
-                  f"{(expect.get(s) or [None])[-1]}")
+                  f"{state_diff(got, expect.get(s) or [None])}")
         resync(d, r, names)
     hist = {s: [maps_state(r, s)] for s in names}
     if FORKED not in hist:

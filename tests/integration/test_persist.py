@@ -187,6 +187,17 @@ def populate(c, rng):
     c.ok("space.fork", {"space": "s1", "name": "s1child"})
     c.ok("space.create", {})  # unnamed
     c.ok("space.destroy", {"space": "s3"})
+    # A stack growth that RLIMIT_STACK refuses still gives the stack its
+    # anon_vma (expand_downwards()): a change a journal must record.
+    c.ok("space.create", {"name": "refused", "stack_rlimit": 4 * P,
+                          "stack_guard_gap": 0})
+    c.ok("mmap", {"space": "refused", "addr": W, "length": 4 * P,
+                  "prot": "rw", "flags": ["private", "anonymous", "fixed",
+                                          "growsdown"]})
+    f = c.ok("fault", {"space": "refused", "addr": W - P, "access": "read"})
+    check(f.get("code") == "SEGV_MAPERR", f"refused growth: {f}")
+    vma = c.ok("maps", {"space": "refused"})["vmas"][0]
+    check("anon_vma" in vma["flags"], f"refused growth: {vma}")
     names = [s["space"] for s in c.ok("space.list")["spaces"]]
     return {s: maps_state(c, s) for s in names}, c.ok("space.list")
 

@@ -37,9 +37,9 @@
 #define F_SEQ_READ   0x2000u
 #define F_RAND_READ  0x4000u
 #define F_MERGEABLE  0x8000u
-#define MAX_FILES   64
-#define MAX_SHM	    4096
-#define PALIGN(x)   (((x) + PG - 1) & ~(PG - 1))
+#define MAX_FILES    64
+#define MAX_SHM	     4096
+#define PALIGN(x)    (((x) + PG - 1) & ~(PG - 1))
 
 struct mpage {
 	bool mapped, res;
@@ -532,8 +532,13 @@ int model_mmap(struct model *m, uint64_t addr, uint64_t length, unsigned prot,
 		pgoff = addr / PG;
 	}
 	err = unmap(m, addr, addr + len);
-	if (err)
+	if (err) {
+		if (anonymous && shared) { /* no inode for a failed mmap */
+			m->nr_shm--;
+			m->next_ino--;
+		}
 		return err;
+	}
 	if ((f & (F_NORESERVE | F_SHARED | F_W)) == F_W)
 		f |= F_ACCOUNT;
 	for (i = 0; i < len / PG; i++)

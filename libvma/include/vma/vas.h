@@ -267,7 +267,9 @@ struct vas_fault_result {
 	bool expanded;		 /* a stack VMA grew to cover the address */
 	bool changed;		 /* the fault changed the space: it mapped a
 				    page, gave one a page of its own, gave
-				    the VMA an anon_vma or grew a stack */
+				    the VMA an anon_vma or grew a stack
+				    (set even with -ENOMEM or a SEGV: a
+				    refused growth keeps its anon_vma) */
 	struct vas_vma_info vma; /* the VMA, when status is VAS_FAULT_OK */
 };
 

@@ -943,6 +943,11 @@ START_TEST(test_stack_rlimit_prepares_anon)
 	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
 	ck_assert_uint_ne(info_at(v, P(2)).anon_vma, 0);
 	ck_assert_uint_ne(info_at(v, P(2)).anon_vma, info_at(v, P(0)).anon_vma);
+	/* A change, though refused: a journal must record this fault. */
+	ck_assert(r.changed);
+	ck_assert_int_eq(vas_fault(v, P(1), VAS_ACCESS_READ, &r), 0);
+	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
+	ck_assert(!r.changed);
 	ck_assert_int_eq(vas_mmap(v, P(1), PG, RW, GD, NULL, 0, &out), 0);
 	ck_assert_str_eq(draw(v, 6), "AABBBB");
 	valid(v);
@@ -957,6 +962,7 @@ START_TEST(test_stack_rlimit_prepares_anon)
 	ck_assert_int_eq(vas_fault(v, P(2), VAS_ACCESS_READ, &r), 0);
 	ck_assert_int_eq(r.code, VAS_SEGV_MAPERR);
 	ck_assert_uint_eq(info_at(v, P(3)).anon_vma, 0);
+	ck_assert(!r.changed);
 	valid(v);
 	vas_free(v);
 }
@@ -1523,6 +1529,24 @@ START_TEST(test_mseal)
 	/* Sealed VMAs refuse munmap, MAP_FIXED, mprotect, mremap. */
 	ck_assert_int_eq(vas_munmap(vas, P(3), PG), -EPERM);
 	ck_assert_int_eq(vas_mmap(vas, P(4), PG, RW, FIX, NULL, 0, &a), -EPERM);
+	{
+		/* A refused shared anonymous mmap takes no inode number. */
+		const unsigned SHA = VAS_MAP_SHARED | VAS_MAP_ANONYMOUS;
+		uint64_t ino;
+
+		ck_assert_int_eq(vas_mmap(vas, P(8), PG, RW,
+					  SHA | VAS_MAP_FIXED, NULL, 0, &a),
+				 0);
+		ino = info_at(vas, P(8)).inode;
+		ck_assert_int_eq(vas_mmap(vas, P(4), PG, RW,
+					  SHA | VAS_MAP_FIXED, NULL, 0, &a),
+				 -EPERM);
+		ck_assert_int_eq(vas_mmap(vas, P(10), PG, RW,
+					  SHA | VAS_MAP_FIXED, NULL, 0, &a),
+				 0);
+		ck_assert_uint_eq(info_at(vas, P(10)).inode, ino + 1);
+		ck_assert_int_eq(vas_munmap(vas, P(8), 3 * PG), 0);
+	}
 	ck_assert_int_eq(vas_mprotect(vas, P(3), PG, RW), -EPERM);
 	ck_assert_int_eq(vas_mprotect(vas, P(3), PG, RO), -EPERM);
 	ck_assert_int_eq(
@@ -1578,11 +1602,11 @@ START_TEST(test_anon_name)
 			 0);
 	ck_assert_int_eq(vas_set_anon_name(vas, P(8), PG, "x"), -EBADF);
 	/* Shared anonymous memory is named [anon_shmem:NAME]. */
-	ck_assert_int_eq(vas_mmap(vas, P(10), PG, RW,
-				  VAS_MAP_SHARED | VAS_MAP_ANONYMOUS |
-					  VAS_MAP_FIXED,
-				  NULL, 0, &a),
-			 0);
+	ck_assert_int_eq(
+		vas_mmap(vas, P(10), PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_FIXED,
+			 NULL, 0, &a),
+		0);
 	ck_assert_int_eq(vas_set_anon_name(vas, P(10), PG, "shm"), 0);
 	i = info_at(vas, P(10));
 	vas_format_maps_line(&i, line, sizeof(line));
