@@ -466,15 +466,18 @@ int vas_fault(struct vas *vas, uint64_t addr, enum vas_access access,
 				return err;
 			if (done)
 				goto out;
-			goto no_vma;
+			/* Unmapped: a stack to grow? Under the lock. */
+			a = NULL;
+			locked = true;
+		} else {
+			urcu_memb_read_lock();
+			a = vt_load(vas->vt, addr, NULL, NULL);
+			if (!a) /* Is there a stack to grow? */
+				a = fault_find_stack(vas, addr, &grow, &locked);
+			if (!a)
+				urcu_memb_read_unlock();
 		}
-
-		urcu_memb_read_lock();
-		a = vt_load(vas->vt, addr, NULL, NULL);
-		if (!a) /* Is there a stack to grow? */
-			a = fault_find_stack(vas, addr, &grow, &locked);
 		if (!a) {
-			urcu_memb_read_unlock();
 			if (locked &&
 			    !fault_find_stack_locked(vas, addr, &grow)) {
 				stripe_inc(vas, retries);

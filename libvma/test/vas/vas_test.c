@@ -916,6 +916,85 @@ START_TEST(test_stack_growth)
 END_TEST
 
 /*
+ * A thread that finds every reader slot taken faults under the writer
+ * lock (fault_locked()): it must still grow a stack, as any other thread
+ * would. 300 threads hold the 256 slots while one more faults.
+ */
+#define SLOT_HOLDERS 300
+
+struct slot_holders {
+	struct vas *v;
+	pthread_barrier_t faulted, release;
+};
+
+static void *slot_holder(void *arg)
+{
+	struct slot_holders *h = arg;
+	struct vas_fault_result r;
+	int err;
+
+	urcu_memb_register_thread();
+	err = vas_fault(h->v, VAS_DEFAULT_TASK_SIZE - PG, VAS_ACCESS_READ, &r);
+	pthread_barrier_wait(&h->faulted);
+	pthread_barrier_wait(&h->release);
+	urcu_memb_unregister_thread();
+	return (void *)(long)(err || r.status != VAS_FAULT_OK);
+}
+
+struct grow_result {
+	struct vas *v;
+	struct vas_fault_result near, far;
+};
+
+static void *slotless_grower(void *arg)
+{
+	struct grow_result *g = arg;
+	uint64_t top = VAS_DEFAULT_TASK_SIZE;
+
+	urcu_memb_register_thread();
+	if (vas_fault(g->v, top - (1ULL << 20), VAS_ACCESS_WRITE, &g->near) ||
+	    vas_fault(g->v, top - (9ULL << 20), VAS_ACCESS_READ, &g->far))
+		g->near.status = g->far.status = -1;
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+START_TEST(test_stack_growth_without_reader_slot)
+{
+	static pthread_t th[SLOT_HOLDERS];
+	struct slot_holders h = {.v = new_space(256, 65530, true)};
+	struct grow_result g = {.v = h.v};
+	pthread_t t;
+	void *bad;
+	unsigned i;
+
+	pthread_barrier_init(&h.faulted, NULL, SLOT_HOLDERS + 1);
+	pthread_barrier_init(&h.release, NULL, SLOT_HOLDERS + 1);
+	for (i = 0; i < SLOT_HOLDERS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, slot_holder, &h),
+				 0);
+	pthread_barrier_wait(&h.faulted);
+	ck_assert_int_eq(pthread_create(&t, NULL, slotless_grower, &g), 0);
+	pthread_join(t, NULL);
+	pthread_barrier_wait(&h.release);
+	for (i = 0; i < SLOT_HOLDERS; i++) {
+		pthread_join(th[i], &bad);
+		ck_assert_ptr_null(bad);
+	}
+	pthread_barrier_destroy(&h.faulted);
+	pthread_barrier_destroy(&h.release);
+	ck_assert_int_eq(g.near.status, VAS_FAULT_OK);
+	ck_assert(g.near.expanded && g.near.changed);
+	ck_assert_uint_eq(g.near.vma.start,
+			  VAS_DEFAULT_TASK_SIZE - (1ULL << 20));
+	ck_assert_int_eq(g.far.status, VAS_FAULT_SEGV);
+	ck_assert_int_eq(g.far.code, VAS_SEGV_MAPERR);
+	valid(h.v);
+	vas_free(h.v);
+}
+END_TEST
+
+/*
  * A growth that RLIMIT_STACK refuses still prepares the stack's anon_vma
  * (expand_downwards(): anon_vma_prepare() before acct_stack_growth()),
  * so the hole between the stack and a written VMA below then merges with
@@ -1908,6 +1987,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_exec_fault_then_merge);
 	tcase_add_test(tc, test_zero_page);
 	tcase_add_test(tc, test_stack_growth);
+	tcase_add_test(tc, test_stack_growth_without_reader_slot);
 	tcase_add_test(tc, test_stack_rlimit_prepares_anon);
 	tcase_add_test(tc, test_stack_gap0);
 	tcase_add_test(tc, test_fork);
