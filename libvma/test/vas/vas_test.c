@@ -1455,6 +1455,21 @@ static struct vas *zero_page_space(bool zero_page)
 	return v;
 }
 
+/*
+ * madvise(@advice) of @pages pages at @addr succeeds and leaves the VMA
+ * there with @rss pages counted and an anon_vma or not (@anon).
+ */
+static void populate_ok(struct vas *v, uint64_t addr, uint64_t pages,
+			int advice, uint64_t rss, bool anon)
+{
+	struct vas_vma_info i;
+
+	ck_assert_int_eq(vas_madvise(v, addr, pages * PG, advice), 0);
+	i = info_at(v, addr);
+	ck_assert_uint_eq(i.rss_pages, rss);
+	ck_assert_int_eq(!!(i.flags & VAS_VM_ANON_VMA), anon);
+}
+
 START_TEST(test_madvise_populate_errors)
 {
 	uint64_t mut;
@@ -1515,18 +1530,12 @@ START_TEST(test_madvise_populate_read)
 
 	/* Private anonymous: the zero page, no anon_vma, nothing counted. */
 	map_at(v, P(0), 4, RW);
-	ck_assert_int_eq(vas_madvise(v, P(0), 4 * PG, VAS_MADV_POPULATE_READ),
-			 0);
-	ck_assert_uint_eq(info_at(v, P(0)).rss_pages, 0);
-	ck_assert(!(info_at(v, P(0)).flags & VAS_VM_ANON_VMA));
+	populate_ok(v, P(0), 4, VAS_MADV_POPULATE_READ, 0, false);
 	ck_assert_int_eq(vas_fault(v, P(1), VAS_ACCESS_READ, &r), 0);
 	ck_assert(!r.populated); /* present: the zero page */
 	/* Without the zero page a read allocates: anon_vma, counted. */
 	map_at(nz, P(0), 4, RW);
-	ck_assert_int_eq(vas_madvise(nz, P(0), 4 * PG, VAS_MADV_POPULATE_READ),
-			 0);
-	ck_assert_uint_eq(info_at(nz, P(0)).rss_pages, 4);
-	ck_assert(info_at(nz, P(0)).flags & VAS_VM_ANON_VMA);
+	populate_ok(nz, P(0), 4, VAS_MADV_POPULATE_READ, 4, true);
 	/* A file and a shared mapping: pages of their own, no anon_vma. */
 	ck_assert_int_eq(vas_mmap(v, P(8), 2 * PG, RO,
 				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/data/f", 0,
@@ -1560,10 +1569,7 @@ START_TEST(test_madvise_populate_write)
 	ck_assert_int_eq(vas_madvise(vas, P(0), 2 * PG, VAS_MADV_POPULATE_READ),
 			 0);
 	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 0);
-	ck_assert_int_eq(
-		vas_madvise(vas, P(0), 4 * PG, VAS_MADV_POPULATE_WRITE), 0);
-	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 4);
-	ck_assert(info_at(vas, P(0)).flags & VAS_VM_ANON_VMA);
+	populate_ok(vas, P(0), 4, VAS_MADV_POPULATE_WRITE, 4, true);
 	/* Again: nothing more to count. */
 	ck_assert_int_eq(
 		vas_madvise(vas, P(0), 4 * PG, VAS_MADV_POPULATE_WRITE), 0);
@@ -1573,19 +1579,13 @@ START_TEST(test_madvise_populate_write)
 				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/data/f", 0,
 				  &out),
 			 0);
-	ck_assert_int_eq(
-		vas_madvise(vas, P(8), 2 * PG, VAS_MADV_POPULATE_WRITE), 0);
-	ck_assert_uint_eq(info_at(vas, P(8)).rss_pages, 2);
-	ck_assert(info_at(vas, P(8)).flags & VAS_VM_ANON_VMA);
+	populate_ok(vas, P(8), 2, VAS_MADV_POPULATE_WRITE, 2, true);
 	/* A shared one is written in place: no anon_vma. */
 	ck_assert_int_eq(vas_mmap(vas, P(12), 2 * PG, RW,
 				  VAS_MAP_SHARED | VAS_MAP_FIXED, "/data/g", 0,
 				  &out),
 			 0);
-	ck_assert_int_eq(
-		vas_madvise(vas, P(12), 2 * PG, VAS_MADV_POPULATE_WRITE), 0);
-	ck_assert_uint_eq(info_at(vas, P(12)).rss_pages, 2);
-	ck_assert(!(info_at(vas, P(12)).flags & VAS_VM_ANON_VMA));
+	populate_ok(vas, P(12), 2, VAS_MADV_POPULATE_WRITE, 2, false);
 	/* VM_LOCKONFAULT does not stop it (only __mm_populate() skips). */
 	ck_assert_int_eq(vas_mmap(vas, P(16), 2 * PG, RW, FIX, NULL, 0, &out),
 			 0);
