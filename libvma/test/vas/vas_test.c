@@ -1262,6 +1262,10 @@ static int run_op(struct vas *v, int op)
 		return vas_madvise(v, P(2), PG, VAS_MADV_GUARD_INSTALL);
 	case 16:
 		return vas_mlockall(v, VAS_MCL_CURRENT | VAS_MCL_FUTURE);
+	case 18:
+		return vas_madvise(v, P(0), 8 * PG, VAS_MADV_POPULATE_READ);
+	case 19:
+		return vas_madvise(v, P(0), 4 * PG, VAS_MADV_POPULATE_WRITE);
 	default: {
 		struct vas *child;
 		int err = vas_fork(v, &child);
@@ -2222,7 +2226,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_fork_dontfork_wipeonfork);
 	tcase_add_test(tc, test_place_file_thp);
 	tcase_add_test(tc, test_map_stack);
-	tcase_add_loop_test(tc, test_alloc_failure, 0, 18);
+	tcase_add_loop_test(tc, test_alloc_failure, 0, 20);
 	tcase_add_test(tc, test_concurrent_map_fixed);
 	suite_add_tcase(s, tc);
 	return s;
