@@ -416,8 +416,9 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 			"dofork,\nwipeonfork, keeponfork, dontdump, dodump, "
 			"hugepage,\nnohugepage, sequential, random, normal, "
 			"mergeable,\nunmergeable, willneed, cold, "
-			"dontneed_locked, guard_install,\nguard_remove) or the "
-			"number of a MADV_* constant.",
+			"dontneed_locked, guard_install,\nguard_remove, "
+			"populate_read, populate_write) or the\nnumber of a "
+			"MADV_* constant.",
 	},
 	{
 		.name = "mlock",

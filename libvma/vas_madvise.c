@@ -13,6 +13,9 @@
  *   split), and a split beyond max_map_count is -EAGAIN. Advice that drops
  *   pages or installs guard markers replaces the areas it touches by
  *   copies, so that their resident pages change with the commit.
+ *   MADV_POPULATE_READ/WRITE do not walk: madvise_populate() faults the
+ *   range in page by page (faultin_page_range()), see
+ *   vas__faultin_locked(), on the same one transaction.
  * - mlock()/mlock2()/munlock()/mlockall()/munlockall() (mm/mlock.c): the
  *   walk of apply_vma_lock_flags() (a hole is -ENOMEM where it is met),
  *   RLIMIT_MEMLOCK against mm->locked_vm, then __mm_populate() of the range
@@ -365,13 +368,18 @@ int vas_madvise(struct vas *vas, uint64_t addr, uint64_t length, int advice)
 		return -EPERM; /* madvise_inject_error(): CAP_SYS_ADMIN */
 	case VAS_MADV_PAGEOUT:
 	case VAS_MADV_COLLAPSE:
-	case VAS_MADV_POPULATE_READ:
-	case VAS_MADV_POPULATE_WRITE:
 		return -ENOSYS; /* known to Linux, not modelled */
 	}
 	vas__lock(vas);
 	vas_op_begin(&op, vas);
-	err = madvise_walk(&m, addr, addr + vas_page_align(length));
+	if (advice == VAS_MADV_POPULATE_READ ||
+	    advice == VAS_MADV_POPULATE_WRITE)
+		/* madvise_do_behavior(): madvise_populate(), no VMA walk. */
+		err = vas__faultin_locked(&op, addr,
+					  addr + vas_page_align(length),
+					  advice == VAS_MADV_POPULATE_WRITE);
+	else
+		err = madvise_walk(&m, addr, addr + vas_page_align(length));
 	err = vas_op_end(&op, err);
 	vas__unlock(vas);
 	return err;

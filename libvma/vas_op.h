@@ -129,6 +129,8 @@ struct vas_area *vas__modify_range(struct vas_op *op, struct vas_area *v,
 				   struct vas_file *name, int *err);
 int vas__populate_locked(struct vas_op *op, uint64_t start, uint64_t end,
 			 bool ignore_errors);
+int vas__faultin_locked(struct vas_op *op, uint64_t start, uint64_t end,
+			bool write);
 bool vas__mlock_future_ok(const struct vas_op *op, uint32_t flags,
 			  uint64_t bytes);
 struct vas_area *vas__refresh(struct vas_op *op, struct vas_area *v);

@@ -680,16 +680,15 @@ struct vas_area *vas__refresh(struct vas_op *op, struct vas_area *v)
 }
 
 /*
- * Populate [start, end) of fresh area @a (populate_vma_page_range()):
- * writable private areas are write-faulted, so they get an anon_vma; the
- * others are read-faulted (FOLL_FORCE), which maps the zero page into
- * private anonymous ones.
+ * Fault in [start, end) of fresh area @a, as write faults (@write) or
+ * read faults of each page (handle_mm_fault()): a write to private memory
+ * gives the area an anon_vma first (vmf_anon_prepare()) and a page of its
+ * own, a read of private anonymous memory maps the zero page where the
+ * space has one (do_anonymous_page()), anything else maps a page.
  */
 static void populate_area(struct vas_op *op, struct vas_area *a, uint64_t start,
-			  uint64_t end)
+			  uint64_t end, bool write)
 {
-	bool write = (a->flags & (VAS_F_WRITE | VAS_F_SHARED)) == VAS_F_WRITE;
-
 	if (vas_fault_needs_anon(&op->vas->layout, a, write) && !a->anon) {
 		/* The area is fresh: set its anon_vma before publishing. */
 		struct vas_area *prev =
@@ -706,12 +705,33 @@ static void populate_area(struct vas_op *op, struct vas_area *a, uint64_t start,
 		     (end - start) >> VAS_PAGE_SHIFT);
 }
 
+/*
+ * Fault in [start, end) of area @a (in the range) up to its first guard
+ * marker, which a fault answers with VM_FAULT_SIGSEGV.
+ * Return: where it stopped: @end, or the guard marker (-EFAULT for the
+ * caller); @end also after an allocation failure (recorded in @op).
+ */
+static uint64_t populate_to_guard(struct vas_op *op, struct vas_area *a,
+				  uint64_t start, uint64_t end, bool write)
+{
+	uint64_t stop = vas__guard_first(vas_op_guards(op), start, end);
+
+	if (stop > start) {
+		a = vas__refresh(op, a);
+		if (!a)
+			return end;
+		populate_area(op, a, start, stop, write);
+	}
+	return stop;
+}
+
 /**
  * vas__populate_locked() - __mm_populate(): fault in [start, end) area by
- * area, as mlock(), MAP_LOCKED and mlockall() do. VM_LOCKONFAULT areas
- * are skipped; an inaccessible area or a guard page is -EFAULT (pages
- * before it stay populated): the end with @ignore_errors unset, else the
- * next area is tried.
+ * area, as mlock(), MAP_LOCKED and mlockall() do (populate_vma_page_range():
+ * write faults for private writable areas, read faults for the others).
+ * VM_LOCKONFAULT areas are skipped; an inaccessible area or a guard page
+ * is -EFAULT (pages before it stay populated): the end with @ignore_errors
+ * unset, else the next area is tried.
  * Context: Writer.
  * Return: 0; -EFAULT; -ENOMEM (allocation, recorded in @op).
  */
@@ -723,6 +743,7 @@ int vas__populate_locked(struct vas_op *op, uint64_t start, uint64_t end,
 	while (nstart < end && !op->err) {
 		struct vas_area *a = vas_op_next(op, nstart);
 		uint64_t nend, stop;
+		bool write;
 
 		if (!a || a->start >= end)
 			break;
@@ -733,19 +754,61 @@ int vas__populate_locked(struct vas_op *op, uint64_t start, uint64_t end,
 			nstart = nend;
 			continue;
 		}
+		write = (a->flags & (VAS_F_WRITE | VAS_F_SHARED)) ==
+			VAS_F_WRITE;
 		stop = (a->flags & VAS_F_ACCESS)
-			       ? vas__guard_first(vas_op_guards(op), nstart,
-						  nend)
+			       ? populate_to_guard(op, a, nstart, nend, write)
 			       : nstart;
-		if (stop > nstart) {
-			a = vas__refresh(op, a);
-			if (!a)
-				break;
-			populate_area(op, a, nstart, stop);
-		}
 		if (stop < nend && !ignore_errors)
 			return -EFAULT;
 		nstart = nend;
+	}
+	return op->err;
+}
+
+/*
+ * check_vma_flags() without FOLL_FORCE: may @a be faulted in for a write
+ * (@write) or a read? Not a VM_PFNMAP | VM_IO area ([vvar]), and the
+ * area's own permission: VM_WRITE for a write, VM_READ for a read (a
+ * PROT_WRITE-only or PROT_EXEC-only area has no VM_READ).
+ */
+static bool faultin_permitted(const struct vas_area *a, bool write)
+{
+	if (a->file && a->file->special == VAS_SPECIAL_PFNMAP)
+		return false;
+	return a->flags & (write ? VAS_F_WRITE : VAS_F_READ);
+}
+
+/**
+ * vas__faultin_locked() - faultin_page_range() for madvise_populate()
+ * (MADV_POPULATE_READ/WRITE): fault in every page of [start, end) as a
+ * read or a write (@write) of it would, VMA by VMA, stopping at the first
+ * error; the pages populated before it stay (the loop of
+ * madvise_populate() over __get_user_pages() with FOLL_MADV_POPULATE).
+ * Context: Writer.
+ * Return: 0; -ENOMEM for an address no VMA holds (vma_lookup(): no stack
+ * expansion); -EINVAL for a VMA that does not permit the access;
+ * -EFAULT for a guard marker (VM_FAULT_SIGSEGV); -ENOMEM (allocation,
+ * recorded in @op).
+ */
+int vas__faultin_locked(struct vas_op *op, uint64_t start, uint64_t end,
+			bool write)
+{
+	uint64_t addr = start;
+
+	vas_assert_write_locked(op->vas);
+	while (addr < end && !op->err) {
+		struct vas_area *a = vas_op_load(op, addr);
+		uint64_t nend;
+
+		if (!a)
+			return -ENOMEM;
+		if (!faultin_permitted(a, write))
+			return -EINVAL;
+		nend = a->end < end ? a->end : end;
+		if (populate_to_guard(op, a, addr, nend, write) < nend)
+			return op->err ? op->err : -EFAULT;
+		addr = nend;
 	}
 	return op->err;
 }

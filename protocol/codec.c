@@ -288,9 +288,9 @@ static const struct {
 	{"soft_offline", VAS_MADV_SOFT_OFFLINE},
 	{"guard_install", VAS_MADV_GUARD_INSTALL},
 	{"guard_remove", VAS_MADV_GUARD_REMOVE},
+	{"populate_read", VAS_MADV_POPULATE_READ},
+	{"populate_write", VAS_MADV_POPULATE_WRITE},
 	{"pageout", -VAS_MADV_PAGEOUT},
-	{"populate_read", -VAS_MADV_POPULATE_READ},
-	{"populate_write", -VAS_MADV_POPULATE_WRITE},
 	{"collapse", -VAS_MADV_COLLAPSE},
 };
 #define NR_ADVICE (sizeof(advice_names) / sizeof(advice_names[0]))

@@ -262,6 +262,7 @@ static struct {
 	/* The system calls of issue 16, and how the kernel is built. */
 	bool mseal;	    /* mseal() exists */
 	bool guard;	    /* MADV_GUARD_INSTALL is known */
+	bool populate;	    /* MADV_POPULATE_READ/WRITE are known (5.14+) */
 	bool maybe_guard;   /* it sets VM_MAYBE_GUARD ("gu") */
 	bool madv_hugepage; /* MADV_HUGEPAGE is known (THP built in) */
 	bool ksm;	    /* MADV_MERGEABLE is known */
@@ -297,6 +298,7 @@ static struct {
 	uint64_t heap_lines, brk_moved, rss_after_sigbus;
 	uint64_t vmflags_compared, vmflags_new; /* VMAs, with a new flag */
 	uint64_t locked_lines, sealed_lines, guard_faults;
+	uint64_t populate, populate_errors; /* MADV_POPULATE_* compared */
 } tally;
 
 static void reset_files(void);
@@ -1283,6 +1285,17 @@ static bool platform_skips(struct vas *vas, const struct op *op)
 	    (op->flags == VAS_MADV_GUARD_INSTALL ||
 	     op->flags == VAS_MADV_GUARD_REMOVE))
 		return true;
+	/*
+	 * MADV_POPULATE_*: not on a kernel without them; and not once a
+	 * shared anonymous mapping has pages past its shmem object (see
+	 * seq_sigbus): the kernel stops there with EFAULT (SIGBUS), the
+	 * simulator, which has no object sizes, goes on.
+	 */
+	if (op->kind == OP_MADVISE &&
+	    (op->flags == VAS_MADV_POPULATE_READ ||
+	     op->flags == VAS_MADV_POPULATE_WRITE) &&
+	    (!plat.populate || seq_sigbus))
+		return true;
 	if (op->kind != OP_FAULT || !vas_lookup(vas, win + op->addr, &info))
 		return false;
 	/* Without NX, or if a fetch never maps the page, exec differs. */
@@ -1539,6 +1552,7 @@ static const int advices[] = {
 	VAS_MADV_COLD,		VAS_MADV_DONTNEED_LOCKED,
 	VAS_MADV_GUARD_INSTALL, VAS_MADV_GUARD_INSTALL,
 	VAS_MADV_GUARD_REMOVE,	7,
+	VAS_MADV_POPULATE_READ, VAS_MADV_POPULATE_WRITE,
 };
 
 /* A range over the VMAs: mostly a VMA's own, sometimes across. */
@@ -1875,6 +1889,12 @@ static int run_ops(struct op *ops, int n, uint64_t *seed, struct mismatch *mm,
 			if ((uint64_t)sm.n > tally.max_vmas)
 				tally.max_vmas = sm.n;
 			tally.exec_as_read += s.exec_read;
+			if (ops[i].kind == OP_MADVISE &&
+			    (ops[i].flags == VAS_MADV_POPULATE_READ ||
+			     ops[i].flags == VAS_MADV_POPULATE_WRITE)) {
+				tally.populate++;
+				tally.populate_errors += !!s.err;
+			}
 			tally.brk_moved +=
 				ops[i].kind == OP_BRK && s.addr != BRK_START;
 			for (int j = 0; j < sm.n; j++) {
@@ -2100,13 +2120,14 @@ struct hcase {
 	int expect_rss; /* its Rss after the last op */
 };
 
-#define NEEDS_NX_EXEC  1u /* NX, and a fetch maps a page not present */
-#define NEEDS_NO_PKEYS 2u /* PROT_EXEC alone is readable */
-#define NEEDS_BRK      4u /* start_brk could be moved into the window */
-#define NEEDS_MSEAL    8u /* mseal() */
-#define NEEDS_GUARD    16u /* MADV_GUARD_INSTALL */
-#define NEEDS_MEMLOCK  32u /* RLIMIT_MEMLOCK binds the child */
-#define NEEDS_MLOCKALL 64u /* not a sanitizer build (see platform_skips) */
+#define NEEDS_NX_EXEC  1u   /* NX, and a fetch maps a page not present */
+#define NEEDS_NO_PKEYS 2u   /* PROT_EXEC alone is readable */
+#define NEEDS_BRK      4u   /* start_brk could be moved into the window */
+#define NEEDS_MSEAL    8u   /* mseal() */
+#define NEEDS_GUARD    16u  /* MADV_GUARD_INSTALL */
+#define NEEDS_MEMLOCK  32u  /* RLIMIT_MEMLOCK binds the child */
+#define NEEDS_MLOCKALL 64u  /* not a sanitizer build (see platform_skips) */
+#define NEEDS_POPULATE 128u /* MADV_POPULATE_READ/WRITE */
 
 #define HCN(nd, nm, nv, ne, nf, ...)                                           \
 	{                                                                      \
@@ -2379,7 +2400,8 @@ static int run_hcase(const struct hcase *hc)
 	    ((hc->needs & NEEDS_MSEAL) && !plat.mseal) ||
 	    ((hc->needs & NEEDS_GUARD) && !plat.guard) ||
 	    ((hc->needs & NEEDS_MEMLOCK) && !plat.memlock) ||
-	    ((hc->needs & NEEDS_MLOCKALL) && sanitizer_build)) {
+	    ((hc->needs & NEEDS_MLOCKALL) && sanitizer_build) ||
+	    ((hc->needs & NEEDS_POPULATE) && !plat.populate)) {
 		printf("not run on this platform: %s\n", hc->name);
 		return 0;
 	}
@@ -2718,6 +2740,111 @@ static int issue16_cases(struct hcase *out)
 		    sizeof(rss) / sizeof(rss[0]), n);
 	for (size_t i = 0; i < n; i++) {
 		out[i] = cases[i];
+		out[i].check_rss = rss[i][1] >= 0;
+		out[i].rss_page = rss[i][0];
+		out[i].expect_rss = rss[i][1];
+	}
+	return (int)n;
+}
+
+/*
+ * MADV_POPULATE_READ / MADV_POPULATE_WRITE (madvise_populate()): every
+ * errno, the Rss they leave, and the anon_vma they give (seen through
+ * merging). Read populates of private anonymous memory follow the zero
+ * page detection.
+ */
+static int populate_cases(struct hcase *out)
+{
+	const int z = plat.zero_page;
+	const unsigned PR = VAS_MADV_POPULATE_READ,
+		       PW = VAS_MADV_POPULATE_WRITE;
+	const struct hcase cases[] = {
+		HC("POPULATE_WRITE populates every page", 1, 0, -1,
+		   MMAP(0, 4, RW, PA | NR, -1, 0), MADV(0, 4, PW)),
+		HC("POPULATE_READ of private anonymous memory: the zero page",
+		   1, 0, -1, MMAP(0, 4, RW, PA | NR, -1, 0), MADV(0, 4, PR)),
+		/* As the read-fault platform case, by populating. */
+		HC("POPULATE_READ: anon_vma only without the zero page",
+		   z ? 1 : 2, 0, -1, MMAP(0, 2, R, PA | NR, -1, 0),
+		   MADV(0, 2, PR), MMAP(2, 2, RW, PA | NR, -1, 0),
+		   MADV(2, 2, PR), MPROT(2, 2, R)),
+		HC("POPULATE_WRITE gives an anon_vma: no three-way merge", 2, 0,
+		   -1, MMAP(0, 2, RW, PA | NR, -1, 0), MADV(0, 2, PW),
+		   MMAP(3, 2, RW, PA | NR, -1, 0), FAULT(3, VAS_ACCESS_WRITE),
+		   MMAP(2, 1, RW, PA | NR, -1, 0)),
+		HC("POPULATE_WRITE after POPULATE_READ copies the zero page", 1,
+		   0, -1, MMAP(0, 4, RW, PA | NR, -1, 0), MADV(0, 4, PR),
+		   MADV(1, 2, PW)),
+		HC("POPULATE_WRITE over a hole: ENOMEM after the first VMA", 2,
+		   -ENOMEM, -1, MMAP(0, 2, RW, PA | NR, -1, 0),
+		   MMAP(3, 2, RW, PA | NR, -1, 0), MADV(0, 5, PW)),
+		HC("POPULATE_READ from a hole: ENOMEM, nothing populated", 1,
+		   -ENOMEM, -1, MMAP(1, 2, RW, PA | NR, -1, 0), MADV(0, 3, PR)),
+		HC("POPULATE_WRITE below a growsdown stack: ENOMEM, no growth",
+		   1, -ENOMEM, -1, MMAP(10, 2, RW, GD, -1, 0), MADV(9, 2, PW)),
+		HC("POPULATE_READ of PROT_NONE: EINVAL", 1, -EINVAL, -1,
+		   MMAP(0, 2, 0, PA | NR, -1, 0), MADV(0, 2, PR)),
+		HC("POPULATE_WRITE of PROT_NONE: EINVAL", 1, -EINVAL, -1,
+		   MMAP(0, 2, 0, PA | NR, -1, 0), MADV(0, 2, PW)),
+		HC("POPULATE_WRITE into a read-only VMA: EINVAL after the "
+		   "first",
+		   2, -EINVAL, -1, MMAP(0, 2, RW, PA | NR, -1, 0),
+		   MMAP(2, 2, R, PA | NR, -1, 0), MADV(0, 4, PW)),
+		HC("POPULATE_READ of PROT_WRITE alone: EINVAL (no VM_READ)", 1,
+		   -EINVAL, -1, MMAP(0, 2, VAS_PROT_WRITE, PA | NR, -1, 0),
+		   MADV(0, 2, PR)),
+		HC("POPULATE_WRITE of PROT_WRITE alone", 1, 0, -1,
+		   MMAP(0, 2, VAS_PROT_WRITE, PA | NR, -1, 0), MADV(0, 2, PW)),
+		HC("POPULATE_READ of PROT_EXEC alone: EINVAL (no VM_READ)", 1,
+		   -EINVAL, -1, MMAP(0, 2, VAS_PROT_EXEC, PA | NR, -1, 0),
+		   MADV(0, 2, PR)),
+		HCN(NEEDS_GUARD, "POPULATE_WRITE stops at a guard page: EFAULT",
+		    1, -EFAULT, -1, MMAP(0, 4, RW, PA | NR, -1, 0),
+		    MADV(2, 1, VAS_MADV_GUARD_INSTALL), MADV(0, 4, PW)),
+		HCN(NEEDS_GUARD, "POPULATE_READ stops at a guard page: EFAULT",
+		    1, -EFAULT, -1, MMAP(0, 4, RW, PA | NR, -1, 0),
+		    MADV(1, 1, VAS_MADV_GUARD_INSTALL), MADV(0, 4, PR)),
+		HC("POPULATE_WRITE of a private file mapping", 1, 0, -1,
+		   MMAP(0, 2, RW, PF | NR, 0, 0), MADV(0, 2, PW)),
+		HC("POPULATE_READ of a shared file mapping", 1, 0, -1,
+		   MMAP(0, 2, R, SF | NR, 0, 0), MADV(0, 2, PR)),
+		HC("POPULATE_WRITE of shared anonymous memory", 1, 0, -1,
+		   MMAP(0, 3, RW, SA | NR, -1, 0), MADV(0, 3, PW)),
+		HC("POPULATE_WRITE of a VM_LOCKONFAULT VMA", 1, 0, -1,
+		   MMAP(0, 4, RW, PA | NR, -1, 0),
+		   MLOCK(0, 4, VAS_MLOCK_ONFAULT), MADV(0, 4, PW)),
+		HC("POPULATE_READ with length 0 on nothing", 0, 0, -1,
+		   MADV(0, 0, PR)),
+		HC("POPULATE_WRITE unaligned: EINVAL", 1, -EINVAL, -1,
+		   MMAP(0, 2, RW, PA | NR, -1, 0),
+		   {.kind = OP_MADVISE,
+		    .addr = 8,
+		    .len = PG,
+		    .flags = PW,
+		    .file = -1}),
+	};
+	/* The Rss each case leaves in the VMA at rss_page (-1: none). */
+	const int rss[][2] = {
+		{0, 4},		{0, z ? 0 : 4},
+		{0, -1},	{0, 2}, /* 0-3 */
+		{0, z ? 2 : 4}, {0, 2},
+		{1, 0},		{10, 0}, /* 4-7 */
+		{0, 0},		{0, 0},
+		{0, 2},		{0, 0}, /* 8-11 */
+		{0, 2},		{0, 0},
+		{0, 2},		{0, z ? 0 : 1}, /* 12-15 */
+		{0, 2},		{0, 2},
+		{0, 3},		{0, 4}, /* 16-19 */
+		{0, -1},	{0, 0}, /* 20-21 */
+	};
+	size_t n = sizeof(cases) / sizeof(cases[0]);
+
+	if (sizeof(rss) / sizeof(rss[0]) != n)
+		die("populate_cases: %zu Rss rows for %zu cases",
+		    sizeof(rss) / sizeof(rss[0]), n);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = cases[i];
+		out[i].needs |= NEEDS_POPULATE;
 		out[i].check_rss = rss[i][1] >= 0;
 		out[i].rss_page = rss[i][0];
 		out[i].expect_rss = rss[i][1];
@@ -3263,7 +3390,7 @@ struct plat_probe {
 	bool thp_disabled, exec_maps_page, nx, exec_only_unreadable, pkeys;
 	int brk_err;
 	bool mseal, guard, maybe_guard, madv_hugepage, ksm, anon_name;
-	bool map_stack_nh, memlock, files_thp;
+	bool map_stack_nh, memlock, files_thp, populate;
 	int thp_file_cwd;
 	char ok;
 };
@@ -3363,6 +3490,7 @@ static void probe_child(struct plat_probe *r)
 		r->madv_hugepage = !madvise(w + 4 * PG, PG, MADV_HUGEPAGE);
 		r->ksm = !madvise(w + 6 * PG, PG, MADV_MERGEABLE);
 		r->guard = !madvise(w + 8 * PG, PG, VAS_MADV_GUARD_INSTALL);
+		r->populate = !madvise(w + 7 * PG, PG, VAS_MADV_POPULATE_READ);
 		r->anon_name = !prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME,
 				      win + 4 * PG, PG, (unsigned long)"p");
 	}
@@ -3438,6 +3566,7 @@ static void probe_platform(void)
 	plat.brk_err = r.brk_err;
 	plat.mseal = r.mseal;
 	plat.guard = r.guard;
+	plat.populate = r.populate;
 	plat.maybe_guard = r.maybe_guard;
 	plat.madv_hugepage = r.madv_hugepage;
 	plat.ksm = r.ksm;
@@ -3513,6 +3642,8 @@ static void print_platform(void)
 	       plat.anon_name ? "yes"
 			      : "no (CONFIG_ANON_VMA_NAME off: EINVAL, "
 				"simulated so)");
+	printf("  MADV_POPULATE_READ/WRITE: %s\n",
+	       plat.populate ? "yes" : "no (older than 5.14: not run)");
 	printf("  MADV_HUGEPAGE: %s; KSM: %s; MAP_STACK sets VM_NOHUGEPAGE: "
 	       "%s\n",
 	       plat.madv_hugepage ? "yes" : "no (simulated with no_thp)",
@@ -3720,9 +3851,10 @@ int main(int argc, char **argv)
 	print_platform();
 
 	if (hand) {
-		static struct hcase sc[8], pc[32], ic[64];
+		static struct hcase sc[8], pc[32], ic[64], pop[32];
 		int nsc = stack_cases(sc), npc = platform_cases(pc),
-		    nic = issue16_cases(ic), nh = 0, hf = 0;
+		    nic = issue16_cases(ic), npop = populate_cases(pop), nh = 0,
+		    hf = 0;
 
 		for (size_t i = 0; i < sizeof(hcases) / sizeof(hcases[0]);
 		     i++, nh++)
@@ -3733,6 +3865,8 @@ int main(int argc, char **argv)
 			hf += run_hcase(&pc[i]);
 		for (int i = 0; i < nic; i++, nh++)
 			hf += run_hcase(&ic[i]);
+		for (int i = 0; i < npop; i++, nh++)
+			hf += run_hcase(&pop[i]);
 		printf("hand-written cases: %d run, %d failed\n", nh, hf);
 		fails += hf;
 		fails += file_thp_case();
@@ -3791,6 +3925,9 @@ int main(int argc, char **argv)
 		       tally.vmflags_compared, tally.vmflags_new,
 		       tally.locked_lines, tally.sealed_lines,
 		       tally.guard_faults);
+		printf("  MADV_POPULATE_READ/WRITE compared %" PRIu64
+		       " (%" PRIu64 " failed with an errno)\n",
+		       tally.populate, tally.populate_errors);
 		printf("  compared: maps lines (start, end, perms, offset, "
 		       "name), Rss of %" PRIu64 " VMAs (%" PRIu64
 		       " non-zero; file VMAs above the simulator by "
@@ -3824,6 +3961,9 @@ int main(int argc, char **argv)
 		     !tally.ops[OP_MLOCK] || !tally.locked_lines ||
 		     (plat.mseal && !tally.sealed_lines) ||
 		     (plat.guard && !tally.guard_faults) ||
+		     (plat.populate &&
+		      (!tally.populate || !tally.populate_errors ||
+		       tally.populate_errors == tally.populate)) ||
 		     (!plat.brk_err &&
 		      (!tally.heap_lines || !tally.brk_moved)) ||
 		     (plat.nx && plat.exec_maps_page && !tally.exec_as_read))) {

@@ -17,11 +17,10 @@
  * While the input stays within what the page-array model of
  * tests/model/model.c reproduces (no growsdown mapping, no dontunmap, no
  * fork, none of the calls of issue 16 but madvise's flag advice,
- * DONTNEED, FREE and WILLNEED), every result is also compared with the
- * model: errno, returned
- * address, fault status, and the whole /proc/PID/maps text with resident
- * page counts. After the first operation outside that domain only the
- * invariants are checked.
+ * DONTNEED, FREE, WILLNEED, POPULATE_READ and POPULATE_WRITE), every result is
+ * also compared with the model: errno, returned address, fault status, and the
+ * whole /proc/PID/maps text with resident page counts. After the first
+ * operation outside that domain only the invariants are checked.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -176,14 +175,19 @@ static void leave_model(struct fz *fz)
 static const char *files[] = {"/lib/a.so", "/data/b", "/c"};
 
 static const int advices[] = {
-	VAS_MADV_NORMAL,	  VAS_MADV_RANDOM,	  VAS_MADV_SEQUENTIAL,
-	VAS_MADV_WILLNEED,	  VAS_MADV_DONTNEED,	  VAS_MADV_FREE,
-	VAS_MADV_REMOVE,	  VAS_MADV_DONTFORK,	  VAS_MADV_DOFORK,
-	VAS_MADV_MERGEABLE,	  VAS_MADV_UNMERGEABLE,	  VAS_MADV_HUGEPAGE,
-	VAS_MADV_NOHUGEPAGE,	  VAS_MADV_DONTDUMP,	  VAS_MADV_DODUMP,
-	VAS_MADV_WIPEONFORK,	  VAS_MADV_KEEPONFORK,	  VAS_MADV_COLD,
-	VAS_MADV_DONTNEED_LOCKED, VAS_MADV_GUARD_INSTALL, VAS_MADV_GUARD_REMOVE,
-	VAS_MADV_HWPOISON,	  VAS_MADV_PAGEOUT,	  7,
+	VAS_MADV_NORMAL,	  VAS_MADV_RANDOM,
+	VAS_MADV_SEQUENTIAL,	  VAS_MADV_WILLNEED,
+	VAS_MADV_DONTNEED,	  VAS_MADV_FREE,
+	VAS_MADV_REMOVE,	  VAS_MADV_DONTFORK,
+	VAS_MADV_DOFORK,	  VAS_MADV_MERGEABLE,
+	VAS_MADV_UNMERGEABLE,	  VAS_MADV_HUGEPAGE,
+	VAS_MADV_NOHUGEPAGE,	  VAS_MADV_DONTDUMP,
+	VAS_MADV_DODUMP,	  VAS_MADV_WIPEONFORK,
+	VAS_MADV_KEEPONFORK,	  VAS_MADV_COLD,
+	VAS_MADV_DONTNEED_LOCKED, VAS_MADV_GUARD_INSTALL,
+	VAS_MADV_GUARD_REMOVE,	  VAS_MADV_HWPOISON,
+	VAS_MADV_PAGEOUT,	  7,
+	VAS_MADV_POPULATE_READ,	  VAS_MADV_POPULATE_WRITE,
 };
 static const char *const names[] = {NULL, "a", "b", "x$", ""};
 
@@ -206,7 +210,10 @@ static int step_vmflags(struct fz *fz, uint64_t brk)
 		snprintf(fz->desc, sizeof(fz->desc),
 			 "madvise(%#" PRIx64 ", %#" PRIx64 ", %d)", addr, len,
 			 advice);
-		/* The model knows flag advice, DONTNEED, FREE, WILLNEED. */
+		/*
+		 * The model knows flag advice, DONTNEED, FREE, WILLNEED,
+		 * POPULATE_READ and POPULATE_WRITE.
+		 */
 		if (advice == VAS_MADV_REMOVE || advice == VAS_MADV_COLD ||
 		    advice == VAS_MADV_DONTNEED_LOCKED ||
 		    advice == VAS_MADV_GUARD_INSTALL ||

@@ -12,7 +12,8 @@ FILES = ["/lib/a.so", "/lib/b.so", "/data/x"]
 ADVICE = ["dontfork", "dofork", "wipeonfork", "keeponfork", "dontdump",
           "dodump", "hugepage", "nohugepage", "sequential", "random",
           "normal", "mergeable", "unmergeable", "dontneed", "free",
-          "guard_install", "guard_remove"]
+          "guard_install", "guard_remove", "populate_read",
+          "populate_write"]
 
 
 def random_request(rng, space):

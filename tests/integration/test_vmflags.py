@@ -69,6 +69,26 @@ c.ok("madvise", {"space": "f", "addr": W + 4 * P, "length": P,
 r = c.ok("fault", {"space": "f", "addr": W + 4 * P, "access": "read"})
 check(r["status"] == "ok", r)
 
+# populate_write (by name) and populate_read (by number 22): pages as
+# write and read faults; a hole is ENOMEM after the pages before it.
+c.ok("mmap", {"space": "f", "addr": W + 32 * P, "length": 4 * P,
+              "prot": "rw", "flags": ANON})
+c.ok("madvise", {"space": "f", "addr": W + 32 * P, "length": 2 * P,
+                 "advice": "populate_write"})
+v = vma_at(W + 32 * P)
+check(v["rss_pages"] == 2 and "anon_vma" in v["flags"], v)
+r = c.call("madvise", {"space": "f", "addr": W + 32 * P, "length": 8 * P,
+                       "advice": 23})
+check(errno_of(r) == "ENOMEM" and vma_at(W + 32 * P)["rss_pages"] == 4, r)
+c.ok("mprotect", {"space": "f", "addr": W + 32 * P, "length": 4 * P,
+                  "prot": "r"})
+r = c.call("madvise", {"space": "f", "addr": W + 32 * P, "length": P,
+                       "advice": "populate_write"})
+check(errno_of(r) == "EINVAL", r)
+c.ok("madvise", {"space": "f", "addr": W + 32 * P, "length": P,
+                 "advice": 22})
+c.ok("munmap", {"space": "f", "addr": W + 32 * P, "length": 4 * P})
+
 # mlock, mlock2 onfault, munlock; RLIMIT_MEMLOCK; stats locked_vm.
 c.ok("mlock", {"space": "f", "addr": W + 2 * P, "length": 2 * P})
 v = vma_at(W + 2 * P)
@@ -166,6 +186,9 @@ before = c.ok("maps", {"space": "f"})
 for method, params, name in [
         ("madvise", {"addr": W, "length": P, "advice": "pageout"}, "advice"),
         ("madvise", {"addr": W, "length": P, "advice": 21}, "advice"),
+        ("madvise", {"addr": W, "length": P, "advice": "collapse"},
+         "advice"),
+        ("madvise", {"addr": W, "length": P, "advice": 25}, "advice"),
         ("madvise", {"addr": W, "length": P, "advice": "nosuch"}, "advice"),
         ("madvise", {"addr": W, "length": P, "advice": 1.5}, "advice"),
         ("madvise", {"addr": W, "length": P, "advice": 1 << 40}, "advice"),

@@ -1172,6 +1172,33 @@ static int madv_apply(struct model *m, struct mvma cur, uint64_t s, uint64_t e,
 	return 0;
 }
 
+/*
+ * madvise_populate(): every page of [start, end) in turn, as a read or a
+ * write fault of it; an address no VMA holds is -ENOMEM (no stack
+ * growth), a VMA without VM_READ (a read) or VM_WRITE (a write) -EINVAL;
+ * the pages before stay.
+ */
+static int madv_populate(struct model *m, uint64_t start, uint64_t end,
+			 bool write)
+{
+	struct vas_fault_result r;
+	uint64_t a;
+
+	for (a = start; a < end; a += PG) {
+		struct mvma *v;
+
+		derive(m);
+		v = vma_at(m, a);
+		if (!v)
+			return -ENOMEM;
+		if (!(v->flags & (write ? F_W : F_R)))
+			return -EINVAL;
+		model_fault(m, a, write ? VAS_ACCESS_WRITE : VAS_ACCESS_READ,
+			    &r);
+	}
+	return 0;
+}
+
 int model_madvise(struct model *m, uint64_t start, uint64_t len_in, int advice)
 {
 	uint64_t len, end;
@@ -1195,6 +1222,8 @@ int model_madvise(struct model *m, uint64_t start, uint64_t len_in, int advice)
 	case VAS_MADV_NOHUGEPAGE:
 	case VAS_MADV_MERGEABLE:
 	case VAS_MADV_UNMERGEABLE:
+	case VAS_MADV_POPULATE_READ:
+	case VAS_MADV_POPULATE_WRITE:
 		break;
 	default:
 		return -EINVAL; /* the test asks only these, or invalid ones */
@@ -1209,6 +1238,10 @@ int model_madvise(struct model *m, uint64_t start, uint64_t len_in, int advice)
 		return -EINVAL;
 	if (end == start)
 		return 0;
+	if (advice == VAS_MADV_POPULATE_READ ||
+	    advice == VAS_MADV_POPULATE_WRITE)
+		return madv_populate(m, start, end,
+				     advice == VAS_MADV_POPULATE_WRITE);
 	derive(m);
 	v = vma_next(m, start);
 	for (;;) {

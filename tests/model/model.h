@@ -38,7 +38,10 @@ int model_mremap(struct model *m, uint64_t old_addr, uint64_t old_len,
 int model_brk(struct model *m, uint64_t addr, uint64_t *out);
 int model_fault(struct model *m, uint64_t addr, enum vas_access access,
 		struct vas_fault_result *res);
-/* The flag advice of madvise, DONTNEED, FREE and WILLNEED. */
+/*
+ * The flag advice of madvise, DONTNEED, FREE, WILLNEED, POPULATE_READ and
+ * POPULATE_WRITE.
+ */
 int model_madvise(struct model *m, uint64_t addr, uint64_t len, int advice);
 
 /* Fill @out with up to @max VMAs (in the format of vas_maps()). */

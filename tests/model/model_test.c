@@ -246,6 +246,8 @@ static void step(struct ctx *c)
 			VAS_MADV_NOHUGEPAGE,
 			VAS_MADV_MERGEABLE,
 			VAS_MADV_UNMERGEABLE,
+			VAS_MADV_POPULATE_READ,
+			VAS_MADV_POPULATE_WRITE,
 			5,
 		};
 		int a = adv[rnd_n(sizeof(adv) / sizeof(adv[0]))];

@@ -471,6 +471,10 @@ VMA_API int vas_mmap_ex(struct vas *vas, const struct vas_mmap_args *args,
  * Return: 0; -EINVAL, -ENOMEM (a hole in the range, after advising the
  *         VMAs around it), -EAGAIN (a split beyond max_map_count), -EPERM
  *         (sealed, or MADV_HWPOISON), -EACCES, -EBADF, as Linux;
+ *         MADV_POPULATE_READ/WRITE fault the range in and stop at the
+ *         first error, keeping the pages populated before it: -ENOMEM (an
+ *         unmapped address), -EINVAL (a VMA without the permission, or
+ *         [vvar]), -EFAULT (a guard marker);
  *         -ENOSYS for advice Linux knows but the model does not
  *         (MADV_PAGEOUT, MADV_COLLAPSE).
  */

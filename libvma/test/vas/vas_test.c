@@ -1262,6 +1262,10 @@ static int run_op(struct vas *v, int op)
 		return vas_madvise(v, P(2), PG, VAS_MADV_GUARD_INSTALL);
 	case 16:
 		return vas_mlockall(v, VAS_MCL_CURRENT | VAS_MCL_FUTURE);
+	case 18:
+		return vas_madvise(v, P(0), 8 * PG, VAS_MADV_POPULATE_READ);
+	case 19:
+		return vas_madvise(v, P(0), 4 * PG, VAS_MADV_POPULATE_WRITE);
 	default: {
 		struct vas *child;
 		int err = vas_fork(v, &child);
@@ -1440,6 +1444,217 @@ START_TEST(test_madvise_dontneed)
 			 0);
 	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 3);
 	valid(vas);
+}
+END_TEST
+
+/* A space with or without the shared zero page. */
+static struct vas *zero_page_space(bool zero_page)
+{
+	struct vas_layout l;
+	struct vas *v;
+
+	vas_layout_default(&l);
+	l.no_zero_page = !zero_page;
+	ck_assert_int_eq(vas_new(&l, &v), 0);
+	return v;
+}
+
+/*
+ * madvise(@advice) of @pages pages at @addr succeeds and leaves the VMA
+ * there with @rss pages counted and an anon_vma or not (@anon).
+ */
+static void populate_ok(struct vas *v, uint64_t addr, uint64_t pages,
+			int advice, uint64_t rss, bool anon)
+{
+	struct vas_vma_info i;
+
+	ck_assert_int_eq(vas_madvise(v, addr, pages * PG, advice), 0);
+	i = info_at(v, addr);
+	ck_assert_uint_eq(i.rss_pages, rss);
+	ck_assert_int_eq(!!(i.flags & VAS_VM_ANON_VMA), anon);
+}
+
+START_TEST(test_madvise_populate_errors)
+{
+	uint64_t mut;
+
+	/* madvise_should_skip(): alignment and length first. */
+	map_at(vas, P(0), 4, RW);
+	ck_assert_int_eq(vas_madvise(vas, P(0) + 1, PG, VAS_MADV_POPULATE_READ),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(0), -PG, VAS_MADV_POPULATE_WRITE),
+			 -EINVAL);
+	mut = vas_mutation_count(vas);
+	ck_assert_int_eq(vas_madvise(vas, P(8), 0, VAS_MADV_POPULATE_READ), 0);
+	ck_assert_uint_eq(vas_mutation_count(vas), mut);
+	/* vma_lookup() of the start: a hole, and no stack expansion. */
+	ck_assert_int_eq(vas_madvise(vas, P(4), PG, VAS_MADV_POPULATE_READ),
+			 -ENOMEM);
+	/* A hole after a VMA: the pages before it stay populated. */
+	ck_assert_int_eq(
+		vas_madvise(vas, P(2), 4 * PG, VAS_MADV_POPULATE_WRITE),
+		-ENOMEM);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 2);
+	ck_assert(info_at(vas, P(0)).flags & VAS_VM_ANON_VMA);
+	ck_assert_str_eq(draw(vas, 6), "AAAA..");
+	/* check_vma_flags(): no VM_READ / no VM_WRITE is -EINVAL. */
+	map_at(vas, P(8), 1, 0);
+	map_at(vas, P(9), 1, RO);
+	map_at(vas, P(10), 1, VAS_PROT_WRITE);
+	map_at(vas, P(11), 1, VAS_PROT_EXEC);
+	ck_assert_int_eq(vas_madvise(vas, P(8), PG, VAS_MADV_POPULATE_READ),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(8), PG, VAS_MADV_POPULATE_WRITE),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(9), PG, VAS_MADV_POPULATE_WRITE),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(10), PG, VAS_MADV_POPULATE_READ),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(11), PG, VAS_MADV_POPULATE_READ),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(vas, P(10), PG, VAS_MADV_POPULATE_WRITE),
+			 0);
+	ck_assert_uint_eq(info_at(vas, P(10)).rss_pages, 1);
+	/* The read-only VMA after a populated one: the first stays done. */
+	ck_assert_int_eq(vas_madvise(vas, P(9), 2 * PG, VAS_MADV_POPULATE_READ),
+			 -EINVAL);
+	ck_assert_uint_eq(info_at(vas, P(9)).rss_pages, 0); /* zero page */
+	ck_assert_uint_eq(info_at(vas, P(8)).rss_pages, 0);
+	/* Not modelled: still -ENOSYS. */
+	ck_assert_int_eq(vas_madvise(vas, P(0), PG, VAS_MADV_PAGEOUT), -ENOSYS);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_madvise_populate_read)
+{
+	struct vas *v = zero_page_space(true), *nz = zero_page_space(false);
+	struct vas_fault_result r;
+	uint64_t out;
+
+	/* Private anonymous: the zero page, no anon_vma, nothing counted. */
+	map_at(v, P(0), 4, RW);
+	populate_ok(v, P(0), 4, VAS_MADV_POPULATE_READ, 0, false);
+	ck_assert_int_eq(vas_fault(v, P(1), VAS_ACCESS_READ, &r), 0);
+	ck_assert(!r.populated); /* present: the zero page */
+	/* Without the zero page a read allocates: anon_vma, counted. */
+	map_at(nz, P(0), 4, RW);
+	populate_ok(nz, P(0), 4, VAS_MADV_POPULATE_READ, 4, true);
+	/* A file and a shared mapping: pages of their own, no anon_vma. */
+	ck_assert_int_eq(vas_mmap(v, P(8), 2 * PG, RO,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/data/f", 0,
+				  &out),
+			 0);
+	ck_assert_int_eq(
+		vas_mmap(v, P(10), 2 * PG, RW,
+			 VAS_MAP_SHARED | VAS_MAP_ANONYMOUS | VAS_MAP_FIXED,
+			 NULL, 0, &out),
+		0);
+	ck_assert_int_eq(vas_madvise(v, P(8), 4 * PG, VAS_MADV_POPULATE_READ),
+			 0);
+	ck_assert_uint_eq(info_at(v, P(8)).rss_pages, 2);
+	ck_assert_uint_eq(info_at(v, P(10)).rss_pages, 2);
+	ck_assert(!(info_at(v, P(8)).flags & VAS_VM_ANON_VMA));
+	/* The VMA layout does not change. */
+	ck_assert_str_eq(draw(v, 12), "AAAA....BBCC");
+	valid(v);
+	valid(nz);
+	vas_free(nz);
+	vas_free(v);
+}
+END_TEST
+
+START_TEST(test_madvise_populate_write)
+{
+	uint64_t out;
+
+	map_at(vas, P(0), 4, RW);
+	/* The zero page of a read becomes a page of its own. */
+	ck_assert_int_eq(vas_madvise(vas, P(0), 2 * PG, VAS_MADV_POPULATE_READ),
+			 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 0);
+	populate_ok(vas, P(0), 4, VAS_MADV_POPULATE_WRITE, 4, true);
+	/* Again: nothing more to count. */
+	ck_assert_int_eq(
+		vas_madvise(vas, P(0), 4 * PG, VAS_MADV_POPULATE_WRITE), 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 4);
+	/* A private writable file mapping is copied: anon_vma. */
+	ck_assert_int_eq(vas_mmap(vas, P(8), 2 * PG, RW,
+				  VAS_MAP_PRIVATE | VAS_MAP_FIXED, "/data/f", 0,
+				  &out),
+			 0);
+	populate_ok(vas, P(8), 2, VAS_MADV_POPULATE_WRITE, 2, true);
+	/* A shared one is written in place: no anon_vma. */
+	ck_assert_int_eq(vas_mmap(vas, P(12), 2 * PG, RW,
+				  VAS_MAP_SHARED | VAS_MAP_FIXED, "/data/g", 0,
+				  &out),
+			 0);
+	populate_ok(vas, P(12), 2, VAS_MADV_POPULATE_WRITE, 2, false);
+	/* VM_LOCKONFAULT does not stop it (only __mm_populate() skips). */
+	ck_assert_int_eq(vas_mmap(vas, P(16), 2 * PG, RW, FIX, NULL, 0, &out),
+			 0);
+	ck_assert_int_eq(vas_mlock(vas, P(16), 2 * PG, VAS_MLOCK_ONFAULT), 0);
+	ck_assert_uint_eq(info_at(vas, P(16)).rss_pages, 0);
+	ck_assert_int_eq(
+		vas_madvise(vas, P(16), 2 * PG, VAS_MADV_POPULATE_WRITE), 0);
+	ck_assert_uint_eq(info_at(vas, P(16)).rss_pages, 2);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_madvise_populate_guard)
+{
+	map_at(vas, P(0), 6, RW);
+	ck_assert_int_eq(vas_madvise(vas, P(3), PG, VAS_MADV_GUARD_INSTALL), 0);
+	/* The pages before the marker are populated, then -EFAULT. */
+	ck_assert_int_eq(
+		vas_madvise(vas, P(0), 6 * PG, VAS_MADV_POPULATE_WRITE),
+		-EFAULT);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 3);
+	ck_assert_int_eq(fault_code(vas, P(3), VAS_ACCESS_READ),
+			 VAS_SEGV_MAPERR);
+	ck_assert_int_eq(
+		vas_madvise(vas, P(4), 2 * PG, VAS_MADV_POPULATE_WRITE), 0);
+	ck_assert_uint_eq(info_at(vas, P(0)).rss_pages, 5);
+	ck_assert_int_eq(vas_madvise(vas, P(3), PG, VAS_MADV_POPULATE_READ),
+			 -EFAULT);
+	valid(vas);
+}
+END_TEST
+
+START_TEST(test_madvise_populate_pfnmap)
+{
+	struct vas_import_area areas[] = {
+		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
+		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0, NULL},
+		{0x7ffff7fc8000, 0x7ffff7fca000, 0,
+		 VAS_PROT_READ | VAS_PROT_EXEC, 0, VAS_IMPORT_SPECIAL, "[vdso]",
+		 0, 0, NULL},
+	};
+	struct vas_import imp = {
+		.areas = areas,
+		.nr = 2,
+		.brk = 0x55555555a000,
+		.start_stack = 0x7fffffffe000,
+	};
+	struct vas_layout l;
+	struct vas *v;
+	size_t bad;
+
+	vas_layout_default(&l);
+	l.brk_base = 0x555555558000;
+	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
+	/* check_vma_flags(): VM_PFNMAP | VM_IO is -EINVAL. */
+	ck_assert_int_eq(
+		vas_madvise(v, 0x7ffff7fc2000, PG, VAS_MADV_POPULATE_READ),
+		-EINVAL);
+	ck_assert_uint_eq(info_at(v, 0x7ffff7fc2000).rss_pages, 0);
+	ck_assert_int_eq(
+		vas_madvise(v, 0x7ffff7fc8000, 2 * PG, VAS_MADV_POPULATE_READ),
+		0);
+	ck_assert_uint_eq(info_at(v, 0x7ffff7fc8000).rss_pages, 2);
+	valid(v);
+	vas_free(v);
 }
 END_TEST
 
@@ -1999,6 +2214,11 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_madvise_errors);
 	tcase_add_test(tc, test_madvise_dontneed);
 	tcase_add_test(tc, test_guard);
+	tcase_add_test(tc, test_madvise_populate_errors);
+	tcase_add_test(tc, test_madvise_populate_read);
+	tcase_add_test(tc, test_madvise_populate_write);
+	tcase_add_test(tc, test_madvise_populate_guard);
+	tcase_add_test(tc, test_madvise_populate_pfnmap);
 	tcase_add_test(tc, test_mlock);
 	tcase_add_test(tc, test_mlockall);
 	tcase_add_test(tc, test_mseal);
@@ -2006,7 +2226,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_fork_dontfork_wipeonfork);
 	tcase_add_test(tc, test_place_file_thp);
 	tcase_add_test(tc, test_map_stack);
-	tcase_add_loop_test(tc, test_alloc_failure, 0, 18);
+	tcase_add_loop_test(tc, test_alloc_failure, 0, 20);
 	tcase_add_test(tc, test_concurrent_map_fixed);
 	suite_add_tcase(s, tc);
 	return s;
