@@ -322,7 +322,10 @@ static const struct vmactl_cmd vmactl_cmds[] = {
 			"mlock, madvise\nand mseal (lo lf dc wf dd hg nh sr rr "
 			"mg sl gu) are kept; locked\nVMAs count into "
 			"locked_vm, "
-			"which --memlock-rlimit limits.",
+			"which --memlock-rlimit limits. With --pid, the\n"
+			"guard markers of the VMAs with gu are read from "
+			"/proc/PID/pagemap\n(Linux 6.14+; said on stderr "
+			"when the kernel does not report them).",
 	},
 	{
 		.name = "mmap",

@@ -190,13 +190,15 @@ static int h_space_create(struct vmad_ctx *ctx, const struct rpc_request *req,
  * brk default to the [heap] VMA's start and end (without a heap, to the
  * end of the last VMA below 2/3 of the task size, where the program and
  * its bss are: the kernel puts start_brk right above the bss),
- * start_stack to the last word of the [stack] VMA.
+ * start_stack to the last word of the [stack] VMA. "guards" (checked for
+ * shape by the codec) become the guard markers of the new space.
  */
 static int import_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 		       struct rpc_buf *out, struct rpc_error *err)
 {
 	const struct rpc_import_params *p = &req->p.import;
 	struct vas_import_area *areas = NULL;
+	struct vas_import_guard *guards = NULL;
 	struct vas_import imp = {0};
 	struct vas_layout layout;
 	struct rpc_maps m;
@@ -225,6 +227,18 @@ static int import_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 	rpc_maps_to_import(&m, areas);
 	imp.areas = areas;
 	imp.nr = m.nr;
+	if (p->guards.nr) {
+		guards = calloc(p->guards.nr, sizeof(*guards));
+		if (!guards) {
+			free(areas);
+			rpc_maps_fini(&m);
+			return rpc_error_set(err, RPC_INTERNAL_ERROR,
+					     "out of memory");
+		}
+		rpc_ranges_copy(&p->guards, guards);
+		imp.guards = guards;
+		imp.nr_guards = p->guards.nr;
+	}
 	for (i = 0; i < m.nr; i++) {
 		if (!strcmp(m.v[i].path, "[heap]") &&
 		    !p->create.brk_base.present)
@@ -249,7 +263,15 @@ static int import_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 	if (p->start_stack.present)
 		imp.start_stack = p->start_stack.v;
 	ret = vas_import(&layout, &imp, &vas, &bad);
-	if (ret == -EINVAL && bad < m.nr) {
+	if (ret == -EINVAL && bad > m.nr && bad - m.nr - 1 < imp.nr_guards) {
+		bad -= m.nr + 1;
+		rpc_error_set(err, RPC_INVALID_PARAMS,
+			      "'guards[%zu]' [%#llx, %#llx) not wholly inside "
+			      "VMAs that can hold guard markers (not "
+			      "VM_LOCKED, not special)",
+			      bad, (unsigned long long)guards[bad].start,
+			      (unsigned long long)guards[bad].end);
+	} else if (ret == -EINVAL && bad < m.nr) {
 		rpc_error_set(err, RPC_INVALID_PARAMS,
 			      "'maps' line %u: VMA %#llx-%#llx outside the "
 			      "space, or flags its kind cannot have",
@@ -263,6 +285,7 @@ static int import_maps(struct vmad_ctx *ctx, const struct rpc_request *req,
 	} else if (ret) {
 		rpc_error_errno(err, ret);
 	}
+	free(guards);
 	free(areas);
 	rpc_maps_fini(&m);
 	if (ret)
@@ -736,10 +759,12 @@ static int h_space_import(struct vmad_ctx *ctx, const struct rpc_request *req,
 	if (c->task_size.present || c->mmap_base.present ||
 	    c->stack_guard_gap.present || c->max_map_count.present ||
 	    c->stack_rlimit.present || c->memlock_rlimit.present ||
-	    c->brk_base.present || p->brk.present || p->start_stack.present)
+	    c->brk_base.present || p->brk.present || p->start_stack.present ||
+	    p->guards.present)
 		return rpc_error_set(err, RPC_INVALID_PARAMS,
-				     "the layout and break parameters go with "
-				     "'maps': a 'snapshot' holds its own");
+				     "the layout, break and guard parameters "
+				     "go with 'maps': a 'snapshot' holds its "
+				     "own");
 	return import_snapshot(ctx, req, out, err);
 }
 

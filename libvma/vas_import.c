@@ -21,14 +21,21 @@
  *   flags that madvise, mlock or mseal split VMAs by; else a new one.
  * - Shared anonymous VMAs ("/dev/zero (deleted)") with the same inode are
  *   pieces of one shmem file, so they share one simulated file.
- * - Flags of madvise, mlock and mseal are kept as given (VM_MAYBE_GUARD
- *   but not the guard markers, which smaps does not show), and the pages
+ * - Flags of madvise, mlock and mseal are kept as given, and the pages
  *   of VM_LOCKED areas count into locked_vm as mlock_fixup() counts them.
  *   Anonymous VMA names are interned as prctl(PR_SET_VMA_ANON_NAME) does.
  * - Special mappings ([vdso], [vvar], [vvar_vclock], [uprobes], ...) are
  *   installed as _install_special_mapping() makes them (see
  *   vas_internal.h); the gate area ([vsyscall]) sits above task_size and
  *   is not part of the tree, as get_gate_vma() is not in the maple tree.
+ * - Guard markers (smaps shows only VM_MAYBE_GUARD; /proc/PID/pagemap's
+ *   PM_GUARD_REGION shows where they are) come as a separate sorted list
+ *   of ranges. Each must lie wholly inside VMAs that
+ *   madvise_guard_install() accepts (is_valid_guard_vma() without
+ *   allow_locked: neither VM_LOCKED nor VM_SPECIAL, which covers every
+ *   special mapping and the gate); they are installed as that call
+ *   installs them: VM_MAYBE_GUARD on the VMAs they touch, an anon_vma for
+ *   private anonymous ones, and the markers in the same transaction.
  */
 #include "vas_op.h"
 #include "vma_alloc_internal.h"
@@ -149,6 +156,48 @@ static int import_check(const struct vas_layout *l,
 }
 
 /*
+ * Check the guard ranges of @imp (whose areas are already checked): each
+ * aligned, non-empty, above the one before, and covered page by page by
+ * areas that can hold guard markers. Both lists are sorted, so one walk
+ * of the areas serves them all.
+ * Return: 0; -EINVAL with *@bad_guard the index of the first bad range.
+ */
+static int import_check_guards(const struct vas_import *imp, size_t *bad_guard)
+{
+	uint64_t prev_end = 0;
+	size_t j, k = 0;
+
+	for (j = 0; j < imp->nr_guards; j++) {
+		const struct vas_import_guard *g = &imp->guards[j];
+		uint64_t cur = g->start;
+
+		*bad_guard = j;
+		if (vas_offset_in_page(g->start) ||
+		    vas_offset_in_page(g->end) || g->start >= g->end ||
+		    g->start < prev_end)
+			return -EINVAL;
+		prev_end = g->end;
+		while (cur < g->end) {
+			const struct vas_import_area *ia;
+
+			while (k < imp->nr && imp->areas[k].end <= cur)
+				k++;
+			if (k == imp->nr)
+				return -EINVAL;
+			ia = &imp->areas[k];
+			/* is_valid_guard_vma(vma, false) */
+			if (ia->start > cur || ia->kind == VAS_IMPORT_GATE ||
+			    ia->kind == VAS_IMPORT_SPECIAL ||
+			    ia->kind == VAS_IMPORT_SPECIAL_PFNMAP ||
+			    (ia->flags & VAS_VM_LOCKED))
+				return -EINVAL;
+			cur = ia->end;
+		}
+	}
+	return 0;
+}
+
+/*
  * The shmem file of @inode among the files made so far, or a new one
  * (added to @made).
  */
@@ -214,7 +263,7 @@ int vas_import(const struct vas_layout *layout, const struct vas_import *imp,
 {
 	struct vas_file **made = NULL; /* unhashed files created here */
 	const struct vas_area *prev = NULL;
-	size_t i, nr_made = 0, nr_tree = 0;
+	size_t i, g = 0, nr_made = 0, nr_tree = 0;
 	uint64_t prev_end = 0;
 	struct vas_op op;
 	struct vas *vas;
@@ -239,6 +288,11 @@ int vas_import(const struct vas_layout *layout, const struct vas_import *imp,
 	}
 	if (nr_tree > layout->max_map_count)
 		return -EINVAL;
+	if (imp->nr_guards && (!imp->guards || import_check_guards(imp, &i))) {
+		if (bad)
+			*bad = imp->nr + 1 + (imp->guards ? i : 0);
+		return -EINVAL;
+	}
 	err = vas_new(layout, &vas);
 	if (err)
 		return err;
@@ -310,6 +364,11 @@ int vas_import(const struct vas_layout *layout, const struct vas_import *imp,
 			break;
 		}
 		p.file = f;
+		/* madvise_guard_install(): VM_MAYBE_GUARD, no split. */
+		while (g < imp->nr_guards && imp->guards[g].end <= ia->start)
+			g++;
+		if (g < imp->nr_guards && imp->guards[g].start < ia->end)
+			p.flags |= VAS_F_MAYBE_GUARD;
 		if (ia->anon_name) {
 			p.name = vas__name_get(vas, ia->anon_name);
 			if (!p.name) {
@@ -334,6 +393,11 @@ int vas_import(const struct vas_layout *layout, const struct vas_import *imp,
 			vas->merge_check_off = true; /* kept apart as given */
 		prev = a;
 	}
+	for (i = 0; i < imp->nr_guards && !op.err; i++)
+		vas_op_pages(&op, VAS_PG_GUARD_SET,
+			     imp->guards[i].start >> VAS_PAGE_SHIFT, 0,
+			     (imp->guards[i].end - imp->guards[i].start) >>
+				     VAS_PAGE_SHIFT);
 	if (op.err) {
 		err = op.err;
 		vas_op_abort(&op);

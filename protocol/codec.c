@@ -60,6 +60,7 @@ enum rpc_ptype {
 	P_MLOCK_FLAGS,	/* unsigned, VAS_MLOCK_ONFAULT */
 	P_MCL_FLAGS,	/* unsigned, VAS_MCL_* */
 	P_ANON_NAME,	/* has_name + name[]: a string or null */
+	P_RANGES,	/* struct rpc_ranges (tree path only) */
 };
 
 enum {
@@ -110,6 +111,7 @@ static const struct rpc_param import_params[] = {
 	{"stack_rlimit", P_U64, F(import.create.stack_rlimit), 0},
 	{"memlock_rlimit", P_U64, F(import.create.memlock_rlimit), 0},
 	{"snapshot", P_TEXT, F(import.snapshot), 0},
+	{"guards", P_RANGES, F(import.guards), 0},
 };
 
 static const struct rpc_param space_params[] = {
@@ -928,6 +930,82 @@ static int get_anon_name(const json_t *v, const char *name,
 	return 0;
 }
 
+/*
+ * A list of page ranges: [[start, end], ...], each number as get_u64()
+ * takes it, page-aligned, start < end, each range at or above the end of
+ * the one before (sorted and disjoint; touching is allowed). An error
+ * names the range by its index.
+ */
+static int get_ranges(const json_t *v, const char *name, struct rpc_ranges *r,
+		      struct rpc_error *err)
+{
+	uint64_t prev_end = 0, se[2];
+	char what[64];
+	size_t i, k;
+
+	if (!json_is_array(v))
+		return rpc_error_set(err, RPC_INVALID_PARAMS,
+				     "'%s' must be an array of [start, end] "
+				     "pairs",
+				     name);
+	for (i = 0; i < json_array_size(v); i++) {
+		const json_t *pair = json_array_get(v, i);
+
+		snprintf(what, sizeof(what), "%s[%zu]", name, i);
+		if (!json_is_array(pair) || json_array_size(pair) != 2)
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' must be a [start, end] pair",
+					     what);
+		for (k = 0; k < 2; k++) {
+			int ret = get_u64(json_array_get(pair, k), what,
+					  PF_ALIGNED, &se[k], err);
+
+			if (ret)
+				return ret;
+		}
+		if (se[0] >= se[1])
+			return rpc_error_set(err, RPC_INVALID_PARAMS,
+					     "'%s' [%#llx, %#llx) is empty",
+					     what, (unsigned long long)se[0],
+					     (unsigned long long)se[1]);
+		if (se[0] < prev_end)
+			return rpc_error_set(
+				err, RPC_INVALID_PARAMS,
+				"'%s' [%#llx, %#llx) overlaps or precedes "
+				"the range before",
+				what, (unsigned long long)se[0],
+				(unsigned long long)se[1]);
+		prev_end = se[1];
+	}
+	r->present = true;
+	r->json = v;
+	r->nr = json_array_size(v);
+	return 0;
+}
+
+/* Read one number that get_ranges() accepted. */
+static uint64_t range_u64(const json_t *v)
+{
+	uint64_t x = 0;
+	struct rpc_error err;
+
+	if (get_u64(v, "", 0, &x, &err))
+		return 0; /* not reached: checked when decoded */
+	return x;
+}
+
+void rpc_ranges_copy(const struct rpc_ranges *r, struct vas_import_guard *out)
+{
+	size_t i;
+
+	for (i = 0; r->present && i < r->nr; i++) {
+		const json_t *pair = json_array_get(r->json, i);
+
+		out[i].start = range_u64(json_array_get(pair, 0));
+		out[i].end = range_u64(json_array_get(pair, 1));
+	}
+}
+
 static int get_param(const struct rpc_param *p, const json_t *v,
 		     struct rpc_request *req, struct rpc_error *err)
 {
@@ -1006,6 +1084,8 @@ static int get_param(const struct rpc_param *p, const json_t *v,
 				 (unsigned *)field, err);
 	case P_ANON_NAME:
 		return get_anon_name(v, p->name, req, err);
+	case P_RANGES:
+		return get_ranges(v, p->name, (struct rpc_ranges *)field, err);
 	}
 	return rpc_error_set(err, RPC_INTERNAL_ERROR, "bad parameter type");
 }
@@ -1301,6 +1381,7 @@ static bool fp_param(struct fp *s, const struct rpc_param *p,
 	case P_MLOCK_FLAGS:
 	case P_MCL_FLAGS:
 	case P_ANON_NAME:
+	case P_RANGES:
 		return false; /* the tree path decodes these */
 	}
 	return false;
@@ -1757,6 +1838,26 @@ int rpc_request_format(const struct rpc_request *req, char *buf, size_t len)
 				OUT("-");
 			break;
 		}
+		case P_RANGES: {
+			const struct rpc_ranges *r = (const void *)field;
+
+			size_t i;
+
+			if (!r->present)
+				OUT("-");
+			for (i = 0; r->present && i < r->nr; i++) {
+				const json_t *pair = json_array_get(r->json, i);
+
+				OUT("%s0x%llx-0x%llx", i ? "," : "[",
+				    (unsigned long long)range_u64(
+					    json_array_get(pair, 0)),
+				    (unsigned long long)range_u64(
+					    json_array_get(pair, 1)));
+			}
+			if (r->present)
+				OUT("%s]", r->nr ? "" : "[");
+			break;
+		}
 		}
 	}
 #undef OUT
@@ -1793,6 +1894,16 @@ static void write_flags(struct rpc_buf *b, unsigned flags,
 	rpc_buf_puts(b, "]");
 }
 
+/* A number as the decoder reads it back. */
+static void write_u64(struct rpc_buf *b, uint64_t v)
+{
+	/* Above 2^63-1 as hex: no reader needs big integers. */
+	if (v > (uint64_t)INT64_MAX)
+		rpc_buf_printf(b, "\"0x%llx\"", (unsigned long long)v);
+	else
+		rpc_buf_put_u64(b, v);
+}
+
 void rpc_request_write(struct rpc_buf *b, const struct rpc_request *req)
 {
 	const struct rpc_method_row *row = &rpc_methods[req->method];
@@ -1816,12 +1927,7 @@ void rpc_request_write(struct rpc_buf *b, const struct rpc_request *req)
 
 			if (!u->present)
 				goto absent;
-			/* Above 2^63-1 as hex: no reader needs big integers. */
-			if (u->v > (uint64_t)INT64_MAX)
-				rpc_buf_printf(b, "\"0x%llx\"",
-					       (unsigned long long)u->v);
-			else
-				rpc_buf_put_u64(b, u->v);
+			write_u64(b, u->v);
 			break;
 		}
 		case P_SPACE: {
@@ -1906,6 +2012,28 @@ void rpc_request_write(struct rpc_buf *b, const struct rpc_request *req)
 			if (!bl->present)
 				goto absent;
 			rpc_buf_put_string(b, bl->s, bl->len);
+			break;
+		}
+		case P_RANGES: {
+			const struct rpc_ranges *r = (const void *)field;
+			size_t i;
+
+			if (!r->present)
+				goto absent;
+			rpc_buf_puts(b, "[");
+			for (i = 0; i < r->nr; i++) {
+				struct vas_import_guard g;
+				const json_t *pair = json_array_get(r->json, i);
+
+				g.start = range_u64(json_array_get(pair, 0));
+				g.end = range_u64(json_array_get(pair, 1));
+				rpc_buf_puts(b, i ? ",[" : "[");
+				write_u64(b, g.start);
+				rpc_buf_puts(b, ",");
+				write_u64(b, g.end);
+				rpc_buf_puts(b, "]");
+			}
+			rpc_buf_puts(b, "]");
 			break;
 		}
 		}

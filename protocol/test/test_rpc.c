@@ -514,7 +514,8 @@ START_TEST(test_socket_path)
 	ck_assert_str_eq(buf, "/run/user/5/vmad.sock");
 	unsetenv("XDG_RUNTIME_DIR");
 	ck_assert_int_eq(rpc_default_socket_path(buf, sizeof(buf)), 0);
-	snprintf(want, sizeof(want), "/tmp/vmad-%u/vmad.sock", (unsigned)getuid());
+	snprintf(want, sizeof(want), "/tmp/vmad-%u/vmad.sock",
+		 (unsigned)getuid());
 	ck_assert_str_eq(buf, want);
 	ck_assert_int_eq(rpc_socket_path(NULL, "/etc/x.sock", buf, 108), 0);
 	ck_assert_str_eq(buf, "/etc/x.sock");
@@ -691,6 +692,36 @@ START_TEST(test_fast_path_matches_tree)
 END_TEST
 
 /* Base64 both ways, every length up to 300, and what is not base64. */
+/* space.import's "guards" come out as the numbers given, in order. */
+START_TEST(test_ranges_copy)
+{
+	static const char req[] =
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"space.import\","
+		"\"params\":{\"maps\":\"\",\"guards\":[[4096,8192],"
+		"[\"0x3000\",\"0x5000\"],[\"0xffffffffffffe000\","
+		"18446744073709547520]]}}";
+	struct vas_import_guard g[4] = {{0}};
+	struct rpc_request r;
+	struct rpc_error err;
+	struct rpc_msg msg;
+
+	ck_assert_int_eq(rpc_msg_parse(&msg, req, strlen(req), true, 1, &err),
+			 0);
+	ck_assert_msg(rpc_msg_request(&msg, 0, &r, &err) == 0, "%s", err.msg);
+	ck_assert(r.p.import.guards.present);
+	ck_assert_uint_eq(r.p.import.guards.nr, 3);
+	rpc_ranges_copy(&r.p.import.guards, g);
+	ck_assert_uint_eq(g[0].start, 0x1000);
+	ck_assert_uint_eq(g[0].end, 0x2000);
+	ck_assert_uint_eq(g[1].start, 0x3000);
+	ck_assert_uint_eq(g[1].end, 0x5000);
+	ck_assert_uint_eq(g[2].start, 0xffffffffffffe000ULL);
+	ck_assert_uint_eq(g[2].end, 0xfffffffffffff000ULL);
+	ck_assert_uint_eq(g[3].end, 0);
+	rpc_msg_fini(&msg);
+}
+END_TEST
+
 START_TEST(test_base64)
 {
 	static const char *const bad[] = {
@@ -751,6 +782,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_vectors_tree_path);
 	tcase_add_test(tc, test_fast_path_matches_tree);
 	tcase_add_test(tc, test_base64);
+	tcase_add_test(tc, test_ranges_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }

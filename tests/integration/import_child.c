@@ -19,11 +19,15 @@
  *
  *   munmap ADDR LEN | mprotect ADDR LEN PROT | madvise ADDR LEN ADVICE |
  *   mlock ADDR LEN | munlock ADDR LEN | mseal ADDR LEN |
- *   name ADDR LEN NAME|-
+ *   name ADDR LEN NAME|- | touch ADDR LEN
  *
- * (numbers in hex, ADVICE and PROT in decimal). EOF ends it.
+ * (numbers in hex, ADVICE and PROT in decimal). touch reads the byte at
+ * ADDR and answers "0", or the si_code of the SIGSEGV it raised
+ * ("SEGV_MAPERR", "SEGV_ACCERR"). EOF ends it.
  */
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +93,42 @@ static long set_name(void *addr, size_t len, const char *name)
 		     (unsigned long)len, (unsigned long)name);
 }
 
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touch_code;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	touch_code = si->si_code;
+	siglongjmp(touch_env, 1);
+}
+
+/* Read the byte at @addr: "0", or the si_code of its SIGSEGV. */
+static const char *touch(unsigned long addr)
+{
+	static char buf[32];
+	struct sigaction sa = {0}, old;
+	const char *res = "0";
+
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old);
+	if (sigsetjmp(touch_env, 1) == 0) {
+		(void)*(volatile char *)addr;
+	} else if (touch_code == SEGV_MAPERR) {
+		res = "SEGV_MAPERR";
+	} else if (touch_code == SEGV_ACCERR) {
+		res = "SEGV_ACCERR";
+	} else {
+		snprintf(buf, sizeof(buf), "SEGV_%d", (int)touch_code);
+		res = buf;
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return res;
+}
+
 /* One command of stdin; the answer on stdout. */
 static void run(char *line)
 {
@@ -103,6 +143,10 @@ static void run(char *line)
 	}
 	if (n == 4)
 		x = strtoul(arg, NULL, 10);
+	if (!strcmp(op, "touch")) {
+		printf("%s\n", touch(addr));
+		return;
+	}
 	if (!strcmp(op, "munmap"))
 		r = munmap((void *)addr, len);
 	else if (!strcmp(op, "mprotect"))

@@ -11,9 +11,20 @@ after each one the results, maps, VmFlags and locked_vm are compared
 again: later answers must not depend on whether a VMA was made by the
 daemon or imported.
 
+Guard markers: smaps shows only that a VMA had some ("gu"); where they are
+is read from the child's /proc/PID/pagemap (PM_GUARD_REGION, bit 58,
+Linux 6.14+) and given to space.import as "guards", and vmactl space
+import --pid reads them itself. A read on the guard page must then be
+SEGV_MAPERR in the daemon and SIGSEGV/SEGV_MAPERR in the child, a read
+beside it fine on both, and after MADV_GUARD_REMOVE fine on both again.
+
 What the kernel supports is detected from the child's own calls and
 printed; a call the kernel refuses is left out of the comparison of its
-flag (the imported text then does not hold it either), never faked."""
+flag (the imported text then does not hold it either), never faked. A
+kernel whose pagemap does not report guard regions is detected and
+printed too: the import then has no markers, and the test checks that
+(the daemon answers the guard page as mapped while the child faults), as
+docs/semantics.md says."""
 import os
 import subprocess
 import sys
@@ -21,9 +32,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmadtest import Conn, Vmad, check, errno_of  # noqa: E402
 
-if len(sys.argv) != 3:
-    sys.exit("usage: test_import_kernel.py VMAD IMPORT_CHILD")
-VMAD, CHILD = sys.argv[1], sys.argv[2]
+if len(sys.argv) != 4:
+    sys.exit("usage: test_import_kernel.py VMAD IMPORT_CHILD VMACTL")
+VMAD, CHILD, VMACTL = sys.argv[1], sys.argv[2], sys.argv[3]
+PM_GUARD_REGION = 1 << 58  # fs/proc/task_mmu.c
+NR_PAGES = 40  # import_child.c
 P = os.sysconf("SC_PAGESIZE")
 
 # VmFlags codes the import keeps and the daemon prints from the VMA's
@@ -94,6 +107,99 @@ def diff(a, b):
                    f"{v[0]:x}-{v[1]:x} {v[2]} {v[3]:x} {v[4]!r} [{v[5]}]")
             return f"VMA {i}: kernel {fmt(x)}, daemon {fmt(y)}"
     return "none"
+
+
+def pagemap_guards(pid, start, npages):
+    """The [start, end) runs of pages of [start, start + npages pages)
+    that the pagemap of @pid shows as guard pages (one read)."""
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(start // P * 8)
+        data = f.read(npages * 8)
+    runs = []
+    for i in range(len(data) // 8):
+        e = int.from_bytes(data[8 * i:8 * i + 8], "little")
+        a = start + i * P
+        if not e & PM_GUARD_REGION:
+            continue
+        if runs and runs[-1][1] == a:
+            runs[-1][1] = a + P
+        else:
+            runs.append([a, a + P])
+    return runs
+
+
+def daemon_touch(space, addr):
+    r = c.ok("fault", {"space": space, "addr": addr, "access": "read"})
+    return "0" if r["status"] == "ok" else r["code"]
+
+
+def child_cmd(line):
+    child.stdin.write(line + "\n")
+    child.stdin.flush()
+    return child.stdout.readline().strip()
+
+
+def check_guards(gpage):
+    """Import the child's guard markers as its pagemap shows them (and
+    with vmactl --pid); compare reads on and beside the guard page."""
+    pid = child.pid
+    guards = pagemap_guards(pid, base, NR_PAGES)
+    reports = bool(guards)
+    print(f"guard page {gpage:x}: this kernel's pagemap "
+          + (f"reports PM_GUARD_REGION: {[[hex(a), hex(b)] for a, b in guards]}"
+             if reports else "does not report PM_GUARD_REGION (before 6.14)"))
+    if reports:
+        check(guards == [[gpage, gpage + P]],
+              f"pagemap guard runs {guards}, one page at {gpage:x} installed")
+    check(child_cmd(f"touch {gpage:x} 1") == "SEGV_MAPERR",
+          "the child's own guard page does not fault")
+    smaps = read(f"/proc/{pid}/smaps")
+    c.ok("space.import", {"name": "kern-g", "maps": smaps, "guards": guards,
+                          "memlock_rlimit": memlock_limit(pid)})
+    check(c.ok("space.validate", {"space": "kern-g"})["valid"], "valid")
+    k = layout(smaps)
+    d = daemon_layout(c, "kern-g")
+    check(k == d, f"with guards: maps or VmFlags differ; {diff(k, d)}")
+
+    # vmactl reads the same from /proc/PID/pagemap itself.
+    p = subprocess.run([VMACTL, "--socket", vmad.sock, "space", "import",
+                        "kern-v", "--pid", str(pid)],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, f"vmactl space import --pid: {p.stderr}")
+    said = "does not report guard regions" in p.stderr
+    check(said != reports, f"vmactl on stderr: {p.stderr!r}")
+    for addr in (gpage - P, gpage, gpage + P):
+        check(daemon_touch("kern-v", addr) == daemon_touch("kern-g", addr),
+              f"{addr:x}: vmactl --pid import differs from the pagemap one")
+
+    def compare_reads(what):
+        out = []
+        for addr in (gpage - P, gpage, gpage + P):
+            kres = child_cmd(f"touch {addr:x} 1")
+            dres = daemon_touch("kern-g", addr)
+            if reports or addr != gpage or what != "imported":
+                check(kres == dres, f"{what}: read at {addr:x}: kernel "
+                      f"{kres}, daemon {dres}")
+            else:
+                # Nothing to import from: the documented gap, checked.
+                check(kres == "SEGV_MAPERR" and dres == "0",
+                      f"{what}: read at {addr:x}: kernel {kres}, daemon "
+                      f"{dres} (no markers imported)")
+            out.append(kres)
+        return out
+
+    r1 = compare_reads("imported")
+    kres = child_cmd(f"madvise {gpage:x} {P:x} 103")  # MADV_GUARD_REMOVE
+    r = c.call("madvise", {"space": "kern-g", "addr": gpage, "length": P,
+                           "advice": "guard_remove"})
+    check(kres == ("0" if "result" in r else errno_of(r)),
+          f"guard_remove: kernel {kres}, daemon {r}")
+    r2 = compare_reads("after MADV_GUARD_REMOVE")
+    check(r2 == ["0", "0", "0"], f"after MADV_GUARD_REMOVE: {r2}")
+    print(f"guard markers {'imported' if reports else 'not reported'}: "
+          f"reads beside/on/beside the guard page {' '.join(r1)}, after "
+          f"MADV_GUARD_REMOVE {' '.join(r2)}: kernel and daemon agree"
+          + ("" if reports else " (but on the guard page, as documented)"))
 
 
 child = subprocess.Popen([CHILD], stdin=subprocess.PIPE,
@@ -218,6 +324,14 @@ try:
     print(f"{len(steps)} later calls: results, maps, VmFlags and locked_vm "
           f"equal ({' '.join(results)})")
     check(c.ok("space.validate", {"space": "kern"})["valid"], "valid after")
+
+    # ---- guard markers, from the child's pagemap ------------------------
+    gpage = pg(2 * order.index("guard") + 1)
+    if res["guard"] != "0":
+        print(f"guard markers: MADV_GUARD_INSTALL refused by this kernel "
+              f"({res['guard']}), not compared")
+    else:
+        check_guards(gpage)
 finally:
     child.stdin.close()
     child.wait()

@@ -381,18 +381,34 @@ struct vas_import_area {
 };
 
 /**
+ * struct vas_import_guard - Pages holding guard markers in an imported
+ * layout (what MADV_GUARD_INSTALL leaves, /proc/PID/pagemap's
+ * PM_GUARD_REGION): [@start, @end), page-aligned, non-empty.
+ */
+struct vas_import_guard {
+	uint64_t start, end;
+};
+
+/**
  * struct vas_import - A whole layout for vas_import().
  * @areas, @nr: the VMAs in address order (the gate, if any, last).
  * @brk: mm->brk (start_brk is @layout->brk_base); below start_brk is
  *       refused.
  * @start_stack: mm->start_stack, an address inside the initial stack (0:
  *               none, no VMA is named [stack]).
+ * @guards, @nr_guards: guard marker ranges in address order, disjoint
+ *                      (they may touch), each wholly inside VMAs that
+ *                      madvise_guard_install() accepts (is_valid_guard_vma():
+ *                      not VM_LOCKED, not a special mapping, not the gate);
+ *                      may be NULL and 0.
  */
 struct vas_import {
 	const struct vas_import_area *areas;
 	size_t nr;
 	uint64_t brk;
 	uint64_t start_stack;
+	const struct vas_import_guard *guards;
+	size_t nr_guards;
 };
 
 /**
@@ -409,7 +425,11 @@ struct vas_import {
  * @layout: task size, mmap_base, brk_base (start_brk), ...; layout->stack
  *          must be false.
  * @bad: on -EINVAL, the index of the first area at fault (or @imp->nr
- *       for a layout or brk problem); may be NULL.
+ *       for a layout or brk problem, or @imp->nr + 1 + j for guard range
+ *       j); may be NULL.
+ * Guard ranges are installed as MADV_GUARD_INSTALL installs them: the
+ * markers, VM_MAYBE_GUARD on each VMA they touch, and an anon_vma for a
+ * private anonymous one.
  * VM_LOCKED areas count into locked_vm as mlock() counts them
  * (mlock_fixup()), whatever RLIMIT_MEMLOCK says (a process with
  * CAP_IPC_LOCK may hold more); named areas carry their anon_vma_name.
@@ -419,8 +439,9 @@ struct vas_import {
  *         gate above it), more than max_map_count, growsdown/up on a file
  *         or shared VMA, flags or an anonymous name the area cannot have
  *         (see struct vas_import_area; a name on a layout with
- *         no_anon_vma_name), or an inconsistent layout; -ENOMEM (nothing
- *         created).
+ *         no_anon_vma_name), an inconsistent layout, or guard ranges
+ *         unaligned, empty, unsorted, overlapping or not wholly inside
+ *         VMAs that can hold them; -ENOMEM (nothing created).
  */
 VMA_API int vas_import(const struct vas_layout *layout,
 		       const struct vas_import *imp, struct vas **out,

@@ -595,6 +595,188 @@ START_TEST(test_import_split_pieces_share_anon)
 }
 END_TEST
 
+/*
+ * Guard markers (MADV_GUARD_INSTALL) given with the layout:
+ *
+ *   10000000 anon  ...G....  G: guard range 0 (one page)
+ *   10004000 file  GG        guard range 1 spans the two VMAs
+ *   10006000 anon  LL        VM_LOCKED: can hold no marker
+ *   ... [vdso]               special: can hold no marker
+ */
+static const struct vas_import_area guard_areas[] = {
+	A_RW(0x10000000, 0x10004000, 0, 0, NULL),
+	{0x10004000, 0x10006000, 0, R, 0, VAS_IMPORT_FILE, cat, 0, 0, NULL},
+	A_RW(0x10006000, 0x10008000, VAS_VM_LOCKED, 2, NULL),
+	{0x7ffff7fc8000, 0x7ffff7fca000, 0, RX, 0, VAS_IMPORT_SPECIAL, "[vdso]",
+	 0, 0, NULL},
+};
+#define NR_GUARD_AREAS (sizeof(guard_areas) / sizeof(guard_areas[0]))
+
+static int import_guards(const struct vas_import_guard *g, size_t nr_g,
+			 struct vas **out, size_t *bad)
+{
+	struct vas_import imp = {
+		.areas = guard_areas,
+		.nr = NR_GUARD_AREAS,
+		.brk = 0x555555560000,
+		.guards = g,
+		.nr_guards = nr_g,
+	};
+	struct vas_layout l;
+
+	vas_layout_default(&l);
+	l.brk_base = 0x555555560000;
+	*out = NULL;
+	return vas_import(&l, &imp, out, bad);
+}
+
+static enum vas_segv_code fault_code(struct vas *v, uint64_t addr)
+{
+	struct vas_fault_result r;
+
+	ck_assert_int_eq(vas_fault(v, addr, VAS_ACCESS_READ, &r), 0);
+	return r.status == VAS_FAULT_OK ? VAS_SEGV_NONE : r.code;
+}
+
+START_TEST(test_import_guards)
+{
+	static const struct vas_import_guard g[] = {
+		{0x10001000, 0x10002000},
+		{0x10003000, 0x10005000},
+	};
+	struct vas *v, *w, *c;
+	struct vas_vma_info *m;
+	char msg[256];
+	void *b1, *b2;
+	size_t nr, l1, l2;
+
+	ck_assert_int_eq(import_guards(g, 2, &v, NULL), 0);
+	valid(v);
+	ck_assert_int_eq(fault_code(v, 0x10000000), VAS_SEGV_NONE);
+	ck_assert_int_eq(fault_code(v, 0x10001000), VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(v, 0x10002000), VAS_SEGV_NONE);
+	ck_assert_int_eq(fault_code(v, 0x10003000), VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(v, 0x10004000), VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(v, 0x10005000), VAS_SEGV_NONE);
+	/* madvise_guard_install(): VM_MAYBE_GUARD, an anon_vma if anonymous. */
+	ck_assert_int_eq(vas_maps(v, &m, &nr), 0);
+	ck_assert_uint_eq(nr, NR_GUARD_AREAS);
+	ck_assert(m[0].flags & VAS_VM_MAYBE_GUARD);
+	ck_assert_uint_ne(m[0].anon_vma, 0);
+	ck_assert(m[1].flags & VAS_VM_MAYBE_GUARD);
+	ck_assert(!(m[2].flags & VAS_VM_MAYBE_GUARD));
+	vma_free(m);
+
+	/* The same state as MADV_GUARD_INSTALL on the plain import. */
+	ck_assert_int_eq(import_guards(NULL, 0, &w, NULL), 0);
+	ck_assert_int_eq(vas_madvise(w, 0x10001000, PG, VAS_MADV_GUARD_INSTALL),
+			 0);
+	ck_assert_int_eq(
+		vas_madvise(w, 0x10003000, 2 * PG, VAS_MADV_GUARD_INSTALL), 0);
+	{
+		char *t1 = maps_text(v), *t2 = maps_text(w);
+
+		ck_assert_str_eq(t1, t2);
+		free(t1);
+		free(t2);
+	}
+	vas_free(w);
+
+	/* A snapshot carries them. */
+	ck_assert_int_eq(vas_snapshot(v, &b1, &l1), 0);
+	ck_assert_msg(vas_restore(b1, l1, &c, msg, sizeof(msg)) == 0, "%s",
+		      msg);
+	ck_assert_int_eq(vas_snapshot(c, &b2, &l2), 0);
+	ck_assert_uint_eq(l1, l2);
+	ck_assert_int_eq(memcmp(b1, b2, l1), 0);
+	ck_assert_int_eq(fault_code(c, 0x10001000), VAS_SEGV_MAPERR);
+	ck_assert_int_eq(fault_code(c, 0x10004000), VAS_SEGV_MAPERR);
+	vma_free(b1);
+	vma_free(b2);
+	vas_free(c);
+
+	/* MADV_GUARD_REMOVE takes them away again. */
+	ck_assert_int_eq(vas_madvise(v, 0x10001000, PG, VAS_MADV_GUARD_REMOVE),
+			 0);
+	ck_assert_int_eq(fault_code(v, 0x10001000), VAS_SEGV_NONE);
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/* Guard ranges Linux cannot hold: refused whole, naming the range. */
+START_TEST(test_import_guard_errors)
+{
+	static const struct {
+		struct vas_import_guard g[2];
+		size_t nr, bad;
+	} cases[] = {
+		{{{0x10001001, 0x10002000}}, 1, 0}, /* unaligned */
+		{{{0x10001000, 0x10001800}}, 1, 0}, /* unaligned */
+		{{{0x10001000, 0x10001000}}, 1, 0}, /* empty */
+		{{{0x10002000, 0x10001000}}, 1, 0}, /* reversed */
+		{{{0x10001000, 0x10003000}, {0x10002000, 0x10004000}},
+		 2,
+		 1}, /* overlapping */
+		{{{0x10002000, 0x10003000}, {0x10001000, 0x10002000}},
+		 2,
+		 1},				    /* unsorted */
+		{{{0x0f000000, 0x0f001000}}, 1, 0}, /* below every VMA */
+		{{{0x10005000, 0x10009000}}, 1, 0}, /* into a hole */
+		{{{0x10008000, 0x10009000}}, 1, 0}, /* in a hole */
+		{{{0x10001000, 0x10002000}, {0x10006000, 0x10007000}},
+		 2,
+		 1},				    /* VM_LOCKED */
+		{{{0x10005000, 0x10007000}}, 1, 0}, /* reaches VM_LOCKED */
+		{{{0x7ffff7fc8000, 0x7ffff7fc9000}}, 1, 0}, /* [vdso] */
+		{{{0x7ffff7fca000, 0x7ffff7fcb000}}, 1, 0}, /* above all */
+	};
+	struct vas_import_guard ok = {0x10001000, 0x10002000};
+	struct vas *v;
+	size_t i, bad;
+	long n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bad = 0;
+		ck_assert_msg(import_guards(cases[i].g, cases[i].nr, &v,
+					    &bad) == -EINVAL,
+			      "case %zu", i);
+		ck_assert_ptr_null(v);
+		ck_assert_uint_eq(bad, NR_GUARD_AREAS + 1 + cases[i].bad);
+	}
+	/* A count without an array. */
+	ck_assert_int_eq(import_guards(NULL, 1, &v, &bad), -EINVAL);
+	ck_assert_uint_eq(bad, NR_GUARD_AREAS + 1);
+	/* Touching ranges are one. */
+	{
+		static const struct vas_import_guard t[] = {
+			{0x10001000, 0x10002000}, {0x10002000, 0x10003000}};
+
+		ck_assert_int_eq(import_guards(t, 2, &v, NULL), 0);
+		ck_assert_int_eq(fault_code(v, 0x10002000), VAS_SEGV_MAPERR);
+		valid(v);
+		vas_free(v);
+	}
+	/* Every allocation failure leaves nothing behind. */
+	for (n = 0; n < 500; n++) {
+		int err;
+
+		vma_alloc_fail_after(n);
+		err = import_guards(&ok, 1, &v, NULL);
+		vma_alloc_fail_after(-1);
+		if (!err) {
+			ck_assert_int_eq(fault_code(v, 0x10001000),
+					 VAS_SEGV_MAPERR);
+			vas_free(v);
+			break;
+		}
+		ck_assert_int_eq(err, -ENOMEM);
+		ck_assert_ptr_null(v);
+	}
+	ck_assert_int_lt(n, 500);
+}
+END_TEST
+
 /* Every allocation failure leaves nothing behind (ASan checks leaks). */
 START_TEST(test_import_alloc_failure)
 {
@@ -616,6 +798,8 @@ static Suite *import_suite(void)
 	tcase_add_test(tc, test_import_flags_and_names);
 	tcase_add_test(tc, test_import_flag_and_name_errors);
 	tcase_add_test(tc, test_import_split_pieces_share_anon);
+	tcase_add_test(tc, test_import_guards);
+	tcase_add_test(tc, test_import_guard_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -235,6 +235,24 @@ struct rpc_text {
 	size_t len;
 };
 
+/*
+ * A list of page ranges ([[start, end], ...]: space.import's "guards"),
+ * checked by the decoder (numbers, page-aligned, non-empty, sorted,
+ * disjoint) and borrowed from the parsed message, valid while it lives:
+ * rpc_ranges_copy() copies them out.
+ */
+struct rpc_ranges {
+	bool present;
+	const void *json; /* private: the array */
+	size_t nr;
+};
+
+/**
+ * rpc_ranges_copy() - Copy the @r->nr ranges of @r into @out.
+ * Context: Any context (the message @r was decoded from still alive).
+ */
+void rpc_ranges_copy(const struct rpc_ranges *r, struct vas_import_guard *out);
+
 /* space.import from /proc/PID/maps (or smaps) text, or from a snapshot. */
 struct rpc_import_params {
 	struct rpc_create_params create; /* name and layout; brk_base is
@@ -242,6 +260,7 @@ struct rpc_import_params {
 	struct rpc_text maps;
 	struct rpc_u64 brk, start_stack;
 	struct rpc_text snapshot; /* or: space.export's "snapshot" (base64) */
+	struct rpc_ranges guards; /* with "maps": guard marker ranges */
 };
 
 struct rpc_fork_params {
