@@ -225,8 +225,8 @@ static int madvise_vma(struct madv *m, struct vas_area *v,
 			*cur = madv_pages(op, v, start, end, VAS_PG_ZAP);
 		return op->err;
 	case VAS_MADV_GUARD_INSTALL:
-		/* is_valid_guard_vma(allow_locked = false) */
-		if (v->flags & VAS_F_LOCKED)
+		/* is_valid_guard_vma(allow_locked = false): not VM_SPECIAL */
+		if ((v->flags & VAS_F_LOCKED) || vas_area_is_special(v))
 			return -EINVAL;
 		r = vas__refresh(op, v);
 		if (!r)
@@ -250,6 +250,9 @@ static int madvise_vma(struct madv *m, struct vas_area *v,
 		*cur = r;
 		return op->err;
 	case VAS_MADV_GUARD_REMOVE:
+		/* is_valid_guard_vma(allow_locked = true) */
+		if (vas_area_is_special(v))
+			return -EINVAL;
 		if (vas__guard_any(vas_op_guards(op), start, end))
 			*cur = madv_pages(op, v, start, end,
 					  VAS_PG_GUARD_CLEAR);

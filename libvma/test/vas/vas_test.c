@@ -1622,7 +1622,7 @@ START_TEST(test_madvise_populate_guard)
 }
 END_TEST
 
-START_TEST(test_madvise_populate_pfnmap)
+START_TEST(test_madvise_special_mappings)
 {
 	struct vas_import_area areas[] = {
 		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
@@ -1653,6 +1653,19 @@ START_TEST(test_madvise_populate_pfnmap)
 		vas_madvise(v, 0x7ffff7fc8000, 2 * PG, VAS_MADV_POPULATE_READ),
 		0);
 	ck_assert_uint_eq(info_at(v, 0x7ffff7fc8000).rss_pages, 2);
+	/*
+	 * is_valid_guard_vma(): VM_SPECIAL refuses guard markers, to install
+	 * and to remove ([vdso] and [vvar] both answer EINVAL on 6.18).
+	 */
+	for (int k = 0; k < 2; k++) {
+		uint64_t at = k ? 0x7ffff7fc8000 : 0x7ffff7fc2000;
+
+		ck_assert_int_eq(vas_madvise(v, at, PG, VAS_MADV_GUARD_INSTALL),
+				 -EINVAL);
+		ck_assert_int_eq(vas_madvise(v, at, PG, VAS_MADV_GUARD_REMOVE),
+				 -EINVAL);
+		ck_assert(!(info_at(v, at).flags & VAS_VM_MAYBE_GUARD));
+	}
 	valid(v);
 	vas_free(v);
 }
@@ -2218,7 +2231,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_madvise_populate_read);
 	tcase_add_test(tc, test_madvise_populate_write);
 	tcase_add_test(tc, test_madvise_populate_guard);
-	tcase_add_test(tc, test_madvise_populate_pfnmap);
+	tcase_add_test(tc, test_madvise_special_mappings);
 	tcase_add_test(tc, test_mlock);
 	tcase_add_test(tc, test_mlockall);
 	tcase_add_test(tc, test_mseal);
