@@ -265,6 +265,11 @@ class VmactlTest(unittest.TestCase):
             self.assertIn("vmactl:", err)
         rc, out, err = run("vmactl", "call", "no.such.method")
         self.assertEqual(rc, 2, err)
+        self.assertNotIn("did you mean", err)
+        # The daemon's -32601 names the method meant; vmactl shows it.
+        rc, out, err = run("vmactl", "call", "spaces.list")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("did you mean 'space.list'?", err)
         # Errors name the option, and suggest what was meant.
         for args, want in (
                 (["mmap", self.space, "--length", "4Q", "--prot", "rw",
