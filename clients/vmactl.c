@@ -9,8 +9,10 @@
  * 8192 on the wire. Everything else is generated from the two tables: the
  * COMMANDS section of --help (and so of the manual page), `vmactl help
  * CMD` and `vmactl CMD --help`, the "did you mean" suggestions for unknown
- * commands and options, and the errors, which name the option
- * ("--length: invalid value '4Q'"). A new subcommand is one row.
+ * commands and options (rpc/suggest.h, shared with vmad; the global
+ * options before the command are suggested from getopt's table), and the
+ * errors, which name the option ("--length: invalid value '4Q'"). A new
+ * subcommand is one row.
  *
  * Results are printed for people by default (hexadecimal addresses, as
  * /proc and pmap print them; a maps text; one line per fault; a table of
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "vmc.h"
+#include "rpc/suggest.h"
 
 static const char vmactl_help_head[] =
 	"NAME\n"
@@ -568,74 +571,27 @@ static const char *vmactl_meta_name(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * Edit distance (insertions, deletions, substitutions and transpositions
- * of neighbours), for the suggestions. Inputs longer than 63 bytes are
- * never close to a name.
- */
-static size_t vmactl_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t d[64][64];
-
-	if (la >= 64 || lb >= 64)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++)
-		for (j = 1; j <= lb; j++) {
-			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	return d[la][lb];
-}
-
-/* Keep @cand in *@best if @typed is closer to it than to *@best so far. */
-static void vmactl_consider(const char *typed, const char *cand,
-			    const char **best, size_t *best_d)
-{
-	size_t d = vmactl_distance(typed, cand);
-	size_t limit = strlen(typed) <= 3 ? 1 : 2;
-
-	if (strlen(cand) > strlen(typed) &&
-	    !strncmp(cand, typed, strlen(typed)) && strlen(typed) >= 2)
-		d = 1; /* a prefix: "pm" for "pmap" */
-	if (d <= limit && d < *best_d) {
-		*best = cand;
-		*best_d = d;
-	}
-}
-
 /* The command closest to @typed ("space destory", "destroy", "mapz"). */
 static const char *vmactl_suggest_cmd(const char *typed)
 {
 	static const char *const extra[] = {"call", "help"};
-	const char *best = NULL;
-	size_t best_d = (size_t)-1, i;
+	struct rpc_suggest s;
+	size_t i;
 
+	rpc_suggest_init(&s, typed);
 	for (i = 0; i < NR_CMDS; i++) {
 		const char *n = vmactl_cmds[i].name, *last = strrchr(n, ' ');
 
-		vmactl_consider(typed, n, &best, &best_d);
+		rpc_suggest_consider(&s, n);
 		/* "destroy" alone for "space destroy" */
 		if (last)
-			vmactl_consider(typed, last + 1, &best, &best_d);
-		if (best && last && best == last + 1)
-			best = n;
+			rpc_suggest_consider(&s, last + 1);
+		if (s.best && last && s.best == last + 1)
+			s.best = n;
 	}
 	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
-		vmactl_consider(typed, extra[i], &best, &best_d);
-	return best;
+		rpc_suggest_consider(&s, extra[i]);
+	return rpc_suggest_best(&s);
 }
 
 static const struct vmactl_param *vmactl_param(const char *name)
@@ -677,18 +633,19 @@ static const char *vmactl_suggest_opt(const struct vmactl_cmd *cmd,
 				      const char *typed)
 {
 	const struct vmactl_flag *f;
-	const char *best = NULL;
-	size_t best_d = (size_t)-1, i;
+	struct rpc_suggest s;
+	size_t i;
 
+	rpc_suggest_init(&s, typed);
 	for (i = 0; i < 4 && cmd->pos[i]; i++)
-		vmactl_consider(typed, cmd->pos[i], &best, &best_d);
+		rpc_suggest_consider(&s, cmd->pos[i]);
 	for (i = 0; i < VMACTL_NR_OPTS && cmd->opts[i]; i++)
-		vmactl_consider(typed, cmd->opts[i], &best, &best_d);
+		rpc_suggest_consider(&s, cmd->opts[i]);
 	for (f = cmd->flags; f && f->name; f++)
-		vmactl_consider(typed, f->name, &best, &best_d);
-	vmactl_consider(typed, "json", &best, &best_d);
-	vmactl_consider(typed, "help", &best, &best_d);
-	return best;
+		rpc_suggest_consider(&s, f->name);
+	rpc_suggest_consider(&s, "json");
+	rpc_suggest_consider(&s, "help");
+	return rpc_suggest_best(&s);
 }
 
 /*
@@ -1929,9 +1886,21 @@ static int vmactl_cmd_name(int argc, char **argv, char *name, size_t len)
 	return 1;
 }
 
-static int vmactl_unknown_cmd(const char *name)
+/*
+ * @next: the word after @name, or NULL: "spce create" is "space create"
+ * mistyped when "spce" alone is close to no command.
+ */
+static int vmactl_unknown_cmd(const char *name, const char *next)
 {
 	const char *guess = vmactl_suggest_cmd(name);
+	char two[64];
+
+	if (!guess && next && next[0] != '-' && !strchr(name, ' ')) {
+		snprintf(two, sizeof(two), "%s %s", name, next);
+		guess = vmactl_suggest_cmd(two);
+		if (guess)
+			name = two;
+	}
 
 	if (guess)
 		vmactl_usage_error(NULL,
@@ -1960,9 +1929,37 @@ static int vmactl_help(int argc, char **argv)
 	vmactl_cmd_name(argc, argv, name, sizeof(name));
 	cmd = vmactl_find_cmd(name);
 	if (!cmd)
-		return vmactl_unknown_cmd(name);
+		return vmactl_unknown_cmd(name, argc > 1 ? argv[1] : NULL);
 	vmactl_help_cmd(stdout, cmd);
 	return 0;
+}
+
+/*
+ * "unknown option '--sockt'; did you mean '--socket'?" for an option
+ * before the command (@opts: the global options; @arg: what was typed).
+ */
+static void vmactl_unknown_global(const struct option *opts, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	int len = eq ? (int)(eq - arg) : (int)strlen(arg);
+	struct rpc_suggest s;
+	char typed[RPC_SUGGEST_MAX];
+
+	if (strncmp(arg, "--", 2) || len < 3) {
+		vmactl_usage_error(NULL, "unknown option '%.*s'", len, arg);
+		return;
+	}
+	snprintf(typed, sizeof(typed), "%.*s", len - 2, arg + 2);
+	rpc_suggest_init(&s, typed);
+	for (; opts->name; opts++)
+		rpc_suggest_consider(&s, opts->name);
+	if (rpc_suggest_best(&s))
+		vmactl_usage_error(NULL,
+				   "unknown option '%.*s'; did you mean "
+				   "'--%s'?",
+				   len, arg, rpc_suggest_best(&s));
+	else
+		vmactl_usage_error(NULL, "unknown option '%.*s'", len, arg);
 }
 
 int main(int argc, char **argv)
@@ -2015,8 +2012,7 @@ int main(int argc, char **argv)
 					   argv[optind - 1]);
 			return VMC_EXIT_USAGE;
 		default:
-			vmactl_usage_error(NULL, "unknown option '%s'",
-					   argv[optind - 1]);
+			vmactl_unknown_global(opts, argv[optind - 1]);
 			return VMC_EXIT_USAGE;
 		}
 	}
@@ -2046,7 +2042,7 @@ int main(int argc, char **argv)
 	used = vmactl_cmd_name(argc, argv, name, sizeof(name));
 	cmd = vmactl_find_cmd(name);
 	if (!cmd) {
-		ret = vmactl_unknown_cmd(name);
+		ret = vmactl_unknown_cmd(name, argc > 1 ? argv[1] : NULL);
 		goto out;
 	}
 	ret = vmactl_run_cmd(&vc, cmd, argc - used, argv + used);

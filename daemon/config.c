@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rpc/suggest.h"
+
 enum vmad_opt_type {
 	OPT_STRING,
 	OPT_UINT,  /* unsigned */
@@ -341,7 +343,19 @@ int vmad_config_set(struct vmad_config *cfg, const char *name,
 	int ret;
 
 	if (!o) {
-		snprintf(errbuf, len, "unknown option \"%.40s\"", name);
+		struct rpc_suggest s;
+		const char *guess;
+
+		rpc_suggest_init(&s, name);
+		vmad_config_suggest(&s);
+		guess = rpc_suggest_best(&s);
+		if (guess)
+			snprintf(errbuf, len,
+				 "unknown option \"%.40s\"; did you mean "
+				 "\"%s\"?",
+				 name, guess);
+		else
+			snprintf(errbuf, len, "unknown option \"%.40s\"", name);
 		return -ENOENT;
 	}
 	ret = apply(cfg, o, value, errbuf, len);
@@ -583,6 +597,14 @@ void vmad_config_usage(FILE *f)
 bool vmad_config_known(const char *name)
 {
 	return find_option(name, NULL) != NULL;
+}
+
+void vmad_config_suggest(struct rpc_suggest *s)
+{
+	size_t i;
+
+	for (i = 0; i < NR_OPTIONS; i++)
+		rpc_suggest_consider(s, vmad_options[i].name);
 }
 
 const char *vmad_config_name(size_t i)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "rpc/defaults.h"
+#include "rpc/suggest.h"
 
 #define EX_USAGE_  64
 #define EX_CONFIG_ 78
@@ -103,9 +104,13 @@ static void usage(FILE *f)
 		"    0    Clean shutdown, --help, --version, --dump-config.\n"
 		"    1    The server cannot start (another vmad on the "
 		"socket...).\n"
-		"    64   Bad command line (EX_USAGE).\n"
+		"    64   Bad command line (EX_USAGE). A mistyped option "
+		"names the closest\n"
+		"         one: unknown option '--apendonly'; did you mean "
+		"'--appendonly'?\n"
 		"    78   Bad configuration, as FILE:LINE: reason "
-		"(EX_CONFIG).\n"
+		"(EX_CONFIG); an unknown\n"
+		"         option names the closest one, as above.\n"
 		"\n"
 		"ENVIRONMENT\n"
 		"    VMAD_SOCKET       Socket path when --socket is not "
@@ -205,6 +210,43 @@ static bool is_flag(const char *a)
 	       !strcmp(a, "--dump-config");
 }
 
+/*
+ * "unknown option '--apendonly'; did you mean '--appendonly'?": @a is the
+ * argument as typed (its first @alen bytes are the option), @name the
+ * option's name without dashes. The candidates are the option table's
+ * rows and the flags that are not rows, spelt with dashes.
+ */
+static void unknown_option(const char *a, int alen, const char *name, char *err,
+			   size_t len)
+{
+	static const char *const flags[] = {
+		"config",      "foreground", "daemon",
+		"dump_config", "help",	     "version",
+	};
+	const char *guess = NULL;
+	char shown[RPC_SUGGEST_MAX];
+	size_t i;
+
+	if (!strncmp(a, "--", 2)) {
+		struct rpc_suggest s;
+
+		rpc_suggest_init(&s, name);
+		vmad_config_suggest(&s);
+		for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+			rpc_suggest_consider(&s, flags[i]);
+		guess = rpc_suggest_best(&s);
+	}
+	if (!guess) {
+		snprintf(err, len, "unknown option '%.*s'", alen, a);
+		return;
+	}
+	for (i = 0; guess[i] && i + 1 < sizeof(shown); i++)
+		shown[i] = guess[i] == '_' ? '-' : guess[i];
+	shown[i] = '\0';
+	snprintf(err, len, "unknown option '%.*s'; did you mean '--%s'?", alen,
+		 a, shown);
+}
+
 int vmad_configure(struct vmad_config *cfg, const char *config, int argc,
 		   char **argv, bool *dump, char *err, size_t len)
 {
@@ -245,8 +287,8 @@ int vmad_configure(struct vmad_config *cfg, const char *config, int argc,
 			name = namebuf;
 		}
 		if (strcmp(name, "config") && !vmad_config_known(name)) {
-			snprintf(err, len, "unknown option '%.*s'",
-				 eq ? (int)(eq - a) : (int)strlen(a), a);
+			unknown_option(a, eq ? (int)(eq - a) : (int)strlen(a),
+				       name, err, len);
 			return EX_USAGE_;
 		}
 		if (eq) {

@@ -179,6 +179,15 @@ void vmad_config_usage(FILE *f);
  */
 bool vmad_config_known(const char *name);
 
+struct rpc_suggest;
+
+/**
+ * vmad_config_suggest() - Offer every option's name (with underscores, in
+ * the table's order) to @s, the search for "did you mean ...?".
+ * Context: Any context.
+ */
+void vmad_config_suggest(struct rpc_suggest *s);
+
 /**
  * vmad_config_name() - The name of the @i-th option, NULL past the last.
  * Context: Any context.
@@ -367,8 +376,8 @@ struct vmad_registry {
 	uint64_t first_id;	  /* this daemon life's base (logged) */
 	vmad_id_hook id_hook;	  /* or NULL; under lock */
 	void *id_hook_arg;
-	uint64_t id_limit;	  /* ids below it are reserved on disk
-				     (with a state_dir), under lock */
+	uint64_t id_limit;	     /* ids below it are reserved on disk
+					(with a state_dir), under lock */
 	struct vmad_uid_count *uids; /* spaces per uid, under lock */
 	size_t nr_uids, cap_uids;
 	long nr_spaces; /* atomic */

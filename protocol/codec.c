@@ -32,6 +32,7 @@
  * against the signed 64-bit range and echoed as it was written.
  */
 #include "rpc/jsonrpc.h"
+#include "rpc/suggest.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1592,6 +1593,27 @@ static int find_method(const char *name)
 	return -1;
 }
 
+/*
+ * -32601, naming the method and, when one is close, the method meant:
+ * "method not found: 'spaces.list'; did you mean 'space.list'?".
+ */
+static int method_not_found(const char *name, struct rpc_error *err)
+{
+	struct rpc_suggest s;
+	int m;
+
+	rpc_suggest_init(&s, name);
+	for (m = 0; m < RPC_NR_METHODS; m++)
+		rpc_suggest_consider(&s, rpc_methods[m].name);
+	if (rpc_suggest_best(&s))
+		return rpc_error_set(err, RPC_METHOD_NOT_FOUND,
+				     "method not found: '%.60s'; did you "
+				     "mean '%s'?",
+				     name, rpc_suggest_best(&s));
+	return rpc_error_set(err, RPC_METHOD_NOT_FOUND,
+			     "method not found: '%.60s'", name);
+}
+
 int rpc_msg_request(const struct rpc_msg *msg, size_t i,
 		    struct rpc_request *req, struct rpc_error *err)
 {
@@ -1639,9 +1661,7 @@ int rpc_msg_request(const struct rpc_msg *msg, size_t i,
 	}
 	m = find_method(json_string_value(method));
 	if (m < 0)
-		return rpc_error_set(err, RPC_METHOD_NOT_FOUND,
-				     "method not found: '%.60s'",
-				     json_string_value(method));
+		return method_not_found(json_string_value(method), err);
 	req->method = (enum rpc_method)m;
 	row = &rpc_methods[m];
 	params = json_object_get(r, "params");

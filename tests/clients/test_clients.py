@@ -265,6 +265,11 @@ class VmactlTest(unittest.TestCase):
             self.assertIn("vmactl:", err)
         rc, out, err = run("vmactl", "call", "no.such.method")
         self.assertEqual(rc, 2, err)
+        self.assertNotIn("did you mean", err)
+        # The daemon's -32601 names the method meant; vmactl shows it.
+        rc, out, err = run("vmactl", "call", "spaces.list")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("did you mean 'space.list'?", err)
         # Errors name the option, and suggest what was meant.
         for args, want in (
                 (["mmap", self.space, "--length", "4Q", "--prot", "rw",
@@ -282,6 +287,19 @@ class VmactlTest(unittest.TestCase):
                  "'space destroy'?"),
                 (["destroy", self.space],
                  "did you mean 'space destroy'?"),
+                (["spce", "create", "x"],
+                 "vmactl: unknown command 'spce create'; did you mean "
+                 "'space create'?"),
+                (["MAPS", self.space],
+                 "vmactl: unknown command 'MAPS'; did you mean 'maps'?"),
+                # Options before the command suggest too; "=value" is not
+                # part of the name.
+                (["--jsno", "space", "list"],
+                 "vmactl: unknown option '--jsno'; did you mean "
+                 "'--json'?"),
+                (["--sever-uid=0", "space", "list"],
+                 "vmactl: unknown option '--sever-uid'; did you mean "
+                 "'--server-uid'?"),
                 (["mmap", self.space, "--prot", "rw"],
                  "vmactl: mmap: missing --length"),
                 (["fault", self.space, "0x1000", "--write=1"],
@@ -296,6 +314,18 @@ class VmactlTest(unittest.TestCase):
             self.assertEqual(rc, 2, "%s: %s" % (args, err))
             self.assertIn(want, err, args)
             self.assertIn("Try 'vmactl", err)
+        # Far from every name: no suggestion.
+        for args, want in ((["--frobnicate", "ping"],
+                            "vmactl: unknown option '--frobnicate'\n"),
+                           (["frobnicate", "x"],
+                            "vmactl: unknown command 'frobnicate'\n")):
+            rc, out, err = run("vmactl", *args)
+            self.assertEqual(rc, 2, "%s: %s" % (args, err))
+            self.assertIn(want, err, args)
+        rc, out, err = run("vmactl", "--sockt", "x", "ping", sock=False)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("unknown option '--sockt'; did you mean '--socket'?",
+                      err)
         rc, out, err = run("vmactl", "space", "list")
         self.assertNotIn(" gg ", out)
         rc, out, err = run("vmactl", "--json", "space", "create", "gg",

@@ -115,7 +115,16 @@ expect("empty batch", b"[]\n", -32600, ["empty"])
 expect("no jsonrpc", b'{"id":1,"method":"ping"}\n', -32600)
 expect("unknown member", b'{"jsonrpc":"2.0","id":1,"method":"ping","x":0}\n',
        -32600, ["'x'"])
-expect("unknown method", req("frob", {}), -32601, ["frob"])
+r = expect("unknown method", req("frob", {}), -32601, ["frob"])
+check("did you mean" not in r["error"]["message"] and "data" not in
+      r["error"], f"a suggestion for a name far from every method: {r}")
+# A name close to a method names it in the message (the code and the
+# absence of data are as for any unknown method).
+r = expect("unknown method close to one", req("spaces.list", {}), -32601,
+           ["'spaces.list'", "did you mean 'space.list'?"])
+check("data" not in r["error"], r)
+expect("unknown method, case", req("Munmap", {}), -32601,
+       ["did you mean 'munmap'?"])
 # The error message quotes the name cut to 60 bytes, inside the "é": the
 # response must still be valid JSON (json.loads rejects broken UTF-8).
 expect("unknown method cut in a character", req("a" * 59 + "\u00e9", {}),

@@ -109,9 +109,10 @@ c.ok("ping")  # debug level: connections are logged (at verbose)
 wait_for(log1, "verbose: conn")
 
 # A broken file changes nothing and says where it is broken.
-write(conf, f"log_file {log2}\nmax_spaces_per_uid 100\nbogus 1\n")
+write(conf, f"log_file {log2}\nmax_spaces_per_uid 100\nmax_spaces_per_ui 1\n")
 body = reload_and_wait(v, log1, 2)
-check(f"{conf}:3: unknown option" in body and "unchanged" in body, body)
+check(f'{conf}:3: unknown option "max_spaces_per_ui"; did you mean '
+      '"max_spaces_per_uid"?' in body and "unchanged" in body, body)
 check(not os.path.exists(log2), "a broken configuration moved the log")
 r = c.call("space.create", {"name": "s4"})
 check(errno_of(r) == "EAGAIN", f"a broken reload changed a limit: {r}")

@@ -64,7 +64,12 @@ check("workers 3\n" in p.stdout and "log_level debug\n" in p.stdout,
 
 # Configuration errors: file, line and reason; exit 78.
 bad = os.path.join(tmp, "bad.conf")
-for text, line, why in (("workers 2\nbogus 1\n", 2, "unknown option"),
+for text, line, why in (("workers 2\nbogus 1\n", 2, 'unknown option "bogus"\n'),
+                        ("workers 2\napendonly yes\n", 2,
+                         'unknown option "apendonly"; did you mean '
+                         '"appendonly"?'),
+                        ("Log_Levl debug\n", 1, 'unknown option "Log_Levl"; '
+                         'did you mean "log_level"?'),
                         ("# c\n\nworkers many\n", 3, "workers"),
                         ("max_connections 0\n", 1, "out of range"),
                         ("log_level loud\n", 1, "log_level"),
@@ -99,7 +104,20 @@ check(p.returncode == 64 and "workers" in p.stderr, p.stderr)
 p = run("--no-such-option", "1")
 check(p.returncode == 64, p.stderr)
 p = run("--bogus")
-check(p.returncode == 64 and "unknown option '--bogus'" in p.stderr, p.stderr)
+check(p.returncode == 64 and "unknown option '--bogus'\n" in p.stderr,
+      p.stderr)
+# A mistyped option names the one meant (a row of the table or a flag).
+for args, typed, meant in ((["--apendonly", "yes"], "--apendonly",
+                            "--appendonly"),
+                           (["--log-levl=debug"], "--log-levl", "--log-level"),
+                           (["--max_spaces_per_ui", "3"], "--max_spaces_per_ui",
+                            "--max-spaces-per-uid"),
+                           (["--dump-confg"], "--dump-confg", "--dump-config"),
+                           (["--foregruond"], "--foregruond", "--foreground")):
+    p = run(*args)
+    check(p.returncode == 64 and
+          f"vmad: unknown option '{typed}'; did you mean '{meant}'?\n"
+          in p.stderr, f"{args}: rc {p.returncode}: {p.stderr}")
 
 # Socket path order: --socket, $VMAD_SOCKET, config file, default.
 cfg = os.path.join(tmp, "sock.conf")
