@@ -243,9 +243,12 @@ START_TEST(test_round_trip)
 		"555555554000-555555556000 r--p 00000000 fe:01 1 "
 		"                        /usr/bin/cat\n"
 		"VmFlags: rd mr mw me dc dd \n"
+		"7ffff7fc2000-7ffff7fc6000 r--p 00000000 00:00 0 "
+		"                         [vvar]\n"
+		"VmFlags: rd mr pf io de dd \n"
 		"7ffff7fc8000-7ffff7fca000 r-xp 00000000 00:00 0 "
 		"                         [vdso]\n"
-		"VmFlags: rd ex mr mw me dd sl \n";
+		"VmFlags: rd ex mr mw me de dd sl \n";
 	struct vas_import imp = {.brk = 0x555555560000};
 	struct vas_import_area *a;
 	struct vas_vma_info *info;
