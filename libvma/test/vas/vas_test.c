@@ -1827,6 +1827,44 @@ START_TEST(test_madvise_special_rules)
 END_TEST
 
 /*
+ * A sealed [vdso] (CONFIG_MSEAL_SYSTEM_MAPPINGS) has no vm_file and is not
+ * writable: can_madvise_modify() refuses discarding advice with EPERM
+ * before any other check; other advice goes on to its own checks.
+ */
+START_TEST(test_madvise_special_sealed)
+{
+	struct vas_import_area areas[] = {
+		{SP_VDSO, SP_ANON2, 0, VAS_PROT_READ | VAS_PROT_EXEC,
+		 VAS_VM_SEALED, VAS_IMPORT_SPECIAL, "[vdso]", 0, 0, NULL},
+	};
+	struct vas_import imp = {
+		.areas = areas,
+		.nr = 1,
+		.brk = 0x55555555a000,
+		.start_stack = 0x7fffffffe000,
+	};
+	struct vas_layout l;
+	struct vas *v;
+	size_t bad;
+
+	vas_layout_default(&l);
+	l.brk_base = 0x555555558000;
+	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_DONTNEED),
+			 -EPERM);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, 2 * PG, VAS_MADV_WIPEONFORK),
+			 -EPERM);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_REMOVE), -EPERM);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_DONTDUMP),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, 2 * PG, VAS_MADV_DONTDUMP), 0);
+	ck_assert_str_eq(vmflags_at(v, SP_VDSO), "rd ex mr mw me de dd sl ");
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/*
  * Ranges across a special mapping and normal VMAs: the walk stops at the
  * special mapping's error, and what came before keeps the advice.
  */
@@ -2434,6 +2472,7 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_madvise_special_mappings);
 	tcase_add_test(tc, test_madvise_special_rules);
 	tcase_add_test(tc, test_madvise_special_span);
+	tcase_add_test(tc, test_madvise_special_sealed);
 	tcase_add_test(tc, test_mlock);
 	tcase_add_test(tc, test_mlockall);
 	tcase_add_test(tc, test_mseal);
