@@ -1622,18 +1622,12 @@ START_TEST(test_madvise_populate_guard)
 }
 END_TEST
 
-START_TEST(test_madvise_special_mappings)
+/* A space imported from @areas, with the brk and stack of a process. */
+static struct vas *import_areas(struct vas_import_area *areas, size_t nr)
 {
-	struct vas_import_area areas[] = {
-		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
-		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0, NULL},
-		{0x7ffff7fc8000, 0x7ffff7fca000, 0,
-		 VAS_PROT_READ | VAS_PROT_EXEC, 0, VAS_IMPORT_SPECIAL, "[vdso]",
-		 0, 0, NULL},
-	};
 	struct vas_import imp = {
 		.areas = areas,
-		.nr = 2,
+		.nr = nr,
 		.brk = 0x55555555a000,
 		.start_stack = 0x7fffffffe000,
 	};
@@ -1644,6 +1638,20 @@ START_TEST(test_madvise_special_mappings)
 	vas_layout_default(&l);
 	l.brk_base = 0x555555558000;
 	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
+	return v;
+}
+
+START_TEST(test_madvise_special_mappings)
+{
+	struct vas_import_area areas[] = {
+		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
+		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0, NULL},
+		{0x7ffff7fc8000, 0x7ffff7fca000, 0,
+		 VAS_PROT_READ | VAS_PROT_EXEC, 0, VAS_IMPORT_SPECIAL, "[vdso]",
+		 0, 0, NULL},
+	};
+	struct vas *v = import_areas(areas, 2);
+
 	/* check_vma_flags(): VM_PFNMAP | VM_IO is -EINVAL. */
 	ck_assert_int_eq(
 		vas_madvise(v, 0x7ffff7fc2000, PG, VAS_MADV_POPULATE_READ),
@@ -1695,19 +1703,8 @@ static struct vas *special_space(void)
 		{SP_ANON2, SP_ANON2 + 4 * PG, 0, VAS_PROT_READ | VAS_PROT_WRITE,
 		 VAS_VM_ACCOUNT, VAS_IMPORT_ANON, NULL, 0, 4, NULL},
 	};
-	struct vas_import imp = {
-		.areas = areas,
-		.nr = 5,
-		.brk = 0x55555555a000,
-		.start_stack = 0x7fffffffe000,
-	};
-	struct vas_layout l;
-	struct vas *v;
-	size_t bad;
+	struct vas *v = import_areas(areas, 5);
 
-	vas_layout_default(&l);
-	l.brk_base = 0x555555558000;
-	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
 	for (int i = 0; i < 4; i++) {
 		fault_ok(v, SP_ANON1 + i * PG, VAS_ACCESS_WRITE);
 		fault_ok(v, SP_ANON2 + i * PG, VAS_ACCESS_WRITE);
@@ -1837,19 +1834,8 @@ START_TEST(test_madvise_special_sealed)
 		{SP_VDSO, SP_ANON2, 0, VAS_PROT_READ | VAS_PROT_EXEC,
 		 VAS_VM_SEALED, VAS_IMPORT_SPECIAL, "[vdso]", 0, 0, NULL},
 	};
-	struct vas_import imp = {
-		.areas = areas,
-		.nr = 1,
-		.brk = 0x55555555a000,
-		.start_stack = 0x7fffffffe000,
-	};
-	struct vas_layout l;
-	struct vas *v;
-	size_t bad;
+	struct vas *v = import_areas(areas, 1);
 
-	vas_layout_default(&l);
-	l.brk_base = 0x555555558000;
-	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
 	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_DONTNEED),
 			 -EPERM);
 	ck_assert_int_eq(vas_madvise(v, SP_VDSO, 2 * PG, VAS_MADV_WIPEONFORK),
