@@ -560,7 +560,9 @@ void vas__fill_info(struct vas *vas, const struct vas_area *a,
 		/* A special mapping: no vm_file, a name from its vm_ops. */
 		info->offset = 0;
 		info->name = a->file->name;
-		flags |= VAS_VM_SPECIAL;
+		flags |= VAS_VM_SPECIAL | VAS_VM_DONTEXPAND;
+		if (a->file->special == VAS_SPECIAL_PFNMAP)
+			flags |= VAS_VM_PFNMAP;
 	} else if (a->file) {
 		info->inode = a->file->inode;
 		/* get_vma_name(): a named shmem shows its name instead. */
@@ -666,7 +668,8 @@ int vas_maps(struct vas *vas, struct vas_vma_info **out, size_t *nr)
 		n = uatomic_read(&vas->map_count) + (vas->gate != NULL) + 16;
 		if (n > cap) {
 			vma_free(arr);
-			/* A read: counted, never refused by the memory limit. */
+			/* A read: counted, never refused by the memory limit.
+			 */
 			arr = vma__alloc_unlimited(n * sizeof(*arr));
 			if (!arr)
 				return -ENOMEM;
@@ -764,7 +767,8 @@ int vas_format_vmflags(const struct vas_vma_info *info, char *buf, size_t len)
 	/*
 	 * show_smap_vma_flags(): codes in vm_flags bit order. VM_MAY* follow
 	 * do_mmap() for a file opened read-write on an exec-mounted
-	 * filesystem; VM_GROWSUP has no code on x86.
+	 * filesystem ([vvar]: VM_MAYREAD only); VM_GROWSUP has no code on
+	 * x86.
 	 */
 	const struct {
 		bool on;
@@ -775,15 +779,18 @@ int vas_format_vmflags(const struct vas_vma_info *info, char *buf, size_t len)
 		{info->prot & VAS_PROT_EXEC, "ex"},
 		{info->flags & VAS_VM_SHARED, "sh"},
 		{true, "mr"},
-		{true, "mw"},
-		{true, "me"},
+		{!(info->flags & VAS_VM_PFNMAP), "mw"},
+		{!(info->flags & VAS_VM_PFNMAP), "me"},
 		{info->flags & VAS_VM_SHARED, "ms"},
 		{info->flags & VAS_VM_GROWSDOWN, "gd"},
 		{info->flags & VAS_VM_MAYBE_GUARD, "gu"},
+		{info->flags & VAS_VM_PFNMAP, "pf"},
 		{info->flags & VAS_VM_LOCKED, "lo"},
+		{info->flags & VAS_VM_PFNMAP, "io"},
 		{info->flags & VAS_VM_SEQ_READ, "sr"},
 		{info->flags & VAS_VM_RAND_READ, "rr"},
 		{info->flags & VAS_VM_DONTCOPY, "dc"},
+		{info->flags & VAS_VM_DONTEXPAND, "de"},
 		{info->flags & VAS_VM_LOCKONFAULT, "lf"},
 		{info->flags & VAS_VM_ACCOUNT, "ac"},
 		{info->flags & VAS_VM_NORESERVE, "nr"},

@@ -78,7 +78,8 @@ static uint32_t import_vm_flags(const struct vas_import_area *ia)
  * Flags that no sequence of calls leaves on a VMA: mlock2(MLOCK_ONFAULT)
  * sets VM_LOCKONFAULT only with VM_LOCKED, hugepage_madvise() and
  * madvise_update_vma() clear the opposite hint, MADV_WIPEONFORK is only
- * for private anonymous memory, and mlock_fixup() skips VM_SPECIAL.
+ * for memory without a vm_file (private anonymous, special mappings), and
+ * mlock_fixup() skips VM_SPECIAL.
  */
 static int import_check_flags(const struct vas_import_area *ia)
 {
@@ -92,8 +93,9 @@ static int import_check_flags(const struct vas_import_area *ia)
 		return -EINVAL;
 	if ((f & VAS_VM_SEQ_READ) && (f & VAS_VM_RAND_READ))
 		return -EINVAL;
+	/* A special mapping has no vm_file: it takes MADV_WIPEONFORK too. */
 	if ((f & VAS_VM_WIPEONFORK) &&
-	    (ia->kind != VAS_IMPORT_ANON || (f & VAS_VM_SHARED)))
+	    ((ia->kind != VAS_IMPORT_ANON && !special) || (f & VAS_VM_SHARED)))
 		return -EINVAL;
 	if ((f & VAS_VM_LOCKED) && special)
 		return -EINVAL;

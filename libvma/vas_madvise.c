@@ -16,6 +16,10 @@
  *   MADV_POPULATE_READ/WRITE do not walk: madvise_populate() faults the
  *   range in page by page (faultin_page_range()), see
  *   vas__faultin_locked(), on the same one transaction.
+ *   The special mappings (vas_area_is_special()) have no vm_file and are
+ *   not anonymous (they have vm_ops); [vvar] is VM_PFNMAP | VM_IO. Each
+ *   check below says which of these it reads; flag advice that would
+ *   change part of one fails in its split (special_mapping_split()).
  * - mlock()/mlock2()/munlock()/mlockall()/munlockall() (mm/mlock.c): the
  *   walk of apply_vma_lock_flags() (a hole is -ENOMEM where it is met),
  *   RLIMIT_MEMLOCK against mm->locked_vm, then __mm_populate() of the range
@@ -99,6 +103,21 @@ static bool is_discard(int behavior)
 }
 
 /*
+ * Has @v a vm_file? A special mapping (_install_special_mapping()) has
+ * none: its entry here only names it and keeps it apart.
+ */
+static bool has_vm_file(const struct vas_area *v)
+{
+	return v->file && !vas_area_is_special(v);
+}
+
+/* VM_PFNMAP | VM_IO: a special mapping of kind VAS_SPECIAL_PFNMAP. */
+static bool is_pfnmap(const struct vas_area *v)
+{
+	return v->file && v->file->special == VAS_SPECIAL_PFNMAP;
+}
+
+/*
  * can_madvise_modify(): a sealed VMA refuses discarding advice unless it
  * is file-backed (shmem included) or writable.
  */
@@ -106,7 +125,7 @@ static bool can_madvise_modify(const struct vas_area *v, int behavior)
 {
 	if (!(v->flags & VAS_F_SEALED) || !is_discard(behavior))
 		return true;
-	if (v->file)
+	if (has_vm_file(v))
 		return true;
 	return v->flags & VAS_F_WRITE;
 }
@@ -190,10 +209,13 @@ static int madvise_vma(struct madv *m, struct vas_area *v,
 		name = m->name;
 		break;
 	case VAS_MADV_REMOVE:
-		/* madvise_remove(): a hole punched in a shared file. */
+		/*
+		 * madvise_remove(): a hole punched in a shared file; a
+		 * special mapping has no vm_file.
+		 */
 		if (v->flags & VAS_F_LOCKED)
 			return -EINVAL;
-		if (!v->file)
+		if (!has_vm_file(v))
 			return -EINVAL;
 		if (!(v->flags & VAS_F_SHARED))
 			return -EACCES;
@@ -204,19 +226,28 @@ static int madvise_vma(struct madv *m, struct vas_area *v,
 		/* Readahead or swap-in: no page is mapped. */
 		return 0;
 	case VAS_MADV_COLD:
-		/* can_madv_lru_vma(); deactivating pages changes nothing. */
-		return (v->flags & VAS_F_LOCKED) ? -EINVAL : 0;
+		/*
+		 * can_madv_lru_vma(): not VM_LOCKED nor VM_PFNMAP;
+		 * deactivating pages changes nothing.
+		 */
+		return (v->flags & VAS_F_LOCKED) || is_pfnmap(v) ? -EINVAL : 0;
 	case VAS_MADV_FREE:
 	case VAS_MADV_DONTNEED:
 	case VAS_MADV_DONTNEED_LOCKED:
-		/* madvise_dontneed_free_valid_vma() */
+		/*
+		 * madvise_dontneed_free_valid_vma(): VM_PFNMAP, and
+		 * VM_LOCKED but for DONTNEED_LOCKED, are refused.
+		 */
+		if (is_pfnmap(v))
+			return -EINVAL;
 		if (m->behavior != VAS_MADV_DONTNEED_LOCKED &&
 		    (v->flags & VAS_F_LOCKED))
 			return -EINVAL;
 		if (m->behavior == VAS_MADV_FREE) {
 			/*
-			 * madvise_free_single_vma(): anonymous private only;
-			 * the pages stay mapped (and counted) until reclaim.
+			 * madvise_free_single_vma(): vma_is_anonymous()
+			 * only (a special mapping has vm_ops); the pages stay
+			 * mapped (and counted) until reclaim.
 			 */
 			return v->file ? -EINVAL : 0;
 		}
@@ -258,24 +289,42 @@ static int madvise_vma(struct madv *m, struct vas_area *v,
 					  VAS_PG_GUARD_CLEAR);
 		return op->err;
 	case VAS_MADV_WIPEONFORK:
-		/* Only supported on anonymous memory. */
-		if (v->file || (newflags & VAS_F_SHARED))
+		/*
+		 * Only supported on anonymous memory: no vm_file, which
+		 * lets the special mappings through (whole, as they do
+		 * not split).
+		 */
+		if (has_vm_file(v) || (newflags & VAS_F_SHARED))
 			return -EINVAL;
 		newflags |= VAS_F_WIPEONFORK;
 		break;
 	case VAS_MADV_MERGEABLE:
-		/* ksm_madvise(): vma_ksm_compatible() or ignored. */
-		if (!(newflags & VAS_F_SHARED))
+		/*
+		 * ksm_madvise(): ignored unless vma_ksm_compatible(): not
+		 * VM_SHARED, nor VM_SPECIAL (VM_PFNMAP | VM_IO |
+		 * VM_DONTEXPAND, which every special mapping has).
+		 */
+		if (!(newflags & VAS_F_SHARED) && !vas_area_is_special(v))
 			newflags |= VAS_F_MERGEABLE;
+		break;
+	case VAS_MADV_DOFORK:
+		/* madvise_vma_behavior(): VM_IO keeps VM_DONTCOPY. */
+		if (is_pfnmap(v))
+			return -EINVAL;
+		newflags = flag_advice(m->behavior, newflags);
+		break;
+	case VAS_MADV_DODUMP:
+		/* madvise_vma_behavior(): VM_SPECIAL keeps VM_DONTDUMP. */
+		if (vas_area_is_special(v))
+			return -EINVAL;
+		newflags = flag_advice(m->behavior, newflags);
 		break;
 	case VAS_MADV_NORMAL:
 	case VAS_MADV_SEQUENTIAL:
 	case VAS_MADV_RANDOM:
 	case VAS_MADV_DONTFORK:
-	case VAS_MADV_DOFORK:
 	case VAS_MADV_KEEPONFORK:
 	case VAS_MADV_DONTDUMP:
-	case VAS_MADV_DODUMP:
 	case VAS_MADV_UNMERGEABLE:
 	case VAS_MADV_HUGEPAGE:
 	case VAS_MADV_NOHUGEPAGE:

@@ -1372,7 +1372,8 @@ static int rd_vmas(struct snap_rd *r, struct snap_restore *sr)
 		    ((p.flags & VAS_F_SEQ_READ) &&
 		     (p.flags & VAS_F_RAND_READ)) ||
 		    ((p.flags & VAS_F_WIPEONFORK) &&
-		     (p.file || (p.flags & VAS_F_SHARED)))) {
+		     ((p.file && !p.file->special) ||
+		      (p.flags & VAS_F_SHARED)))) {
 			err = rd_fail(r,
 				      "VMA %" PRIu64 ": flags %#x do not fit "
 				      "its file and anon_vma",

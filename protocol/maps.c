@@ -412,6 +412,13 @@ void rpc_maps_to_import(const struct rpc_maps *m, struct vas_import_area *out)
 		} else if (!e->has_vmflags) {
 			if (!e->shared && (e->prot & VAS_PROT_WRITE))
 				a->flags |= VAS_VM_ACCOUNT;
+			/*
+			 * vdso_install_vvar_mapping() and the vclock one
+			 * install [vvar] and [vvar_vclock] with VM_DONTDUMP,
+			 * which MADV_DODUMP cannot clear (VM_SPECIAL).
+			 */
+			if (a->kind == VAS_IMPORT_SPECIAL_PFNMAP)
+				a->flags |= VAS_VM_DONTDUMP;
 			if (stack)
 				a->flags |= VAS_VM_GROWSDOWN;
 		}

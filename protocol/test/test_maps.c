@@ -74,6 +74,42 @@ START_TEST(test_anon_names)
 }
 END_TEST
 
+/*
+ * Maps text alone: [vvar] and [vvar_vclock] are VM_PFNMAP special
+ * mappings with VM_DONTDUMP, as vdso_install_vvar_mapping() installs them
+ * (so MADV_DONTDUMP on part of one changes nothing and does not split);
+ * [vdso] has neither. Smaps VmFlags say it themselves.
+ */
+START_TEST(test_special_maps_text)
+{
+	static const char text[] =
+		"7ffff7fc2000-7ffff7fc6000 r--p 00000000 00:00 0 [vvar]\n"
+		"7ffff7fc6000-7ffff7fc8000 r--p 00000000 00:00 0 "
+		"[vvar_vclock]\n"
+		"7ffff7fc8000-7ffff7fca000 r-xp 00000000 00:00 0 [vdso]\n";
+	static const char smaps[] =
+		"7ffff7fc2000-7ffff7fc6000 r--p 00000000 00:00 0 [vvar]\n"
+		"VmFlags: rd mr pf io de \n";
+	struct vas_import_area a[3];
+	struct rpc_maps m;
+
+	parse_ok(text, &m);
+	rpc_maps_to_import(&m, a);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(a[i].kind, VAS_IMPORT_SPECIAL_PFNMAP);
+		ck_assert_uint_eq(a[i].flags, VAS_VM_DONTDUMP);
+	}
+	ck_assert_int_eq(a[2].kind, VAS_IMPORT_SPECIAL);
+	ck_assert_uint_eq(a[2].flags, 0);
+	rpc_maps_fini(&m);
+	parse_ok(smaps, &m);
+	rpc_maps_to_import(&m, a);
+	ck_assert_int_eq(a[0].kind, VAS_IMPORT_SPECIAL_PFNMAP);
+	ck_assert_uint_eq(a[0].flags, 0);
+	rpc_maps_fini(&m);
+}
+END_TEST
+
 START_TEST(test_bad_anon_names)
 {
 	char text[256], name[VAS_ANON_NAME_MAX + 2];
@@ -243,9 +279,12 @@ START_TEST(test_round_trip)
 		"555555554000-555555556000 r--p 00000000 fe:01 1 "
 		"                        /usr/bin/cat\n"
 		"VmFlags: rd mr mw me dc dd \n"
+		"7ffff7fc2000-7ffff7fc6000 r--p 00000000 00:00 0 "
+		"                         [vvar]\n"
+		"VmFlags: rd mr pf io de dd \n"
 		"7ffff7fc8000-7ffff7fca000 r-xp 00000000 00:00 0 "
 		"                         [vdso]\n"
-		"VmFlags: rd ex mr mw me dd sl \n";
+		"VmFlags: rd ex mr mw me de dd sl \n";
 	struct vas_import imp = {.brk = 0x555555560000};
 	struct vas_import_area *a;
 	struct vas_vma_info *info;
@@ -298,6 +337,7 @@ static Suite *maps_suite(void)
 	TCase *tc = tcase_create("maps");
 
 	tcase_add_test(tc, test_anon_names);
+	tcase_add_test(tc, test_special_maps_text);
 	tcase_add_test(tc, test_bad_anon_names);
 	tcase_add_test(tc, test_many_names);
 	tcase_add_test(tc, test_vmflags);

@@ -72,6 +72,11 @@
  * (stack_guard_gap= on /proc/cmdline, else 256 pages), and the child's
  * RLIMIT_STACK soft limit is set to the simulator's stack_rlimit.
  *
+ * Special mappings (special_cases()): madvise on [vvar], [vvar_vclock]
+ * and [vdso], moved whole into the window between two anonymous VMAs in
+ * a fresh child per case, against a space imported with the same layout;
+ * one page, all of each, and ranges across them and their neighbours.
+ *
  * Platform: what depends on the machine is detected at start, printed,
  * and followed. The zero page (upstream maps it on a read fault of private
  * anonymous memory, so no anon_vma and no Rss; a kernel without it
@@ -1436,7 +1441,8 @@ static bool outcome_eq(const struct op *op, const struct outcome *k,
 	return true;
 }
 
-static int new_space(struct vas **vas)
+/* The simulator's layout for this kernel (see plat). */
+static void fill_layout(struct vas_layout *l)
 {
 	struct vas_layout lay;
 
@@ -1452,6 +1458,14 @@ static int new_space(struct vas **vas)
 	lay.no_ksm = !plat.ksm;
 	lay.no_anon_vma_name = !plat.anon_name;
 	lay.no_map_stack_nohugepage = !plat.map_stack_nh;
+	*l = lay;
+}
+
+static int new_space(struct vas **vas)
+{
+	struct vas_layout lay;
+
+	fill_layout(&lay);
 	return vas_new(&lay, vas);
 }
 
@@ -3774,6 +3788,406 @@ static int low_hint_case(void)
 	return fails;
 }
 
+/* ------------------------------------------------------------------ */
+/* madvise on the special mappings                                      */
+
+/*
+ * The kernel's special mappings ([vvar], [vvar_vclock], [vdso]:
+ * _install_special_mapping()) are those of this process, as its smaps
+ * shows them (their VmFlags say which are VM_PFNMAP, VM_DONTDUMP or
+ * sealed). Each case runs in a fresh child of this process, which moves
+ * them (whole, with mremap(): special_mapping_mremap()) into the window
+ * at W+SPECIAL_AT, between two anonymous VMAs of SPECIAL_ANON written
+ * pages; the simulator imports the same layout (vas_import(), as
+ * space.import does) and writes the same pages. Both then get the one
+ * madvise() call; its answer, and the lines of the layout (start, end,
+ * perms, name, VmFlags the simulator models, the Rss of the anonymous
+ * VMAs), are compared. Sealed mappings (CONFIG_MSEAL_SYSTEM_MAPPINGS)
+ * cannot move: they are advised where they are, without neighbours.
+ */
+#define SPECIAL_AT   (32ULL << 20)
+#define SPECIAL_ANON 4ULL
+#define MAX_SPECIAL  4
+
+static struct {
+	uint64_t start, end; /* in this process */
+	uint64_t at;	     /* in the cases' layout */
+	char name[16];
+	char vmf[VAS_VMFLAGS_MAX]; /* smaps VmFlags, as read */
+} specials[MAX_SPECIAL];
+static int nr_special;
+static bool special_moved;		/* false: sealed, advised in place */
+static uint64_t special_lo, special_hi; /* the layout compared */
+
+static bool has_code(const char *vmf, const char *code)
+{
+	char c[4] = {' ', code[0], code[1], 0};
+	char padded[VAS_VMFLAGS_MAX + 2];
+
+	snprintf(padded, sizeof(padded), " %s", vmf);
+	return strstr(padded, c) != NULL;
+}
+
+/* This process's special mappings, from its smaps. */
+static void find_specials(void)
+{
+	char line[1024];
+	int cur = -1;
+	bool sealed = false;
+	uint64_t at;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		die("cannot read /proc/self/smaps");
+	while (fgets(line, sizeof(line), f)) {
+		struct mline ml;
+
+		line[strcspn(line, "\n")] = 0;
+		if (parse_line(line, &ml)) {
+			cur = -1;
+			if (strcmp(ml.name, "[vvar]") &&
+			    strcmp(ml.name, "[vvar_vclock]") &&
+			    strcmp(ml.name, "[vdso]"))
+				continue;
+			if (nr_special == MAX_SPECIAL)
+				die("too many special mappings");
+			cur = nr_special++;
+			specials[cur].start = ml.start;
+			specials[cur].end = ml.end;
+			snprintf(specials[cur].name, sizeof(specials[cur].name),
+				 "%.15s", ml.name);
+		} else if (cur >= 0 && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(specials[cur].vmf, sizeof(specials[cur].vmf),
+				 "%.95s", line + 9);
+			sealed |= has_code(specials[cur].vmf, "sl");
+		}
+	}
+	fclose(f);
+	special_moved = !sealed;
+	at = win + SPECIAL_AT + SPECIAL_ANON * PG;
+	for (int i = 0; i < nr_special; i++) {
+		specials[i].at = special_moved ? at : specials[i].start;
+		at += specials[i].end - specials[i].start;
+	}
+	if (special_moved) {
+		special_lo = win + SPECIAL_AT;
+		special_hi = at + SPECIAL_ANON * PG;
+	} else if (nr_special) {
+		special_lo = specials[0].start;
+		special_hi = specials[nr_special - 1].end;
+	}
+}
+
+static bool is_special_name(const char *name)
+{
+	return name[0] == '[' && strcmp(name, "[heap]") &&
+	       strcmp(name, "[stack]");
+}
+
+/* One line of the layout, as both sides print it. */
+static size_t special_line(char *buf, size_t size, const struct mline *l,
+			   const char *vmf, uint64_t rss)
+{
+	int n = snprintf(buf, size,
+			 "  L+%06" PRIx64 "-L+%06" PRIx64 " %s %-14s %-28s",
+			 l->start - special_lo, l->end - special_lo, l->perms,
+			 l->name[0] ? l->name : "(anon)", vmf);
+
+	if (!is_special_name(l->name))
+		n += snprintf(buf + n, size - n, " rss %" PRIu64, rss);
+	n += snprintf(buf + n, size - n, "\n");
+	return (size_t)n;
+}
+
+/* The child: the layout, the call, its answer and lines to @wfd. */
+static void __attribute__((noreturn))
+special_child(int wfd, uint64_t start, uint64_t len, int advice)
+{
+	static char out[MAPS_BUF];
+	char *line = child_smaps, *nl;
+	size_t n = 0;
+	int err = 0;
+	struct mline ml = {0};
+	bool in = false;
+
+	if (special_moved) {
+		void *a = (void *)(uintptr_t)special_lo;
+		void *b = (void *)(uintptr_t)(special_hi - SPECIAL_ANON * PG);
+		const int fl =
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+
+		if (mmap(a, SPECIAL_ANON * PG, PROT_READ | PROT_WRITE, fl, -1,
+			 0) != a ||
+		    mmap(b, SPECIAL_ANON * PG, PROT_READ | PROT_WRITE, fl, -1,
+			 0) != b)
+			err = 1000 + errno;
+		for (int i = 0; !err && i < nr_special; i++) {
+			uint64_t sz = specials[i].end - specials[i].start;
+			void *to = (void *)(uintptr_t)specials[i].at;
+
+			if (mremap((void *)(uintptr_t)specials[i].start, sz, sz,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, to) != to)
+				err = 2000 + errno;
+		}
+		for (uint64_t p = 0; !err && p < SPECIAL_ANON; p++) {
+			((volatile char *)a)[p * PG] = 1;
+			((volatile char *)b)[p * PG] = 1;
+		}
+	}
+	if (!err)
+		err = madvise((void *)(uintptr_t)start, len, advice) ? errno
+								     : 0;
+	n += snprintf(out, sizeof(out), "%d\n", err);
+	child_read_file("/proc/self/smaps", child_smaps, sizeof(child_smaps));
+	for (; line && *line; line = nl ? nl + 1 : NULL) {
+		unsigned long long kb;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if (parse_line(line, &ml)) {
+			in = ml.end > special_lo && ml.start < special_hi;
+			ml.rss = 0;
+		} else if (in && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			ml.rss = kb * 1024 / PG;
+		} else if (in && !strncmp(line, "VmFlags:", 8)) {
+			filter_vmflags(line + 8, ml.vmflags,
+				       sizeof(ml.vmflags));
+			if (n + 256 < sizeof(out))
+				n += special_line(out + n, sizeof(out) - n, &ml,
+						  ml.vmflags, ml.rss);
+		}
+	}
+	full_write(wfd, out, n);
+	_exit(0);
+}
+
+/* The kernel's answer and lines into @out. */
+static void special_kernel(uint64_t start, uint64_t len, int advice, char *out,
+			   size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd))
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(pfd[0]);
+		special_child(pfd[1], start, len, advice);
+	}
+	close(pfd[1]);
+	while (n < size - 1 && ((r = read(pfd[0], out + n, size - 1 - n)) > 0 ||
+				(r < 0 && errno == EINTR)))
+		if (r > 0)
+			n += (size_t)r;
+	out[n] = 0;
+	close(pfd[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (atoi(out) >= 1000)
+		die("special mappings: the child could not lay them out "
+		    "(%d)",
+		    atoi(out));
+}
+
+/* The simulator's answer and lines into @out. */
+static void special_sim(uint64_t start, uint64_t len, int advice, char *out,
+			size_t size)
+{
+	struct vas_import_area areas[MAX_SPECIAL + 2];
+	struct vas_import imp = {
+		.areas = areas,
+		.brk = 0x55555555a000,
+		.start_stack = 0x7fffffffe000,
+	};
+	struct vas_vma_info *info = NULL;
+	struct vas_layout lay;
+	struct vas *vas;
+	size_t nr = 0, bad, n;
+	int err;
+
+	memset(areas, 0, sizeof(areas));
+	fill_layout(&lay);
+	lay.brk_base = 0x555555558000;
+	if (special_moved)
+		areas[imp.nr++] = (struct vas_import_area){
+			.start = special_lo,
+			.end = special_lo + SPECIAL_ANON * PG,
+			.prot = VAS_PROT_READ | VAS_PROT_WRITE,
+			.flags = VAS_VM_ACCOUNT,
+			.kind = VAS_IMPORT_ANON,
+		};
+	for (int i = 0; i < nr_special; i++) {
+		const char *f = specials[i].vmf;
+		struct vas_import_area *a = &areas[imp.nr++];
+
+		a->start = specials[i].at;
+		a->end = a->start + specials[i].end - specials[i].start;
+		a->prot = (has_code(f, "rd") ? VAS_PROT_READ : 0) |
+			  (has_code(f, "wr") ? VAS_PROT_WRITE : 0) |
+			  (has_code(f, "ex") ? VAS_PROT_EXEC : 0);
+		a->flags = (has_code(f, "dd") ? VAS_VM_DONTDUMP : 0) |
+			   (has_code(f, "sl") ? VAS_VM_SEALED : 0);
+		a->kind = has_code(f, "pf") || has_code(f, "io")
+				  ? VAS_IMPORT_SPECIAL_PFNMAP
+				  : VAS_IMPORT_SPECIAL;
+		a->name = specials[i].name;
+	}
+	if (special_moved)
+		areas[imp.nr++] = (struct vas_import_area){
+			.start = special_hi - SPECIAL_ANON * PG,
+			.end = special_hi,
+			.prot = VAS_PROT_READ | VAS_PROT_WRITE,
+			.flags = VAS_VM_ACCOUNT,
+			.kind = VAS_IMPORT_ANON,
+		};
+	if ((err = vas_import(&lay, &imp, &vas, &bad)))
+		die("special mappings: vas_import: %s (area %zu)",
+		    vma_errno_name(err), bad);
+	for (uint64_t p = 0; special_moved && p < SPECIAL_ANON; p++) {
+		struct vas_fault_result fr;
+
+		if (vas_fault(vas, special_lo + p * PG, VAS_ACCESS_WRITE,
+			      &fr) ||
+		    vas_fault(vas, special_hi - (p + 1) * PG, VAS_ACCESS_WRITE,
+			      &fr))
+			die("special mappings: simulated fault failed");
+	}
+	err = vas_madvise(vas, start, len, advice);
+	n = (size_t)snprintf(out, size, "%d\n", -err);
+	if (vas_maps(vas, &info, &nr))
+		die("vas_maps");
+	for (size_t i = 0; i < nr; i++) {
+		char line[VAS_FILE_MAX + 256], raw[VAS_VMFLAGS_MAX];
+		struct mline ml;
+
+		if (info[i].end <= special_lo || info[i].start >= special_hi)
+			continue;
+		vas_format_maps_line(&info[i], line, sizeof(line));
+		if (!parse_line(line, &ml))
+			die("unparsable simulator line: %s", line);
+		vas_format_vmflags(&info[i], raw, sizeof(raw));
+		filter_vmflags(raw, ml.vmflags, sizeof(ml.vmflags));
+		if (n + 256 < size)
+			n += special_line(out + n, size - n, &ml, ml.vmflags,
+					  info[i].rss_pages);
+	}
+	vma_free(info);
+	vas_free(vas);
+}
+
+static int special_cases(void)
+{
+	static const int advs[] = {
+		VAS_MADV_NORMAL,	  VAS_MADV_RANDOM,
+		VAS_MADV_SEQUENTIAL,	  VAS_MADV_WILLNEED,
+		VAS_MADV_DONTNEED,	  VAS_MADV_FREE,
+		VAS_MADV_REMOVE,	  VAS_MADV_DONTFORK,
+		VAS_MADV_DOFORK,	  VAS_MADV_MERGEABLE,
+		VAS_MADV_UNMERGEABLE,	  VAS_MADV_HUGEPAGE,
+		VAS_MADV_NOHUGEPAGE,	  VAS_MADV_DONTDUMP,
+		VAS_MADV_DODUMP,	  VAS_MADV_WIPEONFORK,
+		VAS_MADV_KEEPONFORK,	  VAS_MADV_COLD,
+		VAS_MADV_POPULATE_READ,	  VAS_MADV_POPULATE_WRITE,
+		VAS_MADV_DONTNEED_LOCKED, VAS_MADV_GUARD_INSTALL,
+		VAS_MADV_GUARD_REMOVE,
+	};
+	static char k[MAPS_BUF], s[MAPS_BUF];
+	struct {
+		uint64_t start, len;
+		char what[64];
+	} ranges[3 * MAX_SPECIAL + 3];
+	int nr = 0, cases = 0, fails = 0, refused = 0, skipped = 0;
+
+	find_specials();
+	printf("special mappings:");
+	for (int i = 0; i < nr_special; i++)
+		printf(" %s %" PRIu64 " pages (%s)", specials[i].name,
+		       (uint64_t)((specials[i].end - specials[i].start) / PG),
+		       specials[i].vmf);
+	printf("%s\n", !nr_special     ? " none (not compared)"
+		       : special_moved ? "; moved into the window"
+				       : "; sealed: advised in place");
+	for (int i = 0; i < nr_special; i++) {
+		uint64_t sz = specials[i].end - specials[i].start;
+
+		ranges[nr].start = specials[i].at;
+		ranges[nr].len = PG;
+		snprintf(ranges[nr++].what, sizeof(ranges[0].what),
+			 "the first page of %s", specials[i].name);
+		ranges[nr].start = specials[i].at;
+		ranges[nr].len = sz;
+		snprintf(ranges[nr++].what, sizeof(ranges[0].what), "all of %s",
+			 specials[i].name);
+	}
+	if (special_moved && nr_special) {
+		ranges[nr].start = special_lo + (SPECIAL_ANON - 2) * PG;
+		ranges[nr].len = 3 * PG;
+		snprintf(ranges[nr++].what, sizeof(ranges[0].what),
+			 "anon tail and the first page of %s",
+			 specials[0].name);
+		ranges[nr].start = specials[nr_special - 1].at;
+		ranges[nr].len = special_hi - SPECIAL_ANON * PG -
+				 ranges[nr].start + 2 * PG;
+		snprintf(ranges[nr++].what, sizeof(ranges[0].what),
+			 "all of %s and the anon head",
+			 specials[nr_special - 1].name);
+		ranges[nr].start = special_lo;
+		ranges[nr].len = special_hi - special_lo;
+		snprintf(ranges[nr++].what, sizeof(ranges[0].what),
+			 "the whole layout");
+	}
+	for (int r = 0; r < nr; r++) {
+		for (size_t j = 0; j < sizeof(advs) / sizeof(advs[0]); j++) {
+			int a = advs[j];
+
+			if ((!plat.guard && (a == VAS_MADV_GUARD_INSTALL ||
+					     a == VAS_MADV_GUARD_REMOVE)) ||
+			    (!plat.populate &&
+			     (a == VAS_MADV_POPULATE_READ ||
+			      a == VAS_MADV_POPULATE_WRITE))) {
+				skipped++;
+				continue;
+			}
+			special_kernel(ranges[r].start, ranges[r].len, a, k,
+				       sizeof(k));
+			special_sim(ranges[r].start, ranges[r].len, a, s,
+				    sizeof(s));
+			cases++;
+			refused += atoi(k) != 0;
+			if (!strcmp(k, s))
+				continue;
+			fails++;
+			fprintf(stderr,
+				"FAIL madvise(%s, advice %d) (L = %#" PRIx64
+				"):\n  kernel: %s\n%s  simulator: %s\n%s",
+				ranges[r].what, a, special_lo,
+				atoi(k) ? vma_errno_name(atoi(k)) : "0",
+				strchr(k, '\n') + 1,
+				atoi(s) ? vma_errno_name(atoi(s)) : "0",
+				strchr(s, '\n') + 1);
+		}
+	}
+	printf("special mappings: %d madvise cases (%d refused by the "
+	       "kernel; %d not run: advice this kernel lacks), %d failed\n",
+	       cases, refused, skipped, fails);
+	/* Cases that all pass, or all fail, would say nothing. */
+	if (nr_special && (!refused || refused == cases)) {
+		fprintf(stderr,
+			"FAIL special mappings: the kernel refused "
+			"%d of %d cases\n",
+			refused, cases);
+		fails++;
+	}
+	return fails;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -3871,7 +4285,8 @@ int main(int argc, char **argv)
 		fails += hf;
 		fails += file_thp_case();
 		if (!kernel_only)
-			fails += map_count_case() + low_hint_case();
+			fails += map_count_case() + low_hint_case() +
+				 special_cases();
 	}
 
 	if (random_seqs && !kernel_only) {

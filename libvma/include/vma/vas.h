@@ -104,6 +104,12 @@ enum {
 	 * vas_import()): never merged, split or grown.
 	 */
 	VAS_VM_SPECIAL = 1u << 24,
+	/*
+	 * Of a special mapping in the tree: VM_DONTEXPAND (all of them), and
+	 * VM_PFNMAP | VM_IO with only VM_MAYREAD ([vvar], [vvar_vclock]).
+	 */
+	VAS_VM_DONTEXPAND = 1u << 25,
+	VAS_VM_PFNMAP = 1u << 26,
 	VAS_VM_LOCKED = 1u << 10,      /* VM_LOCKED (mlock) */
 	VAS_VM_LOCKONFAULT = 1u << 11, /* VM_LOCKONFAULT (mlock2 ONFAULT) */
 	VAS_VM_DONTCOPY = 1u << 12,    /* VM_DONTCOPY (MADV_DONTFORK) */

@@ -533,6 +533,20 @@ START_TEST(test_import_flag_and_name_errors)
 		ck_assert_int_eq(import(f, NR_CAT, 0x555555560000, &v, &bad),
 				 -EINVAL);
 		ck_assert_uint_eq(bad, 7);
+		/*
+		 * MADV_WIPEONFORK takes memory without a vm_file: all of a
+		 * special mapping, never a file.
+		 */
+		f[7].flags = VAS_VM_WIPEONFORK;
+		ck_assert_int_eq(import(f, NR_CAT, 0x555555560000, &v, &bad),
+				 0);
+		vas_free(v);
+		v = NULL;
+		f[7].flags = 0;
+		f[0].flags = VAS_VM_WIPEONFORK;
+		ck_assert_int_eq(import(f, NR_CAT, 0x555555560000, &v, &bad),
+				 -EINVAL);
+		ck_assert_uint_eq(bad, 0);
 	}
 	/* Flags no call sequence makes. */
 	for (i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {

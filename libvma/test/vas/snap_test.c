@@ -640,6 +640,9 @@ START_TEST(test_round_trip_import)
 	vas_layout_default(&l);
 	l.brk_base = 0x555555558000;
 	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
+	/* A special mapping has no vm_file: all of it takes WIPEONFORK. */
+	ck_assert_int_eq(
+		vas_madvise(v, 0x7ffff7fc8000, 2 * PG, VAS_MADV_WIPEONFORK), 0);
 	c = snap_copy(v);
 	same_space(v, c);
 	same_snapshot(v, c);

@@ -1622,18 +1622,12 @@ START_TEST(test_madvise_populate_guard)
 }
 END_TEST
 
-START_TEST(test_madvise_special_mappings)
+/* A space imported from @areas, with the brk and stack of a process. */
+static struct vas *import_areas(struct vas_import_area *areas, size_t nr)
 {
-	struct vas_import_area areas[] = {
-		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
-		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0, NULL},
-		{0x7ffff7fc8000, 0x7ffff7fca000, 0,
-		 VAS_PROT_READ | VAS_PROT_EXEC, 0, VAS_IMPORT_SPECIAL, "[vdso]",
-		 0, 0, NULL},
-	};
 	struct vas_import imp = {
 		.areas = areas,
-		.nr = 2,
+		.nr = nr,
 		.brk = 0x55555555a000,
 		.start_stack = 0x7fffffffe000,
 	};
@@ -1644,6 +1638,20 @@ START_TEST(test_madvise_special_mappings)
 	vas_layout_default(&l);
 	l.brk_base = 0x555555558000;
 	ck_assert_int_eq(vas_import(&l, &imp, &v, &bad), 0);
+	return v;
+}
+
+START_TEST(test_madvise_special_mappings)
+{
+	struct vas_import_area areas[] = {
+		{0x7ffff7fc2000, 0x7ffff7fc6000, 0, VAS_PROT_READ, 0,
+		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0, NULL},
+		{0x7ffff7fc8000, 0x7ffff7fca000, 0,
+		 VAS_PROT_READ | VAS_PROT_EXEC, 0, VAS_IMPORT_SPECIAL, "[vdso]",
+		 0, 0, NULL},
+	};
+	struct vas *v = import_areas(areas, 2);
+
 	/* check_vma_flags(): VM_PFNMAP | VM_IO is -EINVAL. */
 	ck_assert_int_eq(
 		vas_madvise(v, 0x7ffff7fc2000, PG, VAS_MADV_POPULATE_READ),
@@ -1666,6 +1674,222 @@ START_TEST(test_madvise_special_mappings)
 				 -EINVAL);
 		ck_assert(!(info_at(v, at).flags & VAS_VM_MAYBE_GUARD));
 	}
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/*
+ * A layout as a 6.18 process has it: anonymous memory, [vvar],
+ * [vvar_vclock] (VM_PFNMAP | VM_IO | VM_DONTDUMP), [vdso], anonymous
+ * memory; every page of the anonymous VMAs written.
+ */
+#define SP_ANON1  0x7ffff7fbe000ull
+#define SP_VVAR	  0x7ffff7fc2000ull
+#define SP_VCLOCK 0x7ffff7fc6000ull
+#define SP_VDSO	  0x7ffff7fc8000ull
+#define SP_ANON2  0x7ffff7fca000ull
+static struct vas *special_space(void)
+{
+	struct vas_import_area areas[] = {
+		{SP_ANON1, SP_VVAR, 0, VAS_PROT_READ | VAS_PROT_WRITE,
+		 VAS_VM_ACCOUNT, VAS_IMPORT_ANON, NULL, 0, 4, NULL},
+		{SP_VVAR, SP_VCLOCK, 0, VAS_PROT_READ, VAS_VM_DONTDUMP,
+		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar]", 0, 0, NULL},
+		{SP_VCLOCK, SP_VDSO, 0, VAS_PROT_READ, VAS_VM_DONTDUMP,
+		 VAS_IMPORT_SPECIAL_PFNMAP, "[vvar_vclock]", 0, 0, NULL},
+		{SP_VDSO, SP_ANON2, 0, VAS_PROT_READ | VAS_PROT_EXEC, 0,
+		 VAS_IMPORT_SPECIAL, "[vdso]", 0, 0, NULL},
+		{SP_ANON2, SP_ANON2 + 4 * PG, 0, VAS_PROT_READ | VAS_PROT_WRITE,
+		 VAS_VM_ACCOUNT, VAS_IMPORT_ANON, NULL, 0, 4, NULL},
+	};
+	struct vas *v = import_areas(areas, 5);
+
+	for (int i = 0; i < 4; i++) {
+		fault_ok(v, SP_ANON1 + i * PG, VAS_ACCESS_WRITE);
+		fault_ok(v, SP_ANON2 + i * PG, VAS_ACCESS_WRITE);
+	}
+	return v;
+}
+
+/* Advice on one special mapping, in a fresh space: the error. */
+static int special_advice(uint64_t at, uint64_t len, int advice,
+			  const char *flags)
+{
+	struct vas *v = special_space();
+	int err = vas_madvise(v, at, len, advice);
+
+	if (flags)
+		ck_assert_str_eq(vmflags_at(v, at), flags);
+	ck_assert_uint_eq(info_at(v, at).start, at);
+	valid(v);
+	vas_free(v);
+	return err;
+}
+
+START_TEST(test_madvise_special_rules)
+{
+	static const char vvar[] = "rd mr pf io de dd ";
+	static const char vdso[] = "rd ex mr mw me de ";
+	static const uint64_t pfn[] = {SP_VVAR, SP_VCLOCK};
+
+	/* The flags the installers give them, as smaps shows them. */
+	ck_assert_int_eq(special_advice(SP_VVAR, PG, VAS_MADV_NORMAL, vvar), 0);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_NORMAL, vdso), 0);
+	for (int k = 0; k < 2; k++) {
+		uint64_t at = pfn[k];
+
+		/* madvise_dontneed_free_valid_vma(): VM_PFNMAP. */
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_DONTNEED, vvar),
+			-EINVAL);
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_DONTNEED_LOCKED, vvar),
+			-EINVAL);
+		ck_assert_int_eq(special_advice(at, PG, VAS_MADV_FREE, vvar),
+				 -EINVAL);
+		/* can_madv_lru_vma(): VM_PFNMAP. */
+		ck_assert_int_eq(special_advice(at, PG, VAS_MADV_COLD, vvar),
+				 -EINVAL);
+		/* madvise_remove(): no vm_file. */
+		ck_assert_int_eq(special_advice(at, PG, VAS_MADV_REMOVE, vvar),
+				 -EINVAL);
+		/* VM_IO: DOFORK refused, even where nothing would change. */
+		ck_assert_int_eq(special_advice(at, PG, VAS_MADV_DOFORK, vvar),
+				 -EINVAL);
+		/* VM_SPECIAL: DODUMP refused. */
+		ck_assert_int_eq(
+			special_advice(at, 2 * PG, VAS_MADV_DODUMP, vvar),
+			-EINVAL);
+		/* VM_DONTDUMP already: no change, no split. */
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_DONTDUMP, vvar), 0);
+		/* vma_ksm_compatible(): not VM_SPECIAL, so ignored. */
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_MERGEABLE, vvar), 0);
+		/* No VM_WIPEONFORK to clear. */
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_KEEPONFORK, vvar), 0);
+		/* A change of one page splits: special_mapping_split(). */
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_WIPEONFORK, vvar),
+			-EINVAL);
+		ck_assert_int_eq(
+			special_advice(at, PG, VAS_MADV_DONTFORK, vvar),
+			-EINVAL);
+	}
+	/* The whole [vvar]: no vm_file, so WIPEONFORK takes. */
+	ck_assert_int_eq(special_advice(SP_VVAR, 4 * PG, VAS_MADV_WIPEONFORK,
+					"rd mr pf io de wf dd "),
+			 0);
+	ck_assert_int_eq(special_advice(SP_VVAR, 4 * PG, VAS_MADV_DONTFORK,
+					"rd mr pf io dc de dd "),
+			 0);
+	ck_assert_int_eq(special_advice(SP_VVAR, 4 * PG, VAS_MADV_RANDOM,
+					"rd mr pf io rr de dd "),
+			 0);
+
+	/* [vdso]: VM_DONTEXPAND only. */
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_DONTNEED, vdso),
+			 0);
+	ck_assert_int_eq(
+		special_advice(SP_VDSO, PG, VAS_MADV_DONTNEED_LOCKED, vdso), 0);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_COLD, vdso), 0);
+	/* vma_is_anonymous(): a special mapping has vm_ops. */
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_FREE, vdso),
+			 -EINVAL);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_REMOVE, vdso),
+			 -EINVAL);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_DOFORK, vdso), 0);
+	ck_assert_int_eq(special_advice(SP_VDSO, 2 * PG, VAS_MADV_DODUMP, vdso),
+			 -EINVAL);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_MERGEABLE, vdso),
+			 0);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_DONTDUMP, vdso),
+			 -EINVAL);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_WIPEONFORK, vdso),
+			 -EINVAL);
+	ck_assert_int_eq(special_advice(SP_VDSO, PG, VAS_MADV_HUGEPAGE, vdso),
+			 -EINVAL);
+	ck_assert_int_eq(special_advice(SP_VDSO, 2 * PG, VAS_MADV_DONTDUMP,
+					"rd ex mr mw me de dd "),
+			 0);
+	ck_assert_int_eq(special_advice(SP_VDSO, 2 * PG, VAS_MADV_WIPEONFORK,
+					"rd ex mr mw me de wf "),
+			 0);
+	ck_assert_int_eq(special_advice(SP_VDSO, 2 * PG, VAS_MADV_HUGEPAGE,
+					"rd ex mr mw me de hg "),
+			 0);
+}
+END_TEST
+
+/*
+ * A sealed [vdso] (CONFIG_MSEAL_SYSTEM_MAPPINGS) has no vm_file and is not
+ * writable: can_madvise_modify() refuses discarding advice with EPERM
+ * before any other check; other advice goes on to its own checks.
+ */
+START_TEST(test_madvise_special_sealed)
+{
+	struct vas_import_area areas[] = {
+		{SP_VDSO, SP_ANON2, 0, VAS_PROT_READ | VAS_PROT_EXEC,
+		 VAS_VM_SEALED, VAS_IMPORT_SPECIAL, "[vdso]", 0, 0, NULL},
+	};
+	struct vas *v = import_areas(areas, 1);
+
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_DONTNEED),
+			 -EPERM);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, 2 * PG, VAS_MADV_WIPEONFORK),
+			 -EPERM);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_REMOVE), -EPERM);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, PG, VAS_MADV_DONTDUMP),
+			 -EINVAL);
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, 2 * PG, VAS_MADV_DONTDUMP), 0);
+	ck_assert_str_eq(vmflags_at(v, SP_VDSO), "rd ex mr mw me de dd sl ");
+	valid(v);
+	vas_free(v);
+}
+END_TEST
+
+/*
+ * Ranges across a special mapping and normal VMAs: the walk stops at the
+ * special mapping's error, and what came before keeps the advice.
+ */
+START_TEST(test_madvise_special_span)
+{
+	struct vas *v = special_space(), *child;
+
+	/* DONTNEED drops the anonymous pages, then [vvar] refuses. */
+	ck_assert_int_eq(
+		vas_madvise(v, SP_ANON1 + 2 * PG, 3 * PG, VAS_MADV_DONTNEED),
+		-EINVAL);
+	ck_assert_uint_eq(info_at(v, SP_ANON1).rss_pages, 2);
+	/* DONTFORK splits the anonymous VMA, then [vvar] cannot split. */
+	ck_assert_int_eq(
+		vas_madvise(v, SP_ANON1 + 2 * PG, 3 * PG, VAS_MADV_DONTFORK),
+		-EINVAL);
+	ck_assert_uint_eq(info_at(v, SP_ANON1).end, SP_ANON1 + 2 * PG);
+	ck_assert(info_at(v, SP_ANON1 + 2 * PG).flags & VAS_VM_DONTCOPY);
+	ck_assert(!(info_at(v, SP_VVAR).flags & VAS_VM_DONTCOPY));
+	/* DOFORK undoes it, then [vvar] refuses (VM_IO). */
+	ck_assert_int_eq(
+		vas_madvise(v, SP_ANON1 + 2 * PG, 3 * PG, VAS_MADV_DOFORK),
+		-EINVAL);
+	ck_assert_uint_eq(info_at(v, SP_ANON1).end, SP_VVAR);
+	/* The whole [vdso] and part of the next VMA: both take it. */
+	ck_assert_int_eq(vas_madvise(v, SP_VDSO, 4 * PG, VAS_MADV_WIPEONFORK),
+			 0);
+	ck_assert_str_eq(vmflags_at(v, SP_VDSO), "rd ex mr mw me de wf ");
+	ck_assert(info_at(v, SP_ANON2).flags & VAS_VM_WIPEONFORK);
+	ck_assert_uint_eq(info_at(v, SP_ANON2).end, SP_ANON2 + 2 * PG);
+	/* Over [vvar_vclock] into [vdso]: MERGEABLE is ignored by both. */
+	ck_assert_int_eq(vas_madvise(v, SP_VCLOCK, 3 * PG, VAS_MADV_MERGEABLE),
+			 0);
+	ck_assert_str_eq(vmflags_at(v, SP_VCLOCK), "rd mr pf io de dd ");
+	/* A space with a wiped [vdso] forks and snapshots. */
+	ck_assert_int_eq(vas_fork(v, &child), 0);
+	ck_assert_str_eq(vmflags_at(child, SP_VDSO), "rd ex mr mw me de wf ");
+	valid(child);
+	vas_free(child);
 	valid(v);
 	vas_free(v);
 }
@@ -2232,6 +2456,9 @@ static Suite *vas_suite(void)
 	tcase_add_test(tc, test_madvise_populate_write);
 	tcase_add_test(tc, test_madvise_populate_guard);
 	tcase_add_test(tc, test_madvise_special_mappings);
+	tcase_add_test(tc, test_madvise_special_rules);
+	tcase_add_test(tc, test_madvise_special_span);
+	tcase_add_test(tc, test_madvise_special_sealed);
 	tcase_add_test(tc, test_mlock);
 	tcase_add_test(tc, test_mlockall);
 	tcase_add_test(tc, test_mseal);
