@@ -20,7 +20,11 @@ print(f"exit status {p.returncode}; AddressSanitizer reports: "
       f"{', '.join(sorted(set(kinds))) or 'none'}")
 if p.returncode == 0:
     sys.exit("FAIL: the broken reclaimer went unnoticed (exit status 0)")
-seen = {"use-after-poison", "heap-use-after-free", "heap-buffer-overflow"}
+# "unknown-crash": the access hit poisoned memory, but by the time ASan
+# printed its report the writer had recycled the object and unpoisoned it
+# again (its shadow reads 00), a race this very test provokes.
+seen = {"use-after-poison", "heap-use-after-free", "heap-buffer-overflow",
+        "unknown-crash"}
 if not seen & set(kinds):
     print(out[-4000:])
     sys.exit("FAIL: no report of an access to recycled memory")
