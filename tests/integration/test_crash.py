@@ -90,16 +90,25 @@ def mode_args(mode, state):
 
 
 def setup(d, r, rng):
-    for c in (d, r):
-        for s in SPACES:
-            c.ok("space.create", {"name": s, "stack": True})
-        batch = [{"jsonrpc": "2.0", "id": i, "method": "mmap",
-                  "params": {"space": "b", "addr": W + 2 * i * P,
-                             "length": P, "prot": "rw" if i % 2 else "r",
-                             "flags": ["private", "anonymous", "fixed"]}}
-                 for i in range(300)]
-        c.send(json.dumps(batch).encode() + b"\n")
-        check(all("result" in x for x in c.resp()), "setup of b failed")
+    """Make the spaces on both daemons; return, for each, every state it
+    had on the way (a save may catch any of them: a batch runs in slices),
+    starting with its absence."""
+    hist = {}
+    for s in SPACES:
+        d.ok("space.create", {"name": s, "stack": True})
+        r.ok("space.create", {"name": s, "stack": True})
+        hist[s] = [None, maps_state(r, s)]
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "mmap",
+              "params": {"space": "b", "addr": W + 2 * i * P,
+                         "length": P, "prot": "rw" if i % 2 else "r",
+                         "flags": ["private", "anonymous", "fixed"]}}
+             for i in range(300)]
+    d.send(json.dumps(batch).encode() + b"\n")
+    check(all("result" in x for x in d.resp()), "setup of b failed")
+    for req in batch:
+        r.ok("mmap", req["params"])
+        hist["b"].append(maps_state(r, "b"))
+    return hist
 
 
 def resync(d, r, names):
@@ -133,13 +142,13 @@ def one_life(state, mode, rng, r, expect, stats):
     # Spaces made by setup() did not exist before this life: without
     # appendonly, a kill before their first save loses them (a space is
     # kept from its first save on; docs/design.md, "What each mode
-    # guarantees"). If every space was lost so, they are made again.
-    fresh = not names
-    if fresh:
-        setup(d, r, rng)
+    # guarantees"), or a save may have caught one half made. If every
+    # space was lost so, they are made again.
+    if not names:
+        hist = setup(d, r, rng)
         names = sorted(SPACES)
-    born = [None] if fresh else []
-    hist = {s: born + [maps_state(r, s)] for s in names}
+    else:
+        hist = {s: [maps_state(r, s)] for s in names}
     if FORKED not in hist:
         hist[FORKED] = [None]
     stats["mode"] = mode
